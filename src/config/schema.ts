@@ -1,0 +1,352 @@
+// The stack file schema. The TypeScript types (z.infer) and the JSON Schema
+// (`lifeops schema`) both come from here, so editors and the loader agree.
+import { z } from 'zod';
+
+const name = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]*$/, 'lower-case letters, digits, "-" or "_", starting with a letter');
+export const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as "500ms", "30s", "5m", "1h", "7d"');
+export const memSize = z
+  .string()
+  .regex(/^\d+(\.\d+)?[kmg]b?$/i, 'a size such as "512M", "1.5G", "200MB"');
+// Values that reach nginx/prometheus/gunicorn directives: no quotes, braces,
+// semicolons or newlines, so nothing can close a directive or open another.
+export const safeToken = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:\/@*+=,%~-]+$/, 'letters, digits and . : / @ * + = , % ~ - _ only (no spaces, quotes, ";", "{", "}" or newlines)');
+export const hostname = z
+  .string()
+  .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'a DNS host name such as "example.com"');
+const urlPath = z.string().regex(/^\/[A-Za-z0-9_.\/~-]*$/, 'an absolute URL path such as "/health"');
+const port = z.coerce.number().int().min(1).max(65535);
+const cpus = z.coerce.number().positive().max(256);
+
+const stringOrList = z.union([z.string(), z.array(z.string())]);
+
+export const healthcheckSchema = z
+  .object({
+    test: stringOrList.describe('a shell command (string) or an exec array; exit 0 means healthy'),
+    interval: duration.default('10s'),
+    timeout: duration.default('5s'),
+    retries: z.coerce.number().int().min(1).default(3),
+    start_period: duration.default('10s'),
+  })
+  .strict();
+
+const resourceSet = z
+  .object({ memory: memSize.optional(), cpus: cpus.optional() })
+  .strict();
+
+export const gunicornSchema = z
+  .object({
+    module: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$/, 'MODULE:APP such as "app:application"'),
+    bind: safeToken.default('0.0.0.0:8000'),
+    workers: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(64)]).default('auto'),
+    threads: z.coerce.number().int().min(1).max(64).default(1),
+    worker_class: z.enum(['sync', 'gthread', 'gevent', 'eventlet', 'uvicorn.workers.UvicornWorker']).default('sync'),
+    worker_connections: z.coerce.number().int().min(1).default(1000),
+    timeout: z.coerce.number().int().min(1).default(30),
+    graceful_timeout: z.coerce.number().int().min(1).default(30),
+    keepalive: z.coerce.number().int().min(0).default(2),
+    max_requests: z.coerce.number().int().min(0).default(1000),
+    max_requests_jitter: z.coerce.number().int().min(0).default(50),
+    limit_request_line: z.coerce.number().int().min(0).default(4094),
+    limit_request_fields: z.coerce.number().int().min(0).default(100),
+    limit_request_field_size: z.coerce.number().int().min(0).default(8190),
+    statsd_host: safeToken.optional(),
+    statsd_prefix: safeToken.optional(),
+    access_log_json: z.boolean().default(true),
+    preload_app: z.boolean().default(false),
+    forwarded_allow_ips: safeToken.default('*'),
+    reuse_port: z.boolean().default(false),
+  })
+  .strict();
+
+export const serviceSchema = z
+  .object({
+    role: z
+      .enum(['web', 'worker', 'postgres', 'redis', 'front', 'pgbouncer', 'monitoring', 'job', 'other'])
+      .default('other')
+      .describe('what the service is; drives health checks, rollout and backups'),
+    image: z.string().min(1),
+    build: z
+      .object({
+        context: z.string(),
+        dockerfile: z.string().optional(),
+        args: z.record(z.string(), z.string()).default({}),
+      })
+      .strict()
+      .optional(),
+    command: stringOrList.optional(),
+    entrypoint: stringOrList.optional(),
+    environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    env_file: z.array(z.string()).default([]),
+    ports: z.array(z.string().regex(/^((\d{1,3}\.){3}\d{1,3}:)?\d+(-\d+)?:\d+(-\d+)?(\/(tcp|udp))?$/, 'a port mapping such as "127.0.0.1:8080:80"')).default([]),
+    expose: z.array(port).default([]),
+    volumes: z.array(z.string()).default([]),
+    depends_on: z.record(z.string(), z.enum(['started', 'healthy', 'completed'])).default({}),
+    healthcheck: healthcheckSchema.optional(),
+    http: z
+      .object({ port, health: urlPath.default('/health'), ready: urlPath.optional() })
+      .strict()
+      .optional()
+      .describe('HTTP endpoints lifeops checks from inside the container'),
+    restart: z.enum(['no', 'always', 'on-failure', 'unless-stopped']).default('unless-stopped'),
+    resources: z.object({ limits: resourceSet.optional(), reservations: resourceSet.optional() }).strict().optional(),
+    replicas: z.coerce.number().int().min(0).default(1),
+    strategy: z.enum(['rolling', 'recreate']).optional().describe('rollout strategy; rolling is the default for web services'),
+    stop_grace_period: duration.optional(),
+    health_timeout: duration.default('120s').describe('how long deploy waits for this service to become healthy'),
+    labels: z.record(z.string(), z.string()).default({}),
+    networks: z.array(name).optional(),
+    user: z.string().optional(),
+    profiles: z.array(name).optional(),
+    gunicorn: gunicornSchema.optional(),
+    logging: z
+      .object({ max_size: z.string().default('10m'), max_file: z.coerce.number().int().min(1).default(3) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const tuningValue = z.union([z.string(), z.number(), z.boolean()]);
+
+export const postgresSchema = z
+  .object({
+    service: name.describe('the compose service running Postgres'),
+    user: z.string().default('postgres'),
+    password: z.string().optional().describe('usually "${POSTGRES_PASSWORD}"'),
+    database: z.string(),
+    databases: z.array(z.string()).default([]).describe('further databases on the same server'),
+    external_url: z.string().optional().describe('a DATABASE_URL outside the stack; backups use a host pg_dump'),
+    tuning: z.record(z.string().regex(/^[a-z_.]+$/, 'a postgresql.conf parameter name'), tuningValue).default({}),
+  })
+  .strict();
+
+export const redisSchema = z
+  .object({
+    service: name,
+    password: z.string().optional(),
+    maxmemory: memSize.optional(),
+    maxmemory_policy: z.enum(['noeviction', 'allkeys-lru', 'volatile-lru', 'allkeys-lfu', 'volatile-lfu', 'allkeys-random', 'volatile-random', 'volatile-ttl']).default('noeviction'),
+    appendonly: z.boolean().default(false),
+    save: z.array(z.string().regex(/^\d+ \d+$/, '"SECONDS CHANGES" such as "900 1"')).default(['900 1', '300 10', '60 10000']),
+  })
+  .strict();
+
+export const pgbouncerSchema = z
+  .object({
+    service: name,
+    pool_mode: z.enum(['session', 'transaction', 'statement']).default('transaction'),
+    max_client_conn: z.coerce.number().int().min(1).default(100),
+    default_pool_size: z.coerce.number().int().min(1).default(20),
+    min_pool_size: z.coerce.number().int().min(0).default(0),
+    reserve_pool_size: z.coerce.number().int().min(0).default(0),
+    listen_port: port.default(6432),
+  })
+  .strict();
+
+const rateLimit = z
+  .object({ rate: z.string().regex(/^\d+r\/[sm]$/, 'a rate such as "200r/s" or "30r/m"'), burst: z.coerce.number().int().min(0).default(20), zone_size: z.string().regex(/^\d+[km]$/, 'a size such as "10m"').default('10m') })
+  .strict();
+
+export const domainSchema = z
+  .object({
+    name: hostname,
+    aliases: z.array(hostname).default([]),
+    upstream: name.describe('the service requests are proxied to'),
+    upstream_port: port.optional(),
+    api_prefix: urlPath.optional().describe('location getting the API rate limit'),
+    static: z.object({ location: urlPath, root: safeToken, expires: z.string().regex(/^\d+[smhdwMy]$/, 'an nginx time such as "30d"').default('30d') }).strict().optional(),
+    basic_auth: z.boolean().default(false).describe('protect with HTTP basic auth (monitoring dashboards)'),
+    tls: z.boolean().optional().describe('defaults to front.tls.enabled'),
+  })
+  .strict();
+
+export const frontSchema = z
+  .object({
+    kind: z.enum(['nginx', 'traefik']).default('nginx'),
+    service: name,
+    domains: z.array(domainSchema).min(1),
+    listen_port: port.default(80),
+    tls: z
+      .object({
+        enabled: z.boolean().default(false),
+        letsencrypt_email: z.string().optional(),
+        certs_dir: safeToken.default('/etc/letsencrypt/live'),
+      })
+      .strict()
+      .default({ enabled: false, certs_dir: '/etc/letsencrypt/live' }),
+    rate_limits: z.object({ general: rateLimit.optional(), api: rateLimit.optional() }).strict().default({}),
+    client_max_body_size: z.string().regex(/^\d+[kmg]?$/i, 'a size such as "10m"').default('10m'),
+    client_body_buffer_size: z.string().regex(/^\d+[kmg]?$/i, 'a size such as "128k"').default('128k'),
+    proxy_buffers: z.string().regex(/^\d+ \d+[km]$/, '"COUNT SIZE" such as "8 16k"').default('8 16k'),
+    gzip: z.boolean().default(true),
+    security_headers: z
+      .object({
+        hsts: z.boolean().default(true),
+        frame_options: z.enum(['DENY', 'SAMEORIGIN']).default('SAMEORIGIN'),
+        content_security_policy: z.string().regex(/^[^"\n;{}]*(;[^"\n;{}]*)*$/, 'a CSP without double quotes, braces or newlines').default("default-src 'self'"),
+      })
+      .strict()
+      .default({ hsts: true, frame_options: 'SAMEORIGIN', content_security_policy: "default-src 'self'" }),
+    resolver: safeToken.default('127.0.0.11').describe('DNS server the front re-resolves upstream names with'),
+  })
+  .strict();
+
+const thresholds = z
+  .object({
+    web_down_for: duration.default('2m'),
+    database_down_for: duration.default('1m'),
+    redis_down_for: duration.default('1m'),
+    error_rate_ratio: z.coerce.number().min(0).max(1).default(0.05),
+    error_rate_for: duration.default('5m'),
+    latency_p95_seconds: z.coerce.number().positive().default(1),
+    latency_for: duration.default('5m'),
+    db_connections: z.coerce.number().int().positive().default(150),
+    db_connections_for: duration.default('5m'),
+    worker_backlog: z.coerce.number().int().positive().default(1000),
+    worker_backlog_for: duration.default('10m'),
+    container_cpu_ratio: z.coerce.number().min(0).max(1).default(0.8),
+    container_memory_ratio: z.coerce.number().min(0).max(1).default(0.8),
+    container_for: duration.default('5m'),
+    disk_free_ratio: z.coerce.number().min(0).max(1).default(0.1),
+    disk_for: duration.default('5m'),
+  })
+  .strict();
+
+export const monitoringSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    scrape_interval: duration.default('15s'),
+    evaluation_interval: duration.default('15s'),
+    retention: duration.default('15d'),
+    external_labels: z.record(z.string(), safeToken).default({}),
+    exporters: z
+      .array(z.enum(['statsd', 'cadvisor', 'node', 'postgres', 'redis', 'loki', 'promtail']))
+      .default(['statsd', 'cadvisor', 'postgres', 'redis']),
+    grafana: z.boolean().default(true),
+    alertmanager: z
+      .object({
+        slack_webhook_url: z.string().optional().describe('usually "${SLACK_WEBHOOK_URL}"'),
+        slack_channel: z.string().regex(/^#?[a-z0-9_-]+$/, 'a Slack channel such as "#alerts"').default('#alerts'),
+        pagerduty_routing_key: z.string().optional(),
+        group_wait: duration.default('30s'),
+        group_interval: duration.default('5m'),
+        repeat_interval: duration.default('4h'),
+      })
+      .strict()
+      .default({ slack_channel: '#alerts', group_wait: '30s', group_interval: '5m', repeat_interval: '4h' }),
+    thresholds: thresholds.default(thresholds.parse({})),
+    docker_daemon_metrics: safeToken.optional().describe('host:port of the Docker daemon metrics endpoint'),
+  })
+  .strict();
+
+export const backupSchema = z
+  .object({
+    before_deploy: z.boolean().default(true),
+    schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "0 3 * * *"').default('0 3 * * *'),
+    keep_last: z.coerce.number().int().min(1).optional(),
+    max_age_days: z.coerce.number().int().min(1).optional(),
+    volumes: z.array(name).default([]).describe('named volumes archived in every backup'),
+    encryption_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional().describe('variable holding the encryption passphrase'),
+    dir: z.string().optional().describe('where backups go; default <state-dir>/backups'),
+  })
+  .strict();
+
+export const migrationsSchema = z
+  .object({
+    command: stringOrList,
+    service: name.describe('whose image runs the migration (in a one-off container)'),
+    path: z.string().describe('folder of migration files, relative to the stack file'),
+    dangerous_patterns: z.array(z.string()).default(['drop_table', 'drop_column', 'execute(']),
+    alembic: z.boolean().default(false).describe('refuse more than one Alembic head'),
+  })
+  .strict();
+
+const hookList = z.array(z.string()).default([]);
+
+export const deploySchema = z
+  .object({
+    version: z.string().default('latest').describe('default app version, interpolated as ${VERSION}'),
+    min_free_disk_mb: z.coerce.number().int().min(0).default(1024),
+    smoke_test: z.boolean().default(true),
+    hooks: z.object({ pre_deploy: hookList, post_deploy: hookList, on_failure: hookList }).strict().default({ pre_deploy: [], post_deploy: [], on_failure: [] }),
+    notifications: z
+      .array(z.object({ type: z.enum(['slack', 'webhook']), url: z.string() }).strict())
+      .default([]),
+    confirm: z.boolean().optional().describe('ask before mutating; default true for production'),
+  })
+  .strict();
+
+export const budgetSchema = z
+  .object({ memory: memSize, cpus, hard: z.boolean().default(false) })
+  .strict();
+
+export const stackBaseShape = {
+  version: z.literal(1).default(1),
+  name,
+  description: z.string().optional(),
+  default_environment: name.optional(),
+  variables: z
+    .object({
+      required: z.array(z.string()).default([]),
+      secrets: z.array(z.string()).default([]).describe('extra variable names to treat as secrets (PASSWORD/SECRET/TOKEN/KEY names always are)'),
+      defaults: z.record(z.string(), z.string()).default({}),
+    })
+    .strict()
+    .default({ required: [], secrets: [], defaults: {} }),
+  images: z.record(z.string(), z.string()).default({}).describe('image mapping: official repository -> local image'),
+  services: z.record(name, serviceSchema),
+  postgres: postgresSchema.optional(),
+  redis: redisSchema.optional(),
+  pgbouncer: pgbouncerSchema.optional(),
+  front: frontSchema.optional(),
+  monitoring: monitoringSchema.optional(),
+  backup: backupSchema.default(backupSchema.parse({})),
+  migrations: migrationsSchema.optional(),
+  deploy: deploySchema.default(deploySchema.parse({})),
+  budget: budgetSchema.optional(),
+  templates: z.record(z.string(), z.string()).default({}).describe('rendered file -> template file overriding the built-in one'),
+};
+
+export const environmentSchema = z
+  .object({
+    env_file: z.string().optional(),
+    production: z.boolean().optional().describe('apply production rules (secret strength, confirmations); default: name is "production"'),
+  })
+  .catchall(z.unknown())
+  .describe('overlay: any top-level key (services, front, monitoring ...) merged onto the base');
+
+export const stackFileSchema = z
+  .object({ ...stackBaseShape, environments: z.record(name, environmentSchema).default({}) })
+  .strict();
+
+export type StackFile = z.infer<typeof stackFileSchema>;
+export type Service = z.infer<typeof serviceSchema>;
+export type Gunicorn = z.infer<typeof gunicornSchema>;
+export type Front = z.infer<typeof frontSchema>;
+export type Monitoring = z.infer<typeof monitoringSchema>;
+
+/** A stack resolved for one environment: overlay merged, variables interpolated, validated. */
+export interface Stack extends StackFile {
+  env: string;
+  production: boolean;
+  /** the project name compose runs under */
+  project: string;
+  /** absolute folder of the stack file; relative paths resolve against it */
+  baseDir: string;
+  file: string;
+  /** resolved variables (process env + env file + defaults) */
+  vars: Record<string, string>;
+  /** names of variables whose values are secret */
+  secretNames: string[];
+  /** for values that came from a secret variable: dotted path -> template with ${VAR} kept */
+  secretTemplates: Record<string, string>;
+}
+
+export function jsonSchema(): unknown {
+  return z.toJSONSchema(stackFileSchema, { io: 'input', unrepresentable: 'any' });
+}

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# lifeops test bed: installs Debian packages, starts dockerd, builds the local
+# stand-in images that replace official registry images (no registry here).
+# Idempotent; quick when everything is already in place.
+#   --no-install    skip the apt step
+#   --images-only   only build images (implies --no-install; dockerd must run or is started)
+#   --check         change nothing; exit 0 only when everything is ready
+#   --force         rebuild all stand-in images (not the base image)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+BASE_IMAGE="lifeops/base:bookworm"
+BASE_PKGS="postgresql-15,redis-server,nginx-light,gettext-base,python3-gunicorn,gunicorn,python3-psycopg2,python3-redis,busybox,prometheus,prometheus-alertmanager,prometheus-node-exporter,pgbouncer,curl,ca-certificates,procps,gosu,tini,iproute2"
+APT_PKGS="docker.io docker-compose mmdebstrap nginx-light prometheus prometheus-alertmanager python3-gunicorn gunicorn postgresql-15 redis-server pgbouncer curl"
+# dir-under-testbed/images  image-tag   (order matters: all FROM the base image)
+IMAGES="postgres:lifeops/postgres:15
+redis:lifeops/redis:7
+nginx:lifeops/nginx:local
+prometheus:lifeops/prometheus:local
+alertmanager:lifeops/alertmanager:local
+python:lifeops/python:local
+placeholder:lifeops/placeholder:local
+pgbouncer:lifeops/pgbouncer:local
+node-exporter:lifeops/node-exporter:local"
+DEMO_IMAGE="lifeops/demo-app:dev"
+
+DO_INSTALL=1 CHECK=0 FORCE=0
+for a in "$@"; do
+  case "$a" in
+    --no-install) DO_INSTALL=0 ;;
+    --images-only) DO_INSTALL=0 ;;
+    --check) CHECK=1 ;;
+    --force) FORCE=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument: $a" >&2; exit 2 ;;
+  esac
+done
+
+export DOCKER_BUILDKIT=0   # the client on PATH may lack buildx; the classic builder is enough
+T0=$(date +%s)
+log() { echo "[testbed $(( $(date +%s) - T0 ))s] $*" >&2; }
+fail() { echo "[testbed] FAIL: $*" >&2; exit 1; }
+NOTREADY=0
+notready() { log "not ready: $*"; NOTREADY=1; }
+
+# ---------------------------------------------------------------- apt
+missing_pkgs() {
+  local p out=""
+  for p in $APT_PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || out="$out $p"
+  done
+  echo "$out"
+}
+MISSING="$(missing_pkgs)"
+if [ -z "$MISSING" ]; then
+  log "apt: all packages present"
+elif [ "$CHECK" = 1 ]; then
+  notready "apt packages missing:$MISSING"
+elif [ "$DO_INSTALL" = 1 ]; then
+  log "apt: installing$MISSING"
+  # keep apt from starting host services (postgres/redis/nginx would grab 5432/6379/80)
+  POLICY_ADDED=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; POLICY_ADDED=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -q --no-install-recommends $MISSING >/tmp/testbed-apt.log 2>&1; then
+    apt-get update -q >>/tmp/testbed-apt.log 2>&1
+    apt-get install -y -q --no-install-recommends $MISSING >>/tmp/testbed-apt.log 2>&1 || { [ "$POLICY_ADDED" = 1 ] && rm -f /usr/sbin/policy-rc.d; fail "apt-get install failed, see /tmp/testbed-apt.log"; }
+  fi
+  [ "$POLICY_ADDED" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  log "apt: installed"
+else
+  log "apt: skipped (--no-install); missing:$MISSING"
+fi
+
+# ---------------------------------------------------------------- host services must not hold ports
+port_holder() { ss -Hltnp "( sport = :$1 )" 2>/dev/null | grep -oE 'pid=[0-9]+' | head -1 | cut -d= -f2 || true; }
+HELD=""
+for port in 5432 6379 80 6432; do
+  pid="$(port_holder $port)"
+  [ -n "$pid" ] || continue
+  comm="$(cat /proc/$pid/comm 2>/dev/null || true)"
+  case "$comm" in
+    postgres|redis-server|nginx|pgbouncer) HELD="$HELD $port:$comm:$pid" ;;
+    docker-proxy) ;;  # a container's published port: not ours to judge
+    *) log "warning: port $port held by $comm (pid $pid)" ;;
+  esac
+done
+if [ -z "$HELD" ]; then
+  log "host services: none holding 5432/6379/80/6432"
+elif [ "$CHECK" = 1 ]; then
+  notready "host services hold ports:$HELD"
+else
+  log "host services: stopping$HELD"
+  for svc in postgresql redis-server nginx pgbouncer; do
+    service "$svc" stop >/dev/null 2>&1 || true
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
+  done
+  sleep 1
+  for port in 5432 6379 80 6432; do
+    pid="$(port_holder $port)"; [ -n "$pid" ] || continue
+    comm="$(cat /proc/$pid/comm 2>/dev/null || true)"
+    case "$comm" in postgres|redis-server|nginx|pgbouncer) log "host services: SIGTERM $comm pid $pid (port $port)"; kill "$pid" || true ;; esac
+  done
+  sleep 2
+  for port in 5432 6379 80 6432; do
+    pid="$(port_holder $port)"; [ -n "$pid" ] || continue
+    case "$(cat /proc/$pid/comm 2>/dev/null)" in postgres|redis-server|nginx|pgbouncer) fail "port $port still held by pid $pid" ;; esac
+  done
+fi
+
+# ---------------------------------------------------------------- dockerd
+command -v docker >/dev/null || fail "no docker client on PATH"
+if docker info >/dev/null 2>&1; then
+  log "docker: engine running"
+elif [ "$CHECK" = 1 ]; then
+  notready "docker engine not running"
+else
+  command -v dockerd >/dev/null || fail "dockerd not installed"
+  log "docker: starting dockerd (log /var/log/dockerd.log)"
+  setsid nohup dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || fail "docker info still failing after 60 s, see /var/log/dockerd.log"
+  log "docker: engine up"
+fi
+if [ "$CHECK" = 1 ] && [ "$NOTREADY" = 1 ] && ! docker info >/dev/null 2>&1; then
+  log "check: NOT READY"; exit 1
+fi
+
+# ---------------------------------------------------------------- base image
+if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+  log "base: $BASE_IMAGE present"
+elif [ "$CHECK" = 1 ]; then
+  notready "base image $BASE_IMAGE absent"
+else
+  log "base: building $BASE_IMAGE with mmdebstrap (about a minute)"
+  # customize hook: drop the cluster Debian creates at install time, apt lists and docs
+  mmdebstrap --quiet --variant=apt --include="$BASE_PKGS" \
+    --customize-hook='chroot "$1" sh -c "pg_dropcluster 15 main 2>/dev/null || true"' \
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/usr/share/doc/* "$1"/usr/share/man/* "$1"/var/cache/apt/*.bin' \
+    bookworm - 2>/tmp/testbed-mmdebstrap.log \
+    | docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8' \
+        -c 'CMD ["bash"]' - "$BASE_IMAGE" >/dev/null \
+    || fail "base image build failed, see /tmp/testbed-mmdebstrap.log"
+  log "base: built"
+fi
+
+# ---------------------------------------------------------------- stand-in images
+BASE_ID="$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || echo none)"
+ctx_hash() {  # content hash of a build context (files, exec bits) + the id of its FROM image
+  local from fromid
+  from="$(awk 'toupper($1)=="FROM"{print $2; exit}' "$1/Dockerfile")"
+  fromid="$(docker image inspect -f '{{.Id}}' "$from" 2>/dev/null || echo none)"
+  ( cd "$1" && find . -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; find . -type f -perm -u+x | LC_ALL=C sort; echo "$fromid" ) | sha256sum | cut -c1-32
+}
+build_if_changed() {  # name tag dir
+  local name="$1" tag="$2" dir="$3" want have
+  [ -f "$dir/Dockerfile" ] || fail "$dir/Dockerfile missing"
+  want="$(ctx_hash "$dir")"
+  have="$(docker image inspect -f '{{index .Config.Labels "lifeops.testbed.hash"}}' "$tag" 2>/dev/null || true)"
+  if [ "$want" = "$have" ] && [ "$FORCE" = 0 ]; then
+    log "image $tag: up to date"
+  elif [ "$CHECK" = 1 ]; then
+    if [ -n "$have" ]; then notready "image $tag is out of date"; else notready "image $tag is absent"; fi
+  else
+    log "image $tag: building ($name)"
+    docker build -q --force-rm --label "lifeops.testbed.hash=$want" -t "$tag" "$dir" >/tmp/testbed-build-"$name".log 2>&1 \
+      || { cat /tmp/testbed-build-"$name".log >&2; fail "docker build $tag failed"; }
+    log "image $tag: built"
+    BUILT=1
+  fi
+}
+BUILT=0
+if [ "$BASE_ID" != none ]; then
+  while IFS=: read -r dir tag; do
+    build_if_changed "$dir" "$tag" "$HERE/images/$dir"
+  done <<< "$IMAGES"
+  if docker image inspect lifeops/python:local >/dev/null 2>&1 && [ -f "$ROOT/demo/app/Dockerfile" ]; then
+    build_if_changed demo-app "$DEMO_IMAGE" "$ROOT/demo/app"
+  fi
+fi
+
+if [ "$BUILT" = 1 ]; then  # drop the untagged predecessors of rebuilt stand-ins
+  docker image prune -f --filter label=lifeops.testbed.hash >/dev/null 2>&1 || true
+fi
+if [ "$NOTREADY" = 1 ]; then log "check: NOT READY"; exit 1; fi
+log "ready (${SECONDS}s)"
