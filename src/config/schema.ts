@@ -83,7 +83,7 @@ export const serviceSchema = z
     entrypoint: stringOrList.optional(),
     environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), z.union([z.string(), z.number(), z.boolean()])).default({}),
     env_file: z.array(z.string()).default([]),
-    ports: z.array(z.string().regex(/^((\d{1,3}\.){3}\d{1,3}:)?\d+(-\d+)?:\d+(-\d+)?(\/(tcp|udp))?$/, 'a port mapping such as "127.0.0.1:8080:80"')).default([]),
+    ports: z.array(z.string().regex(/^((\d{1,3}\.){3}\d{1,3}:)?((\d+(-\d+)?)?:)?\d+(-\d+)?(\/(tcp|udp))?$/, 'a port mapping such as "127.0.0.1:8080:80" (or "127.0.0.1::5432" for any free host port)')).default([]),
     expose: z.array(port).default([]),
     volumes: z.array(z.string()).default([]),
     depends_on: z.record(z.string(), z.enum(['started', 'healthy', 'completed'])).default({}),

@@ -1,0 +1,129 @@
+// The compose file: pure function of the resolved stack. Works with compose
+// v2 and v1 (--compatibility for deploy.resources): no top-level `name:`,
+// project name passed with -p. Secret values never appear: a value that came
+// from a secret variable is written as its ${VAR} reference, and compose
+// reads the value from the environment lifeops gives it.
+import path from 'node:path';
+import type { Service, Stack } from '../config/schema.js';
+import { dockerSize } from '../util/units.js';
+import { toYaml } from './yaml.js';
+
+export const BACKEND_NETWORK = 'backend';
+
+/** Where rendered files live by default, relative to the stack file. */
+export function defaultRenderDir(stack: Pick<Stack, 'baseDir' | 'env'>, stateDir: string): string {
+  return path.join(stateDir, 'render', stack.env);
+}
+
+/** Apply the image mapping (official repository -> local image), any tag. */
+export function mapImage(ref: string, images: Record<string, string>): string {
+  if (images[ref]) return images[ref];
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  const repo = colon > slash ? ref.slice(0, colon) : ref;
+  return images[repo] ?? ref;
+}
+
+const escapeDollar = (s: string) => s.replace(/\$/g, '$$$$');
+
+function envValue(stack: Stack, service: string, key: string, value: string | number | boolean): string {
+  const template = stack.secretTemplates[`services.${service}.environment.${key}`];
+  return template ?? escapeDollar(String(value));
+}
+
+function healthcheck(svc: Service) {
+  const hc = svc.healthcheck!;
+  const test = typeof hc.test === 'string' ? ['CMD-SHELL', hc.test] : ['CMD', 'NONE', 'CMD-SHELL'].includes(hc.test[0]) ? hc.test : ['CMD', ...hc.test];
+  return { test: test.map(escapeDollar), interval: hc.interval, timeout: hc.timeout, retries: hc.retries, start_period: hc.start_period };
+}
+
+const DEPENDS = { started: 'service_started', healthy: 'service_healthy', completed: 'service_completed_successfully' } as const;
+
+export function serviceNetworks(stack: Stack, name: string, svc: Service): string[] {
+  if (svc.networks) return svc.networks;
+  const backendOnly = ['postgres', 'redis', 'pgbouncer'].includes(svc.role);
+  // A published port needs a non-internal network to reach the host.
+  if (backendOnly && svc.ports.length === 0) return [BACKEND_NETWORK];
+  if (svc.role === 'front') return ['default'];
+  return ['default', BACKEND_NETWORK];
+}
+
+/** Paths in the stack file are relative to it; in the compose file, relative to the render dir. */
+function relocate(stack: Stack, renderDir: string, p: string): string {
+  if (!(p.startsWith('./') || p.startsWith('../'))) return p;
+  const rel = path.relative(renderDir, path.resolve(stack.baseDir, p));
+  return rel.startsWith('.') ? rel : `./${rel}`;
+}
+
+function volumeSpec(stack: Stack, renderDir: string, spec: string): string {
+  const [source, ...rest] = spec.split(':');
+  if (rest.length === 0) return spec;
+  return [relocate(stack, renderDir, source), ...rest].join(':');
+}
+
+export function namedVolumes(stack: Stack): string[] {
+  const names = new Set<string>();
+  for (const svc of Object.values(stack.services)) {
+    for (const v of svc.volumes) {
+      const source = v.split(':')[0];
+      if (v.includes(':') && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(source)) names.add(source);
+    }
+  }
+  return [...names].sort();
+}
+
+export function composeService(stack: Stack, name: string, svc: Service, renderDir: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { image: mapImage(svc.image, stack.images) };
+  if (svc.entrypoint !== undefined) out.entrypoint = typeof svc.entrypoint === 'string' ? escapeDollar(svc.entrypoint) : svc.entrypoint.map(escapeDollar);
+  if (svc.command !== undefined) out.command = typeof svc.command === 'string' ? escapeDollar(svc.command) : svc.command.map(escapeDollar);
+  if (svc.user) out.user = svc.user;
+  if (svc.env_file.length) out.env_file = svc.env_file.map((f) => relocate(stack, renderDir, f));
+  const envKeys = Object.keys(svc.environment).sort();
+  if (envKeys.length) out.environment = Object.fromEntries(envKeys.map((k) => [k, envValue(stack, name, k, svc.environment[k])]));
+  if (svc.ports.length) out.ports = svc.ports;
+  if (svc.expose.length) out.expose = svc.expose.map(String);
+  if (svc.volumes.length) out.volumes = svc.volumes.map((v) => volumeSpec(stack, renderDir, v));
+  const deps = Object.keys(svc.depends_on).sort();
+  if (deps.length) out.depends_on = Object.fromEntries(deps.map((d) => [d, { condition: DEPENDS[svc.depends_on[d]] }]));
+  if (svc.healthcheck) out.healthcheck = healthcheck(svc);
+  out.restart = svc.restart;
+  if (svc.stop_grace_period) out.stop_grace_period = svc.stop_grace_period;
+  out.networks = serviceNetworks(stack, name, svc);
+  const logging = svc.logging ?? { max_size: '10m', max_file: 3 };
+  out.logging = { driver: 'json-file', options: { 'max-size': logging.max_size, 'max-file': String(logging.max_file) } };
+  const deploy: Record<string, unknown> = {};
+  if (svc.replicas !== 1) deploy.replicas = svc.replicas;
+  const res = svc.resources;
+  if (res?.limits || res?.reservations) {
+    const resources: Record<string, unknown> = {};
+    for (const kind of ['limits', 'reservations'] as const) {
+      const set = res[kind];
+      if (!set) continue;
+      const r: Record<string, string> = {};
+      if (set.cpus !== undefined) r.cpus = String(set.cpus);
+      if (set.memory) r.memory = dockerSize(set.memory);
+      resources[kind] = r;
+    }
+    deploy.resources = resources;
+  }
+  if (Object.keys(deploy).length) out.deploy = deploy;
+  out.labels = {
+    ...Object.fromEntries(Object.entries(svc.labels).sort(([a], [b]) => a.localeCompare(b))),
+    'lifeops.stack': stack.name,
+    'lifeops.env': stack.env,
+    'lifeops.role': svc.role,
+  };
+  return out;
+}
+
+export function renderCompose(stack: Stack, renderDir: string): string {
+  const services: Record<string, unknown> = {};
+  for (const name of Object.keys(stack.services)) services[name] = composeService(stack, name, stack.services[name], renderDir);
+  const doc: Record<string, unknown> = {
+    services,
+    networks: { default: {}, [BACKEND_NETWORK]: { internal: true } },
+  };
+  const volumes = namedVolumes(stack);
+  if (volumes.length) doc.volumes = Object.fromEntries(volumes.map((v) => [v, {}]));
+  return toYaml(doc, `Rendered by lifeops from ${path.basename(stack.file)} (environment ${stack.env}). Do not edit: run \`lifeops render\`.\nProject: ${stack.project}`);
+}
