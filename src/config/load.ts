@@ -260,6 +260,10 @@ export function loadStack(opts: LoadOptions): Stack {
   for (const ref of file.variables.required) if (isSecretName(ref)) secretNames.add(ref);
   for (const n of Object.keys(vars)) if (isSecretName(n)) secretNames.add(n);
 
+  // A machine-wide image mapping (the test bed's) sits under the stack's own.
+  const mapFile = vars.LIFEOPS_IMAGE_MAP;
+  if (mapFile) file.images = { ...readImageMap(mapFile), ...file.images };
+
   return {
     ...file,
     env: envName,
@@ -300,4 +304,19 @@ function schemaError(src: Source, error: ZodError, value: unknown, envName: stri
   }
   if (error.issues.length > 5) lines.push(`... and ${error.issues.length - 5} more problems`);
   return new ConfigError(lines.join('\n'), 'see `lifeops schema` for every valid key');
+}
+
+function readImageMap(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new ConfigError(`LIFEOPS_IMAGE_MAP=${file}: cannot read the image mapping file`);
+  }
+  const doc = parseDocument(text);
+  const value = doc.toJS() as unknown;
+  if (doc.errors.length || !isPlainObject(value) || Object.values(value).some((v) => typeof v !== 'string')) {
+    throw new ConfigError(`${file}: the image mapping must be a YAML mapping of image -> local image`);
+  }
+  return value as Record<string, string>;
 }

@@ -232,6 +232,7 @@ export const monitoringSchema = z
       .object({
         slack_webhook_url: z.string().optional().describe('usually "${SLACK_WEBHOOK_URL}"'),
         slack_channel: z.string().regex(/^#?[a-z0-9_-]+$/, 'a Slack channel such as "#alerts"').default('#alerts'),
+    slack_channel_nonproduction: z.string().regex(/^#?[a-z0-9_-]+$/, 'a Slack channel such as "#alerts-staging"').optional().describe('channel for alerts from non-production environments; default "<slack_channel>-nonprod"'),
         pagerduty_routing_key: z.string().optional(),
         group_wait: duration.default('30s'),
         group_interval: duration.default('5m'),
@@ -241,6 +242,7 @@ export const monitoringSchema = z
       .default({ slack_channel: '#alerts', group_wait: '30s', group_interval: '5m', repeat_interval: '4h' }),
     thresholds: thresholds.default(thresholds.parse({})),
     docker_daemon_metrics: safeToken.optional().describe('host:port of the Docker daemon metrics endpoint'),
+    prometheus_port: port.optional().describe('publish Prometheus on 127.0.0.1:PORT (host port) -> 9090'),
   })
   .strict();
 

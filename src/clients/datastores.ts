@@ -1,0 +1,46 @@
+// Postgres and Redis checks through their real clients (pg, ioredis), on a
+// port the stack publishes on 127.0.0.1.
+import pg from 'pg';
+import { Redis } from 'ioredis';
+
+export async function postgresSelect1(opts: { host: string; port: number; user: string; password?: string; database: string; timeoutMs?: number }): Promise<void> {
+  const client = new pg.Client({
+    host: opts.host,
+    port: opts.port,
+    user: opts.user,
+    password: opts.password,
+    database: opts.database,
+    connectionTimeoutMillis: opts.timeoutMs ?? 3000,
+    query_timeout: opts.timeoutMs ?? 3000,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const r = await client.query('SELECT 1 AS ok');
+    if (r.rows[0]?.ok !== 1) throw new Error('SELECT 1 returned no row');
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export async function redisPing(opts: { host: string; port: number; password?: string; timeoutMs?: number }): Promise<void> {
+  const client = new Redis({
+    host: opts.host,
+    port: opts.port,
+    password: opts.password || undefined,
+    lazyConnect: true,
+    connectTimeout: opts.timeoutMs ?? 3000,
+    commandTimeout: opts.timeoutMs ?? 3000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const pong = await client.ping();
+    if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
+  } finally {
+    client.disconnect();
+  }
+}

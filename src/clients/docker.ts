@@ -1,0 +1,133 @@
+// The Docker engine through dockerode: containers found by compose labels,
+// never by name (compose v1 writes proj_svc_1, v2 proj-svc-1).
+import Docker from 'dockerode';
+import { OperationError } from '../errors.js';
+
+export interface ContainerState {
+  id: string;
+  name: string;
+  service: string;
+  number: number;
+  image: string;
+  state: string; // running, exited, restarting, created ...
+  health: 'healthy' | 'unhealthy' | 'starting' | 'none';
+  startedAt?: string;
+  restarts: number;
+  exitCode?: number;
+  /** host ports published on 127.0.0.1 (or 0.0.0.0), container port -> host port */
+  ports: Record<number, number>;
+  labels: Record<string, string>;
+}
+
+export class DockerClient {
+  readonly api: Docker;
+
+  constructor(api?: Docker) {
+    this.api = api ?? new Docker();
+  }
+
+  async ping(): Promise<string> {
+    try {
+      const v = await this.api.version();
+      return v.Version;
+    } catch (e) {
+      throw new OperationError(
+        `the Docker engine is not reachable (${(e as Error).message})`,
+        'start it (`dockerd &`, or `systemctl start docker`) or set DOCKER_HOST',
+      );
+    }
+  }
+
+  async projectContainers(project: string, all = true): Promise<ContainerState[]> {
+    const list = await this.api.listContainers({ all, filters: { label: [`com.docker.compose.project=${project}`] } });
+    const states = await Promise.all(
+      list.map(async (c) => {
+        const info = await this.api.getContainer(c.Id).inspect();
+        return toState(info);
+      }),
+    );
+    return states
+      .filter((s) => s.labels['com.docker.compose.oneoff'] !== 'True')
+      .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number);
+  }
+
+  async inspect(id: string): Promise<ContainerState> {
+    return toState(await this.api.getContainer(id).inspect());
+  }
+
+  async logs(id: string, tail: number): Promise<string> {
+    const buf = (await this.api.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+    return demux(buf);
+  }
+
+  async exec(id: string, cmd: string[], timeoutMs = 10_000): Promise<{ exitCode: number; output: string }> {
+    const exec = await this.api.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stream.destroy();
+        reject(new Error(`timed out after ${timeoutMs} ms: ${cmd.join(' ')}`));
+      }, timeoutMs);
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => (clearTimeout(timer), resolve()));
+      stream.on('error', (e) => (clearTimeout(timer), reject(e)));
+    });
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? -1, output: demux(Buffer.concat(chunks)) };
+  }
+
+  async imageExists(ref: string): Promise<boolean> {
+    try {
+      await this.api.getImage(ref).inspect();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async imageId(ref: string): Promise<string | undefined> {
+    try {
+      return (await this.api.getImage(ref).inspect()).Id;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function toState(info: Docker.ContainerInspectInfo): ContainerState {
+  const labels = info.Config.Labels ?? {};
+  const ports: Record<number, number> = {};
+  for (const [key, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
+    const hostPort = bindings?.find((b) => b.HostIp === '127.0.0.1' || b.HostIp === '0.0.0.0' || b.HostIp === '')?.HostPort;
+    if (hostPort) ports[Number(key.split('/')[0])] = Number(hostPort);
+  }
+  const health = (info.State.Health?.Status as ContainerState['health'] | undefined) ?? 'none';
+  return {
+    id: info.Id,
+    name: info.Name.replace(/^\//, ''),
+    service: labels['com.docker.compose.service'] ?? '?',
+    number: Number(labels['com.docker.compose.container-number'] ?? 1),
+    image: info.Config.Image,
+    state: info.State.Status,
+    health,
+    startedAt: info.State.StartedAt,
+    restarts: info.RestartCount ?? 0,
+    exitCode: info.State.ExitCode,
+    ports,
+    labels,
+  };
+}
+
+/** Docker multiplexes stdout/stderr with 8-byte frame headers when there is no TTY. */
+export function demux(buf: Buffer): string {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2 || buf[i] === 0) && buf[i + 1] === 0 && buf[i + 2] === 0 && buf[i + 3] === 0) {
+    const size = buf.readUInt32BE(i + 4);
+    out.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  if (i === 0) return buf.toString('utf8');
+  return Buffer.concat(out).toString('utf8');
+}

@@ -1,0 +1,95 @@
+// Pure argv builders for docker compose (v2 plugin or v1 binary) and docker.
+// The runner executes exactly these; --dry-run prints them.
+
+export interface ComposeCli {
+  kind: 'v2' | 'v1';
+  /** argv prefix: ['docker', 'compose'] or ['docker-compose'] */
+  argv: string[];
+  version: string;
+}
+
+export interface ComposeTarget {
+  project: string;
+  /** compose files, absolute, base first */
+  files: string[];
+}
+
+export function composeBase(cli: ComposeCli, target: ComposeTarget): string[] {
+  // v1 needs --compatibility to honour deploy.resources and deploy.replicas.
+  const compat = cli.kind === 'v1' ? ['--compatibility'] : [];
+  return [...cli.argv, ...compat, '-p', target.project, ...target.files.flatMap((f) => ['-f', f])];
+}
+
+export const composeConfig = (cli: ComposeCli, t: ComposeTarget) => [...composeBase(cli, t), 'config', '-q'];
+
+export const composeUp = (cli: ComposeCli, t: ComposeTarget, services: string[] = []) => [
+  ...composeBase(cli, t),
+  'up',
+  '-d',
+  '--remove-orphans',
+  ...services,
+];
+
+export const composeScale = (cli: ComposeCli, t: ComposeTarget, service: string, count: number) => [
+  ...composeBase(cli, t),
+  'up',
+  '-d',
+  '--no-deps',
+  '--no-recreate',
+  '--scale',
+  `${service}=${count}`,
+  service,
+];
+
+export const composeDown = (cli: ComposeCli, t: ComposeTarget, volumes: boolean) => [
+  ...composeBase(cli, t),
+  'down',
+  '--remove-orphans',
+  ...(volumes ? ['--volumes'] : []),
+];
+
+export const composeStop = (cli: ComposeCli, t: ComposeTarget, services: string[], timeoutSeconds?: number) => [
+  ...composeBase(cli, t),
+  'stop',
+  ...(timeoutSeconds !== undefined ? ['-t', String(timeoutSeconds)] : []),
+  ...services,
+];
+
+export const composeRun = (cli: ComposeCli, t: ComposeTarget, service: string, command: string[]) => [
+  ...composeBase(cli, t),
+  'run',
+  '--rm',
+  '--no-deps',
+  '-T',
+  service,
+  ...command,
+];
+
+export const composeLogs = (cli: ComposeCli, t: ComposeTarget, opts: { service?: string; follow?: boolean; tail?: number }) => [
+  ...composeBase(cli, t),
+  'logs',
+  '--no-color',
+  ...(opts.follow ? ['--follow'] : []),
+  ...(opts.tail !== undefined ? ['--tail', String(opts.tail)] : []),
+  ...(opts.service ? [opts.service] : []),
+];
+
+export function dockerBuild(image: string, context: string, opts: { dockerfile?: string; args?: Record<string, string>; labels?: Record<string, string> } = {}): string[] {
+  const args = Object.entries(opts.args ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const labels = Object.entries(opts.labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  return [
+    'docker',
+    'build',
+    '-t',
+    image,
+    ...(opts.dockerfile ? ['-f', opts.dockerfile] : []),
+    ...args.flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
+    ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+    context,
+  ];
+}
+
+/** Quote an argv for display (dry-run, logs). */
+export function shellQuote(argv: string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

@@ -1,0 +1,134 @@
+// What every flow gets: injected I/O, the resolved stack, where state lives,
+// and the run's step log. Only bin/ calls process.exit.
+import { mkdirSync, appendFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import ora, { type Ora } from 'ora';
+import chalk from 'chalk';
+import type { Stack } from '../config/schema.js';
+import { Redactor } from '../util/redact.js';
+import { formatDuration } from '../util/units.js';
+
+export interface IO {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: Record<string, string | undefined>;
+  now: () => Date;
+  verbose: boolean;
+  json: boolean;
+}
+
+export function newRunId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+export interface StepEvent {
+  run: string;
+  step: string;
+  event: 'start' | 'end' | 'info';
+  outcome?: 'ok' | 'failed' | 'skipped' | 'undone';
+  start?: string;
+  end?: string;
+  duration_ms?: number;
+  error?: string;
+  detail?: unknown;
+}
+
+/** A run of a flow: id, JSON-lines log file, console reporter, redaction. */
+export class Run {
+  readonly id: string;
+  readonly logFile: string;
+  private spinner?: Ora;
+
+  constructor(
+    readonly io: IO,
+    readonly stateDir: string,
+    readonly redactor: Redactor,
+    readonly command: string,
+  ) {
+    this.id = newRunId(io.now());
+    const dir = path.join(stateDir, 'logs');
+    mkdirSync(dir, { recursive: true });
+    this.logFile = path.join(dir, `${this.id}.jsonl`);
+    this.write({ run: this.id, step: 'run', event: 'info', detail: { command: redactor.text(command), pid: process.pid } });
+  }
+
+  write(e: StepEvent): void {
+    appendFileSync(this.logFile, JSON.stringify(this.redactor.value(e)) + '\n');
+  }
+
+  /** A human line on stderr: spinner on a TTY, plain timestamped lines otherwise. */
+  say(text: string): void {
+    const line = this.redactor.text(text);
+    if (this.spinner) this.spinner.stopAndPersist({ symbol: ' ', text: line });
+    else this.io.stderr.write(this.plainPrefix() + line + '\n');
+  }
+
+  info(step: string, detail: unknown): void {
+    this.write({ run: this.id, step, event: 'info', detail });
+  }
+
+  private plainPrefix(): string {
+    return this.io.stderr.isTTY ? '' : `${this.io.now().toISOString()} `;
+  }
+
+  async step<T>(title: string, fn: () => Promise<T>): Promise<T> {
+    const start = this.io.now();
+    this.write({ run: this.id, step: title, event: 'start', start: start.toISOString() });
+    const tty = Boolean(this.io.stderr.isTTY) && !this.io.env.CI;
+    if (tty) this.spinner = ora({ text: title, stream: this.io.stderr as NodeJS.WriteStream }).start();
+    else this.io.stderr.write(`${this.plainPrefix()}▶ ${title}\n`);
+    try {
+      const result = await fn();
+      const end = this.io.now();
+      const ms = end.getTime() - start.getTime();
+      this.write({ run: this.id, step: title, event: 'end', outcome: 'ok', start: start.toISOString(), end: end.toISOString(), duration_ms: ms });
+      if (this.spinner) this.spinner.succeed(`${title} ${chalk.dim(formatDuration(ms))}`);
+      else this.io.stderr.write(`${this.plainPrefix()}✔ ${title} (${formatDuration(ms)})\n`);
+      return result;
+    } catch (e) {
+      const end = this.io.now();
+      const ms = end.getTime() - start.getTime();
+      const msg = this.redactor.text((e as Error).message);
+      this.write({ run: this.id, step: title, event: 'end', outcome: 'failed', start: start.toISOString(), end: end.toISOString(), duration_ms: ms, error: msg });
+      if (this.spinner) this.spinner.fail(`${title} ${chalk.dim(formatDuration(ms))}`);
+      else this.io.stderr.write(`${this.plainPrefix()}✘ ${title} (${formatDuration(ms)})\n`);
+      throw e;
+    } finally {
+      this.spinner = undefined;
+    }
+  }
+}
+
+export interface Step {
+  title: string;
+  run: () => Promise<unknown>;
+  /** undo this step's change; runs once, in reverse order, when a later step fails */
+  undo?: () => Promise<unknown>;
+}
+
+/** Run steps in order; on failure undo the completed ones in reverse, then rethrow. */
+export async function runSteps(run: Run, steps: Step[]): Promise<void> {
+  const done: Step[] = [];
+  for (const s of steps) {
+    try {
+      await run.step(s.title, s.run);
+      done.push(s);
+    } catch (e) {
+      for (const d of done.reverse()) {
+        if (!d.undo) continue;
+        try {
+          await run.step(`undo: ${d.title}`, d.undo);
+        } catch {
+          /* logged by run.step; keep undoing the rest */
+        }
+      }
+      throw e;
+    }
+  }
+}
+
+export function redactorFor(stack: Stack): Redactor {
+  return Redactor.forVars(stack.vars, stack.secretNames);
+}

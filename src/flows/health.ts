@@ -1,0 +1,152 @@
+// Health of a deployed stack: container state and health per service, the
+// HTTP endpoints the stack declares (from inside the container), Postgres
+// SELECT 1 and Redis PING. Shared by `status`, `health-check` and `deploy`.
+import type { Stack, Service } from '../config/schema.js';
+import type { ContainerState, DockerClient } from '../clients/docker.js';
+import { postgresSelect1, redisPing } from '../clients/datastores.js';
+
+export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
+export const LEVEL_EXIT: Record<Level, number> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
+const RANK: Record<Level, number> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };
+export const worst = (levels: Level[]): Level => levels.reduce<Level>((a, b) => (RANK[b] > RANK[a] ? b : a), 'OK');
+
+export interface ServiceStatus {
+  service: string;
+  level: Level;
+  state: string;
+  health: string;
+  containers: number;
+  expected: number;
+  uptime_s?: number;
+  image?: string;
+  restarts: number;
+  message: string;
+}
+
+export interface CheckResult {
+  check: string;
+  level: Level;
+  message: string;
+  duration_ms: number;
+}
+
+export function expectedServices(stack: Stack): [string, Service][] {
+  return Object.entries(stack.services).filter(([, s]) => s.replicas > 0 && !s.profiles?.length);
+}
+
+export function serviceStatuses(stack: Stack, containers: ContainerState[], now: Date): ServiceStatus[] {
+  return expectedServices(stack).map(([name, svc]) => {
+    const mine = containers.filter((c) => c.service === name);
+    const running = mine.filter((c) => c.state === 'running');
+    const restarts = mine.reduce((n, c) => n + c.restarts, 0);
+    const first = running[0] ?? mine[0];
+    const base = {
+      service: name,
+      containers: running.length,
+      expected: svc.replicas,
+      image: first?.image,
+      restarts,
+      state: first?.state ?? 'missing',
+      health: first?.health ?? 'none',
+      uptime_s: first?.startedAt && first.state === 'running' ? Math.max(0, Math.round((now.getTime() - Date.parse(first.startedAt)) / 1000)) : undefined,
+    };
+    if (mine.length === 0) return { ...base, level: 'CRITICAL' as Level, message: 'no container' };
+    if (running.length === 0) return { ...base, level: 'CRITICAL' as Level, message: `not running (${first.state}${first.exitCode ? `, exit ${first.exitCode}` : ''})` };
+    const unhealthy = running.filter((c) => c.health === 'unhealthy');
+    if (unhealthy.length) return { ...base, health: 'unhealthy', level: 'CRITICAL' as Level, message: `${unhealthy.length} unhealthy` };
+    if (running.some((c) => c.state === 'restarting')) return { ...base, level: 'CRITICAL' as Level, message: 'restarting' };
+    if (running.length < svc.replicas) return { ...base, level: 'WARNING' as Level, message: `${running.length}/${svc.replicas} running` };
+    if (running.some((c) => c.health === 'starting')) return { ...base, health: 'starting', level: 'WARNING' as Level, message: 'health check starting' };
+    if (restarts >= 3) return { ...base, level: 'WARNING' as Level, message: `${restarts} restarts` };
+    return { ...base, level: 'OK' as Level, message: 'ok' };
+  });
+}
+
+async function timed(check: string, fn: () => Promise<string | void>): Promise<CheckResult> {
+  const t0 = performance.now();
+  try {
+    const msg = await fn();
+    return { check, level: 'OK', message: msg || 'ok', duration_ms: Math.round(performance.now() - t0) };
+  } catch (e) {
+    return { check, level: 'CRITICAL', message: (e as Error).message.split('\n')[0], duration_ms: Math.round(performance.now() - t0) };
+  }
+}
+
+/** GET a URL from inside a container with whatever client it has. */
+export function httpGetInside(port: number, urlPath: string): string[] {
+  const url = `http://127.0.0.1:${port}${urlPath}`;
+  const py = 'import sys,urllib.request;r=urllib.request.urlopen(sys.argv[1],timeout=5);sys.stdout.write(r.read(300).decode())';
+  return [
+    'sh',
+    '-c',
+    `if command -v curl >/dev/null 2>&1; then curl -fsS -m 5 "$0"; elif command -v wget >/dev/null 2>&1; then wget -q -T 5 -O - "$0"; else python3 -c '${py}' "$0"; fi`,
+    url,
+  ];
+}
+
+export async function endpointChecks(stack: Stack, docker: DockerClient, containers: ContainerState[]): Promise<CheckResult[]> {
+  const jobs: Promise<CheckResult>[] = [];
+  for (const [name, svc] of expectedServices(stack)) {
+    if (!svc.http) continue;
+    const running = containers.filter((c) => c.service === name && c.state === 'running');
+    for (const [kind, p] of [['health', svc.http.health], ['ready', svc.http.ready]] as const) {
+      if (!p) continue;
+      jobs.push(
+        timed(`${name} ${kind} ${p}`, async () => {
+          if (!running.length) throw new Error('no running container');
+          for (const c of running) {
+            const r = await docker.exec(c.id, httpGetInside(svc.http!.port, p), 8000);
+            if (r.exitCode !== 0) throw new Error(`${c.name}: ${r.output.trim().split('\n').pop() || `exit ${r.exitCode}`}`);
+          }
+          return `${running.length} container${running.length > 1 ? 's' : ''} answered`;
+        }),
+      );
+    }
+  }
+  if (stack.postgres && !stack.postgres.external_url) {
+    const pgConf = stack.postgres;
+    const c = containers.find((x) => x.service === pgConf.service && x.state === 'running');
+    jobs.push(
+      timed('postgres SELECT 1', async () => {
+        if (!c) throw new Error(`service ${pgConf.service} is not running`);
+        if (c.ports[5432]) {
+          await postgresSelect1({ host: '127.0.0.1', port: c.ports[5432], user: pgConf.user, password: pgConf.password, database: pgConf.database });
+          return `via 127.0.0.1:${c.ports[5432]}`;
+        }
+        const r = await docker.exec(c.id, ['psql', '-U', pgConf.user, '-d', pgConf.database, '-tAc', 'SELECT 1'], 8000);
+        if (r.exitCode !== 0 || r.output.trim() !== '1') throw new Error(r.output.trim() || `psql exit ${r.exitCode}`);
+        return 'via docker exec psql';
+      }),
+    );
+  }
+  if (stack.redis) {
+    const redisConf = stack.redis;
+    const c = containers.find((x) => x.service === redisConf.service && x.state === 'running');
+    jobs.push(
+      timed('redis PING', async () => {
+        if (!c) throw new Error(`service ${redisConf.service} is not running`);
+        if (c.ports[6379]) {
+          await redisPing({ host: '127.0.0.1', port: c.ports[6379], password: redisConf.password });
+          return `via 127.0.0.1:${c.ports[6379]}`;
+        }
+        const r = await docker.exec(c.id, ['redis-cli', 'ping'], 8000);
+        if (!r.output.includes('PONG')) throw new Error(r.output.trim() || `redis-cli exit ${r.exitCode}`);
+        return 'via docker exec redis-cli';
+      }),
+    );
+  }
+  return Promise.all(jobs);
+}
+
+export interface HealthReport {
+  level: Level;
+  services: ServiceStatus[];
+  checks: CheckResult[];
+}
+
+export async function healthReport(stack: Stack, docker: DockerClient, now: Date): Promise<HealthReport> {
+  const containers = await docker.projectContainers(stack.project);
+  const services = serviceStatuses(stack, containers, now);
+  const checks = await endpointChecks(stack, docker, containers);
+  return { level: worst([...services.map((s) => s.level), ...checks.map((c) => c.level)]), services, checks };
+}

@@ -1,0 +1,118 @@
+// One mutating run per stack and environment: a lock file created with O_EXCL.
+// A lock whose process is gone (same host, dead pid) is reported as stale,
+// with the command that clears it; a live lock is never taken over.
+import { openSync, writeSync, closeSync, readFileSync, rmSync, mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { LockHeldError, UsageError } from '../errors.js';
+
+export interface LockInfo {
+  id: string;
+  pid: number;
+  host: string;
+  command: string;
+  since: string;
+  env: string;
+}
+
+export function lockPath(stateDir: string, env: string): string {
+  return path.join(stateDir, 'locks', `${env}.lock`);
+}
+
+export function readLock(file: string): LockInfo | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as LockInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isStale(lock: LockInfo): boolean {
+  if (lock.host !== os.hostname()) return false; // cannot tell: treat as live
+  try {
+    process.kill(lock.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+export function describeLock(l: LockInfo): string {
+  return `pid ${l.pid} on ${l.host}, \`${l.command}\`, since ${l.since} (lock ${l.id})`;
+}
+
+export class Lock {
+  private released = false;
+  private readonly onSignal = (sig: NodeJS.Signals) => {
+    this.release();
+    process.kill(process.pid, sig);
+  };
+
+  private constructor(
+    readonly file: string,
+    readonly info: LockInfo,
+  ) {}
+
+  static acquire(stateDir: string, env: string, command: string, now: Date): Lock {
+    const file = lockPath(stateDir, env);
+    mkdirSync(path.dirname(file), { recursive: true });
+    const info: LockInfo = { id: randomBytes(4).toString('hex'), pid: process.pid, host: os.hostname(), command, since: now.toISOString(), env };
+    let fd: number;
+    try {
+      fd = openSync(file, 'wx', 0o644);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = readLock(file);
+      if (!holder) throw new LockHeldError(`environment "${env}" is locked (${file} is unreadable)`, `inspect and remove ${file}`);
+      if (isStale(holder)) {
+        throw new LockHeldError(
+          `environment "${env}" has a stale lock: ${describeLock(holder)}; that process is gone`,
+          `lifeops lock release ${holder.id} --env ${env}`,
+        );
+      }
+      throw new LockHeldError(`environment "${env}" is locked by another run: ${describeLock(holder)}`, 'wait for it to finish');
+    }
+    writeSync(fd, JSON.stringify(info, null, 2) + '\n');
+    closeSync(fd);
+    const lock = new Lock(file, info);
+    process.once('SIGINT', lock.onSignal);
+    process.once('SIGTERM', lock.onSignal);
+    return lock;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    process.removeListener('SIGINT', this.onSignal);
+    process.removeListener('SIGTERM', this.onSignal);
+    const current = readLock(this.file);
+    if (current?.id === this.info.id) rmSync(this.file, { force: true });
+  }
+}
+
+export function listLocks(stateDir: string): (LockInfo & { stale: boolean; file: string })[] {
+  const dir = path.join(stateDir, 'locks');
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.lock'));
+  } catch {
+    return [];
+  }
+  return names.flatMap((n) => {
+    const file = path.join(dir, n);
+    const l = readLock(file);
+    return l ? [{ ...l, stale: isStale(l), file }] : [];
+  });
+}
+
+/** Release by id: only a stale lock, or with force. Never a live one silently. */
+export function releaseLock(stateDir: string, id: string, force: boolean): LockInfo {
+  const found = listLocks(stateDir).find((l) => l.id === id);
+  if (!found) throw new UsageError(`no lock with id ${id}`, 'see `lifeops lock status`');
+  if (!found.stale && !force) {
+    throw new LockHeldError(`lock ${id} is held by a live process: ${describeLock(found)}`, 'wait for it, or stop that process first');
+  }
+  rmSync(found.file, { force: true });
+  return found;
+}

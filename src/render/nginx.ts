@@ -1,0 +1,189 @@
+// nginx front: nginx/nginx.conf (main) and nginx/conf.d/<domain>.conf per domain.
+// Pure: every value was validated by the schema (hostname, safeToken, urlPath,
+// size and rate regexes), so none can close a directive or open a block.
+import path from 'node:path';
+import type { Stack, Front } from '../config/schema.js';
+import type { RenderedFile, RenderContext } from './index.js';
+import { renderTemplate } from './templates.js';
+
+type Domain = Front['domains'][number];
+
+export const NGINX_HTPASSWD = '/etc/nginx/htpasswd';
+export const ACME_WEBROOT = '/var/www/certbot';
+
+export function renderedHeader(stack: Stack): string {
+  return `Rendered by lifeops from ${path.basename(stack.file)} (environment ${stack.env}). Do not edit: run \`lifeops render\`.`;
+}
+
+/** The port a domain proxies to: domain.upstream_port, else the service's http.port, else 8000. */
+export function upstreamPort(stack: Stack, d: Domain): number {
+  if (d.upstream_port !== undefined) return d.upstream_port;
+  const svc = stack.services[d.upstream];
+  if (!svc) throw new Error(`front.domains: ${d.name} proxies to "${d.upstream}", which is not a service (services: ${Object.keys(stack.services).join(', ')})`);
+  return svc.http?.port ?? 8000;
+}
+
+export function domainTls(front: Front, d: Domain): boolean {
+  return d.tls ?? front.tls.enabled;
+}
+
+const lines = (xs: string[], spaces = 4) => xs.map((l) => (l ? ' '.repeat(spaces) + l : l)).join('\n');
+
+function mainConf(stack: Stack, front: Front): string {
+  const gzip = front.gzip
+    ? lines([
+        'gzip on;',
+        'gzip_vary on;',
+        'gzip_proxied any;',
+        'gzip_comp_level 5;',
+        'gzip_min_length 1024;',
+        'gzip_types text/plain text/css text/xml application/json application/javascript application/xml application/rss+xml image/svg+xml;',
+      ])
+    : lines(['gzip off;']);
+  const zones: string[] = [];
+  for (const kind of ['general', 'api'] as const) {
+    const rl = front.rate_limits[kind];
+    if (rl) zones.push(`limit_req_zone $binary_remote_addr zone=${kind}:${rl.zone_size} rate=${rl.rate};`);
+  }
+  if (zones.length) zones.push('limit_req_status 429;', 'limit_conn_status 429;');
+  return renderTemplate(stack, 'nginx/nginx.conf', 'nginx/nginx.conf', {
+    header: renderedHeader(stack),
+    client_max_body_size: front.client_max_body_size,
+    client_body_buffer_size: front.client_body_buffer_size,
+    proxy_buffers: front.proxy_buffers,
+    gzip,
+    rate_limit_zones: zones.length ? lines(zones) + '\n' : '',
+  });
+}
+
+function securityHeaders(front: Front, tls: boolean): string[] {
+  const h = front.security_headers;
+  const out: string[] = [];
+  if (tls && h.hsts) out.push('add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;');
+  out.push(
+    `add_header X-Frame-Options ${h.frame_options} always;`,
+    'add_header X-Content-Type-Options nosniff always;',
+    'add_header Referrer-Policy strict-origin-when-cross-origin always;',
+    `add_header Content-Security-Policy "${h.content_security_policy}" always;`,
+  );
+  return out;
+}
+
+const PROXY = [
+  'proxy_http_version 1.1;',
+  'proxy_set_header Host $host;',
+  'proxy_set_header X-Real-IP $remote_addr;',
+  'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+  'proxy_set_header X-Forwarded-Proto $scheme;',
+  'proxy_set_header X-Request-ID $request_id;',
+  'proxy_set_header Upgrade $http_upgrade;',
+  'proxy_set_header Connection $connection_upgrade;',
+  'proxy_connect_timeout 2s;',
+  'proxy_send_timeout 60s;',
+  'proxy_read_timeout 60s;',
+  'proxy_next_upstream error timeout http_502 http_503;',
+  'proxy_next_upstream_tries 3;',
+  'proxy_next_upstream_timeout 10s;',
+];
+
+const slash = (p: string) => (p.endsWith('/') ? p : p + '/');
+
+function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean): string {
+  const tls = domainTls(front, d);
+  const port = upstreamPort(stack, d);
+  const names = [d.name, ...d.aliases].join(' ');
+  const def = isDefault ? ' default_server' : '';
+  const health = ['location = /health {', '    access_log off;', '    default_type text/plain;', '    return 200 "ok\\n";', '}'];
+  let redirect = '';
+  if (tls) {
+    redirect =
+      [
+        'server {',
+        lines([`listen ${front.listen_port}${def};`, `server_name ${names};`, '']),
+        lines([`location /.well-known/acme-challenge/ {`, `    root ${ACME_WEBROOT};`, '}', ...health, 'location / {', '    return 301 https://$host$request_uri;', '}']),
+        '}',
+      ].join('\n') + '\n\n';
+  }
+  const listen = tls
+    ? lines([`listen 443 ssl http2${def};`])
+    : lines([`listen ${front.listen_port}${def};`]);
+  const tlsBlock = tls
+    ? '\n' +
+      lines([
+        `ssl_certificate ${front.tls.certs_dir}/${d.name}/fullchain.pem;`,
+        `ssl_certificate_key ${front.tls.certs_dir}/${d.name}/privkey.pem;`,
+        'ssl_protocols TLSv1.2 TLSv1.3;',
+        'ssl_prefer_server_ciphers off;',
+        'ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;',
+        'ssl_session_cache shared:SSL:10m;',
+        'ssl_session_timeout 1d;',
+        'ssl_session_tickets off;',
+      ]) +
+      '\n'
+    : '';
+  const headers = securityHeaders(front, tls);
+  let staticLoc = '';
+  if (d.static) {
+    staticLoc =
+      '\n' +
+      lines([
+        `location ${slash(d.static.location)} {`,
+        `    alias ${slash(d.static.root)};`,
+        `    expires ${d.static.expires};`,
+        '    add_header Cache-Control "public";',
+        ...headers.map((h) => '    ' + h),
+        '    access_log off;',
+        '}',
+      ]) +
+      '\n';
+  }
+  const auth = d.basic_auth ? lines(['auth_basic "Restricted";', `auth_basic_user_file ${NGINX_HTPASSWD};`], 8) + '\n' : '';
+  const limit = (kind: 'general' | 'api') => {
+    const rl = front.rate_limits[kind] ?? (kind === 'api' ? front.rate_limits.general : undefined);
+    const zone = front.rate_limits[kind] ? kind : 'general';
+    return rl ? lines([`limit_req zone=${zone} burst=${rl.burst} nodelay;`], 8) + '\n' : '';
+  };
+  let api = '';
+  if (d.api_prefix) {
+    api =
+      '\n' +
+      lines([`location ${d.api_prefix} {`]) +
+      '\n' +
+      limit('api') +
+      auth +
+      lines([`set $upstream http://${d.upstream}:${port};`, 'proxy_pass $upstream;', ...PROXY], 8) +
+      '\n' +
+      lines(['}']) +
+      '\n';
+  }
+  return renderTemplate(stack, `nginx/conf.d/${d.name}.conf`, 'nginx/site.conf', {
+    header: renderedHeader(stack),
+    domain: d.name,
+    redirect_server: redirect,
+    listen,
+    server_names: names,
+    resolver: front.resolver,
+    tls: tlsBlock,
+    security_headers: lines(headers),
+    static_location: staticLoc,
+    api_location: api,
+    general_limit: limit('general'),
+    auth,
+    upstream: d.upstream,
+    upstream_port: port,
+    proxy: lines(PROXY, 8),
+  });
+}
+
+export function renderNginx(stack: Stack, _ctx?: RenderContext): RenderedFile[] {
+  const front = stack.front;
+  if (!front || front.kind !== 'nginx') return [];
+  const files: RenderedFile[] = [{ path: 'nginx/nginx.conf', content: mainConf(stack, front) }];
+  const seen = new Set<string>();
+  front.domains.forEach((d, i) => {
+    if (seen.has(d.name)) throw new Error(`front.domains: ${d.name} is listed twice`);
+    seen.add(d.name);
+    files.push({ path: `nginx/conf.d/${d.name}.conf`, content: siteConf(stack, front, d, i === 0) });
+  });
+  return files;
+}
