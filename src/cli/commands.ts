@@ -18,6 +18,7 @@ import { readReleases } from '../flows/ledger.js';
 import { redactorFor } from '../flows/context.js';
 import { formatDuration } from '../util/units.js';
 import { execa } from 'execa';
+import { registerBackupCommands } from './backup-commands.js';
 
 const setExit = (program: Command, code: number) => {
   (program as unknown as { lifeopsExit?: number }).lifeopsExit = code;
@@ -71,16 +72,27 @@ export function registerCommands(program: Command, cli: Cli): void {
     .option('--build', 'rebuild local images even when present')
     .option('--dry-run', 'print the steps and commands, change nothing')
     .option('--yes', 'skip confirmations')
+    .option('--allow-dangerous-migrations', 'deploy even when new migrations contain dangerous patterns (drop_table, drop_column, execute( ...)')
+    .option('--skip-backup', 'do not take the pre-deploy backup')
     .option('--json', 'print the result as JSON on stdout')
-    .action(async (env: string, o: { version?: string; build?: boolean; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
+    .action(async (env: string, o: { version?: string; build?: boolean; dryRun?: boolean; yes?: boolean; json?: boolean; allowDangerousMigrations?: boolean; skipBackup?: boolean }) => {
       const overrides: Record<string, string> = {};
       if (o.version) overrides.VERSION = o.version;
       const stack = cli.load(env, { overrides });
       if (!overrides.VERSION && !stack.vars.VERSION) stack.vars.VERSION = stack.deploy.version;
       const run = cli.newRun(stack);
       try {
-        const result = await deploy(stack, run, { stateDir: cli.stateDir(), build: o.build, dryRun: o.dryRun, commandLine: ['lifeops', ...cli.argv].join(' ') });
+        const result = await deploy(stack, run, {
+          stateDir: cli.stateDir(),
+          build: o.build,
+          dryRun: o.dryRun,
+          commandLine: ['lifeops', ...cli.argv].join(' '),
+          allowDangerousMigrations: o.allowDangerousMigrations,
+          skipBackup: o.skipBackup,
+          confirm: (q) => confirm(cli, q, o.yes),
+        });
         if (o.json) cli.json(result, run.redactor);
+        else if (o.dryRun) cli.err(chalk.green(`dry run of ${stack.project} version ${result.version}: nothing was changed (run ${run.id})`));
         else cli.err(chalk.green(`deployed ${stack.project} version ${result.version} in ${formatDuration(result.duration_ms)} (run ${run.id})`));
       } catch (e) {
         if (e instanceof LifeopsError) cli.err(chalk.dim(`step log: ${run.logFile}`));
@@ -232,6 +244,7 @@ export function registerCommands(program: Command, cli: Cli): void {
       const l = releaseLock(cli.stateDir(), id, Boolean(o.force));
       cli.err(`released lock ${l.id} (${l.env}, ${describeLock(l)})`);
     });
+  registerBackupCommands(program, cli);
 }
 
 function printReport(cli: Cli, project: string, report: HealthReport, json?: boolean, quiet?: boolean, redactor?: import('../util/redact.js').Redactor): void {

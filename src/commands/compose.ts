@@ -93,3 +93,14 @@ export function dockerBuild(image: string, context: string, opts: { dockerfile?:
 export function shellQuote(argv: string[]): string {
   return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
+
+/** `config --hash=*`: one "service hash" line per service (v1 ≥ 1.25 and v2). */
+export const composeConfigHash = (cli: ComposeCli, t: ComposeTarget) => [...composeBase(cli, t), 'config', '--hash=*'];
+
+/** Start or recreate only the named services, leaving their dependencies alone. */
+export const composeUpNoDeps = (cli: ComposeCli, t: ComposeTarget, services: string[]) => [...composeBase(cli, t), 'up', '-d', '--no-deps', ...services];
+
+/** Graceful stop of one container: SIGTERM, then SIGKILL after the grace period. */
+export const dockerStop = (container: string, graceSeconds: number) => ['docker', 'stop', '-t', String(graceSeconds), container];
+
+export const dockerRm = (container: string) => ['docker', 'rm', container];

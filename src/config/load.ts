@@ -106,6 +106,8 @@ export function levenshtein(a: string, b: string): number {
 }
 
 export function didYouMean(word: string, options: string[]): string | undefined {
+  const prefixed = options.filter((o) => word.length >= 3 && o.toLowerCase().startsWith(word.toLowerCase()));
+  if (prefixed.length === 1) return prefixed[0];
   let best: string | undefined;
   let bestScore = Infinity;
   for (const o of options) {

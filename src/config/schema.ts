@@ -19,6 +19,9 @@ export const safeToken = z
 export const hostname = z
   .string()
   .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'a DNS host name such as "example.com"');
+// Postgres user and database names that reach pgbouncer.ini/userlist.txt.
+export const pgIdent = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'letters, digits, "_" or "-", starting with a letter or "_"');
+export const email = z.string().regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, 'an e-mail address such as "ops@example.com"');
 const urlPath = z.string().regex(/^\/[A-Za-z0-9_.\/~-]*$/, 'an absolute URL path such as "/health"');
 const port = z.coerce.number().int().min(1).max(65535);
 const cpus = z.coerce.number().positive().max(256);
@@ -116,10 +119,10 @@ const tuningValue = z.union([z.string(), z.number(), z.boolean()]);
 export const postgresSchema = z
   .object({
     service: name.describe('the compose service running Postgres'),
-    user: z.string().default('postgres'),
+    user: pgIdent.default('postgres'),
     password: z.string().optional().describe('usually "${POSTGRES_PASSWORD}"'),
-    database: z.string(),
-    databases: z.array(z.string()).default([]).describe('further databases on the same server'),
+    database: pgIdent,
+    databases: z.array(pgIdent).default([]).describe('further databases on the same server'),
     external_url: z.string().optional().describe('a DATABASE_URL outside the stack; backups use a host pg_dump'),
     tuning: z.record(z.string().regex(/^[a-z_.]+$/, 'a postgresql.conf parameter name'), tuningValue).default({}),
   })
@@ -174,7 +177,7 @@ export const frontSchema = z
     tls: z
       .object({
         enabled: z.boolean().default(false),
-        letsencrypt_email: z.string().optional(),
+        letsencrypt_email: email.optional(),
         certs_dir: safeToken.default('/etc/letsencrypt/live'),
       })
       .strict()

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Service, Stack } from '../config/schema.js';
 import { dockerSize } from '../util/units.js';
 import { toYaml } from './yaml.js';
+import { applyRenderedMounts } from './extras.js';
 
 export const BACKEND_NETWORK = 'backend';
 
@@ -113,6 +114,7 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
     'lifeops.env': stack.env,
     'lifeops.role': svc.role,
   };
+  applyRenderedMounts(stack, name, out);
   return out;
 }
 

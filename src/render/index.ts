@@ -3,6 +3,12 @@
 // renderAll concatenates them in a fixed order so output is byte-identical.
 import type { Stack } from '../config/schema.js';
 import { renderCompose } from './compose.js';
+import { renderMonitoring } from './monitoring.js';
+import { renderNginx } from './nginx.js';
+import { renderTraefik } from './traefik.js';
+import { renderGunicorn } from './gunicorn.js';
+import { renderDatastores } from './datastores.js';
+import { renderExtras } from './extras.js';
 
 export interface RenderedFile {
   /** path relative to the render dir, forward slashes */
@@ -22,6 +28,12 @@ export type Renderer = (stack: Stack, ctx: RenderContext) => RenderedFile[];
 /** Registered renderers, in output order. Later issues append theirs here. */
 export const renderers: Renderer[] = [
   (stack, ctx) => [{ path: 'docker-compose.yml', content: renderCompose(stack, ctx.renderDir) }],
+  renderMonitoring,
+  renderNginx,
+  renderTraefik,
+  renderGunicorn,
+  renderDatastores,
+  renderExtras,
 ];
 
 export function renderAll(stack: Stack, ctx: RenderContext): RenderedFile[] {

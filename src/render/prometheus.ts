@@ -35,7 +35,8 @@ const EXPORTER_JOBS: Partial<Record<Exporter, { job: string; service: string; po
   loki: { job: 'loki', ...MON.loki },
 };
 
-const DROP_GO_GC = [{ source_labels: ['__name__'], regex: 'go_gc_.*', action: 'drop' }];
+// A fresh object per job: a shared one would be serialised as a YAML anchor/alias.
+const dropGoGc = () => [{ source_labels: ['__name__'], regex: 'go_gc_.*', action: 'drop' }];
 
 export function monitoringOf(stack: Stack): Monitoring | undefined {
   return stack.monitoring?.enabled ? stack.monitoring : undefined;
@@ -59,7 +60,7 @@ export function prometheusConfig(stack: Stack, mon: Monitoring): Record<string, 
     job_name: name,
     ...extra,
     static_configs: [{ targets }],
-    metric_relabel_configs: DROP_GO_GC,
+    metric_relabel_configs: dropGoGc(),
   });
 
   const jobs: Record<string, unknown>[] = [job('prometheus', [`localhost:${MON.prometheus.port}`])];

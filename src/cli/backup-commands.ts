@@ -1,0 +1,149 @@
+// backup, backups list|show|verify, rollback, cron.
+import path from 'node:path';
+import { execa } from 'execa';
+import { Command, Option } from 'commander';
+import chalk from 'chalk';
+import type { Cli } from './main.js';
+import { confirm } from './commands.js';
+import { OperationError } from '../errors.js';
+import { Lock } from '../flows/lock.js';
+import { takeBackup, backupDir, listBackups } from '../flows/backup.js';
+import { applyRetention } from '../flows/retention.js';
+import { loadBackup, verifyBackup, rollback } from '../flows/restore.js';
+import { formatMiB } from '../util/units.js';
+import type { Stack } from '../config/schema.js';
+
+const setExit = (program: Command, code: number) => {
+  (program as unknown as { lifeopsExit?: number }).lifeopsExit = code;
+};
+
+const human = (n: number) => (n < 1024 * 1024 ? `${n} B` : formatMiB(n));
+
+/** The crontab block for a stack: the backup schedule and a status check every minute. */
+export function cronLines(stack: Stack, o: { node: string; bin: string; stateDir: string; env: string }): string[] {
+  const q = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  const base = `${q(o.node)} ${q(o.bin)} -f ${q(stack.file)} --state-dir ${q(o.stateDir)}`;
+  const log = q(path.join(o.stateDir, 'logs', 'cron.log'));
+  return [
+    `# >>> lifeops ${stack.project} >>>`,
+    `${stack.backup.schedule} ${base} backup --env ${o.env} >> ${log} 2>&1`,
+    `* * * * * ${base} status --quiet --env ${o.env} >> ${log} 2>&1`,
+    `# <<< lifeops ${stack.project} <<<`,
+  ];
+}
+
+/** Replace (or append) the marked block in a crontab text. */
+export function mergeCrontab(current: string, block: string[]): string {
+  const start = block[0];
+  const end = block[block.length - 1];
+  const lines = current.split('\n').filter((l, i, a) => !(i === a.length - 1 && l === ''));
+  const out: string[] = [];
+  let skipping = false;
+  for (const l of lines) {
+    if (l === start) skipping = true;
+    if (!skipping) out.push(l);
+    if (l === end) skipping = false;
+  }
+  return [...out, ...block].join('\n') + '\n';
+}
+
+export function registerBackupCommands(program: Command, cli: Cli): void {
+  const envOption = () => new Option('--env <env>', 'environment (default: the stack\'s default_environment, else $LIFEOPS_ENV)');
+  const commandLine = () => ['lifeops', ...cli.argv].join(' ');
+
+  program
+    .command('backup')
+    .description('back up Postgres, Redis, marked volumes and the release in force; then apply retention')
+    .addOption(envOption())
+    .option('--tag <text>', 'a label stored in the manifest')
+    .option('--json', 'print the manifest summary as JSON')
+    .action(async (o: { env?: string; tag?: string; json?: boolean }) => {
+      const stack = cli.load(o.env);
+      const run = cli.newRun(stack);
+      const stateDir = cli.stateDir();
+      const lock = await run.step('take the lock', async () => Lock.acquire(stateDir, stack.env, commandLine(), cli.io.now()));
+      try {
+        const m = await takeBackup(stack, run, { stateDir, tag: o.tag });
+        const deleted = await applyRetention(run, backupDir(stack, stateDir), stack.env, { keep_last: stack.backup.keep_last, max_age_days: stack.backup.max_age_days });
+        const dir = path.join(backupDir(stack, stateDir), m.id);
+        if (o.json) cli.json({ id: m.id, env: m.env, time: m.time, tag: m.tag, size: m.size, dir, files: m.files.length, deleted });
+        else cli.err(chalk.green(`backup ${m.id} written to ${dir} (${human(m.size)}, ${m.files.length} files)${deleted.length ? `; retention deleted ${deleted.join(', ')}` : ''}`));
+      } finally {
+        lock.release();
+      }
+    });
+
+  const backups = program.command('backups').description('list, show and verify backups');
+  backups
+    .command('list')
+    .addOption(envOption())
+    .option('--json', 'print an array of {id, env, time, tag, size}')
+    .action((o: { env?: string; json?: boolean }) => {
+      const stack = cli.load(o.env, { allowMissing: true });
+      const list = listBackups(backupDir(stack, cli.stateDir()), stack.env);
+      if (o.json) return cli.json(list);
+      if (!list.length) return cli.err(`no backups for ${stack.env} in ${backupDir(stack, cli.stateDir())}`);
+      for (const b of list) cli.out(`${b.id}  ${b.env.padEnd(11)} ${b.time}  ${human(b.size).padStart(9)}  ${b.verified ? 'verified' : '        '}  ${b.tag ?? ''}`);
+    });
+  backups
+    .command('show')
+    .argument('<id>')
+    .addOption(envOption())
+    .action((id: string, o: { env?: string }) => {
+      const stack = cli.load(o.env, { allowMissing: true });
+      cli.json(loadBackup(stack, cli.stateDir(), id).manifest);
+    });
+  backups
+    .command('verify')
+    .argument('<id>')
+    .addOption(envOption())
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, o: { env?: string; json?: boolean }) => {
+      const stack = cli.load(o.env);
+      const run = cli.newRun(stack);
+      const r = await verifyBackup(stack, run, { stateDir: cli.stateDir(), id });
+      if (o.json) cli.json({ ok: true, ...r });
+      else cli.err(chalk.green(`backup ${id}: ${r.files} files match their checksums; ${r.databases.map((d) => `${d.name} restored with ${d.rows} rows in ${d.tables} tables`).join('; ') || 'no database'}`));
+    });
+
+  program
+    .command('rollback')
+    .description('restore a backup (data and release), or return to an earlier release (--release)')
+    .argument('[backup]', 'backup id (data + release)')
+    .option('--release <run-id>', 'return to this release\'s images and rendered files, data untouched')
+    .addOption(envOption())
+    .option('--yes', 'do not ask for confirmation (production)')
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean }) => {
+      const stack = cli.load(o.env);
+      const run = cli.newRun(stack);
+      const r = await rollback(stack, run, {
+        stateDir: cli.stateDir(),
+        id,
+        release: id ? undefined : (o.release ?? 'previous'),
+        commandLine: commandLine(),
+        confirm: (q) => confirm(cli, q, o.yes),
+      });
+      if (o.json) cli.json(r);
+      else cli.err(chalk.green(`rolled ${stack.project} back to backup ${r.backup}${r.data ? ' (data and release)' : ' (release only)'}${r.safety_backup ? `; the state before is in backup ${r.safety_backup}` : ''}`));
+    });
+
+  program
+    .command('cron')
+    .description('print (or --install into the crontab) the backup schedule and status check lines')
+    .addOption(envOption())
+    .option('--install', 'install idempotently into the user\'s crontab (a marked block)')
+    .action(async (o: { env?: string; install?: boolean }) => {
+      const stack = cli.load(o.env, { allowMissing: true });
+      const bin = path.resolve(process.argv[1] ?? 'lifeops');
+      const block = cronLines(stack, { node: process.execPath, bin, stateDir: cli.stateDir(), env: stack.env });
+      if (!o.install) return cli.out(block.join('\n'));
+      const cur = await execa('crontab', ['-l'], { reject: false });
+      if (cur.failed && cur.exitCode === undefined) throw new OperationError('crontab is not installed', 'apt-get install cron, or paste the lines `lifeops cron` prints');
+      const next = mergeCrontab(cur.exitCode === 0 ? String(cur.stdout) : '', block);
+      const w = await execa('crontab', ['-'], { input: next, reject: false });
+      if (w.exitCode !== 0) throw new OperationError(`crontab - failed: ${String(w.stderr)}`);
+      cli.err(`installed ${block.length - 2} lines for ${stack.project} into the crontab`);
+    });
+  void setExit;
+}

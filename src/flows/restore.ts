@@ -1,0 +1,340 @@
+// Verification, restore and rollback. Nothing live is touched before every
+// checksum of the backup has been re-read and matched.
+import { existsSync, readdirSync, statSync, createReadStream, cpSync, rmSync, mkdirSync, renameSync } from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { execa } from 'execa';
+import type { Stack } from '../config/schema.js';
+import { OperationError, UsageError } from '../errors.js';
+import { DockerClient } from '../clients/docker.js';
+import { detectCompose, runChecked } from '../clients/runner.js';
+import { composeStop, composeUp } from '../commands/compose.js';
+import type { Run } from './context.js';
+import { Lock } from './lock.js';
+import { appendRelease, readReleases } from './ledger.js';
+import { renderDirFor } from './render.js';
+import { composeEnv, waitHealthy } from './deploy.js';
+import {
+  backupDir,
+  decryptStream,
+  dockerExec,
+  encryptionKey,
+  helperImage,
+  listBackups,
+  markVerified,
+  parseRowCounts,
+  readManifest,
+  serviceContainer,
+  sha256File,
+  takeBackup,
+  ROW_COUNT_SQL,
+  type BackupManifest,
+} from './backup.js';
+
+export type RestorePart = 'postgres' | 'redis' | 'volumes';
+
+/** Load a backup's manifest; unknown id or missing manifest is an error naming it. */
+export function loadBackup(stack: Stack, stateDir: string, id: string): { dir: string; manifest: BackupManifest } {
+  const root = backupDir(stack, stateDir);
+  if (!/^[A-Za-z0-9._-]+$/.test(id) || id.startsWith('.')) throw new UsageError(`"${id}" is not a backup id`, 'see `lifeops backups list`');
+  const dir = path.join(root, id);
+  if (!existsSync(dir)) throw new OperationError(`unknown backup ${id}: no such folder in ${root}`, 'see `lifeops backups list`');
+  if (!existsSync(path.join(dir, 'manifest.json'))) throw new OperationError(`backup ${id} has no manifest.json: it is incomplete or damaged and cannot be used`);
+  const manifest = readManifest(root, id);
+  if (!manifest || manifest.id !== id || !Array.isArray(manifest.files)) throw new OperationError(`backup ${id}: manifest.json is unreadable or does not belong to this folder`);
+  return { dir, manifest };
+}
+
+function walk(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const n of readdirSync(path.join(dir, rel)).sort()) {
+    const r = rel ? `${rel}/${n}` : n;
+    if (statSync(path.join(dir, r)).isDirectory()) out.push(...walk(dir, r));
+    else out.push(r);
+  }
+  return out;
+}
+
+/** Re-read every file: problems (each naming the file), empty when all match. */
+export async function checkFiles(dir: string, manifest: BackupManifest): Promise<string[]> {
+  const problems: string[] = [];
+  const listed = new Set(manifest.files.map((f) => f.path));
+  for (const f of manifest.files) {
+    const p = path.join(dir, f.path);
+    if (f.path.includes('..') || path.isAbsolute(f.path)) {
+      problems.push(`${f.path}: bad path in manifest`);
+      continue;
+    }
+    if (!existsSync(p)) {
+      problems.push(`${f.path}: missing`);
+      continue;
+    }
+    const got = await sha256File(p);
+    if (got.size !== f.size) problems.push(`${f.path}: size ${got.size} bytes, manifest says ${f.size}`);
+    else if (got.sha256 !== f.sha256) problems.push(`${f.path}: sha256 mismatch (content changed)`);
+  }
+  for (const rel of walk(dir)) if (rel !== 'manifest.json' && !listed.has(rel)) problems.push(`${rel}: not in the manifest`);
+  return problems;
+}
+
+/** Checksums only; throws naming every bad file. */
+export async function verifyChecksums(stack: Stack, stateDir: string, id: string): Promise<{ dir: string; manifest: BackupManifest }> {
+  const b = loadBackup(stack, stateDir, id);
+  const problems = await checkFiles(b.dir, b.manifest);
+  if (problems.length) throw new OperationError(`backup ${id} failed verification:\n  ${problems.join('\n  ')}`, 'use another backup (`lifeops backups list`)');
+  return b;
+}
+
+/** A readable of a backup file's plain bytes (decrypted when the backup is encrypted). */
+function plainStream(stack: Stack, run: Run, manifest: BackupManifest, file: string): Readable {
+  const src = createReadStream(file);
+  if (!manifest.encrypted) return src;
+  const key = encryptionKey(stack, run.io.env);
+  if (!key) throw new UsageError(`backup ${manifest.id} is encrypted and ${stack.backup.encryption_key_env ?? 'the key variable'} is not set`);
+  return src.pipe(decryptStream(key));
+}
+
+/** Run argv with a backup file piped to its stdin. */
+async function pipeInto(argv: string[], input: Readable, what: string): Promise<void> {
+  const child = execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false });
+  let pipeErr: unknown;
+  try {
+    await pipeline(input, child.stdin!);
+  } catch (e) {
+    pipeErr = e;
+  }
+  const r = await child;
+  if (r.exitCode !== 0) {
+    const tail = String(r.stderr || r.stdout).split('\n').slice(-6).join('\n');
+    throw new OperationError(`${what} failed (exit ${r.exitCode}):\n${tail}`);
+  }
+  if (pipeErr && (pipeErr as NodeJS.ErrnoException).code !== 'EPIPE') throw new OperationError(`${what}: ${(pipeErr as Error).message}`);
+}
+
+/** Full verification: checksums, then each dump restored into a scratch database and its row counts compared. */
+export async function verifyBackup(stack: Stack, run: Run, opts: { stateDir: string; id: string }): Promise<{ id: string; files: number; databases: { name: string; tables: number; rows: number }[] }> {
+  const { dir, manifest } = await run.step(`verify checksums of backup ${opts.id}`, () => verifyChecksums(stack, opts.stateDir, opts.id));
+  const out: { name: string; tables: number; rows: number }[] = [];
+  const pg = manifest.contents.postgres;
+  if (pg && stack.postgres) {
+    const docker = new DockerClient();
+    const c = await serviceContainer(docker, stack, pg.service);
+    for (const db of pg.databases) {
+      await run.step(`restore ${db.file} into a scratch database and compare row counts`, async () => {
+        const scratch = `lifeops_verify_${randomBytes(4).toString('hex')}`;
+        await dockerExec(c.id, ['createdb', '-U', pg.user, scratch]);
+        try {
+          await pipeInto(['docker', 'exec', '-i', c.id, 'pg_restore', '--no-owner', '--exit-on-error', '-U', pg.user, '-d', scratch], plainStream(stack, run, manifest, path.join(dir, db.file)), `pg_restore of ${db.file} into a scratch database`);
+          const got = parseRowCounts(await dockerExec(c.id, ['psql', '-X', '-At', '-U', pg.user, '-d', scratch, '-c', ROW_COUNT_SQL]));
+          const diffs: string[] = [];
+          for (const t of new Set([...Object.keys(db.rows), ...Object.keys(got)])) {
+            if (db.rows[t] !== got[t]) diffs.push(`${t}: manifest ${db.rows[t] ?? 'absent'}, restored ${got[t] ?? 'absent'}`);
+          }
+          if (diffs.length) throw new OperationError(`backup ${opts.id}: ${db.file} restores with different row counts:\n  ${diffs.join('\n  ')}`);
+          out.push({ name: db.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((a, b) => a + b, 0) });
+        } finally {
+          await dockerExec(c.id, ['dropdb', '-U', pg.user, '--if-exists', scratch]).catch(() => undefined);
+        }
+      });
+    }
+  }
+  markVerified(backupDir(stack, opts.stateDir), opts.id, run.io.now());
+  return { id: opts.id, files: manifest.files.length, databases: out };
+}
+
+/**
+ * Restore data from a backup into the running stack. Checks every checksum
+ * first and touches nothing when one is wrong. The caller stops the app
+ * services (and holds the lock); Redis is stopped and started here.
+ */
+export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: string; id: string; parts?: ('postgres' | 'redis' | 'volumes')[] }): Promise<void> {
+  const parts = new Set<RestorePart>(opts.parts ?? ['postgres', 'redis', 'volumes']);
+  const { dir, manifest } = await run.step(`verify checksums of backup ${opts.id}`, () => verifyChecksums(stack, opts.stateDir, opts.id));
+  if (manifest.env !== stack.env) throw new OperationError(`backup ${opts.id} belongs to environment ${manifest.env}, not ${stack.env}`);
+  if (manifest.encrypted && !encryptionKey(stack, run.io.env)) throw new UsageError(`backup ${opts.id} is encrypted and ${stack.backup.encryption_key_env ?? 'the key variable'} is not set`);
+  const docker = new DockerClient();
+
+  const pg = manifest.contents.postgres;
+  if (parts.has('postgres') && pg) {
+    const c = await serviceContainer(docker, stack, pg.service);
+    for (const db of pg.databases) {
+      await run.step(`postgres: pg_restore --clean --single-transaction ${db.name}`, () =>
+        pipeInto(
+          ['docker', 'exec', '-i', c.id, 'pg_restore', '--clean', '--if-exists', '--single-transaction', '--exit-on-error', '--no-owner', '-U', pg.user, '-d', db.name],
+          plainStream(stack, run, manifest, path.join(dir, db.file)),
+          `pg_restore of ${db.name}`,
+        ),
+      );
+    }
+  }
+
+  const rd = manifest.contents.redis;
+  if (parts.has('redis') && rd) {
+    await run.step('redis: stop, replace the data files, start', async () => {
+      const c = await serviceContainer(docker, stack, rd.service, false);
+      const container = docker.api.getContainer(c.id);
+      if ((await container.inspect()).State.Running) await container.stop({ t: 30 });
+      // remove AOF files the backup does not carry, or Redis would load them instead of dump.rdb
+      if (!rd.files.some((f) => /appendonly/.test(f))) {
+        const image = await helperImage(stack, docker);
+        const mount = (await container.inspect()).Mounts.find((m) => m.Destination === rd.dir);
+        if (mount?.Name) await runChecked(['docker', 'run', '--rm', '--network', 'none', '--entrypoint', 'sh', '-v', `${mount.Name}:/d`, image, '-c', 'rm -rf /d/appendonlydir /d/appendonly.aof']);
+      }
+      for (const f of rd.files) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of plainStream(stack, run, manifest, path.join(dir, f))) chunks.push(chunk as Buffer);
+        await container.putArchive(Buffer.concat(chunks), { path: rd.dir });
+      }
+      await container.start();
+      for (let i = 0; i < 300; i++) {
+        try {
+          if ((await dockerExec(c.id, ['redis-cli', 'PING'])).includes('PONG')) return;
+        } catch {
+          /* loading */
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new OperationError('redis did not answer PING after the restore');
+    });
+  }
+
+  if (parts.has('volumes')) {
+    for (const v of manifest.contents.volumes) {
+      await run.step(`volume ${v.name}: replace its files`, async () => {
+        const image = await helperImage(stack, docker);
+        await pipeInto(
+          ['docker', 'run', '--rm', '-i', '--network', 'none', '--entrypoint', 'sh', '-v', `${v.volume}:/v`, image, '-c', 'find /v -mindepth 1 -delete && tar -C /v -xf -'],
+          plainStream(stack, run, manifest, path.join(dir, v.file)),
+          `restoring volume ${v.volume}`,
+        );
+      });
+    }
+  }
+}
+
+const APP_ROLES = new Set(['web', 'worker', 'front']);
+
+export function appServices(stack: Stack): string[] {
+  return Object.entries(stack.services)
+    .filter(([, s]) => APP_ROLES.has(s.role))
+    .map(([n]) => n);
+}
+
+/** Put a backup's rendered files back as the env's render dir; re-tag images to the recorded IDs when they still exist. */
+async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: string, manifest: BackupManifest): Promise<string[]> {
+  if (!manifest.release.render_dir) throw new OperationError(`backup ${manifest.id} carries no rendered files`);
+  const renderDir = renderDirFor(stateDir, stack.env);
+  const tmp = `${renderDir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  cpSync(path.join(dir, manifest.release.render_dir), tmp, { recursive: true });
+  mkdirSync(path.dirname(renderDir), { recursive: true });
+  const old = `${renderDir}.old-${process.pid}`;
+  if (existsSync(renderDir)) renameSync(renderDir, old);
+  renameSync(tmp, renderDir);
+  rmSync(old, { recursive: true, force: true });
+  const docker = new DockerClient();
+  for (const [svc, img] of Object.entries(manifest.release.images)) {
+    if (!img.id) continue;
+    const current = await docker.imageId(img.image);
+    if (current === img.id) continue;
+    if (!(await docker.imageExists(img.id))) {
+      run.say(`warning: image ${img.image} of ${svc} (${img.id.slice(0, 19)}) is gone; using the tag as it is now`);
+      continue;
+    }
+    await runChecked(['docker', 'tag', img.id, img.image]);
+    run.info('rollback', { retagged: img.image, id: img.id });
+  }
+  return manifest.release.compose_files.map((f) => path.join(renderDir, f));
+}
+
+export interface RollbackOptions {
+  stateDir: string;
+  /** backup id: restore data and release; omitted with `release`: release only */
+  id?: string;
+  /** ledger run id of a release to return to (release only, data untouched); 'previous' for the one before the current */
+  release?: string;
+  commandLine: string;
+  confirm: (question: string) => Promise<void>;
+}
+
+/** Find the backup carrying a given release (run id), newest first. */
+export function backupForRelease(stack: Stack, stateDir: string, release: string): string {
+  const root = backupDir(stack, stateDir);
+  let runId = release;
+  if (release === 'previous') {
+    const ok = readReleases(stateDir, stack.env).filter((r) => r.outcome === 'success');
+    if (ok.length < 2) throw new OperationError(`environment ${stack.env} has no previous successful release in the ledger`, 'lifeops history');
+    runId = ok[ok.length - 2].run_id;
+  }
+  const found = listBackups(root, stack.env)
+    .reverse()
+    .map((b) => readManifest(root, b.id)!)
+    .find((m) => m.release.run_id === runId && m.release.render_dir);
+  if (!found) throw new OperationError(`no backup holds the rendered files of release ${runId}`, 'releases are kept through backups: `lifeops backups list`');
+  return found.id;
+}
+
+export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): Promise<{ backup: string; safety_backup?: string; data: boolean }> {
+  const started = run.io.now();
+  const dataToo = Boolean(opts.id);
+  const id = opts.id ?? backupForRelease(stack, opts.stateDir, opts.release ?? 'previous');
+  // verify before asking or locking: a bad backup is refused touching nothing
+  const { dir, manifest } = await run.step(`verify checksums of backup ${id}`, () => verifyChecksums(stack, opts.stateDir, id));
+  if (manifest.env !== stack.env) throw new OperationError(`backup ${id} belongs to environment ${manifest.env}, not ${stack.env}`);
+  if (stack.production) await opts.confirm(dataToo ? `roll ${stack.project} back to backup ${id} (data AND release)?` : `return ${stack.project} to release ${manifest.release.run_id ?? id}?`);
+  const lock = await run.step('take the lock', async () => Lock.acquire(opts.stateDir, stack.env, opts.commandLine, run.io.now()));
+  let safety: BackupManifest | undefined;
+  try {
+    const compose = await detectCompose();
+    if (dataToo) {
+      safety = await takeBackup(stack, run, { stateDir: opts.stateDir, tag: 'pre-rollback' });
+      run.say(`safety backup of the current state: ${safety.id}`);
+      const current = renderDirFor(opts.stateDir, stack.env);
+      const files = manifest.release.compose_files.map((f) => path.join(current, f)).filter((f) => existsSync(f));
+      const apps = appServices(stack);
+      if (apps.length && files.length) {
+        await run.step(`stop app services (${apps.join(', ')})`, () => runChecked(composeStop(compose, { project: stack.project, files }, apps), { env: composeEnv(stack), timeoutMs: 5 * 60_000 }));
+      }
+      await restoreBackup(stack, run, { stateDir: opts.stateDir, id });
+    }
+    const files = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
+    await run.step(`compose up (${compose.kind}, project ${stack.project})`, () => runChecked(composeUp(compose, { project: stack.project, files }), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
+    await run.step('wait for every service to be healthy', () => waitHealthy(stack, new DockerClient()));
+    appendRelease(opts.stateDir, {
+      run_id: run.id,
+      kind: 'rollback',
+      env: stack.env,
+      time: started.toISOString(),
+      duration_ms: run.io.now().getTime() - started.getTime(),
+      version: manifest.release.version ?? 'unknown',
+      user: os.userInfo().username,
+      images: Object.fromEntries(Object.entries(manifest.release.images).map(([k, v]) => [k, v.image])),
+      config_hash: manifest.release.config_hash ?? '',
+      outcome: 'success',
+      backup: id,
+      render_dir: renderDirFor(opts.stateDir, stack.env),
+    });
+    return { backup: id, ...(safety ? { safety_backup: safety.id } : {}), data: dataToo };
+  } catch (e) {
+    appendRelease(opts.stateDir, {
+      run_id: run.id,
+      kind: 'rollback',
+      env: stack.env,
+      time: started.toISOString(),
+      duration_ms: run.io.now().getTime() - started.getTime(),
+      version: manifest.release.version ?? 'unknown',
+      user: os.userInfo().username,
+      images: {},
+      config_hash: manifest.release.config_hash ?? '',
+      outcome: 'failed',
+      backup: id,
+      error: run.redactor.text((e as Error).message.split('\n')[0]) + (safety ? ` (safety backup: ${safety.id})` : ''),
+    });
+    throw e;
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,208 @@
+// Rolling out a rendered release. Per service, compare the config hash compose
+// computes (`config --hash=*`) with the label on the running containers:
+// unchanged services are left alone; `rolling` web services get new
+// containers beside the old ones (scale up with --no-recreate), wait until
+// healthy AND ready, then the old ones are stopped gracefully (the front
+// re-resolves the service name through Docker DNS and retries the next
+// address) and compose is scaled back; everything else is `up -d`
+// (compose sends SIGTERM and waits stop_grace_period).
+import type { Stack, Service } from '../config/schema.js';
+import { OperationError } from '../errors.js';
+import { DockerClient, type ContainerState } from '../clients/docker.js';
+import { runChecked } from '../clients/runner.js';
+import {
+  composeConfigHash,
+  composeScale,
+  composeUp,
+  composeUpNoDeps,
+  dockerRm,
+  dockerStop,
+  shellQuote,
+  type ComposeCli,
+  type ComposeTarget,
+} from '../commands/compose.js';
+import type { Run } from './context.js';
+import { expectedServices, httpGetInside } from './health.js';
+import { parseDuration } from '../util/units.js';
+
+export interface RolloutCtx {
+  stack: Stack;
+  run: Run;
+  docker: DockerClient;
+  compose: ComposeCli;
+  target: ComposeTarget;
+  env: Record<string, string>;
+  /** print the commands instead of running them */
+  dryRun?: boolean;
+}
+
+export interface RolloutPlan {
+  unchanged: string[];
+  /** web services replaced container by container */
+  rolling: string[];
+  /** services recreated (or created) by `up -d` */
+  recreate: string[];
+  /** nothing of this project runs yet */
+  fresh: boolean;
+}
+
+const APP_ROLES = new Set(['web', 'worker', 'front']);
+
+export function strategyOf(svc: Service): 'rolling' | 'recreate' {
+  return svc.strategy ?? (svc.role === 'web' ? 'rolling' : 'recreate');
+}
+
+export function parseHashes(stdout: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of stdout.split('\n')) {
+    const m = /^(\S+)\s+([0-9a-f]{16,})$/.exec(line.trim());
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+/** Pure: decide what each service needs from the running containers and compose's hashes. */
+export function planRollout(stack: Stack, containers: ContainerState[], hashes: Record<string, string>): RolloutPlan {
+  const plan: RolloutPlan = { unchanged: [], rolling: [], recreate: [], fresh: !containers.some((c) => c.state === 'running') };
+  for (const [name, svc] of expectedServices(stack)) {
+    const running = containers.filter((c) => c.service === name && c.state === 'running');
+    const all = containers.filter((c) => c.service === name);
+    const same = running.length === svc.replicas && all.length === running.length && running.every((c) => hashes[name] && c.labels['com.docker.compose.config-hash'] === hashes[name]);
+    if (same) plan.unchanged.push(name);
+    else if (strategyOf(svc) === 'rolling' && running.length > 0 && svc.replicas > 0) plan.rolling.push(name);
+    else plan.recreate.push(name);
+  }
+  return plan;
+}
+
+export async function serviceHashes(ctx: RolloutCtx): Promise<Record<string, string>> {
+  const r = await runChecked(composeConfigHash(ctx.compose, ctx.target), { env: ctx.env, timeoutMs: 120_000 });
+  return parseHashes(r.stdout);
+}
+
+async function exec(ctx: RolloutCtx, title: string, argv: string[], timeoutMs = 15 * 60_000): Promise<void> {
+  if (ctx.dryRun) {
+    ctx.run.say(`would run: ${shellQuote(argv)}`);
+    return;
+  }
+  await ctx.run.step(title, () => runChecked(argv, { env: ctx.env, timeoutMs }));
+}
+
+/** `up -d --no-deps` for changed services that are not app services (datastores and the like): before migrations. */
+export async function upInfrastructure(ctx: RolloutCtx, plan: RolloutPlan): Promise<string[]> {
+  const infra = plan.recreate.filter((n) => !APP_ROLES.has(ctx.stack.services[n].role));
+  if (infra.length) await exec(ctx, `compose up --no-deps ${infra.join(', ')}`, composeUpNoDeps(ctx.compose, ctx.target, infra));
+  return infra;
+}
+
+async function waitReady(ctx: RolloutCtx, name: string, svc: Service, ids: string[]): Promise<void> {
+  const deadline = Date.now() + parseDuration(svc.health_timeout);
+  const readyPath = svc.http?.ready ?? svc.http?.health;
+  let last = '';
+  for (;;) {
+    let pending = 0;
+    for (const id of ids) {
+      const c = await ctx.docker.inspect(id);
+      if (c.state === 'exited' || c.state === 'dead') throw new OperationError(`new ${name} container ${c.name} exited (code ${c.exitCode})\n${await tail(ctx, id)}`);
+      if (c.health === 'unhealthy') throw new OperationError(`new ${name} container ${c.name} is unhealthy\n${await tail(ctx, id)}`);
+      if (c.state !== 'running' || c.health === 'starting' || (c.health === 'none' && svc.healthcheck)) {
+        pending++;
+        last = `health: ${c.health}`;
+        continue;
+      }
+      if (readyPath && svc.http) {
+        const r = await ctx.docker.exec(id, httpGetInside(svc.http.port, readyPath), 8000).catch((e: Error) => ({ exitCode: -1, output: e.message }));
+        if (r.exitCode !== 0) {
+          pending++;
+          last = `${readyPath}: ${r.output.trim().split('\n').pop() || `exit ${r.exitCode}`}`;
+        }
+      }
+    }
+    if (!pending) return;
+    if (Date.now() > deadline) throw new OperationError(`new ${name} container did not become healthy and ready within ${svc.health_timeout} (last: ${last})`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function tail(ctx: RolloutCtx, id: string): Promise<string> {
+  try {
+    return (await ctx.docker.logs(id, 15))
+      .trimEnd()
+      .split('\n')
+      .map((l) => `    ${l}`)
+      .join('\n');
+  } catch {
+    return '    (logs unavailable)';
+  }
+}
+
+const graceSeconds = (svc: Service) => Math.ceil(parseDuration(svc.stop_grace_period ?? '10s') / 1000);
+
+/** Seconds the front may keep a resolved address (nginx `resolver ... valid=5s`) plus a margin. */
+export const DNS_SETTLE_MS = 6000;
+
+/** Replace one web service's containers with new ones without a gap. */
+export async function rollingUpdate(ctx: RolloutCtx, name: string): Promise<void> {
+  const svc = ctx.stack.services[name];
+  const n = Math.max(1, svc.replicas);
+  const before = ctx.dryRun ? [] : (await ctx.docker.projectContainers(ctx.stack.project)).filter((c) => c.service === name);
+  const oldIds = new Set(before.map((c) => c.id));
+  const old = before.filter((c) => c.state === 'running');
+  await exec(ctx, `${name}: start ${n} new container${n > 1 ? 's' : ''} beside the ${old.length || 'old'} running`, composeScale(ctx.compose, ctx.target, name, (ctx.dryRun ? n : old.length) + n));
+  if (ctx.dryRun) {
+    ctx.run.say(`would wait for the new ${name} container to be healthy and ${svc.http?.ready ?? svc.http?.health ?? 'running'} to answer (docker exec), up to ${svc.health_timeout}`);
+    ctx.run.say(`would wait ${DNS_SETTLE_MS / 1000}s for the front to resolve the new address, then for each old container:`);
+    ctx.run.say(`would run: ${shellQuote(dockerStop('<old container id>', graceSeconds(svc)))}`);
+    ctx.run.say(`would run: ${shellQuote(dockerRm('<old container id>'))}`);
+    ctx.run.say(`would run: ${shellQuote(composeScale(ctx.compose, ctx.target, name, n))}`);
+    return;
+  }
+  const fresh = (await ctx.docker.projectContainers(ctx.stack.project)).filter((c) => c.service === name && !oldIds.has(c.id));
+  if (!fresh.length) throw new OperationError(`compose started no new ${name} container`);
+  try {
+    await ctx.run.step(`${name}: wait until the new container${fresh.length > 1 ? 's are' : ' is'} healthy and ready (${fresh.map((c) => c.name).join(', ')})`, () =>
+      waitReady(
+        ctx,
+        name,
+        svc,
+        fresh.map((c) => c.id),
+      ),
+    );
+  } catch (e) {
+    // the old containers never stopped serving: remove the new ones and keep compose's view as it was
+    await ctx.run.step(`${name}: remove the new container${fresh.length > 1 ? 's' : ''} (old version keeps serving)`, async () => {
+      for (const c of fresh) {
+        await runChecked(dockerStop(c.id, graceSeconds(svc)), { timeoutMs: 120_000 }).catch(() => undefined);
+        await runChecked(dockerRm(c.id), { timeoutMs: 60_000 }).catch(() => undefined);
+      }
+    });
+    throw e;
+  }
+  if (old.length) {
+    await ctx.run.step(`${name}: let the front pick up the new address (${DNS_SETTLE_MS / 1000}s)`, () => new Promise((r) => setTimeout(r, DNS_SETTLE_MS)));
+    for (const c of before) {
+      await ctx.run.step(`${name}: stop old container ${c.name} (SIGTERM, grace ${graceSeconds(svc)}s) and remove it`, async () => {
+        await runChecked(dockerStop(c.id, graceSeconds(svc)), { timeoutMs: (graceSeconds(svc) + 60) * 1000 });
+        await runChecked(dockerRm(c.id), { timeoutMs: 60_000 });
+      });
+    }
+  }
+  await exec(ctx, `${name}: scale back to ${n} in compose`, composeScale(ctx.compose, ctx.target, name, n));
+}
+
+/** After infrastructure and migrations: roll web services, then `up -d` everything else. */
+export async function rollApps(ctx: RolloutCtx, plan: RolloutPlan): Promise<void> {
+  for (const name of plan.rolling) await rollingUpdate(ctx, name);
+  const rest = plan.recreate.filter((n) => APP_ROLES.has(ctx.stack.services[n].role));
+  if (rest.length || plan.fresh || ctx.dryRun) {
+    await exec(ctx, `compose up (${ctx.compose.kind}, project ${ctx.stack.project})${rest.length ? `: ${rest.join(', ')}` : ''}`, composeUp(ctx.compose, ctx.target));
+  }
+}
+
+export function describePlan(plan: RolloutPlan): string {
+  const parts = [];
+  if (plan.rolling.length) parts.push(`rolling: ${plan.rolling.join(', ')}`);
+  if (plan.recreate.length) parts.push(`up -d: ${plan.recreate.join(', ')}`);
+  if (plan.unchanged.length) parts.push(`unchanged: ${plan.unchanged.join(', ')}`);
+  return parts.join('; ') || 'nothing to do';
+}

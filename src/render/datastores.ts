@@ -1,0 +1,125 @@
+// Data store configs: postgres/postgresql.conf, pgbouncer/pgbouncer.ini +
+// userlist.txt, redis/redis.conf, and the python logging.conf.
+import { createHash } from 'node:crypto';
+import type { Stack } from '../config/schema.js';
+import type { RenderedFile, RenderContext } from './index.js';
+import { renderTemplate } from './templates.js';
+import { renderedHeader } from './nginx.js';
+import { parseSize } from '../util/units.js';
+
+export const POSTGRES_CONF = '/etc/postgresql/postgresql.conf';
+export const REDIS_CONF = '/usr/local/etc/redis/redis.conf';
+export const PGBOUNCER_DIR = '/etc/pgbouncer';
+
+/** Defaults for a small box (~1 GB RAM, 2 vCPU, SSD) where the stack sets nothing. */
+export const POSTGRES_DEFAULTS: Record<string, string | number | boolean> = {
+  max_connections: 100,
+  shared_buffers: '128MB',
+  effective_cache_size: '384MB',
+  maintenance_work_mem: '64MB',
+  work_mem: '4MB',
+  wal_buffers: '4MB',
+  min_wal_size: '80MB',
+  max_wal_size: '1GB',
+  checkpoint_completion_target: 0.9,
+  random_page_cost: 1.1,
+  effective_io_concurrency: 200,
+  default_statistics_target: 100,
+  log_min_duration_statement: 1000,
+  log_line_prefix: '%m [%p] %q%u@%d ',
+  log_timezone: 'UTC',
+  timezone: 'UTC',
+  dynamic_shared_memory_type: 'posix',
+};
+
+/** A postgresql.conf value: numbers bare, booleans on/off, strings single-quoted ('' and \\ escaped). */
+export function pgValue(key: string, v: string | number | boolean): string {
+  if (typeof v === 'boolean') return v ? 'on' : 'off';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`postgres.tuning.${key}: not a finite number`);
+    return String(v);
+  }
+  if (/[\n\r\0]/.test(v)) throw new Error(`postgres.tuning.${key}: a value cannot contain a newline`);
+  return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+export function renderPostgresConf(stack: Stack): string {
+  const pg = stack.postgres!;
+  const settings: Record<string, string | number | boolean> = { ...POSTGRES_DEFAULTS, ...pg.tuning };
+  delete settings.listen_addresses;
+  delete settings.port;
+  const keys = Object.keys(settings).sort();
+  const body = keys.map((k) => `${k} = ${pgValue(k, settings[k])}${k in pg.tuning ? '' : '   # default'}`).join('\n');
+  return renderTemplate(stack, 'postgres/postgresql.conf', 'postgres/postgresql.conf', { header: renderedHeader(stack), settings: body });
+}
+
+/** PgBouncer's md5 form: "md5" + md5(password + user). */
+export function pgbouncerMd5(user: string, password: string): string {
+  return 'md5' + createHash('md5').update(password + user).digest('hex');
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+function ident(what: string, v: string): string {
+  if (!IDENT.test(v)) throw new Error(`${what}: "${v}" must be letters, digits, "_" or "-" (starting with a letter)`);
+  return v;
+}
+
+export function renderPgbouncer(stack: Stack): RenderedFile[] {
+  const pb = stack.pgbouncer!;
+  const pg = stack.postgres;
+  if (!pg) throw new Error('pgbouncer: needs a postgres: block (the server it pools)');
+  const user = ident('postgres.user', pg.user);
+  const dbs = [...new Set([pg.database, ...pg.databases])].map((d) => ident('postgres.databases', d));
+  const header = renderedHeader(stack);
+  const ini = renderTemplate(stack, 'pgbouncer/pgbouncer.ini', 'pgbouncer/pgbouncer.ini', {
+    header,
+    service: pb.service,
+    postgres_host: pg.service,
+    databases: dbs.map((d) => `${d} = host=${pg.service} port=5432 dbname=${d}`).join('\n'),
+    listen_port: pb.listen_port,
+    admin_user: user,
+    pool_mode: pb.pool_mode,
+    max_client_conn: pb.max_client_conn,
+    default_pool_size: pb.default_pool_size,
+    min_pool_size: pb.min_pool_size,
+    reserve_pool_size: pb.reserve_pool_size,
+  });
+  const users = pg.password ? `"${user}" "${pgbouncerMd5(user, pg.password)}"` : ';; no password known at render time: set postgres.password';
+  const userlist = renderTemplate(stack, 'pgbouncer/userlist.txt', 'pgbouncer/userlist.txt', { header, users });
+  return [
+    { path: 'pgbouncer/pgbouncer.ini', content: ini },
+    { path: 'pgbouncer/userlist.txt', content: userlist, mode: 0o600 },
+  ];
+}
+
+/** Redis wants whole bytes or units without decimals: write bytes. */
+function redisSize(text: string): string {
+  return String(parseSize(text));
+}
+
+export function renderRedisConf(stack: Stack): string {
+  const r = stack.redis!;
+  return renderTemplate(stack, 'redis/redis.conf', 'redis/redis.conf', {
+    header: renderedHeader(stack),
+    maxmemory: r.maxmemory ? `maxmemory ${redisSize(r.maxmemory)}\n` : '',
+    maxmemory_policy: r.maxmemory_policy,
+    appendonly: r.appendonly ? 'yes' : 'no',
+    save: r.save.length ? r.save.map((s) => `save ${s}`).join('\n') : 'save ""',
+  });
+}
+
+export function renderLoggingConf(stack: Stack): string {
+  return renderTemplate(stack, 'logging.conf', 'logging.conf', { header: renderedHeader(stack), level: 'INFO' });
+}
+
+export function renderDatastores(stack: Stack, _ctx?: RenderContext): RenderedFile[] {
+  const files: RenderedFile[] = [];
+  if (stack.postgres && !stack.postgres.external_url && stack.services[stack.postgres.service]) {
+    files.push({ path: 'postgres/postgresql.conf', content: renderPostgresConf(stack) });
+  }
+  if (stack.pgbouncer) files.push(...renderPgbouncer(stack));
+  if (stack.redis && stack.services[stack.redis.service]) files.push({ path: 'redis/redis.conf', content: renderRedisConf(stack) });
+  if (Object.values(stack.services).some((s) => s.gunicorn || s.role === 'web')) files.push({ path: 'logging.conf', content: renderLoggingConf(stack) });
+  return files;
+}

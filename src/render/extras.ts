@@ -1,0 +1,126 @@
+// .env.example (every variable the stack references, placeholders only for
+// secrets) and a Makefile wrapping lifeops for the stack.
+import path from 'node:path';
+import type { Stack } from '../config/schema.js';
+import type { RenderedFile, RenderContext } from './index.js';
+import { renderTemplate } from './templates.js';
+import { renderedHeader } from './nginx.js';
+import { BASIC_AUTH_VAR, traefikLabels } from './traefik.js';
+import { POSTGRES_CONF, REDIS_CONF, PGBOUNCER_DIR } from './datastores.js';
+import { GUNICORN_CONF, GUNICORN_LOGGING_CONF } from './gunicorn.js';
+import { isSecretName } from '../util/redact.js';
+
+export const HTPASSWD_VAR = 'NGINX_AUTH_FILE';
+const SECRET_PLACEHOLDER = 'change-me';
+const VAR_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)/g;
+
+/** Variables the stack references: required, defaults, declared secrets, and those behind secret values. */
+export function referencedVariables(stack: Stack): string[] {
+  const names = new Set<string>([...stack.variables.required, ...Object.keys(stack.variables.defaults), ...stack.variables.secrets]);
+  for (const t of Object.values(stack.secretTemplates)) for (const m of t.matchAll(VAR_REF)) names.add(m[1]);
+  const front = stack.front;
+  if (front?.domains.some((d) => d.basic_auth)) names.add(front.kind === 'traefik' ? BASIC_AUTH_VAR : HTPASSWD_VAR);
+  if (stack.backup.encryption_key_env) names.add(stack.backup.encryption_key_env);
+  return [...names].sort();
+}
+
+export function isSecretVar(stack: Stack, name: string): boolean {
+  return stack.secretNames.includes(name) || stack.variables.secrets.includes(name) || isSecretName(name) || name === BASIC_AUTH_VAR;
+}
+
+/** Double-quoted env-file value (for non-secret defaults only). */
+const envQuote = (v: string) => (/^[A-Za-z0-9_.:\/@+=,-]*$/.test(v) ? v : JSON.stringify(v));
+
+export function renderEnvExample(stack: Stack): string {
+  const lines: string[] = [];
+  for (const name of referencedVariables(stack)) {
+    const secret = isSecretVar(stack, name);
+    const required = stack.variables.required.includes(name);
+    const note = [secret ? 'secret' : '', required ? 'required' : name in stack.variables.defaults ? 'has a default' : ''].filter(Boolean).join(', ');
+    if (note) lines.push(`# ${name}: ${note}`);
+    if (secret) lines.push(`${name}=${SECRET_PLACEHOLDER}`);
+    else if (name === HTPASSWD_VAR) lines.push(`${name}=./htpasswd`);
+    else lines.push(`${name}=${name in stack.variables.defaults ? envQuote(stack.variables.defaults[name]) : ''}`);
+  }
+  return renderTemplate(stack, '.env.example', 'env.example', { header: renderedHeader(stack), stack: stack.name, variables: lines.join('\n') });
+}
+
+const makeSafe = (s: string) => {
+  if (!/^[A-Za-z0-9_.\/+-]+$/.test(s)) throw new Error(`Makefile: path "${s}" has characters make cannot take`);
+  return s;
+};
+
+export function renderMakefile(stack: Stack, ctx: RenderContext): string {
+  const stackFile = path.relative(ctx.renderDir, path.join(stack.baseDir, path.basename(stack.file))).split(path.sep).join('/') || path.basename(stack.file);
+  return renderTemplate(stack, 'Makefile', 'Makefile', {
+    header: renderedHeader(stack),
+    stack: stack.name,
+    lifeops: 'npx lifeops',
+    stack_file: makeSafe(stackFile),
+    default_env: stack.env,
+  });
+}
+
+export function renderExtras(stack: Stack, ctx: RenderContext): RenderedFile[] {
+  return [
+    { path: '.env.example', content: renderEnvExample(stack) },
+    { path: 'Makefile', content: renderMakefile(stack, ctx) },
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// Compose wiring: mount the rendered files into the services that read them.
+// Called by compose.ts for every service; mounts are relative to the render
+// dir (where docker-compose.yml is written).
+
+export const NGINX_MOUNTS = ['./nginx/nginx.conf:/etc/nginx/nginx.conf:ro', './nginx/conf.d:/etc/nginx/conf.d:ro'];
+
+const escapeDollar = (s: string) => s.replace(/\$/g, '$$$$');
+
+/** Insert `args` after the program name of an exec-form command, or build one. */
+function withArgs(command: unknown, program: string, fallback: string[], args: string[]): unknown {
+  if (command === undefined) return [...fallback, ...args];
+  if (Array.isArray(command) && command[0] === program) return [command[0], ...args, ...command.slice(1)];
+  return command; // a shell-form or foreign command: left as the stack wrote it
+}
+
+export function applyRenderedMounts(stack: Stack, name: string, out: Record<string, unknown>): void {
+  const svc = stack.services[name];
+  const volumes = [...((out.volumes as string[] | undefined) ?? [])];
+  const front = stack.front;
+  if (front && front.service === name) {
+    if (front.kind === 'nginx') {
+      volumes.push(...NGINX_MOUNTS);
+      const tls = front.domains.some((d) => d.tls ?? front.tls.enabled);
+      if (tls) {
+        if (front.tls.certs_dir.startsWith('/etc/letsencrypt/')) volumes.push('/etc/letsencrypt:/etc/letsencrypt:ro');
+        volumes.push('/var/www/certbot:/var/www/certbot:ro');
+      }
+      if (front.domains.some((d) => d.basic_auth)) volumes.push(`\${${HTPASSWD_VAR}:-./htpasswd}:/etc/nginx/htpasswd:ro`);
+    } else {
+      volumes.push('./traefik/traefik.yml:/etc/traefik/traefik.yml:ro', '/var/run/docker.sock:/var/run/docker.sock:ro', './letsencrypt:/letsencrypt');
+    }
+  }
+  if (front?.kind === 'traefik') {
+    const labels = traefikLabels(stack)[name];
+    if (labels) out.labels = { ...(out.labels as Record<string, string>), ...labels };
+  }
+  if (stack.postgres && !stack.postgres.external_url && stack.postgres.service === name) {
+    volumes.push(`./postgres/postgresql.conf:${POSTGRES_CONF}:ro`);
+    out.command = withArgs(out.command, 'postgres', ['postgres'], ['-c', `config_file=${POSTGRES_CONF}`]);
+  }
+  if (stack.redis && stack.redis.service === name) {
+    volumes.push(`./redis/redis.conf:${REDIS_CONF}:ro`);
+    const args = [REDIS_CONF];
+    if (stack.redis.password) args.push('--requirepass', stack.secretTemplates['redis.password'] ?? escapeDollar(stack.redis.password));
+    out.command = withArgs(out.command, 'redis-server', ['redis-server'], args);
+  }
+  if (stack.pgbouncer && stack.pgbouncer.service === name) {
+    volumes.push(`./pgbouncer/pgbouncer.ini:${PGBOUNCER_DIR}/pgbouncer.ini:ro`, `./pgbouncer/userlist.txt:${PGBOUNCER_DIR}/userlist.txt:ro`);
+  }
+  if (svc?.gunicorn) {
+    volumes.push(`./gunicorn/${name}.conf.py:${GUNICORN_CONF}:ro`, `./logging.conf:${GUNICORN_LOGGING_CONF}:ro`);
+    if (out.command === undefined) out.command = ['gunicorn', '-c', GUNICORN_CONF, svc.gunicorn.module];
+  }
+  if (volumes.length) out.volumes = volumes;
+}

@@ -1,0 +1,92 @@
+// Traefik front: traefik/traefik.yml (static config) plus router labels that
+// compose.ts adds to the upstream services. The basic-auth users come from a
+// variable reference, never a literal secret.
+import type { Stack, Front } from '../config/schema.js';
+import type { RenderedFile, RenderContext } from './index.js';
+import { renderTemplate } from './templates.js';
+import { renderedHeader, upstreamPort, domainTls } from './nginx.js';
+
+export const TRAEFIK_CONF = '/etc/traefik/traefik.yml';
+export const TRAEFIK_ACME = '/letsencrypt/acme.json';
+export const CERT_RESOLVER = 'letsencrypt';
+/** The variable holding the htpasswd line(s) for basic-auth domains. */
+export const BASIC_AUTH_VAR = 'TRAEFIK_BASIC_AUTH_USERS';
+
+const EMAIL = /^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/;
+
+export function traefikNetwork(stack: Stack): string {
+  return `${stack.project}_default`;
+}
+
+export function routerName(stack: Stack, domain: string): string {
+  return `${stack.name}-${domain.replace(/^\*\./, 'wildcard.').replace(/[^a-z0-9]+/gi, '-')}`.toLowerCase();
+}
+
+/** Labels for each upstream service: service name -> label map (sorted keys). */
+export function traefikLabels(stack: Stack): Record<string, Record<string, string>> {
+  const front = stack.front;
+  const out: Record<string, Record<string, string>> = {};
+  if (!front || front.kind !== 'traefik') return out;
+  for (const d of front.domains) {
+    const r = routerName(stack, d.name);
+    const tls = domainTls(front, d);
+    const labels = (out[d.upstream] ??= { 'traefik.enable': 'true', 'traefik.docker.network': traefikNetwork(stack) });
+    labels[`traefik.http.routers.${r}.rule`] = [d.name, ...d.aliases].map((h) => `Host(\`${h}\`)`).join(' || ');
+    labels[`traefik.http.routers.${r}.entrypoints`] = tls ? 'websecure' : 'web';
+    if (tls) labels[`traefik.http.routers.${r}.tls.certresolver`] = CERT_RESOLVER;
+    labels[`traefik.http.routers.${r}.service`] = r;
+    labels[`traefik.http.services.${r}.loadbalancer.server.port`] = String(upstreamPort(stack, d));
+    const middlewares: string[] = [`${stack.name}-headers`];
+    labels[`traefik.http.middlewares.${stack.name}-headers.headers.frameDeny`] = String(front.security_headers.frame_options === 'DENY');
+    labels[`traefik.http.middlewares.${stack.name}-headers.headers.contentTypeNosniff`] = 'true';
+    labels[`traefik.http.middlewares.${stack.name}-headers.headers.referrerPolicy`] = 'strict-origin-when-cross-origin';
+    if (tls && front.security_headers.hsts) labels[`traefik.http.middlewares.${stack.name}-headers.headers.stsSeconds`] = '31536000';
+    if (d.basic_auth) {
+      middlewares.push(`${r}-auth`);
+      labels[`traefik.http.middlewares.${r}-auth.basicauth.users`] = '${' + BASIC_AUTH_VAR + '}';
+    }
+    const rl = front.rate_limits.general;
+    if (rl) {
+      const m = /^(\d+)r\/([sm])$/.exec(rl.rate)!;
+      middlewares.push(`${stack.name}-ratelimit`);
+      labels[`traefik.http.middlewares.${stack.name}-ratelimit.ratelimit.average`] = m[1];
+      labels[`traefik.http.middlewares.${stack.name}-ratelimit.ratelimit.period`] = m[2] === 's' ? '1s' : '1m';
+      labels[`traefik.http.middlewares.${stack.name}-ratelimit.ratelimit.burst`] = String(rl.burst);
+    }
+    labels[`traefik.http.routers.${r}.middlewares`] = middlewares.join(',');
+  }
+  for (const k of Object.keys(out)) out[k] = Object.fromEntries(Object.entries(out[k]).sort(([a], [b]) => a.localeCompare(b)));
+  return out;
+}
+
+export function renderTraefik(stack: Stack, _ctx?: RenderContext): RenderedFile[] {
+  const front = stack.front;
+  if (!front || front.kind !== 'traefik') return [];
+  const anyTls = front.domains.some((d) => domainTls(front, d));
+  let certresolver = '';
+  if (anyTls) {
+    const email = front.tls.letsencrypt_email;
+    if (!email || !EMAIL.test(email)) throw new Error('front.tls.letsencrypt_email: Let\'s Encrypt needs a valid e-mail address when TLS is on');
+    certresolver = [
+      'certificatesResolvers:',
+      `  ${CERT_RESOLVER}:`,
+      '    acme:',
+      `      email: "${email}"`,
+      `      storage: "${TRAEFIK_ACME}"`,
+      '      httpChallenge:',
+      '        entryPoint: web',
+    ].join('\n');
+  }
+  const webRedirect = anyTls
+    ? ['    http:', '      redirections:', '        entryPoint:', '          to: websecure', '          scheme: https', ''].join('\n')
+    : '';
+  const content = renderTemplate(stack, 'traefik/traefik.yml', 'traefik/traefik.yml', {
+    header: renderedHeader(stack),
+    web_port: front.listen_port,
+    web_redirect: webRedirect,
+    network: traefikNetwork(stack),
+    stack: stack.name,
+    certresolver,
+  });
+  return [{ path: 'traefik/traefik.yml', content }];
+}

@@ -1,0 +1,111 @@
+// Backups on real containers: the demo stack deployed under its own project
+// (bkt), rows and keys -> backup -> change -> rollback -> equal; damaged
+// backups refused before live data is touched; the lock refuses a second run.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { cpSync, readFileSync, writeFileSync, rmSync, appendFileSync, truncateSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { lifeops, demoCopy } from './helpers.js';
+import { Lock } from '../src/flows/lock.js';
+
+const stack = demoCopy('bkt', 18447);
+const base = ['-f', stack.file, '--state-dir', stack.stateDir];
+const cli = (args: string[]) => lifeops([...base, ...args]);
+const container = async (svc: string) => (await execa('docker', ['ps', '-q', '--filter', 'label=com.docker.compose.project=bkt-local', '--filter', `label=com.docker.compose.service=${svc}`])).stdout.trim();
+const sql = async (q: string) => (await execa('docker', ['exec', await container('db'), 'psql', '-X', '-At', '-U', 'demo', '-d', 'demo', '-c', q])).stdout.trim();
+const redis = async (...a: string[]) => (await execa('docker', ['exec', await container('cache'), 'redis-cli', ...a])).stdout.trim();
+const tableHash = () => sql("SELECT count(*) || ':' || coalesce(md5(string_agg(id || '=' || v, ',' ORDER BY id)), '') FROM items");
+const backups = path.join(stack.stateDir, 'backups');
+
+let id = '';
+
+beforeAll(async () => {
+  const d = await cli(['deploy', 'local']);
+  expect(d.exitCode, d.stderr).toBe(0);
+  await sql("CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 2000) g");
+  await redis('SET', 'k1', 'one');
+  await redis('SET', 'k2', 'two');
+}, 300_000);
+
+afterAll(async () => {
+  await cli(['down', '--volumes', '--yes']);
+}, 120_000);
+
+describe('backups on the demo stack', () => {
+  it('a backup is refused while the environment is locked, naming the holder', async () => {
+    const lock = Lock.acquire(stack.stateDir, 'local', 'test holder', new Date());
+    try {
+      const r = await cli(['backup']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/locked by another run: pid \d+ .*test holder/);
+    } finally {
+      lock.release();
+    }
+    const list = await cli(['backups', 'list', '--json']);
+    expect(JSON.parse(list.stdout || '[]')).toEqual([]);
+  });
+
+  it('takes a backup, lists and verifies it', async () => {
+    rmSync(path.join(backups, '.tmp-leftover'), { recursive: true, force: true });
+    const r = await cli(['backup', '--tag', 'first', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    id = JSON.parse(r.stdout).id;
+    const list = JSON.parse((await cli(['backups', 'list', '--json'])).stdout);
+    expect(list).toEqual([expect.objectContaining({ id, env: 'local', tag: 'first', size: expect.any(Number), time: expect.any(String) })]);
+    const m = JSON.parse(readFileSync(path.join(backups, id, 'manifest.json'), 'utf8'));
+    expect(m.contents.postgres.databases[0].rows['public.items']).toBe(2000);
+    const v = await cli(['backups', 'verify', id]);
+    expect(v.exitCode, v.stderr).toBe(0);
+    expect(v.stderr).toMatch(/2000 rows/);
+  });
+
+  it('refuses damaged, incomplete and unknown backups before touching anything', async () => {
+    const before = await tableHash();
+    const damage: [string, (dir: string) => void, RegExp][] = [
+      ['flip', (d) => { const f = path.join(d, 'postgres', 'demo.dump'); const b = readFileSync(f); b[b.length >> 1] ^= 0xff; writeFileSync(f, b); }, /postgres\/demo\.dump: sha256 mismatch/],
+      ['trunc', (d) => truncateSync(path.join(d, 'postgres', 'demo.dump'), 100), /postgres\/demo\.dump: size 100 bytes/],
+      ['append', (d) => appendFileSync(path.join(d, 'redis', 'dump.rdb.tar'), 'x'), /redis\/dump\.rdb\.tar: size \d+ bytes, manifest says/],
+      ['nomanifest', (d) => rmSync(path.join(d, 'manifest.json')), /has no manifest\.json/],
+    ];
+    for (const [name, hurt, msg] of damage) {
+      const copy = `${id}-${name}`;
+      const dir = path.join(backups, copy);
+      cpSync(path.join(backups, id), dir, { recursive: true });
+      const mf = path.join(dir, 'manifest.json');
+      writeFileSync(mf, readFileSync(mf, 'utf8').replace(`"id": "${id}"`, `"id": "${copy}"`));
+      hurt(dir);
+      const r = await cli(['rollback', copy, '--yes']);
+      expect(r.exitCode, name).toBe(1);
+      expect(r.stderr, name).toMatch(msg);
+      expect(r.stderr).toContain(copy);
+      const v = await cli(['backups', 'verify', copy]);
+      expect(v.exitCode, name).toBe(1);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const u = await cli(['rollback', 'no-such-backup', '--yes']);
+    expect(u.exitCode).toBe(1);
+    expect(u.stderr).toMatch(/unknown backup no-such-backup/);
+    expect(await tableHash()).toBe(before);
+    expect(JSON.parse((await cli(['backups', 'list', '--json'])).stdout).map((b: { id: string }) => b.id)).toEqual([id]);
+  });
+
+  it('round trip: change and delete, then rollback brings back exactly the backup point', async () => {
+    const hash = await tableHash();
+    await sql("DELETE FROM items WHERE id <= 700; UPDATE items SET v = 'changed' WHERE id = 1500; INSERT INTO items VALUES (99999, 'written after the backup')");
+    await redis('DEL', 'k1');
+    await redis('SET', 'k3', 'after');
+    expect(await tableHash()).not.toBe(hash);
+    const r = await cli(['rollback', id, '--yes']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/state before is in backup/);
+    expect(await tableHash()).toBe(hash);
+    expect(await sql('SELECT count(*) FROM items WHERE id = 99999')).toBe('0');
+    expect(await redis('GET', 'k1')).toBe('one');
+    expect(await redis('GET', 'k2')).toBe('two');
+    expect(await redis('EXISTS', 'k3')).toBe('0');
+    const list = JSON.parse((await cli(['backups', 'list', '--json'])).stdout);
+    expect(list.find((b: { tag?: string }) => b.tag === 'pre-rollback')).toBeTruthy();
+    const h = JSON.parse((await cli(['history', '--json'])).stdout);
+    expect(h.at(-1)).toEqual(expect.objectContaining({ kind: 'rollback', outcome: 'success', backup: id }));
+  });
+});
