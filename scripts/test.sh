@@ -12,14 +12,7 @@ done
 rm -rf .tmp-tests
 npx vitest run --reporter=default --reporter=json --outputFile.json=.test-report.json "$@"
 rc=$?
-node -e '
-const fs = require("fs");
-let r;
-try { r = JSON.parse(fs.readFileSync(".test-report.json", "utf8")); } catch { console.log("0 passed, 1 failed"); process.exit(1); }
-const failed = r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0);
-console.log(`${r.numPassedTests} passed, ${failed} failed`);
-if (r.numTotalTests === 0 || failed > 0 || !r.success) process.exit(1);
-'
+node scripts/summary.mjs .test-report.json
 summary=$?
 [ $rc -ne 0 ] && exit $rc
 exit $summary
