@@ -5,9 +5,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 rm -f .test-report.json
-# Leftovers from an interrupted earlier run would hold ports and names.
-for p in $(docker ps -aq --filter label=lifeops.stack 2>/dev/null | xargs -r docker inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' 2>/dev/null | sort -u); do
-  case "$p" in skel-*|sick-*|bkt-*|dpt-*|dpm-*|bkm-*) docker ps -aq --filter "label=com.docker.compose.project=$p" | xargs -r docker rm -f >/dev/null ;; esac
+# Leftovers from an interrupted earlier run would hold ports, names and data.
+# Only projects whose files live under this checkout's .tmp-tests/ are touched.
+tmp_root="$PWD/.tmp-tests/"
+for c in $(docker ps -aq --filter label=lifeops.stack 2>/dev/null); do
+  wd=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.project.working_dir"}}' "$c" 2>/dev/null)
+  [ "${wd#"$tmp_root"}" != "$wd" ] || continue
+  p=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$c")
+  docker rm -f "$c" >/dev/null
+  docker volume ls -q --filter "label=com.docker.compose.project=$p" | xargs -r docker volume rm >/dev/null 2>&1 || true
 done
 rm -rf .tmp-tests
 npx vitest run --reporter=default --reporter=json --outputFile.json=.test-report.json "$@"

@@ -256,7 +256,7 @@ describe('full stack (TLS, basic auth, api, static, pgbouncer, tuning)', () => {
   it('Makefile wraps lifeops verbs', () => {
     const mk = files['Makefile'].content;
     for (const t of ['deploy:', 'backup:', 'rollback:', 'status:', 'logs:', 'render:', 'validate:', 'plan:']) expect(mk).toContain(`\n${t}\n`);
-    expect(mk).toContain('$(L) rollback --backup $(BACKUP)');
+    expect(mk).toContain('$(L) rollback $(BACKUP) --env $(ENV)');
     expect(mk).toContain('STACK ?= ../stack.yaml');
     expect(mk).toMatch(/\n\t\$\(L\) deploy/); // recipes are tab-indented
   });

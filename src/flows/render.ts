@@ -21,20 +21,33 @@ export function configHash(files: RenderedFile[]): string {
   return h.digest('hex').slice(0, 16);
 }
 
+const MANIFEST = '.lifeops-rendered.json';
+
+/**
+ * Write every file to a temporary name then rename it over the old one, so a
+ * reader never sees half a file; files lifeops rendered last time and no
+ * longer renders are removed. Anything else in the folder (certificates,
+ * an htpasswd) is left alone.
+ */
 export function writeRendered(files: RenderedFile[], dir: string): void {
   const target = path.resolve(dir);
-  const tmp = `${target}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  for (const f of files) {
-    const p = path.join(tmp, f.path);
-    mkdirSync(path.dirname(p), { recursive: true });
-    writeFileSync(p, f.content, { mode: f.mode ?? 0o644 });
+  mkdirSync(target, { recursive: true });
+  let previous: string[] = [];
+  try {
+    previous = JSON.parse(readFileSync(path.join(target, MANIFEST), 'utf8')) as string[];
+  } catch {
+    previous = [];
   }
-  mkdirSync(path.dirname(target), { recursive: true });
-  const old = `${target}.old-${process.pid}`;
-  if (existsSync(target)) renameSync(target, old);
-  renameSync(tmp, target);
-  rmSync(old, { recursive: true, force: true });
+  for (const f of files) {
+    const p = path.join(target, f.path);
+    mkdirSync(path.dirname(p), { recursive: true });
+    const tmp = `${p}.tmp-${process.pid}`;
+    writeFileSync(tmp, f.content, { mode: f.mode ?? 0o644 });
+    renameSync(tmp, p);
+  }
+  const now = new Set(files.map((f) => f.path));
+  for (const old of previous) if (!now.has(old)) rmSync(path.join(target, old), { force: true });
+  writeFileSync(path.join(target, MANIFEST), JSON.stringify([...now].sort(), null, 1) + '\n');
 }
 
 export function composePaths(files: RenderedFile[], dir: string): string[] {
@@ -49,7 +62,7 @@ export function readRenderedDir(dir: string): RenderedFile[] {
     for (const name of readdirSync(abs).sort()) {
       const r = rel ? `${rel}/${name}` : name;
       if (statSync(path.join(dir, r)).isDirectory()) walk(r);
-      else out.push({ path: r, content: readFileSync(path.join(dir, r), 'utf8') });
+      else if (name !== MANIFEST) out.push({ path: r, content: readFileSync(path.join(dir, r), 'utf8') });
     }
   };
   if (existsSync(dir)) walk('');

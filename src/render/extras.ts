@@ -55,7 +55,7 @@ export function renderMakefile(stack: Stack, ctx: RenderContext): string {
   return renderTemplate(stack, 'Makefile', 'Makefile', {
     header: renderedHeader(stack),
     stack: stack.name,
-    lifeops: 'npx lifeops',
+    lifeops: 'lifeops',
     stack_file: makeSafe(stackFile),
     default_env: stack.env,
   });
