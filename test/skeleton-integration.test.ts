@@ -19,6 +19,7 @@ async function containerOf(project: string, service: string): Promise<string> {
 
 describe('walking skeleton (real engine)', () => {
   beforeAll(async () => {
+    await lifeops(args('down', '--volumes', '--yes')); // a fixed project name: start from no data
     const r = await lifeops(args('deploy', 'local'));
     if (r.exitCode !== 0) throw new Error(`deploy failed:\n${r.stderr}`);
   });

@@ -19,6 +19,7 @@ import { redactorFor } from '../flows/context.js';
 import { formatDuration } from '../util/units.js';
 import { execa } from 'execa';
 import { registerBackupCommands } from './backup-commands.js';
+import { registerRenderCommands } from './render-commands.js';
 
 const setExit = (program: Command, code: number) => {
   (program as unknown as { lifeopsExit?: number }).lifeopsExit = code;
@@ -245,6 +246,7 @@ export function registerCommands(program: Command, cli: Cli): void {
       cli.err(`released lock ${l.id} (${l.env}, ${describeLock(l)})`);
     });
   registerBackupCommands(program, cli);
+  registerRenderCommands(program, cli);
 }
 
 function printReport(cli: Cli, project: string, report: HealthReport, json?: boolean, quiet?: boolean, redactor?: import('../util/redact.js').Redactor): void {

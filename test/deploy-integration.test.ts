@@ -1,0 +1,79 @@
+// deploy on the real engine: v1 -> v2 under bounded load through the front
+// (0 failed requests), a version failing /ready leaves the previous one
+// serving (exit 1), --dry-run changes no container.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execa } from 'execa';
+import { lifeops, demoCopy } from './helpers.js';
+
+const PORT = 18090;
+const stack = demoCopy('dpt', PORT, (t) =>
+  t
+    .replace('REDIS_URL: redis://cache:6379/0\n    depends_on: { db: healthy, cache: healthy }', 'REDIS_URL: ${WEB_REDIS_URL}\n    depends_on: { db: healthy, cache: healthy }')
+    .replace(`DEMO_HTTP_PORT: "${PORT}"`, `DEMO_HTTP_PORT: "${PORT}"\n    WEB_REDIS_URL: redis://cache:6379/0`)
+    .replace('health_timeout: 90s', 'health_timeout: 25s'),
+);
+const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stateDir, ...rest];
+const ENV = { POSTGRES_PASSWORD: 'demo-local-password-not-secret' };
+
+const ids = async () => (await execa('docker', ['ps', '-aq', '--no-trunc', '--filter', 'label=com.docker.compose.project=dpt-local'])).stdout.split('\n').filter(Boolean).sort();
+const version = async () => ((await (await fetch(`http://127.0.0.1:${PORT}/health`)).json()) as { version: string }).version;
+
+/** At most 400 requests, 100 ms apart, stops when `done()` says so. */
+async function load(done: () => boolean): Promise<{ ok: number; failed: number }> {
+  let ok = 0;
+  let failed = 0;
+  for (let i = 0; i < 400 && !done(); i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${PORT}/`, { signal: AbortSignal.timeout(5000) });
+      await r.text();
+      if (r.ok) ok++;
+      else failed++;
+    } catch {
+      failed++;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { ok, failed };
+}
+
+describe('deploy (real engine)', () => {
+  beforeAll(async () => {
+    const r = await lifeops(args('deploy', 'local', '--version', 'v1'), { env: ENV });
+    if (r.exitCode !== 0) throw new Error(`deploy v1 failed:\n${r.stderr}`);
+  });
+  afterAll(async () => {
+    await lifeops(args('down', '--volumes', '--yes'), { env: ENV });
+  });
+
+  it('--dry-run prints the commands and leaves every container as it was', async () => {
+    const before = await ids();
+    const r = await lifeops(args('deploy', 'local', '--version', 'v9', '--dry-run'), { env: ENV });
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toMatch(/would run: .*--scale web=2 web/);
+    expect(r.stderr).toMatch(/would run: .*run --rm --no-deps -T web python3 migrate.py/);
+    expect(await ids()).toEqual(before);
+    expect(await version()).toBe('v1');
+  });
+
+  it('v1 -> v2 under bounded load through the front: no failed request', async () => {
+    let finished = false;
+    const loading = load(() => finished);
+    const r = await lifeops(args('deploy', 'local', '--version', 'v2'), { env: ENV });
+    finished = true;
+    const seen = await loading;
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await version()).toBe('v2');
+    expect(seen.ok).toBeGreaterThan(20);
+    expect(seen.failed).toBe(0);
+  });
+
+  it('a version failing /ready leaves the previous version serving and exits 1', async () => {
+    const r = await lifeops(args('deploy', 'local', '--version', 'v3', '--skip-backup'), { env: { ...ENV, WEB_REDIS_URL: 'redis://nowhere:6379/0' } });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/did not become healthy and ready/);
+    expect(r.stderr).toMatch(/rolled back to the previous release .* \(version v2\)/);
+    expect(await version()).toBe('v2');
+    const h = JSON.parse((await lifeops(args('history', '--json'), { env: ENV })).stdout);
+    expect(h.at(-1)).toMatchObject({ version: 'v3', outcome: 'rolled-back' });
+  });
+});
