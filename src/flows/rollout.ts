@@ -24,6 +24,7 @@ import {
 import type { Run } from './context.js';
 import { expectedServices, httpGetInside } from './health.js';
 import { parseDuration } from '../util/units.js';
+import { diagnose } from './deploy.js';
 
 export interface RolloutCtx {
   stack: Stack;
@@ -85,7 +86,14 @@ async function exec(ctx: RolloutCtx, title: string, argv: string[], timeoutMs = 
     ctx.run.say(`would run: ${shellQuote(argv)}`);
     return;
   }
-  await ctx.run.step(title, () => runChecked(argv, { env: ctx.env, timeoutMs }));
+  await ctx.run.step(title, async () => {
+    try {
+      await runChecked(argv, { env: ctx.env, timeoutMs });
+    } catch (e) {
+      // compose stops at the first dependency that is unhealthy: name the service, not the command.
+      throw (await diagnose(ctx.stack, ctx.docker)) ?? e;
+    }
+  });
 }
 
 /** `up -d --no-deps` for changed services that are not app services (datastores and the like): before migrations. */
