@@ -82,7 +82,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const program = new Command('lifeops');
   program
     .description('Render, deploy, back up and watch a compose stack described by one typed stack file')
-    .version(VERSION, '-V, --version-info', 'print the lifeops version')
+    .version(VERSION, '-V, --version', 'print the lifeops version')
+    .enablePositionalOptions()
     .addOption(new Option('-f, --file <stack>', 'stack file (default ./lifeops.yaml, else $LIFEOPS_STACK)'))
     .addOption(new Option('--state-dir <dir>', 'state folder (default $LIFEOPS_STATE_DIR, else .lifeops/ beside the stack file)'))
     .option('--verbose', 'show stack traces and command output', false)
@@ -94,6 +95,15 @@ export async function main(argv: string[], io: IO): Promise<number> {
     });
   const cli = new Cli(io, argv, program);
   registerCommands(program, cli);
+  // Global options go before the command (so `deploy --version V` is deploy's);
+  // --verbose is accepted anywhere.
+  const addVerbose = (cmd: Command) => {
+    for (const sub of cmd.commands) {
+      if (!sub.options.some((o) => o.long === '--verbose')) sub.option('--verbose', 'show stack traces');
+      addVerbose(sub);
+    }
+  };
+  addVerbose(program);
   let exitCode = 0;
   try {
     await program.parseAsync(argv, { from: 'user' });
