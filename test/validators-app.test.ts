@@ -18,66 +18,8 @@ import { renderAll, type RenderedFile } from '../src/render/index.js';
 import type { Stack } from '../src/config/schema.js';
 
 const ROOT = path.resolve(__dirname, '..');
-const ENV = { POSTGRES_PASSWORD: 'S3cret-pg-pass-xyz', DJANGO_SECRET_KEY: 'django-secret-1234567890', REDIS_PASSWORD: 'r3dis-secret-value', SENTRY_DSN: 'https://key@sentry.example/1' };
+import { FULL_STACK, ENV, writeStack } from './fixtures/app-stack.js';
 const containers: string[] = [];
-
-// The same full stack as test/render-app.test.ts (importing that file would re-run its tests here).
-const FULL_STACK = `
-name: shop
-default_environment: staging
-variables:
-  required: [POSTGRES_PASSWORD, DJANGO_SECRET_KEY]
-  secrets: [SENTRY_DSN]
-  defaults: { VERSION: "1.2.3", LOG_LEVEL: info }
-services:
-  db:
-    role: postgres
-    image: postgres:16
-    environment: { POSTGRES_PASSWORD: "\${POSTGRES_PASSWORD}" }
-  cache: { role: redis, image: redis:7 }
-  bouncer: { role: pgbouncer, image: edoburu/pgbouncer }
-  web:
-    role: web
-    image: "shop/web:\${VERSION}"
-    environment: { DJANGO_SECRET_KEY: "\${DJANGO_SECRET_KEY}", SENTRY_DSN: "\${SENTRY_DSN:-}" }
-    http: { port: 8001 }
-    gunicorn: { module: "shop.wsgi:application", workers: auto, threads: 4, worker_class: gthread, timeout: 60, max_requests: 10000, statsd_host: "statsd:9125", statsd_prefix: shop }
-  api: { role: web, image: shop/api:1, command: ["uvicorn", "main:app"] }
-  grafana: { role: monitoring, image: grafana/grafana }
-  front: { role: front, image: nginx:1.25, ports: ["127.0.0.1:8443:443"] }
-postgres:
-  service: db
-  user: shop
-  password: \${POSTGRES_PASSWORD}
-  database: shop
-  databases: [shop_staging]
-  tuning: { shared_buffers: 256MB, max_connections: 200, log_line_prefix: "it's %m ", jit: false, random_page_cost: 1.1 }
-redis: { service: cache, maxmemory: 50M, maxmemory_policy: allkeys-lru, appendonly: true, save: ["900 1", "300 10"], password: "\${REDIS_PASSWORD}" }
-pgbouncer: { service: bouncer, pool_mode: transaction, max_client_conn: 200, default_pool_size: 10, reserve_pool_size: 5 }
-front:
-  kind: nginx
-  service: front
-  tls: { enabled: true, letsencrypt_email: ops@shop.example, certs_dir: /etc/letsencrypt/live }
-  rate_limits: { general: { rate: 200r/s, burst: 50 }, api: { rate: 500r/s, burst: 100, zone_size: 20m } }
-  client_max_body_size: 20m
-  domains:
-    - { name: shop.example.com, aliases: [www.shop.example.com], upstream: web, api_prefix: /api/, static: { location: /static/, root: /app/staticfiles, expires: 7d } }
-    - { name: api.shop.example.com, upstream: api }
-    - { name: grafana.shop.example.com, upstream: grafana, upstream_port: 3000, basic_auth: true, tls: false }
-`;
-
-function writeStack(text: string, extra: Record<string, string> = {}): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeops-render-'));
-  const file = path.join(dir, 'stack.yaml');
-  writeFileSync(file, text);
-  for (const [p, c] of Object.entries(extra)) {
-    mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
-    writeFileSync(path.join(dir, p), c);
-  }
-  return file;
-}
-
-
 
 function writeAll(files: RenderedFile[], dir: string): string {
   for (const f of files) {

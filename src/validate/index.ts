@@ -256,7 +256,7 @@ async function checkGunicorn(stack: Stack, file: string, dir: string, work: stri
       if (has.exitCode !== 0) {
         // The worker class lives in the app image (uvicorn); check everything else with gthread.
         writeFileSync(copy, conf.replace(/^worker_class\s*=.*$/m, 'worker_class = "gthread"'));
-        note += `; ${g.worker_class} is not installed here, worker_class checked as a name only`;
+        note += `; ${g.worker_class} is not installed here, so the check ran with worker_class gthread`;
       }
     }
     const r = await exec('gunicorn', ['--check-config', '-c', copy, g.module], { cwd: stub, env: { PYTHONPATH: stub } });
