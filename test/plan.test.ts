@@ -85,7 +85,7 @@ describe('plan', () => {
     ]);
     expect(changes[2].lines).toEqual(expect.arrayContaining(['-maxmemory 41943040', '+maxmemory 52428800']));
     expect(diffRenders(files, files)).toEqual([]);
-    expect(diffLines('a\nb\nc', 'a\nB\nc')).toEqual(['@@ -2 +2 @@', '+B', '-b']);
+    expect(diffLines('a\nb\nc', 'a\nB\nc')).toEqual(['@@ -2 +2 @@', '-b', '+B']);
   });
 
   it('CLI: plan --json, then against a deployed render, and exit 1 over a hard budget', async () => {

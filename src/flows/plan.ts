@@ -119,8 +119,8 @@ export function diffLines(before: string, after: string, maxLines = 200): string
       out.push(`@@ -${i + 1} +${j + 1} @@`);
       inHunk = true;
     }
-    if (j < m && (i >= n || dp[i][j + 1] >= dp[i + 1][j])) out.push(`+${b[j++]}`);
-    else out.push(`-${a[i++]}`);
+    if (i < n && (j >= m || dp[i + 1][j] >= dp[i][j + 1])) out.push(`-${a[i++]}`);
+    else out.push(`+${b[j++]}`);
   }
   return out.length > maxLines ? [...out.slice(0, maxLines), `... ${out.length - maxLines} more diff lines`] : out;
 }
