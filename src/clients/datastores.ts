@@ -1,10 +1,16 @@
 // Postgres and Redis checks through their real clients (pg, ioredis), on a
 // port the stack publishes on 127.0.0.1.
-import pg from 'pg';
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type pgModule from 'pg';
+import type { Redis as RedisClient } from 'ioredis';
+
+// Loaded on first use, so commands that never reach a database start faster.
+const requireLazy = createRequire(import.meta.url);
+const pgLib = () => requireLazy('pg') as typeof pgModule;
+const RedisLib = () => (requireLazy('ioredis') as { Redis: typeof RedisClient }).Redis;
 
 export async function postgresSelect1(opts: { host: string; port: number; user: string; password?: string; database: string; timeoutMs?: number }): Promise<void> {
-  const client = new pg.Client({
+  const client = new (pgLib().Client)({
     host: opts.host,
     port: opts.port,
     user: opts.user,
@@ -24,6 +30,7 @@ export async function postgresSelect1(opts: { host: string; port: number; user: 
 }
 
 export async function redisPing(opts: { host: string; port: number; password?: string; timeoutMs?: number }): Promise<void> {
+  const Redis = RedisLib();
   const client = new Redis({
     host: opts.host,
     port: opts.port,

@@ -1,6 +1,7 @@
 // The Docker engine through dockerode: containers found by compose labels,
 // never by name (compose v1 writes proj_svc_1, v2 proj-svc-1).
-import Docker from 'dockerode';
+import { createRequire } from 'node:module';
+import type Docker from 'dockerode';
 import { OperationError } from '../errors.js';
 
 export interface ContainerState {
@@ -19,11 +20,19 @@ export interface ContainerState {
   labels: Record<string, string>;
 }
 
+// Loaded on first use: `lifeops --version`, render and schema never pay for it.
+const requireLazy = createRequire(import.meta.url);
+
 export class DockerClient {
-  readonly api: Docker;
+  private client?: Docker;
 
   constructor(api?: Docker) {
-    this.api = api ?? new Docker();
+    this.client = api;
+  }
+
+  get api(): Docker {
+    this.client ??= new (requireLazy('dockerode') as typeof Docker)();
+    return this.client;
   }
 
   async ping(): Promise<string> {

@@ -3,7 +3,7 @@
 import { mkdirSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import chalk from 'chalk';
 import type { Stack } from '../config/schema.js';
 import { Redactor } from '../util/redact.js';
@@ -77,7 +77,10 @@ export class Run {
     const start = this.io.now();
     this.write({ run: this.id, step: title, event: 'start', start: start.toISOString() });
     const tty = Boolean(this.io.stderr.isTTY) && !this.io.env.CI;
-    if (tty) this.spinner = ora({ text: title, stream: this.io.stderr as NodeJS.WriteStream }).start();
+    if (tty) {
+      const { default: ora } = await import('ora'); // only a terminal needs the spinner
+      this.spinner = ora({ text: title, stream: this.io.stderr as NodeJS.WriteStream }).start();
+    }
     else this.io.stderr.write(`${this.plainPrefix()}▶ ${title}\n`);
     try {
       const result = await fn();
