@@ -12,7 +12,7 @@ import { mapImage } from '../render/compose.js';
 import { Run } from './context.js';
 import { Lock } from './lock.js';
 import { appendRelease, readReleases, type ReleaseRecord } from './ledger.js';
-import { configHash, composePaths, renderDirFor, renderStack, writeRendered, readRenderedDir } from './render.js';
+import { configHash, composePaths, renderDirFor, renderStack, writeRendered, readRenderedDir, writeSecretFiles } from './render.js';
 import { checkDisk, checkPorts, checkSecrets } from './preflight.js';
 import { checkMigrations, migrationCommand, writeMigrationRecord } from './migrations.js';
 import { describePlan, planRollout, rollApps, rollingUpdate, serviceHashes, strategyOf, upInfrastructure, type RolloutCtx } from './rollout.js';
@@ -255,7 +255,11 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
         run.say(`pre-deploy backup: ${backupId}`);
       }
     } else if (opts.skipBackup) run.say('pre-deploy backup skipped (--skip-backup)');
-    await run.step(`render ${files.length} files`, async () => writeRendered(files, renderDir));
+    await run.step(`render ${files.length} files`, async () => {
+      writeRendered(files, renderDir);
+      const secrets = writeSecretFiles(stack, renderDir);
+      if (secrets.length) run.info('secret files', { written: secrets });
+    });
     for (const b of imagesToBuild(stack)) {
       if (!opts.build && (await docker.imageExists(b.image))) continue;
       await run.step(`build ${b.image}`, () => runChecked(b.argv, { timeoutMs: 30 * 60_000 }));

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
 import { renderAll, composeFiles, type RenderedFile } from '../render/index.js';
+import { alertmanagerSecretFiles } from '../render/alertmanager.js';
+import { chownSync } from 'node:fs';
 
 export function renderDirFor(stateDir: string, env: string): string {
   return path.join(stateDir, 'render', env);
@@ -67,4 +69,36 @@ export function readRenderedDir(dir: string): RenderedFile[] {
   };
   if (existsSync(dir)) walk('');
   return out;
+}
+
+/** uid the official (and stand-in) Alertmanager image runs as: nobody. */
+const ALERTMANAGER_UID = 65534;
+
+/**
+ * Secrets a service reads from files (never from rendered config): written
+ * at deploy time beside the rendered files, mode 0600, owned by the user the
+ * container runs as. Returns the files written (names only, for the log).
+ */
+export function writeSecretFiles(stack: Stack, renderDir: string): string[] {
+  const mon = stack.monitoring;
+  if (!mon?.enabled) return [];
+  const values: Record<string, string | undefined> = {
+    slack_webhook_url: mon.alertmanager.slack_webhook_url,
+    pagerduty_routing_key: mon.alertmanager.pagerduty_routing_key,
+  };
+  const dir = path.join(path.resolve(renderDir), 'alertmanager', 'secrets');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const written: string[] = [];
+  for (const { file } of alertmanagerSecretFiles(mon)) {
+    const p = path.join(dir, file);
+    writeFileSync(p, values[file] ?? '', { mode: 0o600 });
+    try {
+      chownSync(p, ALERTMANAGER_UID, ALERTMANAGER_UID);
+      chownSync(dir, ALERTMANAGER_UID, ALERTMANAGER_UID);
+    } catch {
+      /* not root: the container must run as this user instead */
+    }
+    written.push(`alertmanager/secrets/${file}`);
+  }
+  return written;
 }
