@@ -16,7 +16,7 @@ const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stat
 const ENV = { POSTGRES_PASSWORD: 'demo-local-password-not-secret' };
 
 const ids = async () => (await execa('docker', ['ps', '-aq', '--no-trunc', '--filter', 'label=com.docker.compose.project=dpt-local'])).stdout.split('\n').filter(Boolean).sort();
-const version = async () => ((await (await fetch(`http://127.0.0.1:${PORT}/health`)).json()) as { version: string }).version;
+const version = async () => ((await (await fetch(`http://127.0.0.1:${PORT}/`)).json()) as { version: string }).version; // / is the app; /health is answered by nginx
 
 /** At most 400 requests, 100 ms apart, stops when `done()` says so. */
 async function load(done: () => boolean): Promise<{ ok: number; failed: number }> {
