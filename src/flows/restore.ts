@@ -14,7 +14,7 @@ import { detectCompose, runChecked } from '../clients/runner.js';
 import { composeStop, composeUp } from '../commands/compose.js';
 import type { Run } from './context.js';
 import { Lock } from './lock.js';
-import { appendRelease, readReleases } from './ledger.js';
+import { appendRelease, readReleases, type ReleaseRecord } from './ledger.js';
 import { renderDirFor } from './render.js';
 import { composeEnv, waitHealthy } from './deploy.js';
 import {
@@ -287,6 +287,20 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
   if (stack.production) await opts.confirm(dataToo ? `roll ${stack.project} back to backup ${id} (data AND release)?` : `return ${stack.project} to release ${manifest.release.run_id ?? id}?`);
   const lock = await run.step('take the lock', async () => Lock.acquire(opts.stateDir, stack.env, opts.commandLine, run.io.now()));
   let safety: BackupManifest | undefined;
+  const record = (outcome: 'success' | 'failed', extra: Pick<ReleaseRecord, 'images'> & Partial<ReleaseRecord>) =>
+    appendRelease(opts.stateDir, {
+      run_id: run.id,
+      kind: 'rollback',
+      env: stack.env,
+      time: started.toISOString(),
+      duration_ms: run.io.now().getTime() - started.getTime(),
+      version: manifest.release.version ?? 'unknown',
+      user: os.userInfo().username,
+      config_hash: manifest.release.config_hash ?? '',
+      outcome,
+      backup: id,
+      ...extra,
+    });
   try {
     const compose = await detectCompose();
     if (dataToo) {
@@ -303,36 +317,13 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
     const files = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
     await run.step(`compose up (${compose.kind}, project ${stack.project})`, () => runChecked(composeUp(compose, { project: stack.project, files }), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
     await run.step('wait for every service to be healthy', () => waitHealthy(stack, new DockerClient()));
-    appendRelease(opts.stateDir, {
-      run_id: run.id,
-      kind: 'rollback',
-      env: stack.env,
-      time: started.toISOString(),
-      duration_ms: run.io.now().getTime() - started.getTime(),
-      version: manifest.release.version ?? 'unknown',
-      user: os.userInfo().username,
+    record('success', {
       images: Object.fromEntries(Object.entries(manifest.release.images).map(([k, v]) => [k, v.image])),
-      config_hash: manifest.release.config_hash ?? '',
-      outcome: 'success',
-      backup: id,
       render_dir: renderDirFor(opts.stateDir, stack.env),
     });
     return { backup: id, ...(safety ? { safety_backup: safety.id } : {}), data: dataToo };
   } catch (e) {
-    appendRelease(opts.stateDir, {
-      run_id: run.id,
-      kind: 'rollback',
-      env: stack.env,
-      time: started.toISOString(),
-      duration_ms: run.io.now().getTime() - started.getTime(),
-      version: manifest.release.version ?? 'unknown',
-      user: os.userInfo().username,
-      images: {},
-      config_hash: manifest.release.config_hash ?? '',
-      outcome: 'failed',
-      backup: id,
-      error: run.redactor.text((e as Error).message.split('\n')[0]) + (safety ? ` (safety backup: ${safety.id})` : ''),
-    });
+    record('failed', { images: {}, error: run.redactor.text((e as Error).message.split('\n')[0]) + (safety ? ` (safety backup: ${safety.id})` : '') });
     throw e;
   } finally {
     lock.release();
