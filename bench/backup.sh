@@ -1,27 +1,108 @@
 #!/usr/bin/env bash
-# Time `lifeops backup` against raw `docker exec pg_dump -Fc` on the same
-# database in the same run, and print the ratio.
-# Usage: bench/backup.sh STACK_FILE STATE_DIR [ROWS]   (default 8,000,000 rows ≈ 1 GB)
-# The stack must be deployed. Only docker exec is used (no network traffic).
+# Backup and restore of a ~1 GB database: lifeops against the raw tools, same
+# data, same container, same disk, same run; prints medians and ratios.
+#   raw backup:   docker exec DB pg_dump -Fc -U demo -d demo > file
+#   raw restore:  docker exec -i DB pg_restore --clean --if-exists --single-transaction
+#                   --exit-on-error --no-owner -U demo -d demo < file
+#   lifeops:      `lifeops backup` and `lifeops rollback ID --yes`, whole command and
+#                 the pg_dump / pg_restore step from the run log (<state>/logs/*.jsonl)
+# The raw restore reads the very dump file that the lifeops rollback restores.
+# Each pair runs RUNS times (default 3), alternating which side goes first;
+# a CHECKPOINT and a sync precede every timed command, on both sides.
+#
+# Usage: bench/backup.sh [RUNS]     env: ROWS (default 5,000,000 rows ≈ 1 GB)
+# Self-contained: a copy of stacks/demo.yaml (project bbk-local, port 18092,
+# db memory limit raised to 1G) under .tmp-tests/bbk/, deployed here and
+# removed with its volumes on exit. Only docker exec is used (no network).
 set -euo pipefail
-STACK=${1:?stack file}; STATE=${2:?state dir}; ROWS=${3:-8000000}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PROJECT=${PROJECT:-$(grep -m1 '^name:' "$STACK" | awk '{print $2}')-${ENV:-local}}
-DB=$(docker ps -q --filter "label=com.docker.compose.project=${PROJECT}" --filter label=com.docker.compose.service=db | head -1)
-[ -n "$DB" ] || { echo "no db container for $STACK" >&2; exit 2; }
-echo "generating $ROWS rows in bench_big (container $DB)…"
-docker exec "$DB" psql -X -q -U demo -d demo -c "DROP TABLE IF EXISTS bench_big; CREATE TABLE bench_big AS SELECT g AS id, md5(g::text) || md5((g*7)::text) AS payload, now() AS at FROM generate_series(1, $ROWS) g;"
-docker exec "$DB" psql -X -At -U demo -d demo -c "SELECT 'database size: ' || pg_size_pretty(pg_database_size('demo'))"
-OUT=$(mktemp -d)
-t0=$(date +%s.%N)
-docker exec "$DB" pg_dump -Fc -U demo -d demo > "$OUT/raw.dump"
-t1=$(date +%s.%N)
-node "$ROOT/bin/lifeops.js" -f "$STACK" --state-dir "$STATE" backup --tag bench >/dev/null 2>"$OUT/lifeops.log"
-t2=$(date +%s.%N)
-raw=$(echo "$t1 - $t0" | bc); lo=$(echo "$t2 - $t1" | bc)
-echo "raw pg_dump -Fc: ${raw}s ($(du -h "$OUT/raw.dump" | cut -f1))"
-echo "lifeops backup:  ${lo}s (whole backup: dump + counts + globals + redis + release)"
-echo "ratio: $(echo "scale=2; $lo / $raw" | bc)"
-grep -E '✔ postgres: pg_dump' "$OUT/lifeops.log" || true
-rm -rf "$OUT"
-docker exec "$DB" psql -X -q -U demo -d demo -c "DROP TABLE bench_big"
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}; ROWS=${ROWS:-5000000}; BATCHES=10
+node scripts/build.mjs
+
+DIR=.tmp-tests/bbk; PORT=18092; STATE=$DIR/state; OUT=$DIR/out
+L="node bin/lifeops.js -f $DIR/stack.yaml --state-dir $STATE"
+[ -f "$DIR/stack.yaml" ] && $L down --volumes --yes >/dev/null 2>&1 || true
+rm -rf "$DIR"; mkdir -p "$DIR" "$OUT"
+DBLIMIT='resources: { limits: { memory: 256M, cpus: 1 }, reservations: { memory: 64M } }'
+sed -e 's/^name: demo$/name: bbk/' -e "s/DEMO_HTTP_PORT: \"8080\"/DEMO_HTTP_PORT: \"$PORT\"/" -e 's#\.\./demo/#../../demo/#g' \
+    -e "s/$DBLIMIT/resources: { limits: { memory: 1G, cpus: 1 }, reservations: { memory: 64M } }/" stacks/demo.yaml > "$DIR/stack.yaml"
+grep -q 'memory: 1G, cpus: 1 }, reservations: { memory: 64M } }' "$DIR/stack.yaml" || { echo "could not raise the db memory limit in $DIR/stack.yaml" >&2; exit 2; }
+cp stacks/demo.local.env "$DIR/"
+trap '$L down --volumes --yes >/dev/null 2>&1 || true' EXIT
+$L deploy local > "$OUT/deploy.log" 2>&1 || { tail -20 "$OUT/deploy.log" >&2; exit 1; }
+
+db() { docker ps -q --filter label=com.docker.compose.project=bbk-local --filter label=com.docker.compose.service=db | head -1; }
+psql_() { docker exec "$(db)" psql -X -q -At -v ON_ERROR_STOP=1 -U demo -d demo "$@"; }
+now() { date +%s.%N; }
+secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
+quiesce() { psql_ -c 'CHECKPOINT' >/dev/null; sync; }
+newest_log() { ls -t "$STATE"/logs/*.jsonl | head -1; }
+
+# ---------------------------------------------------------------- data
+echo "generating $ROWS rows in $BATCHES batches (bench_big: numbers, timestamps, md5 text; 2 indexes) + 200,000 in bench_accounts…"
+t0=$(now)
+psql_ -c "CREATE TABLE bench_accounts (id int PRIMARY KEY, name text NOT NULL, email text, created timestamptz NOT NULL);
+  INSERT INTO bench_accounts SELECT g, 'account ' || md5(g::text), substr(md5(random()::text), 1, 12) || '@example.org', now() - random() * interval '900 days' FROM generate_series(1, 200000) g;
+  CREATE TABLE bench_big (id bigint NOT NULL, account_id int NOT NULL, amount numeric(12,2) NOT NULL, score double precision, label text, payload text, at timestamptz NOT NULL);"
+per=$(( (ROWS + BATCHES - 1) / BATCHES ))
+for ((i = 0; i < BATCHES; i++)); do
+  lo=$(( i * per + 1 )); hi=$(( (i + 1) * per < ROWS ? (i + 1) * per : ROWS ))
+  psql_ -c "INSERT INTO bench_big SELECT g, 1 + (random() * 199999)::int, round((random() * 100000)::numeric, 2), random(), md5(g::text), md5(random()::text) || md5(random()::text), timestamptz '2024-01-01' + g * interval '1 second' + random() * interval '1 hour' FROM generate_series($lo, $hi) g"
+done
+psql_ -c "ALTER TABLE bench_big ADD PRIMARY KEY (id); CREATE INDEX bench_big_account_at ON bench_big (account_id, at)" -c "VACUUM ANALYZE bench_big" -c "VACUUM ANALYZE bench_accounts"
+SIZE=$(psql_ -c "SELECT pg_database_size('demo')")
+echo "generated in $(secs "$t0" "$(now)")s; database size: $(python3 -c "print(f'{$SIZE / 1e9:.2f} GB')") ($(psql_ -c "SELECT count(*) FROM bench_big") rows in bench_big)"
+python3 -c "import sys; sys.exit(0 if $SIZE > 0.85e9 else 1)" || echo "warning: the database is smaller than ~1 GB; raise ROWS" >&2
+
+# ---------------------------------------------------------------- timed commands
+raw_dump() { # sets d (seconds)
+  quiesce; local t0; t0=$(now)
+  docker exec "$(db)" pg_dump -Fc -U demo -d demo > "$OUT/raw.dump"
+  d=$(secs "$t0" "$(now)")
+}
+lo_backup() { # sets b (whole command), s (pg_dump step), ID
+  quiesce; local t0 t1; t0=$(now)
+  $L backup --tag bench --json > "$OUT/backup.json" 2> "$OUT/backup.log" || { cat "$OUT/backup.log" >&2; exit 1; }
+  t1=$(now); b=$(secs "$t0" "$t1")
+  s=$(node bench/runlog.mjs "$(newest_log)" 'postgres: pg_dump')
+  ID=$(python3 -c "import json; print(json.load(open('$OUT/backup.json'))['id'])")
+}
+raw_restore() { # $1 = dump file; sets x
+  quiesce; local t0; t0=$(now)
+  docker exec -i "$(db)" pg_restore --clean --if-exists --single-transaction --exit-on-error --no-owner -U demo -d demo < "$1"
+  x=$(secs "$t0" "$(now)")
+}
+lo_rollback() { # $1 = backup id; sets w (whole command), p (pg_restore step)
+  quiesce; local t0 t1; t0=$(now)
+  $L rollback "$1" --yes > /dev/null 2> "$OUT/rollback.log" || { cat "$OUT/rollback.log" >&2; exit 1; }
+  t1=$(now); w=$(secs "$t0" "$t1")
+  cp "$(newest_log)" "$OUT/rollback-last.jsonl"
+  p=$(node bench/runlog.mjs "$OUT/rollback-last.jsonl" 'postgres: pg_restore')
+}
+
+RAW_D=(); LO_B=(); LO_D=(); RAW_R=(); LO_RB=(); LO_R=()
+for ((r = 1; r <= RUNS; r++)); do
+  if (( r % 2 )); then raw_dump; lo_backup; else lo_backup; raw_dump; fi
+  FILE=$STATE/backups/$ID/postgres/demo.dump
+  if (( r % 2 )); then raw_restore "$FILE"; lo_rollback "$ID"; else lo_rollback "$ID"; raw_restore "$FILE"; fi
+  RAW_D+=("$d"); LO_B+=("$b"); LO_D+=("$s"); RAW_R+=("$x"); LO_RB+=("$w"); LO_R+=("$p")
+  echo "run $r ($( (( r % 2 )) && echo 'raw first' || echo 'lifeops first')): dump raw ${d}s / lifeops backup ${b}s (pg_dump step ${s}s); restore raw ${x}s / lifeops rollback ${w}s (pg_restore step ${p}s)"
+done
+[ "$(psql_ -c 'SELECT count(*) FROM bench_big')" = "$ROWS" ] || { echo "bench_big does not hold $ROWS rows after the restores" >&2; exit 1; }
+
+python3 - "$RUNS" "$SIZE" "$(stat -c %s "$OUT/raw.dump")" "$(stat -c %s "$FILE")" "${RAW_D[*]}" "${LO_B[*]}" "${LO_D[*]}" "${RAW_R[*]}" "${LO_RB[*]}" "${LO_R[*]}" <<'PY'
+import sys, statistics as st
+runs, size, raw_sz, lo_sz = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+raw_d, lo_b, lo_d, raw_r, lo_rb, lo_r = ([float(x) for x in a.split()] for a in sys.argv[5:11])
+print(f"\ndatabase {size/1e9:.2f} GB; pg_dump -Fc file: raw {raw_sz/1e6:.0f} MB, lifeops {lo_sz/1e6:.0f} MB; {runs} runs, medians (alternating order)")
+print(f"{'':34}{'raw':>9}{'lifeops':>10}{'ratio':>8}   per-run ratios")
+def row(name, raw, lo):
+    rs = ' '.join(f'{l/r:.2f}' for r, l in zip(raw, lo))
+    print(f"{name:34}{st.median(raw):8.2f}s{st.median(lo):9.2f}s{st.median(lo)/st.median(raw):7.2f}x   {rs}")
+row('backup: whole `lifeops backup`', raw_d, lo_b)
+row('backup: pg_dump step (run log)', raw_d, lo_d)
+row('restore: pg_restore step (run log)', raw_r, lo_r)
+row('restore: whole `lifeops rollback`', raw_r, lo_rb)
+PY
+echo "steps of the last rollback (seconds):"
+node bench/runlog.mjs "$OUT/rollback-last.jsonl" --all | sed 's/^/  /'

@@ -9,7 +9,17 @@ const requireLazy = createRequire(import.meta.url);
 const pgLib = () => requireLazy('pg') as typeof pgModule;
 const RedisLib = () => (requireLazy('ioredis') as { Redis: typeof RedisClient }).Redis;
 
-export async function postgresSelect1(opts: { host: string; port: number; user: string; password?: string; database: string; timeoutMs?: number }): Promise<void> {
+export interface PostgresTarget {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+  timeoutMs?: number;
+}
+
+/** One query on a short-lived connection; the rows as pg returns them. */
+export async function postgresQuery<T = Record<string, unknown>>(opts: PostgresTarget, sql: string): Promise<T[]> {
   const client = new (pgLib().Client)({
     host: opts.host,
     port: opts.port,
@@ -22,11 +32,15 @@ export async function postgresSelect1(opts: { host: string; port: number; user: 
   client.on('error', () => {});
   try {
     await client.connect();
-    const r = await client.query('SELECT 1 AS ok');
-    if (r.rows[0]?.ok !== 1) throw new Error('SELECT 1 returned no row');
+    return (await client.query(sql)).rows as T[];
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+export async function postgresSelect1(opts: PostgresTarget): Promise<void> {
+  const rows = await postgresQuery<{ ok: number }>(opts, 'SELECT 1 AS ok');
+  if (rows[0]?.ok !== 1) throw new Error('SELECT 1 returned no row');
 }
 
 export async function redisPing(opts: { host: string; port: number; password?: string; timeoutMs?: number }): Promise<void> {

@@ -15,12 +15,12 @@ import { appendRelease, readReleases, type ReleaseRecord } from './ledger.js';
 import { configHash, composePaths, renderDirFor, renderStack, writeRendered, readRenderedDir, writeSecretFiles } from './render.js';
 import { checkDisk, checkPorts, checkSecrets } from './preflight.js';
 import { checkMigrations, migrationCommand, writeMigrationRecord } from './migrations.js';
-import { describePlan, planRollout, rollApps, rollingUpdate, serviceHashes, strategyOf, upInfrastructure, type RolloutCtx } from './rollout.js';
+import { composeInputsDigest, currentImageIds, describePlan, digestMatches, planRollout, rollApps, rollingUpdate, serviceHashes, strategyOf, upInfrastructure, type RolloutCtx } from './rollout.js';
 import { runHooks } from './hooks.js';
 import { notify } from './notify.js';
 import { takeBackup } from './backup.js';
 import { restoreBackup } from './restore.js';
-import { endpointChecks, expectedServices, worst } from './health.js';
+import { endpointChecks, expectedServices } from './health.js';
 import { parseDuration } from '../util/units.js';
 
 export interface DeployOptions {
@@ -40,6 +40,9 @@ export interface DeployResult {
   images: Record<string, string>;
   log: string;
 }
+
+/** How long failing endpoint checks are retried after a rollout before the release counts as failed. */
+const ENDPOINT_RETRY_MS = 30_000;
 
 export function composeEnv(stack: Stack): Record<string, string> {
   return { ...stack.vars };
@@ -161,6 +164,7 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
   let lock: Lock | undefined;
   let backupId: string | undefined;
   let migrationsRan = false;
+  let serviceHashesUsed: Record<string, string> | undefined;
   let changing = false;
 
   const result = (outcome: 'success' | 'failed'): DeployResult => ({
@@ -264,7 +268,13 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
       if (!opts.build && (await docker.imageExists(b.image))) continue;
       await run.step(`build ${b.image}`, () => runChecked(b.argv, { timeoutMs: 30 * 60_000 }));
     }
-    const plan = await run.step('compare with what runs (compose config --hash)', async () => planRollout(stack, await docker.projectContainers(stack.project), await serviceHashes(ctx)));
+    const composeInputs = { ...process.env, ...ctx.env };
+    const reuse = prev?.service_hashes && digestMatches(prev.inputs_digest, files, composeInputs, compose);
+    const plan = await run.step(reuse ? `compare with what runs (compose hashes of release ${prev!.run_id}: same compose files and variables)` : 'compare with what runs (compose config --hash)', async () => {
+      const [containers, hashes, imageIds] = await Promise.all([docker.projectContainers(stack.project), reuse ? prev!.service_hashes! : serviceHashes(ctx), currentImageIds(stack, docker)]);
+      serviceHashesUsed = hashes;
+      return planRollout(stack, containers, hashes, imageIds);
+    });
     run.info('plan', plan);
     run.say(`plan: ${describePlan(plan)}`);
     changing = true;
@@ -299,16 +309,24 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
     await rollApps(ctx, plan);
     const containers = await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker));
     await run.step('check health and readiness endpoints', async () => {
-      const checks = await endpointChecks(stack, docker, containers);
-      const bad = checks.filter((c) => c.level !== 'OK');
-      if (worst(checks.map((c) => c.level)) !== 'OK') throw new OperationError(`checks failed: ${bad.map((c) => `${c.check}: ${c.message}`).join('; ')}`);
+      // a loaded host can miss one check's timeout: retry failures for a while before rolling back a release
+      const deadline = Date.now() + ENDPOINT_RETRY_MS;
+      for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+        const checks = await endpointChecks(stack, docker, containers);
+        const bad = checks.filter((c) => c.level !== 'OK');
+        if (!bad.length) return;
+        const summary = bad.map((c) => `${c.check}: ${c.message}`).join('; ');
+        if (Date.now() + delay > deadline) throw new OperationError(`checks failed for ${ENDPOINT_RETRY_MS / 1000}s: ${summary}`);
+        run.info('checks', { retrying_in_ms: delay, failing: run.redactor.text(summary) });
+        await new Promise((r) => setTimeout(r, delay));
+      }
     });
     if (stack.deploy.smoke_test) await run.step('smoke test through the front', async () => run.info('smoke', await frontSmoke(stack, docker, containers)));
     const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
     writeRendered(files, archive);
     if (mplan) writeMigrationRecord(opts.stateDir, stack.env, mplan.files, run.id);
     const res = result('success');
-    record('success', { render_dir: archive });
+    record('success', { render_dir: archive, ...(serviceHashesUsed ? { service_hashes: serviceHashesUsed, inputs_digest: composeInputsDigest(files, { ...process.env, ...ctx.env }, compose) } : {}) });
     try {
       await runHooks(stack, run, 'post_deploy', version);
     } catch (e) {

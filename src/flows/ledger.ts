@@ -16,6 +16,10 @@ export interface ReleaseRecord {
   migrations_ran?: boolean;
   backup?: string;
   render_dir?: string;
+  /** compose's per-service config hashes this release was planned with */
+  service_hashes?: Record<string, string>;
+  /** salted digest of everything those hashes depend on (see composeInputsDigest) */
+  inputs_digest?: string;
   error?: string;
 }
 

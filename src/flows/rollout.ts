@@ -22,7 +22,9 @@ import {
   type ComposeTarget,
 } from '../commands/compose.js';
 import type { Run } from './context.js';
-import { expectedServices, httpGetInside } from './health.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { mapImage } from '../render/compose.js';
+import { expectedServices, httpCheck } from './health.js';
 import { parseDuration } from '../util/units.js';
 import { diagnose } from './deploy.js';
 
@@ -63,12 +65,16 @@ export function parseHashes(stdout: string): Record<string, string> {
 }
 
 /** Pure: decide what each service needs from the running containers and compose's hashes. */
-export function planRollout(stack: Stack, containers: ContainerState[], hashes: Record<string, string>): RolloutPlan {
+export function planRollout(stack: Stack, containers: ContainerState[], hashes: Record<string, string>, imageIds: Record<string, string | undefined> = {}): RolloutPlan {
   const plan: RolloutPlan = { unchanged: [], rolling: [], recreate: [], fresh: !containers.some((c) => c.state === 'running') };
   for (const [name, svc] of expectedServices(stack)) {
     const running = containers.filter((c) => c.service === name && c.state === 'running');
     const all = containers.filter((c) => c.service === name);
-    const same = running.length === svc.replicas && all.length === running.length && running.every((c) => hashes[name] && c.labels['com.docker.compose.config-hash'] === hashes[name]);
+    // compose recreates a container when its config hash or its image (a tag rebuilt or re-pulled) changed
+    const same =
+      running.length === svc.replicas &&
+      all.length === running.length &&
+      running.every((c) => hashes[name] && c.labels['com.docker.compose.config-hash'] === hashes[name] && (!imageIds[name] || c.imageId === imageIds[name]));
     if (same) plan.unchanged.push(name);
     else if (strategyOf(svc) === 'rolling' && running.length > 0 && svc.replicas > 0) plan.rolling.push(name);
     else plan.recreate.push(name);
@@ -79,6 +85,39 @@ export function planRollout(stack: Stack, containers: ContainerState[], hashes: 
 export async function serviceHashes(ctx: RolloutCtx): Promise<Record<string, string>> {
   const r = await runChecked(composeConfigHash(ctx.compose, ctx.target), { env: ctx.env, timeoutMs: 120_000 });
   return parseHashes(r.stdout);
+}
+
+/**
+ * A salted digest of everything compose's per-service hashes depend on: the
+ * compose files' bytes, the values of the variables they reference (secrets
+ * among them, hence the salt: the ledger must not allow guessing them), and
+ * the compose implementation. Equal digests mean `config --hash` would print
+ * what it printed last time, so deploy can skip running it.
+ */
+export function composeInputsDigest(files: { path: string; content: string }[], env: Record<string, string | undefined>, compose: ComposeCli, salt = randomBytes(8).toString('hex')): string {
+  const h = createHash('sha256').update(`${salt}\0${compose.kind} ${compose.version}\0`);
+  const names = new Set<string>();
+  for (const f of files) {
+    h.update(f.path).update('\0').update(f.content).update('\0');
+    for (const m of f.content.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) names.add(m[1]);
+  }
+  for (const n of [...names].sort()) h.update(`${n}=${env[n] ?? '<unset>'}\0`);
+  return `${salt}:${h.digest('hex')}`;
+}
+
+export function digestMatches(recorded: string | undefined, files: { path: string; content: string }[], env: Record<string, string | undefined>, compose: ComposeCli): boolean {
+  const salt = recorded?.split(':')[0];
+  return Boolean(salt) && composeInputsDigest(files, env, compose, salt) === recorded;
+}
+
+/** The image id each service's image reference points at now (undefined when absent). */
+export async function currentImageIds(stack: Stack, docker: DockerClient): Promise<Record<string, string | undefined>> {
+  const byRef = new Map<string, Promise<string | undefined>>();
+  const out: Record<string, string | undefined> = {};
+  const services = expectedServices(stack).map(([name, svc]) => [name, mapImage(svc.image, stack.images)] as const);
+  for (const [, ref] of services) if (!byRef.has(ref)) byRef.set(ref, docker.imageId(ref));
+  for (const [name, ref] of services) out[name] = await byRef.get(ref);
+  return out;
 }
 
 async function exec(ctx: RolloutCtx, title: string, argv: string[], timeoutMs = 15 * 60_000): Promise<void> {
@@ -119,10 +158,11 @@ async function waitReady(ctx: RolloutCtx, name: string, svc: Service, ids: strin
         continue;
       }
       if (readyPath && svc.http) {
-        const r = await ctx.docker.exec(id, httpGetInside(svc.http.port, readyPath), 8000).catch((e: Error) => ({ exitCode: -1, output: e.message }));
-        if (r.exitCode !== 0) {
+        try {
+          await httpCheck(ctx.docker, c, svc.http.port, readyPath);
+        } catch (e) {
           pending++;
-          last = `${readyPath}: ${r.output.trim().split('\n').pop() || `exit ${r.exitCode}`}`;
+          last = (e as Error).message.split('\n')[0];
         }
       }
     }
