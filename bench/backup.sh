@@ -10,19 +10,22 @@
 # Each pair runs RUNS times (default 3), alternating which side goes first;
 # a CHECKPOINT and a sync precede every timed command, on both sides.
 #
-# Usage: bench/backup.sh [RUNS]     env: ROWS (default 5,000,000 rows ≈ 1 GB)
+# Usage: bench/backup.sh [RUNS]     env: ROWS (default 5,000,000 rows ≈ 1 GB);
+#   LIFEOPS_BUNDLE=file.mjs to time another build (default: build now; the bundle is
+#   copied aside so a rebuild of dist/ during the run does not change what is timed)
 # Self-contained: a copy of stacks/demo.yaml (project bbk-local, port 18092,
 # db memory limit raised to 1G) under .tmp-tests/bbk/, deployed here and
 # removed with its volumes on exit. Only docker exec is used (no network).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}; ROWS=${ROWS:-5000000}; BATCHES=10
-node scripts/build.mjs
-
 DIR=.tmp-tests/bbk; PORT=18092; STATE=$DIR/state; OUT=$DIR/out
-L="node bin/lifeops.js -f $DIR/stack.yaml --state-dir $STATE"
-[ -f "$DIR/stack.yaml" ] && $L down --volumes --yes >/dev/null 2>&1 || true
+L="node $DIR/bin.mjs -f $DIR/stack.yaml --state-dir $STATE"
+[ -f "$DIR/stack.yaml" ] && [ -f "$DIR/bin.mjs" ] && $L down --volumes --yes >/dev/null 2>&1 || true
 rm -rf "$DIR"; mkdir -p "$DIR" "$OUT"
+if [ -z "${LIFEOPS_BUNDLE:-}" ]; then node scripts/build.mjs; LIFEOPS_BUNDLE=dist/lifeops.mjs; fi
+cp "$LIFEOPS_BUNDLE" "$DIR/lifeops.mjs"   # under the repo: the bundle finds templates/ by walking up
+echo 'process.exitCode = await (await import("./lifeops.mjs")).run(process.argv.slice(2));' > "$DIR/bin.mjs"
 DBLIMIT='resources: { limits: { memory: 256M, cpus: 1 }, reservations: { memory: 64M } }'
 sed -e 's/^name: demo$/name: bbk/' -e "s/DEMO_HTTP_PORT: \"8080\"/DEMO_HTTP_PORT: \"$PORT\"/" -e 's#\.\./demo/#../../demo/#g' \
     -e "s/$DBLIMIT/resources: { limits: { memory: 1G, cpus: 1 }, reservations: { memory: 64M } }/" stacks/demo.yaml > "$DIR/stack.yaml"
@@ -39,20 +42,27 @@ quiesce() { psql_ -c 'CHECKPOINT' >/dev/null; sync; }
 newest_log() { ls -t "$STATE"/logs/*.jsonl | head -1; }
 
 # ---------------------------------------------------------------- data
+# Each statement is retried after a server restart: on this shared test bed the db
+# container's postmaster has been seen restarting ("terminated by signal 13") under load.
+ready() { for _ in $(seq 1 120); do psql_ -c 'SELECT 1' >/dev/null 2>&1 && return 0; sleep 1; done; return 1; }
+sql_retry() { for try in 1 2 3 4 5; do psql_ "$@" && return 0; echo "  (statement failed, try $try; waiting for the server)" >&2; ready; done; return 1; }
 echo "generating $ROWS rows in $BATCHES batches (bench_big: numbers, timestamps, md5 text; 2 indexes) + 200,000 in bench_accounts…"
 t0=$(now)
-psql_ -c "CREATE TABLE bench_accounts (id int PRIMARY KEY, name text NOT NULL, email text, created timestamptz NOT NULL);
-  INSERT INTO bench_accounts SELECT g, 'account ' || md5(g::text), substr(md5(random()::text), 1, 12) || '@example.org', now() - random() * interval '900 days' FROM generate_series(1, 200000) g;
-  CREATE TABLE bench_big (id bigint NOT NULL, account_id int NOT NULL, amount numeric(12,2) NOT NULL, score double precision, label text, payload text, at timestamptz NOT NULL);"
+ready
+sql_retry -c "DROP TABLE IF EXISTS bench_big, bench_accounts" -c "CREATE TABLE bench_accounts (id int PRIMARY KEY, name text NOT NULL, email text, created timestamptz NOT NULL)" \
+  -c "INSERT INTO bench_accounts SELECT g, 'account ' || md5(g::text), substr(md5(random()::text), 1, 12) || '@example.org', now() - random() * interval '900 days' FROM generate_series(1, 200000) g" \
+  -c "CREATE TABLE bench_big (id bigint NOT NULL, account_id int NOT NULL, amount numeric(12,2) NOT NULL, score double precision, label text, payload text, at timestamptz NOT NULL)" 2>&1 | grep -v NOTICE || true
 per=$(( (ROWS + BATCHES - 1) / BATCHES ))
 for ((i = 0; i < BATCHES; i++)); do
   lo=$(( i * per + 1 )); hi=$(( (i + 1) * per < ROWS ? (i + 1) * per : ROWS ))
-  psql_ -c "INSERT INTO bench_big SELECT g, 1 + (random() * 199999)::int, round((random() * 100000)::numeric, 2), random(), md5(g::text), md5(random()::text) || md5(random()::text), timestamptz '2024-01-01' + g * interval '1 second' + random() * interval '1 hour' FROM generate_series($lo, $hi) g"
+  sql_retry -c "DELETE FROM bench_big WHERE id BETWEEN $lo AND $hi" -c "INSERT INTO bench_big SELECT g, 1 + (random() * 199999)::int, round((random() * 100000)::numeric, 2), random(), md5(g::text), md5(random()::text) || md5(random()::text), timestamptz '2024-01-01' + g * interval '1 second' + random() * interval '1 hour' FROM generate_series($lo, $hi) g"
 done
-psql_ -c "ALTER TABLE bench_big ADD PRIMARY KEY (id); CREATE INDEX bench_big_account_at ON bench_big (account_id, at)" -c "VACUUM ANALYZE bench_big" -c "VACUUM ANALYZE bench_accounts"
+sql_retry -c "ALTER TABLE bench_big DROP CONSTRAINT IF EXISTS bench_big_pkey" -c "DROP INDEX IF EXISTS bench_big_account_at" -c "ALTER TABLE bench_big ADD PRIMARY KEY (id)" -c "CREATE INDEX bench_big_account_at ON bench_big (account_id, at)"
+sql_retry -c "VACUUM ANALYZE bench_big" -c "VACUUM ANALYZE bench_accounts"
 SIZE=$(psql_ -c "SELECT pg_database_size('demo')")
 echo "generated in $(secs "$t0" "$(now)")s; database size: $(python3 -c "print(f'{$SIZE / 1e9:.2f} GB')") ($(psql_ -c "SELECT count(*) FROM bench_big") rows in bench_big)"
 python3 -c "import sys; sys.exit(0 if $SIZE > 0.85e9 else 1)" || echo "warning: the database is smaller than ~1 GB; raise ROWS" >&2
+START=$(psql_ -c "SELECT pg_postmaster_start_time()")
 
 # ---------------------------------------------------------------- timed commands
 raw_dump() { # sets d (seconds)
@@ -88,6 +98,7 @@ for ((r = 1; r <= RUNS; r++)); do
   RAW_D+=("$d"); LO_B+=("$b"); LO_D+=("$s"); RAW_R+=("$x"); LO_RB+=("$w"); LO_R+=("$p")
   echo "run $r ($( (( r % 2 )) && echo 'raw first' || echo 'lifeops first')): dump raw ${d}s / lifeops backup ${b}s (pg_dump step ${s}s); restore raw ${x}s / lifeops rollback ${w}s (pg_restore step ${p}s)"
 done
+[ "$(psql_ -c "SELECT pg_postmaster_start_time()")" = "$START" ] || echo "warning: the db server restarted during the timed runs (see docker logs); figures may be off" >&2
 [ "$(psql_ -c 'SELECT count(*) FROM bench_big')" = "$ROWS" ] || { echo "bench_big does not hold $ROWS rows after the restores" >&2; exit 1; }
 
 python3 - "$RUNS" "$SIZE" "$(stat -c %s "$OUT/raw.dump")" "$(stat -c %s "$FILE")" "${RAW_D[*]}" "${LO_B[*]}" "${LO_D[*]}" "${RAW_R[*]}" "${LO_RB[*]}" "${LO_R[*]}" <<'PY'

@@ -3,6 +3,7 @@
 // serving (exit 1), --dry-run changes no container.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { lifeops, demoCopy } from './helpers.js';
 
 const PORT = 18090;
@@ -75,5 +76,34 @@ describe('deploy (real engine)', () => {
     expect(await version()).toBe('v2');
     const h = JSON.parse((await lifeops(args('history', '--json'), { env: ENV })).stdout);
     expect(h.at(-1)).toMatchObject({ version: 'v3', outcome: 'rolled-back' });
+  });
+
+  it('an unchanged stack: compose hashes reused, nothing recreated, no compose up', async () => {
+    const before = await ids();
+    const r = await lifeops(args('deploy', 'local', '--version', 'v2', '--skip-backup'), { env: ENV });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/compose hashes of release \S+: same compose files and variables/);
+    expect(r.stderr).toMatch(/plan: unchanged: db, cache, web, worker, front/);
+    expect(r.stderr).not.toMatch(/compose up/);
+    expect(await ids()).toEqual(before);
+  });
+
+  it('a front configuration change is applied by a graceful nginx reload: same container, no failed request', async () => {
+    const frontId = async () => (await execa('docker', ['ps', '-q', '--no-trunc', '--filter', 'label=com.docker.compose.project=dpt-local', '--filter', 'label=com.docker.compose.service=front'])).stdout.trim();
+    const post = async () => (await fetch(`http://127.0.0.1:${PORT}/`, { method: 'POST', body: 'x'.repeat(4096) })).status;
+    const before = await frontId();
+    expect(await post()).not.toBe(413); // the demo allows 10m bodies
+    writeFileSync(stack.file, readFileSync(stack.file, 'utf8').replace('front:\n  kind: nginx\n', 'front:\n  kind: nginx\n  client_max_body_size: 1k\n'));
+    let finished = false;
+    const loading = load(() => finished);
+    const r = await lifeops(args('deploy', 'local', '--version', 'v2', '--skip-backup'), { env: ENV });
+    finished = true;
+    const seen = await loading;
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/front: nginx -t, then graceful reload of dpt-local_front_1 \(its configuration changed\)/);
+    expect(await frontId()).toBe(before);
+    expect(await post()).toBe(413);
+    expect(seen.failed).toBe(0);
+    expect(seen.ok).toBeGreaterThan(0);
   });
 });

@@ -59,7 +59,8 @@ describe('demo stack', () => {
 
   it('mounts the rendered files in compose and drops the hand-written front config', () => {
     const compose = parse(files['docker-compose.yml'].content);
-    expect(compose.services.front.volumes).toEqual(['./nginx/nginx.conf:/etc/nginx/nginx.conf:ro', './nginx/conf.d:/etc/nginx/conf.d:ro']);
+    expect(compose.services.front.volumes).toEqual(['./nginx:/etc/nginx/lifeops:ro']);
+    expect(compose.services.front.command).toEqual(['nginx', '-g', 'daemon off;', '-c', '/etc/nginx/lifeops/nginx.conf']);
     expect(compose.services.front.healthcheck.test[1]).toBe('curl -fsS http://127.0.0.1/health');
     expect(compose.services.db.command).toEqual(['postgres', '-c', 'config_file=/etc/postgresql/postgresql.conf']);
     expect(compose.services.db.volumes).toContain('./postgres/postgresql.conf:/etc/postgresql/postgresql.conf:ro');

@@ -66,8 +66,6 @@ beforeAll(async () => {
   }
   const text = FULL_STACK.replace('certs_dir: /etc/letsencrypt/live', `certs_dir: ${certs}`);
   full = renderTo(loadStack({ file: writeStack(text), processEnv: ENV }));
-  // nginx.conf includes mime.types next to itself: the image has its own; the host check needs a copy.
-  for (const dir of [demo, full]) copyFileSync('/etc/nginx/mime.types', path.join(dir, 'nginx', 'mime.types'));
 });
 
 afterAll(async () => {
@@ -87,15 +85,15 @@ describe('nginx', () => {
     it(`${which}: nginx -t inside lifeops/nginx:local with the compose mounts`, async () => {
       const dir = which === 'demo' ? demo : full;
       const r = await execa('docker', ['run', '--rm', '--network', 'none', '--label', 'lifeops.test=validators-app',
-        '-v', `${dir}/nginx/nginx.conf:/etc/nginx/nginx.conf:ro`, '-v', `${dir}/nginx/conf.d:/etc/nginx/conf.d:ro`,
-        '-v', `${certs}:${certs}:ro`, 'lifeops/nginx:local', 'nginx', '-t'], { reject: false, all: true });
+        '-v', `${dir}/nginx:/etc/nginx/lifeops:ro`,
+        '-v', `${certs}:${certs}:ro`, 'lifeops/nginx:local', 'nginx', '-t', '-c', '/etc/nginx/lifeops/nginx.conf'], { reject: false, all: true });
       expect(r.all).toContain('test is successful');
       expect(r.exitCode).toBe(0);
     });
   }
 
   it('demo front answers /health itself and proxies the rest (checked with docker exec)', async () => {
-    const id = await dockerRun(['-v', `${demo}/nginx/nginx.conf:/etc/nginx/nginx.conf:ro`, '-v', `${demo}/nginx/conf.d:/etc/nginx/conf.d:ro`, 'lifeops/nginx:local']);
+    const id = await dockerRun(['-v', `${demo}/nginx:/etc/nginx/lifeops:ro`, 'lifeops/nginx:local', 'nginx', '-g', 'daemon off;', '-c', '/etc/nginx/lifeops/nginx.conf']);
     await until('nginx to serve /health', 20_000, async () => (await execa('docker', ['exec', id, 'curl', '-fsS', 'http://127.0.0.1/health'], { reject: false })).stdout === 'ok');
     const head = await execa('docker', ['exec', id, 'curl', '-sS', '-D', '-', '-o', '/dev/null', 'http://127.0.0.1/health']);
     expect(head.stdout).toContain('X-Content-Type-Options: nosniff');

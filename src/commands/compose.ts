@@ -104,3 +104,9 @@ export const composeUpNoDeps = (cli: ComposeCli, t: ComposeTarget, services: str
 export const dockerStop = (container: string, graceSeconds: number) => ['docker', 'stop', '-t', String(graceSeconds), container];
 
 export const dockerRm = (container: string) => ['docker', 'rm', container];
+
+/** nginx inside the front container, on the rendered configuration it was started with (-c). */
+export const nginxTest = (conf: string) => ['nginx', '-t', '-q', '-c', conf];
+/** Graceful: the master starts workers on the new configuration; old workers finish their requests, then exit. */
+export const nginxReload = (conf: string) => ['nginx', '-c', conf, '-s', 'reload'];
+export const dockerExecArgv = (container: string, cmd: string[]) => ['docker', 'exec', container, ...cmd];

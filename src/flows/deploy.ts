@@ -14,8 +14,8 @@ import { Lock } from './lock.js';
 import { appendRelease, readReleases, type ReleaseRecord } from './ledger.js';
 import { configHash, composePaths, renderDirFor, renderStack, writeRendered, readRenderedDir, writeSecretFiles } from './render.js';
 import { checkDisk, checkPorts, checkSecrets } from './preflight.js';
-import { checkMigrations, migrationCommand, writeMigrationRecord } from './migrations.js';
-import { composeInputsDigest, currentImageIds, describePlan, digestMatches, planRollout, rollApps, rollingUpdate, serviceHashes, strategyOf, upInfrastructure, type RolloutCtx } from './rollout.js';
+import { checkMigrations, fingerprintStep, migrationCommand, migrationEffect, writeMigrationRecord } from './migrations.js';
+import { composeInputsDigest, currentImageIds, describePlan, digestMatches, frontFiles, planRollout, reloadFront, rollApps, rollingUpdate, serviceHashes, strategyOf, upInfrastructure, type RolloutCtx } from './rollout.js';
 import { runHooks } from './hooks.js';
 import { notify } from './notify.js';
 import { takeBackup } from './backup.js';
@@ -163,6 +163,7 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
   let compose!: ComposeCli;
   let lock: Lock | undefined;
   let backupId: string | undefined;
+  // true only when the migration run changed the database (schema fingerprints), or when that cannot be told
   let migrationsRan = false;
   let serviceHashesUsed: Record<string, string> | undefined;
   let changing = false;
@@ -237,6 +238,8 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
       .map(([n]) => n);
     for (const n of rollingNames) await rollingUpdate(ctx, n);
     run.say(`would run: ${shellQuote(composeUp(compose, target))}`);
+    const prevFiles = prev?.render_dir && existsSync(prev.render_dir) ? readRenderedDir(prev.render_dir) : undefined;
+    if (stack.front && (!prevFiles || frontFiles(stack, prevFiles) !== frontFiles(stack, files))) await reloadFront(ctx, 'if the front keeps running: its configuration changed');
     run.say('would wait for every service to be healthy, check /health and /ready from inside and through the front, and roll back automatically on failure');
     for (const h of stack.deploy.hooks.post_deploy) run.say(`would run hook post-deploy: sh -c ${shellQuote([h])}`);
     for (const n of stack.deploy.notifications) run.say(`would notify ${n.type}`);
@@ -287,7 +290,9 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
       const m = stack.migrations;
       const imageChanged = !plan.unchanged.includes(m.service);
       if (mplan.fresh.length || imageChanged) {
+        const before = await fingerprintStep(stack, run, docker, 'before');
         await run.step(`migrations: ${shellQuote(migrationCommand(stack))} in a one-off ${m.service} container (${mplan.fresh.length} new file${mplan.fresh.length === 1 ? '' : 's'})`, async () => {
+          // a migration that fails half-way may have changed the database: only a completed run is checked below
           migrationsRan = true;
           // a database created a moment ago may still be restarting after its init scripts: retry only on a first deploy
           const attempts = plan.fresh || infra.includes(stack.postgres?.service ?? '') ? 6 : 1;
@@ -304,9 +309,17 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
           }
           run.info('migrations', { output: run.redactor.text((r.stdout + '\n' + r.stderr).trim().slice(-4000)) });
         });
+        const effect = migrationEffect(before, await fingerprintStep(stack, run, docker, 'after'), mplan.fresh.length);
+        migrationsRan = effect.changed;
+        run.info('migrations', effect);
+        run.say(`migrations: ${effect.reason}`);
       } else run.say('migrations: nothing new and the image is unchanged');
     }
     await rollApps(ctx, plan);
+    const prevFiles = prev?.render_dir && existsSync(prev.render_dir) ? readRenderedDir(prev.render_dir) : undefined;
+    if (stack.front && plan.unchanged.includes(stack.front.service) && (!prevFiles || frontFiles(stack, prevFiles) !== frontFiles(stack, files))) {
+      await reloadFront(ctx, prevFiles ? 'its configuration changed' : 'no earlier release to compare with');
+    }
     const containers = await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker));
     await run.step('check health and readiness endpoints', async () => {
       // a loaded host can miss one check's timeout: retry failures for a while before rolling back a release
@@ -404,6 +417,7 @@ async function autoRollback(
   run.say(`rollback plan: ${describePlan(plan)}`);
   await upInfrastructure(rctx, plan);
   await rollApps(rctx, plan);
+  if (stack.front && plan.unchanged.includes(stack.front.service)) await reloadFront(rctx, 'back to the previous configuration');
   await run.step('rollback: wait for every service to be healthy', () => waitHealthy(stack, docker));
   lines.unshift(`rolled back to the previous release ${prev.run_id} (version ${prev.version}), which is serving`);
   if (state.backupId && !state.migrationsRan) lines.push(`pre-deploy backup: ${state.backupId}`);

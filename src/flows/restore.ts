@@ -5,6 +5,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
+import { open as openFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import type { Stack } from '../config/schema.js';
@@ -15,14 +16,20 @@ import { composeStop, composeUp } from '../commands/compose.js';
 import type { Run } from './context.js';
 import { Lock } from './lock.js';
 import { appendRelease, readReleases, type ReleaseRecord } from './ledger.js';
-import { renderDirFor } from './render.js';
-import { composeEnv, waitHealthy } from './deploy.js';
+import { renderDirFor, readRenderedDir, writeRendered } from './render.js';
+import { reloadFront } from './rollout.js';
+import { composeEnv, releaseArchiveDir, waitHealthy } from './deploy.js';
 import {
   backupDir,
   decryptStream,
   dockerExec,
   encryptionKey,
+  externalClient,
+  externalEnv,
+  externalTarget,
   helperImage,
+  hostToolMajor,
+  parseSumList,
   listBackups,
   markVerified,
   parseRowCounts,
@@ -33,6 +40,7 @@ import {
   ROW_COUNT_SQL,
   type BackupManifest,
 } from './backup.js';
+import { mapImage } from '../render/compose.js';
 
 export type RestorePart = 'postgres' | 'redis' | 'volumes';
 
@@ -90,28 +98,125 @@ export async function verifyChecksums(stack: Stack, stateDir: string, id: string
 
 /** A readable of a backup file's plain bytes (decrypted when the backup is encrypted). */
 function plainStream(stack: Stack, run: Run, manifest: BackupManifest, file: string): Readable {
-  const src = createReadStream(file);
+  const src = createReadStream(file, { highWaterMark: 1 << 20 });
   if (!manifest.encrypted) return src;
   const key = encryptionKey(stack, run.io.env);
   if (!key) throw new UsageError(`backup ${manifest.id} is encrypted and ${stack.backup.encryption_key_env ?? 'the key variable'} is not set`);
   return src.pipe(decryptStream(key));
 }
 
-/** Run argv with a backup file piped to its stdin. */
-async function pipeInto(argv: string[], input: Readable, what: string): Promise<void> {
-  const child = execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false });
-  let pipeErr: unknown;
+/**
+ * What pipeInto feeds a command: the decrypted stream of an encrypted backup
+ * file, else the file itself (handed to the command as its stdin, as `< file`
+ * would: no copy through this process).
+ */
+function plainInput(stack: Stack, run: Run, manifest: BackupManifest, file: string): Readable | { file: string } {
+  return manifest.encrypted ? plainStream(stack, run, manifest, file) : { file };
+}
+
+/** Run argv with a backup file (or a stream of it) on its stdin; returns its stdout. */
+async function pipeInto(argv: string[], input: Readable | { file: string }, what: string, env?: Record<string, string>): Promise<string> {
+  const fh = 'file' in input ? await openFile(input.file, 'r') : undefined;
   try {
-    await pipeline(input, child.stdin!);
-  } catch (e) {
-    pipeErr = e;
+    const child = execa(argv[0], argv.slice(1), { stdin: fh ? fh.fd : 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, env, extendEnv: true });
+    let pipeErr: unknown;
+    if (!fh) {
+      try {
+        await pipeline(input as Readable, child.stdin!);
+      } catch (e) {
+        pipeErr = e;
+      }
+    }
+    const r = await child;
+    if (r.exitCode !== 0) {
+      const tail = String(r.stderr || r.stdout).split('\n').slice(-6).join('\n');
+      throw new OperationError(`${what} failed (exit ${r.exitCode}):\n${tail}`);
+    }
+    if (pipeErr && (pipeErr as NodeJS.ErrnoException).code !== 'EPIPE') throw new OperationError(`${what}: ${(pipeErr as Error).message}`);
+    return String(r.stdout ?? '');
+  } finally {
+    await fh?.close();
   }
-  const r = await child;
-  if (r.exitCode !== 0) {
-    const tail = String(r.stderr || r.stdout).split('\n').slice(-6).join('\n');
-    throw new OperationError(`${what} failed (exit ${r.exitCode}):\n${tail}`);
+}
+
+/** A backup file's plain text (small files: lists). */
+async function readPlain(stack: Stack, run: Run, manifest: BackupManifest, file: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of plainStream(stack, run, manifest, file)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function rowDiffs(expected: Record<string, number>, got: Record<string, number>): string[] {
+  const diffs: string[] = [];
+  for (const t of new Set([...Object.keys(expected), ...Object.keys(got)])) {
+    if (expected[t] !== got[t]) diffs.push(`${t}: manifest ${expected[t] ?? 'absent'}, restored ${got[t] ?? 'absent'}`);
   }
-  if (pipeErr && (pipeErr as NodeJS.ErrnoException).code !== 'EPIPE') throw new OperationError(`${what}: ${(pipeErr as Error).message}`);
+  return diffs;
+}
+
+/**
+ * Verify dumps of an external database in a throwaway Postgres container
+ * (no network, removed afterwards): the real server is never written to.
+ */
+async function verifyExternal(stack: Stack, run: Run, dir: string, manifest: BackupManifest): Promise<{ name: string; tables: number; rows: number }[]> {
+  const pg = manifest.contents.postgres!;
+  const ext = pg.external!;
+  // the archive needs a pg_restore at least as new as the pg_dump that wrote it
+  const image = mapImage(`postgres:${Math.max(ext.server_version, ext.pg_dump_version)}`, stack.images);
+  const docker = new DockerClient();
+  if (!(await docker.imageExists(image))) {
+    throw new OperationError(`image ${image} is not on this machine: a backup of an external database is verified by restoring it into a throwaway ${image} container`, `docker pull ${image}, or map postgres to a local image under images:`);
+  }
+  const name = `lifeops-verify-${randomBytes(4).toString('hex')}`;
+  const out: { name: string; tables: number; rows: number }[] = [];
+  try {
+    await run.step(`start a throwaway ${image} container`, async () => {
+      await runChecked(['docker', 'run', '-d', '--rm', '--name', name, '--network', 'none', '--label', 'lifeops.scratch=verify', '-e', 'POSTGRES_HOST_AUTH_METHOD=trust', image]);
+      // TCP answers only once the entrypoint's socket-only init server is gone
+      for (let i = 0; ; i++) {
+        const r = await execa('docker', ['exec', name, 'pg_isready', '-q', '-h', '127.0.0.1', '-U', 'postgres'], { reject: false });
+        if (r.exitCode === 0) break;
+        if (i >= 300) throw new OperationError(`the throwaway ${image} container did not become ready`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    });
+    for (const db of pg.databases) {
+      await run.step(`restore ${db.file} into the throwaway container and compare row counts`, async () => {
+        await dockerExec(name, ['createdb', '-U', 'postgres', db.name]);
+        // roles of the real server do not exist here: no owners, no grants
+        await pipeInto(['docker', 'exec', '-i', name, 'pg_restore', '--no-owner', '--no-privileges', '--exit-on-error', '-U', 'postgres', '-d', db.name], plainStream(stack, run, manifest, path.join(dir, db.file)), `pg_restore of ${db.file} into a throwaway database`);
+        const got = parseRowCounts(await dockerExec(name, ['psql', '-X', '-At', '-U', 'postgres', '-d', db.name, '-c', ROW_COUNT_SQL]));
+        const diffs = rowDiffs(db.rows, got);
+        if (diffs.length) throw new OperationError(`backup ${manifest.id}: ${db.file} restores with different row counts:\n  ${diffs.join('\n  ')}`);
+        out.push({ name: db.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((a, b) => a + b, 0) });
+      });
+    }
+  } finally {
+    await execa('docker', ['rm', '-f', name], { reject: false });
+  }
+  return out;
+}
+
+/**
+ * Restore an external database's dumps with the host's pg_restore, one
+ * transaction per database. The password goes through PGPASSWORD only.
+ */
+async function restoreExternal(stack: Stack, run: Run, dir: string, manifest: BackupManifest): Promise<void> {
+  const pg = manifest.contents.postgres!;
+  const url = stack.postgres?.external_url;
+  if (!url) throw new OperationError(`backup ${manifest.id} holds an external database (${pg.external!.server}), but this stack sets no postgres.external_url to restore it into`);
+  const tool = await run.step('postgres (external): version of the host pg_restore', () => hostToolMajor('pg_restore'));
+  if (tool < pg.external!.pg_dump_version) {
+    throw new OperationError(`the host's pg_restore is version ${tool}, older than the pg_dump ${pg.external!.pg_dump_version} that wrote backup ${manifest.id}`, `install postgresql-client-${pg.external!.pg_dump_version} (or newer) on this machine`);
+  }
+  for (const db of pg.databases) {
+    const t = externalTarget(url, db.name);
+    await run.step(`postgres (external ${t.display}): pg_restore --clean --single-transaction`, async () => {
+      // fail before touching anything when the server cannot be reached
+      await (await externalClient(t)).end();
+      await pipeInto(['pg_restore', '--clean', '--if-exists', '--single-transaction', '--exit-on-error', '--no-owner', '-d', t.url], plainStream(stack, run, manifest, path.join(dir, db.file)), `pg_restore of ${t.display}`, externalEnv(t));
+    });
+  }
 }
 
 /** Full verification: checksums, then each dump restored into a scratch database and its row counts compared. */
@@ -119,7 +224,8 @@ export async function verifyBackup(stack: Stack, run: Run, opts: { stateDir: str
   const { dir, manifest } = await run.step(`verify checksums of backup ${opts.id}`, () => verifyChecksums(stack, opts.stateDir, opts.id));
   const out: { name: string; tables: number; rows: number }[] = [];
   const pg = manifest.contents.postgres;
-  if (pg && stack.postgres) {
+  if (pg?.external) out.push(...(await verifyExternal(stack, run, dir, manifest)));
+  else if (pg && stack.postgres) {
     const docker = new DockerClient();
     const c = await serviceContainer(docker, stack, pg.service);
     for (const db of pg.databases) {
@@ -157,6 +263,12 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
   if (manifest.encrypted && !encryptionKey(stack, run.io.env)) throw new UsageError(`backup ${opts.id} is encrypted and ${stack.backup.encryption_key_env ?? 'the key variable'} is not set`);
   const docker = new DockerClient();
 
+  // an external database goes back through the host's pg_restore; the part below is the in-stack one
+  if (parts.has('postgres') && manifest.contents.postgres?.external) {
+    await restoreExternal(stack, run, dir, manifest);
+    parts.delete('postgres');
+  }
+
   const pg = manifest.contents.postgres;
   if (parts.has('postgres') && pg) {
     const c = await serviceContainer(docker, stack, pg.service);
@@ -164,7 +276,7 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
       await run.step(`postgres: pg_restore --clean --single-transaction ${db.name}`, () =>
         pipeInto(
           ['docker', 'exec', '-i', c.id, 'pg_restore', '--clean', '--if-exists', '--single-transaction', '--exit-on-error', '--no-owner', '-U', pg.user, '-d', db.name],
-          plainStream(stack, run, manifest, path.join(dir, db.file)),
+          plainInput(stack, run, manifest, path.join(dir, db.file)),
           `pg_restore of ${db.name}`,
         ),
       );
@@ -177,11 +289,13 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
       const c = await serviceContainer(docker, stack, rd.service, false);
       const container = docker.api.getContainer(c.id);
       if ((await container.inspect()).State.Running) await container.stop({ t: 30 });
-      // remove AOF files the backup does not carry, or Redis would load them instead of dump.rdb
-      if (!rd.files.some((f) => /appendonly/.test(f))) {
+      // Remove the live AOF first: Redis would load it instead of dump.rdb, and when the backup
+      // carries an AOF folder, newer files left beside it would otherwise survive the copy.
+      const mount = (await container.inspect()).Mounts.find((m) => m.Destination === rd.dir);
+      const source = mount?.Name ?? mount?.Source;
+      if (source) {
         const image = await helperImage(stack, docker);
-        const mount = (await container.inspect()).Mounts.find((m) => m.Destination === rd.dir);
-        if (mount?.Name) await runChecked(['docker', 'run', '--rm', '--network', 'none', '--entrypoint', 'sh', '-v', `${mount.Name}:/d`, image, '-c', 'rm -rf /d/appendonlydir /d/appendonly.aof']);
+        await runChecked(['docker', 'run', '--rm', '--network', 'none', '--entrypoint', 'sh', '-v', `${source}:/d`, image, '-c', 'rm -rf /d/appendonlydir /d/appendonly.aof*']);
       }
       for (const f of rd.files) {
         const chunks: Buffer[] = [];
@@ -189,9 +303,10 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
         await container.putArchive(Buffer.concat(chunks), { path: rd.dir });
       }
       await container.start();
+      const pass = stack.redis?.password;
       for (let i = 0; i < 300; i++) {
         try {
-          if ((await dockerExec(c.id, ['redis-cli', 'PING'])).includes('PONG')) return;
+          if ((await dockerExec(c.id, ['redis-cli', 'PING'], pass ? { envNames: ['REDISCLI_AUTH'], env: { REDISCLI_AUTH: pass } } : {})).includes('PONG')) return;
         } catch {
           /* loading */
         }
@@ -203,13 +318,23 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
 
   if (parts.has('volumes')) {
     for (const v of manifest.contents.volumes) {
-      await run.step(`volume ${v.name}: replace its files`, async () => {
+      await run.step(`volume ${v.name}: replace its files and check each one`, async () => {
         const image = await helperImage(stack, docker);
-        await pipeInto(
-          ['docker', 'run', '--rm', '-i', '--network', 'none', '--entrypoint', 'sh', '-v', `${v.volume}:/v`, image, '-c', 'find /v -mindepth 1 -delete && tar -C /v -xf -'],
+        const expected = parseSumList(await readPlain(stack, run, manifest, path.join(dir, v.list)));
+        // the same container lists what landed, so a short or failed extraction cannot pass
+        const landed = await pipeInto(
+          ['docker', 'run', '--rm', '-i', '--network', 'none', '--entrypoint', 'sh', '-v', `${v.volume}:/v`, image, '-c', 'find /v -mindepth 1 -delete && tar -C /v -xf - && cd /v && find . -type f -print0 | sort -z | xargs -0 -r sha256sum'],
           plainStream(stack, run, manifest, path.join(dir, v.file)),
           `restoring volume ${v.volume}`,
         );
+        const got = parseSumList(landed);
+        const problems: string[] = [];
+        for (const [p, sha] of expected) if (got.get(p) !== sha) problems.push(`${p}: ${got.has(p) ? 'content differs' : 'missing'}`);
+        for (const p of got.keys()) if (!expected.has(p)) problems.push(`${p}: not in the backup`);
+        if (problems.length) {
+          throw new OperationError(`volume ${v.volume} does not match backup ${manifest.id} after the restore (${problems.length} files):\n  ${problems.slice(0, 10).join('\n  ')}`);
+        }
+        run.info('restore', { volume: v.volume, files: got.size });
       });
     }
   }
@@ -227,14 +352,9 @@ export function appServices(stack: Stack): string[] {
 async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: string, manifest: BackupManifest): Promise<string[]> {
   if (!manifest.release.render_dir) throw new OperationError(`backup ${manifest.id} carries no rendered files`);
   const renderDir = renderDirFor(stateDir, stack.env);
-  const tmp = `${renderDir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  cpSync(path.join(dir, manifest.release.render_dir), tmp, { recursive: true });
-  mkdirSync(path.dirname(renderDir), { recursive: true });
-  const old = `${renderDir}.old-${process.pid}`;
-  if (existsSync(renderDir)) renameSync(renderDir, old);
-  renameSync(tmp, renderDir);
-  rmSync(old, { recursive: true, force: true });
+  // file by file into the same folders: running containers bind-mount these
+  // folders (the nginx front's), and a swapped folder would leave them on the deleted one
+  writeRendered(readRenderedDir(path.join(dir, manifest.release.render_dir)), renderDir);
   const docker = new DockerClient();
   for (const [svc, img] of Object.entries(manifest.release.images)) {
     if (!img.id) continue;
@@ -316,10 +436,14 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
     }
     const files = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
     await run.step(`compose up (${compose.kind}, project ${stack.project})`, () => runChecked(composeUp(compose, { project: stack.project, files }), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
+    if (stack.front) await reloadFront({ stack, run, docker: new DockerClient(), compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
     await run.step('wait for every service to be healthy', () => waitHealthy(stack, new DockerClient()));
+    // kept apart from the live render folder, which the next deploy overwrites: a failed deploy returns to this copy
+    const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
+    writeRendered(readRenderedDir(renderDirFor(opts.stateDir, stack.env)), archive);
     record('success', {
       images: Object.fromEntries(Object.entries(manifest.release.images).map(([k, v]) => [k, v.image])),
-      render_dir: renderDirFor(opts.stateDir, stack.env),
+      render_dir: archive,
     });
     return { backup: id, ...(safety ? { safety_backup: safety.id } : {}), data: dataToo };
   } catch (e) {

@@ -15,8 +15,11 @@ import {
   composeScale,
   composeUp,
   composeUpNoDeps,
+  dockerExecArgv,
   dockerRm,
   dockerStop,
+  nginxReload,
+  nginxTest,
   shellQuote,
   type ComposeCli,
   type ComposeTarget,
@@ -24,6 +27,7 @@ import {
 import type { Run } from './context.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { mapImage } from '../render/compose.js';
+import { NGINX_CONF } from '../render/extras.js';
 import { expectedServices, httpCheck } from './health.js';
 import { parseDuration } from '../util/units.js';
 import { diagnose } from './deploy.js';
@@ -253,4 +257,38 @@ export function describePlan(plan: RolloutPlan): string {
   if (plan.recreate.length) parts.push(`up -d: ${plan.recreate.join(', ')}`);
   if (plan.unchanged.length) parts.push(`unchanged: ${plan.unchanged.join(', ')}`);
   return parts.join('; ') || 'nothing to do';
+}
+
+/** The rendered files the nginx front reads (nginx/**); empty for other fronts. */
+export function frontFiles(stack: Stack, files: { path: string; content: string }[]): string {
+  if (stack.front?.kind !== 'nginx') return '';
+  return files
+    .filter((f) => f.path.startsWith('nginx/'))
+    .map((f) => `${f.path}\0${f.content}`)
+    .sort()
+    .join('\0');
+}
+
+/**
+ * Apply a changed front configuration to front containers that keep running
+ * (compose did not recreate them): `nginx -t` on the files they now see, then
+ * a graceful reload. New connections get the new configuration; requests in
+ * flight finish on the old workers, so none is dropped.
+ */
+export async function reloadFront(ctx: RolloutCtx, reason: string): Promise<void> {
+  const front = ctx.stack.front;
+  if (front?.kind !== 'nginx') return;
+  if (ctx.dryRun) {
+    ctx.run.say(`would run: ${shellQuote(dockerExecArgv(`<${front.service} container>`, nginxTest(NGINX_CONF)))} then ${shellQuote(dockerExecArgv(`<${front.service} container>`, nginxReload(NGINX_CONF)))} (${reason})`);
+    return;
+  }
+  const running = (await ctx.docker.projectContainers(ctx.stack.project)).filter((c) => c.service === front.service && c.state === 'running');
+  for (const c of running) {
+    await ctx.run.step(`${front.service}: nginx -t, then graceful reload of ${c.name} (${reason})`, async () => {
+      const test = await ctx.docker.exec(c.id, nginxTest(NGINX_CONF), 30_000);
+      if (test.exitCode !== 0) throw new OperationError(`nginx in ${c.name} refuses the new configuration (it keeps serving the old one):\n${test.output.trim().split('\n').slice(-6).join('\n')}`);
+      const r = await ctx.docker.exec(c.id, nginxReload(NGINX_CONF), 30_000);
+      if (r.exitCode !== 0) throw new OperationError(`nginx reload in ${c.name} failed: ${r.output.trim().split('\n').slice(-3).join(' ')}`);
+    });
+  }
 }

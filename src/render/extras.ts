@@ -73,7 +73,14 @@ export function renderExtras(stack: Stack, ctx: RenderContext): RenderedFile[] {
 // Called by compose.ts for every service; mounts are relative to the render
 // dir (where docker-compose.yml is written).
 
-export const NGINX_MOUNTS = ['./nginx/nginx.conf:/etc/nginx/nginx.conf:ro', './nginx/conf.d:/etc/nginx/conf.d:ro'];
+/**
+ * The rendered nginx folder is mounted whole and nginx is started with -c on
+ * it: a single-file bind mount would keep showing the old file after lifeops
+ * replaces it atomically (rename), and the graceful reload would see nothing new.
+ */
+export const NGINX_CONF_DIR = '/etc/nginx/lifeops';
+export const NGINX_CONF = `${NGINX_CONF_DIR}/nginx.conf`;
+export const NGINX_MOUNTS = [`./nginx:${NGINX_CONF_DIR}:ro`];
 
 const escapeDollar = (s: string) => s.replace(/\$/g, '$$$$');
 
@@ -91,6 +98,7 @@ export function applyRenderedMounts(stack: Stack, name: string, out: Record<stri
   if (front && front.service === name) {
     if (front.kind === 'nginx') {
       volumes.push(...NGINX_MOUNTS);
+      out.command = withArgs(out.command, 'nginx', ['nginx', '-g', 'daemon off;'], ['-c', NGINX_CONF]);
       const tls = front.domains.some((d) => d.tls ?? front.tls.enabled);
       if (tls) {
         if (front.tls.certs_dir.startsWith('/etc/letsencrypt/')) volumes.push('/etc/letsencrypt:/etc/letsencrypt:ro');

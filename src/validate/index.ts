@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import type { Stack } from '../config/schema.js';
 import { renderStack, writeRendered } from '../flows/render.js';
 import { composeFiles, type RenderedFile } from '../render/index.js';
+import { NGINX_CONF, NGINX_CONF_DIR } from '../render/extras.js';
 import { detectCompose } from '../clients/runner.js';
 import { POSTGRES_CONF, REDIS_CONF, PGBOUNCER_DIR } from '../render/datastores.js';
 import { GUNICORN_CONF, GUNICORN_LOGGING_CONF } from '../render/gunicorn.js';
@@ -165,9 +166,9 @@ async function checkNginx(files: RenderedFile[], dir: string, work: string, useD
   if (certs.missingOpenssl && confs.some((f) => /ssl_certificate/.test(f.content))) return done('nginx -t', 'SKIPPED', 'validator not installed: openssl (needed for stand-in TLS certificates)');
   const note = `${certs.mounts.length ? 'self-signed stand-ins for the Let\'s Encrypt certificates, ' : ''}a dummy htpasswd; upstreams are resolved at request time`;
   if (useDocker && (await imagePresent('lifeops/nginx:local'))) {
-    const v = ['-v', `${dir}/nginx/nginx.conf:/etc/nginx/nginx.conf:ro`, '-v', `${dir}/nginx/conf.d:/etc/nginx/conf.d:ro`, '-v', `${htpasswd}:/etc/nginx/htpasswd:ro`];
+    const v = ['-v', `${dir}/nginx:${NGINX_CONF_DIR}:ro`, '-v', `${htpasswd}:/etc/nginx/htpasswd:ro`];
     for (const [local, target] of certs.mounts) v.push('-v', `${local}:${target}:ro`);
-    const r = await exec('docker', ['run', '--rm', '--network', 'none', '--label', 'lifeops.validate=1', ...v, 'lifeops/nginx:local', 'nginx', '-t']);
+    const r = await exec('docker', ['run', '--rm', '--network', 'none', '--label', 'lifeops.validate=1', ...v, 'lifeops/nginx:local', 'nginx', '-t', '-c', NGINX_CONF]);
     const ok = r.exitCode === 0 && /test is successful/.test(r.out);
     return done('nginx -t in lifeops/nginx:local (compose mounts)', ok ? 'OK' : 'FAIL', ok ? note : lastLines(r.out));
   }
@@ -181,7 +182,6 @@ async function checkNginx(files: RenderedFile[], dir: string, work: string, useD
       mkdirSync(path.dirname(path.join(work, f.path)), { recursive: true });
       writeFileSync(path.join(work, f.path), text);
     }
-    if (existsSync('/etc/nginx/mime.types')) copyFileSync('/etc/nginx/mime.types', path.join(copy, 'mime.types'));
     const r = await execa('nginx', ['-t', '-c', path.join(copy, 'nginx.conf'), '-p', copy + '/'], { reject: false, all: true, stdout: 'ignore' });
     const ok = r.exitCode === 0 && /test is successful/.test(String(r.all));
     return done('nginx -t (host, container paths mapped to stand-ins)', ok ? 'OK' : 'FAIL', ok ? note : lastLines(String(r.all)));

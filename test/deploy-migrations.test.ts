@@ -1,0 +1,186 @@
+// migrations_ran is true only when the database changed. On the real engine,
+// with its own copy of demo/app (so a test migration and its images stay
+// here): a deploy that migrates and then fails readiness is rolled back WITH
+// the database restored from the pre-deploy backup; one whose migration
+// command changes nothing is rolled back WITHOUT a restore. The pure parts
+// (fingerprint parsing, comparison, decision) are tested without Docker.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { cpSync, writeFileSync, rmSync, readdirSync, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { lifeops, demoCopy, ROOT } from './helpers.js';
+import { changedParts, combineFingerprints, migrationEffect, parseFingerprint, type DatabaseFingerprint } from '../src/flows/migrations.js';
+
+const h = (c: string) => c.repeat(32);
+
+describe('schema fingerprint (pure)', () => {
+  const db = (parts: Record<string, string>, version_tables: string[] = ['public.schema_migrations']): DatabaseFingerprint => ({ parts, version_tables });
+
+  it('parses the JSON line psql prints and refuses anything else', () => {
+    const line = JSON.stringify({ parts: { columns: h('a') }, version_tables: ['public.schema_migrations'] });
+    expect(parseFingerprint(`NOTICE: something\n${line}\n`)).toEqual({ parts: { columns: h('a') }, version_tables: ['public.schema_migrations'] });
+    expect(() => parseFingerprint('psql: error: connection refused')).toThrow(/no fingerprint/);
+    expect(() => parseFingerprint('{"parts": {"columns": "not-an-md5"}, "version_tables": []}')).toThrow(/unexpected shape/);
+    expect(() => parseFingerprint('{"parts": {}}')).toThrow(/unexpected shape/);
+  });
+
+  it('combines databases independently of key order and names the parts that differ', () => {
+    const a = combineFingerprints({ demo: db({ columns: h('a'), indexes: h('b') }), extra: db({ columns: h('c') }) }, 'x');
+    const b = combineFingerprints({ extra: db({ columns: h('c') }), demo: db({ indexes: h('b'), columns: h('a') }) }, 'y');
+    expect(a.hash).toBe(b.hash);
+    const c = combineFingerprints({ demo: db({ columns: h('d'), indexes: h('b'), versions: h('e') }), extra: db({ columns: h('c') }) }, 'x');
+    expect(c.hash).not.toBe(a.hash);
+    expect(changedParts(a, c)).toEqual(['demo/columns', 'demo/versions']);
+    expect(changedParts(a, b)).toEqual([]);
+  });
+
+  it('counts a run as a change only when the fingerprint moved, or when it cannot tell', () => {
+    const before = combineFingerprints({ demo: db({ columns: h('a'), versions: h('b') }) }, '127.0.0.1:5432');
+    const same = combineFingerprints({ demo: db({ columns: h('a'), versions: h('b') }) }, '127.0.0.1:5432');
+    const moved = combineFingerprints({ demo: db({ columns: h('a'), versions: h('c') }) }, '127.0.0.1:5432');
+
+    expect(migrationEffect(before, same, 0)).toMatchObject({ changed: false, reason: expect.stringMatching(/did not change .* a rollback will not restore it/) });
+    expect(migrationEffect(before, same, 2)).toMatchObject({ changed: false }); // new files, but the version table shows none was applied
+    expect(migrationEffect(before, moved, 1)).toMatchObject({ changed: true, parts: ['demo/versions'], before: before.hash, after: moved.hash });
+
+    const unfp = migrationEffect({ error: 'service db is not running' }, same, 0);
+    expect(unfp).toMatchObject({ changed: true, reason: expect.stringMatching(/could not tell .*before: service db is not running.*counted as changed/) });
+    expect(migrationEffect(before, { error: 'psql exit 2' }, 0)).toMatchObject({ changed: true, reason: expect.stringContaining('after: psql exit 2') });
+
+    // no version table: an unchanged schema cannot rule out a data-only migration
+    const untracked = combineFingerprints({ demo: db({ columns: h('a') }, []) }, 'x');
+    expect(migrationEffect(untracked, untracked, 1)).toMatchObject({ changed: true, reason: expect.stringContaining('no version table') });
+    expect(migrationEffect(untracked, untracked, 0)).toMatchObject({ changed: false });
+  });
+});
+
+const PORT = 18530;
+const APP = 'lifeops/dmg-app';
+const stack = demoCopy('dmg', PORT, (t) =>
+  t
+    // its own app copy and image name: the test migration never reaches demo/app or lifeops/demo-app
+    .replaceAll('lifeops/demo-app:${VERSION}', `${APP}:\${VERSION}`)
+    .replace('build: { context: ../../demo/app,', 'build: { context: ./app,')
+    .replace('path: ../../demo/app/migrations', 'path: ./app/migrations')
+    // readiness of a version can be broken from the environment: /ready checks Redis
+    .replace('REDIS_URL: redis://cache:6379/0\n    depends_on: { db: healthy, cache: healthy }', 'REDIS_URL: ${WEB_REDIS_URL}\n    depends_on: { db: healthy, cache: healthy }')
+    .replace(`DEMO_HTTP_PORT: "${PORT}"`, `DEMO_HTTP_PORT: "${PORT}"\n    WEB_REDIS_URL: redis://cache:6379/0`)
+    .replace('health_timeout: 90s', 'health_timeout: 20s'),
+);
+const migrationsDir = path.join(stack.dir, 'app', 'migrations');
+const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stateDir, ...rest];
+const ENV = { POSTGRES_PASSWORD: 'demo-local-password-not-secret' };
+const BROKEN = { ...ENV, WEB_REDIS_URL: 'redis://nowhere:6379/0' };
+
+async function psql(sql: string): Promise<string> {
+  const id = (await execa('docker', ['ps', '-q', '--filter', 'label=com.docker.compose.project=dmg-local', '--filter', 'label=com.docker.compose.service=db'])).stdout.trim();
+  if (!id) throw new Error('no running db container');
+  return (await execa('docker', ['exec', id, 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'demo', '-d', 'demo', '-c', sql])).stdout.trim();
+}
+const visits = () => psql("SELECT string_agg(id || ':' || path, ',' ORDER BY id) FROM visits");
+const visitColumns = () => psql("SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'visits'");
+const applied = () => psql("SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations");
+const history = async () => JSON.parse((await lifeops(args('history', '--json'), { env: ENV })).stdout) as Record<string, unknown>[];
+const backupIds = () => (existsSync(path.join(stack.stateDir, 'backups')) ? readdirSync(path.join(stack.stateDir, 'backups')).filter((d) => existsSync(path.join(stack.stateDir, 'backups', d, 'manifest.json'))) : []);
+const tagOf = (id: string) => (JSON.parse(readFileSync(path.join(stack.stateDir, 'backups', id, 'manifest.json'), 'utf8')) as { tag?: string }).tag;
+// a deploy with a rollback and a restore takes 1-4 minutes on a loaded 2-core machine
+const SLOW = 600_000;
+const deployTimeout = { timeoutMs: SLOW };
+const servedVersion = async () => ((await (await fetch(`http://127.0.0.1:${PORT}/`, { signal: AbortSignal.timeout(5000) })).json()) as { version: string }).version;
+
+describe('deploy migrations (real engine)', () => {
+  beforeAll(async () => {
+    cpSync(path.join(ROOT, 'demo', 'app'), path.join(stack.dir, 'app'), { recursive: true, filter: (src) => !src.includes('__pycache__') });
+    const t0 = Date.now();
+    const r = await lifeops(args('deploy', 'local', '--version', 'v1'), { env: ENV, ...deployTimeout });
+    if (r.exitCode !== 0) throw new Error(`deploy v1 failed:\n${r.stderr}`);
+    console.log(`deploy v1 (fresh, with build): ${Date.now() - t0} ms`);
+  }, SLOW);
+  afterAll(async () => {
+    await lifeops(args('down', '--volumes', '--yes'), { env: ENV });
+    await execa('docker', ['rmi', '-f', `${APP}:v1`, `${APP}:v2`, `${APP}:v3`], { reject: false });
+  });
+
+  it('the first deploy created the tables: migrations_ran true, fingerprints logged', async () => {
+    expect(await applied()).toBe('0001_create_visits.sql');
+    const last = (await history()).at(-1)!;
+    expect(last).toMatchObject({ version: 'v1', outcome: 'success', migrations_ran: true });
+    const log = readFileSync(path.join(stack.stateDir, 'logs', `${String(last.run_id)}.jsonl`), 'utf8');
+    const fps = log
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { detail?: { fingerprint?: string; hash?: string; via?: string } })
+      .filter((e) => e.detail?.fingerprint);
+    expect(fps.map((e) => e.detail!.fingerprint)).toEqual(['before', 'after']);
+    expect(fps[1].detail!.via).toMatch(/^127\.0\.0\.1:\d+$/); // through the published port with pg, not the psql fallback
+    expect(fps[0].detail!.hash).not.toBe(fps[1].detail!.hash);
+    expect(log).not.toContain(ENV.POSTGRES_PASSWORD);
+  });
+
+  it('a deploy that fails after its migration changed the database: rolled back, data back to pre-deploy, previous release serving', async () => {
+    await psql("INSERT INTO visits (path) VALUES ('/a'), ('/b'), ('/c')");
+    const rows = await visits();
+    const columns = await visitColumns();
+    expect(rows).toMatch(/^\d+:\/a,\d+:\/b,\d+:\/c$/);
+    writeFileSync(
+      path.join(migrationsDir, '0002_referrer.sql'),
+      "-- 0002 (test): a new column, a new table and changed rows\nALTER TABLE visits ADD COLUMN referrer text NOT NULL DEFAULT 'none';\nCREATE TABLE v2_audit (id bigserial PRIMARY KEY, note text);\nUPDATE visits SET path = path || '?v2';\n",
+    );
+    const backupsBefore = backupIds();
+
+    const t0 = Date.now();
+    const r = await lifeops(args('deploy', 'local', '--version', 'v2'), { env: BROKEN, ...deployTimeout });
+    console.log(`failing deploy v2 with migration, rollback and restore: ${Date.now() - t0} ms`);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/migrations: the database changed \(schema fingerprint [0-9a-f]{12} -> [0-9a-f]{12}: .*demo\/columns.*demo\/versions/);
+    expect(r.stderr).toMatch(/rolled back to the previous release \S+ \(version v1\), which is serving/);
+    const m = /database restored from the pre-deploy backup (\S+); the data as it was at the failure is in safety backup (\S+)/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    const [, pre, safety] = m!;
+    expect(new Set(backupIds())).toEqual(new Set([...backupsBefore, pre, safety]));
+    expect(tagOf(pre)).toBe('pre-deploy');
+    expect(tagOf(safety)).toBe('safety-before-restore');
+
+    // the data as it was before the deploy: no new column, same rows, 0002 not recorded
+    expect(await visitColumns()).toBe(columns);
+    expect(await visits()).toBe(rows);
+    expect(await applied()).toBe('0001_create_visits.sql');
+
+    // the previous release serves through the front
+    expect(await servedVersion()).toBe('v1');
+    expect((await fetch(`http://127.0.0.1:${PORT}/health`, { signal: AbortSignal.timeout(5000) })).status).toBe(200);
+
+    expect((await history()).at(-1)).toMatchObject({ version: 'v2', outcome: 'rolled-back', migrations_ran: true, backup: pre });
+  }, SLOW);
+
+  // KNOWN GAP, pinned so that fixing it shows here (then assert 'gone'):
+  // restore runs pg_restore --clean, which drops only what the dump holds, so
+  // a table the failed migration CREATED survives, and re-running that
+  // migration later fails with "already exists".
+  it('known gap: the table that migration created survives the restore', async () => {
+    expect(await psql("SELECT coalesce(to_regclass('public.v2_audit')::text, 'gone')")).toBe('v2_audit');
+  });
+
+  it('a failing deploy whose migration command changed nothing does not restore the database', async () => {
+    rmSync(path.join(migrationsDir, '0002_referrer.sql'));
+    await psql("INSERT INTO visits (path) VALUES ('/d')");
+    const rows = await visits();
+    const backupsBefore = backupIds();
+
+    const t0 = Date.now();
+    const r = await lifeops(args('deploy', 'local', '--version', 'v3'), { env: BROKEN, ...deployTimeout });
+    console.log(`failing deploy v3 without schema change, rollback without restore: ${Date.now() - t0} ms`);
+    expect(r.exitCode, r.stderr).toBe(1);
+    // the command ran (new image), found nothing to apply, and the fingerprint says so
+    expect(r.stderr).toMatch(/migrations: python3 migrate\.py in a one-off web container \(0 new files\)/);
+    expect(r.stderr).toMatch(/migrations: the database did not change \(schema fingerprint [0-9a-f]{12} before and after\): a rollback will not restore it/);
+    expect(r.stderr).toMatch(/rolled back to the previous release \S+ \(version v1\), which is serving/);
+    expect(r.stderr).not.toMatch(/database restored|safety backup|safety-before-restore/);
+    const pre = /pre-deploy backup: (\S+)/.exec(r.stderr)?.[1];
+    expect(backupIds().filter((id) => !backupsBefore.includes(id))).toEqual([pre]); // the pre-deploy backup only, no safety backup
+
+    expect(await visits()).toBe(rows);
+    expect(await servedVersion()).toBe('v1');
+    expect((await history()).at(-1)).toMatchObject({ version: 'v3', outcome: 'rolled-back', migrations_ran: false });
+  }, SLOW);
+});
