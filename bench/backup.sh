@@ -30,6 +30,10 @@ DBLIMIT='resources: { limits: { memory: 256M, cpus: 1 }, reservations: { memory:
 sed -e 's/^name: demo$/name: bbk/' -e "s/DEMO_HTTP_PORT: \"8080\"/DEMO_HTTP_PORT: \"$PORT\"/" -e 's#\.\./demo/#../../demo/#g' \
     -e "s/$DBLIMIT/resources: { limits: { memory: 1G, cpus: 1 }, reservations: { memory: 64M } }/" stacks/demo.yaml > "$DIR/stack.yaml"
 grep -q 'memory: 1G, cpus: 1 }, reservations: { memory: 64M } }' "$DIR/stack.yaml" || { echo "could not raise the db memory limit in $DIR/stack.yaml" >&2; exit 2; }
+# The container's /dev/shm is Docker's default 64 MB: a parallel CREATE INDEX on the big table
+# (the data set's, and pg_restore's) fails there ("could not resize shared memory segment").
+sed -i 's/^postgres: { service: db, \(.*\) }$/postgres: { service: db, \1, tuning: { max_parallel_maintenance_workers: 0 } }/' "$DIR/stack.yaml"
+grep -q 'max_parallel_maintenance_workers: 0' "$DIR/stack.yaml" || { echo "could not set max_parallel_maintenance_workers in $DIR/stack.yaml" >&2; exit 2; }
 cp stacks/demo.local.env "$DIR/"
 trap '$L down --volumes --yes >/dev/null 2>&1 || true' EXIT
 $L deploy local > "$OUT/deploy.log" 2>&1 || { tail -20 "$OUT/deploy.log" >&2; exit 1; }
@@ -62,58 +66,93 @@ sql_retry -c "VACUUM ANALYZE bench_big" -c "VACUUM ANALYZE bench_accounts"
 SIZE=$(psql_ -c "SELECT pg_database_size('demo')")
 echo "generated in $(secs "$t0" "$(now)")s; database size: $(python3 -c "print(f'{$SIZE / 1e9:.2f} GB')") ($(psql_ -c "SELECT count(*) FROM bench_big") rows in bench_big)"
 python3 -c "import sys; sys.exit(0 if $SIZE > 0.85e9 else 1)" || echo "warning: the database is smaller than ~1 GB; raise ROWS" >&2
-START=$(psql_ -c "SELECT pg_postmaster_start_time()")
 
 # ---------------------------------------------------------------- timed commands
-raw_dump() { # sets d (seconds)
-  quiesce; local t0; t0=$(now)
-  docker exec "$(db)" pg_dump -Fc -U demo -d demo > "$OUT/raw.dump"
-  d=$(secs "$t0" "$(now)")
+# Besides wall time, CPU time: the db container's (its cgroup's counter) and the host
+# processes' (the command and its children, from /usr/bin/time). On a shared machine
+# wall time swings with other load; CPU time shows the work each side does.
+dbcpu() { # seconds of CPU used so far by the db container, or nothing if the cgroup is not found
+  local id; id=$(docker ps -q --no-trunc --filter label=com.docker.compose.project=bbk-local --filter label=com.docker.compose.service=db | head -1)
+  local f
+  for f in /sys/fs/cgroup/cpuacct/docker/$id/cpuacct.usage /sys/fs/cgroup/cpu,cpuacct/docker/$id/cpuacct.usage; do
+    [ -r "$f" ] && { python3 -c "print($(cat "$f") / 1e9)"; return; }
+  done
+  for f in /sys/fs/cgroup/system.slice/docker-$id.scope/cpu.stat /sys/fs/cgroup/docker/$id/cpu.stat; do
+    [ -r "$f" ] && { awk '$1 == "usage_usec" { print $2 / 1e6 }' "$f"; return; }
+  done
 }
-lo_backup() { # sets b (whole command), s (pg_dump step), ID
-  quiesce; local t0 t1; t0=$(now)
-  $L backup --tag bench --json > "$OUT/backup.json" 2> "$OUT/backup.log" || { cat "$OUT/backup.log" >&2; exit 1; }
-  t1=$(now); b=$(secs "$t0" "$t1")
+cpu_since() { [ -n "$1" ] && python3 -c "print(f'{$(dbcpu) - $1:.3f}')" || echo nan; } # $1 = dbcpu before
+hostcpu() { awk '{ printf "%.3f", $1 + $2 }' "$OUT/time.txt"; }
+timed() { /usr/bin/time -f '%U %S' -o "$OUT/time.txt" "$@"; }
+raw_dump() { # sets d (seconds), dc (db cpu), dh (host cpu)
+  quiesce; local t0 c0; c0=$(dbcpu); t0=$(now)
+  timed sh -c "docker exec $(db) pg_dump -Fc -U demo -d demo > $OUT/raw.dump" || return 1
+  d=$(secs "$t0" "$(now)"); dc=$(cpu_since "$c0"); dh=$(hostcpu)
+}
+lo_backup() { # sets b (whole command), s (pg_dump step), bc, bh, ID
+  quiesce; local t0 t1 c0; c0=$(dbcpu); t0=$(now)
+  timed $L backup --tag bench --json > "$OUT/backup.json" 2> "$OUT/backup.log" || { tail -5 "$OUT/backup.log" >&2; return 1; }
+  t1=$(now); b=$(secs "$t0" "$t1"); bc=$(cpu_since "$c0"); bh=$(hostcpu)
   s=$(node bench/runlog.mjs "$(newest_log)" 'postgres: pg_dump')
   ID=$(python3 -c "import json; print(json.load(open('$OUT/backup.json'))['id'])")
 }
-raw_restore() { # $1 = dump file; sets x
-  quiesce; local t0; t0=$(now)
-  docker exec -i "$(db)" pg_restore --clean --if-exists --single-transaction --exit-on-error --no-owner -U demo -d demo < "$1"
-  x=$(secs "$t0" "$(now)")
+raw_restore() { # $1 = dump file; sets x, xc, xh
+  quiesce; local t0 c0; c0=$(dbcpu); t0=$(now)
+  timed sh -c "docker exec -i $(db) pg_restore --clean --if-exists --single-transaction --exit-on-error --no-owner -U demo -d demo < $1" || return 1
+  x=$(secs "$t0" "$(now)"); xc=$(cpu_since "$c0"); xh=$(hostcpu)
 }
-lo_rollback() { # $1 = backup id; sets w (whole command), p (pg_restore step)
-  quiesce; local t0 t1; t0=$(now)
-  $L rollback "$1" --yes > /dev/null 2> "$OUT/rollback.log" || { cat "$OUT/rollback.log" >&2; exit 1; }
-  t1=$(now); w=$(secs "$t0" "$t1")
+lo_rollback() { # $1 = backup id; sets w (whole command), p (pg_restore step), wc, wh
+  quiesce; local t0 t1 c0; c0=$(dbcpu); t0=$(now)
+  timed $L rollback "$1" --yes > /dev/null 2> "$OUT/rollback.log" || { tail -5 "$OUT/rollback.log" >&2; return 1; }
+  t1=$(now); w=$(secs "$t0" "$t1"); wc=$(cpu_since "$c0"); wh=$(hostcpu)
   cp "$(newest_log)" "$OUT/rollback-last.jsonl"
   p=$(node bench/runlog.mjs "$OUT/rollback-last.jsonl" 'postgres: pg_restore')
 }
-
-RAW_D=(); LO_B=(); LO_D=(); RAW_R=(); LO_RB=(); LO_R=()
-for ((r = 1; r <= RUNS; r++)); do
-  if (( r % 2 )); then raw_dump; lo_backup; else lo_backup; raw_dump; fi
+one_run() { # $1 = run number: the four timed commands, order alternating with the run number
+  if (( $1 % 2 )); then raw_dump && lo_backup || return 1; else lo_backup && raw_dump || return 1; fi
   FILE=$STATE/backups/$ID/postgres/demo.dump
-  if (( r % 2 )); then raw_restore "$FILE"; lo_rollback "$ID"; else lo_rollback "$ID"; raw_restore "$FILE"; fi
-  RAW_D+=("$d"); LO_B+=("$b"); LO_D+=("$s"); RAW_R+=("$x"); LO_RB+=("$w"); LO_R+=("$p")
+  if (( $1 % 2 )); then raw_restore "$FILE" && lo_rollback "$ID"; else lo_rollback "$ID" && raw_restore "$FILE"; fi
+}
+
+RAW_D=(); LO_B=(); LO_D=(); RAW_R=(); LO_RB=(); LO_R=(); CPU=(); REDONE=0
+for ((r = 1; r <= RUNS; r++)); do
+  # a run in which a command failed or the db server restarted (crash recovery) is redone, at most 3 times in all
+  ok=0
+  while (( REDONE <= 3 )); do
+    before=$(psql_ -c "SELECT pg_postmaster_start_time()")
+    if one_run "$r" && [ "$(psql_ -c "SELECT pg_postmaster_start_time()" 2>/dev/null)" = "$before" ]; then ok=1; break; fi
+    REDONE=$((REDONE + 1)); echo "run $r: a command failed or the db server restarted; redoing the run" >&2
+    ready
+  done
+  (( ok )) || { echo "giving up: too many failed runs" >&2; exit 1; }
+  RAW_D+=("$d"); LO_B+=("$b"); LO_D+=("$s"); RAW_R+=("$x"); LO_RB+=("$w"); LO_R+=("$p"); CPU+=("$dc,$dh,$bc,$bh,$xc,$xh,$wc,$wh")
   echo "run $r ($( (( r % 2 )) && echo 'raw first' || echo 'lifeops first')): dump raw ${d}s / lifeops backup ${b}s (pg_dump step ${s}s); restore raw ${x}s / lifeops rollback ${w}s (pg_restore step ${p}s)"
+  echo "       CPU s, db container / host: raw dump $dc / $dh, lifeops backup $bc / $bh; raw restore $xc / $xh, lifeops rollback $wc / $wh"
 done
-[ "$(psql_ -c "SELECT pg_postmaster_start_time()")" = "$START" ] || echo "warning: the db server restarted during the timed runs (see docker logs); figures may be off" >&2
+(( REDONE == 0 )) || echo "($REDONE run(s) redone after a failure or a db server restart)"
 [ "$(psql_ -c 'SELECT count(*) FROM bench_big')" = "$ROWS" ] || { echo "bench_big does not hold $ROWS rows after the restores" >&2; exit 1; }
 
-python3 - "$RUNS" "$SIZE" "$(stat -c %s "$OUT/raw.dump")" "$(stat -c %s "$FILE")" "${RAW_D[*]}" "${LO_B[*]}" "${LO_D[*]}" "${RAW_R[*]}" "${LO_RB[*]}" "${LO_R[*]}" <<'PY'
+python3 - "$RUNS" "$SIZE" "$(stat -c %s "$OUT/raw.dump")" "$(stat -c %s "$FILE")" "${RAW_D[*]}" "${LO_B[*]}" "${LO_D[*]}" "${RAW_R[*]}" "${LO_RB[*]}" "${LO_R[*]}" "${CPU[*]}" <<'PY'
 import sys, statistics as st
 runs, size, raw_sz, lo_sz = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 raw_d, lo_b, lo_d, raw_r, lo_rb, lo_r = ([float(x) for x in a.split()] for a in sys.argv[5:11])
+cpu = [[float(v) for v in run.split(',')] for run in sys.argv[11].split()]
 print(f"\ndatabase {size/1e9:.2f} GB; pg_dump -Fc file: raw {raw_sz/1e6:.0f} MB, lifeops {lo_sz/1e6:.0f} MB; {runs} runs, medians (alternating order)")
-print(f"{'':34}{'raw':>9}{'lifeops':>10}{'ratio':>8}   per-run ratios")
-def row(name, raw, lo):
+print(f"{'wall time':36}{'raw':>9}{'lifeops':>10}{'ratio':>8}   per-run ratios")
+def row(name, raw, lo, unit='s'):
     rs = ' '.join(f'{l/r:.2f}' for r, l in zip(raw, lo))
-    print(f"{name:34}{st.median(raw):8.2f}s{st.median(lo):9.2f}s{st.median(lo)/st.median(raw):7.2f}x   {rs}")
+    print(f"{name:36}{st.median(raw):8.2f}{unit}{st.median(lo):9.2f}{unit}{st.median(lo)/st.median(raw):7.2f}x   {rs}")
 row('backup: whole `lifeops backup`', raw_d, lo_b)
 row('backup: pg_dump step (run log)', raw_d, lo_d)
 row('restore: pg_restore step (run log)', raw_r, lo_r)
 row('restore: whole `lifeops rollback`', raw_r, lo_rb)
+col = lambda i: [c[i] for c in cpu]
+if all(c == c for c in col(0)):  # not nan: the db container's cgroup was found
+    print(f"{'CPU seconds (whole commands)':36}{'raw':>9}{'lifeops':>10}{'ratio':>8}   per-run ratios")
+    row('backup, db container', col(0), col(2))
+    row('backup, host processes', col(1), col(3))
+    row('rollback vs restore, db container', col(4), col(6))
+    row('rollback vs restore, host processes', col(5), col(7))
 PY
 echo "steps of the last rollback (seconds):"
 node bench/runlog.mjs "$OUT/rollback-last.jsonl" --all | sed 's/^/  /'

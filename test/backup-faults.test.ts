@@ -17,6 +17,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { lifeops, demoCopy, BIN, ROOT } from './helpers.js';
+import { TarLister, externalTarget, externalEnv, parseSumList } from '../src/flows/backup.js';
 
 const stack = demoCopy('bkf', 18520, (t) =>
   t
@@ -36,6 +37,15 @@ const container = async (project: string, svc: string) =>
 const sql = async (q: string) => (await execa('docker', ['exec', await container(PROJECT, 'db'), 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'demo', '-d', 'demo', '-c', q])).stdout.trim();
 const redis = async (...a: string[]) => (await execa('docker', ['exec', await container(PROJECT, 'cache'), 'redis-cli', ...a])).stdout.trim();
 const inWeb = async (script: string) => (await execa('docker', ['exec', '-u', 'root', await container(PROJECT, 'web'), 'sh', '-c', script])).stdout;
+/** Wait until the db answers (after a crash-restart caused elsewhere, recovery can take a while on a busy host). */
+async function dbReady(): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const c = await container(PROJECT, 'db');
+    if (c && (await execa('docker', ['exec', c, 'psql', '-X', '-At', '-U', 'demo', '-d', 'demo', '-c', 'SELECT 1'], { reject: false })).exitCode === 0) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('the db of bkf-local does not answer');
+}
 const tableHash = () => sql("SELECT count(*) || ':' || coalesce(md5(string_agg(id || '=' || v, ',' ORDER BY id)), '') FROM items");
 const ids = async (env?: Record<string, string>) => {
   const r = await cli(['backups', 'list', '--json'], env);
@@ -68,22 +78,23 @@ let firstBackup = ''; // a small backup in the state dir, taken by the round tri
 let tmpfsDir = '';
 let tmpfsMounted = false;
 
-beforeAll(async () => {
-  await cli(['down', '--volumes', '--yes']); // a fixed project name: start from no data
-  const d = await cli(['deploy', 'local']);
-  expect(d.exitCode, d.stderr).toBe(0);
-  await sql("CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 2000) g");
-  await redis('SET', 'k1', 'one');
-}, 600_000);
-
-afterAll(async () => {
-  if (tmpfsMounted) await execa('umount', [tmpfsDir], { reject: false });
-  if (tmpfsDir) rmSync(tmpfsDir, { recursive: true, force: true });
-  await cli(['down', '--volumes', '--yes']);
-}, 300_000);
-
 describe('backup fault cases on the demo stack', () => {
+  beforeAll(async () => {
+    await cli(['down', '--volumes', '--yes']); // a fixed project name: start from no data
+    const d = await cli(['deploy', 'local']);
+    expect(d.exitCode, d.stderr).toBe(0);
+    await sql("CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 2000) g");
+    await redis('SET', 'k1', 'one');
+  }, 600_000);
+
+  afterAll(async () => {
+    if (tmpfsMounted) await execa('umount', [tmpfsDir], { reject: false });
+    if (tmpfsDir) rmSync(tmpfsDir, { recursive: true, force: true });
+    await cli(['down', '--volumes', '--yes']);
+  }, 300_000);
+
   it('round trip: files in a named volume, rows and a key come back exactly through rollback', async () => {
+    await dbReady();
     await inWeb(
       [
         'set -e',
@@ -144,6 +155,7 @@ describe('backup fault cases on the demo stack', () => {
     expect(m.exitCode, `mount -t tmpfs failed: ${m.stderr}`).toBe(0);
     tmpfsMounted = true;
     const env = { BKF_BACKUP_DIR: tmpfsDir };
+    await dbReady();
 
     // a small backup fits (the bulk table is not there yet)
     await sql('DROP TABLE IF EXISTS bulk');
@@ -181,6 +193,7 @@ describe('backup fault cases on the demo stack', () => {
   }, 900_000);
 
   it('kill -9 mid-backup: nothing listed, the stale lock is reported with its fix, the next backup works and cleans up', async () => {
+    await dbReady();
     await ensureBulk();
     const before = await ids();
     expect(before).toContain(firstBackup);
@@ -245,6 +258,63 @@ describe('backup fault cases on the demo stack', () => {
   }, 900_000);
 });
 
+// ------------------------------------------------------------ pure parts
+
+describe('volume lists read from the archive, and external URLs', () => {
+  it('TarLister lists exactly what sha256sum sees, for GNU and pax archives', async () => {
+    const src = mkdtempSync(path.join(os.tmpdir(), 'lifeops-tarlist-'));
+    try {
+      const long = path.join(src, 'l'.repeat(120), 'n'.repeat(90));
+      mkdirSync(long, { recursive: true });
+      writeFileSync(path.join(long, 'deep.txt'), 'deep\n');
+      writeFileSync(path.join(src, 'empty'), '');
+      writeFileSync(path.join(src, 'big.bin'), Buffer.alloc(700_000, 7));
+      writeFileSync(path.join(src, 'back\\slash'), 'odd name\n');
+      await execa('ln', [path.join(src, 'big.bin'), path.join(src, 'hard.bin')]);
+      await execa('ln', ['-s', 'empty', path.join(src, 'sym')]);
+      mkdirSync(path.join(src, 'emptydir'));
+      const sums = (await execa('sh', ['-c', 'cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum', 'sh', src])).stdout + '\n';
+      for (const format of ['gnu', 'pax']) {
+        const tar = await execa('tar', [`--format=${format}`, '-C', src, '-cf', '-', '.'], { encoding: 'buffer' });
+        const lister = new TarLister();
+        const out: Buffer[] = [];
+        lister.on('data', (d: Buffer) => out.push(d));
+        await new Promise<void>((resolve, reject) => {
+          lister.on('end', resolve).on('error', reject);
+          lister.end(tar.stdout);
+        });
+        expect(Buffer.concat(out).equals(Buffer.from(tar.stdout)), format).toBe(true); // passed through unchanged
+        expect(lister.list(), format).toBe(sums);
+        expect([...parseSumList(lister.list()).keys()]).toContain(`./${'l'.repeat(120)}/${'n'.repeat(90)}/deep.txt`);
+      }
+      // a cut archive is an error, not a short list
+      const tar = await execa('tar', ['-C', src, '-cf', '-', '.'], { encoding: 'buffer' });
+      const cut = new TarLister();
+      cut.resume();
+      const err = await new Promise<Error | undefined>((resolve) => {
+        cut.on('error', resolve).on('end', () => resolve(undefined));
+        cut.end(Buffer.from(tar.stdout).subarray(0, 4096));
+      });
+      expect(err?.message).toMatch(/ended early/);
+    } finally {
+      rmSync(src, { recursive: true, force: true });
+    }
+  });
+
+  it('externalTarget keeps the password off the URL given to the client tools', () => {
+    const t = externalTarget('postgresql://app%40ops:p%40ss%3Aword@db.example.com:6543/main?sslmode=require', 'other');
+    expect(t.url).toBe('postgresql://app%40ops@db.example.com:6543/other?sslmode=require');
+    expect(t.password).toBe('p@ss:word');
+    expect(t.display).toBe('app@ops@db.example.com:6543/other');
+    expect(externalEnv(t)).toEqual({ PGPASSWORD: 'p@ss:word', PGAPPNAME: 'lifeops' });
+    const q = externalTarget('postgres://u@h/db?password=secret&application_name=x', 'db');
+    expect(q.url).toBe('postgres://u@h/db?application_name=x');
+    expect(q.password).toBe('secret');
+    expect(() => externalTarget('not a url with secret', 'db')).toThrow(/not a URL/);
+    expect(() => externalTarget('mysql://u:secret@h/db', 'db')).toThrow(/must be a postgresql:\/\/ URL, not mysql:\/\/…$/);
+  });
+});
+
 // ------------------------------------------------------------ external database
 
 describe('an external database (postgres.external_url)', () => {
@@ -257,6 +327,7 @@ describe('an external database (postgres.external_url)', () => {
   let env: Record<string, string> = {};
   const ext = (args: string[], extra: Record<string, string> = {}) => lifeops(['-f', file, '--state-dir', state, ...args], { env: { ...env, ...extra }, timeoutMs: 600_000 });
   const psql = async (q: string) => (await execa('docker', ['exec', PG, 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'ext', '-d', 'extdb', '-c', q])).stdout.trim();
+  const cache = async (...a: string[]) => (await execa('docker', ['exec', await container('bkv-local', 'cache'), 'redis-cli', ...a])).stdout.trim();
   const hash = () => psql("SELECT count(*) || ':' || md5(string_agg(id || '=' || v, ',' ORDER BY id)) FROM ext_items");
 
   beforeAll(async () => {
@@ -282,10 +353,11 @@ describe('an external database (postgres.external_url)', () => {
         '    role: redis',
         '    image: redis:7',
         '    ports: ["127.0.0.1:18521:6379"]',
+        '    volumes: ["redisdata:/data"]',
         '    healthcheck: { test: "redis-cli ping | grep -q PONG", interval: 2s, timeout: 3s, retries: 30, start_period: 2s }',
         '    resources: { limits: { memory: 64M, cpus: 0.5 } }',
         'postgres: { service: db, user: ext, database: extdb, external_url: "postgresql://ext:${EXT_PG_PASSWORD}@127.0.0.1:${EXT_PG_PORT}/extdb" }',
-        'redis: { service: cache }',
+        'redis: { service: cache, appendonly: true }', // the AOF folder is backed up and restored
         'backup: { keep_last: 5 }',
         'environments:',
         '  local:',
@@ -317,11 +389,13 @@ describe('an external database (postgres.external_url)', () => {
   }
 
   it('is dumped with the host pg_dump, verified in a throwaway container, and rolled back', async () => {
+    await cache('SET', 'kept', 'before');
     const b = await ext(['backup', '--json']);
     expect(b.exitCode, b.stderr).toBe(0);
     expect(b.stderr).toMatch(/postgres \(external ext@127\.0\.0\.1:\d+\/extdb\): pg_dump -Fc on this host/);
     const id = JSON.parse(b.stdout).id as string;
     const m = JSON.parse(readFileSync(path.join(state, 'backups', id, 'manifest.json'), 'utf8'));
+    expect(m.contents.redis.files).toEqual(['redis/dump.rdb.tar', 'redis/appendonlydir.tar']);
     expect(m.contents.postgres).toEqual(
       expect.objectContaining({
         user: 'ext',
@@ -338,10 +412,14 @@ describe('an external database (postgres.external_url)', () => {
     const atBackup = await hash();
     await psql("DELETE FROM ext_items WHERE id <= 400; UPDATE ext_items SET v = 'changed' WHERE id = 1000; INSERT INTO ext_items VALUES (99999, 'after')");
     expect(await hash()).not.toBe(atBackup);
+    await cache('SET', 'kept', 'after');
+    await cache('SET', 'added', 'after');
     const r = await ext(['rollback', id, '--yes']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/postgres \(external ext@127\.0\.0\.1:\d+\/extdb\): pg_restore --clean --single-transaction/);
     expect(await hash()).toBe(atBackup);
+    expect(await cache('GET', 'kept')).toBe('before');
+    expect(await cache('EXISTS', 'added')).toBe('0');
     expectNoPassword(b.stdout, b.stderr, v.stdout, v.stderr, r.stdout, r.stderr);
   }, 900_000);
 

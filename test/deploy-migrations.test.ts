@@ -72,10 +72,16 @@ const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stat
 const ENV = { POSTGRES_PASSWORD: 'demo-local-password-not-secret' };
 const BROKEN = { ...ENV, WEB_REDIS_URL: 'redis://nowhere:6379/0' };
 
+/** psql in the db container; waits out a crash recovery (seen on the shared test bed: backends killed by SIGPIPE). */
 async function psql(sql: string): Promise<string> {
   const id = (await execa('docker', ['ps', '-q', '--filter', 'label=com.docker.compose.project=dmg-local', '--filter', 'label=com.docker.compose.service=db'])).stdout.trim();
   if (!id) throw new Error('no running db container');
-  return (await execa('docker', ['exec', id, 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'demo', '-d', 'demo', '-c', sql])).stdout.trim();
+  for (let i = 0; ; i++) {
+    const r = await execa('docker', ['exec', id, 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'demo', '-d', 'demo', '-c', sql], { reject: false });
+    if (r.exitCode === 0) return String(r.stdout).trim();
+    if (i >= 30 || !/recovery mode|not yet accepting connections|starting up|shutting down/.test(String(r.stderr))) throw new Error(`psql failed: ${r.stderr}`);
+    await new Promise((res) => setTimeout(res, 2000));
+  }
 }
 const visits = () => psql("SELECT string_agg(id || ':' || path, ',' ORDER BY id) FROM visits");
 const visitColumns = () => psql("SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'visits'");

@@ -6,6 +6,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { open as openFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import type { Stack } from '../config/schema.js';
@@ -116,27 +117,38 @@ function plainInput(stack: Stack, run: Run, manifest: BackupManifest, file: stri
 
 /** Run argv with a backup file (or a stream of it) on its stdin; returns its stdout. */
 async function pipeInto(argv: string[], input: Readable | { file: string }, what: string, env?: Record<string, string>): Promise<string> {
-  const fh = 'file' in input ? await openFile(input.file, 'r') : undefined;
-  try {
-    const child = execa(argv[0], argv.slice(1), { stdin: fh ? fh.fd : 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, env, extendEnv: true });
-    let pipeErr: unknown;
-    if (!fh) {
-      try {
-        await pipeline(input as Readable, child.stdin!);
-      } catch (e) {
-        pipeErr = e;
-      }
+  let r: { exitCode?: number | null; stdout?: unknown; stderr?: unknown };
+  let pipeErr: unknown;
+  if ('file' in input) {
+    const fh = await openFile(input.file, 'r');
+    try {
+      r = await new Promise((resolve) => {
+        const child = spawn(argv[0], argv.slice(1), { stdio: [fh.fd, 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout!.on('data', (d: Buffer) => out.push(d));
+        child.stderr!.on('data', (d: Buffer) => err.push(d));
+        child.once('error', (e) => resolve({ exitCode: null, stderr: e.message }));
+        child.once('close', (code) => resolve({ exitCode: code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+      });
+    } finally {
+      await fh.close();
     }
-    const r = await child;
-    if (r.exitCode !== 0) {
-      const tail = String(r.stderr || r.stdout).split('\n').slice(-6).join('\n');
-      throw new OperationError(`${what} failed (exit ${r.exitCode}):\n${tail}`);
+  } else {
+    const child = execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, env, extendEnv: true });
+    try {
+      await pipeline(input, child.stdin!);
+    } catch (e) {
+      pipeErr = e;
     }
-    if (pipeErr && (pipeErr as NodeJS.ErrnoException).code !== 'EPIPE') throw new OperationError(`${what}: ${(pipeErr as Error).message}`);
-    return String(r.stdout ?? '');
-  } finally {
-    await fh?.close();
+    r = await child;
   }
+  if (r.exitCode !== 0) {
+    const tail = String(r.stderr || r.stdout).split('\n').slice(-6).join('\n');
+    throw new OperationError(`${what} failed (exit ${r.exitCode}):\n${tail}`);
+  }
+  if (pipeErr && (pipeErr as NodeJS.ErrnoException).code !== 'EPIPE') throw new OperationError(`${what}: ${(pipeErr as Error).message}`);
+  return String(r.stdout ?? '');
 }
 
 /** A backup file's plain text (small files: lists). */

@@ -87,6 +87,10 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   const deps = Object.keys(svc.depends_on).sort();
   if (deps.length) out.depends_on = Object.fromEntries(deps.map((d) => [d, { condition: DEPENDS[svc.depends_on[d]] }]));
   if (svc.healthcheck) out.healthcheck = healthcheck(svc);
+  // Postgres as PID 1 would reap orphans of `docker exec` (a healthcheck's
+  // pg_isready killed at its timeout) and take their exit for a crashed backend:
+  // crash recovery for every connection. An init process reaps them instead.
+  if (svc.role === 'postgres') out.init = true;
   out.restart = svc.restart;
   if (svc.stop_grace_period) out.stop_grace_period = svc.stop_grace_period;
   out.networks = serviceNetworks(stack, name, svc);
