@@ -9,7 +9,10 @@
 //     and removes the dead run's folder (not another project's);
 //   - an external database (a plain Postgres container) is dumped with the
 //     host's pg_dump, verified in a throwaway container and restored by
-//     rollback, its password never on argv, in output or in the state dir.
+//     rollback, its password never on argv, in output or in the state dir;
+//   - without containers: the per-file volume list read from tar archives,
+//     and the split of external_url that keeps the password off argv.
+// The failed and the killed backup must not crash-restart the database either.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync, chmodSync } from 'node:fs';
 import os from 'node:os';
@@ -46,6 +49,8 @@ async function dbReady(): Promise<void> {
   }
   throw new Error('the db of bkf-local does not answer');
 }
+/** Crash-restarts of the db so far (an orphaned client reaped by postgres as PID 1 causes one: every connection lost). */
+const dbCrashes = async () => ((await execa('docker', ['logs', await container(PROJECT, 'db')], { all: true })).all ?? '').split('\n').filter((l) => /terminating any other active server processes/.test(l)).length;
 const tableHash = () => sql("SELECT count(*) || ':' || coalesce(md5(string_agg(id || '=' || v, ',' ORDER BY id)), '') FROM items");
 const ids = async (env?: Record<string, string>) => {
   const r = await cli(['backups', 'list', '--json'], env);
@@ -156,6 +161,7 @@ describe('backup fault cases on the demo stack', () => {
     tmpfsMounted = true;
     const env = { BKF_BACKUP_DIR: tmpfsDir };
     await dbReady();
+    const crashes = await dbCrashes();
 
     // a small backup fits (the bulk table is not there yet)
     await sql('DROP TABLE IF EXISTS bulk');
@@ -190,11 +196,13 @@ describe('backup fault cases on the demo stack', () => {
     const v = await cli(['backups', 'verify', smallId], env);
     expect(v.exitCode, v.stderr).toBe(0);
     expect(v.stderr).toMatch(/files match their checksums; demo restored with \d+ rows/);
+    expect(await dbCrashes(), 'the failed backup crash-restarted the database').toBe(crashes);
   }, 900_000);
 
   it('kill -9 mid-backup: nothing listed, the stale lock is reported with its fix, the next backup works and cleans up', async () => {
     await dbReady();
     await ensureBulk();
+    const crashes = await dbCrashes();
     const before = await ids();
     expect(before).toContain(firstBackup);
 
@@ -255,6 +263,7 @@ describe('backup fault cases on the demo stack', () => {
     rmSync(foreign, { recursive: true, force: true });
     const m = JSON.parse(readFileSync(path.join(backups, nextId, 'manifest.json'), 'utf8'));
     expect(m.contents.postgres.databases[0].rows['public.bulk']).toBe(BULK_ROWS);
+    expect(await dbCrashes(), 'the killed backup crash-restarted the database').toBe(crashes);
   }, 900_000);
 });
 
@@ -332,7 +341,7 @@ describe('an external database (postgres.external_url)', () => {
 
   beforeAll(async () => {
     await execa('docker', ['rm', '-f', PG], { reject: false });
-    await execa('docker', ['run', '-d', '--name', PG, '-p', '127.0.0.1::5432', '-e', 'POSTGRES_USER=ext', '-e', 'POSTGRES_PASSWORD', '-e', 'POSTGRES_DB=extdb', 'lifeops/postgres:15'], { env: { POSTGRES_PASSWORD: PASSWORD } });
+    await execa('docker', ['run', '-d', '--init', '--name', PG, '-p', '127.0.0.1::5432', '-e', 'POSTGRES_USER=ext', '-e', 'POSTGRES_PASSWORD', '-e', 'POSTGRES_DB=extdb', 'lifeops/postgres:15'], { env: { POSTGRES_PASSWORD: PASSWORD } });
     const port = (await execa('docker', ['port', PG, '5432/tcp'])).stdout.trim().split('\n')[0].split(':').pop()!;
     for (let i = 0; ; i++) {
       // TCP answers only after the entrypoint's socket-only init server is gone

@@ -1,6 +1,7 @@
 // The Docker engine through dockerode: containers found by compose labels,
 // never by name (compose v1 writes proj_svc_1, v2 proj-svc-1).
 import { createRequire } from 'node:module';
+import http from 'node:http';
 import type Docker from 'dockerode';
 import { OperationError } from '../errors.js';
 
@@ -27,6 +28,55 @@ export interface ContainerState {
 // Loaded on first use: `lifeops --version`, render and schema never pay for it.
 const requireLazy = createRequire(import.meta.url);
 
+/** Where the engine listens: DOCKER_HOST (unix:// or plain tcp://), else the default socket. */
+function engineAddress(env = process.env): { socketPath: string } | { host: string; port: number } | undefined {
+  const h = env.DOCKER_HOST;
+  if (!h) return { socketPath: '/var/run/docker.sock' };
+  if (h.startsWith('unix://')) return { socketPath: h.slice('unix://'.length) };
+  const m = /^tcp:\/\/([^:/]+):(\d+)\/?$/.exec(h);
+  if (m && !env.DOCKER_TLS_VERIFY) return { host: m[1], port: Number(m[2]) };
+  return undefined; // TLS or ssh: dockerode handles those
+}
+
+class EngineHttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * One GET of the Engine API, JSON out. The read-only calls that status and
+ * an unchanged deploy make go through this instead of dockerode, whose
+ * module graph (ssh2, grpc) takes 0.3-0.8 s to load.
+ */
+function engineGet<T>(urlPath: string, timeoutMs = 30_000): Promise<T> {
+  const addr = engineAddress();
+  if (!addr) return Promise.reject(new Error('DOCKER_HOST needs dockerode'));
+  return new Promise<T>((resolve, reject) => {
+    const req = http.get({ ...addr, path: urlPath, timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if ((res.statusCode ?? 500) >= 300) return reject(new EngineHttpError(res.statusCode ?? 500, `${urlPath}: ${res.statusCode} ${text.trim().slice(0, 200)}`));
+        try {
+          resolve(JSON.parse(text) as T);
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from the engine in ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+const directEngine = () => engineAddress() !== undefined;
+
 export class DockerClient {
   private client?: Docker;
 
@@ -41,7 +91,7 @@ export class DockerClient {
 
   async ping(): Promise<string> {
     try {
-      const v = await this.api.version();
+      const v = directEngine() ? await engineGet<{ Version: string }>('/version', 10_000) : await this.api.version();
       return v.Version;
     } catch (e) {
       throw new OperationError(
@@ -52,19 +102,19 @@ export class DockerClient {
   }
 
   async projectContainers(project: string, all = true): Promise<ContainerState[]> {
-    const list = await this.api.listContainers({ all, filters: { label: [`com.docker.compose.project=${project}`] } });
-    const states = await Promise.all(
-      list.map(async (c) => {
-        const info = await this.api.getContainer(c.Id).inspect();
-        return toState(info);
-      }),
-    );
+    const filters = { label: [`com.docker.compose.project=${project}`] };
+    const list = directEngine()
+      ? await engineGet<{ Id: string }[]>(`/containers/json?all=${all ? 1 : 0}&filters=${encodeURIComponent(JSON.stringify(filters))}`)
+      : await this.api.listContainers({ all, filters });
+    const states = await Promise.all(list.map((c) => this.inspect(c.Id).catch(() => undefined)));
     return states
+      .filter((s): s is ContainerState => s !== undefined) // removed between the list and the inspect
       .filter((s) => s.labels['com.docker.compose.oneoff'] !== 'True')
       .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number);
   }
 
   async inspect(id: string): Promise<ContainerState> {
+    if (directEngine()) return toState(await engineGet<Docker.ContainerInspectInfo>(`/containers/${encodeURIComponent(id)}/json`));
     return toState(await this.api.getContainer(id).inspect());
   }
 
@@ -91,18 +141,16 @@ export class DockerClient {
   }
 
   async imageExists(ref: string): Promise<boolean> {
-    try {
-      await this.api.getImage(ref).inspect();
-      return true;
-    } catch {
-      return false;
-    }
+    return (await this.imageId(ref)) !== undefined;
   }
 
   async imageId(ref: string): Promise<string | undefined> {
     try {
+      if (directEngine()) return (await engineGet<{ Id: string }>(`/images/${encodeURIComponent(ref)}/json`)).Id;
       return (await this.api.getImage(ref).inspect()).Id;
-    } catch {
+    } catch (e) {
+      if (e instanceof EngineHttpError && e.status !== 404) throw e;
+      if (!(e instanceof EngineHttpError) && directEngine() && (e as NodeJS.ErrnoException).code) throw e; // engine unreachable: not "no such image"
       return undefined;
     }
   }

@@ -283,11 +283,24 @@ export function parseRowCounts(text: string): Record<string, number> {
 }
 
 /**
- * pg_dump for dumpDatabase, run by sh inside the db container: started
+ * pg_dump for dumpDatabase, run by sh inside the db container. Started
  * together with the psql session (the two docker exec start-ups overlap), it
- * waits for the exported snapshot's name on stdin, then becomes pg_dump.
+ * waits for the exported snapshot's name on stdin, then runs pg_dump. Its
+ * stdin stays open while the dump runs: if lifeops goes away (its end of the
+ * pipe closes), the watcher sees end-of-file and stops pg_dump, so the docker
+ * client that writes the file does not carry on alone. (A background job's
+ * stdin is /dev/null in sh: hence the copy on fd 3.)
  */
-const PG_DUMP_ON_SNAPSHOT = 'IFS= read -r snap || exit 97; exec pg_dump -Fc --snapshot="$snap" -U "$1" -d "$2"';
+const PG_DUMP_ON_SNAPSHOT = [
+  'IFS= read -r snap || exit 97',
+  'exec 3<&0 </dev/null',
+  'pg_dump -Fc --snapshot="$snap" -U "$1" -d "$2" & p=$!',
+  '(while read -r _; do :; done; kill $p) <&3 >/dev/null 2>&1 & w=$!',
+  'exec 3<&-',
+  'wait $p; s=$?',
+  'kill $w 2>/dev/null',
+  'exit $s',
+].join('\n');
 /** flush what the dump has written so far to disk every this many bytes, so the final fsync finds little left */
 const FLUSH_EVERY = 64 << 20;
 
@@ -363,7 +376,7 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
 
   let fh: FileHandle | undefined;
   try {
-    fh = passphrase || process.env.LIFEOPS_X_PIPE === '1' ? undefined : await openFile(file, 'w+');
+    fh = passphrase ? undefined : await openFile(file, 'w+');
   } catch (e) {
     psql.kill('SIGTERM');
     await psql.catch(() => undefined);
@@ -388,26 +401,31 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
   });
   let dumping: Promise<{ sha256: string; size: number }> | undefined;
   const dumpLabel = `docker exec ${containerId.slice(0, 12)} pg_dump -Fc ${db}`;
+  const within = async (p: Promise<unknown>, ms: number) => {
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([p, new Promise((r) => (t = setTimeout(r, ms)))]);
+    clearTimeout(t);
+  };
+  /** stop the dump: end-of-file first (the container's watcher stops pg_dump), the docker client killed if that is not enough */
+  const stopDump = async () => {
+    dump.stdin!.destroy();
+    if (!exited) await within(exit, 5000);
+    if (!exited) dump.kill('SIGTERM');
+  };
   try {
     psql.stdin!.write("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSELECT pg_export_snapshot();\nSELECT '@@SNAP';\n");
     const snapshot = (await waitFor('@@SNAP')).trim().split('\n').pop()!.trim();
     if (!/^[0-9A-F-]+$/i.test(snapshot)) throw new OperationError(`could not export a snapshot from ${db}: ${errText}`);
-    const SERIAL = process.env.LIFEOPS_X_SERIAL === '1';
-    let counted: Record<string, number> | undefined;
-    if (SERIAL) {
-      psql.stdin!.write(ROW_COUNT_SQL + "\nSELECT '@@ROWS';\n");
-      counted = parseRowCounts(await waitFor('@@ROWS'));
-    }
-    dump.stdin!.end(snapshot + '\n');
-    if (!SERIAL) psql.stdin!.write(ROW_COUNT_SQL + "\nSELECT '@@ROWS';\n");
-    const counting = SERIAL ? Promise.resolve(counted!) : waitFor('@@ROWS').then(parseRowCounts);
+    dump.stdin!.write(snapshot + '\n'); // stdin stays open until the dump is over (see PG_DUMP_ON_SNAPSHOT)
+    psql.stdin!.write(ROW_COUNT_SQL + "\nSELECT '@@ROWS';\n");
+    const counting = waitFor('@@ROWS').then(parseRowCounts);
     dumping = (async () => {
       let written: { sha256: string; size: number } | undefined;
       let writeErr: unknown;
       if (fh) {
         written = await hashWhileWritten(fh, () => exited, exit).catch((e) => {
           writeErr = e;
-          dump.kill('SIGTERM');
+          void stopDump();
           return undefined;
         });
       } else {
@@ -417,11 +435,12 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
           () => (written = { sha256: counter.hash.digest('hex'), size: counter.size }),
           (e) => {
             writeErr = e;
-            dump.kill('SIGTERM');
+            void stopDump();
           },
         );
       }
       const code = await closed;
+      dump.stdin!.end();
       if (writeErr) throw writeError(writeErr, file); // the reason the dump was stopped
       const tail = dumpErr.trim().split('\n').slice(-5).join('\n');
       // with the file as its stdout, the docker CLI is the one that meets a full disk
@@ -443,14 +462,15 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
     await psql;
     return { rows, ...written };
   } finally {
-    if (!exited) {
-      dump.stdin!.destroy();
-      dump.kill('SIGTERM');
-    }
+    await stopDump(); // a no-op after a dump that ended
     await closed;
     await dumping?.catch(() => undefined); // settled before its file handle closes
     await fh?.close().catch(() => undefined);
-    if (psql.exitCode === null) psql.kill('SIGTERM');
+    if (psql.exitCode === null) {
+      psql.stdin!.destroy(); // end-of-file: psql ends, its transaction rolled back
+      await within(psql.catch(() => undefined), 5000);
+      if (psql.exitCode === null) psql.kill('SIGTERM');
+    }
     await psql.catch(() => undefined);
   }
 }

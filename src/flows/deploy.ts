@@ -321,20 +321,30 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
       await reloadFront(ctx, prevFiles ? 'its configuration changed' : 'no earlier release to compare with');
     }
     const containers = await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker));
+    // the smoke test through the front starts beside the endpoint checks (both only read); a failure is retried below
+    const earlySmoke = stack.deploy.smoke_test ? frontSmoke(stack, docker, containers).then((ok) => ({ ok }), (e: Error) => ({ e })) : undefined;
     await run.step('check health and readiness endpoints', async () => {
       // a loaded host can miss one check's timeout: retry failures for a while before rolling back a release
       const deadline = Date.now() + ENDPOINT_RETRY_MS;
       for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
         const checks = await endpointChecks(stack, docker, containers);
         const bad = checks.filter((c) => c.level !== 'OK');
-        if (!bad.length) return;
+        if (!bad.length) {
+          run.info('checks', checks.map((c) => `${c.check}: ${c.message} (${c.duration_ms} ms)`));
+          return;
+        }
         const summary = bad.map((c) => `${c.check}: ${c.message}`).join('; ');
         if (Date.now() + delay > deadline) throw new OperationError(`checks failed for ${ENDPOINT_RETRY_MS / 1000}s: ${summary}`);
         run.info('checks', { retrying_in_ms: delay, failing: run.redactor.text(summary) });
         await new Promise((r) => setTimeout(r, delay));
       }
     });
-    if (stack.deploy.smoke_test) await run.step('smoke test through the front', async () => run.info('smoke', await frontSmoke(stack, docker, containers)));
+    if (earlySmoke) {
+      await run.step('smoke test through the front', async () => {
+        const first = await earlySmoke;
+        run.info('smoke', 'ok' in first ? first.ok : await frontSmoke(stack, docker, containers));
+      });
+    }
     const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
     writeRendered(files, archive);
     if (mplan) writeMigrationRecord(opts.stateDir, stack.env, mplan.files, run.id);

@@ -183,7 +183,8 @@ async function verifyExternal(stack: Stack, run: Run, dir: string, manifest: Bac
   const out: { name: string; tables: number; rows: number }[] = [];
   try {
     await run.step(`start a throwaway ${image} container`, async () => {
-      await runChecked(['docker', 'run', '-d', '--rm', '--name', name, '--network', 'none', '--label', 'lifeops.scratch=verify', '-e', 'POSTGRES_HOST_AUTH_METHOD=trust', image]);
+      // --init: postgres as PID 1 would take a reaped docker-exec orphan for a crashed backend
+      await runChecked(['docker', 'run', '-d', '--rm', '--init', '--name', name, '--network', 'none', '--label', 'lifeops.scratch=verify', '-e', 'POSTGRES_HOST_AUTH_METHOD=trust', image]);
       // TCP answers only once the entrypoint's socket-only init server is gone
       for (let i = 0; ; i++) {
         const r = await execa('docker', ['exec', name, 'pg_isready', '-q', '-h', '127.0.0.1', '-U', 'postgres'], { reject: false });
