@@ -140,3 +140,18 @@ describe('compose detection cache key', () => {
     expect(composeFingerprint({ ...env, LIFEOPS_COMPOSE: 'v1' })).not.toBe(composeFingerprint(env));
   });
 });
+
+describe('database restore argv', () => {
+  it('drops user schemas and restores in one transaction, committing only when pg_restore finished', async () => {
+    const { restoreDatabaseArgv, DROP_USER_SCHEMAS_SQL } = await import('../src/flows/pg-restore.js');
+    const { argv, env } = restoreDatabaseArgv('c1', 'demo', 'shop');
+    expect(argv.slice(0, 8)).toEqual(['docker', 'exec', '-i', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', 'c1']);
+    expect(argv.slice(-2)).toEqual(['demo', 'shop']); // user and database as arguments, never inside the script
+    expect(env.LIFEOPS_PRE).toBe(DROP_USER_SCHEMAS_SQL);
+    expect(DROP_USER_SCHEMAS_SQL.startsWith('BEGIN;')).toBe(true);
+    expect(DROP_USER_SCHEMAS_SQL).toMatch(/DROP SCHEMA %I CASCADE/);
+    const script = argv[argv.length - 3];
+    expect(script).toMatch(/then printf "COMMIT;\\n"; else echo 1 > "\$failed"/);
+    expect(script).toMatch(/psql -X -q -v ON_ERROR_STOP=1/);
+  });
+});

@@ -1,0 +1,46 @@
+// Restoring one database from a pg_dump -Fc file so that it ends EQUAL to the
+// backup. `pg_restore --clean` only drops what the dump contains: a table a
+// failed migration created after the backup would survive, and re-running
+// that migration would then fail. So the user schemas are dropped first, in
+// the same transaction as the restore: either the whole database is the
+// backup's, or (on any error) it is untouched.
+
+/** Run first inside the transaction: every user schema goes, public comes back as initdb makes it. */
+export const DROP_USER_SCHEMAS_SQL = [
+  'BEGIN;',
+  'SET LOCAL client_min_messages = warning;',
+  "DO $lifeops$ DECLARE s name; BEGIN",
+  "  FOR s IN SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%' LOOP",
+  "    EXECUTE format('DROP SCHEMA %I CASCADE', s);",
+  '  END LOOP;',
+  '  CREATE SCHEMA public;',
+  '  GRANT USAGE ON SCHEMA public TO PUBLIC;',
+  "  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pg_database_owner') THEN ALTER SCHEMA public OWNER TO pg_database_owner; END IF;",
+  'END $lifeops$;',
+].join('\n');
+
+/** Emitted when pg_restore fails half-way: an error, so psql (ON_ERROR_STOP) exits non-zero and nothing is committed. */
+const FAIL_SQL = "DO $lifeops$ BEGIN RAISE EXCEPTION 'pg_restore could not read the dump: nothing was changed'; END $lifeops$;";
+
+/**
+ * argv for `docker exec -i <container> ...`: the dump arrives on stdin,
+ * pg_restore turns it into SQL, psql applies it after DROP_USER_SCHEMAS_SQL
+ * and commits only when pg_restore finished. The SQL travels in environment
+ * variables, not through a shell-quoted string.
+ */
+export function restoreDatabaseArgv(container: string, user: string, database: string): { argv: string[]; env: Record<string, string> } {
+  // psql's exit status is the pipeline's; a failed pg_restore is reported through a marker file
+  const script = [
+    'failed=$(mktemp)',
+    '{ printf "%s\\n" "$LIFEOPS_PRE"',
+    '  if pg_restore --no-owner -f - ; then printf "COMMIT;\\n"; else echo 1 > "$failed"; printf "\\n\\\\.\\n%s\\n" "$LIFEOPS_FAIL"; fi',
+    '} | psql -X -q -v ON_ERROR_STOP=1 -U "$0" -d "$1"',
+    'rc=$?',
+    'if [ -s "$failed" ]; then rm -f "$failed"; echo "pg_restore failed: nothing was committed" >&2; exit 1; fi',
+    'rm -f "$failed"; exit $rc',
+  ].join('\n');
+  return {
+    argv: ['docker', 'exec', '-i', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', container, 'sh', '-c', script, user, database],
+    env: { LIFEOPS_PRE: DROP_USER_SCHEMAS_SQL, LIFEOPS_FAIL: FAIL_SQL },
+  };
+}
