@@ -283,22 +283,27 @@ export function parseRowCounts(text: string): Record<string, number> {
 }
 
 /**
- * pg_dump for dumpDatabase, run by sh inside the db container. Started
- * together with the psql session (the two docker exec start-ups overlap), it
- * waits for the exported snapshot's name on stdin, then runs pg_dump. Its
- * stdin stays open while the dump runs: if lifeops goes away (its end of the
- * pipe closes), the watcher sees end-of-file and stops pg_dump, so the docker
- * client that writes the file does not carry on alone. (A background job's
- * stdin is /dev/null in sh: hence the copy on fd 3.)
+ * pg_dump for dumpDatabase, run inside the db container. Started together
+ * with the psql session (the two docker exec start-ups overlap), sh waits for
+ * the exported snapshot's name on stdin, then becomes pg_dump (exec: no child
+ * process is left to the postmaster, which is the container's init).
  */
-const PG_DUMP_ON_SNAPSHOT = [
-  'IFS= read -r snap || exit 97',
-  'exec 3<&0 </dev/null',
-  'pg_dump -Fc --snapshot="$snap" -U "$1" -d "$2" & p=$!',
-  '(while read -r _; do :; done; kill $p) <&3 >/dev/null 2>&1 & w=$!',
-  'exec 3<&-',
+const PG_DUMP_ON_SNAPSHOT = 'IFS= read -r snap || exit 97; exec pg_dump -Fc --snapshot="$snap" -U "$1" -d "$2"';
+/**
+ * Runs its arguments (the docker client) on the host and kills it when fd 3
+ * reaches end-of-file: lifeops holds the other end, so a lifeops that dies
+ * takes the docker client with it, and with it the container's pg_dump,
+ * whose output then has nowhere to go. Writing the file directly, the client
+ * would otherwise never notice. (A background job's stdin is /dev/null in
+ * sh: hence the copy on fd 4.)
+ */
+const STOP_WITH_LIFEOPS = [
+  'exec 4<&0',
+  '"$@" <&4 3<&- 4<&- & p=$!',
+  '(while read -r _; do :; done; kill $p) <&3 >/dev/null 2>&1 4<&- & w=$!',
+  'exec 3<&- 4<&-',
   'wait $p; s=$?',
-  'kill $w 2>/dev/null',
+  'kill $w 2>/dev/null; wait $w',
   'exit $s',
 ].join('\n');
 /** flush what the dump has written so far to disk every this many bytes, so the final fsync finds little left */
@@ -382,8 +387,12 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
     await psql.catch(() => undefined);
     throw writeError(e, file);
   }
-  const dump = spawn('docker', ['exec', '-i', containerId, 'sh', '-c', PG_DUMP_ON_SNAPSHOT, 'sh', user, db], { stdio: ['pipe', fh ? fh.fd : 'pipe', 'pipe'] });
+  const dump = spawn('sh', ['-c', STOP_WITH_LIFEOPS, 'sh', 'docker', 'exec', '-i', containerId, 'sh', '-c', PG_DUMP_ON_SNAPSHOT, 'sh', user, db], {
+    stdio: ['pipe', fh ? fh.fd : 'pipe', 'pipe', 'pipe'],
+  });
+  const lifeline = dump.stdio[3] as Writable; // never written to; closed to stop the dump
   dump.stdin!.on('error', () => undefined); // a dump that failed to start: its own error is reported
+  lifeline.on('error', () => undefined);
   let dumpErr = '';
   dump.stderr!.on('data', (d: Buffer) => (dumpErr = (dumpErr + d.toString()).slice(-8192)));
   let exited = false;
@@ -406,9 +415,10 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
     await Promise.race([p, new Promise((r) => (t = setTimeout(r, ms)))]);
     clearTimeout(t);
   };
-  /** stop the dump: end-of-file first (the container's watcher stops pg_dump), the docker client killed if that is not enough */
+  /** stop the dump (a no-op once it ended): its lifeline closed, then the wrapper killed if that was not enough */
   const stopDump = async () => {
     dump.stdin!.destroy();
+    lifeline.destroy();
     if (!exited) await within(exit, 5000);
     if (!exited) dump.kill('SIGTERM');
   };
@@ -416,7 +426,7 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
     psql.stdin!.write("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSELECT pg_export_snapshot();\nSELECT '@@SNAP';\n");
     const snapshot = (await waitFor('@@SNAP')).trim().split('\n').pop()!.trim();
     if (!/^[0-9A-F-]+$/i.test(snapshot)) throw new OperationError(`could not export a snapshot from ${db}: ${errText}`);
-    dump.stdin!.write(snapshot + '\n'); // stdin stays open until the dump is over (see PG_DUMP_ON_SNAPSHOT)
+    dump.stdin!.end(snapshot + '\n');
     psql.stdin!.write(ROW_COUNT_SQL + "\nSELECT '@@ROWS';\n");
     const counting = waitFor('@@ROWS').then(parseRowCounts);
     dumping = (async () => {
@@ -440,7 +450,6 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
         );
       }
       const code = await closed;
-      dump.stdin!.end();
       if (writeErr) throw writeError(writeErr, file); // the reason the dump was stopped
       const tail = dumpErr.trim().split('\n').slice(-5).join('\n');
       // with the file as its stdout, the docker CLI is the one that meets a full disk

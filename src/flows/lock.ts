@@ -68,7 +68,7 @@ export class Lock {
       if (isStale(holder)) {
         throw new LockHeldError(
           `environment "${env}" has a stale lock: ${describeLock(holder)}; that process is gone`,
-          `lifeops lock release ${holder.id} --env ${env}`,
+          `lifeops lock release ${holder.id}`,
         );
       }
       throw new LockHeldError(`environment "${env}" is locked by another run: ${describeLock(holder)}`, 'wait for it to finish');
