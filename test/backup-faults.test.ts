@@ -425,7 +425,7 @@ describe('an external database (postgres.external_url)', () => {
     await cache('SET', 'added', 'after');
     const r = await ext(['rollback', id, '--yes']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/postgres \(external ext@127\.0\.0\.1:\d+\/extdb\): pg_restore --clean --single-transaction/);
+    expect(r.stderr).toMatch(/postgres \(external ext@127\.0\.0\.1:\d+\/extdb\): restore in one transaction \(user schemas dropped first\)/);
     expect(await hash()).toBe(atBackup);
     expect(await cache('GET', 'kept')).toBe('before');
     expect(await cache('EXISTS', 'added')).toBe('0');

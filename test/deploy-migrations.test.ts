@@ -159,12 +159,10 @@ describe('deploy migrations (real engine)', () => {
     expect((await history()).at(-1)).toMatchObject({ version: 'v2', outcome: 'rolled-back', migrations_ran: true, backup: pre });
   }, SLOW);
 
-  // KNOWN GAP, pinned so that fixing it shows here (then assert 'gone'):
-  // restore runs pg_restore --clean, which drops only what the dump holds, so
-  // a table the failed migration CREATED survives, and re-running that
-  // migration later fails with "already exists".
-  it('known gap: the table that migration created survives the restore', async () => {
-    expect(await psql("SELECT coalesce(to_regclass('public.v2_audit')::text, 'gone')")).toBe('v2_audit');
+  // pg_restore --clean alone drops only what the dump holds: a table the failed
+  // migration CREATED would survive, and re-running that migration would fail.
+  it('the table that migration created is gone too: the restore drops what the backup did not have', async () => {
+    expect(await psql("SELECT coalesce(to_regclass('public.v2_audit')::text, 'gone')")).toBe('gone');
   });
 
   it('a failing deploy whose migration command changed nothing does not restore the database', async () => {

@@ -23,24 +23,30 @@ export const DROP_USER_SCHEMAS_SQL = [
 const FAIL_SQL = "DO $lifeops$ BEGIN RAISE EXCEPTION 'pg_restore could not read the dump: nothing was changed'; END $lifeops$;";
 
 /**
- * argv for `docker exec -i <container> ...`: the dump arrives on stdin,
- * pg_restore turns it into SQL, psql applies it after DROP_USER_SCHEMAS_SQL
- * and commits only when pg_restore finished. The SQL travels in environment
- * variables, not through a shell-quoted string.
+ * A POSIX sh script: the dump arrives on stdin, pg_restore turns it into SQL,
+ * psql applies it after DROP_USER_SCHEMAS_SQL and commits only when pg_restore
+ * finished. Arguments: $0 the user, $1 the database (a name or a URL without
+ * password). The SQL travels in environment variables, not through quoting.
  */
-export function restoreDatabaseArgv(container: string, user: string, database: string): { argv: string[]; env: Record<string, string> } {
+const RESTORE_SCRIPT = [
   // psql's exit status is the pipeline's; a failed pg_restore is reported through a marker file
-  const script = [
-    'failed=$(mktemp)',
-    '{ printf "%s\\n" "$LIFEOPS_PRE"',
-    '  if pg_restore --no-owner -f - ; then printf "COMMIT;\\n"; else echo 1 > "$failed"; printf "\\n\\\\.\\n%s\\n" "$LIFEOPS_FAIL"; fi',
-    '} | psql -X -q -v ON_ERROR_STOP=1 -U "$0" -d "$1"',
-    'rc=$?',
-    'if [ -s "$failed" ]; then rm -f "$failed"; echo "pg_restore failed: nothing was committed" >&2; exit 1; fi',
-    'rm -f "$failed"; exit $rc',
-  ].join('\n');
-  return {
-    argv: ['docker', 'exec', '-i', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', container, 'sh', '-c', script, user, database],
-    env: { LIFEOPS_PRE: DROP_USER_SCHEMAS_SQL, LIFEOPS_FAIL: FAIL_SQL },
-  };
+  'failed=$(mktemp)',
+  '{ printf "%s\\n" "$LIFEOPS_PRE"',
+  '  if pg_restore --no-owner -f - ; then printf "COMMIT;\\n"; else echo 1 > "$failed"; printf "\\n\\\\.\\n%s\\n" "$LIFEOPS_FAIL"; fi',
+  '} | psql -X -q -v ON_ERROR_STOP=1 -U "$0" -d "$1"',
+  'rc=$?',
+  'if [ -s "$failed" ]; then rm -f "$failed"; echo "pg_restore failed: nothing was committed" >&2; exit 1; fi',
+  'rm -f "$failed"; exit $rc',
+].join('\n');
+
+const SCRIPT_ENV = { LIFEOPS_PRE: DROP_USER_SCHEMAS_SQL, LIFEOPS_FAIL: FAIL_SQL };
+
+/** Inside the database container (its client tools match the server): `docker exec -i`. */
+export function restoreDatabaseArgv(container: string, user: string, database: string): { argv: string[]; env: Record<string, string> } {
+  return { argv: ['docker', 'exec', '-i', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', container, 'sh', '-c', RESTORE_SCRIPT, user, database], env: { ...SCRIPT_ENV } };
+}
+
+/** With the host's client tools, for an external database: `url` carries no password (PGPASSWORD does). */
+export function restoreExternalArgv(user: string, url: string): { argv: string[]; env: Record<string, string> } {
+  return { argv: ['sh', '-c', RESTORE_SCRIPT, user, url], env: { ...SCRIPT_ENV } };
 }

@@ -19,6 +19,7 @@ import { Lock } from './lock.js';
 import { appendRelease, readReleases, type ReleaseRecord } from './ledger.js';
 import { renderDirFor, readRenderedDir, writeRendered } from './render.js';
 import { reloadFront } from './rollout.js';
+import { restoreDatabaseArgv, restoreExternalArgv } from './pg-restore.js';
 import { composeEnv, releaseArchiveDir, waitHealthy } from './deploy.js';
 import {
   backupDir,
@@ -224,10 +225,11 @@ async function restoreExternal(stack: Stack, run: Run, dir: string, manifest: Ba
   }
   for (const db of pg.databases) {
     const t = externalTarget(url, db.name);
-    await run.step(`postgres (external ${t.display}): pg_restore --clean --single-transaction`, async () => {
+    await run.step(`postgres (external ${t.display}): restore in one transaction (user schemas dropped first)`, async () => {
       // fail before touching anything when the server cannot be reached
       await (await externalClient(t)).end();
-      await pipeInto(['pg_restore', '--clean', '--if-exists', '--single-transaction', '--exit-on-error', '--no-owner', '-d', t.url], plainStream(stack, run, manifest, path.join(dir, db.file)), `pg_restore of ${t.display}`, externalEnv(t));
+      const { argv, env } = restoreExternalArgv(t.user ?? process.env.PGUSER ?? os.userInfo().username, t.url);
+      await pipeInto(argv, plainStream(stack, run, manifest, path.join(dir, db.file)), `restore of ${t.display}`, { ...externalEnv(t), ...env });
     });
   }
 }
@@ -286,12 +288,9 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
   if (parts.has('postgres') && pg) {
     const c = await serviceContainer(docker, stack, pg.service);
     for (const db of pg.databases) {
-      await run.step(`postgres: pg_restore --clean --single-transaction ${db.name}`, () =>
-        pipeInto(
-          ['docker', 'exec', '-i', c.id, 'pg_restore', '--clean', '--if-exists', '--single-transaction', '--exit-on-error', '--no-owner', '-U', pg.user, '-d', db.name],
-          plainInput(stack, run, manifest, path.join(dir, db.file)),
-          `pg_restore of ${db.name}`,
-        ),
+      const { argv, env } = restoreDatabaseArgv(c.id, pg.user, db.name);
+      await run.step(`postgres: restore ${db.name} in one transaction (user schemas dropped first: it ends equal to the backup)`, () =>
+        pipeInto(argv, plainInput(stack, run, manifest, path.join(dir, db.file)), `restore of ${db.name}`, env),
       );
     }
   }
