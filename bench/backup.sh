@@ -93,7 +93,7 @@ lo_backup() { # sets b (whole command), s (pg_dump step), bc, bh, ID
   quiesce; local t0 t1 c0; c0=$(dbcpu); t0=$(now)
   timed $L backup --tag bench --json > "$OUT/backup.json" 2> "$OUT/backup.log" || { tail -5 "$OUT/backup.log" >&2; return 1; }
   t1=$(now); b=$(secs "$t0" "$t1"); bc=$(cpu_since "$c0"); bh=$(hostcpu)
-  s=$(node bench/runlog.mjs "$(newest_log)" 'postgres: pg_dump')
+  s=$(node bench/runlog.mjs "$(newest_log)" 'postgres: pg_dump') || return 1
   ID=$(python3 -c "import json; print(json.load(open('$OUT/backup.json'))['id'])")
 }
 raw_restore() { # $1 = dump file; sets x, xc, xh
@@ -106,7 +106,7 @@ lo_rollback() { # $1 = backup id; sets w (whole command), p (pg_restore step), w
   timed $L rollback "$1" --yes > /dev/null 2> "$OUT/rollback.log" || { tail -5 "$OUT/rollback.log" >&2; return 1; }
   t1=$(now); w=$(secs "$t0" "$t1"); wc=$(cpu_since "$c0"); wh=$(hostcpu)
   cp "$(newest_log)" "$OUT/rollback-last.jsonl"
-  p=$(node bench/runlog.mjs "$OUT/rollback-last.jsonl" 'postgres: pg_restore')
+  p=$(node bench/runlog.mjs "$OUT/rollback-last.jsonl" 'postgres: pg_restore|postgres: restore') || return 1
 }
 one_run() { # $1 = run number: the four timed commands, order alternating with the run number
   if (( $1 % 2 )); then raw_dump && lo_backup || return 1; else lo_backup && raw_dump || return 1; fi
@@ -144,7 +144,7 @@ def row(name, raw, lo, unit='s'):
     print(f"{name:36}{st.median(raw):8.2f}{unit}{st.median(lo):9.2f}{unit}{st.median(lo)/st.median(raw):7.2f}x   {rs}")
 row('backup: whole `lifeops backup`', raw_d, lo_b)
 row('backup: pg_dump step (run log)', raw_d, lo_d)
-row('restore: pg_restore step (run log)', raw_r, lo_r)
+row('restore: restore step (run log)', raw_r, lo_r)
 row('restore: whole `lifeops rollback`', raw_r, lo_rb)
 col = lambda i: [c[i] for c in cpu]
 if all(c == c for c in col(0)):  # not nan: the db container's cgroup was found
