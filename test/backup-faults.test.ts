@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
-import { lifeops, demoCopy, BIN, ROOT } from './helpers.js';
+import { lifeops, demoCopy, demoProject, BIN, ROOT } from './helpers.js';
 import { TarLister, externalTarget, externalEnv, parseSumList } from '../src/flows/backup.js';
 
 const stack = demoCopy('bkf', 18520, (t) =>
@@ -35,10 +35,8 @@ const base = ['-f', stack.file, '--state-dir', stack.stateDir];
 const cli = (args: string[], env?: Record<string, string>) => lifeops([...base, ...args], { env, timeoutMs: 600_000 });
 const backups = path.join(stack.stateDir, 'backups');
 
-const container = async (project: string, svc: string) =>
-  (await execa('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${svc}`])).stdout.trim().split('\n')[0];
-const sql = async (q: string) => (await execa('docker', ['exec', await container(PROJECT, 'db'), 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'demo', '-d', 'demo', '-c', q])).stdout.trim();
-const redis = async (...a: string[]) => (await execa('docker', ['exec', await container(PROJECT, 'cache'), 'redis-cli', ...a])).stdout.trim();
+const { container: inService, sql, redis, tableHash, seed } = demoProject(PROJECT);
+const container = (project: string, svc: string) => inService(svc, project);
 const inWeb = async (script: string) => (await execa('docker', ['exec', '-u', 'root', await container(PROJECT, 'web'), 'sh', '-c', script])).stdout;
 /** Wait until the db answers (after a crash-restart caused elsewhere, recovery can take a while on a busy host). */
 async function dbReady(): Promise<void> {
@@ -51,7 +49,6 @@ async function dbReady(): Promise<void> {
 }
 /** Crash-restarts of the db so far (an orphaned client reaped by postgres as PID 1 causes one: every connection lost). */
 const dbCrashes = async () => ((await execa('docker', ['logs', await container(PROJECT, 'db')], { all: true })).all ?? '').split('\n').filter((l) => /terminating any other active server processes/.test(l)).length;
-const tableHash = () => sql("SELECT count(*) || ':' || coalesce(md5(string_agg(id || '=' || v, ',' ORDER BY id)), '') FROM items");
 const ids = async (env?: Record<string, string>) => {
   const r = await cli(['backups', 'list', '--json'], env);
   expect(r.exitCode, r.stderr).toBe(0);
@@ -85,11 +82,7 @@ let tmpfsMounted = false;
 
 describe('backup fault cases on the demo stack', () => {
   beforeAll(async () => {
-    await cli(['down', '--volumes', '--yes']); // a fixed project name: start from no data
-    const d = await cli(['deploy', 'local']);
-    expect(d.exitCode, d.stderr).toBe(0);
-    await sql("CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 2000) g");
-    await redis('SET', 'k1', 'one');
+    await seed(cli);
   }, 600_000);
 
   afterAll(async () => {

@@ -5,26 +5,19 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { cpSync, readFileSync, writeFileSync, rmSync, appendFileSync, truncateSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lifeops, demoCopy } from './helpers.js';
+import { lifeops, demoCopy, demoProject } from './helpers.js';
 import { Lock } from '../src/flows/lock.js';
 
 const stack = demoCopy('bkt', 18447);
 const base = ['-f', stack.file, '--state-dir', stack.stateDir];
 const cli = (args: string[]) => lifeops([...base, ...args]);
-const container = async (svc: string) => (await execa('docker', ['ps', '-q', '--filter', 'label=com.docker.compose.project=bkt-local', '--filter', `label=com.docker.compose.service=${svc}`])).stdout.trim();
-const sql = async (q: string) => (await execa('docker', ['exec', await container('db'), 'psql', '-X', '-At', '-U', 'demo', '-d', 'demo', '-c', q])).stdout.trim();
-const redis = async (...a: string[]) => (await execa('docker', ['exec', await container('cache'), 'redis-cli', ...a])).stdout.trim();
-const tableHash = () => sql("SELECT count(*) || ':' || coalesce(md5(string_agg(id || '=' || v, ',' ORDER BY id)), '') FROM items");
+const { sql, redis, tableHash, seed } = demoProject('bkt-local');
 const backups = path.join(stack.stateDir, 'backups');
 
 let id = '';
 
 beforeAll(async () => {
-  await cli(['down', '--volumes', '--yes']); // a fixed project name: start from no data
-  const d = await cli(['deploy', 'local']);
-  expect(d.exitCode, d.stderr).toBe(0);
-  await sql("CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 2000) g");
-  await redis('SET', 'k1', 'one');
+  await seed(cli);
   await redis('SET', 'k2', 'two');
 }, 300_000);
 

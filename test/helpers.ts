@@ -42,3 +42,22 @@ export function demoCopy(name: string, port: number, edit: (text: string) => str
   copyFileSync(path.join(ROOT, 'stacks', 'demo.local.env'), path.join(dir, 'demo.local.env'));
   return { file, stateDir: path.join(dir, 'state'), dir };
 }
+
+/** Reach into a deployed demo copy's containers: first container of a service, psql, redis-cli. */
+export function demoProject(project: string) {
+  const container = async (svc: string, proj = project) =>
+    (await execa('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${proj}`, '--filter', `label=com.docker.compose.service=${svc}`])).stdout.trim().split('\n')[0];
+  const sql = async (q: string) => (await execa('docker', ['exec', await container('db'), 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'demo', '-d', 'demo', '-c', q])).stdout.trim();
+  const redis = async (...a: string[]) => (await execa('docker', ['exec', await container('cache'), 'redis-cli', ...a])).stdout.trim();
+  /** row count and md5 of the `items` table that seedDemo fills */
+  const tableHash = () => sql("SELECT count(*) || ':' || coalesce(md5(string_agg(id || '=' || v, ',' ORDER BY id)), '') FROM items");
+  /** from no data: deploy, 2000 rows in `items`, key k1 in Redis */
+  const seed = async (cli: (args: string[]) => Promise<CliResult>) => {
+    await cli(['down', '--volumes', '--yes']); // a fixed project name: start from no data
+    const d = await cli(['deploy', 'local']);
+    if (d.exitCode !== 0) throw new Error(`deploy of ${project} failed:\n${d.stderr}`);
+    await sql('CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 2000) g');
+    await redis('SET', 'k1', 'one');
+  };
+  return { container, sql, redis, tableHash, seed };
+}

@@ -43,15 +43,19 @@ export async function postgresSelect1(opts: PostgresTarget): Promise<void> {
   if (rows[0]?.ok !== 1) throw new Error('SELECT 1 returned no row');
 }
 
-export async function redisPing(opts: { host: string; port: number; password?: string; timeoutMs?: number }): Promise<void> {
+/**
+ * An ioredis client that fails fast instead of queueing and reconnecting:
+ * one connect attempt, no offline queue, no retries (the caller decides).
+ */
+export async function connectRedis(opts: { host: string; port: number; password?: string; connectTimeoutMs?: number; commandTimeoutMs?: number }): Promise<RedisClient> {
   const Redis = RedisLib();
   const client = new Redis({
     host: opts.host,
     port: opts.port,
     password: opts.password || undefined,
     lazyConnect: true,
-    connectTimeout: opts.timeoutMs ?? 3000,
-    commandTimeout: opts.timeoutMs ?? 3000,
+    connectTimeout: opts.connectTimeoutMs ?? 3000,
+    commandTimeout: opts.commandTimeoutMs ?? 3000,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
     retryStrategy: () => null,
@@ -59,6 +63,16 @@ export async function redisPing(opts: { host: string; port: number; password?: s
   client.on('error', () => {});
   try {
     await client.connect();
+    return client;
+  } catch (e) {
+    client.disconnect();
+    throw e;
+  }
+}
+
+export async function redisPing(opts: { host: string; port: number; password?: string; timeoutMs?: number }): Promise<void> {
+  const client = await connectRedis({ ...opts, connectTimeoutMs: opts.timeoutMs, commandTimeoutMs: opts.timeoutMs });
+  try {
     const pong = await client.ping();
     if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
   } finally {

@@ -35,10 +35,10 @@ import { createHash, randomBytes, scryptSync, createCipheriv, createDecipheriv, 
 import { createRequire } from 'node:module';
 import { execa } from 'execa';
 import type pgModule from 'pg';
-import type { Redis as RedisClient } from 'ioredis';
 import type { Stack } from '../config/schema.js';
 import { LifeopsError, OperationError, UsageError } from '../errors.js';
 import { DockerClient, type ContainerState } from '../clients/docker.js';
+import { connectRedis } from '../clients/datastores.js';
 import { mapImage } from '../render/compose.js';
 import { composeFiles } from '../render/index.js';
 import { newRunId, type Run } from './context.js';
@@ -514,21 +514,8 @@ const parseInfo = (text: string): Record<string, string> =>
 const stripQuotes = (s: string) => s.trim().replace(/^"(.*)"$/, '$1').replace(/^\(integer\) /, '');
 
 async function ioredisSession(port: number, password: string | undefined): Promise<RedisSession> {
-  const Redis = (requireLazy('ioredis') as { Redis: typeof RedisClient }).Redis;
-  const client = new Redis({
-    host: '127.0.0.1',
-    port,
-    password: password || undefined,
-    lazyConnect: true,
-    connectTimeout: 3000,
-    commandTimeout: 15_000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => {});
+  const client = await connectRedis({ host: '127.0.0.1', port, password, commandTimeoutMs: 15_000 });
   try {
-    await client.connect();
     await client.ping(); // a wrong password shows here, before any save is asked for
   } catch (e) {
     client.disconnect();
