@@ -64,7 +64,7 @@ export function registerBackupCommands(program: Command, cli: Cli): void {
       const lock = await run.step('take the lock', async () => Lock.acquire(stateDir, stack.env, commandLine(), cli.io.now()));
       try {
         const m = await takeBackup(stack, run, { stateDir, tag: o.tag });
-        const deleted = await applyRetention(run, backupDir(stack, stateDir), stack.env, { keep_last: stack.backup.keep_last, max_age_days: stack.backup.max_age_days });
+        const deleted = await applyRetention(run, stack, stateDir);
         const dir = path.join(backupDir(stack, stateDir), m.id);
         if (o.json) cli.json({ id: m.id, env: m.env, time: m.time, tag: m.tag, size: m.size, dir, files: m.files.length, deleted });
         else cli.err(chalk.green(`backup ${m.id} written to ${dir} (${human(m.size)}, ${m.files.length} files)${deleted.length ? `; retention deleted ${deleted.join(', ')}` : ''}`));
@@ -80,7 +80,7 @@ export function registerBackupCommands(program: Command, cli: Cli): void {
     .option('--json', 'print an array of {id, env, time, tag, size}')
     .action((o: { env?: string; json?: boolean }) => {
       const stack = cli.load(o.env, { allowMissing: true });
-      const list = listBackups(backupDir(stack, cli.stateDir()), stack.env);
+      const list = listBackups(backupDir(stack, cli.stateDir()), stack.project, stack.env);
       if (o.json) return cli.json(list);
       if (!list.length) return cli.err(`no backups for ${stack.env} in ${backupDir(stack, cli.stateDir())}`);
       for (const b of list) cli.out(`${b.id}  ${b.env.padEnd(11)} ${b.time}  ${human(b.size).padStart(9)}  ${b.verified ? 'verified' : '        '}  ${b.tag ?? ''}`);

@@ -1181,26 +1181,50 @@ export function readManifest(dir: string, id: string): BackupManifest | undefine
   }
 }
 
-const verifiedFile = (dir: string) => path.join(dir, 'verified.json');
+/**
+ * One marker file per verified backup, <dir>/.verified/<id>, holding the time
+ * of the last successful verify: written by rename, so two runs (two
+ * environments or two stacks sharing a backup.dir) never lose each other's
+ * marks. A verified.json from older versions is still read.
+ */
+const verifiedDir = (dir: string) => path.join(dir, '.verified');
 
 export function readVerified(dir: string): Record<string, string> {
+  let marks: Record<string, string> = {};
   try {
-    return JSON.parse(readFileSync(verifiedFile(dir), 'utf8')) as Record<string, string>;
+    marks = JSON.parse(readFileSync(path.join(dir, 'verified.json'), 'utf8')) as Record<string, string>;
   } catch {
-    return {};
+    // none from an older version
   }
+  if (!existsSync(verifiedDir(dir))) return marks;
+  for (const id of readdirSync(verifiedDir(dir))) {
+    if (id.includes('.tmp-')) continue;
+    try {
+      marks[id] = readFileSync(path.join(verifiedDir(dir), id), 'utf8').trim();
+    } catch {
+      // removed meanwhile by retention
+    }
+  }
+  return marks;
 }
 
 export function markVerified(dir: string, id: string, when: Date): void {
-  const v = readVerified(dir);
-  v[id] = when.toISOString();
-  const tmp = verifiedFile(dir) + `.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(v, null, 2) + '\n');
-  renameSync(tmp, verifiedFile(dir));
+  mkdirSync(verifiedDir(dir), { recursive: true });
+  const mark = path.join(verifiedDir(dir), id);
+  writeFileSync(`${mark}.tmp-${process.pid}`, when.toISOString() + '\n');
+  renameSync(`${mark}.tmp-${process.pid}`, mark);
 }
 
-/** Complete backups (a manifest.json present), oldest first; `.tmp-*` folders never listed. */
-export function listBackups(dir: string, env?: string): BackupSummary[] {
+export function forgetVerified(dir: string, id: string): void {
+  rmSync(path.join(verifiedDir(dir), id), { force: true });
+}
+
+/**
+ * Complete backups of one project (and environment, when given), oldest
+ * first. A shared backup.dir holds other stacks' backups too: they are never
+ * listed, kept or deleted here.
+ */
+export function listBackups(dir: string, project: string, env?: string): BackupSummary[] {
   if (!existsSync(dir)) return [];
   const verified = readVerified(dir);
   const out: BackupSummary[] = [];
@@ -1215,7 +1239,7 @@ export function listBackups(dir: string, env?: string): BackupSummary[] {
     if (!isDir) continue;
     const m = readManifest(dir, n);
     if (!m || m.id !== n) continue;
-    if (env && m.env !== env) continue;
+    if (m.project !== project || (env && m.env !== env)) continue;
     out.push({ id: m.id, env: m.env, time: m.time, ...(m.tag ? { tag: m.tag } : {}), size: m.size, ...(verified[m.id] ? { verified: verified[m.id] } : {}) });
   }
   return out.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));

@@ -19,6 +19,7 @@ import { composeInputsDigest, currentImageIds, describePlan, digestMatches, fron
 import { runHooks } from './hooks.js';
 import { notify } from './notify.js';
 import { takeBackup } from './backup.js';
+import { applyRetention } from './retention.js';
 import { restoreBackup } from './restore.js';
 import { endpointChecks, expectedServices } from './health.js';
 import { parseDuration } from '../util/units.js';
@@ -354,6 +355,10 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
       await runHooks(stack, run, 'post_deploy', version);
     } catch (e) {
       run.say(`warning: ${(e as Error).message.split('\n')[0]} (the release is live)`);
+    }
+    if (backupId) {
+      // only after a release succeeded: a failed one keeps every backup as evidence
+      await applyRetention(run, stack, opts.stateDir).catch((e: Error) => run.say(`warning: retention: ${e.message.split('\n')[0]} (the release is live)`));
     }
     await notify(stack, run, { env: stack.env, project: stack.project, version, outcome: 'success', run_id: run.id, duration_ms: res.duration_ms, user });
     return res;

@@ -55,6 +55,8 @@ export function loadBackup(stack: Stack, stateDir: string, id: string): { dir: s
   if (!existsSync(path.join(dir, 'manifest.json'))) throw new OperationError(`backup ${id} has no manifest.json: it is incomplete or damaged and cannot be used`);
   const manifest = readManifest(root, id);
   if (!manifest || manifest.id !== id || !Array.isArray(manifest.files)) throw new OperationError(`backup ${id}: manifest.json is unreadable or does not belong to this folder`);
+  // a shared backup.dir: another stack's backup is never restored into this one
+  if (manifest.project !== stack.project) throw new OperationError(`backup ${id} belongs to stack ${manifest.project}, not ${stack.project}`, `use that stack's file: lifeops -f <its stack file> ...`);
   return { dir, manifest };
 }
 
@@ -401,7 +403,7 @@ export function backupForRelease(stack: Stack, stateDir: string, release: string
     if (ok.length < 2) throw new OperationError(`environment ${stack.env} has no previous successful release in the ledger`, 'lifeops history');
     runId = ok[ok.length - 2].run_id;
   }
-  const found = listBackups(root, stack.env)
+  const found = listBackups(root, stack.project, stack.env)
     .reverse()
     .map((b) => readManifest(root, b.id)!)
     .find((m) => m.release.run_id === runId && m.release.render_dir);

@@ -5,7 +5,8 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Run } from './context.js';
-import { listBackups, type BackupSummary } from './backup.js';
+import type { Stack } from '../config/schema.js';
+import { backupDir, forgetVerified, listBackups, type BackupSummary } from './backup.js';
 
 export interface RetentionPolicy {
   keep_last?: number;
@@ -28,15 +29,22 @@ export function chooseDeletions(backups: BackupSummary[], policy: RetentionPolic
   return newestFirst.filter((b) => !keep.has(b.id)).map((b) => b.id).reverse();
 }
 
-/** Delete what the policy says, for one environment's backups in `dir`. Returns the deleted ids. */
-export async function applyRetention(run: Run, dir: string, env: string, policy: RetentionPolicy): Promise<string[]> {
-  const doomed = chooseDeletions(listBackups(dir, env), policy, run.io.now());
+/**
+ * Delete what the stack's policy says among this project's and environment's
+ * backups (a shared backup.dir's other stacks are never touched). Returns the
+ * deleted ids.
+ */
+export async function applyRetention(run: Run, stack: Stack, stateDir: string): Promise<string[]> {
+  const dir = backupDir(stack, stateDir);
+  const policy: RetentionPolicy = { keep_last: stack.backup.keep_last, max_age_days: stack.backup.max_age_days };
+  const doomed = chooseDeletions(listBackups(dir, stack.project, stack.env), policy, run.io.now());
   if (!doomed.length) return [];
   return run.step(`retention: delete ${doomed.length} old backup(s)`, async () => {
     for (const id of doomed) {
       // drop the manifest first, so a half-deleted folder is never listed as a backup
       rmSync(path.join(dir, id, 'manifest.json'), { force: true });
       rmSync(path.join(dir, id), { recursive: true, force: true });
+      forgetVerified(dir, id);
     }
     run.info('retention', { deleted: doomed });
     return doomed;
