@@ -190,6 +190,47 @@ describe('backup fault cases on the demo stack', () => {
     expect(v.exitCode, v.stderr).toBe(0);
     expect(v.stderr).toMatch(/files match their checksums; demo restored with \d+ rows/);
     expect(await dbCrashes(), 'the failed backup crash-restarted the database').toBe(crashes);
+
+    // a data rollback whose safety backup cannot be written: the apps it stopped
+    // are started again, and no data is touched
+    const rowsBefore = await tableHash();
+    const bulkBefore = await sql('SELECT count(*) FROM bulk');
+    const webBefore = await container(PROJECT, 'web');
+    const rb = await cli(['rollback', smallId, '--yes'], env);
+    expect(rb.exitCode, rb.stderr).toBe(1);
+    expect(rb.stderr).toMatch(/stop app services \(web, worker, front\): no write may land after the safety backup/);
+    expect(rb.stderr).toMatch(/no space left on device writing/);
+    expect(rb.stderr).toMatch(/undo: start web, worker, front again \(the safety backup failed; no data was touched\)/);
+    expect(rb.stderr).not.toMatch(/postgres: restore/);
+    expect(await tableHash()).toBe(rowsBefore);
+    expect(await sql('SELECT count(*) FROM bulk')).toBe(bulkBefore);
+    const running = (await execa('docker', ['ps', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Label "com.docker.compose.service"}}'])).stdout.split('\n').sort();
+    expect(running).toEqual(expect.arrayContaining(['cache', 'db', 'front', 'web', 'worker']));
+    expect(await container(PROJECT, 'web')).toBe(webBefore); // started again, not recreated
+    expect(tmpFolders(tmpfsDir)).toEqual([]);
+  }, 900_000);
+
+  it('a volume that keeps changing while tar reads it: archived again, then one clean error and nothing partial', async () => {
+    const before = await ids();
+    // a writer appending to a file in the media volume every 10 ms
+    await inWeb('echo "while :; do head -c 65536 /dev/urandom >> /srv/media/grow.bin; sleep 0.01; done" > /tmp/writer.sh');
+    await execa('docker', ['exec', '-d', '-u', 'root', await container(PROJECT, 'web'), 'sh', '-c', 'echo $$ > /tmp/writer.pid; exec sh /tmp/writer.sh']);
+    try {
+      const busy = await cli(['backup', '--tag', 'busy']);
+      expect(busy.exitCode, busy.stderr).toBe(1);
+      expect(busy.stderr).toMatch(/volume media: a file changed while it was read; archiving it again \(try 2 of 3\)/);
+      expect(busy.stderr).toMatch(/volume bkf-local_media kept changing while it was archived \(3 tries\); the incomplete backup was removed: .*grow\.bin/);
+      expect(busy.stderr).toMatch(/fix: stop what writes to it during the backup/);
+      expect(busy.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+    } finally {
+      await inWeb('kill "$(cat /tmp/writer.pid)"; rm -f /srv/media/grow.bin /tmp/writer.pid /tmp/writer.sh');
+    }
+    expect(await ids()).toEqual(before);
+    expect(tmpFolders(backups).filter((n) => n.endsWith(`.${PROJECT}`))).toEqual([]);
+    // quiet again: the next backup goes through
+    const ok = await cli(['backup', '--tag', 'quiet']);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stderr).not.toMatch(/archiving it again/);
   }, 900_000);
 
   it('kill -9 mid-backup: nothing listed, the stale lock is reported with its fix, the next backup works and cleans up', async () => {

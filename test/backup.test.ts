@@ -2,7 +2,8 @@
 // trip, checksum verification of a backup folder (flipped/truncated/appended
 // bytes, missing and unlisted files).
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync, readFileSync, appendFileSync, truncateSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, appendFileSync, truncateSync, rmSync } from 'node:fs';
+import { readRenderedDir, SECRET_FILES_DIR } from '../src/flows/render.js';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -95,4 +96,14 @@ describe('checksum verification of a backup folder', () => {
     writeFileSync(path.join(dir, 'extra'), 'x');
     expect(await checkFiles(dir, m)).toEqual(['db.dump: missing', 'extra: not in the manifest']);
   });
+});
+
+it('never reads secret files back from a render folder (so no release, archive or backup carries them)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeops-render-'));
+  mkdirSync(path.join(dir, SECRET_FILES_DIR), { recursive: true });
+  writeFileSync(path.join(dir, SECRET_FILES_DIR, 'slack_webhook_url'), 'https://hooks.slack.com/services/T0/B0/secret-value');
+  writeFileSync(path.join(dir, 'alertmanager', 'alertmanager.yml'), 'route: {}\n');
+  const files = readRenderedDir(dir);
+  expect(files.map((f) => f.path)).toEqual(['alertmanager/alertmanager.yml']);
+  expect(JSON.stringify(files)).not.toContain('secret-value');
 });

@@ -55,6 +55,8 @@ export const composeStop = (cli: ComposeCli, t: ComposeTarget, services: string[
   ...services,
 ];
 
+export const composeStart = (cli: ComposeCli, t: ComposeTarget, services: string[]) => [...composeBase(cli, t), 'start', ...services];
+
 export const composeRun = (cli: ComposeCli, t: ComposeTarget, service: string, command: string[]) => [
   ...composeBase(cli, t),
   'run',

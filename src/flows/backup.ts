@@ -42,7 +42,7 @@ import { connectRedis } from '../clients/datastores.js';
 import { mapImage } from '../render/compose.js';
 import { composeFiles } from '../render/index.js';
 import { newRunId, type Run } from './context.js';
-import { renderDirFor, readRenderedDir } from './render.js';
+import { renderDirFor, readRenderedDir, SECRET_FILES_DIR } from './render.js';
 import { readReleases } from './ledger.js';
 
 export interface FileEntry {
@@ -306,6 +306,8 @@ const STOP_WITH_LIFEOPS = [
   'kill $w 2>/dev/null; wait $w',
   'exit $s',
 ].join('\n');
+/** how many times a volume whose files change while tar reads them is archived before the backup fails */
+const VOLUME_TRIES = 3;
 /** flush what the dump has written so far to disk every this many bytes, so the final fsync finds little left */
 const FLUSH_EVERY = 64 << 20;
 
@@ -1099,10 +1101,28 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
         }
         mkdirSync(path.join(tmp, 'volumes'), { recursive: true });
         const base = ['docker', 'run', '--rm', '--network', 'none', '--entrypoint', 'sh', '-v', `${full}:/v:ro`, image, '-c'];
-        // one pass: the per-file list is read from the archive as it streams by
-        const lister = new TarLister();
         const rel = `volumes/${vol}.tar${ext}`;
-        hashed.set(rel, await streamCommandToFile([...base, 'tar -C /v -cf - .'], path.join(tmp, rel), { passphrase, through: lister }));
+        // one pass: the per-file list is read from the archive as it streams by.
+        // GNU tar exits 1 when a file changed while it was read (a torn copy):
+        // the volume is archived again, up to VOLUME_TRIES times in all.
+        let lister = new TarLister();
+        for (let attempt = 1; ; attempt++) {
+          try {
+            lister = new TarLister();
+            hashed.set(rel, await streamCommandToFile([...base, 'tar -C /v -cf - .'], path.join(tmp, rel), { passphrase, through: lister }));
+            break;
+          } catch (e) {
+            const changing = e instanceof OperationError && /exit 1\b/.test(e.message) && /(changed as we read it|before we read it|shrank)/.test(e.message);
+            if (!changing) throw e;
+            if (attempt === VOLUME_TRIES) {
+              throw new OperationError(
+                `volume ${full} kept changing while it was archived (${VOLUME_TRIES} tries); the incomplete backup was removed: ${e.message.split('): ').pop()}`,
+                'stop what writes to it during the backup (lifeops backup after `docker compose stop <service>`), or schedule the backup for a quiet time',
+              );
+            }
+            run.say(`volume ${vol}: a file changed while it was read; archiving it again (try ${attempt + 1} of ${VOLUME_TRIES})`);
+          }
+        }
         const listRel = `volumes/${vol}.sha256${ext}`;
         hashed.set(listRel, await streamToFile(Readable.from([Buffer.from(lister.list())]), path.join(tmp, listRel), passphrase));
         manifest.contents.volumes.push({ name: vol, volume: full, file: rel, list: listRel });
@@ -1110,19 +1130,23 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
     }
 
     await run.step('release in force: images and rendered files', async () => {
-      for (const [name, svc] of Object.entries(stack.services)) {
-        const image = mapImage(svc.image, stack.images);
-        const running = (await docker.projectContainers(stack.project)).find((c) => c.service === name);
-        let imageId: string | undefined;
-        if (running) imageId = (await docker.api.getContainer(running.id).inspect()).Image;
-        imageId ??= await docker.imageId(image);
-        manifest.release.images[name] = { image: running?.image ?? image, ...(imageId ? { id: imageId } : {}) };
-      }
+      const containers = await docker.projectContainers(stack.project);
+      await Promise.all(
+        Object.entries(stack.services).map(async ([name, svc]) => {
+          const image = mapImage(svc.image, stack.images);
+          const running = containers.find((c) => c.service === name);
+          const imageId = running?.imageId ?? (await docker.imageId(image));
+          manifest.release.images[name] = { image: running?.image ?? image, ...(imageId ? { id: imageId } : {}) };
+        }),
+      );
+      manifest.release.images = Object.fromEntries(Object.keys(stack.services).map((n) => [n, manifest.release.images[n]]));
       const last = readReleases(opts.stateDir, stack.env).filter((r) => r.outcome === 'success').pop();
       if (last) Object.assign(manifest.release, { run_id: last.run_id, version: last.version, config_hash: last.config_hash });
       const renderDir = renderDirFor(opts.stateDir, stack.env);
       if (existsSync(renderDir)) {
-        cpSync(renderDir, path.join(tmp, 'release'), { recursive: true });
+        // secret files stay out: a rollback writes them from the environment it runs in
+        const secrets = path.join(renderDir, SECRET_FILES_DIR);
+        cpSync(renderDir, path.join(tmp, 'release'), { recursive: true, filter: (src) => src !== secrets });
         manifest.release.render_dir = 'release';
         manifest.release.compose_files = composeFiles(readRenderedDir(renderDir));
       }

@@ -7,7 +7,7 @@ import type { Stack } from '../config/schema.js';
 import { OperationError, LifeopsError } from '../errors.js';
 import { DockerClient, type ContainerState } from '../clients/docker.js';
 import { detectCompose, runChecked } from '../clients/runner.js';
-import { composeConfigHash, composeRun, composeStop, composeUp, composeUpNoDeps, dockerBuild, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
+import { composeConfigHash, composeRun, composeUp, composeUpNoDeps, dockerBuild, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { mapImage } from '../render/compose.js';
 import { Run } from './context.js';
 import { Lock } from './lock.js';
@@ -20,7 +20,7 @@ import { runHooks } from './hooks.js';
 import { notify } from './notify.js';
 import { takeBackup } from './backup.js';
 import { applyRetention } from './retention.js';
-import { restoreBackup } from './restore.js';
+import { restoreBackup, safetyBackupWithAppsStopped } from './restore.js';
 import { endpointChecks, expectedServices } from './health.js';
 import { parseDuration } from '../util/units.js';
 
@@ -418,11 +418,10 @@ async function autoRollback(
   const target: ComposeTarget = { project: stack.project, files: composePaths(prevFiles, renderDir) };
   const rctx: RolloutCtx = { ...ctx, target, dryRun: false };
   if (state.migrationsRan && state.backupId) {
-    const safety = await takeBackup(stack, run, { stateDir: opts.stateDir, tag: 'safety-before-restore' });
     const apps = Object.entries(stack.services)
       .filter(([, s]) => ['web', 'worker'].includes(s.role))
       .map(([n]) => n);
-    await run.step(`rollback: stop app services (${apps.join(', ')}) for the database restore`, () => runChecked(composeStop(ctx.compose, target, apps), { env: ctx.env, timeoutMs: 5 * 60_000 }));
+    const safety = await safetyBackupWithAppsStopped(stack, run, { stateDir: opts.stateDir, tag: 'safety-before-restore', compose: ctx.compose, target, apps });
     await restoreBackup(stack, run, { stateDir: opts.stateDir, id: state.backupId, parts: ['postgres'] });
     lines.push(`database restored from the pre-deploy backup ${state.backupId}; the data as it was at the failure is in safety backup ${safety.id}`);
   } else if (state.migrationsRan) {

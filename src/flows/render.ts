@@ -56,13 +56,21 @@ export function composePaths(files: RenderedFile[], dir: string): string[] {
   return composeFiles(files).map((f) => path.join(path.resolve(dir), f));
 }
 
-/** Read back a rendered folder (for plan diffs and release records). */
+/**
+ * Where deploy writes secret files inside a render folder. They are never
+ * part of a release: not read back, not archived, not copied into backups;
+ * each deploy or rollback writes them again from the current environment.
+ */
+export const SECRET_FILES_DIR = 'alertmanager/secrets';
+
+/** Read back a rendered folder (for plan diffs and release records), secret files left out. */
 export function readRenderedDir(dir: string): RenderedFile[] {
   const out: RenderedFile[] = [];
   const walk = (rel: string) => {
     const abs = path.join(dir, rel);
     for (const name of readdirSync(abs).sort()) {
       const r = rel ? `${rel}/${name}` : name;
+      if (r === SECRET_FILES_DIR) continue;
       if (statSync(path.join(dir, r)).isDirectory()) walk(r);
       else if (name !== MANIFEST) out.push({ path: r, content: readFileSync(path.join(dir, r), 'utf8') });
     }
@@ -86,7 +94,7 @@ export function writeSecretFiles(stack: Stack, renderDir: string): string[] {
     slack_webhook_url: mon.alertmanager.slack_webhook_url,
     pagerduty_routing_key: mon.alertmanager.pagerduty_routing_key,
   };
-  const dir = path.join(path.resolve(renderDir), 'alertmanager', 'secrets');
+  const dir = path.join(path.resolve(renderDir), SECRET_FILES_DIR);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const written: string[] = [];
   for (const { file } of alertmanagerSecretFiles(mon)) {

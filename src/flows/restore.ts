@@ -13,11 +13,11 @@ import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
 import { DockerClient } from '../clients/docker.js';
 import { detectCompose, runChecked } from '../clients/runner.js';
-import { composeStop, composeUp } from '../commands/compose.js';
+import { composeStart, composeStop, composeUp, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import type { Run } from './context.js';
 import { Lock } from './lock.js';
 import { appendRelease, readReleases, type ReleaseRecord } from './ledger.js';
-import { renderDirFor, readRenderedDir, writeRendered } from './render.js';
+import { renderDirFor, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
 import { reloadFront } from './rollout.js';
 import { restoreDatabaseArgv, restoreExternalArgv } from './pg-restore.js';
 import { composeEnv, releaseArchiveDir, waitHealthy } from './deploy.js';
@@ -362,6 +362,33 @@ export function appServices(stack: Stack): string[] {
     .map(([n]) => n);
 }
 
+/**
+ * Before data is replaced: stop the services that write (so nothing written
+ * after the safety backup is lost), then back up the current state. When the
+ * safety backup fails, the services are started again and nothing was
+ * touched.
+ */
+export async function safetyBackupWithAppsStopped(
+  stack: Stack,
+  run: Run,
+  o: { stateDir: string; tag: string; compose: ComposeCli; target: ComposeTarget; apps: string[] },
+): Promise<BackupManifest> {
+  const env = composeEnv(stack);
+  if (o.apps.length) {
+    await run.step(`stop app services (${o.apps.join(', ')}): no write may land after the safety backup`, () => runChecked(composeStop(o.compose, o.target, o.apps), { env, timeoutMs: 5 * 60_000 }));
+  }
+  try {
+    return await takeBackup(stack, run, { stateDir: o.stateDir, tag: o.tag });
+  } catch (e) {
+    if (o.apps.length) {
+      await run
+        .step(`undo: start ${o.apps.join(', ')} again (the safety backup failed; no data was touched)`, () => runChecked(composeStart(o.compose, o.target, o.apps), { env, timeoutMs: 5 * 60_000 }))
+        .catch((u: Error) => run.say(`warning: could not start ${o.apps.join(', ')} again: ${u.message.split('\n')[0]}`));
+    }
+    throw e;
+  }
+}
+
 /** Put a backup's rendered files back as the env's render dir; re-tag images to the recorded IDs when they still exist. */
 async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: string, manifest: BackupManifest): Promise<string[]> {
   if (!manifest.release.render_dir) throw new OperationError(`backup ${manifest.id} carries no rendered files`);
@@ -369,6 +396,7 @@ async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: str
   // file by file into the same folders: running containers bind-mount these
   // folders (the nginx front's), and a swapped folder would leave them on the deleted one
   writeRendered(readRenderedDir(path.join(dir, manifest.release.render_dir)), renderDir);
+  writeSecretFiles(stack, renderDir);
   const docker = new DockerClient();
   for (const [svc, img] of Object.entries(manifest.release.images)) {
     if (!img.id) continue;
@@ -438,14 +466,11 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
   try {
     const compose = await detectCompose();
     if (dataToo) {
-      safety = await takeBackup(stack, run, { stateDir: opts.stateDir, tag: 'pre-rollback' });
-      run.say(`safety backup of the current state: ${safety.id}`);
       const current = renderDirFor(opts.stateDir, stack.env);
       const files = manifest.release.compose_files.map((f) => path.join(current, f)).filter((f) => existsSync(f));
-      const apps = appServices(stack);
-      if (apps.length && files.length) {
-        await run.step(`stop app services (${apps.join(', ')})`, () => runChecked(composeStop(compose, { project: stack.project, files }, apps), { env: composeEnv(stack), timeoutMs: 5 * 60_000 }));
-      }
+      const apps = files.length ? appServices(stack) : [];
+      safety = await safetyBackupWithAppsStopped(stack, run, { stateDir: opts.stateDir, tag: 'pre-rollback', compose, target: { project: stack.project, files }, apps });
+      run.say(`safety backup of the current state: ${safety.id}`);
       await restoreBackup(stack, run, { stateDir: opts.stateDir, id });
     }
     const files = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
