@@ -170,4 +170,12 @@ describe('the CLI on bad input', () => {
     expect(r.stderr).not.toContain('super-secret-value-123');
     expect(r.stderr).toContain('services.web.replicas');
   });
+  it("masks a secret from the environment's env_file in the final error line too", async () => {
+    // the demo's local environment reads POSTGRES_PASSWORD from demo.local.env, not from the process
+    const secret = 'demo-local-password-not-secret';
+    const r = await lifeops(['-f', path.join(ROOT, 'stacks/demo.yaml'), '--state-dir', mkdtempSync(path.join(os.tmpdir(), 'lifeops-mask-')), 'backups', 'show', secret, '--env', 'local']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/lifeops: error: unknown backup \*+: no such folder/);
+    expect(r.stderr).not.toContain(secret);
+  });
 });

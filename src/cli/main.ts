@@ -47,8 +47,13 @@ export class Cli {
     return path.join(path.dirname(path.resolve(this.stackFile())), '.lifeops');
   }
 
+  /** the secrets of the last stack loaded (env_file values included), for the final error line */
+  stackRedactor?: Redactor;
+
   load(env: string | undefined, opts: { allowMissing?: boolean; overrides?: Record<string, string> } = {}): Stack {
-    return loadStack({ file: this.stackFile(), env, processEnv: this.io.env, overrides: opts.overrides, allowMissing: opts.allowMissing });
+    const stack = loadStack({ file: this.stackFile(), env, processEnv: this.io.env, overrides: opts.overrides, allowMissing: opts.allowMissing });
+    this.stackRedactor = redactorFor(stack);
+    return stack;
   }
 
   newRun(stack: Stack): Run {
@@ -109,13 +114,15 @@ export async function main(argv: string[], io: IO): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     exitCode = (program as unknown as { lifeopsExit?: number }).lifeopsExit ?? 0;
   } catch (e) {
-    exitCode = reportError(e, io, program.opts<GlobalOptions>().verbose ?? argv.includes('--verbose'));
+    exitCode = reportError(e, io, program.opts<GlobalOptions>().verbose ?? argv.includes('--verbose'), cli.stackRedactor);
   }
   return exitCode;
 }
 
-export function reportError(e: unknown, io: IO, verbose: boolean): number {
-  const redact = envRedactor(io.env);
+export function reportError(e: unknown, io: IO, verbose: boolean, stackRedactor?: Redactor): number {
+  const fromEnv = envRedactor(io.env);
+  // the process environment's secrets, and the stack's (its env_file and defaults too)
+  const redact = { text: (t: string) => fromEnv.text(stackRedactor ? stackRedactor.text(t) : t) };
   if (e instanceof CommanderError) {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     return 2; // commander already printed the message
