@@ -19,13 +19,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
-import { lifeops, demoCopy, demoProject, BIN, ROOT } from './helpers.js';
+import { lifeops, demoCopy, demoProject, runLogValues, BIN, ROOT } from './helpers.js';
 import { TarLister, externalTarget, externalEnv, parseSumList } from '../src/flows/backup.js';
 
 const stack = demoCopy('bkf', 18520, (t) =>
   t
     // room for the ~60 MB table the slow-dump cases need
     .replace('resources: { limits: { memory: 256M, cpus: 1 }, reservations: { memory: 64M } }', 'resources: { limits: { memory: 768M, cpus: 1 }, reservations: { memory: 64M } }')
+    // no published db port: snapshot and row counts go through psql in the container (the fallback)
+    .replace(/^    ports: \["127\.0\.0\.1::5432"\].*\n/m, '')
     .replace('    http: { port: 8000, health: /health, ready: /ready }\n', '    http: { port: 8000, health: /health, ready: /ready }\n    volumes: ["media:/srv/media"]\n')
     // BKF_BACKUP_DIR moves the backups onto the small tmpfs for the disk-full case only
     .replace('backup:\n  keep_last: 5\n', 'backup:\n  keep_last: 5\n  volumes: [media]\n  dir: "${BKF_BACKUP_DIR:-state/backups}"\n'),
@@ -112,6 +114,7 @@ describe('backup fault cases on the demo stack', () => {
     const b = await cli(['backup', '--tag', 'files', '--json']);
     expect(b.exitCode, b.stderr).toBe(0);
     firstBackup = JSON.parse(b.stdout).id;
+    expect(runLogValues(stack.stateDir, 'snapshot_and_row_counts').at(-1)).toBe('docker exec psql');
     const m = JSON.parse(readFileSync(path.join(backups, firstBackup, 'manifest.json'), 'utf8'));
     expect(m.contents.volumes).toEqual([expect.objectContaining({ name: 'media', volume: 'bkf-local_media', file: 'volumes/media.tar', list: 'volumes/media.sha256' })]);
     // the per-file list read from the archive is exactly what the container sees

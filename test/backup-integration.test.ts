@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { cpSync, readFileSync, writeFileSync, rmSync, appendFileSync, truncateSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lifeops, demoCopy, demoProject } from './helpers.js';
+import { lifeops, demoCopy, demoProject, runLogValues } from './helpers.js';
 import { Lock } from '../src/flows/lock.js';
 
 const stack = demoCopy('bkt', 18447);
@@ -48,6 +48,8 @@ describe('backups on the demo stack', () => {
     expect(list).toEqual([expect.objectContaining({ id, env: 'local', tag: 'first', size: expect.any(Number), time: expect.any(String) })]);
     const m = JSON.parse(readFileSync(path.join(backups, id, 'manifest.json'), 'utf8'));
     expect(m.contents.postgres.databases[0].rows['public.items']).toBe(2000);
+    // the db publishes 5432 on 127.0.0.1: the snapshot and the row counts go through pg
+    expect(runLogValues(stack.stateDir, 'snapshot_and_row_counts').at(-1)).toMatch(/^pg on 127\.0\.0\.1:\d+$/);
     const v = await cli(['backups', 'verify', id]);
     expect(v.exitCode, v.stderr).toBe(0);
     expect(v.stderr).toMatch(/files match their checksums; demo restored with \d+ rows in \d+ tables/);

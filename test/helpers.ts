@@ -1,7 +1,7 @@
 // Shared test helpers: run the real CLI, and make throwaway copies of the demo
 // stack (own project name, port and state dir) so test files never collide.
 import { execa } from 'execa';
-import { mkdirSync, readFileSync, writeFileSync, mkdtempSync, copyFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, mkdtempSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -60,4 +60,15 @@ export function demoProject(project: string) {
     await redis('SET', 'k1', 'one');
   };
   return { container, sql, redis, tableHash, seed };
+}
+
+/** Every value a run log recorded under `key` in an info event's detail, oldest run first. */
+export function runLogValues(stateDir: string, key: string): unknown[] {
+  const dir = path.join(stateDir, 'logs');
+  return readdirSync(dir)
+    .sort()
+    .flatMap((f) => readFileSync(path.join(dir, f), 'utf8').split('\n'))
+    .filter((l) => l.includes(`"${key}"`))
+    .map((l) => (JSON.parse(l) as { detail?: Record<string, unknown> }).detail?.[key])
+    .filter((v) => v !== undefined);
 }

@@ -343,15 +343,34 @@ async function hashWhileWritten(fh: FileHandle, exited: () => boolean, wake: Pro
 }
 
 /**
- * Dump one database inside its container, with row counts taken in the same
- * snapshot: a psql session exports a REPEATABLE READ snapshot; pg_dump
- * --snapshot dumps exactly it while the session counts rows in it, both at
- * once; the session commits when both are done. pg_dump's output goes
- * straight into the file (the docker CLI writes it, as `> file` would), hashed
- * from the page cache as it grows; an encrypted backup streams through the
- * cipher instead. The file is fsynced before this returns.
+ * The session that exports the snapshot pg_dump reads and counts rows in it:
+ * BEGIN REPEATABLE READ, pg_export_snapshot(), the counts, then COMMIT once
+ * the dump is done. Closing it before then rolls it back.
  */
-async function dumpDatabase(containerId: string, user: string, db: string, file: string, passphrase?: string): Promise<{ rows: Record<string, number>; sha256: string; size: number }> {
+interface SnapshotSession {
+  readonly via: string;
+  exportSnapshot(): Promise<string>;
+  countRows(): Promise<Record<string, number>>;
+  commit(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Snapshot and row counts on a pg connection (an external server's, or a db service's published 127.0.0.1 port). */
+function pgSnapshotSession(client: pgModule.Client, via: string): SnapshotSession {
+  return {
+    via,
+    exportSnapshot: async () => {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      return String((await client.query('SELECT pg_export_snapshot() AS s')).rows[0].s);
+    },
+    countRows: async () => parseRowCounts((await client.query<string[]>({ text: ROW_COUNT_SQL, rowMode: 'array' })).rows.map((r) => r[0]).join('\n')),
+    commit: async () => void (await client.query('COMMIT')),
+    close: () => client.end().catch(() => undefined),
+  };
+}
+
+/** The same over `docker exec psql` in the db container, for a db service that publishes no port. */
+function psqlSnapshotSession(containerId: string, user: string, db: string): SnapshotSession {
   const psql = execa('docker', ['exec', '-i', containerId, 'psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-U', user, '-d', db], {
     stdin: 'pipe',
     stdout: 'pipe',
@@ -361,7 +380,9 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
   });
   let out = '';
   let errText = '';
-  const waitFor = (marker: string) =>
+  psql.stderr!.on('data', (d: Buffer) => (errText += d.toString()));
+  /** send SQL, then wait for the marker it selects last; what came before it */
+  const ask = (sql: string, marker: string) =>
     new Promise<string>((resolve, reject) => {
       const check = () => {
         const i = out.indexOf(marker + '\n');
@@ -377,16 +398,63 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
       const onExit = () => reject(new OperationError(`psql in the database container ended early: ${errText.split('\n').slice(-3).join(' ')}`));
       psql.stdout!.on('data', onData);
       psql.once('exit', onExit);
+      psql.stdin!.write(`${sql}\nSELECT '${marker}';\n`);
       check();
     });
-  psql.stderr!.on('data', (d: Buffer) => (errText += d.toString()));
+  return {
+    via: 'docker exec psql',
+    exportSnapshot: async () => {
+      const snapshot = (await ask('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSELECT pg_export_snapshot();', '@@SNAP')).trim().split('\n').pop()!.trim();
+      if (!/^[0-9A-F-]+$/i.test(snapshot)) throw new OperationError(`could not export a snapshot from ${db}: ${errText}`);
+      return snapshot;
+    },
+    countRows: async () => parseRowCounts(await ask(ROW_COUNT_SQL, '@@ROWS')),
+    commit: async () => {
+      psql.stdin!.end('COMMIT;\n');
+      await psql;
+    },
+    close: async () => {
+      if (psql.exitCode === null) {
+        psql.stdin!.destroy(); // end-of-file: psql ends, its transaction rolled back
+        await Promise.race([psql.catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+        if (psql.exitCode === null) psql.kill('SIGTERM');
+      }
+      await psql.catch(() => undefined);
+    },
+  };
+}
 
+/** pg on the db service's published 127.0.0.1 port when there is one and it answers, else psql in the container. */
+async function openSnapshotSession(c: ContainerState, user: string, password: string | undefined, db: string): Promise<SnapshotSession> {
+  const port = c.ports[5432];
+  if (port) {
+    const client = new (pgLib().Client)({ host: '127.0.0.1', port, user, password, database: db, connectionTimeoutMillis: 5000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      return pgSnapshotSession(client, `pg on 127.0.0.1:${port}`);
+    } catch {
+      await client.end().catch(() => undefined);
+    }
+  }
+  return psqlSnapshotSession(c.id, user, db);
+}
+
+/**
+ * Dump one database inside its container, with row counts taken in the same
+ * snapshot: the session exports a REPEATABLE READ snapshot; pg_dump
+ * --snapshot dumps exactly it while the session counts rows in it, both at
+ * once; the session commits when both are done. pg_dump's output goes
+ * straight into the file (the docker CLI writes it, as `> file` would), hashed
+ * from the page cache as it grows; an encrypted backup streams through the
+ * cipher instead. The file is fsynced before this returns.
+ */
+async function dumpDatabase(session: SnapshotSession, containerId: string, user: string, db: string, file: string, passphrase?: string): Promise<{ rows: Record<string, number>; sha256: string; size: number }> {
   let fh: FileHandle | undefined;
   try {
     fh = passphrase ? undefined : await openFile(file, 'w+');
   } catch (e) {
-    psql.kill('SIGTERM');
-    await psql.catch(() => undefined);
+    await session.close();
     throw writeError(e, file);
   }
   const dump = spawn('sh', ['-c', STOP_WITH_LIFEOPS, 'sh', 'docker', 'exec', '-i', containerId, 'sh', '-c', PG_DUMP_ON_SNAPSHOT, 'sh', user, db], {
@@ -425,12 +493,9 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
     if (!exited) dump.kill('SIGTERM');
   };
   try {
-    psql.stdin!.write("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSELECT pg_export_snapshot();\nSELECT '@@SNAP';\n");
-    const snapshot = (await waitFor('@@SNAP')).trim().split('\n').pop()!.trim();
-    if (!/^[0-9A-F-]+$/i.test(snapshot)) throw new OperationError(`could not export a snapshot from ${db}: ${errText}`);
+    const snapshot = await session.exportSnapshot();
     dump.stdin!.end(snapshot + '\n');
-    psql.stdin!.write(ROW_COUNT_SQL + "\nSELECT '@@ROWS';\n");
-    const counting = waitFor('@@ROWS').then(parseRowCounts);
+    const counting = session.countRows();
     dumping = (async () => {
       let written: { sha256: string; size: number } | undefined;
       let writeErr: unknown;
@@ -469,20 +534,14 @@ async function dumpDatabase(containerId: string, user: string, db: string, file:
     dumping.catch(() => undefined);
     // the first failure of either ends the other (finally below)
     const [rows, written] = await Promise.all([counting, dumping]);
-    psql.stdin!.end('COMMIT;\n');
-    await psql;
+    await session.commit();
     return { rows, ...written };
   } finally {
     await stopDump(); // a no-op after a dump that ended
     await closed;
     await dumping?.catch(() => undefined); // settled before its file handle closes
     await fh?.close().catch(() => undefined);
-    if (psql.exitCode === null) {
-      psql.stdin!.destroy(); // end-of-file: psql ends, its transaction rolled back
-      await within(psql.catch(() => undefined), 5000);
-      if (psql.exitCode === null) psql.kill('SIGTERM');
-    }
-    await psql.catch(() => undefined);
+    await session.close();
   }
 }
 
@@ -885,12 +944,13 @@ async function dumpExternal(t: ExternalTarget, clientMajor: number, file: string
     if (clientMajor < server) {
       throw new OperationError(`the host's pg_dump is version ${clientMajor} but ${t.display} runs PostgreSQL ${server}: pg_dump cannot dump a newer server`, `install postgresql-client-${server} (or newer) on this machine`);
     }
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-    const snapshot = String((await client.query('SELECT pg_export_snapshot() AS s')).rows[0].s);
-    const counted = await client.query<string[]>({ text: ROW_COUNT_SQL, rowMode: 'array' });
-    const rows = parseRowCounts(counted.rows.map((r) => r[0]).join('\n'));
+    const session = pgSnapshotSession(client, t.display);
+    const snapshot = await session.exportSnapshot();
+    const counting = session.countRows(); // beside the dump, in the same snapshot
+    counting.catch(() => undefined);
     const res = await streamCommandToFile(['pg_dump', '-Fc', `--snapshot=${snapshot}`, '-d', t.url], file, { passphrase, env: externalEnv(t) });
-    await client.query('COMMIT');
+    const rows = await counting;
+    await session.commit();
     return { rows, ...res, server };
   } finally {
     await client.end().catch(() => {});
@@ -1039,7 +1099,9 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
       for (const db of dbs) {
         await run.step(`postgres: pg_dump -Fc ${db} (with row counts)`, async () => {
           const rel = `postgres/${db}.dump${ext}`;
-          const r = await dumpDatabase(c.id, pgc.user, db, path.join(tmp, rel), passphrase);
+          const session = await openSnapshotSession(c, pgc.user, pgc.password, db);
+          run.info('backup', { database: db, snapshot_and_row_counts: session.via });
+          const r = await dumpDatabase(session, c.id, pgc.user, db, path.join(tmp, rel), passphrase);
           hashed.set(rel, r);
           pgOut.databases.push({ name: db, file: rel, rows: r.rows });
           run.info('backup', { database: db, bytes: r.size, tables: Object.keys(r.rows).length });

@@ -311,10 +311,9 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
         const image = await helperImage(stack, docker);
         await runChecked(['docker', 'run', '--rm', '--network', 'none', '--entrypoint', 'sh', '-v', `${source}:/d`, image, '-c', 'rm -rf /d/appendonlydir /d/appendonly.aof*']);
       }
+      // each file is a tar from the archive API; `docker cp -` takes it as a stream (no copy in memory)
       for (const f of rd.files) {
-        const chunks: Buffer[] = [];
-        for await (const chunk of plainStream(stack, run, manifest, path.join(dir, f))) chunks.push(chunk as Buffer);
-        await container.putArchive(Buffer.concat(chunks), { path: rd.dir });
+        await pipeInto(['docker', 'cp', '-', `${c.id}:${rd.dir}`], plainInput(stack, run, manifest, path.join(dir, f)), `docker cp ${f} into ${rd.service}:${rd.dir}`);
       }
       await container.start();
       const pass = stack.redis?.password;
