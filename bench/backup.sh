@@ -146,6 +146,9 @@ row('backup: whole `lifeops backup`', raw_d, lo_b)
 row('backup: pg_dump step (run log)', raw_d, lo_d)
 row('restore: restore step (run log)', raw_r, lo_r)
 row('restore: whole `lifeops rollback`', raw_r, lo_rb)
+# a rollback first takes a safety backup of the data it replaces (a full pg_dump):
+# the raw tools doing the same work are a pg_dump then a pg_restore
+row('rollback vs raw pg_dump + pg_restore', [d + r for d, r in zip(raw_d, raw_r)], lo_rb)
 col = lambda i: [c[i] for c in cpu]
 if all(c == c for c in col(0)):  # not nan: the db container's cgroup was found
     print(f"{'CPU seconds (whole commands)':36}{'raw':>9}{'lifeops':>10}{'ratio':>8}   per-run ratios")

@@ -389,12 +389,15 @@ export async function safetyBackupWithAppsStopped(
 }
 
 /** Put a backup's rendered files back as the env's render dir; re-tag images to the recorded IDs when they still exist. */
-async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: string, manifest: BackupManifest): Promise<string[]> {
+async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: string, manifest: BackupManifest): Promise<{ files: string[]; changed: boolean }> {
   if (!manifest.release.render_dir) throw new OperationError(`backup ${manifest.id} carries no rendered files`);
   const renderDir = renderDirFor(stateDir, stack.env);
+  const inForce = JSON.stringify(readRenderedDir(renderDir));
+  const release = readRenderedDir(path.join(dir, manifest.release.render_dir));
+  let changed = JSON.stringify(release) !== inForce;
   // file by file into the same folders: running containers bind-mount these
   // folders (the nginx front's), and a swapped folder would leave them on the deleted one
-  writeRendered(readRenderedDir(path.join(dir, manifest.release.render_dir)), renderDir);
+  writeRendered(release, renderDir);
   writeSecretFiles(stack, renderDir);
   const docker = new DockerClient();
   for (const [svc, img] of Object.entries(manifest.release.images)) {
@@ -407,8 +410,9 @@ async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: str
     }
     await runChecked(['docker', 'tag', img.id, img.image]);
     run.info('rollback', { retagged: img.image, id: img.id });
+    changed = true;
   }
-  return manifest.release.compose_files.map((f) => path.join(renderDir, f));
+  return { files: manifest.release.compose_files.map((f) => path.join(renderDir, f)), changed };
 }
 
 export interface RollbackOptions {
@@ -472,9 +476,16 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
       run.say(`safety backup of the current state: ${safety.id}`);
       await restoreBackup(stack, run, { stateDir: opts.stateDir, id });
     }
-    const files = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
-    await run.step(`compose up (${compose.kind}, project ${stack.project})`, () => runChecked(composeUp(compose, { project: stack.project, files }), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
-    if (stack.front) await reloadFront({ stack, run, docker: new DockerClient(), compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
+    const { files, changed } = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
+    const present = new Set((await new DockerClient().projectContainers(stack.project)).map((c) => c.service));
+    const missing = Object.keys(stack.services).filter((n) => !present.has(n));
+    if (changed || missing.length) {
+      await run.step(`compose up (${compose.kind}, project ${stack.project})`, () => runChecked(composeUp(compose, { project: stack.project, files }), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
+    } else {
+      // the release in force is the backup's (same files, same images): start what the restore stopped
+      await run.step(`compose start (${compose.kind}, project ${stack.project}): the release is unchanged`, () => runChecked(composeStart(compose, { project: stack.project, files }, []), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
+    }
+    if (stack.front && changed) await reloadFront({ stack, run, docker: new DockerClient(), compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
     await run.step('wait for every service to be healthy', () => waitHealthy(stack, new DockerClient()));
     // kept apart from the live render folder, which the next deploy overwrites: a failed deploy returns to this copy
     const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
