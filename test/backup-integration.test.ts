@@ -8,9 +8,11 @@ import { execa } from 'execa';
 import { lifeops, demoCopy, demoProject, runLogValues } from './helpers.js';
 import { Lock } from '../src/flows/lock.js';
 
-const stack = demoCopy('bkt', 18447);
+// BKT_KEEP_LAST: the retention test tightens the policy for single runs
+const stack = demoCopy('bkt', 18447, (t) => t.replace('  keep_last: 5\n', '  keep_last: "${BKT_KEEP_LAST:-5}"\n'));
 const base = ['-f', stack.file, '--state-dir', stack.stateDir];
-const cli = (args: string[]) => lifeops([...base, ...args]);
+const cli = (args: string[], env?: Record<string, string>) => lifeops([...base, ...args], { env });
+const listIds = async () => (JSON.parse((await cli(['backups', 'list', '--json'])).stdout) as { id: string }[]).map((b) => b.id);
 const { sql, redis, tableHash, seed } = demoProject('bkt-local');
 const backups = path.join(stack.stateDir, 'backups');
 
@@ -94,6 +96,11 @@ describe('backups on the demo stack', () => {
     const r = await cli(['rollback', id, '--yes']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/state before is in backup/);
+    // the writers stop before the safety backup, and the unchanged release is only started again
+    const stopAt = r.stderr.indexOf('stop app services (web, worker, front): no write may land after the safety backup');
+    expect(stopAt, r.stderr).toBeGreaterThanOrEqual(0);
+    expect(stopAt).toBeLessThan(r.stderr.indexOf('postgres: pg_dump -Fc'));
+    expect(r.stderr).toMatch(/compose start \(v[12], project bkt-local\): the release is unchanged/);
     expect(await tableHash()).toBe(hash);
     expect(await sql('SELECT count(*) FROM items WHERE id = 99999')).toBe('0');
     expect(await redis('GET', 'k1')).toBe('one');
@@ -103,5 +110,32 @@ describe('backups on the demo stack', () => {
     expect(list.find((b: { tag?: string }) => b.tag === 'pre-rollback')).toBeTruthy();
     const h = JSON.parse((await cli(['history', '--json'])).stdout);
     expect(h.at(-1)).toEqual(expect.objectContaining({ kind: 'rollback', outcome: 'success', backup: id }));
+  });
+
+  it('retention keeps exactly what the policy says, and runs only after a backup succeeded', async () => {
+    for (const tag of ['third', 'fourth']) expect((await cli(['backup', '--tag', tag])).exitCode).toBe(0);
+    const before = await listIds();
+    expect(before.length).toBe(4); // the first (verified), the pre-rollback safety backup, third, fourth
+    expect(before[0]).toBe(id);
+
+    // a failing backup under a policy of 1 deletes nothing
+    const db = (await execa('docker', ['ps', '-q', '--filter', 'label=com.docker.compose.project=bkt-local', '--filter', 'label=com.docker.compose.service=db'])).stdout.trim();
+    await execa('docker', ['stop', db]);
+    try {
+      const failed = await cli(['backup'], { BKT_KEEP_LAST: '1' });
+      expect(failed.exitCode, failed.stderr).toBe(1);
+      expect(failed.stderr).toMatch(/service db of bkt-local has no running container/);
+      expect(await listIds()).toEqual(before);
+    } finally {
+      await execa('docker', ['start', db]);
+    }
+    for (let i = 0; i < 150 && (await sql('SELECT 1').catch(() => '')) !== '1'; i++) await new Promise((r) => setTimeout(r, 200));
+
+    // a successful one under keep_last 2: the two newest stay, and the newest verified one (the first)
+    const ok = await cli(['backup', '--json'], { BKT_KEEP_LAST: '2' });
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    const { id: newest, deleted } = JSON.parse(ok.stdout) as { id: string; deleted: string[] };
+    expect(deleted).toEqual([before[1], before[2]]);
+    expect(await listIds()).toEqual([id, before[3], newest]);
   });
 });

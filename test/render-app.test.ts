@@ -4,7 +4,6 @@
 // test/validators-app.test.ts.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
@@ -155,17 +154,17 @@ describe('full stack (TLS, basic auth, api, static, pgbouncer, tuning)', () => {
     expect(() => pgValue('x', 'a\nb')).toThrow(/newline/);
   });
 
-  it('pgbouncer: pool settings, every database, md5 userlist with mode 0600, no plain password', () => {
+  it('pgbouncer: pool settings, every database, SCRAM; no userlist rendered, the image writes it from the environment', () => {
     const ini = files['pgbouncer/pgbouncer.ini'].content;
     expect(ini).toContain('shop = host=db port=5432 dbname=shop\nshop_staging = host=db port=5432 dbname=shop_staging');
     expect(ini).toContain('pool_mode = transaction\nmax_client_conn = 200\ndefault_pool_size = 10\nmin_pool_size = 0\nreserve_pool_size = 5');
     expect(ini).toContain('listen_port = 6432');
-    const users = files['pgbouncer/userlist.txt'];
-    const md5 = 'md5' + createHash('md5').update(PG_PASSWORD + 'shop').digest('hex');
-    expect(users.content).toContain(`"shop" "${md5}"`);
-    expect(users.mode).toBe(0o600);
+    expect(ini).toMatch(/^auth_type = scram-sha-256$/m);
+    expect(files['pgbouncer/userlist.txt']).toBeUndefined();
     const compose = parse(files['docker-compose.yml'].content);
-    expect(compose.services.bouncer.volumes).toEqual(['./pgbouncer/pgbouncer.ini:/etc/pgbouncer/pgbouncer.ini:ro', './pgbouncer/userlist.txt:/etc/pgbouncer/userlist.txt:ro']);
+    expect(compose.services.bouncer.volumes).toEqual(['./pgbouncer/pgbouncer.ini:/etc/pgbouncer/pgbouncer.ini:ro']);
+    expect(compose.services.bouncer.environment).toEqual({ AUTH_TYPE: 'scram-sha-256', DB_PASSWORD: '${POSTGRES_PASSWORD}', DB_USER: 'shop' });
+    for (const f of Object.values(files)) expect(f.content).not.toContain(PG_PASSWORD);
   });
 
   it('redis.conf: memory, policy, persistence; the password only as a ${VAR} in compose', () => {

@@ -52,7 +52,6 @@ describe('planRollout', () => {
     number: 1,
     image: 'img',
     imageId,
-    addresses: [],
     state: 'running',
     health: 'healthy',
     restarts: 0,

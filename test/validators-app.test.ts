@@ -3,15 +3,17 @@
 // --check-config (host, and the demo app's own image with the real module),
 // python's logging.config.fileConfig, redis-server (started in lifeops/redis:7,
 // PING via docker exec), pgbouncer and postgres (started in their local images with the
-// rendered files, checked with docker exec), docker-compose config, make -n.
+// rendered files, checked with docker exec; pgbouncer pools real SCRAM logins), docker-compose config, make -n.
 // Traefik has no binary on this host: traefik.yml is only parsed (render-app test).
-// Containers run with --network none and are removed by id in afterAll.
+// Containers run with --network none (the pgbouncer pair on an --internal network of
+// its own, the client inside the container) and are removed by id.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, chownSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseYaml } from 'yaml';
 import { loadStack } from '../src/config/load.js';
 import { parseEnvText } from '../src/config/envfile.js';
 import { renderAll, type RenderedFile } from '../src/render/index.js';
@@ -37,6 +39,14 @@ function renderTo(stack: Stack): string {
 
 async function dockerRun(args: string[]): Promise<string> {
   const r = await execa('docker', ['run', '-d', '--network', 'none', '--label', 'lifeops.test=validators-app', ...args]);
+  const id = r.stdout.trim();
+  containers.push(id);
+  return id;
+}
+
+/** Like dockerRun, on a given (internal) network instead of none. */
+async function dockerRunOn(network: string, args: string[]): Promise<string> {
+  const r = await execa('docker', ['run', '-d', '--network', network, '--label', 'lifeops.test=validators-app', ...args]);
   const id = r.stdout.trim();
   containers.push(id);
   return id;
@@ -166,24 +176,39 @@ describe('redis', () => {
 });
 
 describe('pgbouncer', () => {
-  it('starts in lifeops/pgbouncer:local with the rendered pgbouncer.ini and userlist.txt', async () => {
-    // userlist.txt is 0600; the image runs pgbouncer as postgres, so the copy it mounts belongs to that uid.
-    const uid = Number((await execa('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'id', 'lifeops/pgbouncer:local', '-u', 'postgres'])).stdout.trim());
-    const gid = Number((await execa('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'id', 'lifeops/pgbouncer:local', '-g', 'postgres'])).stdout.trim());
-    const users = path.join(mkdtempSync(path.join(os.tmpdir(), 'lifeops-pgb-')), 'userlist.txt');
-    copyFileSync(path.join(full, 'pgbouncer', 'userlist.txt'), users);
-    chownSync(users, uid, gid);
-    const id = await dockerRun(['-v', `${full}/pgbouncer/pgbouncer.ini:/etc/pgbouncer/pgbouncer.ini:ro`, '-v', `${users}:/etc/pgbouncer/userlist.txt:ro`, 'lifeops/pgbouncer:local']);
-    let logs = '';
-    await until('pgbouncer to listen', 20_000, async () => {
-      logs = (await execa('docker', ['logs', id], { reject: false, all: true })).all ?? '';
-      return /listening on 0\.0\.0\.0:6432/.test(logs);
-    });
-    await sleep(1000);
-    const state = await execa('docker', ['inspect', '-f', '{{.State.Running}}', id]);
-    expect(state.stdout).toBe('true');
-    expect(logs).not.toMatch(/FATAL|ERROR/);
-    expect(readFileSync(path.join(full, 'pgbouncer', 'userlist.txt'), 'utf8')).not.toContain(ENV.POSTGRES_PASSWORD);
+  it('the rendered pgbouncer.ini and compose environment pool real connections to a SCRAM Postgres', async () => {
+    // a network of its own, internal (no way out); the client runs inside the pgbouncer container
+    const net = `lifeops-pgb-${process.pid}`;
+    await execa('docker', ['network', 'create', '--internal', '--label', 'lifeops.test=validators-app', net]);
+    let db = '';
+    let bouncer = '';
+    try {
+      const compose = parseYaml(readFileSync(path.join(full, 'docker-compose.yml'), 'utf8')) as { services: Record<string, { environment?: Record<string, string> }> };
+      const env = Object.entries(compose.services.bouncer.environment ?? {}).map(([k, v]) => `${k}=${v.replace('${POSTGRES_PASSWORD}', ENV.POSTGRES_PASSWORD)}`);
+      expect(env).toEqual(['AUTH_TYPE=scram-sha-256', `DB_PASSWORD=${ENV.POSTGRES_PASSWORD}`, 'DB_USER=shop']);
+      // the server as the official image sets it up: scram-sha-256 for every host connection
+      db = await dockerRunOn(net, ['--network-alias', 'db', '-e', 'POSTGRES_USER=shop', '-e', `POSTGRES_PASSWORD=${ENV.POSTGRES_PASSWORD}`, '-e', 'POSTGRES_DB=shop', 'lifeops/postgres:15']);
+      await until('postgres to answer', 120_000, async () => (await execa('docker', ['exec', db, 'psql', '-U', 'shop', '-d', 'shop', '-tAc', 'select 1'], { reject: false })).stdout.trim() === '1');
+      await execa('docker', ['exec', db, 'psql', '-U', 'shop', '-d', 'shop', '-c', 'CREATE DATABASE shop_staging']);
+      expect((await execa('docker', ['exec', db, 'psql', '-U', 'shop', '-tAc', 'SHOW password_encryption'])).stdout.trim()).toBe('scram-sha-256');
+      bouncer = await dockerRunOn(net, [...env.flatMap((e) => ['-e', e]), '-v', `${full}/pgbouncer/pgbouncer.ini:/etc/pgbouncer/pgbouncer.ini:ro`, 'lifeops/pgbouncer:local']);
+      await until('pgbouncer to listen', 20_000, async () => /listening on 0\.0\.0\.0:6432/.test((await execa('docker', ['logs', bouncer], { reject: false, all: true })).all ?? ''));
+      const through = (database: string, password: string) =>
+        execa('docker', ['exec', '-e', `PGPASSWORD=${password}`, bouncer, 'psql', '-h', '127.0.0.1', '-p', '6432', '-U', 'shop', '-d', database, '-tAc', 'select current_user || \'@\' || current_database()'], { reject: false });
+      for (const database of ['shop', 'shop_staging']) {
+        const r = await through(database, ENV.POSTGRES_PASSWORD);
+        expect(r.exitCode, r.stderr).toBe(0);
+        expect(r.stdout.trim()).toBe(`shop@${database}`);
+      }
+      const wrong = await through('shop', 'not-the-password');
+      expect(wrong.exitCode).not.toBe(0);
+      expect(wrong.stderr).toMatch(/password authentication failed|SASL authentication failed/);
+      const logs = (await execa('docker', ['logs', bouncer], { all: true })).all ?? '';
+      expect(logs).not.toMatch(/server login (failed|has been failing)|wrong password type/);
+    } finally {
+      for (const id of [bouncer, db].filter(Boolean)) await execa('docker', ['rm', '-f', '-v', id], { reject: false });
+      await execa('docker', ['network', 'rm', net], { reject: false });
+    }
   });
 });
 

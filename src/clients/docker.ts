@@ -13,8 +13,6 @@ export interface ContainerState {
   image: string;
   /** sha256 id of the image the container was created from */
   imageId: string;
-  /** IP addresses on its networks, the project's default network first */
-  addresses: string[];
   state: string; // running, exited, restarting, created ...
   health: 'healthy' | 'unhealthy' | 'starting' | 'none';
   startedAt?: string;
@@ -164,7 +162,6 @@ function toState(info: Docker.ContainerInspectInfo): ContainerState {
     if (hostPort) ports[Number(key.split('/')[0])] = Number(hostPort);
   }
   const health = (info.State.Health?.Status as ContainerState['health'] | undefined) ?? 'none';
-  const networks = Object.entries(info.NetworkSettings?.Networks ?? {}).sort(([a], [b]) => Number(b.endsWith('_default')) - Number(a.endsWith('_default')) || a.localeCompare(b));
   return {
     id: info.Id,
     name: info.Name.replace(/^\//, ''),
@@ -172,7 +169,6 @@ function toState(info: Docker.ContainerInspectInfo): ContainerState {
     number: Number(labels['com.docker.compose.container-number'] ?? 1),
     image: info.Config.Image,
     imageId: info.Image,
-    addresses: networks.map(([, n]) => n.IPAddress).filter(Boolean),
     state: info.State.Status,
     health,
     startedAt: info.State.StartedAt,

@@ -85,24 +85,27 @@ export function httpGetInside(port: number, urlPath: string): string[] {
 }
 
 /**
- * GET an endpoint of one container: straight to its address from the host
- * (milliseconds), else from inside it with `docker exec` (about 300 ms, but
- * works when the host cannot reach the container's network). Resolves to
- * what answered; rejects with the reason when the endpoint is not 2xx.
+ * GET an endpoint of one container: through the port it publishes on
+ * 127.0.0.1 when it publishes this one (milliseconds), else from inside it
+ * with `docker exec` (about 300 ms). Never to the container's own network
+ * address: the host may not route to it, and the operator's firewall rules
+ * are written for published ports. Resolves to what answered; rejects with
+ * the reason when the endpoint is not 2xx.
  */
-export async function httpCheck(docker: DockerClient, c: ContainerState, port: number, urlPath: string, timeoutMs = 8000): Promise<'direct' | 'exec'> {
-  for (const ip of c.addresses) {
-    let res: Response;
+export async function httpCheck(docker: DockerClient, c: ContainerState, port: number, urlPath: string, timeoutMs = 8000): Promise<'published' | 'exec'> {
+  const hostPort = c.ports[port];
+  if (hostPort) {
+    let res: Response | undefined;
     try {
-      res = await fetch(`http://${ip}:${port}${urlPath}`, { signal: AbortSignal.timeout(Math.min(timeoutMs, 3000)), redirect: 'manual' });
+      res = await fetch(`http://127.0.0.1:${hostPort}${urlPath}`, { signal: AbortSignal.timeout(Math.min(timeoutMs, 3000)), redirect: 'manual' });
     } catch {
-      continue; // not reachable from here (or no answer in time): try the next address, then docker exec
+      // no answer in time: ask from inside below
     }
-    if (res.status >= 200 && res.status < 300) {
+    if (res && res.status >= 200 && res.status < 300) {
       await res.body?.cancel();
-      return 'direct';
+      return 'published';
     }
-    throw new Error(`${c.name}: ${urlPath} answered ${res.status}: ${(await res.text()).trim().slice(0, 200)}`);
+    if (res) throw new Error(`${c.name}: ${urlPath} answered ${res.status}: ${(await res.text()).trim().slice(0, 200)}`);
   }
   const r = await docker.exec(c.id, httpGetInside(port, urlPath), timeoutMs);
   if (r.exitCode !== 0) throw new Error(`${c.name}: ${r.output.trim().split('\n').pop() || `exit ${r.exitCode}`}`);

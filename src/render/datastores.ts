@@ -1,6 +1,5 @@
-// Data store configs: postgres/postgresql.conf, pgbouncer/pgbouncer.ini +
-// userlist.txt, redis/redis.conf, and the python logging.conf.
-import { createHash } from 'node:crypto';
+// Data store configs: postgres/postgresql.conf, pgbouncer/pgbouncer.ini,
+// redis/redis.conf, and the python logging.conf.
 import type { Stack } from '../config/schema.js';
 import type { RenderedFile, RenderContext } from './index.js';
 import { renderTemplate } from './templates.js';
@@ -54,10 +53,6 @@ export function renderPostgresConf(stack: Stack): string {
 }
 
 /** PgBouncer's md5 form: "md5" + md5(password + user). */
-export function pgbouncerMd5(user: string, password: string): string {
-  return 'md5' + createHash('md5').update(password + user).digest('hex');
-}
-
 const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
 function ident(what: string, v: string): string {
@@ -85,12 +80,10 @@ export function renderPgbouncer(stack: Stack): RenderedFile[] {
     min_pool_size: pb.min_pool_size,
     reserve_pool_size: pb.reserve_pool_size,
   });
-  const users = pg.password ? `"${user}" "${pgbouncerMd5(user, pg.password)}"` : ';; no password known at render time: set postgres.password';
-  const userlist = renderTemplate(stack, 'pgbouncer/userlist.txt', 'pgbouncer/userlist.txt', { header, users });
-  return [
-    { path: 'pgbouncer/pgbouncer.ini', content: ini },
-    { path: 'pgbouncer/userlist.txt', content: userlist, mode: 0o600 },
-  ];
+  // No userlist is rendered: the image writes it at start from DB_USER and
+  // DB_PASSWORD (compose passes the password from the environment), in plain
+  // text so that pgbouncer can answer SCRAM and log in to a SCRAM server.
+  return [{ path: 'pgbouncer/pgbouncer.ini', content: ini }];
 }
 
 /** Redis wants whole bytes or units without decimals: write bytes. */

@@ -124,7 +124,18 @@ export function applyRenderedMounts(stack: Stack, name: string, out: Record<stri
     out.command = withArgs(out.command, 'redis-server', ['redis-server'], args);
   }
   if (stack.pgbouncer && stack.pgbouncer.service === name) {
-    volumes.push(`./pgbouncer/pgbouncer.ini:${PGBOUNCER_DIR}/pgbouncer.ini:ro`, `./pgbouncer/userlist.txt:${PGBOUNCER_DIR}/userlist.txt:ro`);
+    volumes.push(`./pgbouncer/pgbouncer.ini:${PGBOUNCER_DIR}/pgbouncer.ini:ro`);
+    // the image's entrypoint writes its userlist from these (edoburu/pgbouncer's contract);
+    // the stack's own values win, the password stays a ${VAR} reference
+    const pg = stack.postgres;
+    const env = { ...((out.environment as Record<string, string> | undefined) ?? {}) };
+    if (pg && !env.DATABASE_URL) {
+      env.DB_USER ??= pg.user;
+      const password = stack.secretTemplates['postgres.password'] ?? (pg.password !== undefined ? escapeDollar(pg.password) : undefined);
+      if (password !== undefined) env.DB_PASSWORD ??= password;
+    }
+    env.AUTH_TYPE ??= 'scram-sha-256';
+    out.environment = Object.fromEntries(Object.entries(env).sort(([a], [b]) => a.localeCompare(b)));
   }
   if (svc?.gunicorn) {
     volumes.push(`./gunicorn/${name}.conf.py:${GUNICORN_CONF}:ro`, `./logging.conf:${GUNICORN_LOGGING_CONF}:ro`);

@@ -3,7 +3,7 @@
 // A validator that is not installed is reported as SKIPPED, never as OK.
 // Containers run with --network none and are removed by id; nothing is
 // published, nothing is reached over the network.
-import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, existsSync, rmSync, chownSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, existsSync, rmSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -294,30 +294,21 @@ async function checkPostgres(file: string, dir: string, useDocker: boolean): Pro
   });
 }
 
-async function checkPgbouncer(files: RenderedFile[], dir: string, work: string, useDocker: boolean): Promise<CheckResult[]> {
+async function checkPgbouncer(files: RenderedFile[], dir: string, useDocker: boolean): Promise<CheckResult[]> {
   const ini = 'pgbouncer/pgbouncer.ini';
   const names = files.filter((f) => f.path.startsWith('pgbouncer/')).map((f) => f.path);
   if (!names.includes(ini)) return [];
   const r = await timed(ini, 'pgbouncer in lifeops/pgbouncer:local', async () => {
     if (!useDocker || !(await imagePresent('lifeops/pgbouncer:local'))) return skip('docker engine with the lifeops/pgbouncer:local image (testbed/setup.sh)');
-    // userlist.txt is 0600 and pgbouncer runs as postgres: mount a copy owned by that uid.
-    const ids = await exec('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'sh', 'lifeops/pgbouncer:local', '-c', 'id -u postgres; id -g postgres']);
-    const [uid, gid] = ids.out.trim().split('\n').map(Number);
-    const users = path.join(work, 'userlist.txt');
-    copyFileSync(path.join(dir, 'pgbouncer', 'userlist.txt'), users);
-    if (Number.isInteger(uid) && Number.isInteger(gid)) {
-      try {
-        chownSync(users, uid, gid);
-      } catch {
-        /* not root: the image may still read it */
-      }
-    }
-    const c = await withContainer(['-v', `${path.join(dir, ini)}:${PGBOUNCER_DIR}/pgbouncer.ini:ro`, '-v', `${users}:${PGBOUNCER_DIR}/userlist.txt:ro`, 'lifeops/pgbouncer:local'], 20_000, async (id) =>
-      /listening on/.test((await exec('docker', ['logs', id])).out),
+    // the image writes its userlist from DB_USER/DB_PASSWORD at start, as in a deploy (a throwaway password here)
+    const c = await withContainer(
+      ['-v', `${path.join(dir, ini)}:${PGBOUNCER_DIR}/pgbouncer.ini:ro`, '-e', 'DB_USER=lifeops_check', '-e', 'DB_PASSWORD=lifeops-validate-only', '-e', 'AUTH_TYPE=scram-sha-256', 'lifeops/pgbouncer:local'],
+      20_000,
+      async (id) => /listening on/.test((await exec('docker', ['logs', id])).out),
     );
     await sleep(0);
     const bad = /FATAL|ERROR/.test(c.logs);
-    return c.ok && !bad ? { status: 'OK', detail: 'started with pgbouncer.ini + userlist.txt and listened' } : { status: 'FAIL', detail: lastLines(c.logs) };
+    return c.ok && !bad ? { status: 'OK', detail: 'started with pgbouncer.ini and listened' } : { status: 'FAIL', detail: lastLines(c.logs) };
   });
   return names.map((file) => ({ ...r, file }));
 }
@@ -368,7 +359,7 @@ export async function validateStack(stack: Stack, opts: ValidateOptions = {}): P
     const jobs: Promise<CheckResult | CheckResult[]>[] = [];
     jobs.push(checkCompose(stack, dir, compose));
     jobs.push(checkNginx(files, dir, work, useDocker));
-    jobs.push(checkPgbouncer(files, dir, work, useDocker));
+    jobs.push(checkPgbouncer(files, dir, useDocker));
     const handled = new Set<string>([...compose]);
     for (const f of files) {
       const p = f.path;

@@ -11,12 +11,21 @@ if [ -n "${DATABASE_URL:-}" ]; then
   DB_HOST="${hp%%:*}"; [ "$hp" != "$DB_HOST" ] && DB_PORT="${hp#*:}"
 fi
 
+# Like edoburu/pgbouncer: the user from DB_USER/DB_PASSWORD is added to the auth
+# file whether or not a pgbouncer.ini was mounted; in plain text for plain and
+# scram-sha-256 (pgbouncer needs it to log in to a SCRAM server), else as md5.
+if [ -n "${DB_USER:-}" ] && [ -n "${DB_PASSWORD:-}" ] && ! grep -qs "^\"$DB_USER\"" "$USERLIST"; then
+  case "${AUTH_TYPE:-md5}" in
+    plain|scram-sha-256) secret="$DB_PASSWORD" ;;
+    *) secret="md5$(printf '%s%s' "$DB_PASSWORD" "$DB_USER" | md5sum | cut -d' ' -f1)" ;;
+  esac
+  (umask 077; printf '"%s" "%s"\n' "$DB_USER" "$secret" >> "$USERLIST")
+  echo "pgbouncer: added $DB_USER to $USERLIST" >&2
+fi
+
 if [ ! -f "$INI" ]; then
   if [ -z "${DB_HOST:-}" ]; then
     echo "pgbouncer: no $INI and no DATABASE_URL/DB_HOST set" >&2; exit 1
-  fi
-  if [ -n "${DB_USER:-}" ] && [ -n "${DB_PASSWORD:-}" ] && [ ! -f "$USERLIST" ]; then
-    printf '"%s" "%s"\n' "$DB_USER" "$DB_PASSWORD" > "$USERLIST"; chmod 600 "$USERLIST"
   fi
   dbline="* = host=$DB_HOST port=${DB_PORT:-5432}"
   [ -n "${DB_NAME:-}" ] && dbline="${DB_NAME} = host=$DB_HOST port=${DB_PORT:-5432} dbname=$DB_NAME"
