@@ -8,7 +8,7 @@
 #                 the pg_dump / pg_restore step from the run log (<state>/logs/*.jsonl)
 # The raw restore reads the very dump file that the lifeops rollback restores.
 # Each pair runs RUNS times (default 3), alternating which side goes first;
-# a CHECKPOINT and a sync precede every timed command, on both sides.
+# a VACUUM, a CHECKPOINT and a sync precede every timed command, on both sides.
 #
 # Usage: bench/backup.sh [RUNS]     env: ROWS (default 5,000,000 rows ≈ 1 GB);
 #   LIFEOPS_BUNDLE=file.mjs to time another build (default: build now; the bundle is
@@ -42,7 +42,10 @@ db() { docker ps -q --filter label=com.docker.compose.project=bbk-local --filter
 psql_() { docker exec "$(db)" psql -X -q -At -v ON_ERROR_STOP=1 -U demo -d demo "$@"; }
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
-quiesce() { psql_ -c 'CHECKPOINT' >/dev/null; sync; }
+# After a restore the rows carry no hint bits yet: the first dump to read them would pay for
+# setting them (clog look-ups, every page dirtied). VACUUM sets them before any timed command,
+# so neither side inherits that cost from the order of the runs.
+quiesce() { psql_ -c 'VACUUM' -c 'CHECKPOINT' >/dev/null; sync; }
 newest_log() { ls -t "$STATE"/logs/*.jsonl | head -1; }
 
 # ---------------------------------------------------------------- data
