@@ -477,7 +477,8 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
       await restoreBackup(stack, run, { stateDir: opts.stateDir, id });
     }
     const { files, changed } = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
-    const present = new Set((await new DockerClient().projectContainers(stack.project)).map((c) => c.service));
+    const docker = new DockerClient();
+    const present = new Set((await docker.projectContainers(stack.project)).map((c) => c.service));
     const missing = Object.keys(stack.services).filter((n) => !present.has(n));
     if (changed || missing.length) {
       await run.step(`compose up (${compose.kind}, project ${stack.project})`, () => runChecked(composeUp(compose, { project: stack.project, files }), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
@@ -485,8 +486,8 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
       // the release in force is the backup's (same files, same images): start what the restore stopped
       await run.step(`compose start (${compose.kind}, project ${stack.project}): the release is unchanged`, () => runChecked(composeStart(compose, { project: stack.project, files }, []), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
     }
-    if (stack.front && changed) await reloadFront({ stack, run, docker: new DockerClient(), compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
-    await run.step('wait for every service to be healthy', () => waitHealthy(stack, new DockerClient()));
+    if (stack.front && changed) await reloadFront({ stack, run, docker, compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
+    await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker));
     // kept apart from the live render folder, which the next deploy overwrites: a failed deploy returns to this copy
     const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
     writeRendered(readRenderedDir(renderDirFor(opts.stateDir, stack.env)), archive);

@@ -8,6 +8,7 @@ import type { Service, Stack } from '../config/schema.js';
 import { dockerSize } from '../util/units.js';
 import { toYaml } from './yaml.js';
 import { applyRenderedMounts } from './extras.js';
+import { composeValue, escapeDollar } from './values.js';
 
 export const BACKEND_NETWORK = 'backend';
 
@@ -25,11 +26,8 @@ export function mapImage(ref: string, images: Record<string, string>): string {
   return images[repo] ?? ref;
 }
 
-const escapeDollar = (s: string) => s.replace(/\$/g, '$$$$');
-
 function envValue(stack: Stack, service: string, key: string, value: string | number | boolean): string {
-  const template = stack.secretTemplates[`services.${service}.environment.${key}`];
-  return template ?? escapeDollar(String(value));
+  return composeValue(stack, `services.${service}.environment.${key}`, String(value));
 }
 
 function healthcheck(svc: Service) {

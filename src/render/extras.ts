@@ -8,6 +8,7 @@ import { renderedHeader } from './nginx.js';
 import { BASIC_AUTH_VAR, traefikLabels } from './traefik.js';
 import { POSTGRES_CONF, REDIS_CONF, PGBOUNCER_DIR } from './datastores.js';
 import { GUNICORN_CONF, GUNICORN_LOGGING_CONF } from './gunicorn.js';
+import { composeValue } from './values.js';
 import { isSecretName } from '../util/redact.js';
 
 export const HTPASSWD_VAR = 'NGINX_AUTH_FILE';
@@ -82,8 +83,6 @@ export const NGINX_CONF_DIR = '/etc/nginx/lifeops';
 export const NGINX_CONF = `${NGINX_CONF_DIR}/nginx.conf`;
 export const NGINX_MOUNTS = [`./nginx:${NGINX_CONF_DIR}:ro`];
 
-const escapeDollar = (s: string) => s.replace(/\$/g, '$$$$');
-
 /** Insert `args` after the program name of an exec-form command, or build one. */
 function withArgs(command: unknown, program: string, fallback: string[], args: string[]): unknown {
   if (command === undefined) return [...fallback, ...args];
@@ -120,7 +119,7 @@ export function applyRenderedMounts(stack: Stack, name: string, out: Record<stri
   if (stack.redis && stack.redis.service === name) {
     volumes.push(`./redis/redis.conf:${REDIS_CONF}:ro`);
     const args = [REDIS_CONF];
-    if (stack.redis.password) args.push('--requirepass', stack.secretTemplates['redis.password'] ?? escapeDollar(stack.redis.password));
+    if (stack.redis.password) args.push('--requirepass', composeValue(stack, 'redis.password', stack.redis.password));
     out.command = withArgs(out.command, 'redis-server', ['redis-server'], args);
   }
   if (stack.pgbouncer && stack.pgbouncer.service === name) {
@@ -131,8 +130,7 @@ export function applyRenderedMounts(stack: Stack, name: string, out: Record<stri
     const env = { ...((out.environment as Record<string, string> | undefined) ?? {}) };
     if (pg && !env.DATABASE_URL) {
       env.DB_USER ??= pg.user;
-      const password = stack.secretTemplates['postgres.password'] ?? (pg.password !== undefined ? escapeDollar(pg.password) : undefined);
-      if (password !== undefined) env.DB_PASSWORD ??= password;
+      if (pg.password !== undefined) env.DB_PASSWORD ??= composeValue(stack, 'postgres.password', pg.password);
     }
     env.AUTH_TYPE ??= 'scram-sha-256';
     out.environment = Object.fromEntries(Object.entries(env).sort(([a], [b]) => a.localeCompare(b)));

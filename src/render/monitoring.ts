@@ -7,6 +7,7 @@
 import path from 'node:path';
 import type { Monitoring, Stack } from '../config/schema.js';
 import { BACKEND_NETWORK, mapImage } from './compose.js';
+import { composeValue } from './values.js';
 import { toYaml } from './yaml.js';
 import { MON, exportersOf, monitoringOf, renderAlertRules, renderPrometheusConfig, renderRecordingRules, type Exporter } from './prometheus.js';
 import { alertmanagerSecretFiles, renderAlertmanagerConfig, ALERTMANAGER_SECRETS_DIR } from './alertmanager.js';
@@ -28,8 +29,6 @@ export const MONITORING_IMAGES = {
   loki: 'grafana/loki:2.9.8',
   promtail: 'grafana/promtail:2.9.8',
 } as const;
-
-const escapeDollar = (s: string) => s.replace(/\$/g, '$$$$');
 
 interface Spec {
   image: string;
@@ -61,8 +60,7 @@ function service(stack: Stack, spec: Spec): Record<string, unknown> {
 function postgresDsn(stack: Stack): string | undefined {
   const pg = stack.postgres;
   if (!pg) return undefined;
-  const template = stack.secretTemplates['postgres.password'];
-  const password = template ?? (pg.password !== undefined ? escapeDollar(encodeURIComponent(pg.password)) : undefined);
+  const password = pg.password !== undefined ? composeValue(stack, 'postgres.password', pg.password, encodeURIComponent) : undefined;
   const auth = password !== undefined ? `${encodeURIComponent(pg.user)}:${password}` : encodeURIComponent(pg.user);
   return `postgresql://${auth}@${pg.service}:5432/${encodeURIComponent(pg.database)}?sslmode=disable`;
 }
@@ -94,7 +92,7 @@ function exporterService(stack: Stack, e: Exporter): [string, Record<string, unk
       const r = stack.redis;
       if (!r) return undefined;
       const env: Record<string, string> = { REDIS_ADDR: `redis://${r.service}:6379` };
-      const pw = stack.secretTemplates['redis.password'] ?? (r.password !== undefined ? escapeDollar(r.password) : undefined);
+      const pw = r.password !== undefined ? composeValue(stack, 'redis.password', r.password) : undefined;
       if (pw !== undefined) env.REDIS_PASSWORD = pw;
       return [MON.redis.service, service(stack, { image: MONITORING_IMAGES.redis, environment: env, memory: '64m', cpus: '0.25' })];
     }
