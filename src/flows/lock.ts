@@ -1,7 +1,9 @@
-// One mutating run per stack and environment: a lock file created with O_EXCL.
+// One mutating run per stack and environment: a lock file that appears whole.
+// It is written under a private name and hard-linked into place (link fails
+// with EEXIST like O_EXCL), so a racing run never reads a half-written lock.
 // A lock whose process is gone (same host, dead pid) is reported as stale,
 // with the command that clears it; a live lock is never taken over.
-import { openSync, writeSync, closeSync, readFileSync, rmSync, mkdirSync, readdirSync } from 'node:fs';
+import { openSync, writeSync, fsyncSync, closeSync, readFileSync, rmSync, mkdirSync, readdirSync, linkSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -42,6 +44,18 @@ export function describeLock(l: LockInfo): string {
   return `pid ${l.pid} on ${l.host}, \`${l.command}\`, since ${l.since} (lock ${l.id})`;
 }
 
+function heldError(file: string, env: string): LockHeldError {
+  const holder = readLock(file);
+  if (!holder) return new LockHeldError(`environment "${env}" is locked (${file} is unreadable)`, `inspect and remove ${file}`);
+  if (isStale(holder)) {
+    return new LockHeldError(
+      `environment "${env}" has a stale lock: ${describeLock(holder)}; that process is gone`,
+      `lifeops lock release ${holder.id}`,
+    );
+  }
+  return new LockHeldError(`environment "${env}" is locked by another run: ${describeLock(holder)}`, 'wait for it to finish');
+}
+
 export class Lock {
   private released = false;
   private readonly onSignal = (sig: NodeJS.Signals) => {
@@ -58,23 +72,22 @@ export class Lock {
     const file = lockPath(stateDir, env);
     mkdirSync(path.dirname(file), { recursive: true });
     const info: LockInfo = { id: randomBytes(4).toString('hex'), pid: process.pid, host: os.hostname(), command, since: now.toISOString(), env };
-    let fd: number;
+    const draft = `${file}.${info.id}.tmp`;
+    const fd = openSync(draft, 'wx', 0o644);
     try {
-      fd = openSync(file, 'wx', 0o644);
+      writeSync(fd, JSON.stringify(info, null, 2) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(draft, file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = readLock(file);
-      if (!holder) throw new LockHeldError(`environment "${env}" is locked (${file} is unreadable)`, `inspect and remove ${file}`);
-      if (isStale(holder)) {
-        throw new LockHeldError(
-          `environment "${env}" has a stale lock: ${describeLock(holder)}; that process is gone`,
-          `lifeops lock release ${holder.id}`,
-        );
-      }
-      throw new LockHeldError(`environment "${env}" is locked by another run: ${describeLock(holder)}`, 'wait for it to finish');
+      throw heldError(file, env);
+    } finally {
+      rmSync(draft, { force: true });
     }
-    writeSync(fd, JSON.stringify(info, null, 2) + '\n');
-    closeSync(fd);
     const lock = new Lock(file, info);
     process.once('SIGINT', lock.onSignal);
     process.once('SIGTERM', lock.onSignal);
