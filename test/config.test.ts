@@ -92,6 +92,25 @@ describe('loading a stack', () => {
     expect(e.message).toMatch(/enum\.yaml:5:11: services\.web\.role: found "webb"; valid values: "web", "worker"/);
   });
 
+  it('refuses a front domain or depends_on naming no service, at its line, with the valid names', () => {
+    const front = `front:
+  kind: traefik
+  service: web
+  domains:
+    - { name: shop.example.com, upstream: web }
+    - { name: grafana.shop.example.com, upstream: grafna, upstream_port: 3000 }
+monitoring: { enabled: true, grafana: true, exporters: [node] }
+`;
+    const f = stackFile('refs.yaml', MINIMAL.replace('environments:', `${front}environments:`));
+    const e = loadError(f, 'local', { DB_PASSWORD: 'x' });
+    expect(e.message).toMatch(/refs\.yaml:14:51: front\.domains\.1\.upstream: "grafna" is not a service the front can reach \(did you mean "grafana"\?\); valid: web, prometheus, alertmanager, grafana, node-exporter$/m);
+    // grafana is routable only while the monitoring override adds it
+    const off = stackFile('refs-off.yaml', MINIMAL.replace('environments:', `${front.replace('grafna', 'grafana').replace('grafana: true', 'grafana: false')}environments:`));
+    expect(loadError(off, 'local', { DB_PASSWORD: 'x' }).message).toMatch(/front\.domains\.1\.upstream: "grafana" is not a service the front can reach; valid: web, prometheus, alertmanager, node-exporter$/m);
+    const dep = stackFile('dep.yaml', MINIMAL.replace('    role: web', '    role: web\n    depends_on: { postgres: healthy }'));
+    expect(loadError(dep, 'local', { DB_PASSWORD: 'x' }).message).toMatch(/dep\.yaml:6:19: services\.web\.depends_on\.postgres: "postgres" is not a service; valid: web/);
+  });
+
   it('reports errors from an overlay at the overlay line', () => {
     const f = stackFile('overlay.yaml', MINIMAL.replace('replicas: 2', 'replicas: -1'));
     const e = loadError(f, 'production', { DB_PASSWORD: 'x' });

@@ -6,6 +6,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync, readdirSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { loadStack, readStackSource, environmentNames } from '../src/config/load.js';
 import { renderAll, type RenderedFile } from '../src/render/index.js';
 import { readRenderedDir } from '../src/flows/render.js';
@@ -104,6 +105,29 @@ describe('seed stacks', () => {
     expect(cc['gunicorn/backend.conf.py']).toMatch(/uvicorn\.workers\.UvicornWorker/);
     expect(cc['docker-compose.monitoring.yml']).toMatch(/loki/);
   });
+});
+
+describe('front routes', () => {
+  // Traefik routes by labels on the upstream container: a domain whose upstream
+  // carries no labels (Grafana lives in the monitoring override) routes nowhere.
+  for (const name of SEED_STACKS) {
+    for (const env of envsOf(name)) {
+      const stack = loadStack({ file: path.join(STACKS_DIR, `${name}.yaml`), env, processEnv: { ...DUMMY_SECRETS } });
+      if (stack.front?.kind !== 'traefik') continue;
+      it(`${name}/${env}: every Traefik domain has a router on its upstream service`, () => {
+        const files = Object.fromEntries(renderSeed(name, env).map((f) => [f.path, f.content]));
+        const services: Record<string, { labels?: Record<string, string> }> = {};
+        for (const f of ['docker-compose.yml', 'docker-compose.monitoring.yml']) if (files[f]) Object.assign(services, parseYaml(files[f]).services);
+        for (const d of stack.front!.domains) {
+          const labels = services[d.upstream]?.labels ?? {};
+          const rules = Object.entries(labels).filter(([k, v]) => /^traefik\.http\.routers\.[^.]+\.rule$/.test(k) && v.includes(`Host(\`${d.name}\`)`));
+          expect(rules, `${d.name} -> ${d.upstream}`).toHaveLength(1);
+          expect(labels['traefik.enable']).toBe('true');
+          if (d.basic_auth) expect(Object.keys(labels).some((k) => k.endsWith('.basicauth.users')), `${d.name} basic auth`).toBe(true);
+        }
+      });
+    }
+  }
 });
 
 describe('lifeops validate on every seed stack and environment (real validators)', () => {

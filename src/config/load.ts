@@ -10,6 +10,7 @@ import { stackFileSchema, type Stack, type StackFile } from './schema.js';
 import { parseEnvFile } from './envfile.js';
 import { interpolateTree, type InterpolationResult } from './interpolate.js';
 import { isSecretName } from '../util/redact.js';
+import { monitoringServiceNames } from '../render/prometheus.js';
 
 export interface LoadOptions {
   file: string;
@@ -250,6 +251,7 @@ export function loadStack(opts: LoadOptions): Stack {
   const parsed = stackFileSchema.safeParse(interp.value);
   if (!parsed.success) throw schemaError(src, parsed.error, interp.value, envName);
   const file = parsed.data as StackFile;
+  checkReferences(src, file, envName);
 
   // Required variables: declared ones, plus every ${VAR} used without a default.
   const missing = [...new Set([...file.variables.required, ...interp.unset])].filter((v) => vars[v] === undefined || vars[v] === '');
@@ -279,6 +281,40 @@ export function loadStack(opts: LoadOptions): Stack {
   };
 }
 
+/** Where a key path is written: in the environment's overlay when only the overlay sets it. */
+function sourcePath(src: Source, envName: string, keyPath: (string | number)[]): (string | number)[] {
+  const inOverlay = hasPath(src, ['environments', envName, ...keyPath]) && !hasPath(src, keyPath);
+  return inOverlay ? ['environments', envName, ...keyPath] : keyPath;
+}
+
+/**
+ * Names that must point at a service: the front's own service, every domain's
+ * upstream (an app service, or one the monitoring override adds), and every
+ * depends_on. A wrong name would otherwise render a route to nowhere.
+ */
+function checkReferences(src: Source, file: StackFile, envName: string): void {
+  const services = Object.keys(file.services);
+  const mon = file.monitoring?.enabled ? file.monitoring : undefined;
+  const routable = [...services, ...(mon ? monitoringServiceNames(mon) : [])];
+  const refs: { keyPath: (string | number)[]; name: string; valid: string[]; what: string; isKey?: boolean }[] = [];
+  if (file.front) {
+    refs.push({ keyPath: ['front', 'service'], name: file.front.service, valid: services, what: 'a service' });
+    file.front.domains.forEach((d, i) => refs.push({ keyPath: ['front', 'domains', i, 'upstream'], name: d.upstream, valid: routable, what: 'a service the front can reach' }));
+  }
+  for (const [svc, def] of Object.entries(file.services)) {
+    for (const dep of Object.keys(def.depends_on)) refs.push({ keyPath: ['services', svc, 'depends_on', dep], name: dep, valid: services, what: 'a service', isKey: true });
+  }
+  const lines = refs
+    .filter((r) => !r.valid.includes(r.name))
+    .map((r) => {
+      const hint = didYouMean(r.name, r.valid);
+      const at = sourcePath(src, envName, r.keyPath);
+      const where = r.isKey ? locateKey(src, at.slice(0, -1), r.name) : locate(src, at);
+      return `${src.file}:${where}: ${r.keyPath.join('.')}: "${r.name}" is not ${r.what}${hint ? ` (did you mean "${hint}"?)` : ''}; valid: ${r.valid.join(', ')}`;
+    });
+  if (lines.length) throw new ConfigError(lines.join('\n'), 'name one of the services listed');
+}
+
 function schemaError(src: Source, error: ZodError, value: unknown, envName: string): ConfigError {
   const lines: string[] = [];
   for (const issue of error.issues.slice(0, 5)) {
@@ -286,8 +322,7 @@ function schemaError(src: Source, error: ZodError, value: unknown, envName: stri
     const found = getAt(value, keyPath);
     const msg = zodIssueMessage(issue, found);
     // A key set by the overlay is reported where the overlay sets it.
-    const inOverlay = hasPath(src, ['environments', envName, ...keyPath]) && !hasPath(src, keyPath);
-    const srcPath = inOverlay ? ['environments', envName, ...keyPath] : keyPath;
+    const srcPath = sourcePath(src, envName, keyPath);
     if (msg.unknownKeys) {
       const valid = validKeysAt(keyPath);
       for (const key of msg.unknownKeys) {

@@ -9,6 +9,7 @@ import type { Monitoring, Stack } from '../config/schema.js';
 import { BACKEND_NETWORK, mapImage } from './compose.js';
 import { composeValue } from './values.js';
 import { toYaml } from './yaml.js';
+import { traefikLabels } from './traefik.js';
 import { MON, exportersOf, monitoringOf, renderAlertRules, renderPrometheusConfig, renderRecordingRules, type Exporter } from './prometheus.js';
 import { alertmanagerSecretFiles, renderAlertmanagerConfig, ALERTMANAGER_SECRETS_DIR } from './alertmanager.js';
 import { GRAFANA_PROVISIONING, renderGrafana } from './grafana.js';
@@ -150,6 +151,11 @@ export function monitoringCompose(stack: Stack, mon: Monitoring): Record<string,
     if (!s) continue;
     services[s[0]] = s[1];
     if (e === 'loki') volumes.add('loki-data');
+  }
+  // a Traefik front routes to these too (Grafana behind basic auth, in Command Center)
+  for (const [name, labels] of Object.entries(traefikLabels(stack))) {
+    const svc = services[name] as { labels: Record<string, string> } | undefined;
+    if (svc) svc.labels = { ...svc.labels, ...labels };
   }
   return {
     services,

@@ -48,6 +48,11 @@ export function exportersOf(mon: Monitoring): Exporter[] {
   return order.filter((e) => mon.exporters.includes(e));
 }
 
+/** Names of the services the monitoring override adds (a front may route to them). */
+export function monitoringServiceNames(mon: Monitoring): string[] {
+  return [MON.prometheus.service, MON.alertmanager.service, ...(mon.grafana ? [MON.grafana.service] : []), ...exportersOf(mon).map((e) => MON[e].service)];
+}
+
 function header(stack: Stack, what: string): string {
   return `${what}\nRendered by lifeops from ${path.basename(stack.file)} (environment ${stack.env}). Do not edit: run \`lifeops render\`.`;
 }
