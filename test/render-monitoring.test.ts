@@ -33,9 +33,11 @@ const MONITORING_PATHS = [
   'grafana/provisioning/dashboards/dashboards.yml',
   'grafana/provisioning/dashboards/demo-overview.json',
   'grafana/provisioning/datasources/datasources.yml',
+  'loki/loki.yml',
   'prometheus/prometheus.yml',
   'prometheus/rules/alerts.yml',
   'prometheus/rules/recording.yml',
+  'promtail/promtail.yml',
 ];
 // Other renderers share renderAll; these tests look at the monitoring files only.
 const isMonitoring = (p: string) => MONITORING_PATHS.includes(p);
@@ -96,7 +98,7 @@ describe('docker-compose.monitoring.yml', () => {
       expect(svc.restart, name).toBe('unless-stopped');
     }
     expect(doc.networks).toEqual({ default: {}, backend: { internal: true } });
-    expect(Object.keys(doc.volumes)).toEqual(['alertmanager-data', 'grafana-data', 'loki-data', 'prometheus-data']);
+    expect(Object.keys(doc.volumes)).toEqual(['alertmanager-data', 'grafana-data', 'loki-data', 'prometheus-data', 'promtail-positions']);
   });
 
   it('runs Prometheus with the config, the TSDB path, the retention and the lifecycle API', () => {
@@ -144,6 +146,41 @@ describe('docker-compose.monitoring.yml', () => {
     const mapped = loadDemoWith(FULL_MONITORING, 'local', SECRETS, '      prom/prometheus: lifeops/prometheus:local\n      grafana/grafana: lifeops/grafana:local\n');
     expect(compose(mapped).services.prometheus.image).toBe('lifeops/prometheus:local');
     expect(compose(mapped).services.grafana.image).toBe('lifeops/grafana:local');
+  });
+
+  it('Loki keeps logs log_retention_days (30 by default) through its compactor, from the mounted config', () => {
+    const files = byPath(renderMonitoring(full()));
+    const loki = parse(files['loki/loki.yml']);
+    expect(loki.limits_config.retention_period).toBe('720h');
+    expect(loki.compactor).toMatchObject({ retention_enabled: true, shared_store: 'filesystem', working_directory: '/loki/compactor' });
+    expect(loki.schema_config.configs[0].index.period).toBe('24h'); // retention is whole index tables
+    const week = byPath(renderMonitoring(loadDemoWith(FULL_MONITORING.replace('monitoring:\n', 'monitoring:\n  log_retention_days: 7\n'))));
+    expect(parse(week['loki/loki.yml']).limits_config.retention_period).toBe('168h');
+    const svc = compose().services.loki;
+    expect(svc.volumes).toEqual(['./loki:/etc/loki/lifeops:ro', 'loki-data:/loki']);
+    expect(svc.command).toEqual(['-config.file=/etc/loki/lifeops/loki.yml']);
+    const noLogs = renderMonitoring(loadDemoWith(FULL_MONITORING.replace(', loki, promtail]', ']'))).map((f) => f.path);
+    expect(noLogs.filter((p) => /^(loki|promtail)\//.test(p))).toEqual([]);
+  });
+
+  it("promtail ships this project's containers to Loki labelled service=<stack>-<service>; its relabel rules pass promtool", () => {
+    const promtail = parse(byPath(renderMonitoring(full()))['promtail/promtail.yml']);
+    expect(promtail.clients).toEqual([{ url: 'http://loki:3100/loki/api/v1/push' }]);
+    const job = promtail.scrape_configs[0];
+    expect(job.docker_sd_configs[0].filters).toEqual([{ name: 'label', values: ['com.docker.compose.project=demo-local'] }]);
+    expect(job.relabel_configs[0]).toEqual({ source_labels: ['__meta_docker_container_label_com_docker_compose_service'], target_label: 'service', replacement: 'demo-$1' });
+    const svc = compose().services.promtail;
+    expect(svc.volumes).toEqual(['./promtail:/etc/promtail/lifeops:ro', '/var/run/docker.sock:/var/run/docker.sock:ro', 'promtail-positions:/var/lib/promtail']);
+    expect(svc.command).toEqual(['-config.file=/etc/promtail/lifeops/promtail.yml']);
+    // promtail's relabel_configs are Prometheus' own: check them in a scrape job with promtool
+    const dir = newDir('promtail-relabel');
+    const asPrometheus = { scrape_configs: [{ job_name: 'relabel', static_configs: [{ targets: ['localhost:9080'] }], relabel_configs: job.relabel_configs }] };
+    writeFileSync(path.join(dir, 'p.yml'), JSON.stringify(asPrometheus));
+    const ok = run('promtool', ['check', 'config', path.join(dir, 'p.yml')]);
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    asPrometheus.scrape_configs[0].relabel_configs[1].regex = '/(.*'; // the check is real: a broken regex fails
+    writeFileSync(path.join(dir, 'p.yml'), JSON.stringify(asPrometheus));
+    expect(run('promtool', ['check', 'config', path.join(dir, 'p.yml')]).status).not.toBe(0);
   });
 
   it('passes docker-compose config together with the base compose file', () => {

@@ -226,6 +226,7 @@ export const monitoringSchema = z
     scrape_interval: duration.default('15s'),
     evaluation_interval: duration.default('15s'),
     retention: duration.default('15d'),
+    log_retention_days: z.coerce.number().int().min(1).max(3650).default(30).describe('days Loki keeps logs (its compactor deletes older ones)'),
     external_labels: z.record(z.string(), safeToken).default({}),
     exporters: z
       .array(z.enum(['statsd', 'cadvisor', 'node', 'postgres', 'redis', 'loki', 'promtail']))

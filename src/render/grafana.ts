@@ -1,17 +1,13 @@
 // Grafana provisioning: data sources, the dashboard provider and the stack's
 // overview dashboard (the LifeOS panels). The dashboard is JSON with a 2-space
 // indent, stable panel ids and a fixed key order: same stack, same bytes.
-import path from 'node:path';
 import type { Monitoring, Stack } from '../config/schema.js';
 import { toYaml } from './yaml.js';
+import { fileHeader } from './nginx.js';
 import { MON } from './prometheus.js';
 
 export const GRAFANA_PROVISIONING = '/etc/grafana/provisioning';
 const PROM_DS = { type: 'prometheus', uid: 'prometheus' };
-
-function header(stack: Stack, what: string): string {
-  return `${what}\nRendered by lifeops from ${path.basename(stack.file)} (environment ${stack.env}). Do not edit: run \`lifeops render\`.`;
-}
 
 export function datasources(mon: Monitoring): Record<string, unknown> {
   const list: Record<string, unknown>[] = [
@@ -154,8 +150,8 @@ export function overviewDashboard(stack: Stack, mon: Monitoring): Record<string,
 
 export function renderGrafana(stack: Stack, mon: Monitoring): { path: string; content: string }[] {
   return [
-    { path: 'grafana/provisioning/datasources/datasources.yml', content: toYaml(datasources(mon), header(stack, `Grafana data sources for stack ${stack.name}.`)) },
-    { path: 'grafana/provisioning/dashboards/dashboards.yml', content: toYaml(dashboardProviders(stack), header(stack, `Grafana dashboard provider for stack ${stack.name}.`)) },
+    { path: 'grafana/provisioning/datasources/datasources.yml', content: toYaml(datasources(mon), fileHeader(stack, `Grafana data sources for stack ${stack.name}.`)) },
+    { path: 'grafana/provisioning/dashboards/dashboards.yml', content: toYaml(dashboardProviders(stack), fileHeader(stack, `Grafana dashboard provider for stack ${stack.name}.`)) },
     { path: `grafana/provisioning/dashboards/${stack.name}-overview.json`, content: JSON.stringify(overviewDashboard(stack, mon), null, 2) + '\n' },
   ];
 }

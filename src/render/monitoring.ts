@@ -3,6 +3,7 @@
 //   prometheus/prometheus.yml            + prometheus/rules/{alerts,recording}.yml
 //   alertmanager/alertmanager.yml        secrets read from ./alertmanager/secrets/*
 //   grafana/provisioning/...             data sources, dashboard provider, overview dashboard
+//   loki/loki.yml, promtail/promtail.yml when those exporters are on (loki.ts)
 // Pure and deterministic like every renderer; structured files go through toYaml.
 import path from 'node:path';
 import type { Monitoring, Stack } from '../config/schema.js';
@@ -10,6 +11,7 @@ import { BACKEND_NETWORK, mapImage } from './compose.js';
 import { composeValue } from './values.js';
 import { toYaml } from './yaml.js';
 import { traefikLabels } from './traefik.js';
+import { LOKI_CONF_DIR, PROMTAIL_CONF_DIR, renderLogs } from './loki.js';
 import { MON, exportersOf, monitoringOf, renderAlertRules, renderPrometheusConfig, renderRecordingRules, type Exporter } from './prometheus.js';
 import { alertmanagerSecretFiles, renderAlertmanagerConfig, ALERTMANAGER_SECRETS_DIR } from './alertmanager.js';
 import { GRAFANA_PROVISIONING, renderGrafana } from './grafana.js';
@@ -98,12 +100,18 @@ function exporterService(stack: Stack, e: Exporter): [string, Record<string, unk
       return [MON.redis.service, service(stack, { image: MONITORING_IMAGES.redis, environment: env, memory: '64m', cpus: '0.25' })];
     }
     case 'loki':
-      return [MON.loki.service, service(stack, { image: MONITORING_IMAGES.loki, command: ['-config.file=/etc/loki/local-config.yaml'], volumes: ['loki-data:/loki'], memory: '512m', cpus: '0.5' })];
+      return [MON.loki.service, service(stack, {
+        image: MONITORING_IMAGES.loki,
+        command: [`-config.file=${LOKI_CONF_DIR}/loki.yml`],
+        volumes: [`./loki:${LOKI_CONF_DIR}:ro`, 'loki-data:/loki'],
+        memory: '512m', cpus: '0.5',
+      })];
     case 'promtail':
       return [MON.promtail.service, service(stack, {
         image: MONITORING_IMAGES.promtail,
-        command: ['-config.file=/etc/promtail/config.yml'],
-        volumes: ['/var/log:/var/log:ro', '/var/lib/docker/containers:/var/lib/docker/containers:ro'],
+        command: [`-config.file=${PROMTAIL_CONF_DIR}/promtail.yml`],
+        // container logs come through the Docker API (docker_sd_configs), positions survive restarts
+        volumes: [`./promtail:${PROMTAIL_CONF_DIR}:ro`, '/var/run/docker.sock:/var/run/docker.sock:ro', 'promtail-positions:/var/lib/promtail'],
         memory: '128m', cpus: '0.25',
       })];
   }
@@ -151,6 +159,7 @@ export function monitoringCompose(stack: Stack, mon: Monitoring): Record<string,
     if (!s) continue;
     services[s[0]] = s[1];
     if (e === 'loki') volumes.add('loki-data');
+    if (e === 'promtail') volumes.add('promtail-positions');
   }
   // a Traefik front routes to these too (Grafana behind basic auth, in Command Center)
   for (const [name, labels] of Object.entries(traefikLabels(stack))) {
@@ -187,5 +196,6 @@ export function renderMonitoring(stack: Stack, _ctx?: RenderContext): RenderedFi
     { path: 'prometheus/rules/recording.yml', content: renderRecordingRules(stack) },
     { path: 'alertmanager/alertmanager.yml', content: renderAlertmanagerConfig(stack, mon) },
     ...(mon.grafana ? renderGrafana(stack, mon) : []),
+    ...renderLogs(stack, mon),
   ];
 }

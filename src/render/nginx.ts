@@ -15,6 +15,11 @@ export function renderedHeader(stack: Stack): string {
   return `Rendered by lifeops from ${path.basename(stack.file)} (environment ${stack.env}). Do not edit: run \`lifeops render\`.`;
 }
 
+/** A rendered file's header: what it is, then where it came from. */
+export function fileHeader(stack: Stack, what: string): string {
+  return `${what}\n${renderedHeader(stack)}`;
+}
+
 /** The port a domain proxies to: domain.upstream_port, else the service's http.port, else 8000. */
 export function upstreamPort(stack: Stack, d: Domain): number {
   if (d.upstream_port !== undefined) return d.upstream_port;

@@ -3,9 +3,9 @@
 // object serialised with toYaml, so output is byte-identical for equal input.
 // Validated by `promtool check config`, `promtool check rules` and
 // `promtool test rules` (test/promtool-rules.test.ts).
-import path from 'node:path';
 import type { Monitoring, Stack } from '../config/schema.js';
 import { toYaml } from './yaml.js';
+import { fileHeader } from './nginx.js';
 
 /** Service names and ports of the monitoring stack (compose and scrape jobs agree on them). */
 export const MON = {
@@ -53,10 +53,6 @@ export function monitoringServiceNames(mon: Monitoring): string[] {
   return [MON.prometheus.service, MON.alertmanager.service, ...(mon.grafana ? [MON.grafana.service] : []), ...exportersOf(mon).map((e) => MON[e].service)];
 }
 
-function header(stack: Stack, what: string): string {
-  return `${what}\nRendered by lifeops from ${path.basename(stack.file)} (environment ${stack.env}). Do not edit: run \`lifeops render\`.`;
-}
-
 export function prometheusConfig(stack: Stack, mon: Monitoring): Record<string, unknown> {
   const externalLabels: Record<string, string> = { environment: stack.env, stack: stack.name };
   for (const k of Object.keys(mon.external_labels).sort()) externalLabels[k] = mon.external_labels[k];
@@ -94,7 +90,7 @@ export function prometheusConfig(stack: Stack, mon: Monitoring): Record<string, 
 }
 
 export function renderPrometheusConfig(stack: Stack, mon: Monitoring): string {
-  return toYaml(prometheusConfig(stack, mon), header(stack, `Prometheus configuration for stack ${stack.name}. Retention is set on the command line (docker-compose.monitoring.yml).`));
+  return toYaml(prometheusConfig(stack, mon), fileHeader(stack, `Prometheus configuration for stack ${stack.name}. Retention is set on the command line (docker-compose.monitoring.yml).`));
 }
 
 /** A number as PromQL writes it (no exponent noise for the usual thresholds). */
@@ -185,7 +181,7 @@ export function renderAlertRules(stack: Stack, mon: Monitoring): string {
       { name: `${stack.name}-warning`, rules: warning },
     ],
   };
-  return toYaml(doc, header(stack, `Alert rules for stack ${stack.name}: critical pages, warning goes to Slack.`));
+  return toYaml(doc, fileHeader(stack, `Alert rules for stack ${stack.name}: critical pages, warning goes to Slack.`));
 }
 
 export function recordingRules(): { record: string; expr: string }[] {
@@ -209,6 +205,6 @@ export function recordingRules(): { record: string; expr: string }[] {
 export function renderRecordingRules(stack: Stack): string {
   return toYaml(
     { groups: [{ name: `${stack.name}-recording`, rules: recordingRules() }] },
-    header(stack, `Recording rules for stack ${stack.name} (used by the Grafana dashboard).`),
+    fileHeader(stack, `Recording rules for stack ${stack.name} (used by the Grafana dashboard).`),
   );
 }
