@@ -46,31 +46,41 @@ class EngineHttpError extends Error {
 }
 
 /**
- * One GET of the Engine API, JSON out. The read-only calls that status and
- * an unchanged deploy make go through this instead of dockerode, whose
- * module graph (ssh2, grpc) takes 0.3-0.8 s to load.
+ * One call of the Engine API, the raw body out. The calls status and an
+ * unchanged deploy make (inspect, list, exec) go through this instead of
+ * dockerode, whose module graph (ssh2, grpc) takes 0.3-0.8 s to load. A body
+ * without a length (exec output) is read until the engine closes it.
  */
-function engineGet<T>(urlPath: string, timeoutMs = 30_000): Promise<T> {
+function engineCall(method: 'GET' | 'POST', urlPath: string, body?: unknown, timeoutMs = 30_000): Promise<Buffer> {
   const addr = engineAddress();
   if (!addr) return Promise.reject(new Error('DOCKER_HOST needs dockerode'));
-  return new Promise<T>((resolve, reject) => {
-    const req = http.get({ ...addr, path: urlPath, timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise<Buffer>((resolve, reject) => {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (payload !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) });
+    const req = http.request({ ...addr, method, path: urlPath, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if ((res.statusCode ?? 500) >= 300) return reject(new EngineHttpError(res.statusCode ?? 500, `${urlPath}: ${res.statusCode} ${text.trim().slice(0, 200)}`));
-        try {
-          resolve(JSON.parse(text) as T);
-        } catch (e) {
-          reject(e as Error);
-        }
+        clearTimeout(deadline);
+        const raw = Buffer.concat(chunks);
+        if ((res.statusCode ?? 500) >= 300) return reject(new EngineHttpError(res.statusCode ?? 500, `${urlPath}: ${res.statusCode} ${raw.toString('utf8').trim().slice(0, 200)}`));
+        resolve(raw);
       });
-      res.on('error', reject);
+      res.on('error', (e) => (clearTimeout(deadline), reject(e)));
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer from the engine in ${timeoutMs} ms`)));
-    req.on('error', reject);
+    // a deadline for the whole call, not an idle timeout: exec output may keep trickling
+    const deadline = setTimeout(() => {
+      reject(new Error(`no answer from the engine in ${timeoutMs} ms`));
+      req.destroy();
+    }, timeoutMs);
+    req.on('error', (e) => (clearTimeout(deadline), reject(e)));
+    req.end(payload);
   });
+}
+
+async function engineGet<T>(urlPath: string, timeoutMs = 30_000): Promise<T> {
+  return JSON.parse((await engineCall('GET', urlPath, undefined, timeoutMs)).toString('utf8')) as T;
 }
 
 const directEngine = () => engineAddress() !== undefined;
@@ -122,6 +132,18 @@ export class DockerClient {
   }
 
   async exec(id: string, cmd: string[], timeoutMs = 10_000): Promise<{ exitCode: number; output: string }> {
+    if (directEngine()) {
+      const created = JSON.parse((await engineCall('POST', `/containers/${encodeURIComponent(id)}/exec`, { Cmd: cmd, AttachStdout: true, AttachStderr: true })).toString('utf8')) as { Id: string };
+      let output: Buffer;
+      try {
+        output = await engineCall('POST', `/exec/${created.Id}/start`, { Detach: false, Tty: false }, timeoutMs);
+      } catch (e) {
+        if ((e as Error).message.startsWith('no answer from the engine')) throw new Error(`timed out after ${timeoutMs} ms: ${cmd.join(' ')}`);
+        throw e;
+      }
+      const info = await engineGet<{ ExitCode: number | null }>(`/exec/${created.Id}/json`);
+      return { exitCode: info.ExitCode ?? -1, output: demux(output) };
+    }
     const exec = await this.api.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
     const stream = await exec.start({ hijack: true, stdin: false });
     const chunks: Buffer[] = [];
