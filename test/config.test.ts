@@ -107,6 +107,8 @@ monitoring: { enabled: true, grafana: true, exporters: [node] }
     // grafana is routable only while the monitoring override adds it
     const off = stackFile('refs-off.yaml', MINIMAL.replace('environments:', `${front.replace('grafna', 'grafana').replace('grafana: true', 'grafana: false')}environments:`));
     expect(loadError(off, 'local', { DB_PASSWORD: 'x' }).message).toMatch(/front\.domains\.1\.upstream: "grafana" is not a service the front can reach; valid: web, prometheus, alertmanager, node-exporter$/m);
+    const logs = stackFile('logs.yaml', MINIMAL.replace('environments:', 'monitoring: { enabled: true, exporters: [node, promtail] }\nenvironments:'));
+    expect(loadError(logs, 'local', { DB_PASSWORD: 'x' }).message).toMatch(/logs\.yaml:9:\d+: monitoring\.exporters: promtail ships logs to the loki exporter, which is not listed/);
     const dep = stackFile('dep.yaml', MINIMAL.replace('    role: web', '    role: web\n    depends_on: { postgres: healthy }'));
     expect(loadError(dep, 'local', { DB_PASSWORD: 'x' }).message).toMatch(/dep\.yaml:6:19: services\.web\.depends_on\.postgres: "postgres" is not a service; valid: web/);
   });

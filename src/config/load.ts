@@ -290,7 +290,8 @@ function sourcePath(src: Source, envName: string, keyPath: (string | number)[]):
 /**
  * Names that must point at a service: the front's own service, every domain's
  * upstream (an app service, or one the monitoring override adds), and every
- * depends_on. A wrong name would otherwise render a route to nowhere.
+ * depends_on. A wrong name would otherwise render a route to nowhere. Also
+ * promtail, which has nowhere to ship without loki.
  */
 function checkReferences(src: Source, file: StackFile, envName: string): void {
   const services = Object.keys(file.services);
@@ -313,6 +314,10 @@ function checkReferences(src: Source, file: StackFile, envName: string): void {
       return `${src.file}:${where}: ${r.keyPath.join('.')}: "${r.name}" is not ${r.what}${hint ? ` (did you mean "${hint}"?)` : ''}; valid: ${r.valid.join(', ')}`;
     });
   if (lines.length) throw new ConfigError(lines.join('\n'), 'name one of the services listed');
+  if (mon?.exporters.includes('promtail') && !mon.exporters.includes('loki')) {
+    const at = sourcePath(src, envName, ['monitoring', 'exporters']);
+    throw new ConfigError(`${src.file}:${locate(src, at)}: monitoring.exporters: promtail ships logs to the loki exporter, which is not listed`, 'add loki to monitoring.exporters, or remove promtail');
+  }
 }
 
 function schemaError(src: Source, error: ZodError, value: unknown, envName: string): ConfigError {
