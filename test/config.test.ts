@@ -1,7 +1,7 @@
 // Stack file loading: schema, overlays, interpolation, and the error messages
 // an operator sees for bad input (file:line:column, key path, what is valid).
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadStack, didYouMean } from '../src/config/load.js';
@@ -164,6 +164,11 @@ describe('schema and suggestions', () => {
   it('exports a JSON Schema with the service properties', () => {
     const s = jsonSchema() as { properties: Record<string, unknown> };
     expect(Object.keys(s.properties)).toEqual(expect.arrayContaining(['name', 'services', 'environments', 'backup']));
+  });
+  it('stacks/stack.schema.json (what the stack files point editors at) is the current schema', () => {
+    const committed = JSON.parse(readFileSync(path.join(ROOT, 'stacks', 'stack.schema.json'), 'utf8'));
+    expect(committed, 'regenerate: node bin/lifeops.js schema > stacks/stack.schema.json').toEqual(jsonSchema());
+    for (const f of ['demo', 'lifeos', 'commandcenter', 'aiia']) expect(readFileSync(path.join(ROOT, 'stacks', `${f}.yaml`), 'utf8')).toMatch(/^# yaml-language-server: \$schema=\.\/stack\.schema\.json\n/);
   });
   it('suggests close words only', () => {
     expect(didYouMean('servces', ['services', 'name'])).toBe('services');
