@@ -106,14 +106,23 @@ describe('backups on the demo stack', () => {
     expect(await redis('GET', 'k1')).toBe('one');
     expect(await redis('GET', 'k2')).toBe('two');
     expect(await redis('EXISTS', 'k3')).toBe('0');
+    // the safety backup is on the downtime path: dumped at -Z1, and it verifies like any other
+    expect(r.stderr).toMatch(/postgres: pg_dump -Fc -Z1 \S+ \(with row counts\)/);
     const list = JSON.parse((await cli(['backups', 'list', '--json'])).stdout);
-    expect(list.find((b: { tag?: string }) => b.tag === 'pre-rollback')).toBeTruthy();
+    const safety = list.find((b: { tag?: string }) => b.tag === 'pre-rollback');
+    expect(safety).toBeTruthy();
+    const v = await cli(['backups', 'verify', safety.id]);
+    expect(v.exitCode, v.stderr).toBe(0);
     const h = JSON.parse((await cli(['history', '--json'])).stdout);
     expect(h.at(-1)).toEqual(expect.objectContaining({ kind: 'rollback', outcome: 'success', backup: id }));
   });
 
   it('retention keeps exactly what the policy says, and runs only after a backup succeeded', async () => {
-    for (const tag of ['third', 'fourth']) expect((await cli(['backup', '--tag', tag])).exitCode).toBe(0);
+    for (const tag of ['third', 'fourth']) {
+      const b = await cli(['backup', '--tag', tag]);
+      expect(b.exitCode).toBe(0);
+      expect(b.stderr).toMatch(/postgres: pg_dump -Fc \S+ \(with row counts\)/); // pg_dump's own level unless backup.compression says
+    }
     const before = await listIds();
     expect(before.length).toBe(4); // the first (verified), the pre-rollback safety backup, third, fourth
     expect(before[0]).toBe(id);

@@ -11,7 +11,8 @@ import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { chooseDeletions } from '../src/flows/retention.js';
 import { mergeCrontab } from '../src/cli/backup-commands.js';
-import { encryptStream, decryptStream, parseRowCounts, type BackupManifest } from '../src/flows/backup.js';
+import { encryptStream, decryptStream, parseRowCounts, dumpCompression, type BackupManifest } from '../src/flows/backup.js';
+import type { Stack } from '../src/config/schema.js';
 import { checkFiles } from '../src/flows/restore.js';
 
 const day = 86_400_000;
@@ -26,6 +27,19 @@ describe('retention', () => {
   it('either rule keeps', () => expect(chooseDeletions(list, { keep_last: 1, max_age_days: 6 }, now)).toEqual(['a']));
   it('no policy deletes nothing', () => expect(chooseDeletions(list, {}, now)).toEqual([]));
   it('always keeps the newest even when too old', () => expect(chooseDeletions([b('old', 100)], { max_age_days: 1 }, now)).toEqual([]));
+});
+
+describe('pg_dump compression', () => {
+  const level = (compression: number | undefined, safety: boolean) => dumpCompression({ backup: { compression } } as unknown as Stack, safety);
+  it("regular backups use the stack's level, else pg_dump's own", () => {
+    expect(level(undefined, false)).toEqual([]);
+    expect(level(9, false)).toEqual(['-Z9']);
+  });
+  it('safety backups use at most 1 (0 stays 0)', () => {
+    expect(level(undefined, true)).toEqual(['-Z1']);
+    expect(level(9, true)).toEqual(['-Z1']);
+    expect(level(0, true)).toEqual(['-Z0']);
+  });
 });
 
 describe('crontab block', () => {

@@ -257,6 +257,7 @@ export const backupSchema = z
     keep_last: z.coerce.number().int().min(1).optional(),
     max_age_days: z.coerce.number().int().min(1).optional(),
     volumes: z.array(name).default([]).describe('named volumes archived in every backup'),
+    compression: z.coerce.number().int().min(0).max(9).optional().describe("pg_dump -Z level for backups (0-9; default pg_dump's own); safety backups use at most 1"),
     encryption_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional().describe('variable holding the encryption passphrase'),
     dir: z.string().optional().describe('where backups go; default <state-dir>/backups'),
   })

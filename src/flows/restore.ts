@@ -377,7 +377,7 @@ export async function safetyBackupWithAppsStopped(
     await run.step(`stop app services (${o.apps.join(', ')}): no write may land after the safety backup`, () => runChecked(composeStop(o.compose, o.target, o.apps), { env, timeoutMs: 5 * 60_000 }));
   }
   try {
-    return await takeBackup(stack, run, { stateDir: o.stateDir, tag: o.tag });
+    return await takeBackup(stack, run, { stateDir: o.stateDir, tag: o.tag, safety: true });
   } catch (e) {
     if (o.apps.length) {
       await run
