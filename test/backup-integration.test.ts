@@ -124,7 +124,7 @@ describe('backups on the demo stack', () => {
       expect(b.stderr).toMatch(/postgres: pg_dump -Fc \S+ \(with row counts\)/); // pg_dump's own level unless backup.compression says
     }
     const before = await listIds();
-    expect(before.length).toBe(4); // the first (verified), the pre-rollback safety backup, third, fourth
+    expect(before.length).toBe(4); // the first (verified), the pre-rollback safety backup (verified since), third, fourth
     expect(before[0]).toBe(id);
 
     // a failing backup under a policy of 1 deletes nothing
@@ -140,11 +140,12 @@ describe('backups on the demo stack', () => {
     }
     for (let i = 0; i < 150 && (await sql('SELECT 1').catch(() => '')) !== '1'; i++) await new Promise((r) => setTimeout(r, 200));
 
-    // a successful one under keep_last 2: the two newest stay, and the newest verified one (the first)
+    // a successful one under keep_last 2: the two newest stay, and the newest verified one
+    // (the safety backup); the older verified one is not protected any more
     const ok = await cli(['backup', '--json'], { BKT_KEEP_LAST: '2' });
     expect(ok.exitCode, ok.stderr).toBe(0);
     const { id: newest, deleted } = JSON.parse(ok.stdout) as { id: string; deleted: string[] };
-    expect(deleted).toEqual([before[1], before[2]]);
-    expect(await listIds()).toEqual([id, before[3], newest]);
+    expect(deleted).toEqual([id, before[2]]);
+    expect(await listIds()).toEqual([before[1], before[3], newest]);
   });
 });
