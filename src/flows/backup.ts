@@ -44,6 +44,7 @@ import { composeFiles } from '../render/index.js';
 import { newRunId, type Run } from './context.js';
 import { renderDirFor, readRenderedDir, SECRET_FILES_DIR } from './render.js';
 import { readReleases } from './ledger.js';
+import { writeFileSynced } from '../util/durable.js';
 
 export interface FileEntry {
   path: string;
@@ -1232,13 +1233,7 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
       manifest.size = manifest.files.reduce((a, f) => a + f.size, 0);
       const mf = path.join(tmp, 'manifest.json');
       try {
-        const fd = openSync(mf, 'w', 0o600);
-        try {
-          writeFileSync(fd, JSON.stringify(manifest, null, 2) + '\n');
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
+        writeFileSynced(mf, JSON.stringify(manifest, null, 2) + '\n', 'w', 0o600);
       } catch (e) {
         throw writeError(e, mf);
       }

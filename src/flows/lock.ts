@@ -3,11 +3,12 @@
 // with EEXIST like O_EXCL), so a racing run never reads a half-written lock.
 // A lock whose process is gone (same host, dead pid) is reported as stale,
 // with the command that clears it; a live lock is never taken over.
-import { openSync, writeSync, fsyncSync, closeSync, readFileSync, rmSync, mkdirSync, readdirSync, linkSync } from 'node:fs';
+import { readFileSync, rmSync, mkdirSync, readdirSync, linkSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { LockHeldError, UsageError } from '../errors.js';
+import { writeFileSynced } from '../util/durable.js';
 
 export interface LockInfo {
   id: string;
@@ -73,13 +74,7 @@ export class Lock {
     mkdirSync(path.dirname(file), { recursive: true });
     const info: LockInfo = { id: randomBytes(4).toString('hex'), pid: process.pid, host: os.hostname(), command, since: now.toISOString(), env };
     const draft = `${file}.${info.id}.tmp`;
-    const fd = openSync(draft, 'wx', 0o644);
-    try {
-      writeSync(fd, JSON.stringify(info, null, 2) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeFileSynced(draft, JSON.stringify(info, null, 2) + '\n', 'wx', 0o644);
     try {
       linkSync(draft, file);
     } catch (e) {
