@@ -72,27 +72,58 @@ async function timed(check: string, fn: () => Promise<string | void>): Promise<C
   }
 }
 
-/** GET a URL from inside a container with whatever client it has. */
-export function httpGetInside(port: number, urlPath: string): string[] {
-  const url = `http://127.0.0.1:${port}${urlPath}`;
-  const py = 'import sys,urllib.request;r=urllib.request.urlopen(sys.argv[1],timeout=5);sys.stdout.write(r.read(300).decode())';
-  return [
-    'sh',
-    '-c',
-    `if command -v curl >/dev/null 2>&1; then curl -fsS -m 5 "$0"; elif command -v wget >/dev/null 2>&1; then wget -q -T 5 -O - "$0"; else python3 -c '${py}' "$0"; fi`,
-    url,
-  ];
+/**
+ * GET paths from inside a container with whatever client it has (curl, wget,
+ * else python3), all in one `docker exec`: one line per path, "ok N" or
+ * "fail N <the client's last line>".
+ */
+export function httpGetInside(port: number, urlPaths: string[]): string[] {
+  const py = 'import sys,urllib.request;urllib.request.urlopen(sys.argv[1],timeout=5).read(300)';
+  const get = 'get() { if command -v curl >/dev/null 2>&1; then curl -fsS -m 5 -o /dev/null "$1"; elif command -v wget >/dev/null 2>&1; then wget -q -T 5 -O /dev/null "$1"; else python3 -c "$0" "$1"; fi; }';
+  const loop = 'i=0; for u; do if r=$(get "$u" 2>&1); then echo "ok $i"; else echo "fail $i $(printf "%s\\n" "$r" | tail -n 1)"; fi; i=$((i+1)); done';
+  return ['sh', '-c', `${get}; ${loop}`, py, ...urlPaths.map((p) => `http://127.0.0.1:${port}${p}`)];
+}
+
+/** path -> why it failed (undefined: it answered 2xx) */
+type InsideResults = Map<string, string | undefined>;
+
+/** Asks from inside each container once for all `urlPaths`, however many checks want the answers. */
+export function insideProber(docker: DockerClient, port: number, urlPaths: string[], timeoutMs = 8000): (c: ContainerState) => Promise<InsideResults> {
+  const asked = new Map<string, Promise<InsideResults>>();
+  return (c) => {
+    let answer = asked.get(c.id);
+    if (!answer) {
+      answer = docker.exec(c.id, httpGetInside(port, urlPaths), timeoutMs).then((r) => {
+        const lines = new Map(r.output.split('\n').map((l) => /^(ok|fail) (\d+) ?(.*)$/.exec(l)).filter((m) => m !== null).map((m) => [Number(m[2]), m] as const));
+        const noAnswer = r.output.trim().split('\n').pop() || `exit ${r.exitCode}`;
+        return new Map(urlPaths.map((p, i) => {
+          const m = lines.get(i);
+          return [p, m?.[1] === 'ok' ? undefined : m ? m[3] || 'failed' : noAnswer] as const;
+        }));
+      });
+      asked.set(c.id, answer);
+    }
+    return answer;
+  };
 }
 
 /**
  * GET an endpoint of one container: through the port it publishes on
  * 127.0.0.1 when it publishes this one (milliseconds), else from inside it
- * with `docker exec` (about 300 ms). Never to the container's own network
- * address: the host may not route to it, and the operator's firewall rules
- * are written for published ports. Resolves to what answered; rejects with
- * the reason when the endpoint is not 2xx.
+ * with `docker exec` (a few hundred ms; `probe` shares one exec between the
+ * paths of a container). Never to the container's own network address: the
+ * host may not route to it, and the operator's firewall rules are written
+ * for published ports. Resolves to what answered; rejects with the reason
+ * when the endpoint is not 2xx.
  */
-export async function httpCheck(docker: DockerClient, c: ContainerState, port: number, urlPath: string, timeoutMs = 8000): Promise<'published' | 'exec'> {
+export async function httpCheck(
+  docker: DockerClient,
+  c: ContainerState,
+  port: number,
+  urlPath: string,
+  timeoutMs = 8000,
+  probe = insideProber(docker, port, [urlPath], timeoutMs),
+): Promise<'published' | 'exec'> {
   const hostPort = c.ports[port];
   if (hostPort) {
     let res: Response | undefined;
@@ -107,8 +138,8 @@ export async function httpCheck(docker: DockerClient, c: ContainerState, port: n
     }
     if (res) throw new Error(`${c.name}: ${urlPath} answered ${res.status}: ${(await res.text()).trim().slice(0, 200)}`);
   }
-  const r = await docker.exec(c.id, httpGetInside(port, urlPath), timeoutMs);
-  if (r.exitCode !== 0) throw new Error(`${c.name}: ${r.output.trim().split('\n').pop() || `exit ${r.exitCode}`}`);
+  const failure = (await probe(c)).get(urlPath);
+  if (failure !== undefined) throw new Error(`${c.name}: ${failure}`);
   return 'exec';
 }
 
@@ -117,12 +148,13 @@ export async function endpointChecks(stack: Stack, docker: DockerClient, contain
   for (const [name, svc] of expectedServices(stack)) {
     if (!svc.http) continue;
     const running = containers.filter((c) => c.service === name && c.state === 'running');
-    for (const [kind, p] of [['health', svc.http.health], ['ready', svc.http.ready]] as const) {
-      if (!p) continue;
+    const endpoints = ([['health', svc.http.health], ['ready', svc.http.ready]] as const).filter((e): e is readonly ['health' | 'ready', string] => !!e[1]);
+    const probe = insideProber(docker, svc.http.port, endpoints.map(([, p]) => p));
+    for (const [kind, p] of endpoints) {
       jobs.push(
         timed(`${name} ${kind} ${p}`, async () => {
           if (!running.length) throw new Error('no running container');
-          const via = await Promise.all(running.map((c) => httpCheck(docker, c, svc.http!.port, p)));
+          const via = await Promise.all(running.map((c) => httpCheck(docker, c, svc.http!.port, p, 8000, probe)));
           return `${running.length} container${running.length > 1 ? 's' : ''} answered (${[...new Set(via)].join(', ')})`;
         }),
       );
