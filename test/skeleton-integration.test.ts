@@ -9,7 +9,9 @@ import path from 'node:path';
 import { lifeops, demoCopy } from './helpers.js';
 
 const PORT = 18181;
-const stack = demoCopy('skel', PORT);
+// A pre-deploy hook (run inside the lock) holds it as long as the test asks, so
+// the concurrent-deploy test overlaps for sure instead of by timing.
+const stack = demoCopy('skel', PORT, (t) => t.replace(/^deploy:\n  version: dev$/m, 'deploy:\n  version: dev\n  hooks: { pre_deploy: ["sleep ${LIFEOPS_TEST_HOLD_LOCK:-0}"] }'));
 const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stateDir, ...rest];
 
 async function containerOf(project: string, service: string): Promise<string> {
@@ -67,11 +69,17 @@ describe('walking skeleton (real engine)', () => {
   });
 
   it('two deploys at once: one runs, the other is refused naming the holder', async () => {
-    const [a, b] = await Promise.all([lifeops(args('deploy', 'local')), lifeops(args('deploy', 'local'))]);
-    const refused = [a, b].filter((r) => r.exitCode === 1);
-    expect([a, b].filter((r) => r.exitCode === 0)).toHaveLength(1);
-    expect(refused).toHaveLength(1);
-    expect(refused[0].stderr).toMatch(/locked by another run: pid \d+ on \S+, `lifeops -f \S+ --state-dir \S+ deploy local`, since 20\d\d-/);
+    const lockFile = path.join(stack.stateDir, 'locks', 'local.lock');
+    const first = lifeops(args('deploy', 'local'), { env: { LIFEOPS_TEST_HOLD_LOCK: '15' } });
+    const deadline = Date.now() + 120_000;
+    while (!existsSync(lockFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(lockFile)).toBe(true);
+    const second = await lifeops(args('deploy', 'local'));
+    expect(second.exitCode).toBe(1);
+    expect(second.stderr).toMatch(/locked by another run: pid \d+ on \S+, `lifeops -f \S+ --state-dir \S+ deploy local`, since 20\d\d-/);
+    const done = await first;
+    expect(done.exitCode, done.stderr).toBe(0);
+    expect(done.stderr).toMatch(/hook pre-deploy 1\/1: sleep 15/);
   });
 
   it('a lock held by a live process is never taken; a dead one is reported stale', async () => {

@@ -13,10 +13,6 @@ import { loadBackup, verifyBackup, rollback } from '../flows/restore.js';
 import { formatMiB } from '../util/units.js';
 import type { Stack } from '../config/schema.js';
 
-const setExit = (program: Command, code: number) => {
-  (program as unknown as { lifeopsExit?: number }).lifeopsExit = code;
-};
-
 const human = (n: number) => (n < 1024 * 1024 ? `${n} B` : formatMiB(n));
 
 /** The crontab block for a stack: the backup schedule and a status check every minute. */
@@ -145,5 +141,4 @@ export function registerBackupCommands(program: Command, cli: Cli): void {
       if (w.exitCode !== 0) throw new OperationError(`crontab - failed: ${String(w.stderr)}`);
       cli.err(`installed ${block.length - 2} lines for ${stack.project} into the crontab`);
     });
-  void setExit;
 }

@@ -21,7 +21,8 @@ import { execa } from 'execa';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerRenderCommands } from './render-commands.js';
 
-const setExit = (program: Command, code: number) => {
+/** The exit code main() returns once the action is done (only bin/ calls process.exit). */
+export const setExit = (program: Command, code: number) => {
   (program as unknown as { lifeopsExit?: number }).lifeopsExit = code;
 };
 

@@ -4,10 +4,7 @@ import type { Cli } from './main.js';
 import { renderStack, renderDirFor, readRenderedDir } from '../flows/render.js';
 import { buildPlan, formatPlan } from '../flows/plan.js';
 import { validateStack, formatResult } from '../validate/index.js';
-
-const setExit = (program: Command, code: number) => {
-  (program as unknown as { lifeopsExit?: number }).lifeopsExit = code;
-};
+import { setExit } from './commands.js';
 
 export function registerRenderCommands(program: Command, cli: Cli): void {
   const envOption = () => new Option('--env <env>', "environment (default: the stack's default_environment, else $LIFEOPS_ENV)");

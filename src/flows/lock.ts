@@ -45,8 +45,7 @@ export function describeLock(l: LockInfo): string {
   return `pid ${l.pid} on ${l.host}, \`${l.command}\`, since ${l.since} (lock ${l.id})`;
 }
 
-function heldError(file: string, env: string): LockHeldError {
-  const holder = readLock(file);
+function heldError(file: string, env: string, holder: LockInfo | undefined): LockHeldError {
   if (!holder) return new LockHeldError(`environment "${env}" is locked (${file} is unreadable)`, `inspect and remove ${file}`);
   if (isStale(holder)) {
     return new LockHeldError(
@@ -76,10 +75,18 @@ export class Lock {
     const draft = `${file}.${info.id}.tmp`;
     writeFileSynced(draft, JSON.stringify(info, null, 2) + '\n', 'wx', 0o644);
     try {
-      linkSync(draft, file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      throw heldError(file, env);
+      // The holder may release between our failed link and our read of its lock:
+      // then the lock is free, so try again rather than report an unreadable one.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          linkSync(draft, file);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          const holder = readLock(file);
+          if (holder || attempt >= 20) throw heldError(file, env, holder);
+        }
+      }
     } finally {
       rmSync(draft, { force: true });
     }
