@@ -6,7 +6,12 @@ import { cpSync, readFileSync, writeFileSync, rmSync, appendFileSync, truncateSy
 import path from 'node:path';
 import { execa } from 'execa';
 import { lifeops, demoCopy, demoProject, runLogValues } from './helpers.js';
+import { PassThrough } from 'node:stream';
 import { Lock } from '../src/flows/lock.js';
+import { loadStack } from '../src/config/load.js';
+import { Run, type IO } from '../src/flows/context.js';
+import { Redactor } from '../src/util/redact.js';
+import { restoreBackup } from '../src/flows/restore.js';
 
 // BKT_KEEP_LAST: the retention test tightens the policy for single runs
 const stack = demoCopy('bkt', 18447, (t) => t.replace('  keep_last: 5\n', '  keep_last: "${BKT_KEEP_LAST:-5}"\n'));
@@ -101,6 +106,8 @@ describe('backups on the demo stack', () => {
     expect(stopAt, r.stderr).toBeGreaterThanOrEqual(0);
     expect(stopAt).toBeLessThan(r.stderr.indexOf('postgres: pg_dump -Fc'));
     expect(r.stderr).toMatch(/compose start \(v[12], project bkt-local\): the release is unchanged/);
+    expect(r.stderr).not.toMatch(/could not log in over 127\.0\.0\.1/);
+    expect(runLogValues(stack.stateDir, 'restore_client').at(-1)).toBe('beside db'); // pg_restore and psql ran outside the db's CPU limit
     expect(await tableHash()).toBe(hash);
     expect(await sql('SELECT count(*) FROM items WHERE id = 99999')).toBe('0');
     expect(await redis('GET', 'k1')).toBe('one');
@@ -115,6 +122,22 @@ describe('backups on the demo stack', () => {
     expect(v.exitCode, v.stderr).toBe(0);
     const h = JSON.parse((await cli(['history', '--json'])).stdout);
     expect(h.at(-1)).toEqual(expect.objectContaining({ kind: 'rollback', outcome: 'success', backup: id }));
+  });
+
+  it('when no client beside the database can log in, the restore runs inside its container and ends equal all the same', async () => {
+    const hash = await tableHash();
+    await sql("DELETE FROM items WHERE id <= 300; CREATE TABLE made_after (x int)");
+    const loaded = loadStack({ file: stack.file, env: 'local', processEnv: process.env });
+    const wrong = { ...loaded, postgres: { ...loaded.postgres!, password: 'not-the-password' } };
+    const stderr = new PassThrough();
+    let said = '';
+    stderr.on('data', (d: Buffer) => (said += d.toString()));
+    const io: IO = { stdout: new PassThrough(), stderr, env: {}, now: () => new Date(), verbose: false, json: false };
+    await restoreBackup(wrong, new Run(io, stack.stateDir, new Redactor([]), 'test'), { stateDir: stack.stateDir, id, parts: ['postgres'] });
+    expect(said).toMatch(/a client beside db could not log in over 127\.0\.0\.1 \(nothing was changed\): restoring with docker exec in the container/);
+    expect(await tableHash()).toBe(hash);
+    expect(await sql("SELECT count(*) FROM pg_tables WHERE tablename = 'made_after'")).toBe('0');
+    expect(runLogValues(stack.stateDir, 'restore_client').at(-1)).toBe('inside db');
   });
 
   it('retention keeps exactly what the policy says, and runs only after a backup succeeded', async () => {

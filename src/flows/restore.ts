@@ -19,7 +19,7 @@ import { Lock } from './lock.js';
 import { appendRelease, readReleases, type ReleaseRecord } from './ledger.js';
 import { renderDirFor, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
 import { reloadFront } from './rollout.js';
-import { restoreDatabaseArgv, restoreExternalArgv } from './pg-restore.js';
+import { restoreDatabaseArgv, restoreBesideArgv, restoreExternalArgv, BESIDE_UNREACHABLE } from './pg-restore.js';
 import { composeEnv, releaseArchiveDir, waitHealthy } from './deploy.js';
 import {
   backupDir,
@@ -119,13 +119,14 @@ function plainInput(stack: Stack, run: Run, manifest: BackupManifest, file: stri
 }
 
 /** Run argv with a backup file (or a stream of it) on its stdin; returns its stdout. */
-async function pipeInto(argv: string[], input: Readable | { file: string }, what: string, env?: Record<string, string>): Promise<string> {
-  let r: { exitCode?: number | null; stdout?: unknown; stderr?: unknown };
-  let pipeErr: unknown;
+type Piped = { exitCode?: number | null; stdout?: unknown; stderr?: unknown; pipeErr?: unknown };
+
+/** Run argv with input on its stdin; the outcome, whatever it is. */
+async function pipeRun(argv: string[], input: Readable | { file: string }, env?: Record<string, string>): Promise<Piped> {
   if ('file' in input) {
     const fh = await openFile(input.file, 'r');
     try {
-      r = await new Promise((resolve) => {
+      return await new Promise((resolve) => {
         const child = spawn(argv[0], argv.slice(1), { stdio: [fh.fd, 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
         const out: Buffer[] = [];
         const err: Buffer[] = [];
@@ -137,21 +138,29 @@ async function pipeInto(argv: string[], input: Readable | { file: string }, what
     } finally {
       await fh.close();
     }
-  } else {
-    const child = execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, env, extendEnv: true });
-    try {
-      await pipeline(input, child.stdin!);
-    } catch (e) {
-      pipeErr = e;
-    }
-    r = await child;
   }
+  const child = execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, env, extendEnv: true });
+  let pipeErr: unknown;
+  try {
+    await pipeline(input, child.stdin!);
+  } catch (e) {
+    pipeErr = e;
+  }
+  return { ...(await child), pipeErr };
+}
+
+/** The output of a piped command that must succeed; a clear error otherwise. */
+function pipedOutput(r: Piped, what: string): string {
   if (r.exitCode !== 0) {
     const tail = String(r.stderr || r.stdout).split('\n').slice(-6).join('\n');
     throw new OperationError(`${what} failed (exit ${r.exitCode}):\n${tail}`);
   }
-  if (pipeErr && (pipeErr as NodeJS.ErrnoException).code !== 'EPIPE') throw new OperationError(`${what}: ${(pipeErr as Error).message}`);
+  if (r.pipeErr && (r.pipeErr as NodeJS.ErrnoException).code !== 'EPIPE') throw new OperationError(`${what}: ${(r.pipeErr as Error).message}`);
   return String(r.stdout ?? '');
+}
+
+async function pipeInto(argv: string[], input: Readable | { file: string }, what: string, env?: Record<string, string>): Promise<string> {
+  return pipedOutput(await pipeRun(argv, input, env), what);
 }
 
 /** A backup file's plain text (small files: lists). */
@@ -290,10 +299,24 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
   if (parts.has('postgres') && pg) {
     const c = await serviceContainer(docker, stack, pg.service);
     for (const db of pg.databases) {
-      const { argv, env } = restoreDatabaseArgv(c.id, pg.user, db.name);
-      await run.step(`postgres: restore ${db.name} in one transaction (user schemas dropped first: it ends equal to the backup)`, () =>
-        pipeInto(argv, plainInput(stack, run, manifest, path.join(dir, db.file)), `restore of ${db.name}`, env),
-      );
+      const input = () => plainInput(stack, run, manifest, path.join(dir, db.file));
+      const what = `restore of ${db.name}`;
+      const password = stack.postgres?.password;
+      await run.step(`postgres: restore ${db.name} in one transaction (user schemas dropped first: it ends equal to the backup)`, async () => {
+        if (password) {
+          const beside = restoreBesideArgv(c.id, c.imageId, pg.user, db.name, password);
+          const r = await pipeRun(beside.argv, input(), beside.env);
+          if (r.exitCode !== BESIDE_UNREACHABLE) {
+            run.info(`postgres: restore ${db.name}`, { restore_client: `beside ${pg.service}` });
+            return pipedOutput(r, what);
+          }
+          const note = `a client beside ${pg.service} could not log in over 127.0.0.1 (nothing was changed): restoring with docker exec in the container`;
+          run.say(note);
+          run.info(`postgres: restore ${db.name}`, { restore_client: `inside ${pg.service}`, note });
+        }
+        const inside = restoreDatabaseArgv(c.id, pg.user, db.name);
+        return pipeInto(inside.argv, input(), what, inside.env);
+      });
     }
   }
 
