@@ -157,8 +157,8 @@ describe('database restore argv', () => {
   it('beside the container: same image, its network namespace, the password only in the environment, a login check before reading', async () => {
     const { restoreBesideArgv, restoreDatabaseArgv, BESIDE_UNREACHABLE } = await import('../src/flows/pg-restore.js');
     const { argv, env } = restoreBesideArgv('c1', 'sha256:abc', 'demo', 'shop', 's3cret-pw');
-    expect(argv.slice(0, 15)).toEqual(['docker', 'run', '--rm', '-i', '--network', 'container:c1', '--entrypoint', 'sh', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', '-e', 'PGPASSWORD', '-e', 'PGHOST=127.0.0.1']);
-    expect(argv[15]).toBe('sha256:abc');
+    expect(argv.slice(0, 16)).toEqual(['docker', 'run', '--rm', '-i', '--network', 'container:c1', '--entrypoint', 'sh', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', '-e', 'PGPASSWORD', '-e', 'PGHOST=127.0.0.1']);
+    expect(argv[16]).toBe('sha256:abc');
     expect(argv.slice(-2)).toEqual(['demo', 'shop']);
     expect(argv.join(' ')).not.toContain('s3cret-pw');
     expect(env.PGPASSWORD).toBe('s3cret-pw');
