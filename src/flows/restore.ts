@@ -118,7 +118,6 @@ function plainInput(stack: Stack, run: Run, manifest: BackupManifest, file: stri
   return manifest.encrypted ? plainStream(stack, run, manifest, file) : { file };
 }
 
-/** Run argv with a backup file (or a stream of it) on its stdin; returns its stdout. */
 type Piped = { exitCode?: number | null; stdout?: unknown; stderr?: unknown; pipeErr?: unknown };
 
 /** Run argv with input on its stdin; the outcome, whatever it is. */
@@ -159,6 +158,7 @@ function pipedOutput(r: Piped, what: string): string {
   return String(r.stdout ?? '');
 }
 
+/** Run argv with a backup file (or a stream of it) on its stdin; returns its stdout. */
 async function pipeInto(argv: string[], input: Readable | { file: string }, what: string, env?: Record<string, string>): Promise<string> {
   return pipedOutput(await pipeRun(argv, input, env), what);
 }
