@@ -75,6 +75,46 @@ else
   log "apt: skipped (--no-install); missing:$MISSING"
 fi
 
+# ---------------------------------------------------------------- compose v2 plugin
+# Users run Compose v2 (`docker compose`); bookworm only has v1 (kept: a second
+# test lane). trixie's docker-compose package holds the v2 plugin, which needs
+# only libc: fetch that one .deb through a throwaway apt source list and state
+# dir (the system's own sources stay on bookworm) and copy the plugin out.
+COMPOSE_PLUGIN=/usr/libexec/docker/cli-plugins/docker-compose
+compose_v2() { docker compose version 2>/dev/null | grep -qE 'version v?2\.'; }
+debian_mirror() {  # the Debian mirror this machine already uses (deb822 first, one-line lists next)
+  local m=""
+  m="$(awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i !~ /security/) {print $i; exit}}' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 || true)"
+  [ -n "$m" ] || m="$(grep -hE '^deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v security | sed -E 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/' | head -1 || true)"
+  echo "${m:-http://deb.debian.org/debian}"
+}
+if compose_v2; then
+  log "compose v2: present"
+elif [ "$CHECK" = 1 ]; then
+  notready "compose v2 plugin missing (docker compose version does not answer 2.x)"
+elif [ "$DO_INSTALL" = 0 ]; then
+  log "compose v2: skipped (--no-install); missing"
+else
+  log "compose v2: installing the plugin from trixie's docker-compose package"
+  V2TMP="$(mktemp -d /tmp/testbed-compose-v2.XXXXXX)"
+  mkdir -p "$V2TMP/lists/partial" "$V2TMP/deb"
+  chmod 0755 "$V2TMP"   # apt downloads as _apt when it can
+  if id _apt >/dev/null 2>&1; then chown _apt "$V2TMP/lists/partial" "$V2TMP/deb"; fi
+  echo "deb $(debian_mirror) trixie main" > "$V2TMP/trixie.list"
+  V2OPTS=(-o "Dir::Etc::sourcelist=$V2TMP/trixie.list" -o "Dir::Etc::sourceparts=-" -o "Dir::State::Lists=$V2TMP/lists")
+  { apt-get -q "${V2OPTS[@]}" update \
+      && ( cd "$V2TMP/deb" && apt-get -q "${V2OPTS[@]}" download docker-compose ) ; } >/tmp/testbed-compose-v2.log 2>&1 \
+    || { rm -rf "$V2TMP"; fail "compose v2: apt download from trixie failed, see /tmp/testbed-compose-v2.log"; }
+  dpkg -x "$V2TMP"/deb/docker-compose_*.deb "$V2TMP/x" \
+    || { rm -rf "$V2TMP"; fail "compose v2: dpkg -x failed"; }
+  [ -f "$V2TMP/x/usr/libexec/docker/cli-plugins/docker-compose" ] \
+    || { rm -rf "$V2TMP"; fail "compose v2: the package holds no usr/libexec/docker/cli-plugins/docker-compose"; }
+  install -D -m 0755 "$V2TMP/x/usr/libexec/docker/cli-plugins/docker-compose" "$COMPOSE_PLUGIN"
+  rm -rf "$V2TMP"
+  compose_v2 || fail "compose v2: $COMPOSE_PLUGIN installed but 'docker compose version' does not answer 2.x"
+  log "compose v2: $(docker compose version 2>/dev/null | head -1)"
+fi
+
 # ---------------------------------------------------------------- host services must not hold ports
 port_holder() { ss -Hltnp "( sport = :$1 )" 2>/dev/null | grep -oE 'pid=[0-9]+' | head -1 | cut -d= -f2 || true; }
 HELD=""
