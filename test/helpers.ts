@@ -3,6 +3,7 @@
 import { execa } from 'execa';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync, mkdtempSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
+import { parse, stringify } from 'yaml';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -24,21 +25,42 @@ export async function lifeops(args: string[], opts: { env?: Record<string, strin
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
+/** The parsed demo stack, as a test edits it. */
+export type StackDoc = Record<string, any>;
+
+/** The value at a dotted key path of a parsed stack; throws when it is absent, so an edit never silently misses. */
+export function at(doc: StackDoc, keyPath: string): any {
+  let cur: unknown = doc;
+  for (const k of keyPath.split('.')) {
+    if (cur === null || typeof cur !== 'object' || !(k in (cur as object))) throw new Error(`test stack edit: no key ${keyPath} (missing at "${k}")`);
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
 /**
- * A copy of stacks/demo.yaml under <repo>/.tmp-tests/<name>/ (same depth as
- * stacks/, so its relative paths to demo/ still resolve), with its own name
- * and published port. Returns the stack path and a state dir.
+ * A copy of stacks/demo.yaml under <repo>/.tmp-tests/<name>/ with its own
+ * name and published port. `edit` changes the parsed stack (not its text: a
+ * text replace that no longer matches would silently test the wrong stack);
+ * an edit that changes nothing fails. Returns the stack path and a state dir.
  */
-export function demoCopy(name: string, port: number, edit: (text: string) => string = (t) => t): { file: string; stateDir: string; dir: string } {
+export function demoCopy(name: string, port: number, edit?: (doc: StackDoc) => void): { file: string; stateDir: string; dir: string } {
   const base = path.join(ROOT, '.tmp-tests');
   mkdirSync(base, { recursive: true });
   const dir = mkdtempSync(path.join(base, `${name}-`));
-  const text = readFileSync(path.join(ROOT, 'stacks', 'demo.yaml'), 'utf8')
-    .replace(/^name: demo$/m, `name: ${name}`)
-    .replace(/DEMO_HTTP_PORT: "8080"/, `DEMO_HTTP_PORT: "${port}"`)
-    .replaceAll('../demo/', '../../demo/');
+  const doc = parse(readFileSync(path.join(ROOT, 'stacks', 'demo.yaml'), 'utf8')) as StackDoc;
+  doc.name = name;
+  at(doc, 'variables.defaults').DEMO_HTTP_PORT = String(port);
+  // the copy sits one folder deeper than stacks/
+  at(doc, 'services.web.build').context = '../../demo/app';
+  at(doc, 'migrations').path = '../../demo/app/migrations';
+  if (edit) {
+    const before = JSON.stringify(doc);
+    edit(doc);
+    if (JSON.stringify(doc) === before) throw new Error(`test stack ${name}: the edit changed nothing`);
+  }
   const file = path.join(dir, 'stack.yaml');
-  writeFileSync(file, edit(text));
+  writeFileSync(file, stringify(doc));
   copyFileSync(path.join(ROOT, 'stacks', 'demo.local.env'), path.join(dir, 'demo.local.env'));
   return { file, stateDir: path.join(dir, 'state'), dir };
 }

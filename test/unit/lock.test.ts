@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdtempSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT } from './helpers.js';
-import { Lock, lockPath } from '../src/flows/lock.js';
+import { ROOT } from '../helpers.js';
+import { Lock, lockPath } from '../../src/flows/lock.js';
 
 const CONTENDERS = 12;
 const ROUNDS = 40;

@@ -4,12 +4,12 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadStack, didYouMean } from '../src/config/load.js';
-import { ConfigError } from '../src/errors.js';
-import { interpolateString } from '../src/config/interpolate.js';
-import { jsonSchema } from '../src/config/schema.js';
-import { Redactor } from '../src/util/redact.js';
-import { ROOT, lifeops } from './helpers.js';
+import { loadStack, didYouMean } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+import { interpolateString } from '../../src/config/interpolate.js';
+import { jsonSchema } from '../../src/config/schema.js';
+import { Redactor } from '../../src/util/redact.js';
+import { ROOT, lifeops } from '../helpers.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'lifeops-config-'));
 function stackFile(name: string, text: string): string {

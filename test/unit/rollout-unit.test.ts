@@ -6,13 +6,13 @@ import { mkdtempSync, writeFileSync, mkdirSync, utimesSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { composeInputsDigest, digestMatches, frontFiles, planRollout } from '../src/flows/rollout.js';
-import { CONFIG_FILES_LABEL, mountedFilesDigest, renderAll } from '../src/render/index.js';
-import { composeFingerprint } from '../src/clients/runner.js';
-import { loadStack } from '../src/config/load.js';
-import type { ContainerState } from '../src/clients/docker.js';
-import type { ComposeCli } from '../src/commands/compose.js';
-import { ROOT } from './helpers.js';
+import { composeInputsDigest, digestMatches, frontFiles, planRollout } from '../../src/flows/rollout.js';
+import { CONFIG_FILES_LABEL, mountedFilesDigest, renderAll } from '../../src/render/index.js';
+import { composeFingerprint } from '../../src/clients/runner.js';
+import { loadStack } from '../../src/config/load.js';
+import type { ContainerState } from '../../src/clients/docker.js';
+import type { ComposeCli } from '../../src/commands/compose.js';
+import { ROOT } from '../helpers.js';
 
 const V1: ComposeCli = { kind: 'v1', argv: ['docker-compose'], version: '1.29.2' };
 const compose = (body: string) => [{ path: 'docker-compose.yml', content: `services:\n  db:\n    environment: { POSTGRES_PASSWORD: "\${POSTGRES_PASSWORD}" }\n${body}` }];
@@ -142,7 +142,7 @@ describe('compose detection cache key', () => {
 
 describe('database restore argv', () => {
   it('drops user schemas and restores in one transaction, committing only when pg_restore finished', async () => {
-    const { restoreDatabaseArgv, DROP_USER_SCHEMAS_SQL } = await import('../src/flows/pg-restore.js');
+    const { restoreDatabaseArgv, DROP_USER_SCHEMAS_SQL } = await import('../../src/flows/pg-restore.js');
     const { argv, env } = restoreDatabaseArgv('c1', 'demo', 'shop');
     expect(argv.slice(0, 8)).toEqual(['docker', 'exec', '-i', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', 'c1']);
     expect(argv.slice(-2)).toEqual(['demo', 'shop']); // user and database as arguments, never inside the script
@@ -155,7 +155,7 @@ describe('database restore argv', () => {
   });
 
   it('beside the container: same image, its network namespace, the password only in the environment, a login check before reading', async () => {
-    const { restoreBesideArgv, restoreDatabaseArgv, BESIDE_UNREACHABLE } = await import('../src/flows/pg-restore.js');
+    const { restoreBesideArgv, restoreDatabaseArgv, BESIDE_UNREACHABLE } = await import('../../src/flows/pg-restore.js');
     const { argv, env } = restoreBesideArgv('c1', 'sha256:abc', 'demo', 'shop', 's3cret-pw');
     expect(argv.slice(0, 16)).toEqual(['docker', 'run', '--rm', '-i', '--network', 'container:c1', '--entrypoint', 'sh', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', '-e', 'PGPASSWORD', '-e', 'PGHOST=127.0.0.1']);
     expect(argv[16]).toBe('sha256:abc');

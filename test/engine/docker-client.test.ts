@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DockerClient, type ContainerState } from '../src/clients/docker.js';
-import { httpCheck, insideProber } from '../src/flows/health.js';
+import { DockerClient, type ContainerState } from '../../src/clients/docker.js';
+import { httpCheck, insideProber } from '../../src/flows/health.js';
 
 const NAME = `lifeops-exec-test-${process.pid}`;
 let id = '';

@@ -5,16 +5,18 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { cpSync, readFileSync, writeFileSync, rmSync, appendFileSync, truncateSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lifeops, demoCopy, demoProject, runLogValues } from './helpers.js';
+import { lifeops, demoCopy, at, demoProject, runLogValues } from '../helpers.js';
 import { PassThrough } from 'node:stream';
-import { Lock } from '../src/flows/lock.js';
-import { loadStack } from '../src/config/load.js';
-import { Run, type IO } from '../src/flows/context.js';
-import { Redactor } from '../src/util/redact.js';
-import { restoreBackup } from '../src/flows/restore.js';
+import { Lock } from '../../src/flows/lock.js';
+import { loadStack } from '../../src/config/load.js';
+import { Run, type IO } from '../../src/flows/context.js';
+import { Redactor } from '../../src/util/redact.js';
+import { restoreBackup } from '../../src/flows/restore.js';
 
 // BKT_KEEP_LAST: the retention test tightens the policy for single runs
-const stack = demoCopy('bkt', 18447, (t) => t.replace('  keep_last: 5\n', '  keep_last: "${BKT_KEEP_LAST:-5}"\n'));
+const stack = demoCopy('bkt', 18447, (d) => {
+  at(d, 'backup').keep_last = '${BKT_KEEP_LAST:-5}';
+});
 const base = ['-f', stack.file, '--state-dir', stack.stateDir];
 const cli = (args: string[], env?: Record<string, string>) => lifeops([...base, ...args], { env });
 const listIds = async () => (JSON.parse((await cli(['backups', 'list', '--json'])).stdout) as { id: string }[]).map((b) => b.id);

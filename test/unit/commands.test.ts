@@ -1,6 +1,6 @@
 // Golden exact-argv tests of the pure compose/docker builders, v1 and v2.
 import { describe, it, expect } from 'vitest';
-import { composeUp, composeScale, composeRun, composeStop, composeDown, composeConfigHash, composeUpNoDeps, dockerStop, dockerRm, shellQuote, type ComposeCli } from '../src/commands/compose.js';
+import { composeUp, composeScale, composeRun, composeStop, composeDown, composeConfigHash, composeUpNoDeps, dockerStop, dockerRm, shellQuote, type ComposeCli } from '../../src/commands/compose.js';
 
 const v1: ComposeCli = { kind: 'v1', argv: ['docker-compose'], version: '1.29.2' };
 const v2: ComposeCli = { kind: 'v2', argv: ['docker', 'compose'], version: '2.27.0' };

@@ -5,17 +5,20 @@ import { mkdirSync, mkdtempSync, writeFileSync, existsSync, readdirSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { loadStack } from '../src/config/load.js';
-import { Run, type IO } from '../src/flows/context.js';
-import { Redactor } from '../src/util/redact.js';
-import { listBackups, markVerified, readVerified, type BackupManifest } from '../src/flows/backup.js';
-import { applyRetention } from '../src/flows/retention.js';
-import { loadBackup } from '../src/flows/restore.js';
-import { demoCopy } from './helpers.js';
+import { loadStack } from '../../src/config/load.js';
+import { Run, type IO } from '../../src/flows/context.js';
+import { Redactor } from '../../src/util/redact.js';
+import { listBackups, markVerified, readVerified, type BackupManifest } from '../../src/flows/backup.js';
+import { applyRetention } from '../../src/flows/retention.js';
+import { loadBackup } from '../../src/flows/restore.js';
+import { demoCopy, at } from '../helpers.js';
 
 let shared = '';
 const stackFor = (name: string) => {
-  const copy = demoCopy(name, 18600, (t) => t.replace(/^backup:\n/m, `backup:\n  dir: ${shared}\n`).replace(/keep_last: 5/, 'keep_last: 2'));
+  const copy = demoCopy(name, 18600, (d) => {
+    at(d, 'backup').dir = shared;
+    at(d, 'backup').keep_last = 2;
+  });
   return { stack: loadStack({ file: copy.file, env: 'local', processEnv: {}, allowMissing: true }), stateDir: copy.stateDir };
 };
 const day = (n: number) => new Date(Date.UTC(2026, 10, n)).toISOString();

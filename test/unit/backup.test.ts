@@ -3,17 +3,17 @@
 // bytes, missing and unlisted files).
 import { describe, it, expect } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, appendFileSync, truncateSync, rmSync } from 'node:fs';
-import { readRenderedDir, SECRET_FILES_DIR } from '../src/flows/render.js';
+import { readRenderedDir, SECRET_FILES_DIR } from '../../src/flows/render.js';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { chooseDeletions } from '../src/flows/retention.js';
-import { mergeCrontab } from '../src/cli/backup-commands.js';
-import { encryptStream, decryptStream, parseRowCounts, dumpCompression, type BackupManifest } from '../src/flows/backup.js';
-import type { Stack } from '../src/config/schema.js';
-import { checkFiles } from '../src/flows/restore.js';
+import { chooseDeletions } from '../../src/flows/retention.js';
+import { mergeCrontab } from '../../src/cli/backup-commands.js';
+import { encryptStream, decryptStream, parseRowCounts, dumpCompression, type BackupManifest } from '../../src/flows/backup.js';
+import type { Stack } from '../../src/config/schema.js';
+import { checkFiles } from '../../src/flows/restore.js';
 
 const day = 86_400_000;
 const now = new Date('2026-06-30T00:00:00Z');

@@ -6,12 +6,14 @@ import { execa } from 'execa';
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { lifeops, demoCopy } from './helpers.js';
+import { lifeops, demoCopy, at } from '../helpers.js';
 
 const PORT = 18181;
 // A pre-deploy hook (run inside the lock) holds it as long as the test asks, so
 // the concurrent-deploy test overlaps for sure instead of by timing.
-const stack = demoCopy('skel', PORT, (t) => t.replace(/^deploy:\n  version: dev$/m, 'deploy:\n  version: dev\n  hooks: { pre_deploy: ["sleep ${LIFEOPS_TEST_HOLD_LOCK:-0}"] }'));
+const stack = demoCopy('skel', PORT, (d) => {
+  at(d, 'deploy').hooks = { pre_deploy: ['sleep ${LIFEOPS_TEST_HOLD_LOCK:-0}'] };
+});
 const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stateDir, ...rest];
 
 async function containerOf(project: string, service: string): Promise<string> {
@@ -129,9 +131,10 @@ describe('walking skeleton (real engine)', () => {
 });
 
 describe('a service whose health never passes', () => {
-  const bad = demoCopy('sick', 18182, (t) =>
-    t.replace('healthcheck: { test: "curl -fsS http://127.0.0.1:8000/health"', 'healthcheck: { test: "exit 1"').replace('health_timeout: 90s', 'health_timeout: 20s'),
-  );
+  const bad = demoCopy('sick', 18182, (d) => {
+    at(d, 'services.web.healthcheck').test = 'exit 1';
+    at(d, 'services.web').health_timeout = '20s';
+  });
   const badArgs = (...rest: string[]) => ['-f', bad.file, '--state-dir', bad.stateDir, ...rest];
   afterAll(async () => {
     await lifeops(badArgs('down', '--volumes', '--yes'));

@@ -9,13 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { execa } from 'execa';
-import { loadStack } from '../src/config/load.js';
-import { renderAll, composeFiles } from '../src/render/index.js';
-import { writeRendered } from '../src/flows/render.js';
-import { ConfigError } from '../src/errors.js';
-import { validateStack, formatResult } from '../src/validate/index.js';
-import { detectCompose } from '../src/clients/runner.js';
-import { lifeops } from './helpers.js';
+import { loadStack } from '../../src/config/load.js';
+import { renderAll, composeFiles } from '../../src/render/index.js';
+import { writeRendered } from '../../src/flows/render.js';
+import { ConfigError } from '../../src/errors.js';
+import { validateStack, formatResult } from '../../src/validate/index.js';
+import { detectCompose } from '../../src/clients/runner.js';
+import { lifeops } from '../helpers.js';
 
 const made: string[] = [];
 afterAll(() => {

@@ -19,19 +19,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
-import { lifeops, demoCopy, demoProject, runLogValues, BIN, ROOT } from './helpers.js';
-import { TarLister, externalTarget, externalEnv, parseSumList } from '../src/flows/backup.js';
+import { lifeops, demoCopy, at, demoProject, runLogValues, BIN, ROOT } from '../helpers.js';
+import { TarLister, externalTarget, externalEnv, parseSumList } from '../../src/flows/backup.js';
 
-const stack = demoCopy('bkf', 18520, (t) =>
-  t
-    // room for the ~60 MB table the slow-dump cases need
-    .replace('resources: { limits: { memory: 256M, cpus: 1 }, reservations: { memory: 64M } }', 'resources: { limits: { memory: 768M, cpus: 1 }, reservations: { memory: 64M } }')
-    // no published db port: snapshot and row counts go through psql in the container (the fallback)
-    .replace(/^    ports: \["127\.0\.0\.1::5432"\].*\n/m, '')
-    .replace('    http: { port: 8000, health: /health, ready: /ready }\n', '    http: { port: 8000, health: /health, ready: /ready }\n    volumes: ["media:/srv/media"]\n')
-    // BKF_BACKUP_DIR moves the backups onto the small tmpfs for the disk-full case only
-    .replace('backup:\n  keep_last: 5\n', 'backup:\n  keep_last: 5\n  volumes: [media]\n  dir: "${BKF_BACKUP_DIR:-state/backups}"\n'),
-);
+const stack = demoCopy('bkf', 18520, (d) => {
+  // room for the ~60 MB table the slow-dump cases need
+  at(d, 'services.db.resources.limits').memory = '768M';
+  // no published db port: snapshot and row counts go through psql in the container (the fallback)
+  delete at(d, 'services.db').ports;
+  at(d, 'services.web').volumes = ['media:/srv/media'];
+  at(d, 'backup').volumes = ['media'];
+  // BKF_BACKUP_DIR moves the backups onto the small tmpfs for the disk-full case only
+  at(d, 'backup').dir = '${BKF_BACKUP_DIR:-state/backups}';
+});
 const PROJECT = 'bkf-local';
 const base = ['-f', stack.file, '--state-dir', stack.stateDir];
 const cli = (args: string[], env?: Record<string, string>) => lifeops([...base, ...args], { env, timeoutMs: 600_000 });

@@ -10,11 +10,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import type { Stack } from '../src/config/schema.js';
-import { renderMonitoring } from '../src/render/monitoring.js';
-import { toYaml } from '../src/render/yaml.js';
-import { parseDuration } from '../src/util/units.js';
-import { FULL_MONITORING, loadDemoWith, removeDir, tmpDir, writeFiles } from './fixtures/rules/monitoring-stack.js';
+import type { Stack } from '../../src/config/schema.js';
+import { renderMonitoring } from '../../src/render/monitoring.js';
+import { toYaml } from '../../src/render/yaml.js';
+import { parseDuration } from '../../src/util/units.js';
+import { FULL_MONITORING, loadDemoWith, removeDir, tmpDir, writeFiles } from '../fixtures/rules/monitoring-stack.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach(removeDir));

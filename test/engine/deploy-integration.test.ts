@@ -4,15 +4,15 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { lifeops, demoCopy } from './helpers.js';
+import { lifeops, demoCopy, at } from '../helpers.js';
 
 const PORT = 18090;
-const stack = demoCopy('dpt', PORT, (t) =>
-  t
-    .replace('REDIS_URL: redis://cache:6379/0\n    depends_on: { db: healthy, cache: healthy }', 'REDIS_URL: ${WEB_REDIS_URL}\n    depends_on: { db: healthy, cache: healthy }')
-    .replace(`DEMO_HTTP_PORT: "${PORT}"`, `DEMO_HTTP_PORT: "${PORT}"\n    WEB_REDIS_URL: redis://cache:6379/0`)
-    .replace('health_timeout: 90s', 'health_timeout: 25s'),
-);
+const stack = demoCopy('dpt', PORT, (d) => {
+  // readiness of a version can be broken from the environment: /ready checks Redis
+  at(d, 'services.web.environment').REDIS_URL = '${WEB_REDIS_URL}';
+  at(d, 'variables.defaults').WEB_REDIS_URL = 'redis://cache:6379/0';
+  at(d, 'services.web').health_timeout = '25s';
+});
 const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stateDir, ...rest];
 const ENV = { POSTGRES_PASSWORD: 'demo-local-password-not-secret' };
 

@@ -7,9 +7,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { renderAll } from '../src/render/index.js';
-import { renderMonitoring } from '../src/render/monitoring.js';
-import { FULL_MONITORING, SECRETS, loadDemoWith, removeDir, tmpDir, writeFiles } from './fixtures/rules/monitoring-stack.js';
+import { renderAll } from '../../src/render/index.js';
+import { renderMonitoring } from '../../src/render/monitoring.js';
+import { FULL_MONITORING, SECRETS, loadDemoWith, removeDir, tmpDir, writeFiles } from '../fixtures/rules/monitoring-stack.js';
 
 const dirs: string[] = [];
 const newDir = (p: string) => {

@@ -7,21 +7,21 @@ import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { loadStack } from '../src/config/load.js';
-import { frontSchema, domainSchema } from '../src/config/schema.js';
-import type { Stack } from '../src/config/schema.js';
-import { renderAll, type RenderedFile } from '../src/render/index.js';
-import { renderNginx } from '../src/render/nginx.js';
-import { renderTraefik } from '../src/render/traefik.js';
-import { renderGunicorn } from '../src/render/gunicorn.js';
-import { renderDatastores, pgValue } from '../src/render/datastores.js';
-import { renderExtras } from '../src/render/extras.js';
-import { fill } from '../src/render/templates.js';
-import { renderCompose } from '../src/render/compose.js';
+import { loadStack } from '../../src/config/load.js';
+import { frontSchema, domainSchema } from '../../src/config/schema.js';
+import type { Stack } from '../../src/config/schema.js';
+import { renderAll, type RenderedFile } from '../../src/render/index.js';
+import { renderNginx } from '../../src/render/nginx.js';
+import { renderTraefik } from '../../src/render/traefik.js';
+import { renderGunicorn } from '../../src/render/gunicorn.js';
+import { renderDatastores, pgValue } from '../../src/render/datastores.js';
+import { renderExtras } from '../../src/render/extras.js';
+import { fill } from '../../src/render/templates.js';
+import { renderCompose } from '../../src/render/compose.js';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '../..');
 const DEMO = path.join(ROOT, 'stacks', 'demo.yaml');
-import { FULL_STACK, ENV, PG_PASSWORD, REDIS_PASSWORD, writeStack } from './fixtures/app-stack.js';
+import { FULL_STACK, ENV, PG_PASSWORD, REDIS_PASSWORD, writeStack } from '../fixtures/app-stack.js';
 
 const byPath = (files: RenderedFile[]) => Object.fromEntries(files.map((f) => [f.path, f]));
 

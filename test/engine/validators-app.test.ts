@@ -14,13 +14,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
-import { loadStack } from '../src/config/load.js';
-import { parseEnvText } from '../src/config/envfile.js';
-import { renderAll, type RenderedFile } from '../src/render/index.js';
-import type { Stack } from '../src/config/schema.js';
+import { loadStack } from '../../src/config/load.js';
+import { parseEnvText } from '../../src/config/envfile.js';
+import { renderAll, type RenderedFile } from '../../src/render/index.js';
+import type { Stack } from '../../src/config/schema.js';
 
-const ROOT = path.resolve(__dirname, '..');
-import { FULL_STACK, ENV, writeStack } from './fixtures/app-stack.js';
+const ROOT = path.resolve(__dirname, '../..');
+import { FULL_STACK, ENV, writeStack } from '../fixtures/app-stack.js';
 const containers: string[] = [];
 
 function writeAll(files: RenderedFile[], dir: string): string {

@@ -7,10 +7,10 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync, readdirSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { loadStack, readStackSource, environmentNames } from '../src/config/load.js';
-import { renderAll, type RenderedFile } from '../src/render/index.js';
-import { readRenderedDir } from '../src/flows/render.js';
-import { ROOT, lifeops } from './helpers.js';
+import { loadStack, readStackSource, environmentNames } from '../../src/config/load.js';
+import { renderAll, type RenderedFile } from '../../src/render/index.js';
+import { readRenderedDir } from '../../src/flows/render.js';
+import { ROOT, lifeops } from '../helpers.js';
 
 /** Long dummy secrets for every variable the seed stacks require. */
 export const DUMMY_SECRETS: Record<string, string> = {

@@ -4,11 +4,11 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadStack } from '../src/config/load.js';
-import { renderAll } from '../src/render/index.js';
-import { writeRendered } from '../src/flows/render.js';
-import { buildPlan, diffLines, diffRenders, formatPlan } from '../src/flows/plan.js';
-import { ROOT, lifeops } from './helpers.js';
+import { loadStack } from '../../src/config/load.js';
+import { renderAll } from '../../src/render/index.js';
+import { writeRendered } from '../../src/flows/render.js';
+import { buildPlan, diffLines, diffRenders, formatPlan } from '../../src/flows/plan.js';
+import { ROOT, lifeops } from '../helpers.js';
 
 const SECRETS = {
   POSTGRES_PASSWORD: 'dummy-postgres-password-0123456789abcdef',

@@ -1,10 +1,12 @@
 // The demo with its rendered monitoring: Prometheus (real, from Debian) scrapes
 // the app; its targets API on 127.0.0.1 reports the web target up.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { lifeops, demoCopy } from './helpers.js';
+import { lifeops, demoCopy, at } from '../helpers.js';
 
 const PROM_PORT = 19391;
-const stack = demoCopy('mon', 18391, (t) => t.replace('prometheus_port: 19090', `prometheus_port: ${PROM_PORT}`));
+const stack = demoCopy('mon', 18391, (d) => {
+  at(d, 'environments.monitored.monitoring').prometheus_port = PROM_PORT;
+});
 const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stateDir, ...rest];
 
 describe('demo with monitoring (real engine, real Prometheus)', () => {

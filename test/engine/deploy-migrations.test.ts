@@ -8,8 +8,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { cpSync, writeFileSync, rmSync, readdirSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lifeops, demoCopy, ROOT } from './helpers.js';
-import { changedParts, combineFingerprints, migrationEffect, parseFingerprint, type DatabaseFingerprint } from '../src/flows/migrations.js';
+import { lifeops, demoCopy, at, ROOT } from '../helpers.js';
+import { changedParts, combineFingerprints, migrationEffect, parseFingerprint, type DatabaseFingerprint } from '../../src/flows/migrations.js';
 
 const h = (c: string) => c.repeat(32);
 
@@ -56,17 +56,16 @@ describe('schema fingerprint (pure)', () => {
 
 const PORT = 18530;
 const APP = 'lifeops/dmg-app';
-const stack = demoCopy('dmg', PORT, (t) =>
-  t
-    // its own app copy and image name: the test migration never reaches demo/app or lifeops/demo-app
-    .replaceAll('lifeops/demo-app:${VERSION}', `${APP}:\${VERSION}`)
-    .replace('build: { context: ../../demo/app,', 'build: { context: ./app,')
-    .replace('path: ../../demo/app/migrations', 'path: ./app/migrations')
-    // readiness of a version can be broken from the environment: /ready checks Redis
-    .replace('REDIS_URL: redis://cache:6379/0\n    depends_on: { db: healthy, cache: healthy }', 'REDIS_URL: ${WEB_REDIS_URL}\n    depends_on: { db: healthy, cache: healthy }')
-    .replace(`DEMO_HTTP_PORT: "${PORT}"`, `DEMO_HTTP_PORT: "${PORT}"\n    WEB_REDIS_URL: redis://cache:6379/0`)
-    .replace('health_timeout: 90s', 'health_timeout: 20s'),
-);
+const stack = demoCopy('dmg', PORT, (d) => {
+  // its own app copy and image name: the test migration never reaches demo/app or lifeops/demo-app
+  for (const svc of ['web', 'worker']) at(d, `services.${svc}`).image = `${APP}:\${VERSION}`;
+  at(d, 'services.web.build').context = './app';
+  at(d, 'migrations').path = './app/migrations';
+  // readiness of a version can be broken from the environment: /ready checks Redis
+  at(d, 'services.web.environment').REDIS_URL = '${WEB_REDIS_URL}';
+  at(d, 'variables.defaults').WEB_REDIS_URL = 'redis://cache:6379/0';
+  at(d, 'services.web').health_timeout = '20s';
+});
 const migrationsDir = path.join(stack.dir, 'app', 'migrations');
 const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stateDir, ...rest];
 const ENV = { POSTGRES_PASSWORD: 'demo-local-password-not-secret' };

@@ -4,11 +4,11 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { listMigrationFiles, newMigrations, scanDangerous, checkAlembicHeads, alembicHeads, alembicRevisions, dangerError } from '../src/flows/migrations.js';
-import { checkSecrets, secretWeakness, weakSecrets, publishedPorts } from '../src/flows/preflight.js';
-import { parseHashes, planRollout } from '../src/flows/rollout.js';
-import { ConfigError, OperationError } from '../src/errors.js';
-import type { Stack } from '../src/config/schema.js';
+import { listMigrationFiles, newMigrations, scanDangerous, checkAlembicHeads, alembicHeads, alembicRevisions, dangerError } from '../../src/flows/migrations.js';
+import { checkSecrets, secretWeakness, weakSecrets, publishedPorts } from '../../src/flows/preflight.js';
+import { parseHashes, planRollout } from '../../src/flows/rollout.js';
+import { ConfigError, OperationError } from '../../src/errors.js';
+import type { Stack } from '../../src/config/schema.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'lifeops-deploy-unit-'));
 
