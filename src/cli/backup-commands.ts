@@ -6,7 +6,7 @@ import chalk from 'chalk';
 import type { Cli } from './main.js';
 import { confirm } from './commands.js';
 import { OperationError } from '../errors.js';
-import { Lock } from '../flows/lock.js';
+import { Lock } from '../state/lock.js';
 import { takeBackup, backupDir, listBackups } from '../flows/backup.js';
 import { applyRetention } from '../flows/retention.js';
 import { loadBackup, verifyBackup, rollback } from '../flows/restore.js';

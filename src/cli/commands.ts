@@ -13,8 +13,9 @@ import { healthReport, LEVEL_EXIT, type HealthReport, type Level } from '../flow
 import { DockerClient } from '../clients/docker.js';
 import { detectCompose, run as runCmd } from '../clients/runner.js';
 import { composeDown, composeLogs } from '../commands/compose.js';
-import { Lock, listLocks, releaseLock, describeLock } from '../flows/lock.js';
-import { readReleases } from '../flows/ledger.js';
+import { Lock, listLocks, releaseLock, describeLock } from '../state/lock.js';
+import { readReleases } from '../state/ledger.js';
+import { runLogFile } from '../state/paths.js';
 import { redactorFor } from '../flows/context.js';
 import { formatDuration } from '../util/units.js';
 import { execa } from 'execa';
@@ -163,7 +164,7 @@ export function registerCommands(program: Command, cli: Cli): void {
     .action(async (service: string | undefined, o: { env?: string; follow?: boolean; tail?: number; run?: string }) => {
       if (o.run) {
         if (!/^[0-9TZ]+-[0-9a-f]{6}$/.test(o.run)) throw new UsageError(`not a run id: ${o.run}`, 'run ids look like 20261124T180000Z-a1b2c3; see `lifeops history`');
-        const file = path.join(cli.stateDir(), 'logs', `${o.run}.jsonl`);
+        const file = runLogFile(cli.stateDir(), o.run);
         let text: string;
         try {
           text = readFileSync(file, 'utf8');

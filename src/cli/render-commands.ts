@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import type { Cli } from './main.js';
 import { renderStack, renderDirFor, readRenderedDir } from '../flows/render.js';
-import { buildPlan, formatPlan } from '../flows/plan.js';
+import { buildPlan, formatPlan } from '../plan/stack-plan.js';
 import { validateStack, formatResult } from '../validate/index.js';
 import { setExit } from './commands.js';
 

@@ -12,12 +12,19 @@ export interface ComposeTarget {
   project: string;
   /** compose files, absolute, base first */
   files: string[];
+  /**
+   * where relative paths in the files resolve (default: the first file's
+   * folder). Planning hashes a copy of the files in a scratch folder against
+   * the real render folder, so nothing in force changes before the plan is made.
+   */
+  projectDir?: string;
 }
 
 export function composeBase(cli: ComposeCli, target: ComposeTarget): string[] {
   // v1 needs --compatibility to honour deploy.resources and deploy.replicas.
   const compat = cli.kind === 'v1' ? ['--compatibility'] : [];
-  return [...cli.argv, ...compat, '-p', target.project, ...target.files.flatMap((f) => ['-f', f])];
+  const dir = target.projectDir ? ['--project-directory', target.projectDir] : [];
+  return [...cli.argv, ...compat, '-p', target.project, ...dir, ...target.files.flatMap((f) => ['-f', f])];
 }
 
 export const composeConfig = (cli: ComposeCli, t: ComposeTarget) => [...composeBase(cli, t), 'config', '-q'];

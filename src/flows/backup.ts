@@ -43,7 +43,7 @@ import { mapImage } from '../render/compose.js';
 import { composeFiles } from '../render/index.js';
 import { newRunId, type Run } from './context.js';
 import { renderDirFor, readRenderedDir, SECRET_FILES_DIR } from './render.js';
-import { readReleases } from './ledger.js';
+import { readReleases } from '../state/ledger.js';
 import { writeFileSynced } from '../util/durable.js';
 
 export interface FileEntry {

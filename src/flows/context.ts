@@ -1,13 +1,14 @@
 // What every flow gets: injected I/O, the resolved stack, where state lives,
 // and the run's step log. Only bin/ calls process.exit.
-import { mkdirSync, appendFileSync } from 'node:fs';
-import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Ora } from 'ora';
 import chalk from 'chalk';
 import type { Stack } from '../config/schema.js';
 import { Redactor } from '../util/redact.js';
 import { formatDuration } from '../util/units.js';
+import { DockerClient } from '../clients/docker.js';
+import { RunLog, newRunId, type StepEvent } from '../state/runlog.js';
+
+export { newRunId, type StepEvent };
 
 export interface IO {
   stdout: NodeJS.WritableStream;
@@ -18,28 +19,17 @@ export interface IO {
   json: boolean;
 }
 
-export function newRunId(now: Date): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${stamp}-${randomBytes(3).toString('hex')}`;
-}
-
-export interface StepEvent {
-  run: string;
-  step: string;
-  event: 'start' | 'end' | 'info';
-  outcome?: 'ok' | 'failed' | 'skipped' | 'undone';
-  start?: string;
-  end?: string;
-  duration_ms?: number;
-  error?: string;
-  detail?: unknown;
-}
-
-/** A run of a flow: id, JSON-lines log file, console reporter, redaction. */
+/**
+ * The one context a flow runs on, made once by the CLI: injected I/O and
+ * environment, the clock, where state lives, the Docker engine client (one per
+ * run), the run's step log and the redaction of the stack's secrets.
+ */
 export class Run {
   readonly id: string;
   readonly logFile: string;
+  private readonly log: RunLog;
   private spinner?: Ora;
+  private dockerClient?: DockerClient;
 
   constructor(
     readonly io: IO,
@@ -48,14 +38,23 @@ export class Run {
     readonly command: string,
   ) {
     this.id = newRunId(io.now());
-    const dir = path.join(stateDir, 'logs');
-    mkdirSync(dir, { recursive: true });
-    this.logFile = path.join(dir, `${this.id}.jsonl`);
+    this.log = new RunLog(stateDir, this.id, redactor);
+    this.logFile = this.log.file;
     this.write({ run: this.id, step: 'run', event: 'info', detail: { command: redactor.text(command), pid: process.pid } });
   }
 
+  /** the Docker engine, one client for the whole run */
+  get docker(): DockerClient {
+    this.dockerClient ??= new DockerClient();
+    return this.dockerClient;
+  }
+
+  get env(): Record<string, string | undefined> {
+    return this.io.env;
+  }
+
   write(e: StepEvent): void {
-    appendFileSync(this.logFile, JSON.stringify(this.redactor.value(e)) + '\n');
+    this.log.write(e);
   }
 
   /** A human line on stderr: spinner on a TTY, plain timestamped lines otherwise. */

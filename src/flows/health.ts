@@ -30,9 +30,8 @@ export interface CheckResult {
   duration_ms: number;
 }
 
-export function expectedServices(stack: Stack): [string, Service][] {
-  return Object.entries(stack.services).filter(([, s]) => s.replicas > 0 && !s.profiles?.length);
-}
+export { expectedServices } from '../plan/rollout.js';
+import { expectedServices } from '../plan/rollout.js';
 
 export function serviceStatuses(stack: Stack, containers: ContainerState[], now: Date): ServiceStatus[] {
   return expectedServices(stack).map(([name, svc]) => {

@@ -56,11 +56,12 @@ export function listMigrationFiles(dir: string): MigrationFile[] {
 
 export type MigrationRecord = Record<string, string>;
 
-export const migrationStatePath = (stateDir: string, env: string) => path.join(stateDir, 'migrations', `${env}.json`);
+export { migrationRecordFile as migrationStatePath } from '../state/paths.js';
+import { migrationRecordFile } from '../state/paths.js';
 
 export function readMigrationRecord(stateDir: string, env: string): MigrationRecord | undefined {
   try {
-    return (JSON.parse(readFileSync(migrationStatePath(stateDir, env), 'utf8')) as { files: MigrationRecord }).files;
+    return (JSON.parse(readFileSync(migrationRecordFile(stateDir, env), 'utf8')) as { files: MigrationRecord }).files;
   } catch {
     return undefined;
   }
@@ -68,7 +69,7 @@ export function readMigrationRecord(stateDir: string, env: string): MigrationRec
 
 /** Written after a successful deploy only. */
 export function writeMigrationRecord(stateDir: string, env: string, files: MigrationFile[], runId: string): void {
-  const p = migrationStatePath(stateDir, env);
+  const p = migrationRecordFile(stateDir, env);
   mkdirSync(path.dirname(p), { recursive: true });
   const tmp = `${p}.tmp-${process.pid}`;
   writeFileSync(tmp, JSON.stringify({ run_id: runId, files: Object.fromEntries(files.map((f) => [f.name, f.sha256])) }, null, 2) + '\n');

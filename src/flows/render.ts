@@ -8,9 +8,7 @@ import { renderAll, composeFiles, type RenderedFile } from '../render/index.js';
 import { alertmanagerSecretFiles } from '../render/alertmanager.js';
 import { chownSync } from 'node:fs';
 
-export function renderDirFor(stateDir: string, env: string): string {
-  return path.join(stateDir, 'render', env);
-}
+export { renderDir as renderDirFor } from '../state/paths.js';
 
 export function renderStack(stack: Stack, renderDir: string): RenderedFile[] {
   return renderAll(stack, { renderDir: path.resolve(renderDir) });

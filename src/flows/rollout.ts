@@ -8,29 +8,16 @@
 // (compose sends SIGTERM and waits stop_grace_period).
 import type { Stack, Service } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { DockerClient, type ContainerState } from '../clients/docker.js';
+import type { DockerClient } from '../clients/docker.js';
 import { runChecked } from '../clients/runner.js';
-import {
-  composeConfigHash,
-  composeScale,
-  composeUp,
-  composeUpNoDeps,
-  dockerExecArgv,
-  dockerRm,
-  dockerStop,
-  nginxReload,
-  nginxTest,
-  shellQuote,
-  type ComposeCli,
-  type ComposeTarget,
-} from '../commands/compose.js';
+import { composeConfigHash, composeScale, composeUp, composeUpNoDeps, dockerRm, dockerStop, nginxReload, nginxTest, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import type { Run } from './context.js';
-import { createHash, randomBytes } from 'node:crypto';
 import { mapImage } from '../render/compose.js';
 import { NGINX_CONF } from '../render/extras.js';
-import { expectedServices, httpCheck } from './health.js';
+import { httpCheck } from './health.js';
+import { diagnose } from './wait.js';
 import { parseDuration } from '../util/units.js';
-import { diagnose } from './deploy.js';
+import { APP_ROLES, expectedServices, parseHashes, type RolloutPlan } from '../plan/rollout.js';
 
 export interface RolloutCtx {
   stack: Stack;
@@ -39,79 +26,11 @@ export interface RolloutCtx {
   compose: ComposeCli;
   target: ComposeTarget;
   env: Record<string, string>;
-  /** print the commands instead of running them */
-  dryRun?: boolean;
 }
 
-export interface RolloutPlan {
-  unchanged: string[];
-  /** web services replaced container by container */
-  rolling: string[];
-  /** services recreated (or created) by `up -d` */
-  recreate: string[];
-  /** nothing of this project runs yet */
-  fresh: boolean;
-}
-
-const APP_ROLES = new Set(['web', 'worker', 'front']);
-
-export function strategyOf(svc: Service): 'rolling' | 'recreate' {
-  return svc.strategy ?? (svc.role === 'web' ? 'rolling' : 'recreate');
-}
-
-export function parseHashes(stdout: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of stdout.split('\n')) {
-    const m = /^(\S+)\s+([0-9a-f]{16,})$/.exec(line.trim());
-    if (m) out[m[1]] = m[2];
-  }
-  return out;
-}
-
-/** Pure: decide what each service needs from the running containers and compose's hashes. */
-export function planRollout(stack: Stack, containers: ContainerState[], hashes: Record<string, string>, imageIds: Record<string, string | undefined> = {}): RolloutPlan {
-  const plan: RolloutPlan = { unchanged: [], rolling: [], recreate: [], fresh: !containers.some((c) => c.state === 'running') };
-  for (const [name, svc] of expectedServices(stack)) {
-    const running = containers.filter((c) => c.service === name && c.state === 'running');
-    const all = containers.filter((c) => c.service === name);
-    // compose recreates a container when its config hash or its image (a tag rebuilt or re-pulled) changed
-    const same =
-      running.length === svc.replicas &&
-      all.length === running.length &&
-      running.every((c) => hashes[name] && c.labels['com.docker.compose.config-hash'] === hashes[name] && (!imageIds[name] || c.imageId === imageIds[name]));
-    if (same) plan.unchanged.push(name);
-    else if (strategyOf(svc) === 'rolling' && running.length > 0 && svc.replicas > 0) plan.rolling.push(name);
-    else plan.recreate.push(name);
-  }
-  return plan;
-}
-
-export async function serviceHashes(ctx: RolloutCtx): Promise<Record<string, string>> {
-  const r = await runChecked(composeConfigHash(ctx.compose, ctx.target), { env: ctx.env, timeoutMs: 120_000 });
+export async function serviceHashes(ctx: Pick<RolloutCtx, 'compose' | 'env'>, target: ComposeTarget): Promise<Record<string, string>> {
+  const r = await runChecked(composeConfigHash(ctx.compose, target), { env: ctx.env, timeoutMs: 120_000 });
   return parseHashes(r.stdout);
-}
-
-/**
- * A salted digest of everything compose's per-service hashes depend on: the
- * compose files' bytes, the values of the variables they reference (secrets
- * among them, hence the salt: the ledger must not allow guessing them), and
- * the compose implementation. Equal digests mean `config --hash` would print
- * what it printed last time, so deploy can skip running it.
- */
-export function composeInputsDigest(files: { path: string; content: string }[], env: Record<string, string | undefined>, compose: ComposeCli, salt = randomBytes(8).toString('hex')): string {
-  const h = createHash('sha256').update(`${salt}\0${compose.kind} ${compose.version}\0`);
-  const names = new Set<string>();
-  for (const f of files) {
-    h.update(f.path).update('\0').update(f.content).update('\0');
-    for (const m of f.content.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) names.add(m[1]);
-  }
-  for (const n of [...names].sort()) h.update(`${n}=${env[n] ?? '<unset>'}\0`);
-  return `${salt}:${h.digest('hex')}`;
-}
-
-export function digestMatches(recorded: string | undefined, files: { path: string; content: string }[], env: Record<string, string | undefined>, compose: ComposeCli): boolean {
-  const salt = recorded?.split(':')[0];
-  return Boolean(salt) && composeInputsDigest(files, env, compose, salt) === recorded;
 }
 
 /** The image id each service's image reference points at now (undefined when absent). */
@@ -124,11 +43,7 @@ export async function currentImageIds(stack: Stack, docker: DockerClient): Promi
   return out;
 }
 
-async function exec(ctx: RolloutCtx, title: string, argv: string[], timeoutMs = 15 * 60_000): Promise<void> {
-  if (ctx.dryRun) {
-    ctx.run.say(`would run: ${shellQuote(argv)}`);
-    return;
-  }
+export async function exec(ctx: RolloutCtx, title: string, argv: string[], timeoutMs = 15 * 60_000): Promise<void> {
   await ctx.run.step(title, async () => {
     try {
       await runChecked(argv, { env: ctx.env, timeoutMs });
@@ -140,7 +55,7 @@ async function exec(ctx: RolloutCtx, title: string, argv: string[], timeoutMs = 
 }
 
 /** `up -d --no-deps` for changed services that are not app services (datastores and the like): before migrations. */
-export async function upInfrastructure(ctx: RolloutCtx, plan: RolloutPlan): Promise<string[]> {
+export async function upInfrastructure(ctx: RolloutCtx, plan: Pick<RolloutPlan, 'recreate'>): Promise<string[]> {
   const infra = plan.recreate.filter((n) => !APP_ROLES.has(ctx.stack.services[n].role));
   if (infra.length) await exec(ctx, `compose up --no-deps ${infra.join(', ')}`, composeUpNoDeps(ctx.compose, ctx.target, infra));
   return infra;
@@ -197,18 +112,10 @@ export const DNS_SETTLE_MS = 6000;
 export async function rollingUpdate(ctx: RolloutCtx, name: string): Promise<void> {
   const svc = ctx.stack.services[name];
   const n = Math.max(1, svc.replicas);
-  const before = ctx.dryRun ? [] : (await ctx.docker.projectContainers(ctx.stack.project)).filter((c) => c.service === name);
+  const before = (await ctx.docker.projectContainers(ctx.stack.project)).filter((c) => c.service === name);
   const oldIds = new Set(before.map((c) => c.id));
   const old = before.filter((c) => c.state === 'running');
-  await exec(ctx, `${name}: start ${n} new container${n > 1 ? 's' : ''} beside the ${old.length || 'old'} running`, composeScale(ctx.compose, ctx.target, name, (ctx.dryRun ? n : old.length) + n));
-  if (ctx.dryRun) {
-    ctx.run.say(`would wait for the new ${name} container to be healthy and ${svc.http?.ready ?? svc.http?.health ?? 'running'} to answer (docker exec), up to ${svc.health_timeout}`);
-    ctx.run.say(`would wait ${DNS_SETTLE_MS / 1000}s for the front to resolve the new address, then for each old container:`);
-    ctx.run.say(`would run: ${shellQuote(dockerStop('<old container id>', graceSeconds(svc)))}`);
-    ctx.run.say(`would run: ${shellQuote(dockerRm('<old container id>'))}`);
-    ctx.run.say(`would run: ${shellQuote(composeScale(ctx.compose, ctx.target, name, n))}`);
-    return;
-  }
+  await exec(ctx, `${name}: start ${n} new container${n > 1 ? 's' : ''} beside the ${old.length || 'old'} running`, composeScale(ctx.compose, ctx.target, name, old.length + n));
   const fresh = (await ctx.docker.projectContainers(ctx.stack.project)).filter((c) => c.service === name && !oldIds.has(c.id));
   if (!fresh.length) throw new OperationError(`compose started no new ${name} container`);
   try {
@@ -242,31 +149,12 @@ export async function rollingUpdate(ctx: RolloutCtx, name: string): Promise<void
   await exec(ctx, `${name}: scale back to ${n} in compose`, composeScale(ctx.compose, ctx.target, name, n));
 }
 
-/** After infrastructure and migrations: roll web services, then `up -d` everything else. */
-export async function rollApps(ctx: RolloutCtx, plan: RolloutPlan): Promise<void> {
+/** Roll web services, then `up -d --no-deps` the other changed app services (a first deploy: `up -d` of everything). */
+export async function rollApps(ctx: RolloutCtx, plan: Pick<RolloutPlan, 'rolling' | 'recreate' | 'fresh'>): Promise<void> {
   for (const name of plan.rolling) await rollingUpdate(ctx, name);
+  if (plan.fresh) return exec(ctx, `compose up (project ${ctx.stack.project})`, composeUp(ctx.compose, ctx.target));
   const rest = plan.recreate.filter((n) => APP_ROLES.has(ctx.stack.services[n].role));
-  if (rest.length || plan.fresh || ctx.dryRun) {
-    await exec(ctx, `compose up (${ctx.compose.kind}, project ${ctx.stack.project})${rest.length ? `: ${rest.join(', ')}` : ''}`, composeUp(ctx.compose, ctx.target));
-  }
-}
-
-export function describePlan(plan: RolloutPlan): string {
-  const parts = [];
-  if (plan.rolling.length) parts.push(`rolling: ${plan.rolling.join(', ')}`);
-  if (plan.recreate.length) parts.push(`up -d: ${plan.recreate.join(', ')}`);
-  if (plan.unchanged.length) parts.push(`unchanged: ${plan.unchanged.join(', ')}`);
-  return parts.join('; ') || 'nothing to do';
-}
-
-/** The rendered files the nginx front reads (nginx/**); empty for other fronts. */
-export function frontFiles(stack: Stack, files: { path: string; content: string }[]): string {
-  if (stack.front?.kind !== 'nginx') return '';
-  return files
-    .filter((f) => f.path.startsWith('nginx/'))
-    .map((f) => `${f.path}\0${f.content}`)
-    .sort()
-    .join('\0');
+  if (rest.length) await exec(ctx, `compose up --no-deps ${rest.join(', ')}`, composeUpNoDeps(ctx.compose, ctx.target, rest));
 }
 
 /**
@@ -278,10 +166,6 @@ export function frontFiles(stack: Stack, files: { path: string; content: string 
 export async function reloadFront(ctx: RolloutCtx, reason: string): Promise<void> {
   const front = ctx.stack.front;
   if (front?.kind !== 'nginx') return;
-  if (ctx.dryRun) {
-    ctx.run.say(`would run: ${shellQuote(dockerExecArgv(`<${front.service} container>`, nginxTest(NGINX_CONF)))} then ${shellQuote(dockerExecArgv(`<${front.service} container>`, nginxReload(NGINX_CONF)))} (${reason})`);
-    return;
-  }
   const running = (await ctx.docker.projectContainers(ctx.stack.project)).filter((c) => c.service === front.service && c.state === 'running');
   for (const c of running) {
     await ctx.run.step(`${front.service}: nginx -t, then graceful reload of ${c.name} (${reason})`, async () => {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { lifeops, demoCopy, at, demoProject, runLogValues } from '../helpers.js';
 import { PassThrough } from 'node:stream';
-import { Lock } from '../../src/flows/lock.js';
+import { Lock } from '../../src/state/lock.js';
 import { loadStack } from '../../src/config/load.js';
 import { Run, type IO } from '../../src/flows/context.js';
 import { Redactor } from '../../src/util/redact.js';

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { listMigrationFiles, newMigrations, scanDangerous, checkAlembicHeads, alembicHeads, alembicRevisions, dangerError } from '../../src/flows/migrations.js';
 import { checkSecrets, secretWeakness, weakSecrets, publishedPorts } from '../../src/flows/preflight.js';
-import { parseHashes, planRollout } from '../../src/flows/rollout.js';
+import { parseHashes, planRollout } from '../../src/plan/rollout.js';
 import { ConfigError, OperationError } from '../../src/errors.js';
 import type { Stack } from '../../src/config/schema.js';
 

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { mkdtempSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
-import { Lock, lockPath } from '../../src/flows/lock.js';
+import { Lock, lockPath } from '../../src/state/lock.js';
 
 const CONTENDERS = 12;
 const ROUNDS = 40;
@@ -16,7 +16,7 @@ const ROUNDS = 40;
 // Each contender loads once and says "ready"; on "go <state dir>" it tries once
 // and prints the outcome; a winner holds the lock until it reads "release".
 const CONTENDER = `
-import { Lock } from ${JSON.stringify(path.join(ROOT, 'src/flows/lock.ts'))};
+import { Lock } from ${JSON.stringify(path.join(ROOT, 'src/state/lock.ts'))};
 import { createInterface } from 'node:readline';
 let lock;
 console.log('ready');

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { loadStack } from '../../src/config/load.js';
 import { renderAll } from '../../src/render/index.js';
 import { writeRendered } from '../../src/flows/render.js';
-import { buildPlan, diffLines, diffRenders, formatPlan } from '../../src/flows/plan.js';
+import { buildPlan, diffLines, diffRenders, formatPlan } from '../../src/plan/stack-plan.js';
 import { ROOT, lifeops } from '../helpers.js';
 
 const SECRETS = {

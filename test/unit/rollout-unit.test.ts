@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, mkdirSync, utimesSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { composeInputsDigest, digestMatches, frontFiles, planRollout } from '../../src/flows/rollout.js';
+import { composeInputsDigest, digestMatches, frontFiles, planRollout } from '../../src/plan/rollout.js';
 import { CONFIG_FILES_LABEL, mountedFilesDigest, renderAll } from '../../src/render/index.js';
 import { composeFingerprint } from '../../src/clients/runner.js';
 import { loadStack } from '../../src/config/load.js';

@@ -9,6 +9,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { LockHeldError, UsageError } from '../errors.js';
 import { writeFileSynced } from '../util/durable.js';
+import { lockFile, locksDir } from './paths.js';
 
 export interface LockInfo {
   id: string;
@@ -19,9 +20,7 @@ export interface LockInfo {
   env: string;
 }
 
-export function lockPath(stateDir: string, env: string): string {
-  return path.join(stateDir, 'locks', `${env}.lock`);
-}
+export { lockFile as lockPath } from './paths.js';
 
 export function readLock(file: string): LockInfo | undefined {
   try {
@@ -69,7 +68,7 @@ export class Lock {
   ) {}
 
   static acquire(stateDir: string, env: string, command: string, now: Date): Lock {
-    const file = lockPath(stateDir, env);
+    const file = lockFile(stateDir, env);
     mkdirSync(path.dirname(file), { recursive: true });
     const info: LockInfo = { id: randomBytes(4).toString('hex'), pid: process.pid, host: os.hostname(), command, since: now.toISOString(), env };
     const draft = `${file}.${info.id}.tmp`;
@@ -107,7 +106,7 @@ export class Lock {
 }
 
 export function listLocks(stateDir: string): (LockInfo & { stale: boolean; file: string })[] {
-  const dir = path.join(stateDir, 'locks');
+  const dir = locksDir(stateDir);
   let names: string[] = [];
   try {
     names = readdirSync(dir).filter((n) => n.endsWith('.lock'));

@@ -23,9 +23,11 @@ export interface ReleaseRecord {
   error?: string;
 }
 
-export const ledgerPath = (stateDir: string) => path.join(stateDir, 'releases.jsonl');
+export { ledgerFile as ledgerPath } from './paths.js';
+import { ledgerFile as ledgerPath } from './paths.js';
 
-export function appendRelease(stateDir: string, rec: ReleaseRecord): void {
+/** The one writer of release records (deploys and rollbacks alike). */
+export function recordRelease(stateDir: string, rec: ReleaseRecord): void {
   mkdirSync(stateDir, { recursive: true });
   appendFileSync(ledgerPath(stateDir), JSON.stringify(rec) + '\n');
 }
@@ -49,3 +51,13 @@ export function readReleases(stateDir: string, env?: string): ReleaseRecord[] {
     })
     .filter((r) => !env || r.env === env);
 }
+
+/** The newest release of an environment that succeeded: what a failed deploy or `rollback --release` returns to. */
+export function lastGoodRelease(stateDir: string, env: string): ReleaseRecord | undefined {
+  return readReleases(stateDir, env)
+    .filter((r) => r.outcome === 'success')
+    .pop();
+}
+
+/** @deprecated name kept while callers move to recordRelease */
+export const appendRelease = recordRelease;

@@ -1,0 +1,161 @@
+// The deploy plan, as data: from what was observed (running containers,
+// compose's hashes, image ids, the last release, new migrations) to the list
+// of steps a deploy takes, each with the exact command where there is one,
+// and per service the action and its reason. Pure. `deploy --dry-run` prints
+// this plan; a real deploy hands the same plan to the executor.
+import type { Stack } from '../config/schema.js';
+import { composeRun, composeScale, composeUp, composeUpNoDeps, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
+import { APP_ROLES, planRollout, type ObservedContainer, type RolloutPlan, type ServiceDecision } from './rollout.js';
+
+export interface PlannedBuild {
+  image: string;
+  /** the services that run this image */
+  services: string[];
+  argv: string[];
+  /** the image is already in the engine */
+  present: boolean;
+}
+
+export interface DeployFacts {
+  stack: Stack;
+  version: string;
+  configHash: string;
+  renderDir: string;
+  fileCount: number;
+  compose: ComposeCli;
+  target: ComposeTarget;
+  containers: ObservedContainer[];
+  hashes: Record<string, string>;
+  /** where the hashes came from: the last release (same inputs) or compose itself */
+  hashesFrom: 'release' | 'compose';
+  imageIds: Record<string, string | undefined>;
+  builds: PlannedBuild[];
+  prev?: { run_id: string; version: string; config_hash: string };
+  /** the front's rendered configuration differs from the last release's ('unknown': no release to compare with) */
+  frontChanged: boolean | 'unknown';
+  /** migration files not applied by an earlier release; undefined when the stack has no migrations */
+  newMigrations?: string[];
+  options: { build?: boolean; skipBackup?: boolean };
+}
+
+export type DeployStep =
+  | { kind: 'hooks'; title: string; phase: 'pre_deploy' | 'post_deploy'; commands: string[] }
+  | { kind: 'backup'; title: string; reason: string }
+  | { kind: 'render'; title: string; dir: string; files: number }
+  | { kind: 'build'; title: string; image: string; argv: string[] }
+  | { kind: 'up-infra'; title: string; services: string[]; argv: string[] }
+  | { kind: 'wait-infra'; title: string }
+  | { kind: 'migrate'; title: string; service: string; argv: string[]; newFiles: number }
+  | { kind: 'roll'; title: string; service: string; argv: string[] }
+  | { kind: 'up-apps'; title: string; services: string[]; argv: string[] }
+  | { kind: 'reload-front'; title: string; service: string; reason: string }
+  | { kind: 'wait-healthy'; title: string }
+  | { kind: 'checks'; title: string; smoke: boolean }
+  | { kind: 'record'; title: string }
+  | { kind: 'retention'; title: string }
+  | { kind: 'notify'; title: string; targets: string[] };
+
+export interface DeployPlan {
+  project: string;
+  env: string;
+  version: string;
+  config_hash: string;
+  compose: string;
+  hashes_from: 'release' | 'compose';
+  previous_release?: string;
+  services: ServiceDecision[];
+  /** things decided that need no step (no backup needed, migrations up to date ...) */
+  notes: string[];
+  steps: DeployStep[];
+  /** the rollout decisions the executor works from */
+  rollout: Pick<RolloutPlan, 'unchanged' | 'rolling' | 'recreate' | 'fresh'>;
+}
+
+export function planDeploy(f: DeployFacts): DeployPlan {
+  const { stack } = f;
+  const steps: DeployStep[] = [];
+  const notes: string[] = [];
+  const builds = f.builds.filter((b) => !b.present || f.options.build);
+  const rebuilt = new Set(builds.flatMap((b) => b.services));
+  const rollout = planRollout(stack, f.containers, f.hashes, f.imageIds, rebuilt);
+  const anyContainer = f.containers.length > 0;
+
+  if (stack.deploy.hooks.pre_deploy.length) steps.push({ kind: 'hooks', title: 'hooks: pre-deploy', phase: 'pre_deploy', commands: stack.deploy.hooks.pre_deploy });
+
+  if (!stack.backup.before_deploy) notes.push('no pre-deploy backup (backup.before_deploy is off)');
+  else if (f.options.skipBackup) notes.push('pre-deploy backup skipped (--skip-backup)');
+  else if (!anyContainer) notes.push('no running stack yet: no pre-deploy backup needed');
+  else if (f.prev?.config_hash === f.configHash && f.containers.some((c) => c.state === 'running')) notes.push('configuration unchanged since the last release: no pre-deploy backup needed');
+  else steps.push({ kind: 'backup', title: 'pre-deploy backup', reason: f.prev ? `configuration ${f.prev.config_hash} -> ${f.configHash}` : 'no earlier release recorded' });
+
+  steps.push({ kind: 'render', title: `render ${f.fileCount} files`, dir: f.renderDir, files: f.fileCount });
+  for (const b of builds) steps.push({ kind: 'build', title: `build ${b.image}`, image: b.image, argv: b.argv });
+
+  const infra = rollout.recreate.filter((n) => !APP_ROLES.has(stack.services[n].role));
+  if (infra.length) steps.push({ kind: 'up-infra', title: `compose up --no-deps ${infra.join(', ')}`, services: infra, argv: composeUpNoDeps(f.compose, f.target, infra) });
+  if (infra.length || rollout.fresh) steps.push({ kind: 'wait-infra', title: 'wait for databases and other infrastructure to be healthy' });
+
+  if (stack.migrations && f.newMigrations) {
+    const m = stack.migrations;
+    const command = Array.isArray(m.command) ? m.command : ['sh', '-c', m.command];
+    const imageChanged = !rollout.unchanged.includes(m.service);
+    if (f.newMigrations.length || imageChanged) {
+      const n = f.newMigrations.length;
+      steps.push({ kind: 'migrate', title: `migrations: ${shellQuote(command)} in a one-off ${m.service} container (${n} new file${n === 1 ? '' : 's'})`, service: m.service, argv: composeRun(f.compose, f.target, m.service, command), newFiles: n });
+    } else notes.push('migrations: nothing new and the image is unchanged');
+  }
+
+  for (const name of rollout.rolling) {
+    // new containers beside the running ones, then the old ones stop (see flows/rollout.ts)
+    const running = f.containers.filter((c) => c.service === name && c.state === 'running').length;
+    const want = Math.max(1, stack.services[name].replicas);
+    steps.push({ kind: 'roll', title: `roll ${name}: ${want} new beside ${running} running, then stop the old`, service: name, argv: composeScale(f.compose, f.target, name, running + want) });
+  }
+  const apps = rollout.recreate.filter((n) => APP_ROLES.has(stack.services[n].role));
+  if (rollout.fresh) {
+    // nothing runs yet: one `up` brings every service in dependency order
+    steps.push({ kind: 'up-apps', title: `compose up (project ${stack.project})`, services: Object.keys(stack.services), argv: composeUp(f.compose, f.target) });
+  } else if (apps.length) {
+    // --no-deps: compose v2 would otherwise recreate the services these depend
+    // on or that depend on them (the front, whose container must stay)
+    steps.push({ kind: 'up-apps', title: `compose up --no-deps ${apps.join(', ')}`, services: apps, argv: composeUpNoDeps(f.compose, f.target, apps) });
+  }
+  if (stack.front?.kind === 'nginx' && rollout.unchanged.includes(stack.front.service) && f.frontChanged !== false) {
+    const reason = f.frontChanged === 'unknown' ? 'no earlier release to compare with' : 'its configuration changed';
+    steps.push({ kind: 'reload-front', title: `${stack.front.service}: nginx -t, then a graceful reload (${reason})`, service: stack.front.service, reason });
+  }
+  steps.push({ kind: 'wait-healthy', title: 'wait for every service to be healthy' });
+  steps.push({ kind: 'checks', title: 'check health and readiness endpoints', smoke: Boolean(stack.deploy.smoke_test && stack.front) });
+  steps.push({ kind: 'record', title: 'record the release' });
+  if (stack.deploy.hooks.post_deploy.length) steps.push({ kind: 'hooks', title: 'hooks: post-deploy', phase: 'post_deploy', commands: stack.deploy.hooks.post_deploy });
+  if (steps.some((s) => s.kind === 'backup')) steps.push({ kind: 'retention', title: 'apply backup retention' });
+  if (stack.deploy.notifications.length) steps.push({ kind: 'notify', title: 'notify', targets: stack.deploy.notifications.map((n) => n.type) });
+
+  return {
+    project: stack.project,
+    env: stack.env,
+    version: f.version,
+    config_hash: f.configHash,
+    compose: `${f.compose.kind} ${f.compose.version}`,
+    hashes_from: f.hashesFrom,
+    ...(f.prev ? { previous_release: f.prev.run_id } : {}),
+    services: rollout.decisions,
+    notes,
+    steps,
+    rollout: { unchanged: rollout.unchanged, rolling: rollout.rolling, recreate: rollout.recreate, fresh: rollout.fresh },
+  };
+}
+
+/** The plan for a human: services with their action and reason, then the numbered steps and their commands. */
+export function formatDeployPlan(plan: DeployPlan): string[] {
+  const lines = [`plan for ${plan.project} version ${plan.version} (config ${plan.config_hash}, compose ${plan.compose}, hashes from ${plan.hashes_from === 'release' ? `release ${plan.previous_release}` : 'compose config --hash'})`];
+  const width = Math.max(...plan.services.map((s) => s.service.length), 7);
+  for (const s of plan.services) lines.push(`  ${s.service.padEnd(width)}  ${s.action.padEnd(8)} ${s.reason}`);
+  for (const n of plan.notes) lines.push(`  note: ${n}`);
+  plan.steps.forEach((s, i) => {
+    lines.push(`  ${String(i + 1).padStart(2)}. ${s.title}`);
+    if ('argv' in s) lines.push(`      $ ${shellQuote(s.argv)}`);
+    if (s.kind === 'hooks') for (const c of s.commands) lines.push(`      $ sh -c ${shellQuote([c])}`);
+  });
+  return lines;
+}

@@ -1,0 +1,19 @@
+// Every file lifeops keeps under the state folder, named in one place:
+//   render/<env>/             the rendered files in force
+//   releases/<env>/<run>/     each successful release's rendered files (rollback target)
+//   releases.jsonl            the release ledger
+//   logs/<run>.jsonl          one JSON line per step of a run
+//   locks/<env>.lock          one mutating run per environment
+//   migrations/<env>.json     which migration files the last release applied
+//   backups/                  the default backup folder (backup.dir overrides it)
+import path from 'node:path';
+
+export const renderDir = (stateDir: string, env: string) => path.join(stateDir, 'render', env);
+export const releaseArchiveDir = (stateDir: string, env: string, runId: string) => path.join(stateDir, 'releases', env, runId);
+export const ledgerFile = (stateDir: string) => path.join(stateDir, 'releases.jsonl');
+export const logsDir = (stateDir: string) => path.join(stateDir, 'logs');
+export const runLogFile = (stateDir: string, runId: string) => path.join(logsDir(stateDir), `${runId}.jsonl`);
+export const locksDir = (stateDir: string) => path.join(stateDir, 'locks');
+export const lockFile = (stateDir: string, env: string) => path.join(locksDir(stateDir), `${env}.lock`);
+export const migrationRecordFile = (stateDir: string, env: string) => path.join(stateDir, 'migrations', `${env}.json`);
+export const defaultBackupDir = (stateDir: string) => path.join(stateDir, 'backups');

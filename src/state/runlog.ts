@@ -1,0 +1,40 @@
+// A run's step log: one JSON line per event in logs/<run>.jsonl, secrets
+// masked before anything reaches the file.
+import { mkdirSync, appendFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { Redactor } from '../util/redact.js';
+import { logsDir, runLogFile } from './paths.js';
+
+export interface StepEvent {
+  run: string;
+  step: string;
+  event: 'start' | 'end' | 'info';
+  outcome?: 'ok' | 'failed' | 'skipped' | 'undone';
+  start?: string;
+  end?: string;
+  duration_ms?: number;
+  error?: string;
+  detail?: unknown;
+}
+
+export function newRunId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+export class RunLog {
+  readonly file: string;
+
+  constructor(
+    stateDir: string,
+    readonly runId: string,
+    private readonly redactor: Redactor,
+  ) {
+    mkdirSync(logsDir(stateDir), { recursive: true });
+    this.file = runLogFile(stateDir, runId);
+  }
+
+  write(e: StepEvent): void {
+    appendFileSync(this.file, JSON.stringify(this.redactor.value(e)) + '\n');
+  }
+}
