@@ -7,9 +7,11 @@ import type { Cli } from './main.js';
 import { confirm } from './commands.js';
 import { OperationError } from '../errors.js';
 import { Lock } from '../state/lock.js';
-import { takeBackup, backupDir, listBackups } from '../flows/backup.js';
+import { takeBackup } from '../flows/backup.js';
+import { backupDir, listBackups, loadBackup } from '../backup/catalog.js';
 import { applyRetention } from '../flows/retention.js';
-import { loadBackup, verifyBackup, rollback } from '../flows/restore.js';
+import { verifyBackup } from '../flows/verify.js';
+import { rollback } from '../flows/rollback.js';
 import { formatMiB } from '../util/units.js';
 import type { Stack } from '../config/schema.js';
 

@@ -1,6 +1,10 @@
 // The one place external commands run. Every argv comes from a pure builder
 // in src/commands; output is captured for the step log (redacted there).
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { pipeline } from 'node:stream/promises';
+import { open as openFile } from 'node:fs/promises';
+import type { Readable, Writable } from 'node:stream';
 import { statSync, readFileSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
@@ -39,6 +43,142 @@ export async function runChecked(argv: string[], opts: Parameters<typeof run>[1]
     throw new OperationError(`command failed (exit ${r.exitCode}): ${shellQuote(argv)}\n${tail}`);
   }
   return r;
+}
+
+/** Like run, but undefined when the program is not installed (ENOENT) instead of an error. */
+export async function runUnlessMissing(argv: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult | undefined> {
+  const [file, ...args] = argv;
+  const r = await execa(file, args, { reject: false, timeout: opts.timeoutMs });
+  if ((r as { code?: string }).code === 'ENOENT') return undefined;
+  return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 1 };
+}
+
+/** docker exec (argv, not through a shell) returning stdout; env names are passed through from ours. */
+export async function dockerExec(id: string, cmd: string[], opts: { input?: string; envNames?: string[]; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
+  const envFlags = (opts.envNames ?? []).flatMap((n) => ['-e', n]);
+  const r = await execa('docker', ['exec', ...(opts.input !== undefined ? ['-i'] : []), ...envFlags, id, ...cmd], {
+    reject: false,
+    input: opts.input,
+    env: opts.env,
+    extendEnv: true,
+    timeout: opts.timeoutMs ?? 120_000,
+  });
+  if (r.exitCode !== 0) {
+    const tail = String(r.stderr || r.stdout).split('\n').slice(-5).join('\n');
+    throw new OperationError(`docker exec ${cmd.slice(0, 3).join(' ')} … failed (exit ${r.exitCode}): ${tail}`);
+  }
+  return String(r.stdout);
+}
+
+// ------------------------------------------------------------- streaming
+
+/** How a command whose stdout was streamed ended: its exit code, the tail of its stderr, and a pipeline error if any. */
+export interface StreamedOutcome {
+  exitCode?: number;
+  stderrTail: string;
+  pipeErr?: unknown;
+}
+
+/**
+ * Run argv, streaming its stdout through `stages` (transforms, the last one a
+ * writable). A failed pipeline kills the command. The outcome, whatever it is:
+ * the caller decides which failure explains the other.
+ */
+export async function runStreamingOut(argv: string[], stages: (Readable | Writable)[], opts: { env?: Record<string, string> } = {}): Promise<StreamedOutcome> {
+  const [cmd, ...args] = argv;
+  const child = execa(cmd, args, { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore', reject: false, buffer: { stdout: false, stderr: true }, env: opts.env, extendEnv: true });
+  let pipeErr: unknown;
+  try {
+    await (pipeline as (...s: unknown[]) => Promise<void>)(child.stdout as Readable, ...stages);
+  } catch (e) {
+    pipeErr = e;
+    child.kill('SIGTERM');
+  }
+  const r = await child;
+  return { exitCode: r.exitCode, stderrTail: String(r.stderr ?? '').split('\n').slice(-5).join('\n'), ...(pipeErr !== undefined ? { pipeErr } : {}) };
+}
+
+/** The outcome of a command fed on its stdin. */
+export type Piped = { exitCode?: number | null; stdout?: unknown; stderr?: unknown; pipeErr?: unknown };
+
+/**
+ * Run argv with input on its stdin; the outcome, whatever it is. A `{ file }`
+ * is handed to the command as its stdin, as `< file` would: no copy through
+ * this process.
+ */
+export async function runWithStdin(argv: string[], input: Readable | { file: string }, env?: Record<string, string>): Promise<Piped> {
+  if ('file' in input) {
+    const fh = await openFile(input.file, 'r');
+    try {
+      return await new Promise((resolve) => {
+        const child = spawn(argv[0], argv.slice(1), { stdio: [fh.fd, 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout!.on('data', (d: Buffer) => out.push(d));
+        child.stderr!.on('data', (d: Buffer) => err.push(d));
+        child.once('error', (e) => resolve({ exitCode: null, stderr: e.message }));
+        child.once('close', (code) => resolve({ exitCode: code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+      });
+    } finally {
+      await fh.close();
+    }
+  }
+  const child = execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, env, extendEnv: true });
+  let pipeErr: unknown;
+  try {
+    await pipeline(input, child.stdin!);
+  } catch (e) {
+    pipeErr = e;
+  }
+  return { ...(await child), pipeErr };
+}
+
+/** The output of a piped command that must succeed; a clear error otherwise. */
+export function pipedOutput(r: Piped, what: string): string {
+  if (r.exitCode !== 0) {
+    const tail = String(r.stderr || r.stdout).split('\n').slice(-6).join('\n');
+    throw new OperationError(`${what} failed (exit ${r.exitCode}):\n${tail}`);
+  }
+  if (r.pipeErr && (r.pipeErr as NodeJS.ErrnoException).code !== 'EPIPE') throw new OperationError(`${what}: ${(r.pipeErr as Error).message}`);
+  return String(r.stdout ?? '');
+}
+
+/** Run argv with a file (or a stream) on its stdin; returns its stdout, or throws naming `what`. */
+export async function pipeInto(argv: string[], input: Readable | { file: string }, what: string, env?: Record<string, string>): Promise<string> {
+  return pipedOutput(await runWithStdin(argv, input, env), what);
+}
+
+/** A long-lived command talked to through its stdin and stdout (a psql session); nothing buffered, never rejects. */
+export function startSession(argv: string[]): ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; reject: false; buffer: false }> {
+  return execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, buffer: false });
+}
+
+/**
+ * Runs its arguments (the docker client) on the host and kills it when fd 3
+ * reaches end-of-file: lifeops holds the other end, so a lifeops that dies
+ * takes the docker client with it, and with it the container's command,
+ * whose output then has nowhere to go. Writing a file directly, the client
+ * would otherwise never notice. (A background job's stdin is /dev/null in
+ * sh: hence the copy on fd 4.)
+ */
+const STOP_WITH_LIFEOPS = [
+  'exec 4<&0',
+  '"$@" <&4 3<&- 4<&- & p=$!',
+  '(while read -r _; do :; done; kill $p) <&3 >/dev/null 2>&1 4<&- & w=$!',
+  'exec 3<&- 4<&-',
+  'wait $p; s=$?',
+  'kill $w 2>/dev/null; wait $w',
+  'exit $s',
+].join('\n');
+
+/**
+ * Start argv tied to this process's life (see STOP_WITH_LIFEOPS): its stdout
+ * an open file descriptor (written directly, as `> file` would) or a pipe.
+ * Destroying `lifeline` (never written to) stops it.
+ */
+export function spawnTiedToUs(argv: string[], stdout: number | 'pipe'): { child: ChildProcess; lifeline: Writable } {
+  const child = spawn('sh', ['-c', STOP_WITH_LIFEOPS, 'sh', ...argv], { stdio: ['pipe', stdout, 'pipe', 'pipe'] });
+  return { child, lifeline: child.stdio[3] as Writable };
 }
 
 let detected: Promise<ComposeCli> | undefined;

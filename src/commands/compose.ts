@@ -37,11 +37,21 @@ export const composeUp = (cli: ComposeCli, t: ComposeTarget, services: string[] 
   ...services,
 ];
 
+/**
+ * Leave a service's dependencies alone. Only v1 gets `--no-deps`: compose v2
+ * hashes depends_on into the config-hash label and `--no-deps` drops it before
+ * hashing, so a container made that way never matches `config --hash`; the
+ * next `up` recreates it and, v2 recreating the dependents of whatever it
+ * recreates, the front with it. On v2, `--no-recreate` and naming the services
+ * already keep the dependencies untouched (started only if stopped).
+ */
+const noDeps = (cli: ComposeCli) => (cli.kind === 'v1' ? ['--no-deps'] : []);
+
 export const composeScale = (cli: ComposeCli, t: ComposeTarget, service: string, count: number) => [
   ...composeBase(cli, t),
   'up',
   '-d',
-  '--no-deps',
+  ...noDeps(cli),
   '--no-recreate',
   '--scale',
   `${service}=${count}`,
@@ -106,8 +116,8 @@ export function shellQuote(argv: string[]): string {
 /** `config --hash=*`: one "service hash" line per service (v1 ≥ 1.25 and v2). */
 export const composeConfigHash = (cli: ComposeCli, t: ComposeTarget) => [...composeBase(cli, t), 'config', '--hash=*'];
 
-/** Start or recreate only the named services, leaving their dependencies alone. */
-export const composeUpNoDeps = (cli: ComposeCli, t: ComposeTarget, services: string[]) => [...composeBase(cli, t), 'up', '-d', '--no-deps', ...services];
+/** Start or recreate only the named services; their dependencies are left alone (see noDeps), their dependents are not touched. */
+export const composeUpNoDeps = (cli: ComposeCli, t: ComposeTarget, services: string[]) => [...composeBase(cli, t), 'up', '-d', ...noDeps(cli), ...services];
 
 /** Graceful stop of one container: SIGTERM, then SIGKILL after the grace period. */
 export const dockerStop = (container: string, graceSeconds: number) => ['docker', 'stop', '-t', String(graceSeconds), container];
@@ -119,3 +129,8 @@ export const nginxTest = (conf: string) => ['nginx', '-t', '-q', '-c', conf];
 /** Graceful: the master starts workers on the new configuration; old workers finish their requests, then exit. */
 export const nginxReload = (conf: string) => ['nginx', '-c', conf, '-s', 'reload'];
 export const dockerExecArgv = (container: string, cmd: string[]) => ['docker', 'exec', container, ...cmd];
+
+/** The variables compose commands run with: the stack's resolved values (secrets reach compose only this way). */
+export function composeEnv(stack: { vars: Record<string, string> }): Record<string, string> {
+  return { ...stack.vars };
+}

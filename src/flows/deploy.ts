@@ -11,7 +11,7 @@ import type { Stack } from '../config/schema.js';
 import { OperationError, LifeopsError } from '../errors.js';
 import type { ContainerState } from '../clients/docker.js';
 import { detectCompose, runChecked } from '../clients/runner.js';
-import { dockerBuild, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
+import { composeEnv, dockerBuild, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { mapImage } from '../render/compose.js';
 import type { RenderedFile } from '../render/index.js';
 import type { Run } from './context.js';
@@ -32,8 +32,6 @@ import { restoreBackup, safetyBackupWithAppsStopped } from './restore.js';
 import { endpointChecks } from './health.js';
 import { waitHealthy } from './wait.js';
 
-export { waitHealthy, diagnose } from './wait.js';
-export { releaseArchiveDir } from '../state/paths.js';
 
 export interface DeployFlowOptions {
   stateDir: string;
@@ -61,10 +59,6 @@ export interface DeployResult {
 /** How long failing endpoint checks are retried after a rollout before the release counts as failed. */
 const ENDPOINT_RETRY_MS = 30_000;
 
-/** The variables compose sees: the stack's resolved values (secrets reach compose only this way). */
-export function composeEnv(stack: Stack): Record<string, string> {
-  return { ...stack.vars };
-}
 
 /** The images this stack builds locally, one entry per image, with the services that run it. */
 export function imagesToBuild(stack: Stack): Omit<PlannedBuild, 'present'>[] {

@@ -20,7 +20,8 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { lifeops, demoCopy, at, demoProject, runLogValues, BIN, ROOT } from '../helpers.js';
-import { TarLister, externalTarget, externalEnv, parseSumList } from '../../src/flows/backup.js';
+import { TarLister, parseSumList } from '../../src/backup/volumes.js';
+import { externalTarget, externalEnv } from '../../src/backup/external.js';
 
 const stack = demoCopy('bkf', 18520, (d) => {
   // room for the ~60 MB table the slow-dump cases need

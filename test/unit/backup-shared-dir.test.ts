@@ -8,9 +8,9 @@ import { PassThrough } from 'node:stream';
 import { loadStack } from '../../src/config/load.js';
 import { Run, type IO } from '../../src/flows/context.js';
 import { Redactor } from '../../src/util/redact.js';
-import { listBackups, markVerified, readVerified, type BackupManifest } from '../../src/flows/backup.js';
+import { listBackups, markVerified, readVerified, loadBackup } from '../../src/backup/catalog.js';
+import type { BackupManifest } from '../../src/backup/format.js';
 import { applyRetention } from '../../src/flows/retention.js';
-import { loadBackup } from '../../src/flows/restore.js';
 import { demoCopy, at } from '../helpers.js';
 
 let shared = '';

@@ -9,11 +9,13 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { chooseDeletions } from '../../src/flows/retention.js';
+import { chooseDeletions } from '../../src/plan/retention.js';
 import { mergeCrontab } from '../../src/cli/backup-commands.js';
-import { encryptStream, decryptStream, parseRowCounts, dumpCompression, type BackupManifest } from '../../src/flows/backup.js';
+import { encryptStream, decryptStream, type BackupManifest } from '../../src/backup/format.js';
+import { parseRowCounts } from '../../src/backup/postgres.js';
+import { dumpCompression } from '../../src/commands/postgres.js';
 import type { Stack } from '../../src/config/schema.js';
-import { checkFiles } from '../../src/flows/restore.js';
+import { checkFiles } from '../../src/backup/integrity.js';
 
 const day = 86_400_000;
 const now = new Date('2026-06-30T00:00:00Z');

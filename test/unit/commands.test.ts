@@ -8,17 +8,20 @@ const t = { project: 'demo-local', files: ['/s/render/local/docker-compose.yml']
 const b1 = ['docker-compose', '--compatibility', '-p', 'demo-local', '-f', '/s/render/local/docker-compose.yml'];
 const b2 = ['docker', 'compose', '-p', 'demo-local', '-f', '/s/render/local/docker-compose.yml'];
 
+// v2 hashes depends_on and `--no-deps` strips it before hashing: only v1 gets --no-deps (see noDeps)
 describe.each([
-  ['v1', v1, b1],
-  ['v2', v2, b2],
-] as const)('compose %s', (_n, cli, base) => {
+  ['v1', v1, b1, ['--no-deps']],
+  ['v2', v2, b2, []],
+] as const)('compose %s', (_n, cli, base, noDeps) => {
   it('up', () => expect(composeUp(cli, t)).toEqual([...base, 'up', '-d', '--remove-orphans']));
-  it('up --no-deps', () => expect(composeUpNoDeps(cli, t, ['db', 'cache'])).toEqual([...base, 'up', '-d', '--no-deps', 'db', 'cache']));
-  it('scale', () => expect(composeScale(cli, t, 'web', 2)).toEqual([...base, 'up', '-d', '--no-deps', '--no-recreate', '--scale', 'web=2', 'web']));
+  it('up of named services, dependencies left alone', () => expect(composeUpNoDeps(cli, t, ['db', 'cache'])).toEqual([...base, 'up', '-d', ...noDeps, 'db', 'cache']));
+  it('scale', () => expect(composeScale(cli, t, 'web', 2)).toEqual([...base, 'up', '-d', ...noDeps, '--no-recreate', '--scale', 'web=2', 'web']));
   it('run', () => expect(composeRun(cli, t, 'web', ['python3', 'migrate.py'])).toEqual([...base, 'run', '--rm', '--no-deps', '-T', 'web', 'python3', 'migrate.py']));
   it('stop', () => expect(composeStop(cli, t, ['web', 'worker'], 20)).toEqual([...base, 'stop', '-t', '20', 'web', 'worker']));
   it('down', () => expect(composeDown(cli, t, true)).toEqual([...base, 'down', '--remove-orphans', '--volumes']));
   it('config hash', () => expect(composeConfigHash(cli, t)).toEqual([...base, 'config', '--hash=*']));
+  it('config hash of a scratch copy, paths resolved in the render folder', () =>
+    expect(composeConfigHash(cli, { ...t, projectDir: '/s/render/local' })).toEqual([...base.slice(0, base.indexOf('-f')), '--project-directory', '/s/render/local', '-f', '/s/render/local/docker-compose.yml', 'config', '--hash=*']));
 });
 
 describe('docker', () => {

@@ -142,7 +142,7 @@ describe('compose detection cache key', () => {
 
 describe('database restore argv', () => {
   it('drops user schemas and restores in one transaction, committing only when pg_restore finished', async () => {
-    const { restoreDatabaseArgv, DROP_USER_SCHEMAS_SQL } = await import('../../src/flows/pg-restore.js');
+    const { restoreDatabaseArgv, DROP_USER_SCHEMAS_SQL } = await import('../../src/commands/postgres.js');
     const { argv, env } = restoreDatabaseArgv('c1', 'demo', 'shop');
     expect(argv.slice(0, 8)).toEqual(['docker', 'exec', '-i', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', 'c1']);
     expect(argv.slice(-2)).toEqual(['demo', 'shop']); // user and database as arguments, never inside the script
@@ -155,7 +155,7 @@ describe('database restore argv', () => {
   });
 
   it('beside the container: same image, its network namespace, the password only in the environment, a login check before reading', async () => {
-    const { restoreBesideArgv, restoreDatabaseArgv, BESIDE_UNREACHABLE } = await import('../../src/flows/pg-restore.js');
+    const { restoreBesideArgv, restoreDatabaseArgv, BESIDE_UNREACHABLE } = await import('../../src/commands/postgres.js');
     const { argv, env } = restoreBesideArgv('c1', 'sha256:abc', 'demo', 'shop', 's3cret-pw');
     expect(argv.slice(0, 16)).toEqual(['docker', 'run', '--rm', '-i', '--network', 'container:c1', '--entrypoint', 'sh', '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', '-e', 'PGPASSWORD', '-e', 'PGHOST=127.0.0.1']);
     expect(argv[16]).toBe('sha256:abc');

@@ -1,9 +1,13 @@
+// Pure argv builders for the PostgreSQL client tools (pg_dump, pg_restore,
+// psql), in the db container, beside it, or on the host. Nothing runs here.
+//
 // Restoring one database from a pg_dump -Fc file so that it ends EQUAL to the
 // backup. `pg_restore --clean` only drops what the dump contains: a table a
 // failed migration created after the backup would survive, and re-running
 // that migration would then fail. So the user schemas are dropped first, in
 // the same transaction as the restore: either the whole database is the
 // backup's, or (on any error) it is untouched.
+import type { Stack } from '../config/schema.js';
 
 /** Run first inside the transaction: every user schema goes, public comes back as initdb makes it. */
 export const DROP_USER_SCHEMAS_SQL = [
@@ -73,3 +77,64 @@ export function restoreDatabaseArgv(container: string, user: string, database: s
 export function restoreExternalArgv(user: string, url: string): { argv: string[]; env: Record<string, string> } {
   return { argv: ['sh', '-c', RESTORE_SCRIPT, user, url], env: { ...SCRIPT_ENV } };
 }
+
+// ------------------------------------------------------------------ dumping
+
+/** pg_dump's -Z for this backup: the stack's level; a safety backup (on the downtime path) at most 1, which dumps about a third faster for a few % more bytes. */
+export function dumpCompression(stack: Stack, safety: boolean): string[] {
+  const level = safety ? Math.min(1, stack.backup.compression ?? 1) : stack.backup.compression;
+  return level === undefined ? [] : [`-Z${level}`];
+}
+
+/**
+ * pg_dump run inside the db container. Started together with the snapshot
+ * session (the two docker exec start-ups overlap), sh waits for the exported
+ * snapshot's name on stdin, then becomes pg_dump (exec: no child process is
+ * left to the postmaster, which is the container's init).
+ */
+const PG_DUMP_ON_SNAPSHOT = 'IFS= read -r snap || exit 97; exec pg_dump -Fc --snapshot="$snap" "$@"';
+
+/** pg_dump -Fc in the container, reading the snapshot's name from its stdin. */
+export function containerDumpArgv(container: string, user: string, database: string, compression: string[]): string[] {
+  return ['docker', 'exec', '-i', container, 'sh', '-c', PG_DUMP_ON_SNAPSHOT, 'sh', '-U', user, '-d', database, ...compression];
+}
+
+/** The host's pg_dump -Fc of an external database in an exported snapshot; `url` carries no password. */
+export function externalDumpArgv(url: string, snapshot: string, compression: string[]): string[] {
+  return ['pg_dump', '-Fc', ...compression, `--snapshot=${snapshot}`, '-d', url];
+}
+
+/** Roles and tablespaces, from inside the db container. */
+export function containerGlobalsArgv(container: string, user: string): string[] {
+  return ['docker', 'exec', container, 'pg_dumpall', '--globals-only', '-U', user];
+}
+
+/** Roles and tablespaces of an external server (no passwords: a non-superuser cannot read them). */
+export function externalGlobalsArgv(url: string): string[] {
+  return ['pg_dumpall', '--globals-only', '--no-role-passwords', '-d', url];
+}
+
+/** A psql session in the db container reading SQL on its stdin, one value per line out. */
+export function containerPsqlSessionArgv(container: string, user: string, database: string): string[] {
+  return ['docker', 'exec', '-i', container, 'psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-U', user, '-d', database];
+}
+
+// ------------------------------------------------------------------ verifying
+
+/** pg_restore of a dump on stdin into a scratch database of the same server (owners kept as roles exist). */
+export function scratchRestoreArgv(container: string, user: string, database: string): string[] {
+  return ['docker', 'exec', '-i', container, 'pg_restore', '--no-owner', '--exit-on-error', '-U', user, '-d', database];
+}
+
+/** pg_restore into a throwaway server: the real server's roles do not exist there, so no owners and no grants. */
+export function throwawayRestoreArgv(container: string, database: string): string[] {
+  return ['docker', 'exec', '-i', container, 'pg_restore', '--no-owner', '--no-privileges', '--exit-on-error', '-U', 'postgres', '-d', database];
+}
+
+/** The throwaway verification server: no network, trust auth, removed when stopped. --init: postgres as PID 1 would take a reaped docker-exec orphan for a crashed backend. */
+export function throwawayServerArgv(name: string, image: string): string[] {
+  return ['docker', 'run', '-d', '--rm', '--init', '--name', name, '--network', 'none', '--label', 'lifeops.scratch=verify', '-e', 'POSTGRES_HOST_AUTH_METHOD=trust', image];
+}
+
+/** psql -c one statement, unaligned tuples only (for docker exec). */
+export const psqlQueryCmd = (user: string, database: string, sql: string): string[] => ['psql', '-X', '-At', '-U', user, '-d', database, '-c', sql];

@@ -1,0 +1,32 @@
+// The containers and images a backup works through: the running container of
+// a service (found by compose labels), and a local image to run helpers in.
+import type { Stack } from '../config/schema.js';
+import { OperationError } from '../errors.js';
+import type { DockerClient, ContainerState } from '../clients/docker.js';
+
+export async function serviceContainer(docker: DockerClient, stack: Stack, service: string, requireRunning = true): Promise<ContainerState> {
+  const all = await docker.projectContainers(stack.project);
+  const mine = all.filter((c) => c.service === service);
+  const c = mine.find((x) => x.state === 'running') ?? (requireRunning ? undefined : mine[0]);
+  if (!c) throw new OperationError(`service ${service} of ${stack.project} has no running container`, `lifeops deploy ${stack.env}`);
+  return c;
+}
+
+/**
+ * The images that have sh, tar and sha256sum, best first: the db service's,
+ * the redis service's, then any service's (as the stack names them, before
+ * any images: mapping).
+ */
+export function helperImageCandidates(stack: Stack): string[] {
+  return [
+    ...(stack.postgres ? [stack.services[stack.postgres.service]?.image] : []),
+    ...(stack.redis ? [stack.services[stack.redis.service]?.image] : []),
+    ...Object.values(stack.services).map((s) => s.image),
+  ].filter((x): x is string => Boolean(x));
+}
+
+/** The first of `images` present on this machine. */
+export async function firstLocalImage(docker: DockerClient, images: string[]): Promise<string> {
+  for (const img of images) if (await docker.imageExists(img)) return img;
+  throw new OperationError('no local image to run the volume helper container with');
+}

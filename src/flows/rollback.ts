@@ -1,0 +1,138 @@
+// `lifeops rollback`: back to a backup (data AND release: a safety backup of
+// the current state first, with the app services stopped), or to an earlier
+// release only (its rendered files and images, data untouched).
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Stack } from '../config/schema.js';
+import { OperationError } from '../errors.js';
+import { DockerClient } from '../clients/docker.js';
+import { detectCompose, runChecked } from '../clients/runner.js';
+import { composeEnv, composeStart, composeUp } from '../commands/compose.js';
+import type { BackupManifest } from '../backup/format.js';
+import { backupDir, listBackups, readManifest } from '../backup/catalog.js';
+import { verifyChecksums } from '../backup/integrity.js';
+import type { Run } from './context.js';
+import { Lock } from '../state/lock.js';
+import { appendRelease, readReleases, type ReleaseRecord } from '../state/ledger.js';
+import { renderDirFor, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
+import { reloadFront } from './rollout.js';
+import { releaseArchiveDir } from '../state/paths.js';
+import { waitHealthy } from './wait.js';
+import { appServices, restoreBackup, safetyBackupWithAppsStopped } from './restore.js';
+
+/** Put a backup's rendered files back as the env's render dir; re-tag images to the recorded IDs when they still exist. */
+async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: string, manifest: BackupManifest): Promise<{ files: string[]; changed: boolean }> {
+  if (!manifest.release.render_dir) throw new OperationError(`backup ${manifest.id} carries no rendered files`);
+  const renderDir = renderDirFor(stateDir, stack.env);
+  const inForce = JSON.stringify(readRenderedDir(renderDir));
+  const release = readRenderedDir(path.join(dir, manifest.release.render_dir));
+  let changed = JSON.stringify(release) !== inForce;
+  // file by file into the same folders: running containers bind-mount these
+  // folders (the nginx front's), and a swapped folder would leave them on the deleted one
+  writeRendered(release, renderDir);
+  writeSecretFiles(stack, renderDir);
+  const docker = new DockerClient();
+  for (const [svc, img] of Object.entries(manifest.release.images)) {
+    if (!img.id) continue;
+    const current = await docker.imageId(img.image);
+    if (current === img.id) continue;
+    if (!(await docker.imageExists(img.id))) {
+      run.say(`warning: image ${img.image} of ${svc} (${img.id.slice(0, 19)}) is gone; using the tag as it is now`);
+      continue;
+    }
+    await runChecked(['docker', 'tag', img.id, img.image]);
+    run.info('rollback', { retagged: img.image, id: img.id });
+    changed = true;
+  }
+  return { files: manifest.release.compose_files.map((f) => path.join(renderDir, f)), changed };
+}
+
+export interface RollbackOptions {
+  stateDir: string;
+  /** backup id: restore data and release; omitted with `release`: release only */
+  id?: string;
+  /** ledger run id of a release to return to (release only, data untouched); 'previous' for the one before the current */
+  release?: string;
+  commandLine: string;
+  confirm: (question: string) => Promise<void>;
+}
+
+/** Find the backup carrying a given release (run id), newest first. */
+export function backupForRelease(stack: Stack, stateDir: string, release: string): string {
+  const root = backupDir(stack, stateDir);
+  let runId = release;
+  if (release === 'previous') {
+    const ok = readReleases(stateDir, stack.env).filter((r) => r.outcome === 'success');
+    if (ok.length < 2) throw new OperationError(`environment ${stack.env} has no previous successful release in the ledger`, 'lifeops history');
+    runId = ok[ok.length - 2].run_id;
+  }
+  const found = listBackups(root, stack.project, stack.env)
+    .reverse()
+    .map((b) => readManifest(root, b.id)!)
+    .find((m) => m.release.run_id === runId && m.release.render_dir);
+  if (!found) throw new OperationError(`no backup holds the rendered files of release ${runId}`, 'releases are kept through backups: `lifeops backups list`');
+  return found.id;
+}
+
+export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): Promise<{ backup: string; safety_backup?: string; data: boolean }> {
+  const started = run.io.now();
+  const dataToo = Boolean(opts.id);
+  const id = opts.id ?? backupForRelease(stack, opts.stateDir, opts.release ?? 'previous');
+  // verify before asking or locking: a bad backup is refused touching nothing
+  const { dir, manifest } = await run.step(`verify checksums of backup ${id}`, () => verifyChecksums(stack, opts.stateDir, id));
+  if (manifest.env !== stack.env) throw new OperationError(`backup ${id} belongs to environment ${manifest.env}, not ${stack.env}`);
+  if (stack.production) await opts.confirm(dataToo ? `roll ${stack.project} back to backup ${id} (data AND release)?` : `return ${stack.project} to release ${manifest.release.run_id ?? id}?`);
+  const lock = await run.step('take the lock', async () => Lock.acquire(opts.stateDir, stack.env, opts.commandLine, run.io.now()));
+  let safety: BackupManifest | undefined;
+  const record = (outcome: 'success' | 'failed', extra: Pick<ReleaseRecord, 'images'> & Partial<ReleaseRecord>) =>
+    appendRelease(opts.stateDir, {
+      run_id: run.id,
+      kind: 'rollback',
+      env: stack.env,
+      time: started.toISOString(),
+      duration_ms: run.io.now().getTime() - started.getTime(),
+      version: manifest.release.version ?? 'unknown',
+      user: os.userInfo().username,
+      config_hash: manifest.release.config_hash ?? '',
+      outcome,
+      backup: id,
+      ...extra,
+    });
+  try {
+    const compose = await detectCompose();
+    if (dataToo) {
+      const current = renderDirFor(opts.stateDir, stack.env);
+      const files = manifest.release.compose_files.map((f) => path.join(current, f)).filter((f) => existsSync(f));
+      const apps = files.length ? appServices(stack) : [];
+      safety = await safetyBackupWithAppsStopped(stack, run, { stateDir: opts.stateDir, tag: 'pre-rollback', compose, target: { project: stack.project, files }, apps });
+      run.say(`safety backup of the current state: ${safety.id}`);
+      await restoreBackup(stack, run, { stateDir: opts.stateDir, id });
+    }
+    const { files, changed } = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
+    const docker = new DockerClient();
+    const present = new Set((await docker.projectContainers(stack.project)).map((c) => c.service));
+    const missing = Object.keys(stack.services).filter((n) => !present.has(n));
+    if (changed || missing.length) {
+      await run.step(`compose up (${compose.kind}, project ${stack.project})`, () => runChecked(composeUp(compose, { project: stack.project, files }), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
+    } else {
+      // the release in force is the backup's (same files, same images): start what the restore stopped
+      await run.step(`compose start (${compose.kind}, project ${stack.project}): the release is unchanged`, () => runChecked(composeStart(compose, { project: stack.project, files }, []), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
+    }
+    if (stack.front && changed) await reloadFront({ stack, run, docker, compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
+    await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker));
+    // kept apart from the live render folder, which the next deploy overwrites: a failed deploy returns to this copy
+    const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
+    writeRendered(readRenderedDir(renderDirFor(opts.stateDir, stack.env)), archive);
+    record('success', {
+      images: Object.fromEntries(Object.entries(manifest.release.images).map(([k, v]) => [k, v.image])),
+      render_dir: archive,
+    });
+    return { backup: id, ...(safety ? { safety_backup: safety.id } : {}), data: dataToo };
+  } catch (e) {
+    record('failed', { images: {}, error: run.redactor.text((e as Error).message.split('\n')[0]) + (safety ? ` (safety backup: ${safety.id})` : '') });
+    throw e;
+  } finally {
+    lock.release();
+  }
+}

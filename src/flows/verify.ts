@@ -1,0 +1,93 @@
+// `lifeops backups verify`: every checksum re-read, then each database dump
+// restored where it cannot hurt (a scratch database on the stack's server, or
+// a throwaway container for an external database) and its row counts
+// compared with the manifest's. A backup that passes is marked verified.
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Stack } from '../config/schema.js';
+import { OperationError } from '../errors.js';
+import { DockerClient } from '../clients/docker.js';
+import { dockerExec, pipeInto, run as runCommand, runChecked } from '../clients/runner.js';
+import { psqlQueryCmd, scratchRestoreArgv, throwawayRestoreArgv, throwawayServerArgv } from '../commands/postgres.js';
+import { mapImage } from '../render/compose.js';
+import { plainStream, type BackupManifest } from '../backup/format.js';
+import { backupDir, markVerified } from '../backup/catalog.js';
+import { rowDiffs, verifyChecksums } from '../backup/integrity.js';
+import { serviceContainer } from '../backup/containers.js';
+import { parseRowCounts, ROW_COUNT_SQL } from '../backup/postgres.js';
+import type { Run } from './context.js';
+
+type RestoredDatabase = { name: string; tables: number; rows: number };
+
+const summary = (name: string, got: Record<string, number>): RestoredDatabase => ({ name, tables: Object.keys(got).length, rows: Object.values(got).reduce((a, b) => a + b, 0) });
+
+/**
+ * Verify dumps of an external database in a throwaway Postgres container
+ * (no network, removed afterwards): the real server is never written to.
+ */
+async function verifyExternal(stack: Stack, run: Run, dir: string, manifest: BackupManifest): Promise<RestoredDatabase[]> {
+  const pg = manifest.contents.postgres!;
+  const ext = pg.external!;
+  // the archive needs a pg_restore at least as new as the pg_dump that wrote it
+  const image = mapImage(`postgres:${Math.max(ext.server_version, ext.pg_dump_version)}`, stack.images);
+  const docker = new DockerClient();
+  if (!(await docker.imageExists(image))) {
+    throw new OperationError(`image ${image} is not on this machine: a backup of an external database is verified by restoring it into a throwaway ${image} container`, `docker pull ${image}, or map postgres to a local image under images:`);
+  }
+  const name = `lifeops-verify-${randomBytes(4).toString('hex')}`;
+  const out: RestoredDatabase[] = [];
+  try {
+    await run.step(`start a throwaway ${image} container`, async () => {
+      await runChecked(throwawayServerArgv(name, image));
+      // TCP answers only once the entrypoint's socket-only init server is gone
+      for (let i = 0; ; i++) {
+        const r = await runCommand(['docker', 'exec', name, 'pg_isready', '-q', '-h', '127.0.0.1', '-U', 'postgres']).catch(() => undefined);
+        if (r?.exitCode === 0) break;
+        if (i >= 300) throw new OperationError(`the throwaway ${image} container did not become ready`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    });
+    for (const db of pg.databases) {
+      await run.step(`restore ${db.file} into the throwaway container and compare row counts`, async () => {
+        await dockerExec(name, ['createdb', '-U', 'postgres', db.name]);
+        await pipeInto(throwawayRestoreArgv(name, db.name), plainStream(stack, run.io.env, manifest, path.join(dir, db.file)), `pg_restore of ${db.file} into a throwaway database`);
+        const got = parseRowCounts(await dockerExec(name, psqlQueryCmd('postgres', db.name, ROW_COUNT_SQL)));
+        const diffs = rowDiffs(db.rows, got);
+        if (diffs.length) throw new OperationError(`backup ${manifest.id}: ${db.file} restores with different row counts:\n  ${diffs.join('\n  ')}`);
+        out.push(summary(db.name, got));
+      });
+    }
+  } finally {
+    await runCommand(['docker', 'rm', '-f', name]).catch(() => undefined);
+  }
+  return out;
+}
+
+/** Full verification: checksums, then each dump restored into a scratch database and its row counts compared. */
+export async function verifyBackup(stack: Stack, run: Run, opts: { stateDir: string; id: string }): Promise<{ id: string; files: number; databases: RestoredDatabase[] }> {
+  const { dir, manifest } = await run.step(`verify checksums of backup ${opts.id}`, () => verifyChecksums(stack, opts.stateDir, opts.id));
+  const out: RestoredDatabase[] = [];
+  const pg = manifest.contents.postgres;
+  if (pg?.external) out.push(...(await verifyExternal(stack, run, dir, manifest)));
+  else if (pg && stack.postgres) {
+    const docker = new DockerClient();
+    const c = await serviceContainer(docker, stack, pg.service);
+    for (const db of pg.databases) {
+      await run.step(`restore ${db.file} into a scratch database and compare row counts`, async () => {
+        const scratch = `lifeops_verify_${randomBytes(4).toString('hex')}`;
+        await dockerExec(c.id, ['createdb', '-U', pg.user, scratch]);
+        try {
+          await pipeInto(scratchRestoreArgv(c.id, pg.user, scratch), plainStream(stack, run.io.env, manifest, path.join(dir, db.file)), `pg_restore of ${db.file} into a scratch database`);
+          const got = parseRowCounts(await dockerExec(c.id, psqlQueryCmd(pg.user, scratch, ROW_COUNT_SQL)));
+          const diffs = rowDiffs(db.rows, got);
+          if (diffs.length) throw new OperationError(`backup ${opts.id}: ${db.file} restores with different row counts:\n  ${diffs.join('\n  ')}`);
+          out.push(summary(db.name, got));
+        } finally {
+          await dockerExec(c.id, ['dropdb', '-U', pg.user, '--if-exists', scratch]).catch(() => undefined);
+        }
+      });
+    }
+  }
+  markVerified(backupDir(stack, opts.stateDir), opts.id, run.io.now());
+  return { id: opts.id, files: manifest.files.length, databases: out };
+}
