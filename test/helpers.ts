@@ -65,6 +65,15 @@ export function demoCopy(name: string, port: number, edit?: (doc: StackDoc) => v
   return { file, stateDir: path.join(dir, 'state'), dir };
 }
 
+/** Change a stack file written by demoCopy, by its parsed YAML; an edit that changes nothing fails. */
+export function editStack(file: string, edit: (doc: StackDoc) => void): void {
+  const doc = parse(readFileSync(file, 'utf8')) as StackDoc;
+  const before = JSON.stringify(doc);
+  edit(doc);
+  if (JSON.stringify(doc) === before) throw new Error(`test stack ${file}: the edit changed nothing`);
+  writeFileSync(file, stringify(doc));
+}
+
 /** Reach into a deployed demo copy's containers: first container of a service, psql, redis-cli. */
 export function demoProject(project: string) {
   const container = async (svc: string, proj = project) =>

@@ -77,7 +77,7 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   const notes: string[] = [];
   const builds = f.builds.filter((b) => !b.present || f.options.build);
   const rebuilt = new Set(builds.flatMap((b) => b.services));
-  const rollout = planRollout(stack, f.containers, f.hashes, f.imageIds, rebuilt);
+  const rollout = planRollout(stack, f.containers, f.hashes, f.imageIds, rebuilt, f.compose.version);
   const anyContainer = f.containers.length > 0;
 
   if (stack.deploy.hooks.pre_deploy.length) steps.push({ kind: 'hooks', title: 'hooks: pre-deploy', phase: 'pre_deploy', commands: stack.deploy.hooks.pre_deploy });

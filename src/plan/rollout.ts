@@ -60,7 +60,7 @@ export function parseHashes(stdout: string): Record<string, string> {
 }
 
 /** Why a service's running containers differ from what this release wants; undefined when they do not. */
-function differs(name: string, svc: Service, all: ObservedContainer[], hashes: Record<string, string>, imageIds: Record<string, string | undefined>, rebuilt: ReadonlySet<string>): string | undefined {
+function differs(name: string, svc: Service, all: ObservedContainer[], hashes: Record<string, string>, imageIds: Record<string, string | undefined>, rebuilt: ReadonlySet<string>, composeVersion?: string): string | undefined {
   const running = all.filter((c) => c.state === 'running');
   if (!all.length) return 'no container yet';
   if (running.length !== all.length) return `${all.length - running.length} of ${all.length} containers not running`;
@@ -69,7 +69,9 @@ function differs(name: string, svc: Service, all: ObservedContainer[], hashes: R
   if (running.some((c) => c.labels['com.docker.compose.config-hash'] !== hashes[name])) {
     // v1 and v2 hash the same configuration differently: say so rather than "changed"
     const made = running[0].labels['com.docker.compose.version'];
-    return made ? `configuration changed (or created by compose ${made}, which hashes differently)` : 'configuration changed';
+    const major = (v?: string) => v?.split('.')[0];
+    if (made && composeVersion && major(made) !== major(composeVersion)) return `created by compose ${made}; compose ${composeVersion} hashes configurations differently`;
+    return 'configuration changed';
   }
   if (rebuilt.has(name)) return 'its image is built by this deploy';
   if (imageIds[name] && running.some((c) => c.imageId !== imageIds[name])) return 'image changed';
@@ -87,11 +89,13 @@ export function planRollout(
   hashes: Record<string, string>,
   imageIds: Record<string, string | undefined> = {},
   rebuilt: ReadonlySet<string> = new Set(),
+  /** the compose implementation's version, to tell a switch between v1 and v2 from a change */
+  composeVersion?: string,
 ): RolloutPlan {
   const plan: RolloutPlan = { unchanged: [], rolling: [], recreate: [], fresh: !containers.some((c) => c.state === 'running'), decisions: [] };
   for (const [name, svc] of expectedServices(stack)) {
     const all = containers.filter((c) => c.service === name);
-    const why = differs(name, svc, all, hashes, imageIds, rebuilt);
+    const why = differs(name, svc, all, hashes, imageIds, rebuilt, composeVersion);
     let action: ServiceAction;
     if (!why) action = 'keep';
     else if (strategyOf(svc) === 'rolling' && all.some((c) => c.state === 'running')) action = 'roll';

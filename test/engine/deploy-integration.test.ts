@@ -3,8 +3,7 @@
 // serving (exit 1), --dry-run changes no container.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { lifeops, demoCopy, at } from '../helpers.js';
+import { lifeops, demoCopy, at, editStack } from '../helpers.js';
 
 const PORT = 18090;
 const stack = demoCopy('dpt', PORT, (d) => {
@@ -50,13 +49,23 @@ describe('deploy (real engine)', () => {
     const before = await ids();
     const r = await lifeops(args('deploy', 'local', '--version', 'v9', '--dry-run'), { env: ENV });
     expect(r.exitCode).toBe(0);
-    expect(r.stderr).toMatch(/would run: .*--scale web=2 web/);
-    expect(r.stderr).toMatch(/would run: .*run --rm --no-deps -T web python3 migrate.py/);
+    // the plan: per service its action and reason, then the steps with their commands
+    expect(r.stderr).toMatch(/web\s+roll\s+configuration changed/); // the image tag carries the version
+    expect(r.stderr).toMatch(/db\s+keep\s+configuration and image unchanged/);
+    expect(r.stderr).toMatch(/\$ .*--scale web=2 web/);
+    expect(r.stderr).toMatch(/\$ .*run --rm --no-deps -T web python3 migrate.py/);
+    expect(r.stderr).toMatch(/dry run: nothing was changed/);
     expect(await ids()).toEqual(before);
     expect(await version()).toBe('v1');
   });
 
-  it('v1 -> v2 under bounded load through the front: no failed request', async () => {
+  it('v1 -> v2 under bounded load through the front: no failed request, unchanged services keep their containers', async () => {
+    const kept = async () => {
+      const out: Record<string, string> = {};
+      for (const svc of ['db', 'cache', 'front']) out[svc] = (await execa('docker', ['ps', '-q', '--no-trunc', '--filter', 'label=com.docker.compose.project=dpt-local', '--filter', `label=com.docker.compose.service=${svc}`])).stdout.trim();
+      return out;
+    };
+    const before = await kept();
     let finished = false;
     const loading = load(() => finished);
     const r = await lifeops(args('deploy', 'local', '--version', 'v2'), { env: ENV });
@@ -66,6 +75,7 @@ describe('deploy (real engine)', () => {
     expect(await version()).toBe('v2');
     expect(seen.ok).toBeGreaterThan(20);
     expect(seen.failed).toBe(0);
+    expect(await kept()).toEqual(before);
   });
 
   it('a version failing /ready leaves the previous version serving and exits 1', async () => {
@@ -93,14 +103,16 @@ describe('deploy (real engine)', () => {
     const post = async () => (await fetch(`http://127.0.0.1:${PORT}/`, { method: 'POST', body: 'x'.repeat(4096) })).status;
     const before = await frontId();
     expect(await post()).not.toBe(413); // the demo allows 10m bodies
-    writeFileSync(stack.file, readFileSync(stack.file, 'utf8').replace('front:\n  kind: nginx\n', 'front:\n  kind: nginx\n  client_max_body_size: 1k\n'));
+    editStack(stack.file, (d) => {
+      at(d, 'front').client_max_body_size = '1k';
+    });
     let finished = false;
     const loading = load(() => finished);
     const r = await lifeops(args('deploy', 'local', '--version', 'v2', '--skip-backup'), { env: ENV });
     finished = true;
     const seen = await loading;
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/front: nginx -t, then graceful reload of dpt-local_front_1 \(its configuration changed\)/);
+    expect(r.stderr).toMatch(/front: nginx -t, then graceful reload of dpt-local[-_]front[-_]1 \(its configuration changed\)/);
     expect(await frontId()).toBe(before);
     expect(await post()).toBe(413);
     expect(seen.failed).toBe(0);
