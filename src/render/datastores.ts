@@ -1,9 +1,9 @@
 // Data store configs: postgres/postgresql.conf, pgbouncer/pgbouncer.ini,
 // redis/redis.conf, and the python logging.conf.
 import type { Stack } from '../config/schema.js';
-import type { RenderedFile, RenderContext } from './index.js';
+import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
-import { renderedHeader } from './nginx.js';
+import { renderedHeader } from './header.js';
 import { parseSize } from '../util/units.js';
 
 export const POSTGRES_CONF = '/etc/postgresql/postgresql.conf';

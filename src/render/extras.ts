@@ -2,9 +2,9 @@
 // secrets) and a Makefile wrapping lifeops for the stack.
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
-import type { RenderedFile, RenderContext } from './index.js';
+import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
-import { renderedHeader } from './nginx.js';
+import { renderedHeader } from './header.js';
 import { BASIC_AUTH_VAR, traefikLabels } from './traefik.js';
 import { POSTGRES_CONF, REDIS_CONF, PGBOUNCER_DIR } from './datastores.js';
 import { GUNICORN_CONF, GUNICORN_LOGGING_CONF } from './gunicorn.js';

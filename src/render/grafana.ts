@@ -3,7 +3,7 @@
 // indent, stable panel ids and a fixed key order: same stack, same bytes.
 import type { Monitoring, Stack } from '../config/schema.js';
 import { toYaml } from './yaml.js';
-import { fileHeader } from './nginx.js';
+import { fileHeader } from './header.js';
 import { MON } from './prometheus.js';
 
 export const GRAFANA_PROVISIONING = '/etc/grafana/provisioning';

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import type { Stack } from '../config/schema.js';
 import { toYaml } from './yaml.js';
+import type { RenderedFile, RenderContext, Renderer } from './types.js';
 import { renderCompose } from './compose.js';
 import { renderMonitoring } from './monitoring.js';
 import { renderNginx } from './nginx.js';
@@ -14,20 +15,9 @@ import { renderGunicorn } from './gunicorn.js';
 import { renderDatastores } from './datastores.js';
 import { renderExtras } from './extras.js';
 
-export interface RenderedFile {
-  /** path relative to the render dir, forward slashes */
-  path: string;
-  content: string;
-  /** file mode; default 0o644 */
-  mode?: number;
-}
-
-export interface RenderContext {
-  /** absolute path of the folder the files will be written to (for relative mounts) */
-  renderDir: string;
-}
-
-export type Renderer = (stack: Stack, ctx: RenderContext) => RenderedFile[];
+// The shared types live in types.ts (renderers import them from there); they
+// are re-exported so callers keep importing everything from render/index.js.
+export type { RenderedFile, RenderContext, Renderer } from './types.js';
 
 /** Registered renderers, in output order. Later issues append theirs here. */
 export const renderers: Renderer[] = [

@@ -7,7 +7,7 @@
 // shape follows the 2.9 configuration reference and is checked by tests.
 import type { Monitoring, Stack } from '../config/schema.js';
 import { toYaml } from './yaml.js';
-import { fileHeader } from './nginx.js';
+import { fileHeader } from './header.js';
 import { MON } from './prometheus.js';
 
 export const LOKI_CONF_DIR = '/etc/loki/lifeops';

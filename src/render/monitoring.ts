@@ -15,7 +15,7 @@ import { LOKI_CONF_DIR, PROMTAIL_CONF_DIR, renderLogs } from './loki.js';
 import { MON, exportersOf, monitoringOf, renderAlertRules, renderPrometheusConfig, renderRecordingRules, type Exporter } from './prometheus.js';
 import { alertmanagerSecretFiles, renderAlertmanagerConfig, ALERTMANAGER_SECRETS_DIR } from './alertmanager.js';
 import { GRAFANA_PROVISIONING, renderGrafana } from './grafana.js';
-import type { RenderContext, RenderedFile } from './index.js';
+import type { RenderContext, RenderedFile } from './types.js';
 
 export const MONITORING_COMPOSE_FILE = 'docker-compose.monitoring.yml';
 

@@ -5,7 +5,7 @@
 // `promtool test rules` (test/promtool-rules.test.ts).
 import type { Monitoring, Stack } from '../config/schema.js';
 import { toYaml } from './yaml.js';
-import { fileHeader } from './nginx.js';
+import { fileHeader } from './header.js';
 
 /** Service names and ports of the monitoring stack (compose and scrape jobs agree on them). */
 export const MON = {

@@ -2,9 +2,10 @@
 // compose.ts adds to the upstream services. The basic-auth users come from a
 // variable reference, never a literal secret.
 import type { Stack, Front } from '../config/schema.js';
-import type { RenderedFile, RenderContext } from './index.js';
+import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
-import { renderedHeader, upstreamPort, domainTls } from './nginx.js';
+import { renderedHeader } from './header.js';
+import { upstreamPort, domainTls } from './front.js';
 
 export const TRAEFIK_CONF = '/etc/traefik/traefik.yml';
 export const TRAEFIK_ACME = '/letsencrypt/acme.json';
