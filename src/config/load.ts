@@ -10,7 +10,7 @@ import { stackFileSchema, type Stack, type StackFile } from './schema.js';
 import { parseEnvFile } from './envfile.js';
 import { interpolateTree, type InterpolationResult } from './interpolate.js';
 import { isSecretName } from '../util/redact.js';
-import { monitoringServiceNames } from '../render/prometheus.js';
+import { monitoringServiceNames } from './monitoring.js';
 
 export interface LoadOptions {
   file: string;
