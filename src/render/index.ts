@@ -5,6 +5,8 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import type { Stack } from '../config/schema.js';
+import { locateConfigError } from '../config/source.js';
+import { ConfigError } from '../errors.js';
 import { toYaml } from './yaml.js';
 import type { RenderedFile, RenderContext, Renderer } from './types.js';
 import { renderCompose } from './compose.js';
@@ -31,9 +33,16 @@ export const renderers: Renderer[] = [
 ];
 
 export function renderAll(stack: Stack, ctx: RenderContext): RenderedFile[] {
-  const files = renderers.flatMap((r) => r(stack, ctx));
+  let files: RenderedFile[];
+  try {
+    files = renderers.flatMap((r) => r(stack, ctx));
+  } catch (e) {
+    // A renderer knows the key path of a bad value, not its line: add it here.
+    throw e instanceof ConfigError ? locateConfigError(stack, e) : e;
+  }
   const seen = new Set<string>();
   for (const f of files) {
+    // Not the stack file's fault (paths are unique per service and domain): a bug, exit 1.
     if (seen.has(f.path)) throw new Error(`two renderers produced ${f.path}`);
     seen.add(f.path);
   }

@@ -4,6 +4,7 @@
 import type { Stack, Front } from '../config/schema.js';
 import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
+import { ConfigError } from '../errors.js';
 import { renderedHeader } from './header.js';
 import { upstreamPort, domainTls } from './front.js';
 
@@ -164,10 +165,13 @@ export function renderNginx(stack: Stack, _ctx?: RenderContext): RenderedFile[] 
   const front = stack.front;
   if (!front || front.kind !== 'nginx') return [];
   const files: RenderedFile[] = [{ path: 'nginx/nginx.conf', content: mainConf(stack, front) }];
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
   front.domains.forEach((d, i) => {
-    if (seen.has(d.name)) throw new Error(`front.domains: ${d.name} is listed twice`);
-    seen.add(d.name);
+    const first = seen.get(d.name);
+    if (first !== undefined) {
+      throw ConfigError.at(['front', 'domains', i, 'name'], `${d.name} is listed twice (also front.domains.${first}.name); valid: a name no other domain has (add a second name to aliases)`);
+    }
+    seen.set(d.name, i);
     files.push({ path: `nginx/conf.d/${d.name}.conf`, content: siteConf(stack, front, d, i === 0) });
   });
   return files;
