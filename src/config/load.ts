@@ -3,14 +3,15 @@
 // Every failure is a ConfigError naming file:line:column and the key path.
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseDocument, isMap, isSeq, isScalar, isPair, LineCounter, type Document, type Node } from 'yaml';
+import { parseDocument, isMap, LineCounter } from 'yaml';
 import type { ZodError } from 'zod';
 import { ConfigError } from '../errors.js';
 import { stackFileSchema, type Stack, type StackFile } from './schema.js';
 import { parseEnvFile } from './envfile.js';
 import { interpolateTree, type InterpolationResult } from './interpolate.js';
 import { isSecretName } from '../util/redact.js';
-import { monitoringServiceNames } from '../render/prometheus.js';
+import { monitoringServiceNames } from './monitoring.js';
+import { locate, locateKey, hasPath, sourcePath, rememberSource, type Source } from './source.js';
 
 export interface LoadOptions {
   file: string;
@@ -20,12 +21,6 @@ export interface LoadOptions {
   overrides?: Record<string, string>;
   /** skip the required-variable check (render, plan and schema work without secrets) */
   allowMissing?: boolean;
-}
-
-interface Source {
-  file: string;
-  doc: Document.Parsed;
-  lines: LineCounter;
 }
 
 export function readStackSource(file: string): Source {
@@ -51,45 +46,6 @@ export function readStackSource(file: string): Source {
   const root = doc.contents;
   if (!isMap(root)) throw new ConfigError(`${file}:1:1: the stack file must be a mapping of keys (name, services, ...)`);
   return { file, doc, lines };
-}
-
-/** line:column of the node at `keyPath`, walking as far as the path exists. */
-function locate(src: Source, keyPath: (string | number)[]): string {
-  let node: Node | null | undefined = src.doc.contents as Node;
-  let best: Node | null | undefined = node;
-  let keyNode: Node | undefined;
-  for (const key of keyPath) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(key));
-      if (!pair) break;
-      keyNode = pair.key as Node;
-      node = pair.value as Node;
-    } else if (isSeq(node) && typeof key === 'number') {
-      node = node.items[key] as Node;
-      keyNode = undefined;
-    } else break;
-    best = node ?? keyNode;
-  }
-  const target = keyNode && (!best || best === keyNode) ? keyNode : best;
-  const offset = target?.range?.[0] ?? keyNode?.range?.[0] ?? 0;
-  const pos = src.lines.linePos(offset);
-  return `${pos.line}:${pos.col}`;
-}
-
-function locateKey(src: Source, keyPath: (string | number)[], key: string): string {
-  const parent = src.doc.getIn(keyPath, true) as Node | undefined;
-  if (isMap(parent)) {
-    const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
-    if (pair?.key && (pair.key as Node).range) {
-      const pos = src.lines.linePos((pair.key as Node).range![0]);
-      return `${pos.line}:${pos.col}`;
-    }
-  }
-  return locate(src, keyPath);
-}
-
-function hasPath(src: Source, keyPath: (string | number)[]): boolean {
-  return src.doc.hasIn(keyPath);
 }
 
 export function levenshtein(a: string, b: string): number {
@@ -268,7 +224,7 @@ export function loadStack(opts: LoadOptions): Stack {
   const mapFile = vars.LIFEOPS_IMAGE_MAP;
   if (mapFile) file.images = { ...readImageMap(mapFile), ...file.images };
 
-  return {
+  const stack: Stack = {
     ...file,
     env: envName,
     production,
@@ -279,12 +235,8 @@ export function loadStack(opts: LoadOptions): Stack {
     secretNames: [...secretNames].sort(),
     secretTemplates: interp.secretTemplates,
   };
-}
-
-/** Where a key path is written: in the environment's overlay when only the overlay sets it. */
-function sourcePath(src: Source, envName: string, keyPath: (string | number)[]): (string | number)[] {
-  const inOverlay = hasPath(src, ['environments', envName, ...keyPath]) && !hasPath(src, keyPath);
-  return inOverlay ? ['environments', envName, ...keyPath] : keyPath;
+  rememberSource(stack, src, envName);
+  return stack;
 }
 
 /**

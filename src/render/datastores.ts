@@ -1,10 +1,11 @@
 // Data store configs: postgres/postgresql.conf, pgbouncer/pgbouncer.ini,
 // redis/redis.conf, and the python logging.conf.
 import type { Stack } from '../config/schema.js';
-import type { RenderedFile, RenderContext } from './index.js';
+import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
-import { renderedHeader } from './nginx.js';
+import { renderedHeader } from './header.js';
 import { parseSize } from '../util/units.js';
+import { ConfigError } from '../errors.js';
 
 export const POSTGRES_CONF = '/etc/postgresql/postgresql.conf';
 export const REDIS_CONF = '/usr/local/etc/redis/redis.conf';
@@ -35,10 +36,10 @@ export const POSTGRES_DEFAULTS: Record<string, string | number | boolean> = {
 export function pgValue(key: string, v: string | number | boolean): string {
   if (typeof v === 'boolean') return v ? 'on' : 'off';
   if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw new Error(`postgres.tuning.${key}: not a finite number`);
+    if (!Number.isFinite(v)) throw ConfigError.at(['postgres', 'tuning', key], `${v} is not a finite number; valid: a number, a string or true/false`);
     return String(v);
   }
-  if (/[\n\r\0]/.test(v)) throw new Error(`postgres.tuning.${key}: a value cannot contain a newline`);
+  if (/[\n\r\0]/.test(v)) throw ConfigError.at(['postgres', 'tuning', key], 'a value cannot contain a newline (or NUL); valid: a single-line string');
   return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
@@ -55,17 +56,19 @@ export function renderPostgresConf(stack: Stack): string {
 /** PgBouncer's md5 form: "md5" + md5(password + user). */
 const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
-function ident(what: string, v: string): string {
-  if (!IDENT.test(v)) throw new Error(`${what}: "${v}" must be letters, digits, "_" or "-" (starting with a letter)`);
+function ident(keyPath: (string | number)[], v: string): string {
+  if (!IDENT.test(v)) throw ConfigError.at(keyPath, `"${v}" cannot go into pgbouncer.ini; valid: letters, digits, "_" or "-", starting with a letter or "_"`);
   return v;
 }
 
 export function renderPgbouncer(stack: Stack): RenderedFile[] {
   const pb = stack.pgbouncer!;
   const pg = stack.postgres;
-  if (!pg) throw new Error('pgbouncer: needs a postgres: block (the server it pools)');
-  const user = ident('postgres.user', pg.user);
-  const dbs = [...new Set([pg.database, ...pg.databases])].map((d) => ident('postgres.databases', d));
+  if (!pg) throw ConfigError.at(['pgbouncer'], 'needs a postgres: block (the server it pools)', 'add a postgres: block, or remove pgbouncer:');
+  const user = ident(['postgres', 'user'], pg.user);
+  ident(['postgres', 'database'], pg.database);
+  pg.databases.forEach((d, i) => ident(['postgres', 'databases', i], d));
+  const dbs = [...new Set([pg.database, ...pg.databases])];
   const header = renderedHeader(stack);
   const ini = renderTemplate(stack, 'pgbouncer/pgbouncer.ini', 'pgbouncer/pgbouncer.ini', {
     header,

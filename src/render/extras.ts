@@ -2,14 +2,15 @@
 // secrets) and a Makefile wrapping lifeops for the stack.
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
-import type { RenderedFile, RenderContext } from './index.js';
+import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
-import { renderedHeader } from './nginx.js';
+import { renderedHeader } from './header.js';
 import { BASIC_AUTH_VAR, traefikLabels } from './traefik.js';
 import { POSTGRES_CONF, REDIS_CONF, PGBOUNCER_DIR } from './datastores.js';
 import { GUNICORN_CONF, GUNICORN_LOGGING_CONF } from './gunicorn.js';
 import { composeValue } from './values.js';
 import { isSecretName } from '../util/redact.js';
+import { ConfigError } from '../errors.js';
 
 export const HTPASSWD_VAR = 'NGINX_AUTH_FILE';
 const SECRET_PLACEHOLDER = 'change-me';
@@ -46,8 +47,14 @@ export function renderEnvExample(stack: Stack): string {
   return renderTemplate(stack, '.env.example', 'env.example', { header: renderedHeader(stack), stack: stack.name, variables: lines.join('\n') });
 }
 
-const makeSafe = (s: string) => {
-  if (!/^[A-Za-z0-9_.\/+-]+$/.test(s)) throw new Error(`Makefile: path "${s}" has characters make cannot take`);
+// Not one key: the stack file's own path, as the Makefile in the render dir names it.
+const makeSafe = (stack: Stack, s: string) => {
+  if (!/^[A-Za-z0-9_.\/+-]+$/.test(s)) {
+    throw new ConfigError(
+      `${stack.file}: the Makefile would name the stack file "${s}" (from the render folder), which has characters make cannot take; valid: letters, digits and _ . / + -`,
+      'rename or move the stack file (or the state dir) to a path without spaces or other special characters',
+    );
+  }
   return s;
 };
 
@@ -57,7 +64,7 @@ export function renderMakefile(stack: Stack, ctx: RenderContext): string {
     header: renderedHeader(stack),
     stack: stack.name,
     lifeops: 'lifeops',
-    stack_file: makeSafe(stackFile),
+    stack_file: makeSafe(stack, stackFile),
     default_env: stack.env,
   });
 }

@@ -3,8 +3,8 @@
 // indent, stable panel ids and a fixed key order: same stack, same bytes.
 import type { Monitoring, Stack } from '../config/schema.js';
 import { toYaml } from './yaml.js';
-import { fileHeader } from './nginx.js';
-import { MON } from './prometheus.js';
+import { fileHeader } from './header.js';
+import { MON } from '../config/monitoring.js';
 
 export const GRAFANA_PROVISIONING = '/etc/grafana/provisioning';
 const PROM_DS = { type: 'prometheus', uid: 'prometheus' };

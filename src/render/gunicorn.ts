@@ -2,9 +2,9 @@
 // Strings are written as JSON string literals, which Python reads as the same
 // str (the schema already limits them to safe tokens).
 import type { Stack, Gunicorn } from '../config/schema.js';
-import type { RenderedFile, RenderContext } from './index.js';
+import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
-import { renderedHeader } from './nginx.js';
+import { renderedHeader } from './header.js';
 
 /** Where compose mounts the rendered config inside a gunicorn service. */
 export const GUNICORN_CONF = '/etc/gunicorn/gunicorn.conf.py';

@@ -5,7 +5,10 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import type { Stack } from '../config/schema.js';
+import { locateConfigError } from '../config/source.js';
+import { ConfigError } from '../errors.js';
 import { toYaml } from './yaml.js';
+import type { RenderedFile, RenderContext, Renderer } from './types.js';
 import { renderCompose } from './compose.js';
 import { renderMonitoring } from './monitoring.js';
 import { renderNginx } from './nginx.js';
@@ -14,20 +17,9 @@ import { renderGunicorn } from './gunicorn.js';
 import { renderDatastores } from './datastores.js';
 import { renderExtras } from './extras.js';
 
-export interface RenderedFile {
-  /** path relative to the render dir, forward slashes */
-  path: string;
-  content: string;
-  /** file mode; default 0o644 */
-  mode?: number;
-}
-
-export interface RenderContext {
-  /** absolute path of the folder the files will be written to (for relative mounts) */
-  renderDir: string;
-}
-
-export type Renderer = (stack: Stack, ctx: RenderContext) => RenderedFile[];
+// The shared types live in types.ts (renderers import them from there); they
+// are re-exported so callers keep importing everything from render/index.js.
+export type { RenderedFile, RenderContext, Renderer } from './types.js';
 
 /** Registered renderers, in output order. Later issues append theirs here. */
 export const renderers: Renderer[] = [
@@ -41,9 +33,16 @@ export const renderers: Renderer[] = [
 ];
 
 export function renderAll(stack: Stack, ctx: RenderContext): RenderedFile[] {
-  const files = renderers.flatMap((r) => r(stack, ctx));
+  let files: RenderedFile[];
+  try {
+    files = renderers.flatMap((r) => r(stack, ctx));
+  } catch (e) {
+    // A renderer knows the key path of a bad value, not its line: add it here.
+    throw e instanceof ConfigError ? locateConfigError(stack, e) : e;
+  }
   const seen = new Set<string>();
   for (const f of files) {
+    // Not the stack file's fault (paths are unique per service and domain): a bug, exit 1.
     if (seen.has(f.path)) throw new Error(`two renderers produced ${f.path}`);
     seen.add(f.path);
   }

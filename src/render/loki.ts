@@ -7,8 +7,8 @@
 // shape follows the 2.9 configuration reference and is checked by tests.
 import type { Monitoring, Stack } from '../config/schema.js';
 import { toYaml } from './yaml.js';
-import { fileHeader } from './nginx.js';
-import { MON } from './prometheus.js';
+import { fileHeader } from './header.js';
+import { MON } from '../config/monitoring.js';
 
 export const LOKI_CONF_DIR = '/etc/loki/lifeops';
 export const PROMTAIL_CONF_DIR = '/etc/promtail/lifeops';

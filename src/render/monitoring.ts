@@ -12,10 +12,11 @@ import { composeValue } from './values.js';
 import { toYaml } from './yaml.js';
 import { traefikLabels } from './traefik.js';
 import { LOKI_CONF_DIR, PROMTAIL_CONF_DIR, renderLogs } from './loki.js';
-import { MON, exportersOf, monitoringOf, renderAlertRules, renderPrometheusConfig, renderRecordingRules, type Exporter } from './prometheus.js';
+import { MON, exportersOf, monitoringOf, type Exporter } from '../config/monitoring.js';
+import { renderAlertRules, renderPrometheusConfig, renderRecordingRules } from './prometheus.js';
 import { alertmanagerSecretFiles, renderAlertmanagerConfig, ALERTMANAGER_SECRETS_DIR } from './alertmanager.js';
 import { GRAFANA_PROVISIONING, renderGrafana } from './grafana.js';
-import type { RenderContext, RenderedFile } from './index.js';
+import type { RenderContext, RenderedFile } from './types.js';
 
 export const MONITORING_COMPOSE_FILE = 'docker-compose.monitoring.yml';
 

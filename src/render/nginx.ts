@@ -1,36 +1,17 @@
 // nginx front: nginx/nginx.conf (main) and nginx/conf.d/<domain>.conf per domain.
 // Pure: every value was validated by the schema (hostname, safeToken, urlPath,
 // size and rate regexes), so none can close a directive or open a block.
-import path from 'node:path';
 import type { Stack, Front } from '../config/schema.js';
-import type { RenderedFile, RenderContext } from './index.js';
+import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
+import { ConfigError } from '../errors.js';
+import { renderedHeader } from './header.js';
+import { upstreamPort, domainTls } from './front.js';
 
 type Domain = Front['domains'][number];
 
 export const NGINX_HTPASSWD = '/etc/nginx/htpasswd';
 export const ACME_WEBROOT = '/var/www/certbot';
-
-export function renderedHeader(stack: Stack): string {
-  return `Rendered by lifeops from ${path.basename(stack.file)} (environment ${stack.env}). Do not edit: run \`lifeops render\`.`;
-}
-
-/** A rendered file's header: what it is, then where it came from. */
-export function fileHeader(stack: Stack, what: string): string {
-  return `${what}\n${renderedHeader(stack)}`;
-}
-
-/** The port a domain proxies to: domain.upstream_port, else the service's http.port, else 8000. */
-export function upstreamPort(stack: Stack, d: Domain): number {
-  if (d.upstream_port !== undefined) return d.upstream_port;
-  const svc = stack.services[d.upstream];
-  if (!svc) throw new Error(`front.domains: ${d.name} proxies to "${d.upstream}", which is not a service (services: ${Object.keys(stack.services).join(', ')})`);
-  return svc.http?.port ?? 8000;
-}
-
-export function domainTls(front: Front, d: Domain): boolean {
-  return d.tls ?? front.tls.enabled;
-}
 
 const lines = (xs: string[], spaces = 4) => xs.map((l) => (l ? ' '.repeat(spaces) + l : l)).join('\n');
 
@@ -184,10 +165,13 @@ export function renderNginx(stack: Stack, _ctx?: RenderContext): RenderedFile[] 
   const front = stack.front;
   if (!front || front.kind !== 'nginx') return [];
   const files: RenderedFile[] = [{ path: 'nginx/nginx.conf', content: mainConf(stack, front) }];
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
   front.domains.forEach((d, i) => {
-    if (seen.has(d.name)) throw new Error(`front.domains: ${d.name} is listed twice`);
-    seen.add(d.name);
+    const first = seen.get(d.name);
+    if (first !== undefined) {
+      throw ConfigError.at(['front', 'domains', i, 'name'], `${d.name} is listed twice (also front.domains.${first}.name); valid: a name no other domain has (add a second name to aliases)`);
+    }
+    seen.set(d.name, i);
     files.push({ path: `nginx/conf.d/${d.name}.conf`, content: siteConf(stack, front, d, i === 0) });
   });
   return files;

@@ -5,23 +5,8 @@
 // `promtool test rules` (test/promtool-rules.test.ts).
 import type { Monitoring, Stack } from '../config/schema.js';
 import { toYaml } from './yaml.js';
-import { fileHeader } from './nginx.js';
-
-/** Service names and ports of the monitoring stack (compose and scrape jobs agree on them). */
-export const MON = {
-  prometheus: { service: 'prometheus', port: 9090 },
-  alertmanager: { service: 'alertmanager', port: 9093 },
-  grafana: { service: 'grafana', port: 3000 },
-  statsd: { service: 'statsd-exporter', port: 9102 },
-  postgres: { service: 'postgres-exporter', port: 9187 },
-  redis: { service: 'redis-exporter', port: 9121 },
-  cadvisor: { service: 'cadvisor', port: 8080 },
-  node: { service: 'node-exporter', port: 9100 },
-  loki: { service: 'loki', port: 3100 },
-  promtail: { service: 'promtail', port: 9080 },
-} as const;
-
-export type Exporter = Monitoring['exporters'][number];
+import { fileHeader } from './header.js';
+import { MON, exportersOf, type Exporter } from '../config/monitoring.js';
 
 export const RULE_FILES = ['rules/alerts.yml', 'rules/recording.yml'];
 
@@ -37,21 +22,6 @@ const EXPORTER_JOBS: Partial<Record<Exporter, { job: string; service: string; po
 
 // A fresh object per job: a shared one would be serialised as a YAML anchor/alias.
 const dropGoGc = () => [{ source_labels: ['__name__'], regex: 'go_gc_.*', action: 'drop' }];
-
-export function monitoringOf(stack: Stack): Monitoring | undefined {
-  return stack.monitoring?.enabled ? stack.monitoring : undefined;
-}
-
-/** Exporters in a fixed order, whatever order the stack lists them in. */
-export function exportersOf(mon: Monitoring): Exporter[] {
-  const order: Exporter[] = ['statsd', 'cadvisor', 'node', 'postgres', 'redis', 'loki', 'promtail'];
-  return order.filter((e) => mon.exporters.includes(e));
-}
-
-/** Names of the services the monitoring override adds (a front may route to them). */
-export function monitoringServiceNames(mon: Monitoring): string[] {
-  return [MON.prometheus.service, MON.alertmanager.service, ...(mon.grafana ? [MON.grafana.service] : []), ...exportersOf(mon).map((e) => MON[e].service)];
-}
 
 export function prometheusConfig(stack: Stack, mon: Monitoring): Record<string, unknown> {
   const externalLabels: Record<string, string> = { environment: stack.env, stack: stack.name };

@@ -9,6 +9,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Stack } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
@@ -34,21 +35,34 @@ export function fill(template: string, values: Record<string, string | number>, 
   return out;
 }
 
-/** The template text for a rendered file: the stack's override, else the built-in one. */
-export function loadTemplate(stack: Pick<Stack, 'templates' | 'baseDir'>, renderedPath: string, builtin: string): { text: string; source: string } {
+/**
+ * The template text for a rendered file: the stack's override, else the
+ * built-in one. A stack's override that cannot be read is a ConfigError on its
+ * `templates.<path>` key; a missing built-in one is a broken install (exit 1).
+ */
+export function loadTemplate(stack: Pick<Stack, 'templates' | 'baseDir'>, renderedPath: string, builtin: string): { text: string; source: string; override: boolean } {
   const override = stack.templates[renderedPath];
   const file = override !== undefined ? path.resolve(stack.baseDir, override) : path.join(builtinTemplateDir(), builtin);
   const source = override !== undefined ? override : `templates/${builtin}`;
   try {
-    return { text: readFileSync(file, 'utf8'), source };
+    return { text: readFileSync(file, 'utf8'), source, override: override !== undefined };
   } catch (e) {
-    throw new Error(`${source}: cannot read template for ${renderedPath} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    const problem = `${source}: cannot read template for ${renderedPath} (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
+    if (override === undefined) throw new Error(problem);
+    throw ConfigError.at(['templates', renderedPath], `${problem}; valid: a readable file, relative to the stack file's folder ${stack.baseDir}`);
   }
 }
 
 /** Load and fill in one step. */
 export function renderTemplate(stack: Pick<Stack, 'templates' | 'baseDir'>, renderedPath: string, builtin: string, values: Record<string, string | number>): string {
-  const { text, source } = loadTemplate(stack, renderedPath, builtin);
+  const { text, source, override } = loadTemplate(stack, renderedPath, builtin);
+  if (override) {
+    // The stack's own template: a placeholder we have no value for is the stack file's problem.
+    const unknown = [...text.matchAll(PLACEHOLDER)].map((m) => m[1]).find((key) => !(key in values));
+    if (unknown !== undefined) {
+      throw ConfigError.at(['templates', renderedPath], `${source}: no value for {{${unknown}}}; valid placeholders: ${Object.keys(values).join(', ')}`);
+    }
+  }
   return fill(text, values, source);
 }
 

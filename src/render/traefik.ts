@@ -2,9 +2,11 @@
 // compose.ts adds to the upstream services. The basic-auth users come from a
 // variable reference, never a literal secret.
 import type { Stack, Front } from '../config/schema.js';
-import type { RenderedFile, RenderContext } from './index.js';
+import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
-import { renderedHeader, upstreamPort, domainTls } from './nginx.js';
+import { ConfigError } from '../errors.js';
+import { renderedHeader } from './header.js';
+import { upstreamPort, domainTls } from './front.js';
 
 export const TRAEFIK_CONF = '/etc/traefik/traefik.yml';
 export const TRAEFIK_ACME = '/letsencrypt/acme.json';
@@ -66,7 +68,13 @@ export function renderTraefik(stack: Stack, _ctx?: RenderContext): RenderedFile[
   let certresolver = '';
   if (anyTls) {
     const email = front.tls.letsencrypt_email;
-    if (!email || !EMAIL.test(email)) throw new Error('front.tls.letsencrypt_email: Let\'s Encrypt needs a valid e-mail address when TLS is on');
+    if (!email || !EMAIL.test(email)) {
+      throw ConfigError.at(
+        ['front', 'tls', 'letsencrypt_email'],
+        `Let's Encrypt needs a valid e-mail address when TLS is on (found ${email ? JSON.stringify(email) : 'nothing'}); valid: an e-mail address such as "ops@example.com"`,
+        'set front.tls.letsencrypt_email, or turn TLS off for every domain',
+      );
+    }
     certresolver = [
       'certificatesResolvers:',
       `  ${CERT_RESOLVER}:`,

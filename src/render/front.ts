@@ -1,0 +1,27 @@
+// What the two fronts (nginx and traefik) decide alike about a domain: the
+// port it proxies to and whether it is served over TLS.
+import type { Stack, Front } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+
+type Domain = Front['domains'][number];
+
+/** The port a domain proxies to: domain.upstream_port, else the service's http.port, else 8000. */
+export function upstreamPort(stack: Stack, d: Domain): number {
+  if (d.upstream_port !== undefined) return d.upstream_port;
+  const svc = stack.services[d.upstream];
+  if (!svc) {
+    // The loader lets a domain route to a service the monitoring override adds
+    // (grafana, say); its port is not in stack.services, so it must be given.
+    const i = stack.front?.domains.indexOf(d) ?? -1;
+    throw ConfigError.at(
+      ['front', 'domains', i, 'upstream'],
+      `${d.name} proxies to "${d.upstream}", which is not a service of the stack, so its port is unknown; valid: one of ${Object.keys(stack.services).join(', ')}, or set front.domains.${i}.upstream_port`,
+      `add upstream_port: PORT to the ${d.name} domain`,
+    );
+  }
+  return svc.http?.port ?? 8000;
+}
+
+export function domainTls(front: Front, d: Domain): boolean {
+  return d.tls ?? front.tls.enabled;
+}
