@@ -4,14 +4,14 @@
 // schema errors. Pure: stacks are written to a temp folder and loaded with the
 // real loader, nothing is deployed.
 import { describe, it, expect } from 'vitest';
-import { loadStack } from '../src/config/load.js';
-import type { Stack } from '../src/config/schema.js';
-import { ConfigError, LifeopsError } from '../src/errors.js';
-import { renderAll } from '../src/render/index.js';
-import { renderNginx } from '../src/render/nginx.js';
-import { renderTraefik } from '../src/render/traefik.js';
-import { pgValue } from '../src/render/datastores.js';
-import { FULL_STACK, ENV, writeStack } from './fixtures/app-stack.js';
+import { loadStack } from '../../src/config/load.js';
+import type { Stack } from '../../src/config/schema.js';
+import { ConfigError, LifeopsError } from '../../src/errors.js';
+import { renderAll } from '../../src/render/index.js';
+import { renderNginx } from '../../src/render/nginx.js';
+import { renderTraefik } from '../../src/render/traefik.js';
+import { pgValue } from '../../src/render/datastores.js';
+import { FULL_STACK, ENV, writeStack } from '../fixtures/app-stack.js';
 
 const renderDir = '/tmp/lifeops-render-errors';
 
@@ -121,7 +121,7 @@ describe('renderer errors are ConfigErrors naming the key', () => {
   });
 
   it('a built-in template problem is not the stack file\'s fault: it stays a plain Error (exit 1)', async () => {
-    const { fill } = await import('../src/render/templates.js');
+    const { fill } = await import('../../src/render/templates.js');
     const e = thrown(() => fill('{{nope}}', {}, 'templates/x.conf'));
     expect(e).not.toBeInstanceOf(LifeopsError);
   });
