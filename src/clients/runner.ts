@@ -45,6 +45,31 @@ export async function runChecked(argv: string[], opts: Parameters<typeof run>[1]
   return r;
 }
 
+/** stdout and stderr interleaved as the program wrote them, for validators' and hooks' messages. */
+export interface CombinedResult {
+  exitCode: number;
+  output: string;
+  /** the program is not installed */
+  notFound: boolean;
+}
+
+export async function runCombined(argv: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<CombinedResult> {
+  const [file, ...args] = argv;
+  const r = await execa(file, args, { reject: false, all: true, env: opts.env, extendEnv: true, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000, stdin: 'ignore' });
+  const notFound = (r as { code?: string }).code === 'ENOENT';
+  return { exitCode: r.exitCode ?? (notFound ? 127 : 1), output: String(r.all ?? r.shortMessage ?? ''), notFound };
+}
+
+/** Run a program whose output goes to the caller as it comes (logs --follow); resolves with the exit code. */
+export async function runStreaming(argv: string[], onStdout: (chunk: string) => void, onStderr: (chunk: string) => void, opts: { env?: Record<string, string> } = {}): Promise<number> {
+  const [file, ...args] = argv;
+  const child = execa(file, args, { reject: false, env: opts.env, buffer: false });
+  child.stdout?.on('data', (d: Buffer) => onStdout(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => onStderr(d.toString()));
+  const r = await child;
+  return r.exitCode ?? 1;
+}
+
 /** Like run, but undefined when the program is not installed (ENOENT) instead of an error. */
 export async function runUnlessMissing(argv: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult | undefined> {
   const [file, ...args] = argv;

@@ -1,6 +1,6 @@
 // Stack hooks (deploy.hooks.pre_deploy / post_deploy / on_failure): shell
 // commands run with `sh -c` in the stack's folder, logged as steps, inside the lock.
-import { execa } from 'execa';
+import { runCombined } from '../clients/runner.js';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import type { Run } from './context.js';
@@ -16,10 +16,10 @@ export async function runHooks(stack: Stack, run: Run, kind: HookKind, version: 
   const cmds = stack.deploy.hooks[kind];
   for (const [i, cmd] of cmds.entries()) {
     await run.step(`hook ${kind.replace('_', '-')} ${i + 1}/${cmds.length}: ${cmd}`, async () => {
-      const r = await execa('sh', ['-c', cmd], { cwd: stack.baseDir, env: hookEnv(stack, run, version, extra), extendEnv: true, reject: false, timeout: 10 * 60_000, all: true });
-      const output = String(r.all ?? '').trim();
+      const r = await runCombined(['sh', '-c', cmd], { cwd: stack.baseDir, env: hookEnv(stack, run, version, extra), timeoutMs: 10 * 60_000 });
+      const output = r.output.trim();
       if (output) run.info(`hook ${kind}`, { command: cmd, output: run.redactor.text(output.slice(-4000)) });
-      if (r.exitCode !== 0) throw new OperationError(`${kind.replace('_', '-')} hook failed (exit ${r.exitCode ?? r.signal}): ${cmd}${output ? `\n${output.split('\n').slice(-10).join('\n')}` : ''}`);
+      if (r.exitCode !== 0) throw new OperationError(`${kind.replace('_', '-')} hook failed (exit ${r.exitCode}): ${cmd}${output ? `\n${output.split('\n').slice(-10).join('\n')}` : ''}`);
     });
   }
 }

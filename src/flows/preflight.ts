@@ -2,7 +2,6 @@
 // secret strength in production, free disk for backups and images, and
 // published host ports that are free or already held by this project.
 import { statfs, mkdir } from 'node:fs/promises';
-import net from 'node:net';
 import type { Stack } from '../config/schema.js';
 import { ConfigError, OperationError } from '../errors.js';
 import type { ContainerState } from '../clients/docker.js';
@@ -111,13 +110,8 @@ export function publishedPorts(stack: Pick<Stack, 'services'>): PublishedPort[] 
   return out;
 }
 
-export function portFree(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
-  });
-}
+export { portFree } from '../clients/ports.js';
+import { portFree } from '../clients/ports.js';
 
 /** Every published host port is either held by this project's containers or free to bind. */
 export async function checkPorts(stack: Stack, containers: ContainerState[]): Promise<void> {

@@ -6,7 +6,7 @@
 import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, existsSync, rmSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { runCombined } from '../clients/runner.js';
 import type { Stack } from '../config/schema.js';
 import { renderStack, writeRendered } from '../flows/render.js';
 import { composeFiles, type RenderedFile } from '../render/index.js';
@@ -48,9 +48,8 @@ interface Exec {
 }
 
 async function exec(file: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<Exec> {
-  const r = await execa(file, args, { reject: false, all: true, env: opts.env, extendEnv: true, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000, stdin: 'ignore' });
-  const notFound = (r as { code?: string }).code === 'ENOENT';
-  return { exitCode: r.exitCode ?? (notFound ? 127 : 1), out: String(r.all ?? r.shortMessage ?? ''), notFound };
+  const r = await runCombined([file, ...args], opts);
+  return { exitCode: r.exitCode, out: r.output, notFound: r.notFound };
 }
 
 const which = async (bin: string) => (await exec('sh', ['-c', `command -v ${bin}`])).exitCode === 0;
@@ -182,9 +181,9 @@ async function checkNginx(files: RenderedFile[], dir: string, work: string, useD
       mkdirSync(path.dirname(path.join(work, f.path)), { recursive: true });
       writeFileSync(path.join(work, f.path), text);
     }
-    const r = await execa('nginx', ['-t', '-c', path.join(copy, 'nginx.conf'), '-p', copy + '/'], { reject: false, all: true, stdout: 'ignore' });
-    const ok = r.exitCode === 0 && /test is successful/.test(String(r.all));
-    return done('nginx -t (host, container paths mapped to stand-ins)', ok ? 'OK' : 'FAIL', ok ? note : lastLines(String(r.all)));
+    const r = await exec('nginx', ['-t', '-c', path.join(copy, 'nginx.conf'), '-p', copy + '/']);
+    const ok = r.exitCode === 0 && /test is successful/.test(r.out);
+    return done('nginx -t (host, container paths mapped to stand-ins)', ok ? 'OK' : 'FAIL', ok ? note : lastLines(r.out));
   }
   return done('nginx -t', 'SKIPPED', 'validator not installed: nginx (host) or the lifeops/nginx:local image');
 }
