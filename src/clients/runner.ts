@@ -53,9 +53,10 @@ export interface CombinedResult {
   notFound: boolean;
 }
 
-export async function runCombined(argv: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<CombinedResult> {
+export async function runCombined(argv: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; ignoreStdout?: boolean } = {}): Promise<CombinedResult> {
   const [file, ...args] = argv;
-  const r = await execa(file, args, { reject: false, all: true, env: opts.env, extendEnv: true, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000, stdin: 'ignore' });
+  // ignoreStdout: a program that opens /dev/stdout itself (nginx's access_log) cannot open a socket pair
+  const r = await execa(file, args, { reject: false, all: true, env: opts.env, extendEnv: true, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000, stdin: 'ignore', ...(opts.ignoreStdout ? { stdout: 'ignore' as const } : {}) });
   const notFound = (r as { code?: string }).code === 'ENOENT';
   return { exitCode: r.exitCode ?? (notFound ? 127 : 1), output: String(r.all ?? r.shortMessage ?? ''), notFound };
 }

@@ -16,7 +16,8 @@ import { locate, locateKey, hasPath, sourcePath, rememberSource, type Source } f
 export interface LoadOptions {
   file: string;
   env?: string;
-  processEnv?: Record<string, string | undefined>;
+  /** the environment variables to interpolate from (the CLI passes its own): config never reads process.env */
+  processEnv: Record<string, string | undefined>;
   /** extra variables that win over everything (e.g. VERSION from --version) */
   overrides?: Record<string, string>;
   /** skip the required-variable check (render, plan and schema work without secrets) */
@@ -160,7 +161,7 @@ export function environmentNames(src: Source): string[] {
 export function loadStack(opts: LoadOptions): Stack {
   const src = readStackSource(opts.file);
   const raw = src.doc.toJS({ maxAliasCount: 1000 }) as Record<string, unknown>;
-  const processEnv = opts.processEnv ?? process.env;
+  const processEnv = opts.processEnv;
   const envNames = environmentNames(src);
   const envName = opts.env ?? (raw.default_environment as string | undefined) ?? processEnv.LIFEOPS_ENV;
   if (!envName) {

@@ -14,7 +14,7 @@ import { mkdirSync, rmSync, renameSync, existsSync, cpSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { UsageError } from '../errors.js';
-import { DockerClient } from '../clients/docker.js';
+import type { DockerClient } from '../clients/docker.js';
 import { dumpCompression } from '../commands/postgres.js';
 import { mapImage } from '../render/compose.js';
 import { composeFiles } from '../render/index.js';
@@ -29,6 +29,8 @@ import { archiveVolume, volumeName } from '../backup/volumes.js';
 import { newRunId, type Run } from './context.js';
 import { renderDirFor, readRenderedDir, SECRET_FILES_DIR } from './render.js';
 import { readReleases } from '../state/ledger.js';
+import { Lock } from '../state/lock.js';
+import { applyRetention } from './retention.js';
 
 export function backupId(now: Date): string {
   return newRunId(now);
@@ -40,7 +42,7 @@ export async function helperImage(stack: Stack, docker: DockerClient): Promise<s
 }
 
 export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: string; tag?: string; safety?: boolean }): Promise<BackupManifest> {
-  const docker = new DockerClient();
+  const docker = run.docker;
   const dir = backupDir(stack, opts.stateDir);
   const now = run.io.now();
   const id = backupId(now);
@@ -194,4 +196,16 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
   }
   run.info('backup', { id, dir: path.join(dir, id), size: manifest.size });
   return manifest;
+}
+
+/** `lifeops backup`: under the environment's lock, a verified-on-write backup, then retention. */
+export async function backupNow(stack: Stack, run: Run, opts: { stateDir: string; tag?: string; commandLine: string }): Promise<{ manifest: BackupManifest; deleted: string[] }> {
+  const lock = await run.step('take the lock', async () => Lock.acquire(opts.stateDir, stack.env, opts.commandLine, run.io.now()));
+  try {
+    const manifest = await takeBackup(stack, run, { stateDir: opts.stateDir, tag: opts.tag });
+    const deleted = await applyRetention(run, stack, opts.stateDir);
+    return { manifest, deleted };
+  } finally {
+    lock.release();
+  }
 }

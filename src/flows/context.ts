@@ -17,6 +17,10 @@ export interface IO {
   now: () => Date;
   verbose: boolean;
   json: boolean;
+  /** the operator's terminal, for confirmations; absent under cron and in tests */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** this program, for the cron lines it writes: [node, script] */
+  self?: { node: string; script: string };
 }
 
 /**

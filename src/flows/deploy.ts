@@ -11,6 +11,7 @@ import type { Stack } from '../config/schema.js';
 import { OperationError, LifeopsError } from '../errors.js';
 import type { ContainerState } from '../clients/docker.js';
 import { detectCompose, runChecked } from '../clients/runner.js';
+import { httpGet } from '../clients/http.js';
 import { composeEnv, dockerBuild, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { mapImage } from '../render/compose.js';
 import type { RenderedFile } from '../render/index.js';
@@ -87,8 +88,8 @@ async function frontSmoke(stack: Stack, containers: ContainerState[]): Promise<s
   const web = Object.values(stack.services).find((s) => s.role === 'web' && s.http);
   const paths = [web?.http?.health ?? '/health', ...(web?.http?.ready ? [web.http.ready] : [])];
   for (const p of paths) {
-    const res = await fetch(`http://127.0.0.1:${port}${p}`, { signal: AbortSignal.timeout(10_000), headers: { host: stack.front.domains[0].name } });
-    if (!res.ok) throw new OperationError(`smoke test through the front: GET ${p} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    const res = await httpGet(`http://127.0.0.1:${port}${p}`, { timeoutMs: 10_000, headers: { host: stack.front.domains[0].name } });
+    if (!res.ok) throw new OperationError(`smoke test through the front: GET ${p} answered ${res.status}: ${res.body.slice(0, 200)}`);
   }
   return `${paths.join(' and ')} answered 200 through 127.0.0.1:${port}`;
 }

@@ -3,7 +3,9 @@
 // SELECT 1 and Redis PING. Shared by `status`, `health-check` and `deploy`.
 import type { Stack, Service } from '../config/schema.js';
 import type { ContainerState, DockerClient } from '../clients/docker.js';
+import { httpGet, type HttpAnswer } from '../clients/http.js';
 import { postgresSelect1, redisPing } from '../clients/datastores.js';
+import { expectedServices } from '../plan/rollout.js';
 
 export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export const LEVEL_EXIT: Record<Level, number> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
@@ -31,7 +33,6 @@ export interface CheckResult {
 }
 
 export { expectedServices } from '../plan/rollout.js';
-import { expectedServices } from '../plan/rollout.js';
 
 export function serviceStatuses(stack: Stack, containers: ContainerState[], now: Date): ServiceStatus[] {
   return expectedServices(stack).map(([name, svc]) => {
@@ -125,17 +126,14 @@ export async function httpCheck(
 ): Promise<'published' | 'exec'> {
   const hostPort = c.ports[port];
   if (hostPort) {
-    let res: Response | undefined;
+    let res: HttpAnswer | undefined;
     try {
-      res = await fetch(`http://127.0.0.1:${hostPort}${urlPath}`, { signal: AbortSignal.timeout(Math.min(timeoutMs, 3000)), redirect: 'manual' });
+      res = await httpGet(`http://127.0.0.1:${hostPort}${urlPath}`, { timeoutMs: Math.min(timeoutMs, 3000), followRedirects: false });
     } catch {
       // no answer in time: ask from inside below
     }
-    if (res && res.status >= 200 && res.status < 300) {
-      await res.body?.cancel();
-      return 'published';
-    }
-    if (res) throw new Error(`${c.name}: ${urlPath} answered ${res.status}: ${(await res.text()).trim().slice(0, 200)}`);
+    if (res && res.status >= 200 && res.status < 300) return 'published';
+    if (res) throw new Error(`${c.name}: ${urlPath} answered ${res.status}: ${res.body.trim().slice(0, 200)}`);
   }
   const failure = (await probe(c)).get(urlPath);
   if (failure !== undefined) throw new Error(`${c.name}: ${failure}`);

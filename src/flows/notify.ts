@@ -5,6 +5,7 @@
 import type { Stack } from '../config/schema.js';
 import type { Redactor } from '../util/redact.js';
 import type { Run } from './context.js';
+import { httpPost } from '../clients/http.js';
 
 export interface DeployEvent {
   env: string;
@@ -71,13 +72,7 @@ export async function notify(stack: Stack, run: Run, ev: DeployEvent, opts: { ti
     stack.deploy.notifications.map(async (n) => {
       const host = urlHost(n.url);
       try {
-        const res = await fetch(n.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: notificationBody(n.type, ev, run.redactor),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        await res.body?.cancel().catch(() => undefined);
+        const res = await httpPost(n.url, notificationBody(n.type, ev, run.redactor), { timeoutMs, contentType: 'application/json' });
         return { type: n.type, host, status: res.status, error: res.ok ? undefined : `answered ${res.status}` };
       } catch (e) {
         return { type: n.type, host, error: run.redactor.text(failureReason(e, n.url, timeoutMs)) };

@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
-import { DockerClient } from '../clients/docker.js';
 import { pipedOutput, pipeInto, runChecked, runWithStdin } from '../clients/runner.js';
 import { composeEnv, composeStart, composeStop, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { restoreDatabaseArgv, restoreBesideArgv, restoreExternalArgv, BESIDE_UNREACHABLE } from '../commands/postgres.js';
@@ -36,7 +35,7 @@ async function restoreExternal(stack: Stack, run: Run, dir: string, manifest: Ba
     await run.step(`postgres (external ${t.display}): restore in one transaction (user schemas dropped first)`, async () => {
       // fail before touching anything when the server cannot be reached
       await (await externalClient(t)).end();
-      const { argv, env } = restoreExternalArgv(t.user ?? process.env.PGUSER ?? os.userInfo().username, t.url);
+      const { argv, env } = restoreExternalArgv(t.user ?? run.env.PGUSER ?? os.userInfo().username, t.url);
       await pipeInto(argv, plainStream(stack, run.io.env, manifest, path.join(dir, db.file)), `restore of ${t.display}`, { ...externalEnv(t), ...env });
     });
   }
@@ -52,7 +51,7 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
   const { dir, manifest } = await run.step(`verify checksums of backup ${opts.id}`, () => verifyChecksums(stack, opts.stateDir, opts.id));
   if (manifest.env !== stack.env) throw new OperationError(`backup ${opts.id} belongs to environment ${manifest.env}, not ${stack.env}`);
   if (manifest.encrypted && !encryptionKey(stack, run.io.env)) throw new UsageError(`backup ${opts.id} is encrypted and ${stack.backup.encryption_key_env ?? 'the key variable'} is not set`);
-  const docker = new DockerClient();
+  const docker = run.docker;
   const input = (file: string) => plainInput(stack, run.io.env, manifest, path.join(dir, file));
 
   // an external database goes back through the host's pg_restore; the part below is the in-stack one

@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { DockerClient } from '../clients/docker.js';
 import { detectCompose, runChecked } from '../clients/runner.js';
 import { composeEnv, composeStart, composeUp } from '../commands/compose.js';
 import type { BackupManifest } from '../backup/format.js';
@@ -32,7 +31,7 @@ async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: str
   // folders (the nginx front's), and a swapped folder would leave them on the deleted one
   writeRendered(release, renderDir);
   writeSecretFiles(stack, renderDir);
-  const docker = new DockerClient();
+  const docker = run.docker;
   for (const [svc, img] of Object.entries(manifest.release.images)) {
     if (!img.id) continue;
     const current = await docker.imageId(img.image);
@@ -110,7 +109,7 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
       await restoreBackup(stack, run, { stateDir: opts.stateDir, id });
     }
     const { files, changed } = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
-    const docker = new DockerClient();
+    const docker = run.docker;
     const present = new Set((await docker.projectContainers(stack.project)).map((c) => c.service));
     const missing = Object.keys(stack.services).filter((n) => !present.has(n));
     if (changed || missing.length) {

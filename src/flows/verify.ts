@@ -6,7 +6,6 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { DockerClient } from '../clients/docker.js';
 import { dockerExec, pipeInto, run as runCommand, runChecked } from '../clients/runner.js';
 import { psqlQueryCmd, scratchRestoreArgv, throwawayRestoreArgv, throwawayServerArgv } from '../commands/postgres.js';
 import { mapImage } from '../render/compose.js';
@@ -30,7 +29,7 @@ async function verifyExternal(stack: Stack, run: Run, dir: string, manifest: Bac
   const ext = pg.external!;
   // the archive needs a pg_restore at least as new as the pg_dump that wrote it
   const image = mapImage(`postgres:${Math.max(ext.server_version, ext.pg_dump_version)}`, stack.images);
-  const docker = new DockerClient();
+  const docker = run.docker;
   if (!(await docker.imageExists(image))) {
     throw new OperationError(`image ${image} is not on this machine: a backup of an external database is verified by restoring it into a throwaway ${image} container`, `docker pull ${image}, or map postgres to a local image under images:`);
   }
@@ -70,7 +69,7 @@ export async function verifyBackup(stack: Stack, run: Run, opts: { stateDir: str
   const pg = manifest.contents.postgres;
   if (pg?.external) out.push(...(await verifyExternal(stack, run, dir, manifest)));
   else if (pg && stack.postgres) {
-    const docker = new DockerClient();
+    const docker = run.docker;
     const c = await serviceContainer(docker, stack, pg.service);
     for (const db of pg.databases) {
       await run.step(`restore ${db.file} into a scratch database and compare row counts`, async () => {

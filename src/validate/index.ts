@@ -47,7 +47,7 @@ interface Exec {
   notFound: boolean;
 }
 
-async function exec(file: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<Exec> {
+async function exec(file: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; ignoreStdout?: boolean } = {}): Promise<Exec> {
   const r = await runCombined([file, ...args], opts);
   return { exitCode: r.exitCode, out: r.output, notFound: r.notFound };
 }
@@ -181,7 +181,7 @@ async function checkNginx(files: RenderedFile[], dir: string, work: string, useD
       mkdirSync(path.dirname(path.join(work, f.path)), { recursive: true });
       writeFileSync(path.join(work, f.path), text);
     }
-    const r = await exec('nginx', ['-t', '-c', path.join(copy, 'nginx.conf'), '-p', copy + '/']);
+    const r = await exec('nginx', ['-t', '-c', path.join(copy, 'nginx.conf'), '-p', copy + '/'], { ignoreStdout: true });
     const ok = r.exitCode === 0 && /test is successful/.test(r.out);
     return done('nginx -t (host, container paths mapped to stand-ins)', ok ? 'OK' : 'FAIL', ok ? note : lastLines(r.out));
   }

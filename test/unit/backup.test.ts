@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { chooseDeletions } from '../../src/plan/retention.js';
-import { mergeCrontab } from '../../src/cli/backup-commands.js';
+import { mergeCrontab } from '../../src/render/cron.js';
 import { encryptStream, decryptStream, type BackupManifest } from '../../src/backup/format.js';
 import { parseRowCounts } from '../../src/backup/postgres.js';
 import { dumpCompression } from '../../src/commands/postgres.js';

@@ -89,7 +89,12 @@ describe('ports and rollout plan', () => {
     const c = (service: string, hash: string) => ({ id: service, service, state: 'running', labels: { 'com.docker.compose.config-hash': hash } }) as never;
     const hashes = parseHashes('web 1111111111111111aaaa\nworker 2222222222222222bbbb\ndb 3333333333333333cccc\n');
     const plan = planRollout(s, [c('web', 'old'), c('worker', 'old'), c('db', '3333333333333333cccc')], hashes);
-    expect(plan).toEqual({ unchanged: ['db'], rolling: ['web'], recreate: ['worker'], fresh: false });
+    expect(plan).toMatchObject({ unchanged: ['db'], rolling: ['web'], recreate: ['worker'], fresh: false });
+    expect(plan.decisions).toEqual([
+      { service: 'web', role: 'web', action: 'roll', reason: 'configuration changed' },
+      { service: 'worker', role: 'worker', action: 'recreate', reason: 'configuration changed' },
+      { service: 'db', role: 'postgres', action: 'keep', reason: 'configuration and image unchanged' },
+    ]);
     expect(planRollout(s, [], hashes).fresh).toBe(true);
   });
 });

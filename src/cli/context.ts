@@ -1,0 +1,78 @@
+// What every command handler gets: the injected I/O, the global options, and
+// helpers to load the stack, start a run (the flows' context), ask the
+// operator and print. Humans read stderr; programs read stdout (--json).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { UsageError, OperationError } from '../errors.js';
+import { loadStack } from '../config/load.js';
+import type { Stack } from '../config/schema.js';
+import type { Redactor } from '../util/redact.js';
+import { Run, redactorFor, type IO } from '../flows/context.js';
+
+export interface GlobalOptions {
+  file?: string;
+  stateDir?: string;
+  verbose?: boolean;
+}
+
+export class Cli {
+  /** the secrets of the last stack loaded (env_file values included), for the final error line */
+  stackRedactor?: Redactor;
+
+  constructor(
+    readonly io: IO,
+    readonly argv: string[],
+    readonly globals: GlobalOptions,
+  ) {}
+
+  get commandLine(): string {
+    return ['lifeops', ...this.argv].join(' ');
+  }
+
+  stackFile(): string {
+    if (this.globals.file) return this.globals.file;
+    if (existsSync('lifeops.yaml')) return 'lifeops.yaml';
+    if (this.io.env.LIFEOPS_STACK) return this.io.env.LIFEOPS_STACK;
+    throw new UsageError('no stack file: ./lifeops.yaml does not exist and LIFEOPS_STACK is not set', 'pass -f STACK (e.g. lifeops -f stacks/demo.yaml status)');
+  }
+
+  stateDir(): string {
+    if (this.globals.stateDir) return path.resolve(this.globals.stateDir);
+    if (this.io.env.LIFEOPS_STATE_DIR) return path.resolve(this.io.env.LIFEOPS_STATE_DIR);
+    return path.join(path.dirname(path.resolve(this.stackFile())), '.lifeops');
+  }
+
+  load(env: string | undefined, opts: { allowMissing?: boolean; overrides?: Record<string, string> } = {}): Stack {
+    const stack = loadStack({ file: this.stackFile(), env, processEnv: this.io.env, overrides: opts.overrides, allowMissing: opts.allowMissing });
+    this.stackRedactor = redactorFor(stack);
+    return stack;
+  }
+
+  newRun(stack: Stack): Run {
+    return new Run(this.io, this.stateDir(), redactorFor(stack), this.commandLine);
+  }
+
+  out(text: string): void {
+    this.io.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  }
+
+  err(text: string): void {
+    this.io.stderr.write(text.endsWith('\n') ? text : text + '\n');
+  }
+
+  json(value: unknown, redactor?: Redactor): void {
+    this.out(JSON.stringify(redactor ? redactor.value(value) : value, null, 2));
+  }
+
+  /** Ask the operator on the terminal; `--yes` answers for them. Without a terminal it refuses rather than guess. */
+  async confirm(question: string, yes: boolean | undefined): Promise<void> {
+    if (yes) return;
+    const stdin = this.io.stdin;
+    if (!stdin?.isTTY) throw new UsageError(`${question} needs confirmation and there is no terminal to ask`, 'add --yes to confirm');
+    const rl = createInterface({ input: stdin, output: this.io.stderr });
+    const answer = await rl.question(`${question} [y/N] `);
+    rl.close();
+    if (!/^y(es)?$/i.test(answer.trim())) throw new OperationError('cancelled');
+  }
+}

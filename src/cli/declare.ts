@@ -1,0 +1,168 @@
+// Every command, its arguments and options, declared up front (commander
+// needs them to parse and for --help); each action loads its handler module
+// only when that command runs, so `--version`, `--help` and cron's `status`
+// never load the code of the others.
+import { Command, Option } from 'commander';
+import { UsageError } from '../errors.js';
+import type { Cli } from './context.js';
+
+/**
+ * Runs a handler: (handler module, the Cli, the action's arguments as commander
+ * parsed them) -> exit code. The handlers' own signatures carry the types.
+ */
+export type Act = <M>(load: () => Promise<M>, call: (m: M, cli: Cli, ...args: any[]) => number | Promise<number>) => (...args: unknown[]) => Promise<void>;
+
+const intArg = (name: string) => (v: string) => {
+  if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be a whole number, got "${v}"`);
+  return Number(v);
+};
+const envOption = () => new Option('--env <env>', "environment (default: the stack's default_environment, else $LIFEOPS_ENV)");
+
+const render = () => import('./handlers/render.js');
+const deploy = () => import('./handlers/deploy.js');
+const status = () => import('./handlers/status.js');
+const logs = () => import('./handlers/logs.js');
+const down = () => import('./handlers/down.js');
+const history = () => import('./handlers/history.js');
+const backup = () => import('./handlers/backup.js');
+
+export function declareCommands(program: Command, act: Act): void {
+  program
+    .command('schema')
+    .description('print the JSON Schema of the stack file')
+    .action(act(render, (m, cli) => m.schemaCommand(cli)));
+
+  program
+    .command('render')
+    .description('render every config file the stack needs')
+    .addOption(envOption())
+    .option('--out <dir>', 'output folder (default <state-dir>/render/<env>)')
+    .option('--json', 'print the list of files as JSON')
+    .action(act(render, (m, cli, o) => m.renderCommand(cli, o)));
+
+  program
+    .command('validate')
+    .description('render into a temporary folder and run every real validator on this machine over the files')
+    .addOption(envOption())
+    .option('--json', 'print the results as JSON on stdout')
+    .option('--no-docker', 'skip validators that start containers')
+    .option('--keep', 'keep the temporary render folder')
+    .action(act(render, (m, cli, o) => m.validateCommand(cli, o)));
+
+  program
+    .command('plan')
+    .description('services with their resource limits against the budget, published ports, domains, and the diff against the last deployed render')
+    .addOption(envOption())
+    .option('--json', 'print the plan as JSON on stdout')
+    .option('--no-diff', 'list changed files without their diff lines')
+    .action(act(render, (m, cli, o) => m.planCommand(cli, o)));
+
+  program
+    .command('deploy')
+    .description('pre-flight, plan from what runs, then render, build, migrate, roll out and health-check an environment')
+    .argument('<env>', 'environment to deploy (production, staging, local, ...)')
+    .option('--version <version>', "app version (default $VERSION, else the stack's deploy.version)")
+    .option('--build', 'rebuild local images even when present')
+    .option('--dry-run', 'print the plan (per service: action and reason; the steps and their commands), change nothing')
+    .option('--yes', 'skip confirmations')
+    .option('--allow-dangerous-migrations', 'deploy even when new migrations contain dangerous patterns (drop_table, drop_column, execute( ...)')
+    .option('--skip-backup', 'do not take the pre-deploy backup')
+    .option('--json', 'print the result (with the plan) as JSON on stdout')
+    .action(act(deploy, (m, cli, env, o) => m.deployCommand(cli, env, o)));
+
+  program
+    .command('health-check')
+    .description('check containers, HTTP endpoints, Postgres and Redis; retried with backoff')
+    .addOption(envOption())
+    .option('--retries <n>', 'attempts before giving up', intArg('--retries'), 3)
+    .option('--interval <seconds>', 'first wait between attempts (doubles each time)', intArg('--interval'), 2)
+    .option('--json', 'print the report as JSON')
+    .action(act(status, (m, cli, o) => m.healthCheckCommand(cli, o)));
+
+  program
+    .command('status')
+    .description('one line per service and check; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .addOption(envOption())
+    .option('--json', 'print one JSON document on stdout')
+    .option('--quiet', 'print nothing when everything is OK (for cron)')
+    .action(act(status, (m, cli, o) => m.statusCommand(cli, o)));
+
+  program
+    .command('logs')
+    .description("show a service's logs, or replay a past run's step log")
+    .argument('[service]', 'service name (default: all)')
+    .addOption(envOption())
+    .option('--follow', 'keep streaming')
+    .option('--tail <n>', 'lines from the end', intArg('--tail'))
+    .option('--run <run-id>', 'replay the step log of a past run')
+    .action(act(logs, (m, cli, service, o) => m.logsCommand(cli, service, o)));
+
+  program
+    .command('down')
+    .description('stop and remove the stack (--volumes also deletes its data)')
+    .addOption(envOption())
+    .option('--volumes', 'also delete named volumes (data!)')
+    .option('--yes', 'do not ask for confirmation')
+    .action(act(down, (m, cli, o) => m.downCommand(cli, o)));
+
+  program
+    .command('history')
+    .description('deploys and rollbacks: who, when, version, duration, outcome')
+    .addOption(envOption())
+    .option('--json', 'print as JSON')
+    .action(act(history, (m, cli, o) => m.historyCommand(cli, o)));
+
+  const lock = program.command('lock').description('inspect or release deploy locks');
+  lock
+    .command('status')
+    .option('--json', 'print as JSON')
+    .action(act(history, (m, cli, o) => m.lockStatusCommand(cli, o)));
+  lock
+    .command('release')
+    .argument('<lock-id>')
+    .option('--force', 'release even a live lock (only after stopping its process)')
+    .action(act(history, (m, cli, id, o) => m.lockReleaseCommand(cli, id, o)));
+
+  program
+    .command('backup')
+    .description('back up Postgres, Redis, marked volumes and the release in force; then apply retention')
+    .addOption(envOption())
+    .option('--tag <text>', 'a label stored in the manifest')
+    .option('--json', 'print the manifest summary as JSON')
+    .action(act(backup, (m, cli, o) => m.backupCommand(cli, o)));
+
+  const backups = program.command('backups').description('list, show and verify backups');
+  backups
+    .command('list')
+    .addOption(envOption())
+    .option('--json', 'print an array of {id, env, time, tag, size}')
+    .action(act(backup, (m, cli, o) => m.backupsListCommand(cli, o)));
+  backups
+    .command('show')
+    .argument('<id>')
+    .addOption(envOption())
+    .action(act(backup, (m, cli, id, o) => m.backupsShowCommand(cli, id, o)));
+  backups
+    .command('verify')
+    .argument('<id>')
+    .addOption(envOption())
+    .option('--json', 'print the result as JSON')
+    .action(act(backup, (m, cli, id, o) => m.backupsVerifyCommand(cli, id, o)));
+
+  program
+    .command('rollback')
+    .description('restore a backup (data and release), or return to an earlier release (--release)')
+    .argument('[backup]', 'backup id (data + release)')
+    .option('--release <run-id>', "return to this release's images and rendered files, data untouched")
+    .addOption(envOption())
+    .option('--yes', 'do not ask for confirmation (production)')
+    .option('--json', 'print the result as JSON')
+    .action(act(backup, (m, cli, id, o) => m.rollbackCommand(cli, id, o)));
+
+  program
+    .command('cron')
+    .description('print (or --install into the crontab) the backup schedule and status check lines')
+    .addOption(envOption())
+    .option('--install', "install idempotently into the user's crontab (a marked block)")
+    .action(act(backup, (m, cli, o) => m.cronCommand(cli, o)));
+}

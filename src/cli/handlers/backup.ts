@@ -1,0 +1,78 @@
+// lifeops backup, backups list|show|verify, rollback, cron
+import path from 'node:path';
+import chalk from 'chalk';
+import type { Cli } from '../context.js';
+import { OperationError } from '../../errors.js';
+import { backupNow } from '../../flows/backup.js';
+import { backupDir, listBackups, loadBackup } from '../../backup/catalog.js';
+import { verifyBackup } from '../../flows/verify.js';
+import { rollback } from '../../flows/rollback.js';
+import { run as runCommand } from '../../clients/runner.js';
+import { cronLines, mergeCrontab } from '../../render/cron.js';
+import { formatMiB } from '../../util/units.js';
+
+const human = (n: number) => (n < 1024 * 1024 ? `${n} B` : formatMiB(n));
+
+export async function backupCommand(cli: Cli, o: { env?: string; tag?: string; json?: boolean }): Promise<number> {
+  const stack = cli.load(o.env);
+  const stateDir = cli.stateDir();
+  const { manifest: m, deleted } = await backupNow(stack, cli.newRun(stack), { stateDir, tag: o.tag, commandLine: cli.commandLine });
+  const dir = path.join(backupDir(stack, stateDir), m.id);
+  if (o.json) cli.json({ id: m.id, env: m.env, time: m.time, tag: m.tag, size: m.size, dir, files: m.files.length, deleted });
+  else cli.err(chalk.green(`backup ${m.id} written to ${dir} (${human(m.size)}, ${m.files.length} files)${deleted.length ? `; retention deleted ${deleted.join(', ')}` : ''}`));
+  return 0;
+}
+
+export function backupsListCommand(cli: Cli, o: { env?: string; json?: boolean }): number {
+  const stack = cli.load(o.env, { allowMissing: true });
+  const list = listBackups(backupDir(stack, cli.stateDir()), stack.project, stack.env);
+  if (o.json) cli.json(list);
+  else if (!list.length) cli.err(`no backups for ${stack.env} in ${backupDir(stack, cli.stateDir())}`);
+  else for (const b of list) cli.out(`${b.id}  ${b.env.padEnd(11)} ${b.time}  ${human(b.size).padStart(9)}  ${b.verified ? 'verified' : '        '}  ${b.tag ?? ''}`);
+  return 0;
+}
+
+export function backupsShowCommand(cli: Cli, id: string, o: { env?: string }): number {
+  const stack = cli.load(o.env, { allowMissing: true });
+  cli.json(loadBackup(stack, cli.stateDir(), id).manifest);
+  return 0;
+}
+
+export async function backupsVerifyCommand(cli: Cli, id: string, o: { env?: string; json?: boolean }): Promise<number> {
+  const stack = cli.load(o.env);
+  const r = await verifyBackup(stack, cli.newRun(stack), { stateDir: cli.stateDir(), id });
+  if (o.json) cli.json({ ok: true, ...r });
+  else cli.err(chalk.green(`backup ${id}: ${r.files} files match their checksums; ${r.databases.map((d) => `${d.name} restored with ${d.rows} rows in ${d.tables} tables`).join('; ') || 'no database'}`));
+  return 0;
+}
+
+export async function rollbackCommand(cli: Cli, id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean }): Promise<number> {
+  const stack = cli.load(o.env);
+  const r = await rollback(stack, cli.newRun(stack), {
+    stateDir: cli.stateDir(),
+    id,
+    release: id ? undefined : (o.release ?? 'previous'),
+    commandLine: cli.commandLine,
+    confirm: (q) => cli.confirm(q, o.yes),
+  });
+  if (o.json) cli.json(r);
+  else cli.err(chalk.green(`rolled ${stack.project} back to backup ${r.backup}${r.data ? ' (data and release)' : ' (release only)'}${r.safety_backup ? `; the state before is in backup ${r.safety_backup}` : ''}`));
+  return 0;
+}
+
+export async function cronCommand(cli: Cli, o: { env?: string; install?: boolean }): Promise<number> {
+  const stack = cli.load(o.env, { allowMissing: true });
+  const self = cli.io.self ?? { node: 'node', script: 'lifeops' };
+  const block = cronLines(stack, { node: self.node, bin: path.resolve(self.script), stateDir: cli.stateDir(), env: stack.env });
+  if (!o.install) {
+    cli.out(block.join('\n'));
+    return 0;
+  }
+  const cur = await runCommand(['crontab', '-l']).catch(() => undefined);
+  if (!cur) throw new OperationError('crontab is not installed', 'apt-get install cron, or paste the lines `lifeops cron` prints');
+  const next = mergeCrontab(cur.exitCode === 0 ? cur.stdout : '', block);
+  const w = await runCommand(['crontab', '-'], { input: next });
+  if (w.exitCode !== 0) throw new OperationError(`crontab - failed: ${w.stderr}`);
+  cli.err(`installed ${block.length - 2} lines for ${stack.project} into the crontab`);
+  return 0;
+}

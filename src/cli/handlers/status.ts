@@ -1,0 +1,62 @@
+// lifeops health-check, lifeops status
+import chalk from 'chalk';
+import type { Cli } from '../context.js';
+import { LifeopsError } from '../../errors.js';
+import { healthReport, LEVEL_EXIT, type HealthReport, type Level } from '../../flows/health.js';
+import { redactorFor } from '../../flows/context.js';
+import { DockerClient } from '../../clients/docker.js';
+import { formatDuration } from '../../util/units.js';
+import type { Redactor } from '../../util/redact.js';
+
+export async function healthCheckCommand(cli: Cli, o: { env?: string; retries: number; interval: number; json?: boolean }): Promise<number> {
+  const stack = cli.load(o.env);
+  const docker = new DockerClient();
+  await docker.ping();
+  let report: HealthReport | undefined;
+  let wait = o.interval * 1000;
+  for (let attempt = 1; attempt <= Math.max(1, o.retries); attempt++) {
+    report = await healthReport(stack, docker, cli.io.now());
+    if (report.level === 'OK') break;
+    if (attempt < o.retries) {
+      cli.err(`attempt ${attempt}/${o.retries}: ${report.level}; retrying in ${wait / 1000}s`);
+      await new Promise((r) => setTimeout(r, wait));
+      wait *= 2;
+    }
+  }
+  printReport(cli, stack.project, report!, o.json, false, redactorFor(stack));
+  return report!.level === 'OK' ? 0 : 1;
+}
+
+export async function statusCommand(cli: Cli, o: { env?: string; json?: boolean; quiet?: boolean }): Promise<number> {
+  let level: Level = 'UNKNOWN';
+  try {
+    const stack = cli.load(o.env);
+    const docker = new DockerClient();
+    await docker.ping();
+    const report = await healthReport(stack, docker, cli.io.now());
+    level = report.level;
+    printReport(cli, stack.project, report, o.json, o.quiet, redactorFor(stack));
+  } catch (e) {
+    if (!(e instanceof LifeopsError)) throw e;
+    if (o.json) cli.json({ level: 'UNKNOWN', error: e.message });
+    cli.err(`UNKNOWN: ${e.message}`);
+    level = 'UNKNOWN';
+  }
+  return LEVEL_EXIT[level];
+}
+
+function printReport(cli: Cli, project: string, report: HealthReport, json?: boolean, quiet?: boolean, redactor?: Redactor): void {
+  if (json) {
+    cli.json({ project, level: report.level, services: report.services, checks: report.checks }, redactor);
+    return;
+  }
+  if (quiet && report.level === 'OK') return;
+  const color = (l: Level) => (l === 'OK' ? chalk.green(l) : l === 'WARNING' ? chalk.yellow(l) : chalk.red(l));
+  cli.out(`${project}: ${color(report.level)}`);
+  for (const s of report.services) {
+    cli.out(
+      `  ${color(s.level).padEnd(8)} ${s.service.padEnd(16)} ${s.state.padEnd(9)} health=${s.health.padEnd(9)} up=${s.uptime_s !== undefined ? formatDuration(s.uptime_s * 1000) : '-'} restarts=${s.restarts} ${s.image ?? ''}${s.level !== 'OK' ? `  (${s.message})` : ''}`,
+    );
+  }
+  for (const c of report.checks) cli.out(`  ${color(c.level).padEnd(8)} ${c.check.padEnd(30)} ${c.message} (${c.duration_ms}ms)`);
+}

@@ -1,0 +1,26 @@
+// `lifeops down`: stop and remove the stack under the environment's lock
+// (with --volumes, its data too; the CLI asks first).
+import type { Stack } from '../config/schema.js';
+import { OperationError } from '../errors.js';
+import { detectCompose, run as runCommand } from '../clients/runner.js';
+import { composeDown, composeEnv } from '../commands/compose.js';
+import { Lock } from '../state/lock.js';
+import { renderDir } from '../state/paths.js';
+import { composePaths, renderStack, writeRendered } from './render.js';
+import type { Run } from './context.js';
+
+export async function down(stack: Stack, run: Run, opts: { stateDir: string; volumes: boolean; commandLine: string }): Promise<void> {
+  const lock = await run.step('take the lock', async () => Lock.acquire(opts.stateDir, stack.env, opts.commandLine, run.io.now()));
+  try {
+    const compose = await detectCompose();
+    const dir = renderDir(opts.stateDir, stack.env);
+    const files = renderStack(stack, dir);
+    writeRendered(files, dir);
+    await run.step(`compose down${opts.volumes ? ' --volumes' : ''}`, async () => {
+      const r = await runCommand(composeDown(compose, { project: stack.project, files: composePaths(files, dir) }, opts.volumes), { env: composeEnv(stack) });
+      if (r.exitCode !== 0) throw new OperationError(`compose down failed: ${r.stderr.split('\n').slice(-5).join('\n')}`);
+    });
+  } finally {
+    lock.release();
+  }
+}

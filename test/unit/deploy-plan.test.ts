@@ -1,0 +1,102 @@
+// The deploy plan is data made by a pure function from what was observed:
+// golden tests of the plan for the demo stack in the situations a deploy meets.
+import { describe, it, expect } from 'vitest';
+import path from 'node:path';
+import { loadStack } from '../../src/config/load.js';
+import { planDeploy, formatDeployPlan, type DeployFacts } from '../../src/plan/deploy.js';
+import type { ObservedContainer } from '../../src/plan/rollout.js';
+import type { ComposeCli } from '../../src/commands/compose.js';
+import { ROOT } from '../helpers.js';
+
+const V2: ComposeCli = { kind: 'v2', argv: ['docker', 'compose'], version: '2.26.1' };
+const stack = loadStack({ file: path.join(ROOT, 'stacks/demo.yaml'), env: 'local', processEnv: { POSTGRES_PASSWORD: 'pw-for-the-plan-test' } });
+const HASHES = { db: 'a'.repeat(64), cache: 'b'.repeat(64), web: 'c'.repeat(64), worker: 'd'.repeat(64), front: 'e'.repeat(64) };
+const IMAGES = { db: 'sha256:db', cache: 'sha256:cache', web: 'sha256:app1', worker: 'sha256:app1', front: 'sha256:nginx' };
+const running = (hashes: Record<string, string>, images: Record<string, string>, composeVersion = '2.26.1'): ObservedContainer[] =>
+  Object.keys(hashes).map((s) => ({ id: `id-${s}`, name: `demo-local-${s}-1`, service: s, state: 'running', health: 'healthy', imageId: images[s], labels: { 'com.docker.compose.config-hash': hashes[s], 'com.docker.compose.version': composeVersion } }));
+
+function facts(over: Partial<DeployFacts>): DeployFacts {
+  return {
+    stack,
+    version: 'v2',
+    configHash: 'cfg2',
+    renderDir: '/s/render/local',
+    fileCount: 9,
+    compose: V2,
+    target: { project: 'demo-local', files: ['/s/render/local/docker-compose.yml'] },
+    containers: running(HASHES, IMAGES),
+    hashes: HASHES,
+    hashesFrom: 'compose',
+    imageIds: IMAGES,
+    builds: [{ image: 'lifeops/demo-app:v2', services: ['web', 'worker'], argv: ['docker', 'build', '-t', 'lifeops/demo-app:v2', '/demo/app'], present: true }],
+    prev: { run_id: 'R1', version: 'v1', config_hash: 'cfg1' },
+    frontChanged: false,
+    newMigrations: [],
+    options: {},
+    ...over,
+  };
+}
+const steps = (f: DeployFacts) => planDeploy(f).steps.map((s) => s.kind);
+const actions = (f: DeployFacts) => Object.fromEntries(planDeploy(f).services.map((s) => [s.service, `${s.action}: ${s.reason}`]));
+
+describe('the deploy plan', () => {
+  it('first deploy: build, datastores first, then one compose up of everything, no backup (nothing runs yet)', () => {
+    const f = facts({ containers: [], prev: undefined, frontChanged: 'unknown', builds: [{ ...facts({}).builds[0], present: false }] });
+    expect(steps(f)).toEqual(['render', 'build', 'up-infra', 'wait-infra', 'migrate', 'up-apps', 'wait-healthy', 'checks', 'record']);
+    const plan = planDeploy(f);
+    expect(plan.notes).toContain('no running stack yet: no pre-deploy backup needed');
+    expect(plan.steps.find((s) => s.kind === 'up-apps')).toMatchObject({ argv: ['docker', 'compose', '-p', 'demo-local', '-f', '/s/render/local/docker-compose.yml', 'up', '-d', '--remove-orphans'] });
+  });
+
+  it('unchanged: every service kept, no compose command at all, no backup', () => {
+    const f = facts({ configHash: 'cfg1', hashesFrom: 'release' });
+    expect(steps(f)).toEqual(['render', 'wait-healthy', 'checks', 'record']);
+    expect(new Set(Object.values(actions(f)))).toEqual(new Set(['keep: configuration and image unchanged']));
+  });
+
+  it('a new version: backup, migrations, web rolls beside the old, worker up --no-deps, db/cache/front kept', () => {
+    const changed = { ...HASHES, web: 'f'.repeat(64), worker: '9'.repeat(64) };
+    const f = facts({ hashes: changed });
+    expect(actions(f)).toEqual({
+      db: 'keep: configuration and image unchanged',
+      cache: 'keep: configuration and image unchanged',
+      web: 'roll: configuration changed',
+      worker: 'recreate: configuration changed',
+      front: 'keep: configuration and image unchanged',
+    });
+    expect(formatDeployPlan(planDeploy(f)).slice(6)).toEqual([
+      '   1. pre-deploy backup',
+      '   2. render 9 files',
+      '   3. migrations: python3 migrate.py in a one-off web container (0 new files)',
+      '      $ docker compose -p demo-local -f /s/render/local/docker-compose.yml run --rm --no-deps -T web python3 migrate.py',
+      '   4. roll web: 1 new beside 1 running, then stop the old',
+      '      $ docker compose -p demo-local -f /s/render/local/docker-compose.yml up -d --no-recreate --scale web=2 web',
+      '   5. compose up --no-deps worker',
+      '      $ docker compose -p demo-local -f /s/render/local/docker-compose.yml up -d worker',
+      '   6. wait for every service to be healthy',
+      '   7. check health and readiness endpoints',
+      '   8. record the release',
+      '   9. apply backup retention',
+    ]);
+  });
+
+  it('only the front configuration changed: a graceful reload, no container touched', () => {
+    const f = facts({ configHash: 'cfg1b', frontChanged: true });
+    expect(steps(f)).toEqual(['backup', 'render', 'reload-front', 'wait-healthy', 'checks', 'record', 'retention']);
+  });
+
+  it('a switch from compose v1 to v2 is named as the reason; web rolls, datastores are recreated before the apps', () => {
+    const f = facts({ containers: running({ db: 'x'.repeat(64), cache: 'y'.repeat(64), web: 'z'.repeat(64), worker: 'w'.repeat(64), front: 'v'.repeat(64) }, IMAGES, '1.29.2') });
+    expect(actions(f).db).toBe('recreate: created by compose 1.29.2; compose 2.26.1 hashes configurations differently');
+    expect(actions(f).web).toMatch(/^roll: created by compose 1\.29\.2/);
+    expect(steps(f).indexOf('up-infra')).toBeLessThan(steps(f).indexOf('roll'));
+  });
+
+  it('--skip-backup and a rebuilt image: no backup step, services of that image planned as changed', () => {
+    const f = facts({ options: { skipBackup: true, build: true }, configHash: 'cfg1' });
+    const plan = planDeploy(f);
+    expect(plan.notes).toContain('pre-deploy backup skipped (--skip-backup)');
+    expect(actions(f).web).toBe('roll: its image is built by this deploy');
+    expect(steps(f)).toContain('build');
+  });
+});
