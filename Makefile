@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 LIFEOPS := node bin/lifeops.js -f stacks/demo.yaml
 
-.PHONY: demo test setup deps build demo-down clean
+.PHONY: demo test test-unit test-engine test-v1 setup setup-host deps build demo-down clean
 
 setup:
 	bash testbed/setup.sh
@@ -22,8 +22,22 @@ demo: setup build
 demo-down: build
 	$(LIFEOPS) down --volumes --yes
 
+# unit, then the engine lanes (compose v2, then v1); ends with "N passed, N failed"
 test: setup build
 	bash scripts/test.sh
 
+# no Docker engine needed (only the host validators: nginx, promtool, amtool, gunicorn, compose config)
+test-unit: setup-host build
+	LIFEOPS_TEST_LANES=unit bash scripts/test.sh
+
+test-engine: setup build
+	LIFEOPS_TEST_LANES=engine bash scripts/test.sh
+
+test-v1: setup build
+	LIFEOPS_TEST_LANES=engine-v1 bash scripts/test.sh
+
+setup-host:
+	bash testbed/setup.sh --host-only
+
 clean:
-	rm -rf dist .tmp-tests .test-report.json
+	rm -rf dist .tmp-tests .test-report*.json

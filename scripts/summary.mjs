@@ -1,14 +1,27 @@
-// Prints "N passed, N failed" from vitest's JSON report; exit 1 when tests
-// failed or none ran (a run that executed nothing is never green).
+// Prints "N passed, N failed" summed over vitest's JSON reports (one per lane);
+// exit 1 when a test failed, a lane left no report, or nothing ran at all
+// (a run that executed nothing is never green).
 import { readFileSync } from 'node:fs';
 
-let report;
-try {
-  report = JSON.parse(readFileSync(process.argv[2] ?? '.test-report.json', 'utf8'));
-} catch {
-  console.log('0 passed, 1 failed');
-  process.exit(1);
+const files = process.argv.slice(2);
+let passed = 0;
+let failed = 0;
+let total = 0;
+let ok = files.length > 0;
+for (const f of files.length ? files : ['.test-report.json']) {
+  let report;
+  try {
+    report = JSON.parse(readFileSync(f, 'utf8'));
+  } catch {
+    console.error(`no test report ${f}: that lane did not finish`);
+    failed += 1;
+    ok = false;
+    continue;
+  }
+  passed += report.numPassedTests;
+  failed += report.numFailedTests + (report.numRuntimeErrorTestSuites ?? 0);
+  total += report.numTotalTests;
+  if (!report.success) ok = false;
 }
-const failed = report.numFailedTests + (report.numRuntimeErrorTestSuites ?? 0);
-console.log(`${report.numPassedTests} passed, ${failed} failed`);
-process.exit(report.numTotalTests === 0 || failed > 0 || !report.success ? 1 : 0);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(total === 0 || failed > 0 || !ok ? 1 : 0);

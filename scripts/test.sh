@@ -1,24 +1,48 @@
 #!/usr/bin/env bash
-# Runs the whole vitest suite (unit, render, validators, real-engine
-# integration) and ends with one plain line: "N passed, N failed", counted
-# from vitest's JSON report, so a run that executed nothing cannot look green.
+# Runs the test lanes and ends with one plain line: "N passed, N failed",
+# summed from vitest's JSON reports, so a run that executed nothing cannot
+# look green. Lanes (LIFEOPS_TEST_LANES, default all three, in this order):
+#   unit       no Docker engine: schema, renderers, planners, argv builders,
+#              golden files, real validators on the host, tsc, layer rules
+#   engine     the real engine with compose v2 (what users run)
+#   engine-v1  the same engine with compose v1: demo deploy, a version change
+#              under load, backup, verify and rollback
 set -uo pipefail
 cd "$(dirname "$0")/.."
-rm -f .test-report.json
+LANES=${LIFEOPS_TEST_LANES:-unit engine engine-v1}
+rm -f .test-report*.json
 # Leftovers from an interrupted earlier run would hold ports, names and data.
 # Only projects whose files live under this checkout's .tmp-tests/ are touched.
 tmp_root="$PWD/.tmp-tests/"
-for c in $(docker ps -aq --filter label=lifeops.stack 2>/dev/null); do
-  wd=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.project.working_dir"}}' "$c" 2>/dev/null)
-  [ "${wd#"$tmp_root"}" != "$wd" ] || continue
-  p=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$c")
-  docker rm -f "$c" >/dev/null
-  docker volume ls -q --filter "label=com.docker.compose.project=$p" | xargs -r docker volume rm >/dev/null 2>&1 || true
-done
+if docker info >/dev/null 2>&1; then
+  for c in $(docker ps -aq --filter label=lifeops.stack 2>/dev/null); do
+    wd=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.project.working_dir"}}' "$c" 2>/dev/null)
+    [ "${wd#"$tmp_root"}" != "$wd" ] || continue
+    p=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$c")
+    docker rm -f "$c" >/dev/null
+    docker volume ls -q --filter "label=com.docker.compose.project=$p" | xargs -r docker volume rm >/dev/null 2>&1 || true
+  done
+fi
 rm -rf .tmp-tests
-npx vitest run --reporter=default --reporter=json --outputFile.json=.test-report.json "$@"
-rc=$?
-node scripts/summary.mjs .test-report.json
+reports=()
+rc=0
+for lane in $LANES; do
+  report=".test-report-$lane.json"
+  reports+=("$report")
+  echo "== lane $lane ($(date +%T))" >&2
+  t0=$(date +%s)
+  case "$lane" in
+    unit) DOCKER_HOST=unix:///nonexistent npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$report" ;;
+    engine) LIFEOPS_COMPOSE=v2 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" ;;
+    engine-v1) LIFEOPS_COMPOSE=v1 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" \
+      test/engine/deploy-integration.test.ts test/engine/backup-integration.test.ts ;;
+    *) echo "unknown lane $lane" >&2; exit 2 ;;
+  esac
+  lane_rc=$?
+  [ $lane_rc -ne 0 ] && rc=$lane_rc
+  echo "== lane $lane: exit $lane_rc in $(( $(date +%s) - t0 )) s" >&2
+done
+node scripts/summary.mjs "${reports[@]}"
 summary=$?
 [ $rc -ne 0 ] && exit $rc
 exit $summary

@@ -6,6 +6,8 @@
 #   --images-only   only build images (implies --no-install; dockerd must run or is started)
 #   --check         change nothing; exit 0 only when everything is ready
 #   --force         rebuild all stand-in images (not the base image)
+#   --host-only     only the host packages (validators, compose v1 and v2): no engine, no images
+#                   (what `make test-unit` needs)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,14 +27,15 @@ pgbouncer:lifeops/pgbouncer:local
 node-exporter:lifeops/node-exporter:local"
 DEMO_IMAGE="lifeops/demo-app:dev"
 
-DO_INSTALL=1 CHECK=0 FORCE=0
+DO_INSTALL=1 CHECK=0 FORCE=0 HOST_ONLY=0
 for a in "$@"; do
   case "$a" in
     --no-install) DO_INSTALL=0 ;;
     --images-only) DO_INSTALL=0 ;;
     --check) CHECK=1 ;;
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --host-only) HOST_ONLY=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -113,6 +116,11 @@ else
   rm -rf "$V2TMP"
   compose_v2 || fail "compose v2: $COMPOSE_PLUGIN installed but 'docker compose version' does not answer 2.x"
   log "compose v2: $(docker compose version 2>/dev/null | head -1)"
+fi
+
+if [ "$HOST_ONLY" = 1 ]; then
+  if [ "$NOTREADY" = 1 ]; then log "check: NOT READY"; exit 1; fi
+  log "host packages ready (${SECONDS}s)"; exit 0
 fi
 
 # ---------------------------------------------------------------- host services must not hold ports

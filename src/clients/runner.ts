@@ -241,10 +241,12 @@ function cacheFile(env: NodeJS.ProcessEnv): string {
 }
 
 async function askCompose(): Promise<ComposeCli> {
+  // LIFEOPS_COMPOSE=v1 or v2 insists on one (the test lanes do): no silent fallback to the other
   const forced = process.env.LIFEOPS_COMPOSE;
   if (forced !== 'v1') {
     const v2 = await execa('docker', ['compose', 'version', '--short'], { reject: false });
     if (v2.exitCode === 0) return { kind: 'v2' as const, argv: ['docker', 'compose'], version: String(v2.stdout).trim() };
+    if (forced === 'v2') throw new OperationError('LIFEOPS_COMPOSE=v2 but `docker compose` (the v2 plugin) does not answer', 'install the compose plugin (testbed/setup.sh does), or unset LIFEOPS_COMPOSE');
   }
   const v1 = await execa('docker-compose', ['version', '--short'], { reject: false });
   if (v1.exitCode === 0) return { kind: 'v1' as const, argv: ['docker-compose'], version: String(v1.stdout).trim() };
