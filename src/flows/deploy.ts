@@ -23,7 +23,7 @@ import { configHash, composePaths, renderStack, writeRendered, readRenderedDir, 
 import { checkDisk, checkPorts, checkSecrets } from './preflight.js';
 import { checkMigrations, fingerprintStep, migrationEffect, writeMigrationRecord, type MigrationPlan } from './migrations.js';
 import { currentImageIds, exec, reloadFront, rollApps, rollingUpdate, serviceHashes, upInfrastructure, type RolloutCtx } from './rollout.js';
-import { composeInputsDigest, describePlan, digestMatches, frontFiles, planRollout } from '../plan/rollout.js';
+import { APP_ROLES, composeInputsDigest, describePlan, digestMatches, frontFiles, planRollout } from '../plan/rollout.js';
 import { formatDeployPlan, planDeploy, type DeployFacts, type DeployPlan, type DeployStep, type PlannedBuild } from '../plan/deploy.js';
 import { runHooks } from './hooks.js';
 import { notify } from './notify.js';
@@ -304,7 +304,7 @@ async function execute(
         changes.containers = true;
         return void (await upInfrastructure(ctx, { recreate: step.services }));
       case 'wait-infra': {
-        const subset = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([, s]) => !['web', 'worker', 'front'].includes(s.role))) } as Stack;
+        const subset = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([, s]) => !APP_ROLES.has(s.role))) } as Stack;
         return run.step(step.title, async () => void (await waitHealthy(subset, run.docker)));
       }
       case 'migrate':

@@ -92,8 +92,16 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   for (const b of builds) steps.push({ kind: 'build', title: `build ${b.image}`, image: b.image, argv: b.argv });
 
   const infra = rollout.recreate.filter((n) => !APP_ROLES.has(stack.services[n].role));
-  if (infra.length) steps.push({ kind: 'up-infra', title: `compose up --no-deps ${infra.join(', ')}`, services: infra, argv: composeUpNoDeps(f.compose, f.target, infra) });
-  if (infra.length || rollout.fresh) steps.push({ kind: 'wait-infra', title: 'wait for databases and other infrastructure to be healthy' });
+  if (rollout.fresh) {
+    if (infra.length) steps.push({ kind: 'up-infra', title: `compose up ${infra.join(', ')}`, services: infra, argv: composeUpNoDeps(f.compose, f.target, infra) });
+    steps.push({ kind: 'wait-infra', title: 'wait for databases and other infrastructure to be healthy' });
+  } else {
+    // a running stack: one stateful service at a time, each healthy before the next (its volume carries the data over)
+    for (const name of infra) {
+      steps.push({ kind: 'up-infra', title: `compose up ${name} (${rollout.decisions.find((d) => d.service === name)!.reason})`, services: [name], argv: composeUpNoDeps(f.compose, f.target, [name]) });
+      steps.push({ kind: 'wait-infra', title: `wait for ${name} to be healthy` });
+    }
+  }
 
   if (stack.migrations && f.newMigrations) {
     const m = stack.migrations;
