@@ -1,42 +1,49 @@
 #!/usr/bin/env bash
 # Overhead of `lifeops deploy` on a stack where nothing changed, against what a
 # deploy script runs for the same (`compose up -d`, then wait until no
-# container is still starting), on a copy of the demo (project unb-local,
-# port 18093). N alternating pairs; prints medians, the ratio, and the median
-# time of each lifeops step. Network: 127.0.0.1 only.
+# container is still starting), per compose lane (LANES, default "v2 v1"), on
+# a copy of the demo (port 18093). N alternating pairs per lane; prints one
+# line per lane (medians and the ratio) and the median time of each lifeops
+# step. Network: 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-7}
+LANES=${LANES:-v2 v1}
 node scripts/build.mjs >/dev/null
-DIR=.tmp-tests/unb; PORT=18093; mkdir -p "$DIR"
-sed -e 's/^name: demo$/name: unb/' -e "s/DEMO_HTTP_PORT: \"8080\"/DEMO_HTTP_PORT: \"$PORT\"/" -e 's#\.\./demo/#../../demo/#g' stacks/demo.yaml > "$DIR/stack.yaml"
-cp stacks/demo.local.env "$DIR/"
-L="node bin/lifeops.js -f $DIR/stack.yaml --state-dir $DIR/state"
-trap '$L down --volumes --yes >/dev/null 2>&1 || true' EXIT
-$L deploy local >/dev/null 2>&1
-COMPOSE=$(docker compose version >/dev/null 2>&1 && echo "docker compose" || echo "docker-compose")
-F=$DIR/state/render/local/docker-compose.yml
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
-raw() {
-  POSTGRES_PASSWORD=demo-local-password-not-secret $COMPOSE -p unb-local -f "$F" up -d >/dev/null 2>&1
-  until [ -z "$(docker ps --filter label=com.docker.compose.project=unb-local --filter health=starting -q)" ]; do sleep 0.2; done
-}
-a=(); b=()
-for i in $(seq "$N"); do
-  if (( i % 2 )); then
-    t0=$(ms); $L deploy local >/dev/null 2>&1; t1=$(ms); raw; t2=$(ms); a+=($((t1 - t0))); b+=($((t2 - t1)))
-  else
-    t0=$(ms); raw; t1=$(ms); $L deploy local >/dev/null 2>&1; t2=$(ms); b+=($((t1 - t0))); a+=($((t2 - t1)))
-  fi
-done
+PORT=18093
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ma=$(printf '%s\n' "${a[@]}" | median); mb=$(printf '%s\n' "${b[@]}" | median)
-echo "unchanged deploy, median of $N: lifeops ${ma} ms (${a[*]}), $COMPOSE up -d + health ${mb} ms (${b[*]}), ratio $(python3 -c "print(f'{$ma/$mb:.2f}')")x"
-echo "lifeops steps (median seconds over the last $N deploys):"
-ls -t "$DIR"/state/logs/*.jsonl | head -"$N" | while read -r log; do node bench/runlog.mjs "$log" --all; done |
-  python3 -c "
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+for lane in $LANES; do
+  DIR=.tmp-tests/unb-$lane; mkdir -p "$DIR"
+  sed -e "s/^name: demo$/name: unb$lane/" -e "s/DEMO_HTTP_PORT: \"8080\"/DEMO_HTTP_PORT: \"$PORT\"/" -e 's#\.\./demo/#../../demo/#g' stacks/demo.yaml > "$DIR/stack.yaml"
+  cp stacks/demo.local.env "$DIR/"
+  export LIFEOPS_COMPOSE=$lane
+  COMPOSE=$([ "$lane" = v2 ] && echo "docker compose" || echo "docker-compose --compatibility")
+  L="node bin/lifeops.js -f $DIR/stack.yaml --state-dir $DIR/state"
+  P=unb$lane-local
+  $L deploy local >/dev/null 2>&1
+  F=$DIR/state/render/local/docker-compose.yml
+  raw() {
+    POSTGRES_PASSWORD=demo-local-password-not-secret $COMPOSE -p $P -f "$F" up -d >/dev/null 2>&1
+    until [ -z "$(docker ps --filter label=com.docker.compose.project=$P --filter health=starting -q)" ]; do sleep 0.2; done
+  }
+  a=(); b=()
+  for i in $(seq "$N"); do
+    if (( i % 2 )); then
+      t0=$(ms); $L deploy local >/dev/null 2>&1; t1=$(ms); raw; t2=$(ms); a+=($((t1 - t0))); b+=($((t2 - t1)))
+    else
+      t0=$(ms); raw; t1=$(ms); $L deploy local >/dev/null 2>&1; t2=$(ms); b+=($((t1 - t0))); a+=($((t2 - t1)))
+    fi
+  done
+  ma=$(printf '%s\n' "${a[@]}" | median); mb=$(printf '%s\n' "${b[@]}" | median)
+  echo "compose $lane: unchanged deploy, median of $N: lifeops ${ma} ms (${a[*]}), $COMPOSE up -d + health ${mb} ms (${b[*]}), ratio $(python3 -c "print(f'{$ma/$mb:.2f}')")x"
+  echo "  lifeops steps (median seconds over the last $N deploys):"
+  ls -t "$DIR"/state/logs/*.jsonl | head -"$N" | while read -r log; do node bench/runlog.mjs "$log" --all; done |
+    python3 -c "
 import sys, statistics, collections
 d = collections.defaultdict(list)
 for line in sys.stdin:
     s, t = line.rstrip('\n').split('\t', 1); d[t].append(float(s))
-for t, v in d.items(): print(f'  {statistics.median(v):6.3f}  {t}')"
+for t, v in d.items(): print(f'    {statistics.median(v):6.3f}  {t}')"
+  $L down --volumes --yes >/dev/null 2>&1 || true
+done
