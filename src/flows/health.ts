@@ -1,7 +1,7 @@
 // Health of a deployed stack: container state and health per service, the
 // HTTP endpoints the stack declares (from inside the container), Postgres
 // SELECT 1 and Redis PING. Shared by `status`, `health-check` and `deploy`.
-import type { Stack, Service } from '../config/schema.js';
+import type { Stack } from '../config/schema.js';
 import type { ContainerState, DockerClient } from '../clients/docker.js';
 import { httpGet, type HttpAnswer } from '../clients/http.js';
 import { postgresSelect1, redisPing } from '../clients/datastores.js';

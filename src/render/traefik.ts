@@ -1,7 +1,7 @@
 // Traefik front: traefik/traefik.yml (static config) plus router labels that
 // compose.ts adds to the upstream services. The basic-auth users come from a
 // variable reference, never a literal secret.
-import type { Stack, Front } from '../config/schema.js';
+import type { Stack } from '../config/schema.js';
 import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
 import { ConfigError } from '../errors.js';

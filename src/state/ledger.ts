@@ -1,6 +1,5 @@
 // The release ledger: one JSON line per deploy or rollback, append-only.
 import { appendFileSync, readFileSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
 
 export interface ReleaseRecord {
   run_id: string;

@@ -3,8 +3,6 @@
 // the real loader and the rendered text is asserted; the real validators run in
 // test/validators-app.test.ts.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { loadStack } from '../../src/config/load.js';
@@ -21,7 +19,7 @@ import { renderCompose } from '../../src/render/compose.js';
 
 const ROOT = path.resolve(__dirname, '../..');
 const DEMO = path.join(ROOT, 'stacks', 'demo.yaml');
-import { FULL_STACK, ENV, PG_PASSWORD, REDIS_PASSWORD, writeStack } from '../fixtures/app-stack.js';
+import { FULL_STACK, ENV, PG_PASSWORD, writeStack } from '../fixtures/app-stack.js';
 
 const byPath = (files: RenderedFile[]) => Object.fromEntries(files.map((f) => [f.path, f]));
 

@@ -1,0 +1,222 @@
+// The deploy executor: runs a plan's steps in order, each logged; on a
+// failure after changes began, the undo runs once (flows/deploy-undo.ts).
+import os from 'node:os';
+import { existsSync } from 'node:fs';
+import type { Stack } from '../config/schema.js';
+import { OperationError, LifeopsError } from '../errors.js';
+import type { ContainerState } from '../clients/docker.js';
+import { runChecked } from '../clients/runner.js';
+import { httpGet } from '../clients/http.js';
+import { composeEnv, type ComposeCli } from '../commands/compose.js';
+import type { Run } from './context.js';
+import { recordRelease, type ReleaseRecord } from '../state/ledger.js';
+import { releaseArchiveDir } from '../state/paths.js';
+import { writeRendered, readRenderedDir, writeSecretFiles } from './render.js';
+import { fingerprintStep, migrationEffect, writeMigrationRecord, type MigrationPlan } from './migrations.js';
+import { exec, reloadFront, rollingUpdate, serviceHashes, upInfrastructure, type RolloutCtx } from './rollout.js';
+import { APP_ROLES, composeInputsDigest } from '../plan/rollout.js';
+import type { DeployPlan, DeployStep } from '../plan/deploy.js';
+import { runHooks } from './hooks.js';
+import { notify } from './notify.js';
+import { takeBackup } from './backup.js';
+import { applyRetention } from './retention.js';
+import { endpointChecks } from './health.js';
+import { waitHealthy } from './wait.js';
+import { undoDeploy } from './deploy-undo.js';
+import type { Changes, DeployInputs, DeployResult } from './deploy-types.js';
+
+/** How long failing endpoint checks are retried after a rollout before the release counts as failed. */
+const ENDPOINT_RETRY_MS = 30_000;
+
+async function frontSmoke(stack: Stack, containers: ContainerState[]): Promise<string> {
+  if (!stack.front) return 'no front';
+  const front = containers.find((c) => c.service === stack.front!.service && c.state === 'running');
+  if (!front) throw new OperationError(`front service ${stack.front.service} is not running`);
+  const port = front.ports[stack.front.listen_port] ?? Object.values(front.ports)[0];
+  if (!port) return 'front publishes no port on 127.0.0.1; checked from inside the containers only';
+  const web = Object.values(stack.services).find((s) => s.role === 'web' && s.http);
+  const paths = [web?.http?.health ?? '/health', ...(web?.http?.ready ? [web.http.ready] : [])];
+  for (const p of paths) {
+    const res = await httpGet(`http://127.0.0.1:${port}${p}`, { timeoutMs: 10_000, headers: { host: stack.front.domains[0].name } });
+    if (!res.ok) throw new OperationError(`smoke test through the front: GET ${p} answered ${res.status}: ${res.body.slice(0, 200)}`);
+  }
+  return `${paths.join(' and ')} answered 200 through 127.0.0.1:${port}`;
+}
+
+export async function execute(
+  d: DeployInputs,
+  plan: DeployPlan,
+  compose: ComposeCli,
+  mplan: MigrationPlan | undefined,
+  started: Date,
+  result: (outcome: DeployResult['outcome'], plan?: DeployPlan) => DeployResult,
+): Promise<DeployResult> {
+  const { stack, run, opts } = d;
+  const ctx: RolloutCtx = { stack, run, docker: run.docker, compose, target: d.target, env: composeEnv(stack) };
+  const user = os.userInfo().username;
+  const changes: Changes = { files: false, containers: false, migrationsRan: false };
+  const record = (outcome: ReleaseRecord['outcome'], extra: Partial<ReleaseRecord> = {}) =>
+    recordRelease(opts.stateDir, {
+      run_id: run.id,
+      kind: 'deploy',
+      env: stack.env,
+      time: started.toISOString(),
+      duration_ms: run.io.now().getTime() - started.getTime(),
+      version: d.version,
+      user,
+      images: d.images,
+      config_hash: d.hash,
+      outcome,
+      migrations_ran: changes.migrationsRan,
+      ...(changes.backupId ? { backup: changes.backupId } : {}),
+      ...extra,
+    });
+  let containers: ContainerState[] = [];
+
+  const runStep = async (step: DeployStep): Promise<void> => {
+    switch (step.kind) {
+      case 'hooks':
+        if (step.phase === 'pre_deploy') return runHooks(stack, run, 'pre_deploy', d.version);
+        // the release is live: a failing post-deploy hook is a warning
+        return runHooks(stack, run, 'post_deploy', d.version).catch((e: Error) => run.say(`warning: ${e.message.split('\n')[0]} (the release is live)`));
+      case 'backup': {
+        const m = await takeBackup(stack, run, { stateDir: opts.stateDir, tag: 'pre-deploy' });
+        changes.backupId = m.id;
+        run.say(`pre-deploy backup: ${m.id}`);
+        return;
+      }
+      case 'render':
+        changes.files = true;
+        return run.step(step.title, async () => {
+          writeRendered(d.files, d.renderDir);
+          const secrets = writeSecretFiles(stack, d.renderDir);
+          if (secrets.length) run.info('secret files', { written: secrets });
+        });
+      case 'build':
+        return run.step(step.title, async () => void (await runChecked(step.argv, { timeoutMs: 30 * 60_000 })));
+      case 'up-infra':
+        changes.containers = true;
+        return void (await upInfrastructure(ctx, { recreate: step.services }));
+      case 'wait-infra': {
+        const subset = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([, s]) => !APP_ROLES.has(s.role))) } as Stack;
+        return run.step(step.title, async () => void (await waitHealthy(subset, run.docker)));
+      }
+      case 'migrate':
+        return migrate(d, ctx, step, plan, changes);
+      case 'roll':
+        changes.containers = true;
+        return rollingUpdate(ctx, step.service);
+      case 'up-apps':
+        changes.containers = true;
+        return exec(ctx, step.title, step.argv);
+      case 'reload-front':
+        return reloadFront(ctx, step.reason);
+      case 'wait-healthy':
+        containers = await run.step(step.title, () => waitHealthy(stack, run.docker));
+        return;
+      case 'checks':
+        return checks(stack, run, containers, step.smoke);
+      case 'record': {
+        const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
+        writeRendered(d.files, archive);
+        if (mplan) writeMigrationRecord(opts.stateDir, stack.env, mplan.files, run.id);
+        const hashes = plan.hashes_from === 'release' ? d.prev!.service_hashes! : await serviceHashes(ctx, d.target);
+        record('success', { render_dir: archive, service_hashes: hashes, inputs_digest: composeInputsDigest(d.files, { ...run.env, ...ctx.env }, compose) });
+        return;
+      }
+      case 'retention':
+        // only after a release succeeded: a failed one keeps every backup as evidence
+        return void (await applyRetention(run, stack, opts.stateDir).catch((e: Error) => run.say(`warning: retention: ${e.message.split('\n')[0]} (the release is live)`)));
+      case 'notify':
+        return notify(stack, run, { env: stack.env, project: stack.project, version: d.version, outcome: 'success', run_id: run.id, duration_ms: run.io.now().getTime() - started.getTime(), user });
+    }
+  };
+
+  try {
+    for (const step of plan.steps) await runStep(step);
+    return result('success', plan);
+  } catch (e) {
+    const err = e as Error;
+    let message = err.message;
+    let outcome: ReleaseRecord['outcome'] = 'failed';
+    const changing = changes.files || changes.containers || Boolean(changes.backupId);
+    const prevKept = Boolean(d.prev?.render_dir && existsSync(d.prev.render_dir));
+    if (changing && !prevKept) {
+      message = `deploy of version ${d.version} failed: ${err.message}\nno earlier release of ${stack.env} with kept rendered files to return to: the stack is left as it is${changes.backupId ? `; the data as it was before this deploy is in backup ${changes.backupId}` : ''}`;
+    } else if (changes.containers || changes.migrationsRan) {
+      try {
+        const back = await undoDeploy(d, ctx, changes);
+        outcome = 'rolled-back';
+        message = `deploy of version ${d.version} failed: ${err.message}\n${back}`;
+      } catch (re) {
+        message = `deploy of version ${d.version} failed: ${err.message}\nAND the automatic rollback failed: ${(re as Error).message}${changes.backupId ? `\nthe data as it was before this deploy is in backup ${changes.backupId}: lifeops rollback ${changes.backupId}` : ''}`;
+      }
+    } else if (prevKept) {
+      // only files changed: put the last release's back, nothing else was touched
+      writeRendered(readRenderedDir(d.prev!.render_dir!), d.renderDir);
+      if (changes.files) message = `deploy of version ${d.version} failed: ${err.message}\nthe rendered files of release ${d.prev!.run_id} were put back; no container was changed`;
+    }
+    record(outcome, { error: run.redactor.text(message.split('\n')[0]) });
+    try {
+      await runHooks(stack, run, 'on_failure', d.version, { LIFEOPS_ERROR: run.redactor.text(err.message.split('\n')[0]) });
+    } catch (he) {
+      run.say(`warning: ${(he as Error).message.split('\n')[0]}`);
+    }
+    await notify(stack, run, { env: stack.env, project: stack.project, version: d.version, outcome, run_id: run.id, duration_ms: run.io.now().getTime() - started.getTime(), user, message: message.split('\n').slice(0, 3).join('\n') });
+    if (e instanceof LifeopsError && message === err.message) throw e;
+    throw new OperationError(message, e instanceof LifeopsError ? e.hint : undefined);
+  }
+}
+
+async function migrate(d: DeployInputs, ctx: RolloutCtx, step: Extract<DeployStep, { kind: 'migrate' }>, plan: DeployPlan, changes: Changes): Promise<void> {
+  const { stack, run } = d;
+  const before = await fingerprintStep(stack, run, run.docker, 'before');
+  await run.step(step.title, async () => {
+    // a migration that fails half-way may have changed the database: only a completed run is checked below
+    changes.migrationsRan = true;
+    // a database created a moment ago may still be restarting after its init scripts: retry only on a first deploy
+    const attempts = plan.rollout.fresh || plan.rollout.recreate.includes(stack.postgres?.service ?? '') ? 6 : 1;
+    for (let i = 1; ; i++) {
+      try {
+        const r = await runChecked(step.argv, { env: ctx.env, timeoutMs: 30 * 60_000 });
+        run.info('migrations', { output: run.redactor.text((r.stdout + '\n' + r.stderr).trim().slice(-4000)) });
+        return;
+      } catch (me) {
+        if (i >= attempts) throw me;
+        run.info('migrations', { attempt: i, error: run.redactor.text((me as Error).message.slice(-300)) });
+        await new Promise((res) => setTimeout(res, 3000));
+      }
+    }
+  });
+  const effect = migrationEffect(before, await fingerprintStep(stack, run, run.docker, 'after'), step.newFiles);
+  changes.migrationsRan = effect.changed;
+  run.info('migrations', effect);
+  run.say(`migrations: ${effect.reason}`);
+}
+
+async function checks(stack: Stack, run: Run, containers: ContainerState[], smoke: boolean): Promise<void> {
+  // the smoke test through the front starts beside the endpoint checks (both only read); a failure is retried below
+  const earlySmoke = smoke ? frontSmoke(stack, containers).then((ok) => ({ ok }), (e: Error) => ({ e })) : undefined;
+  await run.step('check health and readiness endpoints', async () => {
+    // a loaded host can miss one check's timeout: retry failures for a while before rolling back a release
+    const deadline = Date.now() + ENDPOINT_RETRY_MS;
+    for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+      const results = await endpointChecks(stack, run.docker, containers);
+      const bad = results.filter((c) => c.level !== 'OK');
+      if (!bad.length) {
+        run.info('checks', results.map((c) => `${c.check}: ${c.message} (${c.duration_ms} ms)`));
+        return;
+      }
+      const summary = bad.map((c) => `${c.check}: ${c.message}`).join('; ');
+      if (Date.now() + delay > deadline) throw new OperationError(`checks failed for ${ENDPOINT_RETRY_MS / 1000}s: ${summary}`);
+      run.info('checks', { retrying_in_ms: delay, failing: run.redactor.text(summary) });
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  });
+  if (earlySmoke) {
+    await run.step('smoke test through the front', async () => {
+      const first = await earlySmoke;
+      run.info('smoke', 'ok' in first ? first.ok : await frontSmoke(stack, containers));
+    });
+  }
+}
