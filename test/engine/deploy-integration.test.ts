@@ -10,7 +10,7 @@ const stack = demoCopy('dpt', PORT, (d) => {
   // readiness of a version can be broken from the environment: /ready checks Redis
   at(d, 'services.web.environment').REDIS_URL = '${WEB_REDIS_URL}';
   at(d, 'variables.defaults').WEB_REDIS_URL = 'redis://cache:6379/0';
-  at(d, 'services.web').health_timeout = '25s';
+  at(d, 'services.web').health_timeout = '45s'; // short, so the failing-/ready case ends soon; room for a loaded 2-core host
 });
 const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stateDir, ...rest];
 const ENV = { POSTGRES_PASSWORD: 'demo-local-password-not-secret' };
