@@ -35,7 +35,7 @@ for lane in $LANES; do
     unit) DOCKER_HOST=unix:///nonexistent npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$report" ;;
     engine) LIFEOPS_COMPOSE=v2 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" ;;
     engine-v1) LIFEOPS_COMPOSE=v1 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" \
-      test/engine/deploy-integration.test.ts test/engine/backup-integration.test.ts ;;
+      test/engine/deploy-rollout.test.ts test/engine/backup-roundtrip.test.ts ;;
     *) echo "unknown lane $lane" >&2; exit 2 ;;
   esac
   lane_rc=$?

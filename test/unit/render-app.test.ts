@@ -1,7 +1,7 @@
 // Renderer catalogue: nginx, traefik, gunicorn, postgres, pgbouncer, redis,
 // logging.conf, .env.example, Makefile. Pure unit tests: stacks are loaded with
 // the real loader and the rendered text is asserted; the real validators run in
-// test/validators-app.test.ts.
+// test/engine/validators-in-containers.test.ts.
 import { describe, it, expect, beforeAll } from 'vitest';
 import path from 'node:path';
 import { parse } from 'yaml';
