@@ -6,17 +6,12 @@
 # ends). Prints one line per lane. Network: 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 node scripts/build.mjs
 LANES=${LANES:-v2 v1}
 PORT=18091
 for lane in $LANES; do
-  DIR=.tmp-tests/dpb-$lane; mkdir -p "$DIR"
-  sed -e "s/^name: demo$/name: dpb$lane/" -e "s/DEMO_HTTP_PORT: \"8080\"/DEMO_HTTP_PORT: \"$PORT\"/" -e 's#\.\./demo/#../../demo/#g' stacks/demo.yaml > "$DIR/stack.yaml"
-  cp stacks/demo.local.env "$DIR/"
-  export LIFEOPS_COMPOSE=$lane
-  COMPOSE=$([ "$lane" = v2 ] && echo "docker compose" || echo "docker-compose --compatibility")
-  L="node bin/lifeops.js -f $DIR/stack.yaml --state-dir $DIR/state"
-  P=dpb$lane-local
+  demo_copy dpb "$lane" $PORT
   $L deploy local --version v1 >/dev/null 2>&1
   STOP=$(mktemp -u)
   node bench/load.mjs $PORT 1500 240 "$STOP" > "$DIR/load-lifeops.json" & LP=$!

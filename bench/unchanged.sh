@@ -7,6 +7,7 @@
 # step. Network: 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 N=${N:-7}
 LANES=${LANES:-v2 v1}
 node scripts/build.mjs >/dev/null
@@ -14,13 +15,7 @@ PORT=18093
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 for lane in $LANES; do
-  DIR=.tmp-tests/unb-$lane; mkdir -p "$DIR"
-  sed -e "s/^name: demo$/name: unb$lane/" -e "s/DEMO_HTTP_PORT: \"8080\"/DEMO_HTTP_PORT: \"$PORT\"/" -e 's#\.\./demo/#../../demo/#g' stacks/demo.yaml > "$DIR/stack.yaml"
-  cp stacks/demo.local.env "$DIR/"
-  export LIFEOPS_COMPOSE=$lane
-  COMPOSE=$([ "$lane" = v2 ] && echo "docker compose" || echo "docker-compose --compatibility")
-  L="node bin/lifeops.js -f $DIR/stack.yaml --state-dir $DIR/state"
-  P=unb$lane-local
+  demo_copy unb "$lane" $PORT
   $L deploy local >/dev/null 2>&1
   F=$DIR/state/render/local/docker-compose.yml
   raw() {
