@@ -170,6 +170,8 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
   try {
     const plan = planDeploy(await observe(d, compose, mplan));
     run.info('plan', plan);
+    // the same per-service table and steps --dry-run prints, so a log shows what was decided and why
+    for (const line of formatDeployPlan(plan)) run.say(line);
     run.say(`plan: ${describePlan(plan.rollout)}`);
     return await execute(d, plan, compose, mplan, started, result);
   } finally {
