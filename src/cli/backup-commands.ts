@@ -4,12 +4,10 @@ import { execa } from 'execa';
 import { Command, Option } from 'commander';
 import chalk from 'chalk';
 import type { Cli } from './main.js';
-import { confirm } from './commands.js';
+import { confirm, waitArg } from './commands.js';
 import { OperationError } from '../errors.js';
-import { Lock } from '../state/lock.js';
-import { takeBackup } from '../flows/backup.js';
+import { backupFlow } from '../flows/backup.js';
 import { backupDir, listBackups, loadBackup } from '../backup/catalog.js';
-import { applyRetention } from '../flows/retention.js';
 import { verifyBackup } from '../flows/verify.js';
 import { rollback } from '../flows/rollback.js';
 import { formatMiB } from '../util/units.js';
@@ -55,20 +53,15 @@ export function registerBackupCommands(program: Command, cli: Cli): void {
     .addOption(envOption())
     .option('--tag <text>', 'a label stored in the manifest')
     .option('--json', 'print the manifest summary as JSON')
-    .action(async (o: { env?: string; tag?: string; json?: boolean }) => {
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
+    .action(async (o: { env?: string; tag?: string; json?: boolean; wait?: string }) => {
       const stack = cli.load(o.env);
       const run = cli.newRun(stack);
       const stateDir = cli.stateDir();
-      const lock = await run.step('take the lock', async () => Lock.acquire(stateDir, stack.env, commandLine(), cli.io.now()));
-      try {
-        const m = await takeBackup(stack, run, { stateDir, tag: o.tag });
-        const deleted = await applyRetention(run, stack, stateDir);
-        const dir = path.join(backupDir(stack, stateDir), m.id);
-        if (o.json) cli.json({ id: m.id, env: m.env, time: m.time, tag: m.tag, size: m.size, dir, files: m.files.length, deleted });
-        else cli.err(chalk.green(`backup ${m.id} written to ${dir} (${human(m.size)}, ${m.files.length} files)${deleted.length ? `; retention deleted ${deleted.join(', ')}` : ''}`));
-      } finally {
-        lock.release();
-      }
+      const { manifest: m, deleted } = await backupFlow(stack, run, { stateDir, tag: o.tag, commandLine: commandLine(), waitMs: waitArg(o.wait) });
+      const dir = path.join(backupDir(stack, stateDir), m.id);
+      if (o.json) cli.json({ id: m.id, env: m.env, time: m.time, tag: m.tag, size: m.size, dir, files: m.files.length, deleted });
+      else cli.err(chalk.green(`backup ${m.id} written to ${dir} (${human(m.size)}, ${m.files.length} files)${deleted.length ? `; retention deleted ${deleted.join(', ')}` : ''}`));
     });
 
   const backups = program.command('backups').description('list, show and verify backups');
@@ -112,7 +105,8 @@ export function registerBackupCommands(program: Command, cli: Cli): void {
     .addOption(envOption())
     .option('--yes', 'do not ask for confirmation (production)')
     .option('--json', 'print the result as JSON')
-    .action(async (id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean }) => {
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
+    .action(async (id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean; wait?: string }) => {
       const stack = cli.load(o.env);
       const run = cli.newRun(stack);
       const r = await rollback(stack, run, {
@@ -120,6 +114,7 @@ export function registerBackupCommands(program: Command, cli: Cli): void {
         id,
         release: id ? undefined : (o.release ?? 'previous'),
         commandLine: commandLine(),
+        waitMs: waitArg(o.wait),
         confirm: (q) => confirm(cli, q, o.yes),
       });
       if (o.json) cli.json(r);

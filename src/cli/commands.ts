@@ -13,7 +13,8 @@ import { healthReport, LEVEL_EXIT, type HealthReport, type Level } from '../flow
 import { DockerClient } from '../clients/docker.js';
 import { detectCompose, run as runCmd } from '../clients/runner.js';
 import { composeDown, composeLogs } from '../commands/compose.js';
-import { Lock, listLocks, releaseLock, describeLock } from '../state/lock.js';
+import { listLocks, releaseLock, describeLock } from '../state/lock.js';
+import { takeLock, parseWait } from '../flows/recover.js';
 import { readReleases } from '../state/ledger.js';
 import { runLogFile } from '../state/paths.js';
 import { redactorFor } from '../flows/context.js';
@@ -30,6 +31,15 @@ export const setExit = (program: Command, code: number) => {
 const intArg = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be a whole number, got "${v}"`);
   return Number(v);
+};
+
+/** --wait DURATION: 30s, 5m, or plain seconds. */
+export const waitArg = (v: string | undefined): number | undefined => {
+  try {
+    return parseWait(v);
+  } catch {
+    throw new UsageError(`--wait must be a duration like 30s or 5m, got "${v}"`);
+  }
 };
 
 export async function confirm(cli: Cli, question: string, yes: boolean | undefined): Promise<void> {
@@ -78,7 +88,8 @@ export function registerCommands(program: Command, cli: Cli): void {
     .option('--allow-dangerous-migrations', 'deploy even when new migrations contain dangerous patterns (drop_table, drop_column, execute( ...)')
     .option('--skip-backup', 'do not take the pre-deploy backup')
     .option('--json', 'print the result as JSON on stdout')
-    .action(async (env: string, o: { version?: string; build?: boolean; dryRun?: boolean; yes?: boolean; json?: boolean; allowDangerousMigrations?: boolean; skipBackup?: boolean }) => {
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
+    .action(async (env: string, o: { version?: string; build?: boolean; dryRun?: boolean; yes?: boolean; json?: boolean; allowDangerousMigrations?: boolean; skipBackup?: boolean; wait?: string }) => {
       const overrides: Record<string, string> = {};
       if (o.version) overrides.VERSION = o.version;
       const stack = cli.load(env, { overrides });
@@ -92,6 +103,7 @@ export function registerCommands(program: Command, cli: Cli): void {
           commandLine: ['lifeops', ...cli.argv].join(' '),
           allowDangerousMigrations: o.allowDangerousMigrations,
           skipBackup: o.skipBackup,
+          waitMs: waitArg(o.wait),
           confirm: (q) => confirm(cli, q, o.yes),
         });
         if (o.json) cli.json(result, run.redactor);
@@ -198,11 +210,12 @@ export function registerCommands(program: Command, cli: Cli): void {
     .addOption(envOption())
     .option('--volumes', 'also delete named volumes (data!)')
     .option('--yes', 'do not ask for confirmation')
-    .action(async (o: { env?: string; volumes?: boolean; yes?: boolean }) => {
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
+    .action(async (o: { env?: string; volumes?: boolean; yes?: boolean; wait?: string }) => {
       const stack = cli.load(o.env, { allowMissing: true });
       if (o.volumes) await confirm(cli, `delete ${stack.project} AND its volumes (all data)?`, o.yes);
       const run = cli.newRun(stack);
-      const lock = await run.step('take the lock', async () => Lock.acquire(cli.stateDir(), stack.env, ['lifeops', ...cli.argv].join(' '), cli.io.now()));
+      const lock = await takeLock(stack, run, { stateDir: cli.stateDir(), commandLine: ['lifeops', ...cli.argv].join(' '), waitMs: waitArg(o.wait) });
       try {
         const compose = await detectCompose();
         const dir = renderDirFor(cli.stateDir(), stack.env);

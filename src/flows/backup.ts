@@ -29,6 +29,8 @@ import { archiveVolume, volumeName } from '../backup/volumes.js';
 import { newRunId, type Run } from './context.js';
 import { renderDirFor, readRenderedDir, SECRET_FILES_DIR } from './render.js';
 import { readReleases } from '../state/ledger.js';
+import { lockAndRecover } from './recover.js';
+import { applyRetention } from './retention.js';
 
 export function backupId(now: Date): string {
   return newRunId(now);
@@ -194,4 +196,25 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
   }
   run.info('backup', { id, dir: path.join(dir, id), size: manifest.size });
   return manifest;
+}
+
+/**
+ * `lifeops backup`: the lock (a dead run's taken over, a live one waited for
+ * with --wait), the recovery of what a dead run left, the backup, then
+ * retention (only after it succeeded). Returns the manifest and what
+ * retention deleted.
+ */
+export async function backupFlow(
+  stack: Stack,
+  run: Run,
+  opts: { stateDir: string; tag?: string; commandLine: string; waitMs?: number },
+): Promise<{ manifest: BackupManifest; deleted: string[] }> {
+  const lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs });
+  try {
+    const manifest = await takeBackup(stack, run, { stateDir: opts.stateDir, tag: opts.tag });
+    const deleted = await applyRetention(run, stack, opts.stateDir);
+    return { manifest, deleted };
+  } finally {
+    lock.release();
+  }
 }

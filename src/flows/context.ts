@@ -72,9 +72,16 @@ export class Run {
     return this.io.stderr.isTTY ? '' : `${this.io.now().toISOString()} `;
   }
 
+  private stepsStarted = 0;
+
   async step<T>(title: string, fn: () => Promise<T>): Promise<T> {
     const start = this.io.now();
     this.write({ run: this.id, step: title, event: 'start', start: start.toISOString() });
+    this.stepsStarted++;
+    // TEST ONLY (test/engine/crash-sweep.test.ts): LIFEOPS_TEST_KILL_AT_STEP=N kills this
+    // process with SIGKILL as its Nth step starts (after the start is logged), to prove that
+    // the next run recovers from a crash at every step boundary. Never set it in production.
+    if (this.io.env.LIFEOPS_TEST_KILL_AT_STEP && Number(this.io.env.LIFEOPS_TEST_KILL_AT_STEP) === this.stepsStarted) process.kill(process.pid, 'SIGKILL');
     const tty = Boolean(this.io.stderr.isTTY) && !this.io.env.CI;
     if (tty) {
       const { default: ora } = await import('ora'); // only a terminal needs the spinner

@@ -15,7 +15,7 @@ import { composeEnv, dockerBuild, type ComposeCli, type ComposeTarget } from '..
 import { mapImage } from '../render/compose.js';
 import type { RenderedFile } from '../render/index.js';
 import type { Run } from './context.js';
-import { Lock } from '../state/lock.js';
+import { lockAndRecover } from './recover.js';
 import { recordRelease, lastGoodRelease, type ReleaseRecord } from '../state/ledger.js';
 import { releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
 import { configHash, composePaths, renderStack, writeRendered, readRenderedDir, writeSecretFiles } from './render.js';
@@ -40,6 +40,8 @@ export interface DeployFlowOptions {
   commandLine: string;
   allowDangerousMigrations?: boolean;
   skipBackup?: boolean;
+  /** --wait: how long to wait for a live run holding the lock (ms) */
+  waitMs?: number;
   /** asks the operator (production); throws when refused or when there is no terminal */
   confirm?: (question: string) => Promise<void>;
 }
@@ -227,7 +229,7 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
     if (!opts.confirm) throw new OperationError('production deploy needs confirmation', 'add --yes');
     await opts.confirm(`deploy ${stack.project} version ${d.version} to ${stack.env}?`);
   }
-  const lock = await run.step('take the deploy lock', async () => Lock.acquire(opts.stateDir, stack.env, opts.commandLine, run.io.now()));
+  const lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, title: 'take the deploy lock' });
   try {
     const plan = planDeploy(await observe(d, compose, mplan));
     run.info('plan', plan);
