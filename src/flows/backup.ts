@@ -30,6 +30,7 @@ import { newRunId, type Run } from './context.js';
 import { renderDirFor, readRenderedDir, SECRET_FILES_DIR } from './render.js';
 import { readReleases } from '../state/ledger.js';
 import { lockAndRecover } from './recover.js';
+import type { Lock } from '../state/lock.js';
 import { applyRetention } from './retention.js';
 
 export function backupId(now: Date): string {
@@ -209,12 +210,18 @@ export async function backupFlow(
   run: Run,
   opts: { stateDir: string; tag?: string; commandLine: string; waitMs?: number },
 ): Promise<{ manifest: BackupManifest; deleted: string[] }> {
-  const lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs });
+  // SIGINT/SIGTERM: the next step throws, the incomplete folder is removed, the CLI exits 130/143
+  let lock: Lock | undefined;
+  const untrap = run.trapSignals(() => lock?.release());
   try {
+    lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, handleSignals: false });
     const manifest = await takeBackup(stack, run, { stateDir: opts.stateDir, tag: opts.tag });
     const deleted = await applyRetention(run, stack, opts.stateDir);
     return { manifest, deleted };
+  } catch (e) {
+    throw run.interruption(e);
   } finally {
-    lock.release();
+    lock?.release();
+    untrap();
   }
 }

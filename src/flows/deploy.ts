@@ -16,6 +16,7 @@ import { mapImage } from '../render/compose.js';
 import type { RenderedFile } from '../render/index.js';
 import type { Run } from './context.js';
 import { lockAndRecover } from './recover.js';
+import type { Lock } from '../state/lock.js';
 import { recordRelease, lastGoodRelease, type ReleaseRecord } from '../state/ledger.js';
 import { releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
 import { configHash, composePaths, renderStack, writeRendered, readRenderedDir, writeSecretFiles } from './render.js';
@@ -229,14 +230,20 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
     if (!opts.confirm) throw new OperationError('production deploy needs confirmation', 'add --yes');
     await opts.confirm(`deploy ${stack.project} version ${d.version} to ${stack.env}?`);
   }
-  const lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, title: 'take the deploy lock' });
+  // SIGINT/SIGTERM from here on: the next step throws, the failure path undoes, the CLI exits 130/143
+  let lock: Lock | undefined;
+  const untrap = run.trapSignals(() => lock?.release());
   try {
+    lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, title: 'take the deploy lock', handleSignals: false });
     const plan = planDeploy(await observe(d, compose, mplan));
     run.info('plan', plan);
     run.say(`plan: ${describePlan(plan.rollout)}`);
     return await execute(d, plan, compose, mplan, started, result);
+  } catch (e) {
+    throw run.interruption(e);
   } finally {
-    lock.release();
+    lock?.release();
+    untrap();
   }
 }
 

@@ -27,6 +27,8 @@ export interface LockOptions {
   /** --wait: how long to wait for a live holder (ms); 0 or undefined: fail at once */
   waitMs?: number;
   title?: string;
+  /** false: the flow traps SIGINT/SIGTERM itself (Run.trapSignals) and releases the lock */
+  handleSignals?: boolean;
 }
 
 /** The environment lock, as a step: a dead holder's lock is taken over (and said so), a live one waited for up to waitMs. */
@@ -35,6 +37,7 @@ export async function takeLock(stack: Stack, run: Run, o: LockOptions): Promise<
     Lock.acquireWaiting(o.stateDir, stack.env, o.commandLine, () => run.io.now(), {
       run: run.id,
       waitMs: o.waitMs,
+      handleSignals: o.handleSignals,
       onWait: (h) => run.say(`environment ${stack.env} is locked by ${describeLock(h)}: waiting up to ${formatDuration(o.waitMs ?? 0)}`),
     }),
   );

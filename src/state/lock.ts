@@ -167,6 +167,8 @@ export interface Replaced {
 export interface AcquireOptions {
   /** the run id recorded in the lock (the recovery of a dead run reads it) */
   run?: string;
+  /** false: the caller handles SIGINT/SIGTERM itself (undo, then exit) and releases the lock; default: let go of it and die */
+  handleSignals?: boolean;
 }
 
 /** One line for the log: which dead run's lock was taken over, and why it is known to be dead. */
@@ -237,8 +239,10 @@ export class Lock {
       rmSync(draft, { force: true });
     }
     const lock = new Lock(file, info, replaced);
-    process.once('SIGINT', lock.onSignal);
-    process.once('SIGTERM', lock.onSignal);
+    if (opts.handleSignals !== false) {
+      process.once('SIGINT', lock.onSignal);
+      process.once('SIGTERM', lock.onSignal);
+    }
     return lock;
   }
 
