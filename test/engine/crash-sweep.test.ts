@@ -13,6 +13,10 @@
 // replicas; the seeded table is unchanged and the schema is the one before or
 // after the migration, never a mix; the dead run is `crashed` in history.
 //
+// SIGTERM during a backup and SIGINT during a deploy (once each, at a step
+// matched by its title): the run undoes what it changed and exits 143 / 130,
+// with the lock let go and nothing half-done left.
+//
 // `make test` runs a rotating sample of 3 kill points per command (chosen by
 // the day of the year); LIFEOPS_SWEEP=full sweeps every step boundary. The
 // figures are printed and written to .tmp-tests/crash-sweep-figures.json.
@@ -159,6 +163,27 @@ async function cleanRunSteps(args: string[]): Promise<string[]> {
   return startedSteps(name);
 }
 
+/** Start `args`, send `sig` to the node process as a step whose title matches `at` starts; its exit code and its log. */
+async function signalAt(args: string[], at: RegExp, sig: NodeJS.Signals): Promise<{ code: number | null; steps: string[] }> {
+  const beforeLogs = new Set(logNames());
+  const child = spawn('node', [BIN, ...base, ...args], { cwd: ROOT, detached: true, stdio: 'ignore', env: { ...process.env, CI: '1' } });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let done = false;
+  void exited.then(() => (done = true));
+  let sent = false;
+  for (const t0 = Date.now(); !sent && !done && Date.now() - t0 < 600_000; ) {
+    const name = logNames().find((n) => !beforeLogs.has(n));
+    if (name && startedSteps(name).some((s) => at.test(s))) {
+      child.kill(sig);
+      sent = true;
+    } else await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(sent, `no step matching ${at} started`).toBe(true);
+  const code = await exited;
+  const name = logNames().find((n) => !beforeLogs.has(n))!;
+  return { code, steps: startedSteps(name) };
+}
+
 describe('crash-point sweep (real engine)', () => {
   beforeAll(async () => {
     cpSync(path.join(ROOT, 'demo', 'app'), path.join(stack.dir, 'app'), { recursive: true, filter: (src) => !src.includes('__pycache__') });
@@ -183,6 +208,15 @@ describe('crash-point sweep (real engine)', () => {
     await execa('docker', ['rmi', '-f', ...tags], { reject: false });
   }, SLOW);
 
+  it('SIGTERM during a backup: exit 143, nothing half-written, the lock let go', async () => {
+    const before = (JSON.parse((await cli(['backups', 'list', '--json'])).stdout || '[]') as { id: string }[]).map((b) => b.id);
+    const r = await signalAt(['backup'], /pg_dump/, 'SIGTERM');
+    expect(r.code).toBe(143);
+    expect(existsSync(path.join(stack.stateDir, 'locks', 'local.lock'))).toBe(false);
+    expect((JSON.parse((await cli(['backups', 'list', '--json'])).stdout || '[]') as { id: string }[]).map((b) => b.id)).toEqual(before);
+    await checkAfter(currentVersion);
+  }, SLOW);
+
   it('backup killed at each step boundary: the next backup recovers and succeeds', async () => {
     const steps = await cleanRunSteps(['backup']);
     await checkAfter(currentVersion);
@@ -190,6 +224,20 @@ describe('crash-point sweep (real engine)', () => {
     console.log(`backup: ${steps.length} steps; killing at ${points.join(', ')}`);
     for (const k of points) await killThenRecover(['backup'], k, currentVersion);
   }, FULL ? 4 * 3_600_000 : 3 * SLOW);
+
+  it('SIGINT during a deploy (a new container is starting): rolled back, exit 130, the previous version serves', async () => {
+    const tablesBefore = await tables();
+    const next = nextVersion();
+    const r = await signalAt(['deploy', 'local', '--version', next.version], /^web: wait until the new container/, 'SIGINT');
+    expect(r.code).toBe(130);
+    expect(r.steps.some((s) => s.startsWith('rollback: '))).toBe(true);
+    expect(existsSync(path.join(stack.stateDir, 'locks', 'local.lock'))).toBe(false);
+    const last = (JSON.parse((await cli(['history', '--json'])).stdout) as { version: string; outcome: string }[]).at(-1);
+    expect(last).toMatchObject({ version: next.version, outcome: 'rolled-back' });
+    await checkAfter(currentVersion);
+    // the migration's change went with the restore of the pre-deploy backup
+    expect(await tables()).toBe(tablesBefore);
+  }, SLOW);
 
   it('deploy of a new version (with a migration) killed at each step boundary: the same deploy again recovers and succeeds', async () => {
     const first = nextVersion();
