@@ -62,3 +62,14 @@ export class OperationError extends LifeopsError {
 }
 
 export class LockHeldError extends OperationError {}
+
+/** The run was stopped by SIGINT or SIGTERM after undoing what it had changed: exit 130 or 143 (128 + signal number). */
+export class InterruptedError extends LifeopsError {
+  constructor(
+    message: string,
+    readonly signal: 'SIGINT' | 'SIGTERM',
+    hint?: string,
+  ) {
+    super(message, signal === 'SIGINT' ? 130 : 143, hint);
+  }
+}

@@ -112,16 +112,19 @@ export function tmpFolder(dir: string, id: string, project: string): string {
  * may be a live run's.
  */
 export function cleanTmp(dir: string, project: string): string[] {
-  if (!existsSync(dir)) return [];
-  const removed: string[] = [];
-  for (const n of readdirSync(dir)) {
-    if (!n.startsWith('.tmp-')) continue;
-    const owner = /^\.tmp-[^.]+\.(.+)$/.exec(n)?.[1];
-    if (owner !== undefined && owner !== project) continue;
-    rmSync(path.join(dir, n), { recursive: true, force: true });
-    removed.push(n);
-  }
+  const removed = listTmp(dir, project);
+  for (const n of removed) rmSync(path.join(dir, n), { recursive: true, force: true });
   return removed;
+}
+
+/** The `.tmp-*` folders of `project` (and unnamed ones of older versions) in a backup folder. */
+export function listTmp(dir: string, project: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((n) => {
+    if (!n.startsWith('.tmp-')) return false;
+    const owner = /^\.tmp-[^.]+\.(.+)$/.exec(n)?.[1];
+    return owner === undefined || owner === project;
+  });
 }
 
 /** Load a backup's manifest; unknown id or missing manifest is an error naming it. */

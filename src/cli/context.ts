@@ -9,6 +9,7 @@ import { loadStack } from '../config/load.js';
 import type { Stack } from '../config/schema.js';
 import type { Redactor } from '../util/redact.js';
 import { Run, redactorFor, type IO } from '../flows/context.js';
+import { parseWait } from '../flows/recover.js';
 
 export interface GlobalOptions {
   file?: string;
@@ -63,6 +64,15 @@ export class Cli {
 
   json(value: unknown, redactor?: Redactor): void {
     this.out(JSON.stringify(redactor ? redactor.value(value) : value, null, 2));
+  }
+
+  /** --wait DURATION (30s, 5m, or seconds) in milliseconds; a malformed one is a usage error. */
+  waitMs(text: string | undefined): number | undefined {
+    try {
+      return parseWait(text);
+    } catch {
+      throw new UsageError(`--wait must be a duration like 30s or 5m, got "${text}"`);
+    }
   }
 
   /** Ask the operator on the terminal; `--yes` answers for them. Without a terminal it refuses rather than guess. */

@@ -68,6 +68,7 @@ export function declareCommands(program: Command, act: Act): void {
     .option('--allow-dangerous-migrations', 'deploy even when new migrations contain dangerous patterns (drop_table, drop_column, execute( ...)')
     .option('--skip-backup', 'do not take the pre-deploy backup')
     .option('--json', 'print the result (with the plan) as JSON on stdout')
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
     .action(act(deploy, (m, cli, env, o) => m.deployCommand(cli, env, o)));
 
   program
@@ -103,6 +104,7 @@ export function declareCommands(program: Command, act: Act): void {
     .addOption(envOption())
     .option('--volumes', 'also delete named volumes (data!)')
     .option('--yes', 'do not ask for confirmation')
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
     .action(act(down, (m, cli, o) => m.downCommand(cli, o)));
 
   program
@@ -129,6 +131,7 @@ export function declareCommands(program: Command, act: Act): void {
     .addOption(envOption())
     .option('--tag <text>', 'a label stored in the manifest')
     .option('--json', 'print the manifest summary as JSON')
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
     .action(act(backup, (m, cli, o) => m.backupCommand(cli, o)));
 
   const backups = program.command('backups').description('list, show and verify backups');
@@ -156,6 +159,7 @@ export function declareCommands(program: Command, act: Act): void {
     .option('--release <run-id>', "return to this release's images and rendered files, data untouched")
     .addOption(envOption())
     .option('--yes', 'do not ask for confirmation (production)')
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
     .option('--json', 'print the result as JSON')
     .action(act(backup, (m, cli, id, o) => m.rollbackCommand(cli, id, o)));
 

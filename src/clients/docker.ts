@@ -16,6 +16,8 @@ export interface ContainerState {
   state: string; // running, exited, restarting, created ...
   health: 'healthy' | 'unhealthy' | 'starting' | 'none';
   startedAt?: string;
+  /** when the container was created (ISO) */
+  created?: string;
   restarts: number;
   exitCode?: number;
   /** host ports published on 127.0.0.1 (or 0.0.0.0), container port -> host port */
@@ -121,6 +123,24 @@ export class DockerClient {
       .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number);
   }
 
+  /**
+   * The one-off containers of a project, running or not: compose `run`
+   * containers (label com.docker.compose.oneoff=True) and the ones lifeops
+   * starts itself with the labels lifeops.project and lifeops.oneoff.
+   */
+  async oneOffContainers(project: string): Promise<ContainerState[]> {
+    const list = async (labels: string[]) => {
+      const filters = { label: labels };
+      return directEngine()
+        ? await engineGet<{ Id: string }[]>(`/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify(filters))}`)
+        : await this.api.listContainers({ all: true, filters });
+    };
+    const found = [...(await list([`com.docker.compose.project=${project}`, 'com.docker.compose.oneoff=True'])), ...(await list([`lifeops.project=${project}`, 'lifeops.oneoff']))];
+    const ids = [...new Set(found.map((c) => c.Id))];
+    const states = await Promise.all(ids.map((id) => this.inspect(id).catch(() => undefined)));
+    return states.filter((s): s is ContainerState => s !== undefined);
+  }
+
   async inspect(id: string): Promise<ContainerState> {
     if (directEngine()) return toState(await engineGet<Docker.ContainerInspectInfo>(`/containers/${encodeURIComponent(id)}/json`));
     return toState(await this.api.getContainer(id).inspect());
@@ -194,6 +214,7 @@ function toState(info: Docker.ContainerInspectInfo): ContainerState {
     state: info.State.Status,
     health,
     startedAt: info.State.StartedAt,
+    created: info.Created,
     restarts: info.RestartCount ?? 0,
     exitCode: info.State.ExitCode,
     ports,

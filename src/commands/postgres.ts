@@ -58,9 +58,11 @@ const LOGIN_CHECK = `psql -X -q -At -c 'SELECT 1' -U "$0" -d "$1" >/dev/null 2>&
  * 16.7 s against 22.3 s inside it and 20.0 s for a raw pg_restore there).
  * Exits BESIDE_UNREACHABLE, having read nothing, when it cannot log in.
  */
-export function restoreBesideArgv(container: string, image: string, user: string, database: string, password: string): { argv: string[]; env: Record<string, string> } {
+export function restoreBesideArgv(container: string, image: string, user: string, database: string, password: string, project?: string): { argv: string[]; env: Record<string, string> } {
+  // labelled so that the next run finds it when the run that started it died (src/flows/recover.ts)
+  const labels = project ? ['--label', `lifeops.project=${project}`, '--label', 'lifeops.oneoff=restore'] : [];
   return {
-    argv: ['docker', 'run', '--rm', '-i', '--network', `container:${container}`, '--entrypoint', 'sh',
+    argv: ['docker', 'run', '--rm', '-i', ...labels, '--network', `container:${container}`, '--entrypoint', 'sh',
       '-e', 'LIFEOPS_PRE', '-e', 'LIFEOPS_FAIL', '-e', 'PGPASSWORD', '-e', 'PGHOST=127.0.0.1', image,
       '-c', `${LOGIN_CHECK}\n${RESTORE_SCRIPT}`, user, database],
     // the password travels in the docker client's environment, never on a command line

@@ -29,7 +29,8 @@ import { archiveVolume, volumeName } from '../backup/volumes.js';
 import { newRunId, type Run } from './context.js';
 import { renderDirFor, readRenderedDir, SECRET_FILES_DIR } from './render.js';
 import { readReleases } from '../state/ledger.js';
-import { Lock } from '../state/lock.js';
+import { lockAndRecover } from './recover.js';
+import type { Lock } from '../state/lock.js';
 import { applyRetention } from './retention.js';
 
 export function backupId(now: Date): string {
@@ -198,14 +199,29 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
   return manifest;
 }
 
-/** `lifeops backup`: under the environment's lock, a verified-on-write backup, then retention. */
-export async function backupNow(stack: Stack, run: Run, opts: { stateDir: string; tag?: string; commandLine: string }): Promise<{ manifest: BackupManifest; deleted: string[] }> {
-  const lock = await run.step('take the lock', async () => Lock.acquire(opts.stateDir, stack.env, opts.commandLine, run.io.now()));
+/**
+ * `lifeops backup`: the lock (a dead run's taken over, a live one waited for
+ * with --wait), the recovery of what a dead run left, the backup, then
+ * retention (only after it succeeded). Returns the manifest and what
+ * retention deleted.
+ */
+export async function backupFlow(
+  stack: Stack,
+  run: Run,
+  opts: { stateDir: string; tag?: string; commandLine: string; waitMs?: number },
+): Promise<{ manifest: BackupManifest; deleted: string[] }> {
+  // SIGINT/SIGTERM: the next step throws, the incomplete folder is removed, the CLI exits 130/143
+  let lock: Lock | undefined;
+  const untrap = run.trapSignals(() => lock?.release());
   try {
+    lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, handleSignals: false });
     const manifest = await takeBackup(stack, run, { stateDir: opts.stateDir, tag: opts.tag });
     const deleted = await applyRetention(run, stack, opts.stateDir);
     return { manifest, deleted };
+  } catch (e) {
+    throw run.interruption(e);
   } finally {
-    lock.release();
+    lock?.release();
+    untrap();
   }
 }

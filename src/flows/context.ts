@@ -7,6 +7,7 @@ import { Redactor } from '../util/redact.js';
 import { formatDuration } from '../util/units.js';
 import { DockerClient } from '../clients/docker.js';
 import { RunLog, newRunId, type StepEvent } from '../state/runlog.js';
+import { InterruptedError, LifeopsError } from '../errors.js';
 
 export { newRunId, type StepEvent };
 
@@ -76,9 +77,61 @@ export class Run {
     return this.io.stderr.isTTY ? '' : `${this.io.now().toISOString()} `;
   }
 
+  private stepsStarted = 0;
+  /** the first SIGINT/SIGTERM received while signals were trapped */
+  interrupted?: 'SIGINT' | 'SIGTERM';
+  private interruptDelivered = false;
+
+  /**
+   * SIGINT/SIGTERM during a mutating flow: the step running finishes (or
+   * fails, when its child got the signal too), the next step to start throws
+   * an InterruptedError instead, so the flow undoes what it changed, as for
+   * any failure; then the CLI exits 130/143. A second signal stops at once
+   * (`onSecond` lets go of the lock first). Returns the function that removes
+   * the handlers.
+   */
+  trapSignals(onSecond?: () => void): () => void {
+    const handler = (sig: NodeJS.Signals) => {
+      if (this.interrupted) {
+        remove();
+        onSecond?.();
+        process.kill(process.pid, sig);
+        return;
+      }
+      this.interrupted = sig === 'SIGINT' ? 'SIGINT' : 'SIGTERM';
+      this.info('signal', { received: sig });
+      this.say(`${sig} received: stopping before the next step and undoing what this run changed (${sig} again stops at once)`);
+    };
+    const remove = () => {
+      process.removeListener('SIGINT', handler);
+      process.removeListener('SIGTERM', handler);
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+    return remove;
+  }
+
+  /** After a flow failed: the error to report, an InterruptedError (exit 130/143) when a signal stopped it. */
+  interruption(e: unknown): unknown {
+    if (!this.interrupted || e instanceof InterruptedError) return e;
+    const msg = (e as Error)?.message ?? String(e);
+    return new InterruptedError(`stopped by ${this.interrupted}: ${msg}`, this.interrupted, e instanceof LifeopsError ? e.hint : undefined);
+  }
+
   async step<T>(title: string, fn: () => Promise<T>): Promise<T> {
+    if (this.interrupted && !this.interruptDelivered) {
+      // once: the undo steps that follow must run
+      this.interruptDelivered = true;
+      this.write({ run: this.id, step: title, event: 'end', outcome: 'skipped', error: `not started: ${this.interrupted} received` });
+      throw new InterruptedError(`stopped by ${this.interrupted} before "${title}"`, this.interrupted);
+    }
     const start = this.io.now();
     this.write({ run: this.id, step: title, event: 'start', start: start.toISOString() });
+    this.stepsStarted++;
+    // TEST ONLY (test/engine/crash-sweep.test.ts): LIFEOPS_TEST_KILL_AT_STEP=N kills this
+    // process with SIGKILL as its Nth step starts (after the start is logged), to prove that
+    // the next run recovers from a crash at every step boundary. Never set it in production.
+    if (this.io.env.LIFEOPS_TEST_KILL_AT_STEP && Number(this.io.env.LIFEOPS_TEST_KILL_AT_STEP) === this.stepsStarted) process.kill(process.pid, 'SIGKILL');
     const tty = Boolean(this.io.stderr.isTTY) && !this.io.env.CI;
     if (tty) {
       const { default: ora } = await import('ora'); // only a terminal needs the spinner

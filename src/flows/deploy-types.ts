@@ -14,6 +14,8 @@ export interface DeployFlowOptions {
   commandLine: string;
   allowDangerousMigrations?: boolean;
   skipBackup?: boolean;
+  /** --wait: how long to wait for a live run holding the lock (ms) */
+  waitMs?: number;
   /** asks the operator (production); throws when refused or when there is no terminal */
   confirm?: (question: string) => Promise<void>;
 }

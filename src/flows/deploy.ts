@@ -13,7 +13,8 @@ import { detectCompose } from '../clients/runner.js';
 import { composeEnv, dockerBuild, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { mapImage } from '../render/compose.js';
 import type { Run } from './context.js';
-import { Lock } from '../state/lock.js';
+import { lockAndRecover } from './recover.js';
+import type { Lock } from '../state/lock.js';
 import { lastGoodRelease } from '../state/ledger.js';
 import { renderDir as renderDirFor } from '../state/paths.js';
 import { configHash, composePaths, renderStack, readRenderedDir } from './render.js';
@@ -166,15 +167,21 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
     if (!opts.confirm) throw new OperationError('production deploy needs confirmation', 'add --yes');
     await opts.confirm(`deploy ${stack.project} version ${d.version} to ${stack.env}?`);
   }
-  const lock = await run.step('take the deploy lock', async () => Lock.acquire(opts.stateDir, stack.env, opts.commandLine, run.io.now()));
+  // SIGINT/SIGTERM from here on: the next step throws, the failure path undoes, the CLI exits 130/143
+  let lock: Lock | undefined;
+  const untrap = run.trapSignals(() => lock?.release());
   try {
+    lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, title: 'take the deploy lock', handleSignals: false });
     const plan = planDeploy(await observe(d, compose, mplan));
     run.info('plan', plan);
     // the same per-service table and steps --dry-run prints, so a log shows what was decided and why
     for (const line of formatDeployPlan(plan)) run.say(line);
     run.say(`plan: ${describePlan(plan.rollout)}`);
     return await execute(d, plan, compose, mplan, started, result);
+  } catch (e) {
+    throw run.interruption(e);
   } finally {
-    lock.release();
+    lock?.release();
+    untrap();
   }
 }

@@ -4,13 +4,14 @@ import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import { detectCompose, run as runCommand } from '../clients/runner.js';
 import { composeDown, composeEnv } from '../commands/compose.js';
-import { Lock } from '../state/lock.js';
+import { takeLock } from './recover.js';
 import { renderDir } from '../state/paths.js';
 import { composePaths, renderStack, writeRendered } from './render.js';
 import type { Run } from './context.js';
 
-export async function down(stack: Stack, run: Run, opts: { stateDir: string; volumes: boolean; commandLine: string }): Promise<void> {
-  const lock = await run.step('take the lock', async () => Lock.acquire(opts.stateDir, stack.env, opts.commandLine, run.io.now()));
+export async function down(stack: Stack, run: Run, opts: { stateDir: string; volumes: boolean; commandLine: string; waitMs?: number }): Promise<void> {
+  // a dead run's lock is taken over; a live one is waited for (--wait) or named
+  const lock = await takeLock(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs });
   try {
     const compose = await detectCompose();
     const dir = renderDir(opts.stateDir, stack.env);

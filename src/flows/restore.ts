@@ -68,7 +68,7 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
       const password = stack.postgres?.password;
       await run.step(`postgres: restore ${db.name} in one transaction (user schemas dropped first: it ends equal to the backup)`, async () => {
         if (password) {
-          const beside = restoreBesideArgv(c.id, c.imageId, pg.user, db.name, password);
+          const beside = restoreBesideArgv(c.id, c.imageId, pg.user, db.name, password, stack.project);
           const r = await runWithStdin(beside.argv, input(db.file), beside.env);
           if (r.exitCode !== BESIDE_UNREACHABLE) {
             run.info(`postgres: restore ${db.name}`, { restore_client: `beside ${pg.service}` });
@@ -125,6 +125,8 @@ export async function safetyBackupWithAppsStopped(
 ): Promise<BackupManifest> {
   const env = composeEnv(stack);
   if (o.apps.length) {
+    // read by the recovery after a crash: these were stopped on purpose and must be started again
+    run.info('apps', { stopping: o.apps });
     await run.step(`stop app services (${o.apps.join(', ')}): no write may land after the safety backup`, () => runChecked(composeStop(o.compose, o.target, o.apps), { env, timeoutMs: 5 * 60_000 }));
   }
   try {
@@ -132,7 +134,10 @@ export async function safetyBackupWithAppsStopped(
   } catch (e) {
     if (o.apps.length) {
       await run
-        .step(`undo: start ${o.apps.join(', ')} again (the safety backup failed; no data was touched)`, () => runChecked(composeStart(o.compose, o.target, o.apps), { env, timeoutMs: 5 * 60_000 }))
+        .step(`undo: start ${o.apps.join(', ')} again (the safety backup failed; no data was touched)`, async () => {
+          await runChecked(composeStart(o.compose, o.target, o.apps), { env, timeoutMs: 5 * 60_000 });
+          run.info('apps', { started: o.apps });
+        })
         .catch((u: Error) => run.say(`warning: could not start ${o.apps.join(', ')} again: ${u.message.split('\n')[0]}`));
     }
     throw e;

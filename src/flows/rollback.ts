@@ -12,7 +12,7 @@ import type { BackupManifest } from '../backup/format.js';
 import { backupDir, listBackups, readManifest } from '../backup/catalog.js';
 import { verifyChecksums } from '../backup/integrity.js';
 import type { Run } from './context.js';
-import { Lock } from '../state/lock.js';
+import { lockAndRecover } from './recover.js';
 import { appendRelease, readReleases, type ReleaseRecord } from '../state/ledger.js';
 import { renderDirFor, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
 import { reloadFront } from './rollout.js';
@@ -54,6 +54,8 @@ export interface RollbackOptions {
   /** ledger run id of a release to return to (release only, data untouched); 'previous' for the one before the current */
   release?: string;
   commandLine: string;
+  /** --wait: how long to wait for a live run holding the lock (ms) */
+  waitMs?: number;
   confirm: (question: string) => Promise<void>;
 }
 
@@ -82,7 +84,7 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
   const { dir, manifest } = await run.step(`verify checksums of backup ${id}`, () => verifyChecksums(stack, opts.stateDir, id));
   if (manifest.env !== stack.env) throw new OperationError(`backup ${id} belongs to environment ${manifest.env}, not ${stack.env}`);
   if (stack.production) await opts.confirm(dataToo ? `roll ${stack.project} back to backup ${id} (data AND release)?` : `return ${stack.project} to release ${manifest.release.run_id ?? id}?`);
-  const lock = await run.step('take the lock', async () => Lock.acquire(opts.stateDir, stack.env, opts.commandLine, run.io.now()));
+  const lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs });
   let safety: BackupManifest | undefined;
   const record = (outcome: 'success' | 'failed', extra: Pick<ReleaseRecord, 'images'> & Partial<ReleaseRecord>) =>
     appendRelease(opts.stateDir, {

@@ -1,9 +1,11 @@
-// The release ledger: one JSON line per deploy or rollback, append-only.
+// The release ledger: one JSON line per deploy or rollback, append-only; and
+// one `crashed` line for each run that died holding the lock (any mutating
+// command), written by the run that took its lock over.
 import { appendFileSync, readFileSync, mkdirSync } from 'node:fs';
 
 export interface ReleaseRecord {
   run_id: string;
-  kind: 'deploy' | 'rollback';
+  kind: 'deploy' | 'rollback' | 'backup' | 'down' | 'other';
   env: string;
   time: string;
   duration_ms: number;
@@ -11,7 +13,7 @@ export interface ReleaseRecord {
   user: string;
   images: Record<string, string>;
   config_hash: string;
-  outcome: 'success' | 'failed' | 'rolled-back';
+  outcome: 'success' | 'failed' | 'rolled-back' | 'crashed';
   migrations_ran?: boolean;
   backup?: string;
   render_dir?: string;
@@ -20,6 +22,8 @@ export interface ReleaseRecord {
   /** salted digest of everything those hashes depend on (see composeInputsDigest) */
   inputs_digest?: string;
   error?: string;
+  /** crashed: the run that found it dead and recovered after it */
+  recovered_by?: string;
 }
 
 export { ledgerFile as ledgerPath } from './paths.js';
@@ -56,6 +60,44 @@ export function lastGoodRelease(stateDir: string, env: string): ReleaseRecord | 
   return readReleases(stateDir, env)
     .filter((r) => r.outcome === 'success')
     .pop();
+}
+
+/** What a lock's command line was: `lifeops ... deploy local` is a deploy. */
+export function kindOfCommand(command: string): ReleaseRecord['kind'] {
+  const words = command.split(/\s+/);
+  for (const k of ['deploy', 'rollback', 'backup', 'down'] as const) if (words.includes(k)) return k;
+  return 'other';
+}
+
+/**
+ * Mark a dead run `crashed`: its lock says who it was and since when, its
+ * step log (when there is one) how far it got. Once per run.
+ */
+export function recordCrashed(
+  stateDir: string,
+  dead: { run?: string; id: string; command: string; since: string; env: string; user?: string; pid: number; host: string },
+  o: { by: string; reason: string; lastEvent?: string; lastStep?: string; now: Date },
+): ReleaseRecord | undefined {
+  const runId = dead.run ?? `lock-${dead.id}`;
+  if (readReleases(stateDir).some((r) => r.run_id === runId && r.outcome === 'crashed')) return undefined;
+  const end = o.lastEvent ? new Date(o.lastEvent) : o.now;
+  const version = /--version[ =](\S+)/.exec(dead.command)?.[1] ?? '-';
+  const rec: ReleaseRecord = {
+    run_id: runId,
+    kind: kindOfCommand(dead.command),
+    env: dead.env,
+    time: dead.since,
+    duration_ms: Math.max(0, end.getTime() - new Date(dead.since).getTime()),
+    version,
+    user: dead.user ?? '-',
+    images: {},
+    config_hash: '',
+    outcome: 'crashed',
+    error: `pid ${dead.pid} on ${dead.host} died holding the lock (${o.reason})${o.lastStep ? `; last step started: ${o.lastStep}` : ''}`,
+    recovered_by: o.by,
+  };
+  recordRelease(stateDir, rec);
+  return rec;
 }
 
 /** @deprecated name kept while callers move to recordRelease */

@@ -1,6 +1,6 @@
 // A run's step log: one JSON line per event in logs/<run>.jsonl, secrets
 // masked before anything reaches the file.
-import { mkdirSync, appendFileSync } from 'node:fs';
+import { mkdirSync, appendFileSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Redactor } from '../util/redact.js';
 import { logsDir, runLogFile } from './paths.js';
@@ -37,4 +37,22 @@ export class RunLog {
   write(e: StepEvent): void {
     appendFileSync(this.file, JSON.stringify(this.redactor.value(e)) + '\n');
   }
+}
+
+/** A run's events as written (a line cut short by a kill is skipped); [] when it has no log. */
+export function readRunEvents(stateDir: string, runId: string): StepEvent[] {
+  if (!/^[A-Za-z0-9_-]+$/.test(runId)) return [];
+  let text = '';
+  try {
+    text = readFileSync(runLogFile(stateDir, runId), 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').flatMap((l) => {
+    try {
+      return l ? [JSON.parse(l) as StepEvent] : [];
+    } catch {
+      return [];
+    }
+  });
 }

@@ -84,7 +84,7 @@ describe('walking skeleton (real engine)', () => {
     expect(done.stderr).toMatch(/hook pre-deploy 1\/1: sleep 15/);
   });
 
-  it('a lock held by a live process is never taken; a dead one is reported stale', async () => {
+  it('a lock held by a live process is never taken; a dead one is taken over and its run marked crashed', async () => {
     const holder = execa('sleep', ['30']);
     const lockFile = path.join(stack.stateDir, 'locks', 'local.lock');
     mkdirSync(path.dirname(lockFile), { recursive: true });
@@ -102,11 +102,11 @@ describe('walking skeleton (real engine)', () => {
       await holder.catch(() => {});
     }
     const stale = await lifeops(args('deploy', 'local'));
-    expect(stale.exitCode).toBe(1);
-    expect(stale.stderr).toContain('stale lock');
-    expect(stale.stderr).toContain('lifeops lock release feedbeef');
-    expect((await lifeops(args('lock', 'release', 'feedbeef'))).exitCode).toBe(0);
+    expect(stale.exitCode, stale.stderr).toBe(0);
+    expect(stale.stderr).toContain(`took over the stale lock of lock feedbeef (pid ${holder.pid} on ${os.hostname()}`);
     expect(existsSync(lockFile)).toBe(false);
+    const h = JSON.parse((await lifeops(args('history', '--json'))).stdout) as { run_id: string; outcome: string; kind: string }[];
+    expect(h.filter((r) => r.outcome === 'crashed')).toEqual([expect.objectContaining({ run_id: 'lock-feedbeef', kind: 'deploy' })]);
   });
 
   it('a stopped database makes status CRITICAL (exit 2) naming it', async () => {

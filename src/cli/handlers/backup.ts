@@ -3,7 +3,7 @@ import path from 'node:path';
 import chalk from 'chalk';
 import type { Cli } from '../context.js';
 import { OperationError } from '../../errors.js';
-import { backupNow } from '../../flows/backup.js';
+import { backupFlow } from '../../flows/backup.js';
 import { backupDir, listBackups, loadBackup } from '../../backup/catalog.js';
 import { verifyBackup } from '../../flows/verify.js';
 import { rollback } from '../../flows/rollback.js';
@@ -13,10 +13,10 @@ import { formatMiB } from '../../util/units.js';
 
 const human = (n: number) => (n < 1024 * 1024 ? `${n} B` : formatMiB(n));
 
-export async function backupCommand(cli: Cli, o: { env?: string; tag?: string; json?: boolean }): Promise<number> {
+export async function backupCommand(cli: Cli, o: { env?: string; tag?: string; json?: boolean; wait?: string }): Promise<number> {
   const stack = cli.load(o.env);
   const stateDir = cli.stateDir();
-  const { manifest: m, deleted } = await backupNow(stack, cli.newRun(stack), { stateDir, tag: o.tag, commandLine: cli.commandLine });
+  const { manifest: m, deleted } = await backupFlow(stack, cli.newRun(stack), { stateDir, tag: o.tag, commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait) });
   const dir = path.join(backupDir(stack, stateDir), m.id);
   if (o.json) cli.json({ id: m.id, env: m.env, time: m.time, tag: m.tag, size: m.size, dir, files: m.files.length, deleted });
   else cli.err(chalk.green(`backup ${m.id} written to ${dir} (${human(m.size)}, ${m.files.length} files)${deleted.length ? `; retention deleted ${deleted.join(', ')}` : ''}`));
@@ -46,13 +46,14 @@ export async function backupsVerifyCommand(cli: Cli, id: string, o: { env?: stri
   return 0;
 }
 
-export async function rollbackCommand(cli: Cli, id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean }): Promise<number> {
+export async function rollbackCommand(cli: Cli, id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean; wait?: string }): Promise<number> {
   const stack = cli.load(o.env);
   const r = await rollback(stack, cli.newRun(stack), {
     stateDir: cli.stateDir(),
     id,
     release: id ? undefined : (o.release ?? 'previous'),
     commandLine: cli.commandLine,
+    waitMs: cli.waitMs(o.wait),
     confirm: (q) => cli.confirm(q, o.yes),
   });
   if (o.json) cli.json(r);

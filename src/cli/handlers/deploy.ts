@@ -13,6 +13,7 @@ export interface DeployArgs {
   json?: boolean;
   allowDangerousMigrations?: boolean;
   skipBackup?: boolean;
+  wait?: string;
 }
 
 export async function deployCommand(cli: Cli, env: string, o: DeployArgs): Promise<number> {
@@ -29,6 +30,7 @@ export async function deployCommand(cli: Cli, env: string, o: DeployArgs): Promi
       commandLine: cli.commandLine,
       allowDangerousMigrations: o.allowDangerousMigrations,
       skipBackup: o.skipBackup,
+      waitMs: cli.waitMs(o.wait),
       confirm: (q) => cli.confirm(q, o.yes),
     });
     if (o.json) cli.json(result, run.redactor);

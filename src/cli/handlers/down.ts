@@ -2,9 +2,9 @@
 import type { Cli } from '../context.js';
 import { down } from '../../flows/down.js';
 
-export async function downCommand(cli: Cli, o: { env?: string; volumes?: boolean; yes?: boolean }): Promise<number> {
+export async function downCommand(cli: Cli, o: { env?: string; volumes?: boolean; yes?: boolean; wait?: string }): Promise<number> {
   const stack = cli.load(o.env, { allowMissing: true });
   if (o.volumes) await cli.confirm(`delete ${stack.project} AND its volumes (all data)?`, o.yes);
-  await down(stack, cli.newRun(stack), { stateDir: cli.stateDir(), volumes: Boolean(o.volumes), commandLine: cli.commandLine });
+  await down(stack, cli.newRun(stack), { stateDir: cli.stateDir(), volumes: Boolean(o.volumes), commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait) });
   return 0;
 }

@@ -1,0 +1,257 @@
+// Crash-point sweep (issue 14), on the real engine with a demo copy (project
+// crs-local, front on 127.0.0.1:18660, its own app copy and image name so
+// each version can bring a migration). `lifeops backup` and `lifeops deploy
+// --version vN` (a version change with a new migration) are killed with
+// SIGKILL as their Nth logged step starts (the test-only hook
+// LIFEOPS_TEST_KILL_AT_STEP in Run.step); then the test kills what is left of
+// the process group (the docker and compose clients it had started, as when
+// a whole service cgroup dies) and runs the same command again, with no
+// manual step. After each: the command succeeded; `backups list` shows only
+// complete backups, each of which verifies; no .tmp-* folder is left; the
+// stack serves the expected version through 127.0.0.1:18660; no one-off
+// container of the project is left; web runs as many containers as
+// replicas; the seeded table is unchanged and the schema is the one before or
+// after the migration, never a mix; the dead run is `crashed` in history.
+//
+// SIGTERM during a backup and SIGINT during a deploy (once each, at a step
+// matched by its title): the run undoes what it changed and exits 143 / 130,
+// with the lock let go and nothing half-done left.
+//
+// `make test` runs a rotating sample of 3 kill points per command (chosen by
+// the day of the year); LIFEOPS_SWEEP=full sweeps every step boundary. The
+// figures are printed and written to .tmp-tests/crash-sweep-figures.json.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { execa } from 'execa';
+import { lifeops, demoCopy, at, demoProject, BIN, ROOT } from '../helpers.js';
+
+const PORT = 18660;
+const PROJECT = 'crs-local';
+const APP = 'lifeops/crs-app';
+const stack = demoCopy('crs', PORT, (d) => {
+  for (const svc of ['web', 'worker']) at(d, `services.${svc}`).image = `${APP}:\${VERSION}`;
+  at(d, 'services.web.build').context = './app';
+  at(d, 'migrations').path = './app/migrations';
+  at(d, 'services.web').health_timeout = '60s';
+});
+const base = ['-f', stack.file, '--state-dir', stack.stateDir];
+const cli = (args: string[]) => lifeops([...base, ...args], { timeoutMs: 900_000 });
+const backupsDir = path.join(stack.stateDir, 'backups');
+const logsDir = path.join(stack.stateDir, 'logs');
+const migrationsDir = path.join(stack.dir, 'app', 'migrations');
+const { sql } = demoProject(PROJECT);
+const FULL = process.env.LIFEOPS_SWEEP === 'full';
+const SLOW = 900_000;
+
+interface Figure {
+  command: string;
+  kill_at: number;
+  step: string;
+  killed: boolean;
+  recovered: boolean;
+  recovery_ms: number;
+  took_over: boolean;
+  error?: string;
+}
+const figures: Figure[] = [];
+
+const logNames = () => (existsSync(logsDir) ? readdirSync(logsDir).sort() : []);
+const events = (name: string) =>
+  readFileSync(path.join(logsDir, name), 'utf8')
+    .split('\n')
+    .flatMap((l) => {
+      try {
+        return l ? [JSON.parse(l) as { step: string; event: string; outcome?: string }] : [];
+      } catch {
+        return [];
+      }
+    });
+const startedSteps = (name: string) => events(name).filter((e) => e.event === 'start').map((e) => e.step);
+
+const tables = () => sql(`SELECT string_agg(tablename, ',' ORDER BY tablename COLLATE "C") FROM pg_tables WHERE schemaname = 'public'`);
+const seeded = () => sql("SELECT count(*) || ':' || md5(string_agg(id || '=' || v, ',' ORDER BY id)) FROM crs_items");
+const served = async () => {
+  const r = await fetch(`http://127.0.0.1:${PORT}/`, { signal: AbortSignal.timeout(10_000) });
+  return { status: r.status, version: ((await r.json()) as { version: string }).version };
+};
+const dockerIds = async (...filters: string[]) => (await execa('docker', ['ps', '-aq', ...filters.flatMap((f) => ['--filter', f])])).stdout.split('\n').filter(Boolean);
+
+/** A version with one new migration: its table appears in one transaction with its record. */
+let versionNo = 1;
+function nextVersion(): { version: string; table: string } {
+  versionNo++;
+  const table = `crs_v${versionNo}`;
+  writeFileSync(path.join(migrationsDir, `${String(versionNo).padStart(4, '0')}_crs_v${versionNo}.sql`), `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY);\n`);
+  return { version: `v${versionNo}`, table };
+}
+
+const verified = new Set<string>();
+let seededHash = '';
+let currentVersion = 'v1';
+
+/** Everything that must hold after a recovering run. */
+async function checkAfter(expectVersion: string): Promise<void> {
+  const list = await cli(['backups', 'list', '--json']);
+  expect(list.exitCode, list.stderr).toBe(0);
+  for (const b of JSON.parse(list.stdout || '[]') as { id: string }[]) {
+    if (verified.has(b.id)) continue;
+    const v = await cli(['backups', 'verify', b.id]);
+    expect(v.exitCode, `backup ${b.id} does not verify:\n${v.stderr}`).toBe(0);
+    verified.add(b.id);
+  }
+  expect(existsSync(backupsDir) ? readdirSync(backupsDir).filter((n) => n.startsWith('.tmp-')) : []).toEqual([]);
+  expect(await served()).toEqual({ status: 200, version: expectVersion });
+  expect(await dockerIds(`label=com.docker.compose.project=${PROJECT}`, 'label=com.docker.compose.oneoff=True')).toEqual([]);
+  expect(await dockerIds(`label=lifeops.project=${PROJECT}`)).toEqual([]);
+  expect(await dockerIds(`label=com.docker.compose.project=${PROJECT}`, 'label=com.docker.compose.service=web')).toHaveLength(1);
+  expect(await seeded()).toBe(seededHash);
+}
+
+/** Run `args` killed at step `k`, then the same again; records the figure. */
+async function killThenRecover(args: string[], k: number, expectVersion: string, schema?: { before: string; after: string }): Promise<void> {
+  const beforeLogs = new Set(logNames());
+  const child = spawn('node', [BIN, ...base, ...args], { cwd: ROOT, detached: true, stdio: 'ignore', env: { ...process.env, CI: '1', LIFEOPS_TEST_KILL_AT_STEP: String(k) } });
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  // what it had started dies with it (docker, compose clients): the whole group
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    /* nothing left */
+  }
+  const killedLog = logNames().find((n) => !beforeLogs.has(n));
+  const steps = killedLog ? startedSteps(killedLog) : [];
+  const fig: Figure = { command: args.join(' '), kill_at: k, step: steps.at(-1) ?? '?', killed: exit.signal === 'SIGKILL', recovered: false, recovery_ms: 0, took_over: false };
+  figures.push(fig);
+  if (!fig.killed) expect(exit.code, `the run was not killed at step ${k} and failed`).toBe(0);
+  const heldLock = steps.length > 0 && killedLog !== undefined && events(killedLog).some((e) => e.event === 'end' && /take the (deploy )?lock/.test(e.step) && e.outcome === 'ok');
+  if (schema) expect([schema.before, schema.after], 'the killed migration left a mix').toContain(await tables());
+
+  const t0 = Date.now();
+  const again = await cli(args);
+  fig.recovery_ms = Date.now() - t0;
+  fig.took_over = /took over the stale lock of run/.test(again.stderr);
+  if (again.exitCode !== 0) fig.error = again.stderr.split('\n').slice(-6).join('\n');
+  expect(again.exitCode, `after a kill at step ${k} (${fig.step}):\n${again.stderr}`).toBe(0);
+  if (fig.killed && heldLock) {
+    expect(fig.took_over, again.stderr).toBe(true);
+    const hist = JSON.parse((await cli(['history', '--json'])).stdout) as { run_id: string; outcome: string }[];
+    expect(hist.some((r) => r.run_id === killedLog!.replace(/\.jsonl$/, '') && r.outcome === 'crashed')).toBe(true);
+  }
+  await checkAfter(expectVersion);
+  if (schema) expect(await tables()).toBe(schema.after);
+  fig.recovered = true;
+}
+
+/** The kill points: every step of a clean run (full), else 3 chosen by the day of the year. */
+function killPoints(total: number): number[] {
+  if (FULL) return Array.from({ length: total }, (_, i) => i + 1);
+  const now = new Date();
+  const day = Math.floor((now.getTime() - Date.UTC(now.getUTCFullYear(), 0, 0)) / 86_400_000);
+  const out = new Set<number>();
+  for (let i = 0; out.size < Math.min(3, total); i++) out.add(((day + i * 7) % total) + 1);
+  return [...out].sort((a, b) => a - b);
+}
+
+/** Steps of one clean run of `args` (its log), after which it must have succeeded. */
+async function cleanRunSteps(args: string[]): Promise<string[]> {
+  const before = new Set(logNames());
+  const r = await cli(args);
+  expect(r.exitCode, r.stderr).toBe(0);
+  const name = logNames().find((n) => !before.has(n))!;
+  return startedSteps(name);
+}
+
+/** Start `args`, send `sig` to the node process as a step whose title matches `at` starts; its exit code and its log. */
+async function signalAt(args: string[], at: RegExp, sig: NodeJS.Signals): Promise<{ code: number | null; steps: string[] }> {
+  const beforeLogs = new Set(logNames());
+  const child = spawn('node', [BIN, ...base, ...args], { cwd: ROOT, detached: true, stdio: 'ignore', env: { ...process.env, CI: '1' } });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let done = false;
+  void exited.then(() => (done = true));
+  let sent = false;
+  for (const t0 = Date.now(); !sent && !done && Date.now() - t0 < 600_000; ) {
+    const name = logNames().find((n) => !beforeLogs.has(n));
+    if (name && startedSteps(name).some((s) => at.test(s))) {
+      child.kill(sig);
+      sent = true;
+    } else await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(sent, `no step matching ${at} started`).toBe(true);
+  const code = await exited;
+  const name = logNames().find((n) => !beforeLogs.has(n))!;
+  return { code, steps: startedSteps(name) };
+}
+
+describe('crash-point sweep (real engine)', () => {
+  beforeAll(async () => {
+    cpSync(path.join(ROOT, 'demo', 'app'), path.join(stack.dir, 'app'), { recursive: true, filter: (src) => !src.includes('__pycache__') });
+    await cli(['down', '--volumes', '--yes']);
+    const r = await cli(['deploy', 'local', '--version', 'v1']);
+    if (r.exitCode !== 0) throw new Error(`deploy v1 failed:\n${r.stderr}`);
+    await sql('CREATE TABLE IF NOT EXISTS crs_items(id int PRIMARY KEY, v text); INSERT INTO crs_items SELECT g, md5(g::text) FROM generate_series(1, 2000) g ON CONFLICT DO NOTHING');
+    seededHash = await seeded();
+  }, SLOW);
+
+  afterAll(async () => {
+    const summary = ['backup', 'deploy'].map((c) => {
+      const f = figures.filter((x) => x.command.startsWith(c));
+      const ms = f.filter((x) => x.recovered).map((x) => x.recovery_ms);
+      return { command: c, kill_points: f.length, killed: f.filter((x) => x.killed).length, recovered: f.filter((x) => x.recovered).length, failed: f.filter((x) => !x.recovered).length, recovery_ms_median: ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)] ?? 0, recovery_ms_max: Math.max(0, ...ms) };
+    });
+    const out = path.join(ROOT, '.tmp-tests', 'crash-sweep-figures.json');
+    writeFileSync(out, JSON.stringify({ mode: FULL ? 'full' : 'sample', summary, figures }, null, 2) + '\n');
+    console.log(`crash sweep (${FULL ? 'full' : 'sample'}):\n${summary.map((s) => `  ${s.command}: ${s.kill_points} kill points, ${s.killed} killed, ${s.recovered} recovered, ${s.failed} failed; recovering run median ${s.recovery_ms_median} ms, max ${s.recovery_ms_max} ms`).join('\n')}\n  details: ${out}`);
+    await cli(['down', '--volumes', '--yes']);
+    const tags = Array.from({ length: versionNo }, (_, i) => `${APP}:v${i + 1}`);
+    await execa('docker', ['rmi', '-f', ...tags], { reject: false });
+  }, SLOW);
+
+  it('SIGTERM during a backup: exit 143, nothing half-written, the lock let go', async () => {
+    const before = (JSON.parse((await cli(['backups', 'list', '--json'])).stdout || '[]') as { id: string }[]).map((b) => b.id);
+    const r = await signalAt(['backup'], /pg_dump/, 'SIGTERM');
+    expect(r.code).toBe(143);
+    expect(existsSync(path.join(stack.stateDir, 'locks', 'local.lock'))).toBe(false);
+    expect((JSON.parse((await cli(['backups', 'list', '--json'])).stdout || '[]') as { id: string }[]).map((b) => b.id)).toEqual(before);
+    await checkAfter(currentVersion);
+  }, SLOW);
+
+  it('backup killed at each step boundary: the next backup recovers and succeeds', async () => {
+    const steps = await cleanRunSteps(['backup']);
+    await checkAfter(currentVersion);
+    const points = killPoints(steps.length);
+    console.log(`backup: ${steps.length} steps; killing at ${points.join(', ')}`);
+    for (const k of points) await killThenRecover(['backup'], k, currentVersion);
+  }, FULL ? 4 * 3_600_000 : 3 * SLOW);
+
+  it('SIGINT during a deploy (a new container is starting): rolled back, exit 130, the previous version serves', async () => {
+    const tablesBefore = await tables();
+    const next = nextVersion();
+    const r = await signalAt(['deploy', 'local', '--version', next.version], /^web: wait until the new container/, 'SIGINT');
+    expect(r.code).toBe(130);
+    expect(r.steps.some((s) => s.startsWith('rollback: '))).toBe(true);
+    expect(existsSync(path.join(stack.stateDir, 'locks', 'local.lock'))).toBe(false);
+    const last = (JSON.parse((await cli(['history', '--json'])).stdout) as { version: string; outcome: string }[]).at(-1);
+    expect(last).toMatchObject({ version: next.version, outcome: 'rolled-back' });
+    await checkAfter(currentVersion);
+    // the migration's change went with the restore of the pre-deploy backup
+    expect(await tables()).toBe(tablesBefore);
+  }, SLOW);
+
+  it('deploy of a new version (with a migration) killed at each step boundary: the same deploy again recovers and succeeds', async () => {
+    const first = nextVersion();
+    const steps = await cleanRunSteps(['deploy', 'local', '--version', first.version]);
+    currentVersion = first.version;
+    await checkAfter(currentVersion);
+    const points = killPoints(steps.length);
+    console.log(`deploy: ${steps.length} steps; killing at ${points.join(', ')}`);
+    for (const k of points) {
+      const before = await tables();
+      const next = nextVersion();
+      const after = [...before.split(','), next.table].sort().join(',');
+      await killThenRecover(['deploy', 'local', '--version', next.version], k, next.version, { before, after });
+      currentVersion = next.version;
+    }
+  }, FULL ? 6 * 3_600_000 : 4 * SLOW);
+});
