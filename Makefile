@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 LIFEOPS := node bin/lifeops.js -f stacks/demo.yaml
 
-.PHONY: demo test test-unit test-engine test-v1 setup setup-host deps build demo-down clean
+.PHONY: demo test test-unit test-engine test-v1 sweep setup setup-host deps build demo-down clean
 
 setup:
 	bash testbed/setup.sh
@@ -35,6 +35,10 @@ test-engine: setup build
 
 test-v1: setup build
 	LIFEOPS_TEST_LANES=engine-v1 bash scripts/test.sh
+
+# every crash point of backup and deploy (make test runs a rotating sample of 2 each)
+sweep: setup build
+	LIFEOPS_TEST_LANES=sweep bash scripts/test.sh
 
 setup-host:
 	bash testbed/setup.sh --host-only

@@ -17,8 +17,9 @@
 // matched by its title): the run undoes what it changed and exits 143 / 130,
 // with the lock let go and nothing half-done left.
 //
-// `make test` runs a rotating sample of 3 kill points per command (chosen by
-// the day of the year); LIFEOPS_SWEEP=full sweeps every step boundary. The
+// `make test` runs a rotating sample of 2 kill points per command (chosen by
+// the day of the year; LIFEOPS_SWEEP_SAMPLE=N for more); `make sweep`
+// (LIFEOPS_SWEEP=full) sweeps every step boundary. The
 // figures are printed and written to .tmp-tests/crash-sweep-figures.json.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -144,13 +145,14 @@ async function killThenRecover(args: string[], k: number, expectVersion: string,
   fig.recovered = true;
 }
 
-/** The kill points: every step of a clean run (full), else 3 chosen by the day of the year. */
+/** The kill points: every step of a clean run (full), else a few chosen by the day of the year. */
 function killPoints(total: number): number[] {
   if (FULL) return Array.from({ length: total }, (_, i) => i + 1);
   const now = new Date();
   const day = Math.floor((now.getTime() - Date.UTC(now.getUTCFullYear(), 0, 0)) / 86_400_000);
   const out = new Set<number>();
-  for (let i = 0; out.size < Math.min(3, total); i++) out.add(((day + i * 7) % total) + 1);
+  const sample = Number(process.env.LIFEOPS_SWEEP_SAMPLE ?? 2);
+  for (let i = 0; out.size < Math.min(sample, total); i++) out.add(((day + i * 7) % total) + 1);
   return [...out].sort((a, b) => a - b);
 }
 
