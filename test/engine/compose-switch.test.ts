@@ -79,10 +79,10 @@ describe('switching compose v1 <-> v2 under a running deployment (real engine)',
   it('v1 -> v2: detected and named in the plan, web rolled, datastores recreated one by one with their data', async () => {
     const v1 = Object.values(await containers())[0].compose;
     await switchTo('v2', v1);
-  });
+  }, 900_000);
 
   it('v2 -> v1: the same, back', async () => {
     const v2 = Object.values(await containers())[0].compose;
     await switchTo('v1', v2);
-  });
+  }, 900_000);
 });
