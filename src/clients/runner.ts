@@ -263,9 +263,13 @@ export function detectCompose(): Promise<ComposeCli> {
   detected ??= (async () => {
     const file = cacheFile(process.env);
     const fp = composeFingerprint();
+    // one answer per fingerprint: runs forcing v1 and v2 side by side (cron, CI lanes) must not evict each other
+    let answers: Record<string, ComposeCli> = {};
     try {
-      const cached = JSON.parse(readFileSync(file, 'utf8')) as { fingerprint: string; cli: ComposeCli };
-      if (cached.fingerprint === fp && (cached.cli.kind === 'v1' || cached.cli.kind === 'v2')) return cached.cli;
+      const cached = JSON.parse(readFileSync(file, 'utf8')) as { answers?: Record<string, ComposeCli> };
+      answers = cached.answers ?? {};
+      const hit = answers[fp];
+      if (hit && (hit.kind === 'v1' || hit.kind === 'v2')) return hit;
     } catch {
       /* no cache yet, or unreadable: ask */
     }
@@ -273,7 +277,8 @@ export function detectCompose(): Promise<ComposeCli> {
     try {
       mkdirSync(path.dirname(file), { recursive: true });
       const tmp = `${file}.tmp-${process.pid}`;
-      writeFileSync(tmp, JSON.stringify({ fingerprint: fp, cli }) + '\n');
+      const kept = Object.entries(answers).slice(-7); // a few installations' worth; stale fingerprints age out
+      writeFileSync(tmp, JSON.stringify({ answers: Object.fromEntries([...kept, [fp, cli]]) }) + '\n');
       renameSync(tmp, file);
     } catch {
       /* a read-only home only costs the detection next time */
