@@ -70,13 +70,6 @@ export function serviceNetworks(stack: Stack, name: string, svc: Service): strin
   return joined;
 }
 
-/** The Docker name of a network of the stack (what `docker network ls` shows). */
-export function dockerNetworkName(stack: Stack, net: string): string {
-  const def = stack.networks[net];
-  if (def?.name) return def.name;
-  return def?.external ? net : `${stack.project}_${net}`;
-}
-
 const definedOnly = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 /** Top-level networks: the built-in default and backend, then the stack's own (which may redefine those two). */
