@@ -122,6 +122,7 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   if (svc.entrypoint !== undefined) out.entrypoint = typeof svc.entrypoint === 'string' ? escapeDollar(svc.entrypoint) : svc.entrypoint.map(escapeDollar);
   if (svc.command !== undefined) out.command = typeof svc.command === 'string' ? escapeDollar(svc.command) : svc.command.map(escapeDollar);
   if (svc.user) out.user = svc.user;
+  if (svc.profiles?.length) out.profiles = svc.profiles;
   if (svc.env_file.length) out.env_file = svc.env_file.map((f) => relocateFile(stack, renderDir, typeof f === 'string' ? f : f.path));
   const envKeys = Object.keys(svc.environment).sort();
   if (envKeys.length) out.environment = Object.fromEntries(envKeys.map((k) => [k, envValue(stack, name, k, svc.environment[k])]));
