@@ -53,12 +53,16 @@ export function readStackSource(file: string): Source {
   } catch {
     // Decoding with replacement characters would let a mangled value through unseen.
     const at = Math.max(0, firstBadUtf8(bytes));
-    const before = bytes.subarray(0, at).toString('utf8').split('\n');
+    const prefix = bytes.subarray(0, at).toString('utf8');
+    const before = prefix.split('\n');
     const where = `${before.length}:${before[before.length - 1].length + 1}`;
-    throw new ConfigError(`${file}:${where}: the stack file is not valid UTF-8 (byte 0x${(bytes[at] ?? 0).toString(16).padStart(2, '0')} at offset ${at})`, 'save the stack file as UTF-8');
+    // The key it sits under, from a lenient read (replacement characters) of the same text.
+    const lenient = parseDocument(bytes.toString('utf8'), { prettyErrors: false });
+    const keyPath = keyPathAtOffset(lenient, prefix.length);
+    throw new ConfigError(`${file}:${where}: ${keyPath.length ? keyPath.join('.') : '(top level)'}: the stack file is not valid UTF-8 (byte 0x${(bytes[at] ?? 0).toString(16).padStart(2, '0')} at offset ${at})`, 'save the stack file as UTF-8');
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.trim() === '') throw new ConfigError(`${file}:1:1: the stack file is empty`, 'start from stacks/demo.yaml, or see `lifeops schema`');
+  if (text.trim() === '') throw new ConfigError(`${file}:1:1: (top level): the stack file is empty`, 'start from stacks/demo.yaml, or see `lifeops schema`');
   const lines = new LineCounter();
   // merge: YAML merge keys (`<<: *app`), as compose files use them.
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true, merge: true });
@@ -81,20 +85,22 @@ function keyPathAtOffset(doc: Document.Parsed, offset: number): (string | number
   let node: unknown = doc.contents;
   for (let depth = 0; depth < 100 && node; depth++) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => {
+      // The last pair starting at or before the offset; an offset past its value still names it.
+      const span = (p: { key: unknown; value: unknown }) => {
         const k = p.key as Node | null;
         const v = p.value as Node | null;
-        const start = k?.range?.[0] ?? v?.range?.[0];
-        const end = v?.range?.[2] ?? k?.range?.[2];
-        return start !== undefined && end !== undefined && offset >= start && offset <= end;
-      });
+        return { start: k?.range?.[0] ?? v?.range?.[0] ?? Infinity, end: v?.range?.[1] ?? k?.range?.[1] ?? -1 };
+      };
+      const before = node.items.filter((p) => span(p).start <= offset);
+      const pair = before[before.length - 1];
       if (!pair) break;
       out.push(isScalar(pair.key) ? String(pair.key.value) : '?');
+      if (offset >= span(pair).end) break;
       node = pair.value;
     } else if (isSeq(node)) {
       const i = node.items.findIndex((it) => {
         const r = (it as Node | null)?.range;
-        return r && offset >= r[0] && offset <= r[2];
+        return r && offset >= r[0] && offset < r[1];
       });
       if (i < 0) break;
       out.push(i);

@@ -35,6 +35,14 @@ const urlPath = z.string().regex(/^\/[A-Za-z0-9_.\/~-]*$/, 'an absolute URL path
 const port = z.coerce.number().int().min(1).max(65535);
 const cpus = z.coerce.number().positive().max(256);
 
+/** "IP:HOST:CONTAINER" with every port in 1..65535 and every address part in 0..255. */
+function portMappingInRange(spec: string): boolean {
+  const parts = spec.replace(/\/(tcp|udp)$/, '').split(':');
+  const ip = parts.length === 3 ? parts.shift()! : undefined;
+  if (ip !== undefined && ip.split('.').some((o) => Number(o) > 255)) return false;
+  return parts.filter(Boolean).every((p) => p.split('-').every((n) => Number(n) >= 1 && Number(n) <= 65535));
+}
+
 const stringOrList = z.union([z.string(), z.array(z.string())]);
 
 // Timings left out follow compose's own defaults (30s, 30s, 3 retries, no start period).
@@ -137,7 +145,14 @@ export const serviceSchema = z
     entrypoint: stringOrList.optional(),
     environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), z.union([z.string(), z.number(), z.boolean()])).default({}),
     env_file: envFileList.default([]),
-    ports: z.array(z.string().regex(/^((\d{1,3}\.){3}\d{1,3}:)?((\d+(-\d+)?)?:)?\d+(-\d+)?(\/(tcp|udp))?$/, 'a port mapping such as "127.0.0.1:8080:80" (or "127.0.0.1::5432" for any free host port)')).default([]),
+    ports: z
+      .array(
+        z
+          .string()
+          .regex(/^((\d{1,3}\.){3}\d{1,3}:)?((\d+(-\d+)?)?:)?\d+(-\d+)?(\/(tcp|udp))?$/, 'a port mapping such as "127.0.0.1:8080:80" (or "127.0.0.1::5432" for any free host port)')
+          .refine(portMappingInRange, 'ports from 1 to 65535 and an IPv4 address with parts up to 255, such as "127.0.0.1:8080:80"'),
+      )
+      .default([]),
     expose: z.array(port).default([]),
     volumes: z.array(z.string()).default([]),
     depends_on: z.record(z.string(), z.enum(['started', 'healthy', 'completed'])).default({}),
