@@ -184,5 +184,5 @@ describe('hostile stack files', () => {
       expect(r.stderr, r.name).not.toMatch(/\n\s+at /);
       expect(r.wrote, r.name).toBe(false);
     }
-  }, 120_000);
+  }, 300_000);
 });
