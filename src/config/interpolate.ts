@@ -13,6 +13,8 @@ export interface InterpolationResult {
   errors: InterpolationError[];
   /** variables referenced without a default and not set */
   unset: string[];
+  /** each such reference with the key path of the value that holds it (document order) */
+  unsetRefs: { name: string; path: (string | number)[] }[];
   secretTemplates: Record<string, string>;
 }
 
@@ -79,13 +81,17 @@ export function interpolateTree(
 ): InterpolationResult {
   const errors: InterpolationError[] = [];
   const unset = new Set<string>();
+  const unsetRefs: { name: string; path: (string | number)[] }[] = [];
   const secretTemplates: Record<string, string> = {};
   const walk = (node: unknown, at: (string | number)[]): unknown => {
     if (typeof node === 'string') {
       if (!node.includes('$')) return node;
       const r = interpolateString(node, vars, isSecret);
       if (r.error) errors.push({ path: at, message: r.error });
-      r.unset.forEach((u) => unset.add(u));
+      r.unset.forEach((u) => {
+        unset.add(u);
+        unsetRefs.push({ name: u, path: at });
+      });
       if (r.template !== undefined) secretTemplates[at.join('.')] = r.template;
       return r.value;
     }
@@ -98,5 +104,5 @@ export function interpolateTree(
     return node;
   };
   const value = walk(tree, []);
-  return { value, errors, unset: [...unset], secretTemplates };
+  return { value, errors, unset: [...unset], unsetRefs, secretTemplates };
 }

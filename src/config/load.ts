@@ -3,15 +3,16 @@
 // Every failure is a ConfigError naming file:line:column and the key path.
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseDocument, isMap, LineCounter } from 'yaml';
+import { parseDocument, isMap, isSeq, isScalar, isPair, isAlias, visit, LineCounter, type Alias, type Document, type Node } from 'yaml';
 import type { ZodError } from 'zod';
 import { ConfigError } from '../errors.js';
 import { stackFileSchema, type Stack, type StackFile } from './schema.js';
 import { parseEnvFile } from './envfile.js';
 import { interpolateTree, type InterpolationResult } from './interpolate.js';
 import { isSecretName } from '../util/redact.js';
-import { monitoringServiceNames } from './monitoring.js';
-import { locate, locateKey, hasPath, sourcePath, rememberSource, type Source } from './source.js';
+import { locate, locateKey, sourcePath, keySourcePath, rememberSource, type Source } from './source.js';
+import { checkReferences, checkStack, resolveServiceEnvFiles } from './checks.js';
+import { didYouMean } from './suggest.js';
 
 export interface LoadOptions {
   file: string;
@@ -24,59 +25,147 @@ export interface LoadOptions {
   allowMissing?: boolean;
 }
 
+/** Offset of the first byte that is not part of a valid UTF-8 sequence (-1: none found by this scan). */
+function firstBadUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i];
+    const n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (n < 0) return i;
+    for (let k = 1; k <= n; k++) if (i + k >= b.length || (b[i + k] & 0xc0) !== 0x80) return i;
+    i += n + 1;
+  }
+  return -1;
+}
+
 export function readStackSource(file: string): Source {
   const abs = path.resolve(file);
   if (!existsSync(abs)) throw new ConfigError(`${file}: stack file not found`, 'pass -f FILE, or set LIFEOPS_STACK');
   if (statSync(abs).isDirectory()) throw new ConfigError(`${file}: is a directory, not a stack file`);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(abs, 'utf8');
+    bytes = readFileSync(abs);
   } catch (e) {
     throw new ConfigError(`${file}: cannot read the stack file (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  if (text.trim() === '') throw new ConfigError(`${file}: the stack file is empty`, 'start from stacks/demo.yaml, or see `lifeops schema`');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    // Decoding with replacement characters would let a mangled value through unseen.
+    const at = Math.max(0, firstBadUtf8(bytes));
+    const prefix = bytes.subarray(0, at).toString('utf8');
+    const before = prefix.split('\n');
+    const where = `${before.length}:${before[before.length - 1].length + 1}`;
+    // The key it sits under, from a lenient read (replacement characters) of the same text.
+    const lenient = parseDocument(bytes.toString('utf8'), { prettyErrors: false });
+    const keyPath = keyPathAtOffset(lenient, prefix.length);
+    throw new ConfigError(`${file}:${where}: ${keyPath.length ? keyPath.join('.') : '(top level)'}: the stack file is not valid UTF-8 (byte 0x${(bytes[at] ?? 0).toString(16).padStart(2, '0')} at offset ${at})`, 'save the stack file as UTF-8');
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.trim() === '') throw new ConfigError(`${file}:1:1: (top level): the stack file is empty`, 'start from stacks/demo.yaml, or see `lifeops schema`');
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
+  // merge: YAML merge keys (`<<: *app`), as compose files use them.
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true, merge: true });
   const problem = doc.errors[0];
   if (problem) {
     const pos = lines.linePos(problem.pos[0]);
     const what = problem.code === 'DUPLICATE_KEY' ? 'duplicate key' : 'YAML syntax error';
     const detail = problem.message.split('\n')[0].replace(/ at line \d+, column \d+.*$/, '');
-    throw new ConfigError(`${file}:${pos.line}:${pos.col}: ${what}: ${detail}`);
+    const keyPath = keyPathAtOffset(doc, problem.pos[0]);
+    throw new ConfigError(`${file}:${pos.line}:${pos.col}: ${keyPath.length ? `${keyPath.join('.')}: ` : ''}${what}: ${detail}`);
   }
   const root = doc.contents;
-  if (!isMap(root)) throw new ConfigError(`${file}:1:1: the stack file must be a mapping of keys (name, services, ...)`);
+  if (!isMap(root)) throw new ConfigError(`${file}:1:1: (top level): the stack file must be a mapping of keys (name, services, ...)`);
   return { file, doc, lines };
 }
 
-export function levenshtein(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
+/** The key path of the innermost pair whose key or value spans `offset` (for YAML errors). */
+function keyPathAtOffset(doc: Document.Parsed, offset: number): (string | number)[] {
+  const out: (string | number)[] = [];
+  let node: unknown = doc.contents;
+  for (let depth = 0; depth < 100 && node; depth++) {
+    if (isMap(node)) {
+      // The last pair starting at or before the offset; an offset past its value still names it.
+      const span = (p: { key: unknown; value: unknown }) => {
+        const k = p.key as Node | null;
+        const v = p.value as Node | null;
+        return { start: k?.range?.[0] ?? v?.range?.[0] ?? Infinity, end: v?.range?.[1] ?? k?.range?.[1] ?? -1 };
+      };
+      const before = node.items.filter((p) => span(p).start <= offset);
+      const pair = before[before.length - 1];
+      if (!pair) break;
+      out.push(isScalar(pair.key) ? String(pair.key.value) : '?');
+      if (offset >= span(pair).end) break;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const i = node.items.findIndex((it) => {
+        const r = (it as Node | null)?.range;
+        return r && offset >= r[0] && offset < r[1];
+      });
+      if (i < 0) break;
+      out.push(i);
+      node = node.items[i];
+    } else break;
   }
-  return row[b.length];
+  return out;
 }
 
-export function didYouMean(word: string, options: string[]): string | undefined {
-  const prefixed = options.filter((o) => word.length >= 3 && o.toLowerCase().startsWith(word.toLowerCase()));
-  if (prefixed.length === 1) return prefixed[0];
-  let best: string | undefined;
-  let bestScore = Infinity;
-  for (const o of options) {
-    const d = levenshtein(word.toLowerCase(), o.toLowerCase());
-    if (d < bestScore) {
-      bestScore = d;
-      best = o;
-    }
+const MAX_ALIAS_COUNT = 1000;
+
+/** The YAML document as plain data; alias problems (an unresolved alias, an alias bomb) are stack-file errors at the alias. */
+export function stackValue(src: Source): Record<string, unknown> {
+  try {
+    return src.doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as Record<string, unknown>;
+  } catch (e) {
+    const message = (e as Error).message ?? String(e);
+    const unresolved = /Unresolved alias/i.test(message);
+    const bomb = /alias count/i.test(message);
+    if (!unresolved && !bomb) throw e;
+    // Find the alias to blame: the first one naming no earlier anchor, or the
+    // first one whose anchored node holds aliases itself (how a bomb grows).
+    const anchors = new Set<string>();
+    let blamed: { node: Alias; ancestors: readonly unknown[] } | undefined;
+    let first: typeof blamed;
+    visit(src.doc, (_key, node, ancestors) => {
+      if (isAlias(node)) {
+        first ??= { node, ancestors };
+        if (unresolved && !anchors.has(node.source)) blamed = { node, ancestors };
+        if (bomb) {
+          const target = node.resolve(src.doc);
+          let nested = false;
+          if (target) visit(target as Node, { Alias: () => { nested = true; return visit.BREAK; } });
+          if (nested) blamed = { node, ancestors };
+        }
+        if (blamed) return visit.BREAK;
+      } else if ((node as { anchor?: string } | null)?.anchor) anchors.add((node as { anchor: string }).anchor);
+      return undefined;
+    });
+    const hit = blamed ?? first;
+    const pos = src.lines.linePos(hit?.node.range?.[0] ?? 0);
+    const keyPath = hit ? ancestorKeyPath(hit.ancestors, hit.node) : [];
+    const at = keyPath.length ? keyPath.join('.') : '(top level)';
+    const problem = unresolved
+      ? `alias *${hit?.node.source ?? '?'} names no anchor set before it; valid: an alias after its &anchor`
+      : `aliases expand to more than ${MAX_ALIAS_COUNT} nodes (an alias bomb?) starting with *${hit?.node.source ?? '?'}; valid: at most ${MAX_ALIAS_COUNT} alias expansions in all`;
+    throw new ConfigError(`${src.file}:${pos.line}:${pos.col}: ${at}: ${problem}`);
   }
-  return best !== undefined && bestScore <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
+
+function ancestorKeyPath(ancestors: readonly unknown[], node: unknown): (string | number)[] {
+  const out: (string | number)[] = [];
+  const chain = [...ancestors, node];
+  for (let i = 0; i < chain.length - 1; i++) {
+    const a = chain[i];
+    const next = chain[i + 1];
+    if (isPair(a)) {
+      if (next === a.value) out.push(isScalar(a.key) ? String(a.key.value) : '?');
+    } else if (isSeq(a)) out.push(a.items.indexOf(next as never));
+  }
+  return out;
+}
+
+export { levenshtein, didYouMean } from './suggest.js';
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -158,12 +247,40 @@ export function environmentNames(src: Source): string[] {
   return isMap(envs) ? envs.items.map((p) => String((p.key as any).value)) : [];
 }
 
+/**
+ * Compose's extension fields (`x-app: &app ...`, top level or in a service)
+ * hold anchors for merge keys and mean nothing else: dropped, as compose does.
+ */
+function dropExtensions(raw: Record<string, unknown>): Record<string, unknown> {
+  const strip = (m: unknown) => (isPlainObject(m) ? Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith('x-'))) : m);
+  const inServices = (m: unknown) =>
+    isPlainObject(m) && isPlainObject(m.services) ? { ...m, services: Object.fromEntries(Object.entries(m.services).map(([k, v]) => [k, strip(v)])) } : m;
+  const out = inServices(strip(raw)) as Record<string, unknown>;
+  if (isPlainObject(out.environments)) out.environments = Object.fromEntries(Object.entries(out.environments).map(([k, v]) => [k, inServices(strip(v))]));
+  return out;
+}
+
+/** An env_file entry as written: a path, or { path, required }; undefined when it has neither shape (the schema reports it). */
+function envFileSpec(v: unknown): { path: string; required: boolean } | undefined {
+  if (typeof v === 'string' && v) return { path: v, required: true };
+  if (isPlainObject(v) && typeof v.path === 'string' && v.path) return { path: v.path, required: v.required !== false };
+  return undefined;
+}
+
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
 export function loadStack(opts: LoadOptions): Stack {
   const src = readStackSource(opts.file);
-  const raw = src.doc.toJS({ maxAliasCount: 1000 }) as Record<string, unknown>;
+  const raw = dropExtensions(stackValue(src));
   const processEnv = opts.processEnv;
   const envNames = environmentNames(src);
-  const envName = opts.env ?? (raw.default_environment as string | undefined) ?? processEnv.LIFEOPS_ENV;
+  const envName = opts.env ?? (typeof raw.default_environment === 'string' ? raw.default_environment : undefined) ?? processEnv.LIFEOPS_ENV;
   if (!envName) {
     throw new ConfigError(`${src.file}: no environment chosen and the stack has no default_environment`, `pass --env ENV (one of: ${envNames.join(', ') || 'none declared'})`);
   }
@@ -175,22 +292,48 @@ export function loadStack(opts: LoadOptions): Stack {
     );
   }
 
-  const environments = (raw.environments ?? {}) as Record<string, Record<string, unknown>>;
-  const overlay = { ...(environments[envName] ?? {}) };
-  const envFile = typeof overlay.env_file === 'string' ? overlay.env_file : undefined;
+  const environments = (isPlainObject(raw.environments) ? raw.environments : {}) as Record<string, unknown>;
+  const chosen = environments[envName];
+  const overlay: Record<string, unknown> = isPlainObject(chosen) ? { ...chosen } : {};
+  const envFileValue = overlay.env_file;
   const production = typeof overlay.production === 'boolean' ? overlay.production : envName === 'production';
   delete overlay.env_file;
   delete overlay.production;
-  const merged = mergeOverlay(raw, overlay) as Record<string, unknown>;
+  if ('environments' in overlay) {
+    throw new ConfigError(`${src.file}:${locateKey(src, ['environments', envName], 'environments')}: environments.${envName}.environments: unknown key; an environment cannot declare environments`);
+  }
+  // Only the chosen environment's overlay is merged and interpolated: the
+  // others may use variables set only where they deploy.
+  const { environments: _all, ...base } = raw;
+  const merged = mergeOverlay(base, overlay) as Record<string, unknown>;
 
   // Variables: stack defaults < env file < process environment < explicit overrides.
   const baseDir = path.dirname(path.resolve(src.file));
   const variables = (isPlainObject(merged.variables) ? merged.variables : {}) as { defaults?: Record<string, unknown>; secrets?: unknown; required?: unknown };
   const vars: Record<string, string> = {};
-  for (const [k, v] of Object.entries(variables.defaults ?? {})) vars[k] = String(v);
-  if (envFile) {
-    const envPath = path.resolve(baseDir, envFile);
-    if (existsSync(envPath)) Object.assign(vars, parseEnvFile(envPath));
+  for (const [k, v] of Object.entries(isPlainObject(variables.defaults) ? variables.defaults : {})) vars[k] = String(v);
+  const fileVarNames: string[] = [];
+  let envFile: string | undefined;
+  const spec = envFileSpec(envFileValue);
+  if (spec) {
+    const envPath = path.resolve(baseDir, spec.path);
+    const where = `${src.file}:${locate(src, ['environments', envName, 'env_file'])}: environments.${envName}.env_file`;
+    if (isFile(envPath)) {
+      let fromFile: Record<string, string>;
+      try {
+        fromFile = parseEnvFile(envPath);
+      } catch (e) {
+        throw new ConfigError(`${where}: cannot read ${spec.path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      Object.assign(vars, fromFile);
+      fileVarNames.push(...Object.keys(fromFile));
+      envFile = spec.path;
+    } else if (spec.required) {
+      throw new ConfigError(
+        `${where}: ${spec.path} does not exist (looked for ${envPath}); valid: a file relative to the stack file's folder`,
+        `create it, or write env_file: { path: ${spec.path}, required: false } if it exists only where this environment deploys`,
+      );
+    }
   }
   for (const [k, v] of Object.entries(processEnv)) if (v !== undefined) vars[k] = v;
   Object.assign(vars, opts.overrides ?? {});
@@ -198,23 +341,42 @@ export function loadStack(opts: LoadOptions): Stack {
 
   const extraSecrets = Array.isArray(variables.secrets) ? variables.secrets.map(String) : [];
   const secretNames = new Set(extraSecrets);
-  const interp: InterpolationResult = interpolateTree(merged, vars, (name) => secretNames.has(name) || isSecretName(name));
+  const isSecret = (n: string) => secretNames.has(n) || isSecretName(n);
+  const interp: InterpolationResult = interpolateTree(merged, vars, isSecret);
   if (interp.errors.length > 0) {
-    const e = interp.errors[0];
-    const where = hasPath(src, e.path) ? locate(src, e.path) : locate(src, ['environments', envName, ...e.path]);
-    throw new ConfigError(`${src.file}:${where}: ${e.path.join('.')}: ${e.message}`, envFile ? `set it in the environment or in ${envFile}` : 'set it in the environment');
+    const lines = interp.errors.slice(0, 5).map((e) => `${src.file}:${locate(src, sourcePath(src, envName, e.path))}: ${e.path.join('.')}: ${e.message}`);
+    throw new ConfigError(lines.join('\n'), envFile ? `set it in the environment or in ${envFile}` : 'set it in the environment');
   }
 
-  const parsed = stackFileSchema.safeParse(interp.value);
-  if (!parsed.success) throw schemaError(src, parsed.error, interp.value, envName);
-  const file = parsed.data as StackFile;
-  checkReferences(src, file, envName);
+  // A ${VAR} set nowhere is an error where it is written, never a silent "".
+  // Without secrets at hand (render, plan), a secret may stay unset: rendered
+  // files keep its ${VAR} reference and compose reads it at deploy time.
+  const unsetRefs = interp.unsetRefs.filter((r) => vars[r.name] === undefined && !(opts.allowMissing && isSecret(r.name)));
+  if (unsetRefs.length > 0) {
+    const firstPerName = unsetRefs.filter((r, i) => unsetRefs.findIndex((x) => x.name === r.name) === i);
+    const known = [...new Set([...Object.keys(vars).filter((k) => !(k in processEnv)), ...fileVarNames])];
+    const whereSet = `the process environment, ${envFile ? `${envFile} (environments.${envName}.env_file)` : `an env_file of environments.${envName}`} or variables.defaults`;
+    const lines = firstPerName.slice(0, 5).map((r) => {
+      const hint = didYouMean(r.name, known);
+      return `${src.file}:${locate(src, sourcePath(src, envName, r.path))}: ${r.path.join('.')}: required variable not set: ${r.name}${hint ? ` (did you mean ${hint}?)` : ''}; set it in ${whereSet}, or write \${${r.name}:-} where an empty value is meant`;
+    });
+    if (firstPerName.length > 5) lines.push(`... and ${firstPerName.length - 5} more unset variables`);
+    throw new ConfigError(lines.join('\n'), envFile ? `export ${firstPerName[0].name}=... or add it to ${envFile}` : `export ${firstPerName[0].name}=...`);
+  }
 
-  // Required variables: declared ones, plus every ${VAR} used without a default.
-  const missing = [...new Set([...file.variables.required, ...interp.unset])].filter((v) => vars[v] === undefined || vars[v] === '');
+  const value = { ...(interp.value as Record<string, unknown>), ...(raw.environments !== undefined ? { environments: raw.environments } : {}) };
+  const parsed = stackFileSchema.safeParse(value);
+  if (!parsed.success) throw schemaError(src, parsed.error, value, envName);
+  const file = parsed.data as StackFile;
+  checkOtherEnvironments(src, base, environments, envName);
+  checkReferences(src, file, envName);
+  checkStack(src, file, envName, baseDir);
+  resolveServiceEnvFiles(src, file, envName, baseDir);
+
+  const missing = file.variables.required.filter((v) => vars[v] === undefined || vars[v] === '');
   if (missing.length > 0 && !opts.allowMissing) {
     throw new ConfigError(
-      `${src.file}: environment "${envName}": required variable${missing.length > 1 ? 's' : ''} not set: ${missing.join(', ')}`,
+      `${src.file}:${locate(src, sourcePath(src, envName, ['variables', 'required']))}: variables.required: environment "${envName}": required variable${missing.length > 1 ? 's' : ''} not set: ${missing.join(', ')}`,
       envFile ? `export ${missing[0]}=... or add it to ${path.relative(process.cwd(), path.resolve(baseDir, envFile)) || envFile}` : `export ${missing[0]}=...`,
     );
   }
@@ -229,7 +391,7 @@ export function loadStack(opts: LoadOptions): Stack {
     ...file,
     env: envName,
     production,
-    project: `${file.name}-${envName}`,
+    project: file.project ?? `${file.name}-${envName}`,
     baseDir,
     file: path.resolve(src.file),
     vars,
@@ -241,36 +403,28 @@ export function loadStack(opts: LoadOptions): Stack {
 }
 
 /**
- * Names that must point at a service: the front's own service, every domain's
- * upstream (an app service, or one the monitoring override adds), and every
- * depends_on. A wrong name would otherwise render a route to nowhere. Also
- * promtail, which has nowhere to ship without loki.
+ * Unknown keys in the environments not chosen: each overlay is merged onto
+ * the base and checked for keys the schema does not know (only those: values
+ * there may hold variables set only where that environment deploys).
  */
-function checkReferences(src: Source, file: StackFile, envName: string): void {
-  const services = Object.keys(file.services);
-  const mon = file.monitoring?.enabled ? file.monitoring : undefined;
-  const routable = [...services, ...(mon ? monitoringServiceNames(mon) : [])];
-  const refs: { keyPath: (string | number)[]; name: string; valid: string[]; what: string; isKey?: boolean }[] = [];
-  if (file.front) {
-    refs.push({ keyPath: ['front', 'service'], name: file.front.service, valid: services, what: 'a service' });
-    file.front.domains.forEach((d, i) => refs.push({ keyPath: ['front', 'domains', i, 'upstream'], name: d.upstream, valid: routable, what: 'a service the front can reach' }));
+function checkOtherEnvironments(src: Source, base: Record<string, unknown>, environments: Record<string, unknown>, chosen: string): void {
+  const lines: string[] = [];
+  for (const [env, ov] of Object.entries(environments)) {
+    if (env === chosen || !isPlainObject(ov)) continue;
+    const { env_file: _f, production: _p, ...rest } = ov;
+    const r = stackFileSchema.safeParse(mergeOverlay(base, rest));
+    if (r.success) continue;
+    for (const issue of r.error.issues) {
+      if (issue.code !== 'unrecognized_keys') continue;
+      const keyPath = issue.path as (string | number)[];
+      const valid = validKeysAt(keyPath);
+      for (const key of issue.keys) {
+        const hint = didYouMean(key, valid);
+        lines.push(`${src.file}:${locateKey(src, keySourcePath(src, env, keyPath, key), key)}: ${[...keyPath, key].join('.')}: unknown key (environment ${env})${hint ? ` (did you mean "${hint}"?)` : ''}; valid keys: ${valid.join(', ')}`);
+      }
+    }
   }
-  for (const [svc, def] of Object.entries(file.services)) {
-    for (const dep of Object.keys(def.depends_on)) refs.push({ keyPath: ['services', svc, 'depends_on', dep], name: dep, valid: services, what: 'a service', isKey: true });
-  }
-  const lines = refs
-    .filter((r) => !r.valid.includes(r.name))
-    .map((r) => {
-      const hint = didYouMean(r.name, r.valid);
-      const at = sourcePath(src, envName, r.keyPath);
-      const where = r.isKey ? locateKey(src, at.slice(0, -1), r.name) : locate(src, at);
-      return `${src.file}:${where}: ${r.keyPath.join('.')}: "${r.name}" is not ${r.what}${hint ? ` (did you mean "${hint}"?)` : ''}; valid: ${r.valid.join(', ')}`;
-    });
-  if (lines.length) throw new ConfigError(lines.join('\n'), 'name one of the services listed');
-  if (mon?.exporters.includes('promtail') && !mon.exporters.includes('loki')) {
-    const at = sourcePath(src, envName, ['monitoring', 'exporters']);
-    throw new ConfigError(`${src.file}:${locate(src, at)}: monitoring.exporters: promtail ships logs to the loki exporter, which is not listed`, 'add loki to monitoring.exporters, or remove promtail');
-  }
+  if (lines.length) throw new ConfigError([...new Set(lines)].slice(0, 5).join('\n'), 'see `lifeops schema` for every valid key');
 }
 
 function schemaError(src: Source, error: ZodError, value: unknown, envName: string): ConfigError {
@@ -285,7 +439,7 @@ function schemaError(src: Source, error: ZodError, value: unknown, envName: stri
       const valid = validKeysAt(keyPath);
       for (const key of msg.unknownKeys) {
         const hint = didYouMean(key, valid);
-        const where = locateKey(src, srcPath, key);
+        const where = locateKey(src, keySourcePath(src, envName, keyPath, key), key);
         lines.push(
           `${src.file}:${where}: ${[...keyPath, key].join('.')}: unknown key${hint ? ` (did you mean "${hint}"?)` : ''}; valid keys: ${valid.join(', ')}`,
         );

@@ -8,9 +8,18 @@ const name = z
 export const duration = z
   .string()
   .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as "500ms", "30s", "5m", "1h", "7d"');
+// At least one byte and at most 64 TiB: "0M" means "unlimited" to Docker and
+// "99999999999999999999g" would render as 1.024e+23m.
+const MAX_SIZE_BYTES = 64 * 1024 ** 4;
+const sizeBytes = (t: string) => {
+  const m = /^(\d+(?:\.\d+)?)([kmg])?b?$/i.exec(t);
+  const unit: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+  return m ? Number(m[1]) * unit[(m[2] ?? '').toLowerCase()] : NaN;
+};
 export const memSize = z
   .string()
-  .regex(/^\d+(\.\d+)?[kmg]b?$/i, 'a size such as "512M", "1.5G", "200MB"');
+  .regex(/^\d+(\.\d+)?[kmg]b?$/i, 'a size such as "512M", "1.5G", "200MB"')
+  .refine((t) => { const b = sizeBytes(t); return b >= 1 && b <= MAX_SIZE_BYTES; }, 'a size of at least 1 byte and at most 64 TiB, such as "512M"');
 // Values that reach nginx/prometheus/gunicorn directives: no quotes, braces,
 // semicolons or newlines, so nothing can close a directive or open another.
 export const safeToken = z
@@ -26,15 +35,60 @@ const urlPath = z.string().regex(/^\/[A-Za-z0-9_.\/~-]*$/, 'an absolute URL path
 const port = z.coerce.number().int().min(1).max(65535);
 const cpus = z.coerce.number().positive().max(256);
 
+/** "IP:HOST:CONTAINER" with every port in 1..65535 and every address part in 0..255. */
+function portMappingInRange(spec: string): boolean {
+  const parts = spec.replace(/\/(tcp|udp)$/, '').split(':');
+  const ip = parts.length === 3 ? parts.shift()! : undefined;
+  if (ip !== undefined && ip.split('.').some((o) => Number(o) > 255)) return false;
+  return parts.filter(Boolean).every((p) => p.split('-').every((n) => Number(n) >= 1 && Number(n) <= 65535));
+}
+
 const stringOrList = z.union([z.string(), z.array(z.string())]);
 
+// Timings left out follow compose's own defaults (30s, 30s, 3 retries, no start period).
 export const healthcheckSchema = z
   .object({
     test: stringOrList.describe('a shell command (string) or an exec array; exit 0 means healthy'),
-    interval: duration.default('10s'),
-    timeout: duration.default('5s'),
-    retries: z.coerce.number().int().min(1).default(3),
-    start_period: duration.default('10s'),
+    interval: duration.default('30s'),
+    timeout: duration.default('30s'),
+    retries: z.coerce.number().int().min(1).max(1000).default(3),
+    start_period: duration.default('0s'),
+  })
+  .strict();
+
+/** An env_file entry as compose writes it: a path, or { path, required: false } for one that may be absent. */
+export const envFileEntry = z.union([
+  z.string().min(1),
+  z.object({ path: z.string().min(1), required: z.boolean().default(true) }).strict(),
+]);
+const envFileList = z
+  .union([envFileEntry, z.array(envFileEntry)])
+  .transform((v) => (Array.isArray(v) ? v : [v]))
+  .describe('env file(s), relative to the stack file\'s folder; a missing one is an error unless required: false');
+
+/** Compose's network and volume names (keys in the compose file). */
+export const composeKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." or "-", starting with a letter or digit');
+/** The compose project name, by compose's own rule. */
+export const projectName = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'a compose project name: lower-case letters, digits, "_" or "-", starting with a letter or digit');
+
+export const networkSchema = z
+  .object({
+    internal: z.boolean().optional().describe('no route to the outside (compose: internal)'),
+    external: z.boolean().optional().describe('created outside this stack; compose neither creates nor removes it'),
+    name: composeKey.optional().describe('the Docker name of the network (default: <project>_<key>, or the key itself when external)'),
+    driver: safeToken.optional(),
+    attachable: z.boolean().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+
+export const volumeSchema = z
+  .object({
+    external: z.boolean().optional().describe('an existing volume (moving in from plain compose): never created or removed'),
+    name: composeKey.optional().describe('the Docker name of the volume (default: <project>_<key>, or the key itself when external)'),
+    driver: safeToken.optional(),
+    driver_opts: z.record(z.string(), z.string()).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
   })
   .strict();
 
@@ -48,7 +102,12 @@ export const gunicornSchema = z
     bind: safeToken.default('0.0.0.0:8000'),
     workers: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(64)]).default('auto'),
     threads: z.coerce.number().int().min(1).max(64).default(1),
-    worker_class: z.enum(['sync', 'gthread', 'gevent', 'eventlet', 'uvicorn.workers.UvicornWorker']).default('sync'),
+    worker_class: z
+      .union([
+        z.enum(['sync', 'gthread', 'gevent', 'eventlet', 'tornado']),
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/, 'a built-in worker class (sync, gthread, gevent, eventlet, tornado) or a dotted class path such as "uvicorn.workers.UvicornWorker"'),
+      ])
+      .default('sync'),
     worker_connections: z.coerce.number().int().min(1).default(1000),
     timeout: z.coerce.number().int().min(1).default(30),
     graceful_timeout: z.coerce.number().int().min(1).default(30),
@@ -85,8 +144,15 @@ export const serviceSchema = z
     command: stringOrList.optional(),
     entrypoint: stringOrList.optional(),
     environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), z.union([z.string(), z.number(), z.boolean()])).default({}),
-    env_file: z.array(z.string()).default([]),
-    ports: z.array(z.string().regex(/^((\d{1,3}\.){3}\d{1,3}:)?((\d+(-\d+)?)?:)?\d+(-\d+)?(\/(tcp|udp))?$/, 'a port mapping such as "127.0.0.1:8080:80" (or "127.0.0.1::5432" for any free host port)')).default([]),
+    env_file: envFileList.default([]),
+    ports: z
+      .array(
+        z
+          .string()
+          .regex(/^((\d{1,3}\.){3}\d{1,3}:)?((\d+(-\d+)?)?:)?\d+(-\d+)?(\/(tcp|udp))?$/, 'a port mapping such as "127.0.0.1:8080:80" (or "127.0.0.1::5432" for any free host port)')
+          .refine(portMappingInRange, 'ports from 1 to 65535 and an IPv4 address with parts up to 255, such as "127.0.0.1:8080:80"'),
+      )
+      .default([]),
     expose: z.array(port).default([]),
     volumes: z.array(z.string()).default([]),
     depends_on: z.record(z.string(), z.enum(['started', 'healthy', 'completed'])).default({}),
@@ -103,7 +169,11 @@ export const serviceSchema = z
     stop_grace_period: duration.optional(),
     health_timeout: duration.default('120s').describe('how long deploy waits for this service to become healthy'),
     labels: z.record(z.string(), z.string()).default({}),
-    networks: z.array(name).optional(),
+    networks: z.array(name).optional().describe('networks the service joins: default, backend, or ones declared under the top-level networks:'),
+    shm_size: z.union([memSize, z.coerce.number().int().min(1).max(MAX_SIZE_BYTES)]).optional().describe('size of /dev/shm, such as "256M"'),
+    tmpfs: z.union([z.string(), z.array(z.string())]).optional().describe('container paths mounted as tmpfs, such as "/tmp" or "/run:size=64m"'),
+    stdin_open: z.boolean().optional(),
+    tty: z.boolean().optional(),
     user: z.string().optional(),
     profiles: z.array(name).optional(),
     gunicorn: gunicornSchema.optional(),
@@ -155,6 +225,16 @@ const rateLimit = z
   .object({ rate: z.string().regex(/^\d+r\/[sm]$/, 'a rate such as "200r/s" or "30r/m"'), burst: z.coerce.number().int().min(0).default(20), zone_size: z.string().regex(/^\d+[km]$/, 'a size such as "10m"').default('10m') })
   .strict();
 
+export const locationSchema = z
+  .object({
+    path: urlPath.describe('URL prefix routed to this upstream, such as "/api/v1/streaming"'),
+    upstream: name.describe('the service requests under this path go to'),
+    upstream_port: port.optional(),
+    websocket: z.boolean().default(false).describe('long-lived upgraded connections: no buffering, timeouts of 1h unless proxy_timeout says otherwise'),
+    proxy_timeout: duration.optional().describe('proxy read/send timeout for this path (default 60s; 1h with websocket)'),
+  })
+  .strict();
+
 export const domainSchema = z
   .object({
     name: hostname,
@@ -162,9 +242,12 @@ export const domainSchema = z
     upstream: name.describe('the service requests are proxied to'),
     upstream_port: port.optional(),
     api_prefix: urlPath.optional().describe('location getting the API rate limit'),
-    static: z.object({ location: urlPath, root: safeToken, expires: z.string().regex(/^\d+[smhdwMy]$/, 'an nginx time such as "30d"').default('30d') }).strict().optional(),
+    static: z.object({ location: urlPath, root: safeToken.refine((r) => r.startsWith('/') && !r.split('/').includes('..'), 'an absolute path inside the front container, without "..", such as "/app/staticfiles"'), expires: z.string().regex(/^\d+[smhdwMy]$/, 'an nginx time such as "30d"').default('30d') }).strict().optional(),
     basic_auth: z.boolean().default(false).describe('protect with HTTP basic auth (monitoring dashboards)'),
     tls: z.boolean().optional().describe('defaults to front.tls.enabled'),
+    locations: z.array(locationSchema).default([]).describe('further upstreams on this domain by path prefix'),
+    proxy_timeout: duration.optional().describe('proxy read/send timeout for the domain\'s own location (default 60s)'),
+    health: z.enum(['front', 'upstream']).default('front').describe('who answers /health: the front itself, or the upstream app'),
   })
   .strict();
 
@@ -295,6 +378,7 @@ export const budgetSchema = z
 export const stackBaseShape = {
   version: z.literal(1).default(1),
   name,
+  project: projectName.optional().describe('the compose project name (default <name>-<environment>); set it to adopt a stack already running under plain compose'),
   description: z.string().optional(),
   default_environment: name.optional(),
   variables: z
@@ -307,6 +391,8 @@ export const stackBaseShape = {
     .default({ required: [], secrets: [], defaults: {} }),
   images: z.record(z.string(), z.string()).default({}).describe('image mapping: official repository -> local image'),
   services: z.record(name, serviceSchema),
+  networks: z.record(name, networkSchema).default({}).describe('networks services may join besides the built-in default and backend'),
+  volumes: z.record(composeKey, volumeSchema).default({}).describe('named volumes with options (external, name ...); volumes only used by services need no entry'),
   postgres: postgresSchema.optional(),
   redis: redisSchema.optional(),
   pgbouncer: pgbouncerSchema.optional(),
@@ -321,7 +407,7 @@ export const stackBaseShape = {
 
 export const environmentSchema = z
   .object({
-    env_file: z.string().optional(),
+    env_file: envFileEntry.optional().describe('variables for this environment, relative to the stack file\'s folder; missing is an error unless required: false'),
     production: z.boolean().optional().describe('apply production rules (secret strength, confirmations); default: name is "production"'),
   })
   .catchall(z.unknown())

@@ -51,10 +51,22 @@ export function hasPath(src: Source, keyPath: KeyPath): boolean {
   return src.doc.hasIn(keyPath);
 }
 
-/** Where a key path is written: in the environment's overlay when only the overlay sets it. */
+/**
+ * Where a key path is written: in the environment's overlay when the overlay
+ * sets it (its value wins over the base's: mappings merge, the rest is
+ * replaced), else in the base.
+ */
 export function sourcePath(src: Source, envName: string, keyPath: KeyPath): (string | number)[] {
-  const inOverlay = hasPath(src, ['environments', envName, ...keyPath]) && !hasPath(src, keyPath);
+  const inOverlay = hasPath(src, ['environments', envName, ...keyPath]);
   return inOverlay ? ['environments', envName, ...keyPath] : [...keyPath];
+}
+
+/** Where the mapping holding `key` is written, for a key named by an error (unknown key, say). */
+export function keySourcePath(src: Source, envName: string, parentPath: KeyPath, key: string): (string | number)[] {
+  const overlay = ['environments', envName, ...parentPath];
+  if (hasPath(src, [...overlay, key])) return overlay;
+  if (hasPath(src, [...parentPath, key])) return [...parentPath];
+  return sourcePath(src, envName, parentPath);
 }
 
 // Keyed by the Stack object loadStack returned: nothing is added to the stack

@@ -38,8 +38,8 @@ function healthcheck(svc: Service) {
 
 const DEPENDS = { started: 'service_started', healthy: 'service_healthy', completed: 'service_completed_successfully' } as const;
 
-export function serviceNetworks(stack: Stack, name: string, svc: Service): string[] {
-  if (svc.networks) return svc.networks;
+/** The networks a service joins when the stack names none. */
+function implicitNetworks(svc: Service): string[] {
   const backendOnly = ['postgres', 'redis', 'pgbouncer'].includes(svc.role);
   // A published port needs a non-internal network to reach the host.
   if (backendOnly && svc.ports.length === 0) return [BACKEND_NETWORK];
@@ -47,11 +47,57 @@ export function serviceNetworks(stack: Stack, name: string, svc: Service): strin
   return ['default', BACKEND_NETWORK];
 }
 
+/** Every service the front routes to: domains' upstreams and their path locations'. */
+export function frontUpstreams(stack: Stack): string[] {
+  const out: string[] = [];
+  for (const d of stack.front?.domains ?? []) for (const u of [d.upstream, ...d.locations.map((l) => l.upstream)]) if (!out.includes(u)) out.push(u);
+  return out;
+}
+
+/**
+ * The networks a service joins: its own `networks:`, else the built-in
+ * layout (apps on default + backend, data stores on backend only). The
+ * front also joins every network an upstream of it names, so it can reach
+ * each one; an upstream without `networks:` is on default, as the front is.
+ */
+export function serviceNetworks(stack: Stack, name: string, svc: Service): string[] {
+  const own = svc.networks ?? implicitNetworks(svc);
+  if (stack.front?.service !== name) return own;
+  const joined = [...own];
+  for (const u of frontUpstreams(stack)) {
+    for (const net of stack.services[u]?.networks ?? ['default']) if (!joined.includes(net)) joined.push(net);
+  }
+  return joined;
+}
+
+const definedOnly = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+/** Top-level networks: the built-in default and backend, then the stack's own (which may redefine those two). */
+function composeNetworks(stack: Stack): Record<string, unknown> {
+  const out: Record<string, unknown> = { default: {}, [BACKEND_NETWORK]: { internal: true } };
+  for (const [key, def] of Object.entries(stack.networks)) out[key] = definedOnly({ ...def });
+  return out;
+}
+
+/** Top-level volumes: every named volume a service mounts, and every declared one, with its options. */
+function composeVolumes(stack: Stack): Record<string, unknown> | undefined {
+  const names = [...new Set([...namedVolumes(stack), ...Object.keys(stack.volumes)])].sort();
+  if (!names.length) return undefined;
+  return Object.fromEntries(names.map((v) => [v, stack.volumes[v] ? definedOnly({ ...stack.volumes[v] }) : {}]));
+}
+
 /** Paths in the stack file are relative to it; in the compose file, relative to the render dir. */
 function relocate(stack: Stack, renderDir: string, p: string): string {
   if (!(p.startsWith('./') || p.startsWith('../'))) return p;
   const rel = path.relative(renderDir, path.resolve(stack.baseDir, p));
   return rel.startsWith('.') ? rel : `./${rel}`;
+}
+
+/** An env_file path: relative ones (`env/app.env`, `.env.production`) are relative to the stack file, as in a compose file beside it. */
+function relocateFile(stack: Stack, renderDir: string, p: string): string {
+  if (path.isAbsolute(p) || p.includes('$') || p.startsWith('~')) return p;
+  const rel = path.relative(renderDir, path.resolve(stack.baseDir, p));
+  return rel.startsWith('.') || path.isAbsolute(rel) ? rel : `./${rel}`;
 }
 
 function volumeSpec(stack: Stack, renderDir: string, spec: string): string {
@@ -76,7 +122,8 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   if (svc.entrypoint !== undefined) out.entrypoint = typeof svc.entrypoint === 'string' ? escapeDollar(svc.entrypoint) : svc.entrypoint.map(escapeDollar);
   if (svc.command !== undefined) out.command = typeof svc.command === 'string' ? escapeDollar(svc.command) : svc.command.map(escapeDollar);
   if (svc.user) out.user = svc.user;
-  if (svc.env_file.length) out.env_file = svc.env_file.map((f) => relocate(stack, renderDir, f));
+  if (svc.profiles?.length) out.profiles = svc.profiles;
+  if (svc.env_file.length) out.env_file = svc.env_file.map((f) => relocateFile(stack, renderDir, typeof f === 'string' ? f : f.path));
   const envKeys = Object.keys(svc.environment).sort();
   if (envKeys.length) out.environment = Object.fromEntries(envKeys.map((k) => [k, envValue(stack, name, k, svc.environment[k])]));
   if (svc.ports.length) out.ports = svc.ports;
@@ -89,6 +136,10 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   // pg_isready killed at its timeout) and take their exit for a crashed backend:
   // crash recovery for every connection. An init process reaps them instead.
   if (svc.role === 'postgres') out.init = true;
+  if (svc.shm_size !== undefined) out.shm_size = typeof svc.shm_size === 'number' ? svc.shm_size : dockerSize(svc.shm_size);
+  if (svc.tmpfs !== undefined) out.tmpfs = svc.tmpfs;
+  if (svc.stdin_open !== undefined) out.stdin_open = svc.stdin_open;
+  if (svc.tty !== undefined) out.tty = svc.tty;
   out.restart = svc.restart;
   if (svc.stop_grace_period) out.stop_grace_period = svc.stop_grace_period;
   out.networks = serviceNetworks(stack, name, svc);
@@ -123,11 +174,8 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
 export function renderCompose(stack: Stack, renderDir: string): string {
   const services: Record<string, unknown> = {};
   for (const name of Object.keys(stack.services)) services[name] = composeService(stack, name, stack.services[name], renderDir);
-  const doc: Record<string, unknown> = {
-    services,
-    networks: { default: {}, [BACKEND_NETWORK]: { internal: true } },
-  };
-  const volumes = namedVolumes(stack);
-  if (volumes.length) doc.volumes = Object.fromEntries(volumes.map((v) => [v, {}]));
+  const doc: Record<string, unknown> = { services, networks: composeNetworks(stack) };
+  const volumes = composeVolumes(stack);
+  if (volumes) doc.volumes = volumes;
   return toYaml(doc, `Rendered by lifeops from ${path.basename(stack.file)} (environment ${stack.env}). Do not edit: run \`lifeops render\`.\nProject: ${stack.project}`);
 }

@@ -22,6 +22,25 @@ export function upstreamPort(stack: Stack, d: Domain): number {
   return svc.http?.port ?? 8000;
 }
 
+/** The port a path location proxies to: its upstream_port, else the service's http.port, else 8000. */
+export function locationPort(stack: Stack, domainIndex: number, locationIndex: number): number {
+  const l = stack.front!.domains[domainIndex].locations[locationIndex];
+  if (l.upstream_port !== undefined) return l.upstream_port;
+  const svc = stack.services[l.upstream];
+  if (!svc) {
+    const keyPath = ['front', 'domains', domainIndex, 'locations', locationIndex, 'upstream'];
+    throw ConfigError.at(keyPath, `"${l.upstream}" is not a service of the stack, so its port is unknown; valid: one of ${Object.keys(stack.services).join(', ')}, or set upstream_port`, 'add upstream_port: PORT to the location');
+  }
+  return svc.http?.port ?? 8000;
+}
+
+/** The Docker name of a network of the stack (what `docker network ls` shows). */
+export function dockerNetworkName(stack: Stack, net: string): string {
+  const def = stack.networks[net];
+  if (def?.name) return def.name;
+  return def?.external ? net : `${stack.project}_${net}`;
+}
+
 export function domainTls(front: Front, d: Domain): boolean {
   return d.tls ?? front.tls.enabled;
 }

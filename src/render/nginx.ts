@@ -6,7 +6,7 @@ import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
 import { ConfigError } from '../errors.js';
 import { renderedHeader } from './header.js';
-import { upstreamPort, domainTls } from './front.js';
+import { upstreamPort, locationPort, domainTls } from './front.js';
 
 type Domain = Front['domains'][number];
 
@@ -55,7 +55,7 @@ function securityHeaders(front: Front, tls: boolean): string[] {
   return out;
 }
 
-const PROXY = [
+const PROXY_BASE = [
   'proxy_http_version 1.1;',
   'proxy_set_header Host $host;',
   'proxy_set_header X-Real-IP $remote_addr;',
@@ -65,21 +65,34 @@ const PROXY = [
   'proxy_set_header Upgrade $http_upgrade;',
   'proxy_set_header Connection $connection_upgrade;',
   'proxy_connect_timeout 2s;',
-  'proxy_send_timeout 60s;',
-  'proxy_read_timeout 60s;',
-  'proxy_next_upstream error timeout http_502 http_503;',
-  'proxy_next_upstream_tries 3;',
-  'proxy_next_upstream_timeout 10s;',
 ];
+
+/** Proxy directives for one location: read/send timeouts (default 60s), and for websockets no buffering. */
+function proxyLines(timeout = '60s', websocket = false): string[] {
+  return [
+    ...PROXY_BASE,
+    `proxy_send_timeout ${timeout};`,
+    `proxy_read_timeout ${timeout};`,
+    ...(websocket ? ['proxy_buffering off;'] : []),
+    'proxy_next_upstream error timeout http_502 http_503;',
+    'proxy_next_upstream_tries 3;',
+    'proxy_next_upstream_timeout 10s;',
+  ];
+}
+
+/** Websocket locations keep a quiet connection open for an hour unless told otherwise. */
+export const WEBSOCKET_TIMEOUT = '3600s';
 
 const slash = (p: string) => (p.endsWith('/') ? p : p + '/');
 
-function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean): string {
+function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean, domainIndex: number): string {
   const tls = domainTls(front, d);
   const port = upstreamPort(stack, d);
   const names = [d.name, ...d.aliases].join(' ');
   const def = isDefault ? ' default_server' : '';
-  const health = ['location = /health {', '    access_log off;', '    default_type text/plain;', '    return 200 "ok\\n";', '}'];
+  // /health is answered by nginx itself unless the domain leaves it to the app (health: upstream).
+  const health = d.health === 'front' ? ['location = /health {', '    access_log off;', '    default_type text/plain;', '    return 200 "ok\\n";', '}'] : [];
+  const proxy = proxyLines(d.proxy_timeout);
   let redirect = '';
   if (tls) {
     redirect =
@@ -137,11 +150,29 @@ function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean): st
       '\n' +
       limit('api') +
       auth +
-      lines([`set $upstream http://${d.upstream}:${port};`, 'proxy_pass $upstream;', ...PROXY], 8) +
+      lines([`set $upstream http://${d.upstream}:${port};`, 'proxy_pass $upstream;', ...proxy], 8) +
       '\n' +
       lines(['}']) +
       '\n';
   }
+  // Further upstreams on this domain by path prefix (a streaming server beside the app, say).
+  const paths = d.locations
+    .map((l, j) => {
+      const timeout = l.proxy_timeout ?? (l.websocket ? WEBSOCKET_TIMEOUT : d.proxy_timeout);
+      const target = `http://${l.upstream}:${locationPort(stack, domainIndex, j)}`;
+      return (
+        '\n' +
+        lines([`location ${l.path} {`]) +
+        '\n' +
+        limit('general') +
+        auth +
+        lines([`set $upstream ${target};`, 'proxy_pass $upstream;', ...proxyLines(timeout, l.websocket)], 8) +
+        '\n' +
+        lines(['}']) +
+        '\n'
+      );
+    })
+    .join('');
   return renderTemplate(stack, `nginx/conf.d/${d.name}.conf`, 'nginx/site.conf', {
     header: renderedHeader(stack),
     domain: d.name,
@@ -153,11 +184,13 @@ function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean): st
     security_headers: lines(headers),
     static_location: staticLoc,
     api_location: api,
+    path_locations: paths,
+    health_location: health.length ? lines(health) + '\n' : '',
     general_limit: limit('general'),
     auth,
     upstream: d.upstream,
     upstream_port: port,
-    proxy: lines(PROXY, 8),
+    proxy: lines(proxy, 8),
   });
 }
 
@@ -172,7 +205,7 @@ export function renderNginx(stack: Stack, _ctx?: RenderContext): RenderedFile[] 
       throw ConfigError.at(['front', 'domains', i, 'name'], `${d.name} is listed twice (also front.domains.${first}.name); valid: a name no other domain has (add a second name to aliases)`);
     }
     seen.set(d.name, i);
-    files.push({ path: `nginx/conf.d/${d.name}.conf`, content: siteConf(stack, front, d, i === 0) });
+    files.push({ path: `nginx/conf.d/${d.name}.conf`, content: siteConf(stack, front, d, i === 0, i) });
   });
   return files;
 }

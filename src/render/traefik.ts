@@ -6,7 +6,7 @@ import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
 import { ConfigError } from '../errors.js';
 import { renderedHeader } from './header.js';
-import { upstreamPort, domainTls } from './front.js';
+import { upstreamPort, locationPort, domainTls, dockerNetworkName } from './front.js';
 
 export const TRAEFIK_CONF = '/etc/traefik/traefik.yml';
 export const TRAEFIK_ACME = '/letsencrypt/acme.json';
@@ -20,6 +20,13 @@ export function traefikNetwork(stack: Stack): string {
   return `${stack.project}_default`;
 }
 
+/** The network Traefik reaches an upstream on: default, unless the upstream names its own networks. */
+function upstreamNetwork(stack: Stack, upstream: string): string {
+  const nets = stack.services[upstream]?.networks;
+  if (!nets || nets.includes('default')) return traefikNetwork(stack);
+  return dockerNetworkName(stack, nets[0]);
+}
+
 export function routerName(stack: Stack, domain: string): string {
   return `${stack.name}-${domain.replace(/^\*\./, 'wildcard.').replace(/[^a-z0-9]+/gi, '-')}`.toLowerCase();
 }
@@ -29,15 +36,29 @@ export function traefikLabels(stack: Stack): Record<string, Record<string, strin
   const front = stack.front;
   const out: Record<string, Record<string, string>> = {};
   if (!front || front.kind !== 'traefik') return out;
-  for (const d of front.domains) {
-    const r = routerName(stack, d.name);
+  // One router per domain, and one per path location on it (Traefik ranks a
+  // longer rule first, so `Host && PathPrefix` wins over the plain `Host`).
+  const routes = front.domains.flatMap((d, i) => {
+    const hosts = [d.name, ...d.aliases].map((h) => `Host(\`${h}\`)`).join(' || ');
+    return [
+      { d, r: routerName(stack, d.name), upstream: d.upstream, port: upstreamPort(stack, d), rule: hosts },
+      ...d.locations.map((l, j) => ({
+        d,
+        r: `${routerName(stack, d.name)}-${l.path.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase() || 'root'}`,
+        upstream: l.upstream,
+        port: locationPort(stack, i, j),
+        rule: `(${hosts}) && PathPrefix(\`${l.path}\`)`,
+      })),
+    ];
+  });
+  for (const { d, r, upstream, port, rule } of routes) {
     const tls = domainTls(front, d);
-    const labels = (out[d.upstream] ??= { 'traefik.enable': 'true', 'traefik.docker.network': traefikNetwork(stack) });
-    labels[`traefik.http.routers.${r}.rule`] = [d.name, ...d.aliases].map((h) => `Host(\`${h}\`)`).join(' || ');
+    const labels = (out[upstream] ??= { 'traefik.enable': 'true', 'traefik.docker.network': upstreamNetwork(stack, upstream) });
+    labels[`traefik.http.routers.${r}.rule`] = rule;
     labels[`traefik.http.routers.${r}.entrypoints`] = tls ? 'websecure' : 'web';
     if (tls) labels[`traefik.http.routers.${r}.tls.certresolver`] = CERT_RESOLVER;
     labels[`traefik.http.routers.${r}.service`] = r;
-    labels[`traefik.http.services.${r}.loadbalancer.server.port`] = String(upstreamPort(stack, d));
+    labels[`traefik.http.services.${r}.loadbalancer.server.port`] = String(port);
     const middlewares: string[] = [`${stack.name}-headers`];
     labels[`traefik.http.middlewares.${stack.name}-headers.headers.frameDeny`] = String(front.security_headers.frame_options === 'DENY');
     labels[`traefik.http.middlewares.${stack.name}-headers.headers.contentTypeNosniff`] = 'true';

@@ -120,9 +120,9 @@ monitoring: { enabled: true, grafana: true, exporters: [node] }
   });
 
   it('gives YAML syntax errors, duplicate keys and empty files their own message', () => {
-    expect(loadError(stackFile('syntax.yaml', 'name: a\nservices: [\n')).message).toMatch(/syntax\.yaml:\d+:\d+: YAML syntax error/);
-    expect(loadError(stackFile('dup.yaml', 'name: a\nname: b\nservices: {}\n')).message).toMatch(/dup\.yaml:2:1: duplicate key/);
-    expect(loadError(stackFile('empty.yaml', '\n  \n')).message).toMatch(/empty\.yaml: the stack file is empty/);
+    expect(loadError(stackFile('syntax.yaml', 'name: a\nservices: [\n')).message).toMatch(/syntax\.yaml:\d+:\d+: services: YAML syntax error/);
+    expect(loadError(stackFile('dup.yaml', 'name: a\nname: b\nservices: {}\n')).message).toMatch(/dup\.yaml:2:1: name: duplicate key/);
+    expect(loadError(stackFile('empty.yaml', '\n  \n')).message).toMatch(/empty\.yaml:1:1: \(top level\): the stack file is empty/);
     expect(loadError(path.join(tmp, 'nope.yaml')).message).toMatch(/nope\.yaml: stack file not found/);
     expect(loadError(stackFile('list.yaml', '- a\n- b\n')).message).toMatch(/must be a mapping/);
   });

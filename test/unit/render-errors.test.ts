@@ -93,7 +93,7 @@ describe('renderer errors are ConfigErrors naming the key', () => {
   it('a domain routed to a monitoring service without upstream_port: front.domains.N.upstream', () => {
     const text =
       FULL_STACK.replace('- { name: api.shop.example.com, upstream: api }', '- { name: api.shop.example.com, upstream: alertmanager }') +
-      'monitoring: { enabled: true }\n';
+      'monitoring: { enabled: true, grafana: false }\n'; // the stack runs its own grafana: the override's would replace it
     const file = writeStack(text);
     const stack = loadStack({ file, processEnv: ENV }); // the loader allows it: alertmanager is a monitoring service
     const e = renderError(stack);
