@@ -14,7 +14,11 @@ import { streamCommandToFile, streamToFile, type Written } from './format.js';
 /** how many times a volume whose files change while tar reads them is archived before the backup fails */
 const VOLUME_TRIES = 3;
 
+/** The Docker name of a stack volume: its declared name, the key itself when external, else compose's <project>_<key>. */
 export function volumeName(stack: Stack, vol: string): string {
+  const declared = stack.volumes?.[vol];
+  if (declared?.name) return declared.name;
+  if (declared?.external) return vol;
   return `${stack.project}_${vol}`;
 }
 

@@ -123,3 +123,13 @@ it('never reads secret files back from a render folder (so no release, archive o
   expect(files.map((f) => f.path)).toEqual(['alertmanager/alertmanager.yml']);
   expect(JSON.stringify(files)).not.toContain('secret-value');
 });
+
+describe('volume names in backups', () => {
+  it('an external volume is backed up under its own Docker name, others under <project>_<key>', async () => {
+    const { volumeName } = await import('../../src/backup/volumes.js');
+    const stack = { project: 'shop-production', volumes: { media: { external: true }, uploads: { external: true, name: 'legacy_uploads' } } } as unknown as Parameters<typeof volumeName>[0];
+    expect(volumeName(stack, 'media')).toBe('media');
+    expect(volumeName(stack, 'uploads')).toBe('legacy_uploads');
+    expect(volumeName(stack, 'pgdata')).toBe('shop-production_pgdata');
+  });
+});
