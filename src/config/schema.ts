@@ -288,6 +288,36 @@ export const deploySchema = z
   })
   .strict();
 
+// `lifeops status`: what counts as WARNING and CRITICAL. Ages are durations
+// ("26h", "8d"); every key has the default an operator would expect and can be
+// set per environment like any other top-level key.
+const ageLimits = (warn: string, crit: string) =>
+  z.object({ warn: duration.default(warn), crit: duration.default(crit) }).strict().default({ warn, crit });
+
+export const statusSchema = z
+  .object({
+    timeout: duration.default('10s').describe('deadline for all probes of one status run; a probe without an answer by then is UNKNOWN'),
+    backup: ageLimits('26h', '50h').describe('age of the newest complete backup'),
+    verified_backup: ageLimits('8d', '15d').describe('age of the newest backup that passed `backups verify`'),
+    drill: ageLimits('8d', '15d').describe('age of the last restore drill (`backups verify --latest`); a failed drill is a WARNING'),
+    lock: ageLimits('1h', '4h').describe('how long a deploy/backup lock may be held'),
+    disk: z
+      .object({
+        warn: z.coerce.number().min(0).max(1).default(0.15).describe('free fraction of the file system below which status warns'),
+        crit: z.coerce.number().min(0).max(1).default(0.05),
+      })
+      .strict()
+      .default({ warn: 0.15, crit: 0.05 })
+      .describe('free space where backups and Docker data live'),
+    tls: z
+      .object({ warn_days: z.coerce.number().int().min(0).default(21), crit_days: z.coerce.number().int().min(0).default(7) })
+      .strict()
+      .default({ warn_days: 21, crit_days: 7 })
+      .describe("days left on the front's certificates"),
+    front: z.boolean().default(true).describe("request the app's readiness path through the front's published 127.0.0.1 port"),
+  })
+  .strict();
+
 export const budgetSchema = z
   .object({ memory: memSize, cpus, hard: z.boolean().default(false) })
   .strict();
@@ -316,6 +346,7 @@ export const stackBaseShape = {
   migrations: migrationsSchema.optional(),
   deploy: deploySchema.default(deploySchema.parse({})),
   budget: budgetSchema.optional(),
+  status: statusSchema.default(statusSchema.parse({})),
   templates: z.record(z.string(), z.string()).default({}).describe('rendered file -> template file overriding the built-in one'),
 };
 
@@ -336,6 +367,7 @@ export type Service = z.infer<typeof serviceSchema>;
 export type Gunicorn = z.infer<typeof gunicornSchema>;
 export type Front = z.infer<typeof frontSchema>;
 export type Monitoring = z.infer<typeof monitoringSchema>;
+export type StatusThresholds = z.infer<typeof statusSchema>;
 
 /** A stack resolved for one environment: overlay merged, variables interpolated, validated. */
 export interface Stack extends StackFile {

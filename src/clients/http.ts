@@ -1,0 +1,57 @@
+// Plain HTTP(S) requests to ports published on 127.0.0.1 (what a user's
+// browser would reach through the front). One request, one deadline for the
+// whole exchange, the body never kept beyond a short excerpt.
+import http from 'node:http';
+import https from 'node:https';
+
+export interface HttpProbe {
+  /** only loopback: lifeops never sends traffic to container addresses */
+  port: number;
+  path: string;
+  /** the Host header (the domain the front serves) */
+  hostHeader?: string;
+  tls?: boolean;
+  timeoutMs: number;
+}
+
+export interface HttpAnswer {
+  status: number;
+  /** the first 200 characters of the body */
+  excerpt: string;
+  duration_ms: number;
+}
+
+/** GET http(s)://127.0.0.1:PORT/PATH; rejects on no answer within the deadline or a refused connection. */
+export function httpGetLoopback(p: HttpProbe): Promise<HttpAnswer> {
+  const t0 = performance.now();
+  const lib = p.tls ? https : http;
+  return new Promise<HttpAnswer>((resolve, reject) => {
+    const req = lib.request(
+      {
+        host: '127.0.0.1',
+        port: p.port,
+        method: 'GET',
+        path: p.path,
+        headers: { ...(p.hostHeader ? { host: p.hostHeader } : {}), 'user-agent': 'lifeops-status', connection: 'close' },
+        ...(p.tls ? { servername: p.hostHeader, rejectUnauthorized: false } : {}),
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          if (body.length < 200) body += c;
+        });
+        res.on('end', () => {
+          clearTimeout(deadline);
+          resolve({ status: res.statusCode ?? 0, excerpt: body.trim().slice(0, 200), duration_ms: Math.round(performance.now() - t0) });
+        });
+        res.on('error', (e) => (clearTimeout(deadline), reject(e)));
+      },
+    );
+    const deadline = setTimeout(() => {
+      req.destroy(new Error(`no answer in ${p.timeoutMs} ms`));
+    }, p.timeoutMs);
+    req.on('error', (e) => (clearTimeout(deadline), reject(e)));
+    req.end();
+  });
+}
