@@ -5,12 +5,13 @@ import { Command, Option } from 'commander';
 import chalk from 'chalk';
 import type { Cli } from './main.js';
 import { confirm } from './commands.js';
-import { OperationError } from '../errors.js';
+import { OperationError, UsageError } from '../errors.js';
 import { Lock } from '../state/lock.js';
 import { takeBackup } from '../flows/backup.js';
 import { backupDir, listBackups, loadBackup } from '../backup/catalog.js';
 import { applyRetention } from '../flows/retention.js';
 import { verifyBackup } from '../flows/verify.js';
+import { verifyLatest } from '../flows/drill.js';
 import { rollback } from '../flows/rollback.js';
 import { formatMiB } from '../util/units.js';
 import type { Stack } from '../config/schema.js';
@@ -93,13 +94,16 @@ export function registerBackupCommands(program: Command, cli: Cli): void {
     });
   backups
     .command('verify')
-    .argument('<id>')
+    .argument('[id]', 'backup id (or --latest)')
     .addOption(envOption())
+    .option('--latest', 'verify the newest backup and record the restore drill for `status` (for cron)')
     .option('--json', 'print the result as JSON')
-    .action(async (id: string, o: { env?: string; json?: boolean }) => {
+    .action(async (given: string | undefined, o: { env?: string; json?: boolean; latest?: boolean }) => {
+      if (!given === !o.latest) throw new UsageError('give a backup id or --latest (not both)', 'see `lifeops backups list`');
       const stack = cli.load(o.env);
       const run = cli.newRun(stack);
-      const r = await verifyBackup(stack, run, { stateDir: cli.stateDir(), id });
+      const r = o.latest ? await verifyLatest(stack, run, { stateDir: cli.stateDir() }) : await verifyBackup(stack, run, { stateDir: cli.stateDir(), id: given! });
+      const id = r.id;
       if (o.json) cli.json({ ok: true, ...r });
       else cli.err(chalk.green(`backup ${id}: ${r.files} files match their checksums; ${r.databases.map((d) => `${d.name} restored with ${d.rows} rows in ${d.tables} tables`).join('; ') || 'no database'}`));
     });

@@ -21,6 +21,7 @@ import { formatDuration } from '../util/units.js';
 import { execa } from 'execa';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerRenderCommands } from './render-commands.js';
+import { statusCommand, type StatusOptions } from './status-command.js';
 
 /** The exit code main() returns once the action is done (only bin/ calls process.exit). */
 export const setExit = (program: Command, code: number) => {
@@ -133,25 +134,11 @@ export function registerCommands(program: Command, cli: Cli): void {
     .command('status')
     .description('one line per service and check; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
     .addOption(envOption())
-    .option('--json', 'print one JSON document on stdout')
+    .option('--json', 'print one JSON document on stdout (same as --format json)')
     .option('--quiet', 'print nothing when everything is OK (for cron)')
-    .action(async (o: { env?: string; json?: boolean; quiet?: boolean }) => {
-      let level: Level = 'UNKNOWN';
-      try {
-        const stack = cli.load(o.env);
-        const docker = new DockerClient();
-        await docker.ping();
-        const report = await healthReport(stack, docker, cli.io.now());
-        level = report.level;
-        printReport(cli, stack.project, report, o.json, o.quiet, redactorFor(stack));
-      } catch (e) {
-        if (!(e instanceof LifeopsError)) throw e;
-        if (o.json) cli.json({ level: 'UNKNOWN', error: e.message });
-        cli.err(`UNKNOWN: ${e.message}`);
-        level = 'UNKNOWN';
-      }
-      setExit(program, LEVEL_EXIT[level]);
-    });
+    .addOption(new Option('--format <format>', 'text, json, nagios (plugin line with perfdata) or prometheus (textfile-collector format)').choices(['text', 'json', 'nagios', 'prometheus']))
+    .option('--textfile <dir>', "also write <dir>/lifeops-<project>.prom for node_exporter's textfile collector")
+    .action(async (o: StatusOptions) => setExit(program, await statusCommand(cli, o)));
 
   program
     .command('logs')
