@@ -5,7 +5,7 @@
 // stack's project and environment; a fact status could not get is left out
 // rather than written as a made-up number.
 import type { StatusReport, Level } from '../plan/status.js';
-import { LEVEL_EXIT, tlsDaysLeft } from '../plan/status.js';
+import { LEVEL_EXIT } from '../plan/status.js';
 
 type Labels = Record<string, string>;
 
@@ -90,7 +90,9 @@ export function formatPrometheus(r: StatusReport): string {
   m.gauge('lifeops_lock_held', '1 when a deploy/backup lock of the environment is held.', one(f.lock.held ? 1 : 0));
   m.gauge('lifeops_lock_held_seconds', 'How long the lock has been held (0 when free).', one(f.lock.held ? (ageS(f.lock.since) ?? 0) : 0));
 
-  m.gauge('lifeops_tls_cert_expiry_days', "Days until the front's certificate for the domain expires (negative: expired).", f.tls.map((t) => ({ labels: { domain: t.domain }, value: tlsDaysLeft(t, new Date(now)) })));
+  // seconds, the base unit promtool insists on (days left = value / 86400)
+  m.gauge('lifeops_tls_cert_expiry_seconds', "Time until the front's certificate for the domain expires (negative: expired); days = value / 86400.", f.tls.map((t) => ({ labels: { domain: t.domain }, value: t.not_after ? (Date.parse(t.not_after) - now) / 1000 : undefined })));
+  m.gauge('lifeops_tls_cert_not_after_timestamp_seconds', "When the front's certificate for the domain expires (Unix time).", f.tls.map((t) => ({ labels: { domain: t.domain }, value: ts(t.not_after) })));
 
   m.gauge('lifeops_disk_free_bytes', 'Free bytes on the file system (for unprivileged users) where backups or Docker data live.', f.disks.map((d) => ({ labels: { what: d.label, path: d.path }, value: d.free_bytes })));
   m.gauge('lifeops_disk_size_bytes', 'Size of that file system.', f.disks.map((d) => ({ labels: { what: d.label, path: d.path }, value: d.size_bytes })));
