@@ -16,6 +16,7 @@ import { evaluateStatus, LEVEL_EXIT, type StatusFacts, type Level } from '../../
 import { formatNagios } from '../../src/render/status-nagios.js';
 import { formatPrometheus } from '../../src/render/status-prometheus.js';
 import { ROOT } from '../helpers.js';
+import { parsePluginOutput } from '../fixtures/nagios-grammar.js';
 
 const NOW = '2026-11-30T12:00:00.000Z';
 const H = 3_600_000;
@@ -243,52 +244,6 @@ describe('status thresholds in the stack file', () => {
   });
 });
 
-// ---- the monitoring-plugins output grammar -------------------------------
-// https://www.monitoring-plugins.org/doc/guidelines.html#AEN200 :
-//   first line   TEXT [| PERFDATA]          (TEXT holds no "|")
-//   PERFDATA     item (" " item)*
-//   item         'label'=value[UOM];[warn];[crit];[min];[max]  (trailing ";" may go)
-//   label        quoted with '', no "=" (a quote inside doubled); unquoted: no space, "=" or "'"
-//   value        [-0-9.]+ (first char -0-9), or "U" when it could not be had
-//   UOM          none, s ms us, %, B KB MB GB TB, c
-//   warn, crit   a range: [@][start:][end], start may be "~"; min, max numbers
-// Every following line is long text (it may carry more perfdata after a "|"; ours does not).
-const NUM = String.raw`-?\d+(?:\.\d+)?`;
-const RANGE = new RegExp(String.raw`^@?(?:(?:~|${NUM}):)?(?:${NUM})?$`);
-const NUMBER = new RegExp(`^${NUM}$`);
-
-interface PerfItem { label: string; value: string; uom: string; warn: string; crit: string; min: string; max: string }
-
-function parsePerfdata(text: string): PerfItem[] {
-  const items: PerfItem[] = [];
-  let rest = text.trim();
-  while (rest.length) {
-    const m = /^(?:'((?:[^'=]|'')+)'|([^'= ]+))=(U|[-0-9][0-9.]*)(us|ms|s|%|B|KB|MB|GB|TB|c)?((?:;[^; ]*){0,4})(?: +|$)/.exec(rest);
-    if (!m) throw new Error(`not perfdata: ${rest.slice(0, 80)}`);
-    const [warn = '', crit = '', min = '', max = ''] = m[5].split(';').slice(1);
-    const value = m[3];
-    if (value !== 'U' && !NUMBER.test(value)) throw new Error(`bad value ${value}`);
-    if (value === 'U' && m[4]) throw new Error(`"U" takes no unit: ${m[0]}`);
-    for (const r of [warn, crit]) if (r && !RANGE.test(r)) throw new Error(`bad range "${r}" in ${m[0]}`);
-    for (const n of [min, max]) if (n && !NUMBER.test(n)) throw new Error(`bad min/max "${n}" in ${m[0]}`);
-    items.push({ label: (m[1] ?? m[2]).replace(/''/g, "'"), value, uom: m[4] ?? '', warn, crit, min, max });
-    rest = rest.slice(m[0].length);
-  }
-  return items;
-}
-
-function parsePluginOutput(out: string): { level: string; text: string; perf: PerfItem[]; long: string[] } {
-  expect(out.endsWith('\n')).toBe(true);
-  const [first, ...long] = out.slice(0, -1).split('\n');
-  const m = /^(OK|WARNING|CRITICAL|UNKNOWN): ([^|]+?)(?: \| (.*))?$/.exec(first);
-  if (!m) throw new Error(`first line does not follow the guideline: ${first}`);
-  for (const l of long) {
-    if (l.includes('|')) throw new Error(`long text with "|": ${l}`);
-    expect(l).toMatch(/^(OK|WARNING|CRITICAL|UNKNOWN) \S/);
-  }
-  return { level: m[1], text: m[2], perf: m[3] ? parsePerfdata(m[3]) : [], long };
-}
-
 function promtool(text: string): { status: number | null; out: string } {
   const r = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
@@ -336,6 +291,13 @@ describe('status --format nagios', () => {
     const labels = p.perf.map((x) => x.label);
     expect(new Set(labels).size, 'perfdata labels are unique').toBe(labels.length);
     expect(labels).toEqual(expect.arrayContaining(['backup_age', 'verified_backup_age', 'drill_age', 'lock_held', 'disk_free_backups', 'time']));
+  });
+
+  it('the grammar parser itself rejects what the guideline forbids', () => {
+    expect(parsePluginOutput("OK: fine | 'a b'=1s;2;3;0;10 c=U;5:;@1:2 'it''s'=0.5%\n").perf.map((p) => p.label)).toEqual(['a b', 'c', "it's"]);
+    for (const bad of ['fine | a=1\n', 'OK fine\n', 'OK: a | b | c=1\n', 'OK: x | a=1;;;;;\n', 'OK: x | a=1xyz\n', 'OK: x | a=Us\n', 'OK: x | a=1;1:2:3\n', 'OK: x\nlong | more\n', 'OK: x']) {
+      expect(() => parsePluginOutput(bad), bad).toThrow();
+    }
   });
 
   it('perfdata carries the thresholds: ages alert above, free bytes and TLS days below', () => {
