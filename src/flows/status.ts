@@ -21,6 +21,7 @@ import { readDrill, readStatusMemory, writeStatusMemory } from '../state/status.
 import { parseDuration } from '../util/units.js';
 import { domainTls } from '../render/front.js';
 import {
+  configuredHostPort,
   evaluateStatus,
   type BackupFacts,
   type DiskFact,
@@ -97,7 +98,9 @@ async function frontFact(stack: Stack, containers: ContainerState[], deadline: n
   const c = containers.find((x) => x.service === front.service && x.state === 'running');
   const url = (hostPort: number | string) => `${tls ? 'https' : 'http'}://127.0.0.1:${hostPort}${urlPath} (Host: ${domain.name})`;
   if (!c) return { url: url('?'), error: `the front (${front.service}) has no running container`, duration_ms: 0 };
-  const hostPort = c.ports[port];
+  // The port the stack file publishes, else the one the engine shows: a front
+  // detached from its network loses its live port mapping but not its config.
+  const hostPort = configuredHostPort(stack.services[front.service]?.ports ?? [], port) ?? c.ports[port];
   if (!hostPort) return { url: url('?'), skipped: `the front publishes no port for ${port} on 127.0.0.1`, duration_ms: 0 };
   const t0 = performance.now();
   try {

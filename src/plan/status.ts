@@ -155,6 +155,21 @@ export function statusLimits(t: StatusThresholds): StatusLimits {
   return { backup: age(t.backup), verified_backup: age(t.verified_backup), drill: age(t.drill), lock: age(t.lock), disk: { ...t.disk }, tls: { ...t.tls } };
 }
 
+/**
+ * The host port a service's `ports` entries publish a container port on, on
+ * 127.0.0.1 (or all addresses): "127.0.0.1:8080:80" -> 8080. Undefined for a
+ * port not published or published on any free host port ("127.0.0.1::80").
+ */
+export function configuredHostPort(ports: string[], containerPort: number): number | undefined {
+  for (const p of ports) {
+    const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(?:(\d+)?:)?(\d+)(?:\/tcp)?$/.exec(p);
+    if (!m || Number(m[3]) !== containerPort || !m[2]) continue;
+    if (m[1] && m[1] !== '127.0.0.1' && m[1] !== '0.0.0.0') continue;
+    return Number(m[2]);
+  }
+  return undefined;
+}
+
 const ageS = (now: Date, iso: string) => Math.max(0, (now.getTime() - Date.parse(iso)) / 1000);
 const ago = (s: number) => `${formatDuration(s * 1000)} ago`;
 

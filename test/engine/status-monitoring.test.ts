@@ -10,7 +10,10 @@ import { execa } from 'execa';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { lifeops, demoCopy } from '../helpers.js';
-import { parsePluginOutput, perfByLabel } from '../fixtures/nagios-grammar.js';
+import { parsePluginOutput as parseFull, perfByLabel } from '../fixtures/nagios-grammar.js';
+
+/** The test helper's execa strips the final newline the plugin output ends with. */
+const parsePluginOutput = (stdout: string) => parseFull(`${stdout}\n`);
 
 const PORT = 18640;
 const PROJECT = 'stm-local';
@@ -81,7 +84,7 @@ describe('status for monitoring (real engine)', () => {
   it('--textfile writes lifeops-<project>.prom by rename (no temporary left) and promtool accepts it', async () => {
     const dir = mkdtempSync(path.join(stack.dir, 'textfile-'));
     const r = await lifeops(args('status', '--textfile', dir, '--quiet'));
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, `${r.stderr}${r.stdout}`).toBe(0);
     expect(r.stdout).toBe('');
     expect(readdirSync(dir)).toEqual([`lifeops-${PROJECT}.prom`]);
     const file = path.join(dir, `lifeops-${PROJECT}.prom`);

@@ -354,3 +354,15 @@ describe('status --format prometheus', () => {
     await expect(formatPrometheus(evaluateStatus(scenarios()[1][1], DEFAULTS))).toMatchFileSnapshot('../golden/status/bad.prom');
   });
 });
+
+describe('the front port status requests through', () => {
+  it('is the host port the stack publishes on loopback (or all addresses), not a random one', async () => {
+    const { configuredHostPort } = await import('../../src/plan/status.js');
+    expect(configuredHostPort(['127.0.0.1:8080:80'], 80)).toBe(8080);
+    expect(configuredHostPort(['8081:80/tcp'], 80)).toBe(8081);
+    expect(configuredHostPort(['0.0.0.0:8082:80'], 80)).toBe(8082);
+    expect(configuredHostPort(['127.0.0.1::80'], 80)).toBeUndefined();
+    expect(configuredHostPort(['10.0.0.5:8080:80'], 80)).toBeUndefined();
+    expect(configuredHostPort(['127.0.0.1:8443:443', '80'], 80)).toBeUndefined();
+  });
+});
