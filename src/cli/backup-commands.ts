@@ -1,11 +1,11 @@
 // backup, backups list|show|verify, rollback, cron.
 import path from 'node:path';
-import { execa } from 'execa';
 import { Command, Option } from 'commander';
 import chalk from 'chalk';
 import type { Cli } from './main.js';
-import { confirm } from './commands.js';
-import { OperationError, UsageError } from '../errors.js';
+import { confirm, setExit } from './commands.js';
+import { cronCommand, type CronOptions } from './cron-command.js';
+import { UsageError } from '../errors.js';
 import { Lock } from '../state/lock.js';
 import { takeBackup } from '../flows/backup.js';
 import { backupDir, listBackups, loadBackup } from '../backup/catalog.js';
@@ -132,19 +132,11 @@ export function registerBackupCommands(program: Command, cli: Cli): void {
 
   program
     .command('cron')
-    .description('print (or --install into the crontab) the backup schedule and status check lines')
+    .description('print, --install into /etc/cron.d or --uninstall the backup, restore drill and status jobs')
     .addOption(envOption())
-    .option('--install', 'install idempotently into the user\'s crontab (a marked block)')
-    .action(async (o: { env?: string; install?: boolean }) => {
-      const stack = cli.load(o.env, { allowMissing: true });
-      const bin = path.resolve(process.argv[1] ?? 'lifeops');
-      const block = cronLines(stack, { node: process.execPath, bin, stateDir: cli.stateDir(), env: stack.env });
-      if (!o.install) return cli.out(block.join('\n'));
-      const cur = await execa('crontab', ['-l'], { reject: false });
-      if (cur.failed && cur.exitCode === undefined) throw new OperationError('crontab is not installed', 'apt-get install cron, or paste the lines `lifeops cron` prints');
-      const next = mergeCrontab(cur.exitCode === 0 ? String(cur.stdout) : '', block);
-      const w = await execa('crontab', ['-'], { input: next, reject: false });
-      if (w.exitCode !== 0) throw new OperationError(`crontab - failed: ${String(w.stderr)}`);
-      cli.err(`installed ${block.length - 2} lines for ${stack.project} into the crontab`);
-    });
+    .option('--install', 'write /etc/cron.d/lifeops-<project> (idempotent)')
+    .option('--uninstall', 'remove /etc/cron.d/lifeops-<project>')
+    .option('--run <job>', "run one job (backup, verify, status) between its dead-man's-switch pings (what the installed lines call)")
+    .addOption(new Option('--cron-dir <dir>', 'the cron.d folder').default('/etc/cron.d').hideHelp())
+    .action(async (o: CronOptions) => setExit(program, await cronCommand(cli, o)));
 }

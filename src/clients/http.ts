@@ -55,3 +55,22 @@ export function httpGetLoopback(p: HttpProbe): Promise<HttpAnswer> {
     req.end();
   });
 }
+
+/**
+ * One dead-man's-switch ping (healthchecks-style: URL/start, URL/<exit code>):
+ * a GET with a deadline, tried twice. Resolves to the HTTP status; rejects
+ * when no attempt got an answer. The caller redacts the URL in anything it prints.
+ */
+export async function ping(url: string, timeoutMs = 10_000): Promise<number> {
+  let last: unknown;
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { 'user-agent': 'lifeops-cron' } });
+      await res.body?.cancel();
+      return res.status;
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw new Error(`no answer: ${(last as Error)?.message ?? String(last)}`);
+}

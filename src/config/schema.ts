@@ -318,6 +318,26 @@ export const statusSchema = z
   })
   .strict();
 
+// What `lifeops cron --install` writes to /etc/cron.d, and the dead-man's
+// switch: a healthchecks-style ping URL per job (usually "${HC_BACKUP_URL}":
+// the URL is a secret and never written into the cron file, lifeops reads it
+// from the stack when the job runs and pings URL/start, then URL/<exit code>).
+const pingUrl = z.string().regex(/^https?:\/\/\S+$/, 'an http(s) URL such as "https://hc-ping.com/<uuid>"');
+
+export const cronSchema = z
+  .object({
+    verify_schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "30 4 * * 0"').default('30 4 * * 0').describe('when the restore drill (`backups verify --latest`) runs'),
+    status_schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "* * * * *"').default('* * * * *'),
+    textfile_dir: z.string().optional().describe("node_exporter's textfile-collector folder; the status job writes lifeops-<project>.prom there"),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'a user name').default('root').describe('the user the jobs run as'),
+    ping: z
+      .object({ backup: pingUrl.optional(), verify: pingUrl.optional(), status: pingUrl.optional() })
+      .strict()
+      .default({})
+      .describe("healthchecks-style dead-man's switch URLs per job"),
+  })
+  .strict();
+
 export const budgetSchema = z
   .object({ memory: memSize, cpus, hard: z.boolean().default(false) })
   .strict();
@@ -347,6 +367,7 @@ export const stackBaseShape = {
   deploy: deploySchema.default(deploySchema.parse({})),
   budget: budgetSchema.optional(),
   status: statusSchema.default(statusSchema.parse({})),
+  cron: cronSchema.default(cronSchema.parse({})),
   templates: z.record(z.string(), z.string()).default({}).describe('rendered file -> template file overriding the built-in one'),
 };
 
