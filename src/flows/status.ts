@@ -191,7 +191,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
     if (!containers) return { e, containers: undefined, services: undefined, probes: [] as ProbeFact[], front: undefined, tls: [] as TlsFact[], grown: {}, previous: undefined };
     const services: ServiceFact[] = serviceStatuses(stack, containers, now);
     const [probes, front, tls] = await Promise.all([
-      byDeadline(endpointChecks(stack, ctx.docker, containers), deadline, 'endpoint checks').catch((err): ProbeFact[] => [
+      byDeadline(endpointChecks(stack, ctx.docker, containers, Math.max(500, deadline - Date.now() - 300)), deadline, 'endpoint checks').catch((err): ProbeFact[] => [
         { check: 'endpoints', level: 'UNKNOWN', message: firstLine(err), duration_ms: ms(engineT0) },
       ]),
       byDeadline(frontFact(stack, containers, deadline), deadline, 'the front').catch((err): FrontFact => ({ url: 'through the front', error: firstLine(err), duration_ms: ms(engineT0) })),
