@@ -183,7 +183,14 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
     }
   };
 
-  // engine facts: containers first, then the probes that need them, all under the deadline
+  // asked at once, beside the containers (it needs only the engine)
+  const dockerRoot = byDeadline(ctx.docker.dataRoot(timeoutMs), deadline, 'the Docker engine');
+  dockerRoot.catch(() => undefined); // awaited below only when the engine answered
+  const dockerDisk = diskFact('docker', dockerRoot, (p) => byDeadline(diskSpace(p), deadline, `disk of ${p}`));
+
+  // engine facts: containers first, then the probes that need them, all under the deadline;
+  // the endpoint probes get 60% of what is left, so a hung one is reported as
+  // timed out (CRITICAL) by itself rather than swallowing its siblings at the deadline
   const engineT0 = performance.now();
   const engine = timedFact(() => byDeadline(ctx.docker.projectContainers(stack.project, true, timeoutMs), deadline, 'the Docker engine'));
   const engineDone = await engine.then(async (e) => {
@@ -191,7 +198,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
     if (!containers) return { e, containers: undefined, services: undefined, probes: [] as ProbeFact[], front: undefined, tls: [] as TlsFact[], grown: {}, previous: undefined };
     const services: ServiceFact[] = serviceStatuses(stack, containers, now);
     const [probes, front, tls] = await Promise.all([
-      byDeadline(endpointChecks(stack, ctx.docker, containers, Math.max(500, deadline - Date.now() - 300)), deadline, 'endpoint checks').catch((err): ProbeFact[] => [
+      byDeadline(endpointChecks(stack, ctx.docker, containers, Math.max(500, Math.round((deadline - Date.now()) * 0.6))), deadline, 'endpoint checks').catch((err): ProbeFact[] => [
         { check: 'endpoints', level: 'UNKNOWN', message: firstLine(err), duration_ms: ms(engineT0) },
       ]),
       byDeadline(frontFact(stack, containers, deadline), deadline, 'the front').catch((err): FrontFact => ({ url: 'through the front', error: firstLine(err), duration_ms: ms(engineT0) })),
@@ -202,7 +209,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
   });
   const disks = await Promise.all([
     diskFact('backups', Promise.resolve(backupDir(stack, stateDir)), () => backupDisk),
-    ...(engineDone.e.value ? [diskFact('docker', byDeadline(ctx.docker.dataRoot(timeoutMs), deadline, 'the Docker engine'), (p) => byDeadline(diskSpace(p), deadline, `disk of ${p}`))] : []),
+    ...(engineDone.e.value ? [dockerDisk] : []),
   ]);
 
   const facts: StatusFacts = {

@@ -281,7 +281,7 @@ function summarize(f: StatusFacts, level: Level, services: ServiceFact[], checks
     const up = services.filter((s) => s.state === 'running').length;
     return `${f.project}: ${up}/${services.length} services up, ${checks.length} checks OK`;
   }
-  const shown = bad.slice(0, 3).map((b) => `${b.level} ${b.text}`);
+  const shown = bad.slice(0, 3).map((b) => `${b.level} ${b.text.length > 120 ? `${b.text.slice(0, 117)}...` : b.text}`);
   return `${f.project}: ${shown.join('; ')}${bad.length > 3 ? `; and ${bad.length - 3} more` : ''}`;
 }
 
