@@ -25,6 +25,8 @@ const logs = () => import('./handlers/logs.js');
 const down = () => import('./handlers/down.js');
 const history = () => import('./handlers/history.js');
 const backup = () => import('./handlers/backup.js');
+const statusReport = () => import('./handlers/status-report.js');
+const cron = () => import('./handlers/cron.js');
 
 export function declareCommands(program: Command, act: Act): void {
   program
@@ -82,11 +84,13 @@ export function declareCommands(program: Command, act: Act): void {
 
   program
     .command('status')
-    .description('one line per service and check; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .description('services, endpoints, what users see through the front, backups and restore drills, the last deploy, locks, disks, TLS; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
     .addOption(envOption())
-    .option('--json', 'print one JSON document on stdout')
+    .option('--json', 'print one JSON document on stdout (same as --format json)')
     .option('--quiet', 'print nothing when everything is OK (for cron)')
-    .action(act(status, (m, cli, o) => m.statusCommand(cli, o)));
+    .addOption(new Option('--format <format>', 'text, json, nagios (plugin line with perfdata) or prometheus (textfile-collector format)').choices(['text', 'json', 'nagios', 'prometheus']))
+    .option('--textfile <dir>', "also write <dir>/lifeops-<project>.prom for node_exporter's textfile collector")
+    .action(act(statusReport, (m, cli, o) => m.statusCommand(cli, o)));
 
   program
     .command('logs')
@@ -147,7 +151,8 @@ export function declareCommands(program: Command, act: Act): void {
     .action(act(backup, (m, cli, id, o) => m.backupsShowCommand(cli, id, o)));
   backups
     .command('verify')
-    .argument('<id>')
+    .argument('[id]', 'backup id (or --latest)')
+    .option('--latest', 'verify the newest backup and record the restore drill for `status` (for cron)')
     .addOption(envOption())
     .option('--json', 'print the result as JSON')
     .action(act(backup, (m, cli, id, o) => m.backupsVerifyCommand(cli, id, o)));
@@ -165,8 +170,11 @@ export function declareCommands(program: Command, act: Act): void {
 
   program
     .command('cron')
-    .description('print (or --install into the crontab) the backup schedule and status check lines')
+    .description('print, --install into /etc/cron.d or --uninstall the backup, restore drill and status jobs')
     .addOption(envOption())
-    .option('--install', "install idempotently into the user's crontab (a marked block)")
-    .action(act(backup, (m, cli, o) => m.cronCommand(cli, o)));
+    .option('--install', 'write /etc/cron.d/lifeops-<project> (idempotent)')
+    .option('--uninstall', 'remove /etc/cron.d/lifeops-<project>')
+    .option('--run <job>', "run one job (backup, verify, status) between its dead-man's-switch pings (what the installed lines call)")
+    .addOption(new Option('--cron-dir <dir>', 'the cron.d folder').default('/etc/cron.d').hideHelp())
+    .action(act(cron, (m, cli, o) => m.cronCommand(cli, o)));
 }

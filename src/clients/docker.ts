@@ -99,9 +99,9 @@ export class DockerClient {
     return this.client;
   }
 
-  async ping(): Promise<string> {
+  async ping(timeoutMs = 10_000): Promise<string> {
     try {
-      const v = directEngine() ? await engineGet<{ Version: string }>('/version', 10_000) : await this.api.version();
+      const v = directEngine() ? await engineGet<{ Version: string }>('/version', timeoutMs) : await this.api.version();
       return v.Version;
     } catch (e) {
       throw new OperationError(
@@ -111,12 +111,18 @@ export class DockerClient {
     }
   }
 
-  async projectContainers(project: string, all = true): Promise<ContainerState[]> {
+  /** Where the engine keeps its data (images, containers, volumes). */
+  async dataRoot(timeoutMs = 10_000): Promise<string> {
+    const info = directEngine() ? await engineGet<{ DockerRootDir: string }>('/info', timeoutMs) : await this.api.info();
+    return info.DockerRootDir;
+  }
+
+  async projectContainers(project: string, all = true, timeoutMs = 30_000): Promise<ContainerState[]> {
     const filters = { label: [`com.docker.compose.project=${project}`] };
     const list = directEngine()
-      ? await engineGet<{ Id: string }[]>(`/containers/json?all=${all ? 1 : 0}&filters=${encodeURIComponent(JSON.stringify(filters))}`)
+      ? await engineGet<{ Id: string }[]>(`/containers/json?all=${all ? 1 : 0}&filters=${encodeURIComponent(JSON.stringify(filters))}`, timeoutMs)
       : await this.api.listContainers({ all, filters });
-    const states = await Promise.all(list.map((c) => this.inspect(c.Id).catch(() => undefined)));
+    const states = await Promise.all(list.map((c) => this.inspect(c.Id, timeoutMs).catch(() => undefined)));
     return states
       .filter((s): s is ContainerState => s !== undefined) // removed between the list and the inspect
       .filter((s) => s.labels['com.docker.compose.oneoff'] !== 'True')
@@ -141,8 +147,8 @@ export class DockerClient {
     return states.filter((s): s is ContainerState => s !== undefined);
   }
 
-  async inspect(id: string): Promise<ContainerState> {
-    if (directEngine()) return toState(await engineGet<Docker.ContainerInspectInfo>(`/containers/${encodeURIComponent(id)}/json`));
+  async inspect(id: string, timeoutMs = 30_000): Promise<ContainerState> {
+    if (directEngine()) return toState(await engineGet<Docker.ContainerInspectInfo>(`/containers/${encodeURIComponent(id)}/json`, timeoutMs));
     return toState(await this.api.getContainer(id).inspect());
   }
 
@@ -153,7 +159,7 @@ export class DockerClient {
 
   async exec(id: string, cmd: string[], timeoutMs = 10_000): Promise<{ exitCode: number; output: string }> {
     if (directEngine()) {
-      const created = JSON.parse((await engineCall('POST', `/containers/${encodeURIComponent(id)}/exec`, { Cmd: cmd, AttachStdout: true, AttachStderr: true })).toString('utf8')) as { Id: string };
+      const created = JSON.parse((await engineCall('POST', `/containers/${encodeURIComponent(id)}/exec`, { Cmd: cmd, AttachStdout: true, AttachStderr: true }, timeoutMs)).toString('utf8')) as { Id: string };
       let output: Buffer;
       try {
         output = await engineCall('POST', `/exec/${created.Id}/start`, { Detach: false, Tty: false }, timeoutMs);
@@ -161,7 +167,7 @@ export class DockerClient {
         if ((e as Error).message.startsWith('no answer from the engine')) throw new Error(`timed out after ${timeoutMs} ms: ${cmd.join(' ')}`);
         throw e;
       }
-      const info = await engineGet<{ ExitCode: number | null }>(`/exec/${created.Id}/json`);
+      const info = await engineGet<{ ExitCode: number | null }>(`/exec/${created.Id}/json`, timeoutMs);
       return { exitCode: info.ExitCode ?? -1, output: demux(output) };
     }
     const exec = await this.api.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });

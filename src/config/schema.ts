@@ -371,6 +371,56 @@ export const deploySchema = z
   })
   .strict();
 
+// `lifeops status`: what counts as WARNING and CRITICAL. Ages are durations
+// ("26h", "8d"); every key has the default an operator would expect and can be
+// set per environment like any other top-level key.
+const ageLimits = (warn: string, crit: string) =>
+  z.object({ warn: duration.default(warn), crit: duration.default(crit) }).strict().default({ warn, crit });
+
+export const statusSchema = z
+  .object({
+    timeout: duration.default('10s').describe('deadline for all probes of one status run; a probe without an answer by then is UNKNOWN'),
+    backup: ageLimits('26h', '50h').describe('age of the newest complete backup'),
+    verified_backup: ageLimits('8d', '15d').describe('age of the newest backup that passed `backups verify`'),
+    drill: ageLimits('8d', '15d').describe('age of the last restore drill (`backups verify --latest`); a failed drill is a WARNING'),
+    lock: ageLimits('1h', '4h').describe('how long a deploy/backup lock may be held'),
+    disk: z
+      .object({
+        warn: z.coerce.number().min(0).max(1).default(0.15).describe('free fraction of the file system below which status warns'),
+        crit: z.coerce.number().min(0).max(1).default(0.05),
+      })
+      .strict()
+      .default({ warn: 0.15, crit: 0.05 })
+      .describe('free space where backups and Docker data live'),
+    tls: z
+      .object({ warn_days: z.coerce.number().int().min(0).default(21), crit_days: z.coerce.number().int().min(0).default(7) })
+      .strict()
+      .default({ warn_days: 21, crit_days: 7 })
+      .describe("days left on the front's certificates"),
+    front: z.boolean().default(true).describe("request the app's readiness path through the front's published 127.0.0.1 port"),
+  })
+  .strict();
+
+// What `lifeops cron --install` writes to /etc/cron.d, and the dead-man's
+// switch: a healthchecks-style ping URL per job (usually "${HC_BACKUP_URL}":
+// the URL is a secret and never written into the cron file, lifeops reads it
+// from the stack when the job runs and pings URL/start, then URL/<exit code>).
+const pingUrl = z.string().regex(/^https?:\/\/\S+$/, 'an http(s) URL such as "https://hc-ping.com/<uuid>"');
+
+export const cronSchema = z
+  .object({
+    verify_schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "30 4 * * 0"').default('30 4 * * 0').describe('when the restore drill (`backups verify --latest`) runs'),
+    status_schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "* * * * *"').default('* * * * *'),
+    textfile_dir: z.string().optional().describe("node_exporter's textfile-collector folder; the status job writes lifeops-<project>.prom there"),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'a user name').default('root').describe('the user the jobs run as'),
+    ping: z
+      .object({ backup: pingUrl.optional(), verify: pingUrl.optional(), status: pingUrl.optional() })
+      .strict()
+      .default({})
+      .describe("healthchecks-style dead-man's switch URLs per job"),
+  })
+  .strict();
+
 export const budgetSchema = z
   .object({ memory: memSize, cpus, hard: z.boolean().default(false) })
   .strict();
@@ -402,6 +452,8 @@ export const stackBaseShape = {
   migrations: migrationsSchema.optional(),
   deploy: deploySchema.default(deploySchema.parse({})),
   budget: budgetSchema.optional(),
+  status: statusSchema.default(statusSchema.parse({})),
+  cron: cronSchema.default(cronSchema.parse({})),
   templates: z.record(z.string(), z.string()).default({}).describe('rendered file -> template file overriding the built-in one'),
 };
 
@@ -422,6 +474,7 @@ export type Service = z.infer<typeof serviceSchema>;
 export type Gunicorn = z.infer<typeof gunicornSchema>;
 export type Front = z.infer<typeof frontSchema>;
 export type Monitoring = z.infer<typeof monitoringSchema>;
+export type StatusThresholds = z.infer<typeof statusSchema>;
 
 /** A stack resolved for one environment: overlay merged, variables interpolated, validated. */
 export interface Stack extends StackFile {

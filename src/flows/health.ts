@@ -140,18 +140,19 @@ export async function httpCheck(
   return 'exec';
 }
 
-export async function endpointChecks(stack: Stack, docker: DockerClient, containers: ContainerState[]): Promise<CheckResult[]> {
+/** `timeoutMs` bounds each probe (status passes what is left of its deadline). */
+export async function endpointChecks(stack: Stack, docker: DockerClient, containers: ContainerState[], timeoutMs = 8000): Promise<CheckResult[]> {
   const jobs: Promise<CheckResult>[] = [];
   for (const [name, svc] of expectedServices(stack)) {
     if (!svc.http) continue;
     const running = containers.filter((c) => c.service === name && c.state === 'running');
     const endpoints = ([['health', svc.http.health], ['ready', svc.http.ready]] as const).filter((e): e is readonly ['health' | 'ready', string] => !!e[1]);
-    const probe = insideProber(docker, svc.http.port, endpoints.map(([, p]) => p));
+    const probe = insideProber(docker, svc.http.port, endpoints.map(([, p]) => p), timeoutMs);
     for (const [kind, p] of endpoints) {
       jobs.push(
         timed(`${name} ${kind} ${p}`, async () => {
           if (!running.length) throw new Error('no running container');
-          const via = await Promise.all(running.map((c) => httpCheck(docker, c, svc.http!.port, p, 8000, probe)));
+          const via = await Promise.all(running.map((c) => httpCheck(docker, c, svc.http!.port, p, timeoutMs, probe)));
           return `${running.length} container${running.length > 1 ? 's' : ''} answered (${[...new Set(via)].join(', ')})`;
         }),
       );
@@ -164,10 +165,10 @@ export async function endpointChecks(stack: Stack, docker: DockerClient, contain
       timed('postgres SELECT 1', async () => {
         if (!c) throw new Error(`service ${pgConf.service} is not running`);
         if (c.ports[5432]) {
-          await postgresSelect1({ host: '127.0.0.1', port: c.ports[5432], user: pgConf.user, password: pgConf.password, database: pgConf.database });
+          await postgresSelect1({ host: '127.0.0.1', port: c.ports[5432], user: pgConf.user, password: pgConf.password, database: pgConf.database, timeoutMs: Math.min(timeoutMs, 3000) });
           return `via 127.0.0.1:${c.ports[5432]}`;
         }
-        const r = await docker.exec(c.id, ['psql', '-U', pgConf.user, '-d', pgConf.database, '-tAc', 'SELECT 1'], 8000);
+        const r = await docker.exec(c.id, ['psql', '-U', pgConf.user, '-d', pgConf.database, '-tAc', 'SELECT 1'], timeoutMs);
         if (r.exitCode !== 0 || r.output.trim() !== '1') throw new Error(r.output.trim() || `psql exit ${r.exitCode}`);
         return 'via docker exec psql';
       }),
@@ -180,10 +181,10 @@ export async function endpointChecks(stack: Stack, docker: DockerClient, contain
       timed('redis PING', async () => {
         if (!c) throw new Error(`service ${redisConf.service} is not running`);
         if (c.ports[6379]) {
-          await redisPing({ host: '127.0.0.1', port: c.ports[6379], password: redisConf.password });
+          await redisPing({ host: '127.0.0.1', port: c.ports[6379], password: redisConf.password, timeoutMs: Math.min(timeoutMs, 3000) });
           return `via 127.0.0.1:${c.ports[6379]}`;
         }
-        const r = await docker.exec(c.id, ['redis-cli', 'ping'], 8000);
+        const r = await docker.exec(c.id, ['redis-cli', 'ping'], timeoutMs);
         if (!r.output.includes('PONG')) throw new Error(r.output.trim() || `redis-cli exit ${r.exitCode}`);
         return 'via docker exec redis-cli';
       }),

@@ -1,32 +1,46 @@
-// The cron lines for a stack (the backup schedule and a status check every
-// minute) and the merge of that marked block into an existing crontab. Pure.
-import path from 'node:path';
+// /etc/cron.d/lifeops-<project>: the backup, the restore drill and the status
+// check of one environment. Pure: the stack and where lifeops lives in, the
+// file's text out. A job with a ping URL runs through `lifeops cron --run
+// JOB`, which reads the URL from the stack when it runs: the URL (a secret
+// for healthchecks-style services) is never written into this world-readable file.
 import type { Stack } from '../config/schema.js';
 
-/** The crontab block for a stack: the backup schedule and a status check every minute. */
-export function cronLines(stack: Stack, o: { node: string; bin: string; stateDir: string; env: string }): string[] {
-  const q = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-  const base = `${q(o.node)} ${q(o.bin)} -f ${q(stack.file)} --state-dir ${q(o.stateDir)}`;
-  const log = q(path.join(o.stateDir, 'logs', 'cron.log'));
-  return [
-    `# >>> lifeops ${stack.project} >>>`,
-    `${stack.backup.schedule} ${base} backup --env ${o.env} >> ${log} 2>&1`,
-    `* * * * * ${base} status --quiet --env ${o.env} >> ${log} 2>&1`,
-    `# <<< lifeops ${stack.project} <<<`,
-  ];
+export const CRON_JOBS = ['backup', 'verify', 'status'] as const;
+export type CronJob = (typeof CRON_JOBS)[number];
+
+export interface CronTarget {
+  node: string;
+  bin: string;
+  stateDir: string;
 }
 
-/** Replace (or append) the marked block in a crontab text. */
-export function mergeCrontab(current: string, block: string[]): string {
-  const start = block[0];
-  const end = block[block.length - 1];
-  const lines = current.split('\n').filter((l, i, a) => !(i === a.length - 1 && l === ''));
-  const out: string[] = [];
-  let skipping = false;
-  for (const l of lines) {
-    if (l === start) skipping = true;
-    if (!skipping) out.push(l);
-    if (l === end) skipping = false;
-  }
-  return [...out, ...block].join('\n') + '\n';
+/** run-parts, which cron uses for cron.d, ignores names with dots: lifeops-<project> has none. */
+export const cronFileName = (project: string) => `lifeops-${project}`;
+
+const q = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The lifeops arguments of a job (after the global options). */
+export function cronJobArgs(stack: Stack, job: CronJob): string[] {
+  if (job === 'backup') return ['backup', '--env', stack.env];
+  if (job === 'verify') return ['backups', 'verify', '--latest', '--env', stack.env];
+  return ['status', '--quiet', '--env', stack.env, ...(stack.cron.textfile_dir ? ['--textfile', stack.cron.textfile_dir] : [])];
+}
+
+export function renderCronD(stack: Stack, t: CronTarget): string {
+  const base = `${q(t.node)} ${q(t.bin)} -f ${q(stack.file)} --state-dir ${q(t.stateDir)}`;
+  const log = q(`${t.stateDir}/logs/cron.log`);
+  const line = (schedule: string, job: CronJob) => {
+    const args = stack.cron.ping[job] ? ['cron', '--run', job, '--env', stack.env] : cronJobArgs(stack, job);
+    return `${schedule} ${stack.cron.user} ${base} ${args.map(q).join(' ')} >> ${log} 2>&1`;
+  };
+  return [
+    `# lifeops ${stack.project}: written by \`lifeops cron --install\`, removed by \`lifeops cron --uninstall\`.`,
+    '# Generated: edit the stack file and install again rather than editing this file.',
+    'SHELL=/bin/sh',
+    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    line(stack.backup.schedule, 'backup'),
+    line(stack.cron.verify_schedule, 'verify'),
+    line(stack.cron.status_schedule, 'status'),
+    '',
+  ].join('\n');
 }

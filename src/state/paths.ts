@@ -6,6 +6,8 @@
 //   locks/<env>.lock          one mutating run per environment
 //   migrations/<env>.json     which migration files the last release applied
 //   backups/                  the default backup folder (backup.dir overrides it)
+//   drills/<env>.json         the last restore drill (`backups verify`): when, which backup, outcome
+//   status/<env>.json         what the last `status` run saw (restart counts per container)
 import path from 'node:path';
 
 export const renderDir = (stateDir: string, env: string) => path.join(stateDir, 'render', env);
@@ -17,3 +19,5 @@ export const locksDir = (stateDir: string) => path.join(stateDir, 'locks');
 export const lockFile = (stateDir: string, env: string) => path.join(locksDir(stateDir), `${env}.lock`);
 export const migrationRecordFile = (stateDir: string, env: string) => path.join(stateDir, 'migrations', `${env}.json`);
 export const defaultBackupDir = (stateDir: string) => path.join(stateDir, 'backups');
+export const drillFile = (stateDir: string, env: string) => path.join(stateDir, 'drills', `${env}.json`);
+export const statusMemoryFile = (stateDir: string, env: string) => path.join(stateDir, 'status', `${env}.json`);

@@ -10,7 +10,6 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { chooseDeletions } from '../../src/plan/retention.js';
-import { mergeCrontab } from '../../src/render/cron.js';
 import { encryptStream, decryptStream, type BackupManifest } from '../../src/backup/format.js';
 import { parseRowCounts } from '../../src/backup/postgres.js';
 import { dumpCompression } from '../../src/commands/postgres.js';
@@ -41,17 +40,6 @@ describe('pg_dump compression', () => {
     expect(level(undefined, true)).toEqual(['-Z1']);
     expect(level(9, true)).toEqual(['-Z1']);
     expect(level(0, true)).toEqual(['-Z0']);
-  });
-});
-
-describe('crontab block', () => {
-  const block = ['# >>> lifeops p >>>', '0 3 * * * backup', '# <<< lifeops p <<<'];
-  it('appends, then replaces idempotently', () => {
-    const once = mergeCrontab('MAILTO=x\n', block);
-    expect(once).toBe('MAILTO=x\n' + block.join('\n') + '\n');
-    expect(mergeCrontab(once, block)).toBe(once);
-    const changed = mergeCrontab(once, [block[0], '5 4 * * * backup', block[2]]);
-    expect(changed).toBe(`MAILTO=x\n${block[0]}\n5 4 * * * backup\n${block[2]}\n`);
   });
 });
 

@@ -2,13 +2,12 @@
 import path from 'node:path';
 import chalk from 'chalk';
 import type { Cli } from '../context.js';
-import { OperationError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 import { backupFlow } from '../../flows/backup.js';
 import { backupDir, listBackups, loadBackup } from '../../backup/catalog.js';
 import { verifyBackup } from '../../flows/verify.js';
 import { rollback } from '../../flows/rollback.js';
-import { run as runCommand } from '../../clients/runner.js';
-import { cronLines, mergeCrontab } from '../../render/cron.js';
+import { verifyLatest } from '../../flows/drill.js';
 import { formatMiB } from '../../util/units.js';
 
 const human = (n: number) => (n < 1024 * 1024 ? `${n} B` : formatMiB(n));
@@ -38,9 +37,13 @@ export function backupsShowCommand(cli: Cli, id: string, o: { env?: string }): n
   return 0;
 }
 
-export async function backupsVerifyCommand(cli: Cli, id: string, o: { env?: string; json?: boolean }): Promise<number> {
+export async function backupsVerifyCommand(cli: Cli, given: string | undefined, o: { env?: string; json?: boolean; latest?: boolean }): Promise<number> {
+  if (!given === !o.latest) throw new UsageError('give a backup id or --latest (not both)', 'see `lifeops backups list`');
   const stack = cli.load(o.env);
-  const r = await verifyBackup(stack, cli.newRun(stack), { stateDir: cli.stateDir(), id });
+  const run = cli.newRun(stack);
+  // --latest (for cron) records the result as the restore drill `status` watches
+  const r = o.latest ? await verifyLatest(stack, run, { stateDir: cli.stateDir() }) : await verifyBackup(stack, run, { stateDir: cli.stateDir(), id: given! });
+  const id = r.id;
   if (o.json) cli.json({ ok: true, ...r });
   else cli.err(chalk.green(`backup ${id}: ${r.files} files match their checksums; ${r.databases.map((d) => `${d.name} restored with ${d.rows} rows in ${d.tables} tables`).join('; ') || 'no database'}`));
   return 0;
@@ -58,22 +61,5 @@ export async function rollbackCommand(cli: Cli, id: string | undefined, o: { rel
   });
   if (o.json) cli.json(r);
   else cli.err(chalk.green(`rolled ${stack.project} back to backup ${r.backup}${r.data ? ' (data and release)' : ' (release only)'}${r.safety_backup ? `; the state before is in backup ${r.safety_backup}` : ''}`));
-  return 0;
-}
-
-export async function cronCommand(cli: Cli, o: { env?: string; install?: boolean }): Promise<number> {
-  const stack = cli.load(o.env, { allowMissing: true });
-  const self = cli.io.self ?? { node: 'node', script: 'lifeops' };
-  const block = cronLines(stack, { node: self.node, bin: path.resolve(self.script), stateDir: cli.stateDir(), env: stack.env });
-  if (!o.install) {
-    cli.out(block.join('\n'));
-    return 0;
-  }
-  const cur = await runCommand(['crontab', '-l']).catch(() => undefined);
-  if (!cur) throw new OperationError('crontab is not installed', 'apt-get install cron, or paste the lines `lifeops cron` prints');
-  const next = mergeCrontab(cur.exitCode === 0 ? cur.stdout : '', block);
-  const w = await runCommand(['crontab', '-'], { input: next });
-  if (w.exitCode !== 0) throw new OperationError(`crontab - failed: ${w.stderr}`);
-  cli.err(`installed ${block.length - 2} lines for ${stack.project} into the crontab`);
   return 0;
 }

@@ -1,8 +1,7 @@
-// lifeops health-check, lifeops status
+// lifeops health-check (status: handlers/status-report.ts)
 import chalk from 'chalk';
 import type { Cli } from '../context.js';
-import { LifeopsError } from '../../errors.js';
-import { healthReport, LEVEL_EXIT, type HealthReport, type Level } from '../../flows/health.js';
+import { healthReport, type HealthReport, type Level } from '../../flows/health.js';
 import { redactorFor } from '../../flows/context.js';
 import { DockerClient } from '../../clients/docker.js';
 import { formatDuration } from '../../util/units.js';
@@ -25,24 +24,6 @@ export async function healthCheckCommand(cli: Cli, o: { env?: string; retries: n
   }
   printReport(cli, stack.project, report!, o.json, false, redactorFor(stack));
   return report!.level === 'OK' ? 0 : 1;
-}
-
-export async function statusCommand(cli: Cli, o: { env?: string; json?: boolean; quiet?: boolean }): Promise<number> {
-  let level: Level = 'UNKNOWN';
-  try {
-    const stack = cli.load(o.env);
-    const docker = new DockerClient();
-    await docker.ping();
-    const report = await healthReport(stack, docker, cli.io.now());
-    level = report.level;
-    printReport(cli, stack.project, report, o.json, o.quiet, redactorFor(stack));
-  } catch (e) {
-    if (!(e instanceof LifeopsError)) throw e;
-    if (o.json) cli.json({ level: 'UNKNOWN', error: e.message });
-    cli.err(`UNKNOWN: ${e.message}`);
-    level = 'UNKNOWN';
-  }
-  return LEVEL_EXIT[level];
 }
 
 function printReport(cli: Cli, project: string, report: HealthReport, json?: boolean, quiet?: boolean, redactor?: Redactor): void {

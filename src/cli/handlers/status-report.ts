@@ -1,0 +1,82 @@
+// `lifeops status`: text for people, --json for programs, --format nagios
+// for NRPE/Icinga, --format prometheus or --textfile DIR for node_exporter's
+// textfile collector. Exit codes per monitoring-plugins: 0 OK, 1 WARNING,
+// 2 CRITICAL, 3 UNKNOWN (also when the stack file cannot be loaded).
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import chalk from 'chalk';
+import type { Cli } from '../context.js';
+import { LifeopsError, UsageError } from '../../errors.js';
+import { DockerClient } from '../../clients/docker.js';
+import { gatherStatus } from '../../flows/status.js';
+import { redactorFor } from '../../flows/context.js';
+import { LEVEL_EXIT, type Level, type StatusReport } from '../../plan/status.js';
+import { formatNagios } from '../../render/status-nagios.js';
+import { formatPrometheus } from '../../render/status-prometheus.js';
+import { formatDuration } from '../../util/units.js';
+
+export const STATUS_FORMATS = ['text', 'json', 'nagios', 'prometheus'] as const;
+export type StatusFormat = (typeof STATUS_FORMATS)[number];
+
+export interface StatusOptions {
+  env?: string;
+  json?: boolean;
+  quiet?: boolean;
+  format?: string;
+  textfile?: string;
+}
+
+/** The textfile collector reads DIR/*.prom: write a hidden temporary name, then rename it into place. */
+export function textfileName(project: string): string {
+  return `lifeops-${project}.prom`;
+}
+
+function writeTextfile(dir: string, project: string, text: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, textfileName(project));
+  const tmp = path.join(dir, `.${textfileName(project)}.tmp-${process.pid}`);
+  try {
+    writeFileSync(tmp, text, { mode: 0o644 });
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  return file;
+}
+
+function formatText(r: StatusReport): string {
+  const color = (l: Level) => (l === 'OK' ? chalk.green(l) : l === 'WARNING' ? chalk.yellow(l) : chalk.red(l));
+  const lines = [`${r.project}: ${color(r.level)}`];
+  for (const s of r.services) {
+    lines.push(
+      `  ${color(s.level).padEnd(8)} ${s.service.padEnd(16)} ${s.state.padEnd(9)} health=${s.health.padEnd(9)} up=${s.uptime_s !== undefined ? formatDuration(s.uptime_s * 1000) : '-'} restarts=${s.restarts} ${s.image ?? ''}${s.level !== 'OK' ? `  (${s.message})` : ''}`,
+    );
+  }
+  for (const c of r.checks) lines.push(`  ${color(c.level).padEnd(8)} ${c.check.padEnd(30)} ${c.message} (${c.duration_ms}ms)`);
+  return lines.join('\n') + '\n';
+}
+
+export async function statusCommand(cli: Cli, o: StatusOptions): Promise<number> {
+  const format = (o.format ?? (o.json ? 'json' : 'text')) as StatusFormat;
+  if (!STATUS_FORMATS.includes(format)) throw new UsageError(`--format must be one of ${STATUS_FORMATS.join(', ')}, got "${o.format}"`);
+  let report: StatusReport;
+  try {
+    const stack = cli.load(o.env);
+    report = await gatherStatus(stack, { io: cli.io, docker: new DockerClient(), stateDir: cli.stateDir() });
+    const redactor = redactorFor(stack);
+    if (o.textfile) writeTextfile(o.textfile, stack.project, redactor.text(formatPrometheus(report)));
+    if (format === 'json') cli.json({ project: report.project, env: report.env, level: report.level, summary: report.summary, services: report.services, checks: report.checks, limits: report.limits, facts: report.facts }, redactor);
+    else if (format === 'nagios') cli.io.stdout.write(redactor.text(formatNagios(report)));
+    else if (format === 'prometheus') cli.io.stdout.write(redactor.text(formatPrometheus(report)));
+    else if (!(o.quiet && report.level === 'OK')) cli.io.stdout.write(redactor.text(formatText(report)));
+  } catch (e) {
+    if (!(e instanceof LifeopsError)) throw e;
+    const msg = e.message.split('\n')[0].replace(/\|/g, '/');
+    if (format === 'json') cli.json({ level: 'UNKNOWN', error: e.message });
+    else if (format === 'nagios') cli.out(`UNKNOWN: ${msg}`);
+    cli.err(`UNKNOWN: ${e.message}`);
+    return LEVEL_EXIT.UNKNOWN;
+  }
+  return LEVEL_EXIT[report.level];
+}

@@ -1,0 +1,47 @@
+// The small files `status` and `backups verify` keep between runs: the last
+// restore drill of an environment, and what the last status run saw (restart
+// counts per container). Each is written whole: a temporary file renamed
+// into place, so a reader never sees half of one.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { drillFile, statusMemoryFile } from './paths.js';
+
+export interface DrillRecord {
+  /** when the drill finished */
+  time: string;
+  ok: boolean;
+  backup?: string;
+  /** when the drilled backup was taken */
+  backup_time?: string;
+  duration_ms: number;
+  /** first line of the error when it failed (already redacted by the caller) */
+  error?: string;
+  run_id?: string;
+}
+
+export interface StatusMemory {
+  time: string;
+  /** container id -> Docker's restart count */
+  restarts: Record<string, number>;
+}
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeWhole(file: string, value: unknown): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, file);
+}
+
+export const readDrill = (stateDir: string, env: string): DrillRecord | undefined => readJson<DrillRecord>(drillFile(stateDir, env));
+export const recordDrill = (stateDir: string, env: string, rec: DrillRecord): void => writeWhole(drillFile(stateDir, env), rec);
+
+export const readStatusMemory = (stateDir: string, env: string): StatusMemory | undefined => readJson<StatusMemory>(statusMemoryFile(stateDir, env));
+export const writeStatusMemory = (stateDir: string, env: string, m: StatusMemory): void => writeWhole(statusMemoryFile(stateDir, env), m);
