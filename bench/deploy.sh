@@ -12,7 +12,8 @@ LANES=${LANES:-v2 v1}
 PORT=18091
 for lane in $LANES; do
   demo_copy dpb "$lane" $PORT
-  $L deploy local --version v1 >/dev/null 2>&1
+  trap '$L down --volumes --yes >/dev/null 2>&1 || true' EXIT
+  $L deploy local --version v1 > "$DIR/first-deploy.log" 2>&1 || { echo "compose $lane: the first deploy failed, see $DIR/first-deploy.log"; continue; }
   STOP=$(mktemp -u)
   node bench/load.mjs $PORT 1500 240 "$STOP" > "$DIR/load-lifeops.json" & LP=$!
   $L deploy local --version v2 >/dev/null 2>&1; touch "$STOP"; wait $LP
