@@ -38,7 +38,8 @@ export function declareCommands(program: Command, act: Act): void {
     .command('render')
     .description('render every config file the stack needs')
     .addOption(envOption())
-    .option('--out <dir>', 'output folder (default <state-dir>/render/<env>)')
+    .option('--out <dir>', 'output folder (default <state-dir>/render/<env>); refused when it holds files lifeops did not write')
+    .option('--force', 'with --out: write into a folder that holds other files')
     .option('--json', 'print the list of files as JSON')
     .action(act(render, (m, cli, o) => m.renderCommand(cli, o)));
 

@@ -38,10 +38,18 @@ function firstBadUtf8(b: Uint8Array): number {
   return -1;
 }
 
+/** Real stack files are a few KiB; the largest seed stack is under 20 KiB. */
+export const MAX_STACK_FILE_BYTES = 1024 * 1024;
+
 export function readStackSource(file: string): Source {
   const abs = path.resolve(file);
   if (!existsSync(abs)) throw new ConfigError(`${file}: stack file not found`, 'pass -f FILE, or set LIFEOPS_STACK');
-  if (statSync(abs).isDirectory()) throw new ConfigError(`${file}: is a directory, not a stack file`);
+  const st = statSync(abs);
+  if (st.isDirectory()) throw new ConfigError(`${file}: is a directory, not a stack file`);
+  // the YAML parser's time grows faster than the file: refuse up front what no real stack needs
+  if (st.size > MAX_STACK_FILE_BYTES) {
+    throw new ConfigError(`${file}: ${st.size} bytes is larger than the ${MAX_STACK_FILE_BYTES / 1024 / 1024} MiB a stack file may be`, 'split it: environments can live in their own env_file, templates in templates/');
+  }
   let bytes: Buffer;
   try {
     bytes = readFileSync(abs);

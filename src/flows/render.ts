@@ -21,7 +21,9 @@ export function configHash(files: RenderedFile[]): string {
   return h.digest('hex').slice(0, 16);
 }
 
-const MANIFEST = '.lifeops-rendered.json';
+/** the list of files lifeops rendered into a folder: the next render removes those it no longer renders */
+export const RENDER_MANIFEST = '.lifeops-rendered.json';
+const MANIFEST = RENDER_MANIFEST;
 
 /**
  * Write every file to a temporary name then rename it over the old one, so a

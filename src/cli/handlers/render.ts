@@ -1,8 +1,10 @@
 // lifeops schema, render, validate, plan: read-only commands over the stack and its rendered files.
 import path from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { UsageError } from '../../errors.js';
 import type { Cli } from '../context.js';
 import { jsonSchema } from '../../config/schema.js';
-import { renderStack, writeRendered, configHash, readRenderedDir } from '../../flows/render.js';
+import { renderStack, writeRendered, configHash, readRenderedDir, RENDER_MANIFEST } from '../../flows/render.js';
 import { renderDir } from '../../state/paths.js';
 import { buildPlan, formatPlan } from '../../plan/stack-plan.js';
 import { validateStack, formatResult } from '../../validate/index.js';
@@ -12,8 +14,9 @@ export function schemaCommand(cli: Cli): number {
   return 0;
 }
 
-export function renderCommand(cli: Cli, o: { env?: string; out?: string; json?: boolean }): number {
+export function renderCommand(cli: Cli, o: { env?: string; out?: string; json?: boolean; force?: boolean }): number {
   const stack = cli.load(o.env, { allowMissing: true });
+  if (o.out !== undefined) checkOutDir(o.out, Boolean(o.force));
   const dir = o.out ?? renderDir(cli.stateDir(), stack.env);
   const files = renderStack(stack, dir);
   writeRendered(files, dir);
@@ -23,6 +26,24 @@ export function renderCommand(cli: Cli, o: { env?: string; out?: string; json?: 
     cli.err(`rendered ${files.length} files for ${stack.project} into ${dir} (config ${configHash(files)})`);
   }
   return 0;
+}
+
+/**
+ * `render --out DIR` writes where the operator says, so it refuses what would
+ * hurt: an empty path (the current folder), the kernel's and devices'
+ * folders, and a folder holding files lifeops did not write (its own leave a
+ * manifest) unless --force.
+ */
+function checkOutDir(out: string, force: boolean): void {
+  if (!out.trim()) throw new UsageError('--out is empty: it would render into the current folder', 'give a folder, e.g. --out /tmp/rendered');
+  const abs = path.resolve(out);
+  if (/^\/(proc|sys|dev)(\/|$)/.test(abs)) throw new UsageError(`--out ${abs}: not a place for rendered files`);
+  if (!existsSync(abs) || force) return;
+  if (!statSync(abs).isDirectory()) throw new UsageError(`--out ${abs} is a file, not a folder`);
+  const entries = readdirSync(abs);
+  if (entries.length && !entries.includes(RENDER_MANIFEST)) {
+    throw new UsageError(`--out ${abs} holds files lifeops did not write (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}): they could be overwritten`, 'choose an empty or new folder, or add --force');
+  }
 }
 
 export async function validateCommand(cli: Cli, o: { env?: string; json?: boolean; docker?: boolean; keep?: boolean }): Promise<number> {
