@@ -65,6 +65,28 @@ export function demoCopy(name: string, port: number, edit?: (doc: StackDoc) => v
   return { file, stateDir: path.join(dir, 'state'), dir };
 }
 
+/**
+ * A bounded load loop through a front published on 127.0.0.1: at most `max`
+ * requests to /, 100 ms apart, each with a 5 s deadline, until `done()` says
+ * stop. Counts the answers that were not 2xx (or never came) as failed.
+ */
+export async function loadThroughFront(port: number, done: () => boolean, max = 400): Promise<{ ok: number; failed: number }> {
+  let ok = 0;
+  let failed = 0;
+  for (let i = 0; i < max && !done(); i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) });
+      await r.text();
+      if (r.ok) ok++;
+      else failed++;
+    } catch {
+      failed++;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { ok, failed };
+}
+
 /** Change a stack file written by demoCopy, by its parsed YAML; an edit that changes nothing fails. */
 export function editStack(file: string, edit: (doc: StackDoc) => void): void {
   const doc = parse(readFileSync(file, 'utf8')) as StackDoc;

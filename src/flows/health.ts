@@ -7,10 +7,10 @@ import { httpGet, type HttpAnswer } from '../clients/http.js';
 import { postgresSelect1, redisPing } from '../clients/datastores.js';
 import { expectedServices } from '../plan/rollout.js';
 
-export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
-export const LEVEL_EXIT: Record<Level, number> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
-const RANK: Record<Level, number> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };
-export const worst = (levels: Level[]): Level => levels.reduce<Level>((a, b) => (RANK[b] > RANK[a] ? b : a), 'OK');
+import { LEVEL_EXIT, worstLevel as worst, type Level } from '../plan/status.js';
+
+// the monitoring-plugins levels and their exit codes live with the status judgement (plan/status.ts)
+export { LEVEL_EXIT, worst, type Level };
 
 export interface ServiceStatus {
   service: string;

@@ -5,7 +5,7 @@
 // switch a second deploy must keep every container.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { lifeops, demoCopy, demoProject } from '../helpers.js';
+import { lifeops, demoCopy, demoProject, loadThroughFront } from '../helpers.js';
 
 const PORT = 18670;
 const stack = demoCopy('swc', PORT);
@@ -24,28 +24,11 @@ const containers = async () => {
   return out;
 };
 
-/** At most 600 requests through the front, 100 ms apart, until done() says stop. */
-async function load(done: () => boolean): Promise<{ ok: number; failed: number }> {
-  let ok = 0;
-  let failed = 0;
-  for (let i = 0; i < 600 && !done(); i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${PORT}/`, { signal: AbortSignal.timeout(5000) });
-      await r.text();
-      if (r.ok) ok++;
-      else failed++;
-    } catch {
-      failed++;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { ok, failed };
-}
 
 async function switchTo(compose: 'v1' | 'v2', from: string) {
   const before = await tableHash();
   let finished = false;
-  const loading = load(() => finished);
+  const loading = loadThroughFront(PORT, () => finished, 600);
   const r = await cli(compose, 'deploy', 'local', '--skip-backup');
   finished = true;
   const seen = await loading;

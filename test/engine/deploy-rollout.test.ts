@@ -3,7 +3,7 @@
 // serving (exit 1), --dry-run changes no container.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { lifeops, demoCopy, at, editStack } from '../helpers.js';
+import { lifeops, demoCopy, at, editStack, loadThroughFront } from '../helpers.js';
 
 const PORT = 18090;
 const stack = demoCopy('dpt', PORT, (d) => {
@@ -18,23 +18,6 @@ const ENV = { POSTGRES_PASSWORD: 'demo-local-password-not-secret' };
 const ids = async () => (await execa('docker', ['ps', '-aq', '--no-trunc', '--filter', 'label=com.docker.compose.project=dpt-local'])).stdout.split('\n').filter(Boolean).sort();
 const version = async () => ((await (await fetch(`http://127.0.0.1:${PORT}/`)).json()) as { version: string }).version; // / is the app; /health is answered by nginx
 
-/** At most 400 requests, 100 ms apart, stops when `done()` says so. */
-async function load(done: () => boolean): Promise<{ ok: number; failed: number }> {
-  let ok = 0;
-  let failed = 0;
-  for (let i = 0; i < 400 && !done(); i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${PORT}/`, { signal: AbortSignal.timeout(5000) });
-      await r.text();
-      if (r.ok) ok++;
-      else failed++;
-    } catch {
-      failed++;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { ok, failed };
-}
 
 describe('deploy (real engine)', () => {
   beforeAll(async () => {
@@ -67,10 +50,11 @@ describe('deploy (real engine)', () => {
     };
     const before = await kept();
     let finished = false;
-    const loading = load(() => finished);
+    const loading = loadThroughFront(PORT, () => finished);
     const r = await lifeops(args('deploy', 'local', '--version', 'v2'), { env: ENV });
     finished = true;
     const seen = await loading;
+    console.log(`version change under load (compose ${process.env.LIFEOPS_COMPOSE ?? 'as found'}): ${seen.failed} of ${seen.ok + seen.failed} requests failed`);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(await version()).toBe('v2');
     expect(seen.ok).toBeGreaterThan(20);
@@ -107,7 +91,7 @@ describe('deploy (real engine)', () => {
       at(d, 'front').client_max_body_size = '1k';
     });
     let finished = false;
-    const loading = load(() => finished);
+    const loading = loadThroughFront(PORT, () => finished);
     const r = await lifeops(args('deploy', 'local', '--version', 'v2', '--skip-backup'), { env: ENV });
     finished = true;
     const seen = await loading;
