@@ -7,7 +7,7 @@
 // Pure and deterministic like every renderer; structured files go through toYaml.
 import path from 'node:path';
 import type { Monitoring, Stack } from '../config/schema.js';
-import { BACKEND_NETWORK, mapImage } from './compose.js';
+import { BACKEND_NETWORK, mapImage, serviceNetworks } from './compose.js';
 import { composeValue } from './values.js';
 import { toYaml } from './yaml.js';
 import { traefikLabels } from './traefik.js';
@@ -43,6 +43,19 @@ interface Spec {
   memory: string;
   cpus: string;
   extra?: Record<string, unknown>;
+  /** Services this one must reach: it joins their networks too (a stack may put them on its own networks). */
+  reaches?: string[];
+}
+
+/** default + backend, plus every network of the services named (once each, in order). */
+function networksReaching(stack: Stack, names: string[]): string[] {
+  const out = ['default', BACKEND_NETWORK];
+  for (const n of names) {
+    const svc = stack.services[n];
+    if (!svc) continue;
+    for (const net of serviceNetworks(stack, n, svc)) if (!out.includes(net)) out.push(net);
+  }
+  return out;
 }
 
 function service(stack: Stack, spec: Spec): Record<string, unknown> {
@@ -53,7 +66,7 @@ function service(stack: Stack, spec: Spec): Record<string, unknown> {
   if (spec.volumes?.length) out.volumes = spec.volumes;
   Object.assign(out, spec.extra ?? {});
   out.restart = 'unless-stopped';
-  out.networks = ['default', BACKEND_NETWORK];
+  out.networks = networksReaching(stack, spec.reaches ?? []);
   out.logging = { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } };
   out.deploy = { resources: { limits: { cpus: spec.cpus, memory: spec.memory } } };
   out.labels = { 'lifeops.stack': stack.name, 'lifeops.env': stack.env, 'lifeops.role': 'monitoring' };
@@ -90,7 +103,7 @@ function exporterService(stack: Stack, e: Exporter): [string, Record<string, unk
     case 'postgres': {
       const dsn = postgresDsn(stack);
       if (!dsn) return undefined;
-      return [MON.postgres.service, service(stack, { image: MONITORING_IMAGES.postgres, environment: { DATA_SOURCE_NAME: dsn }, memory: '64m', cpus: '0.25' })];
+      return [MON.postgres.service, service(stack, { image: MONITORING_IMAGES.postgres, environment: { DATA_SOURCE_NAME: dsn }, memory: '64m', cpus: '0.25', reaches: [stack.postgres!.service] })];
     }
     case 'redis': {
       const r = stack.redis;
@@ -98,7 +111,7 @@ function exporterService(stack: Stack, e: Exporter): [string, Record<string, unk
       const env: Record<string, string> = { REDIS_ADDR: `redis://${r.service}:6379` };
       const pw = r.password !== undefined ? composeValue(stack, 'redis.password', r.password) : undefined;
       if (pw !== undefined) env.REDIS_PASSWORD = pw;
-      return [MON.redis.service, service(stack, { image: MONITORING_IMAGES.redis, environment: env, memory: '64m', cpus: '0.25' })];
+      return [MON.redis.service, service(stack, { image: MONITORING_IMAGES.redis, environment: env, memory: '64m', cpus: '0.25', reaches: [r.service] })];
     }
     case 'loki':
       return [MON.loki.service, service(stack, {
@@ -133,6 +146,8 @@ export function monitoringCompose(stack: Stack, mon: Monitoring): Record<string,
     ports: mon.prometheus_port !== undefined ? [`127.0.0.1:${mon.prometheus_port}:${MON.prometheus.port}`] : [],
     volumes: ['./prometheus:/etc/prometheus:ro', 'prometheus-data:/prometheus'],
     memory: '1024m', cpus: '1',
+    // the web services it scrapes, wherever the stack put them
+    reaches: Object.keys(stack.services).sort().filter((n) => stack.services[n].role === 'web' && stack.services[n].http),
   });
   services[MON.alertmanager.service] = service(stack, {
     image: MONITORING_IMAGES.alertmanager,

@@ -183,6 +183,27 @@ describe('docker-compose.monitoring.yml', () => {
     expect(run('promtool', ['check', 'config', path.join(dir, 'p.yml')]).status).not.toBe(0);
   });
 
+  it('joins the networks of what it scrapes: Prometheus the web services, the exporters their data store', () => {
+    // web only on `apps` (+ backend for the db), Redis only on `cachenet`: the default layout reaches neither
+    const stack = loadDemoWith(`${FULL_MONITORING}networks:\n  apps: {}\n  cachenet: { internal: true }\n`, 'local', SECRETS, undefined, (t) =>
+      t.replace('  web:\n    role: web\n', '  web:\n    role: web\n    networks: [apps, backend, cachenet]\n')
+        .replace('  cache:\n    role: redis\n', '  cache:\n    role: redis\n    networks: [cachenet, default]\n'));
+    const doc = compose(stack);
+    expect(doc.services.prometheus.networks).toEqual(['default', 'backend', 'apps', 'cachenet']);
+    expect(doc.services['redis-exporter'].networks).toEqual(['default', 'backend', 'cachenet']);
+    expect(doc.services['postgres-exporter'].networks).toEqual(['default', 'backend']);
+    expect(doc.services.alertmanager.networks).toEqual(['default', 'backend']);
+    const dir = newDir('compose-nets');
+    writeFiles(dir, renderAll(stack, { renderDir: dir }));
+    for (const argv of [['docker-compose'], ['docker', 'compose']]) {
+      if (run('sh', ['-c', `${argv.join(' ')} version`]).status !== 0) continue;
+      const r = run(argv[0], [...argv.slice(1), '-p', stack.project, '-f', 'docker-compose.yml', '-f', 'docker-compose.monitoring.yml', 'config', '-q'], {
+        cwd: dir, env: { POSTGRES_PASSWORD: 'p', GRAFANA_ADMIN_PASSWORD: 'g' },
+      });
+      expect(r.status, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+  });
+
   it('passes docker-compose config together with the base compose file', () => {
     const which = run('sh', ['-c', 'command -v docker-compose']);
     if (which.status !== 0) {
