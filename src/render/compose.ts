@@ -119,8 +119,11 @@ export function namedVolumes(stack: Stack): string[] {
 
 export function composeService(stack: Stack, name: string, svc: Service, renderDir: string): Record<string, unknown> {
   const out: Record<string, unknown> = { image: mapImage(svc.image, stack.images) };
-  if (svc.entrypoint !== undefined) out.entrypoint = typeof svc.entrypoint === 'string' ? escapeDollar(svc.entrypoint) : svc.entrypoint.map(escapeDollar);
-  if (svc.command !== undefined) out.command = typeof svc.command === 'string' ? escapeDollar(svc.command) : svc.command.map(escapeDollar);
+  // A secret in a command (redis-server --requirepass ${REDIS_PASSWORD}) stays its ${VAR} reference.
+  const argv = (key: 'entrypoint' | 'command', v: string | string[]) =>
+    typeof v === 'string' ? composeValue(stack, `services.${name}.${key}`, v) : v.map((x, i) => composeValue(stack, `services.${name}.${key}.${i}`, x));
+  if (svc.entrypoint !== undefined) out.entrypoint = argv('entrypoint', svc.entrypoint);
+  if (svc.command !== undefined) out.command = argv('command', svc.command);
   if (svc.user) out.user = svc.user;
   if (svc.profiles?.length) out.profiles = svc.profiles;
   if (svc.env_file.length) out.env_file = svc.env_file.map((f) => relocateFile(stack, renderDir, typeof f === 'string' ? f : f.path));
