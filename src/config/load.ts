@@ -24,6 +24,8 @@ export interface LoadOptions {
   overrides?: Record<string, string>;
   /** skip the required-variable check (render, plan and schema work without secrets) */
   allowMissing?: boolean;
+  /** the size limit (default MAX_STACK_FILE_BYTES); bench/load-size.sh raises it to measure */
+  maxBytes?: number;
 }
 
 /** Offset of the first byte that is not part of a valid UTF-8 sequence (-1: none found by this scan). */
@@ -42,14 +44,14 @@ function firstBadUtf8(b: Uint8Array): number {
 /** Real stack files are a few KiB; the largest seed stack is under 20 KiB. */
 export const MAX_STACK_FILE_BYTES = 1024 * 1024;
 
-export function readStackSource(file: string): Source {
+export function readStackSource(file: string, maxBytes = MAX_STACK_FILE_BYTES): Source {
   const abs = path.resolve(file);
   if (!existsSync(abs)) throw new ConfigError(`${file}: stack file not found`, 'pass -f FILE, or set LIFEOPS_STACK');
   const st = statSync(abs);
   if (st.isDirectory()) throw new ConfigError(`${file}: is a directory, not a stack file`);
   // the YAML parser's time grows faster than the file: refuse up front what no real stack needs
-  if (st.size > MAX_STACK_FILE_BYTES) {
-    throw new ConfigError(`${file}: ${st.size} bytes is larger than the ${MAX_STACK_FILE_BYTES / 1024 / 1024} MiB a stack file may be`, 'split it: environments can live in their own env_file, templates in templates/');
+  if (st.size > maxBytes) {
+    throw new ConfigError(`${file}: ${st.size} bytes is larger than the ${maxBytes / 1024 / 1024} MiB a stack file may be`, 'split it: environments can live in their own env_file, templates in templates/');
   }
   let bytes: Buffer;
   try {
@@ -296,7 +298,7 @@ function isFile(p: string): boolean {
 }
 
 export function loadStack(opts: LoadOptions): Stack {
-  const src = readStackSource(opts.file);
+  const src = readStackSource(opts.file, opts.maxBytes);
   const raw = dropExtensions(stackValue(src));
   const processEnv = opts.processEnv;
   const envNames = environmentNames(src);
