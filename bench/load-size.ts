@@ -65,8 +65,8 @@ function time<T>(f: () => T): { ms: number; value?: T; error?: unknown } {
 }
 
 const shapes = { 'many services': manyServices, 'long strings': longStrings, 'deep anchors': deepAnchors };
-const sizes = [1, 2, 4, 8];
-console.log(`stack file load time by size (size limit lifted), node ${process.version}`);
+const sizes = (process.env.SIZES ?? '1 2 4 8').split(/\s+/).filter(Boolean).map(Number);
+console.log(`stack file load time by size (size limit lifted), node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 console.log('shape            size MB   load ms   raw yaml ms   load ms/MB   ratio load/raw');
 for (const [shape, gen] of Object.entries(shapes)) {
   for (const mb of sizes) {
