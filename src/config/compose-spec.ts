@@ -144,6 +144,8 @@ const typeName: Record<string, string> = { object: 'a mapping', array: 'a list',
  * branch, its expected types merged, unknown keys with their valid keys.
  */
 export function composeSpecProblems(doc: Json): ComposeProblem[] {
+  // Nothing of compose's own to check: no schema to compile (start-up of every command).
+  if (Object.keys(doc).length === 0) return [];
   const validate = composeValidator();
   if (validate(doc)) return [];
   const errors = (validate.errors ?? []) as ErrorObject[];
@@ -192,8 +194,9 @@ export function composeSpecDocument(extras: ComposeExtras, value: Json): Json {
   const doc: Json = {};
   if (Object.keys(extras.services).length) doc.services = extras.services;
   for (const top of ['networks', 'volumes'] as const) {
+    // lifeops' own options are checked by its schema; a network or volume is sent only with compose-only options
     const own = isObject(value[top]) ? (value[top] as Json) : {};
-    const names = new Set([...Object.keys(own), ...Object.keys(extras[top])]);
+    const names = new Set(Object.keys(extras[top]));
     if (!names.size) continue;
     doc[top] = Object.fromEntries([...names].map((n) => [n, { ...(isObject(own[n]) ? own[n] : {}), ...(extras[top][n] ?? {}) }]));
   }
