@@ -1,7 +1,7 @@
 // Layer rules, checked in `make test` (scripts/layers.sh). One direction:
 // config -> render, plan, commands (pure) -> backup, state, clients -> flows -> cli.
 /** @type {import('dependency-cruiser').IConfiguration} */
-const pure = '^src/(config|render|plan|commands|util)/';
+const pure = '^src/(config|render|plan|commands|util|import)/';
 module.exports = {
   forbidden: [
     { name: 'no-cycles', severity: 'error', comment: 'no import cycles anywhere', from: {}, to: { circular: true } },
@@ -17,6 +17,13 @@ module.exports = {
       severity: 'error',
       comment: 'the stack file model depends on nothing above it',
       from: { path: '^src/config/' },
+      to: { path: '^src/(render|plan|commands)/' },
+    },
+    {
+      name: 'import-reads-config-only',
+      severity: 'error',
+      comment: 'the importer turns a compose file into a stack file: it may use config and util, nothing that renders or runs',
+      from: { path: '^src/import/' },
       to: { path: '^src/(render|plan|commands)/' },
     },
     {

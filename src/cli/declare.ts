@@ -27,12 +27,24 @@ const history = () => import('./handlers/history.js');
 const backup = () => import('./handlers/backup.js');
 const statusReport = () => import('./handlers/status-report.js');
 const cron = () => import('./handlers/cron.js');
+const importer = () => import('./handlers/import.js');
 
 export function declareCommands(program: Command, act: Act): void {
   program
     .command('schema')
     .description('print the JSON Schema of the stack file')
     .action(act(render, (m, cli) => m.schemaCommand(cli)));
+
+  program
+    .command('import')
+    .description('write a stack file (and its env file of secrets) from an existing compose setup; roles are guessed, each guess commented')
+    .argument('<compose-file>', 'the docker-compose.yml to import')
+    .option('--env-file <file>', 'variables the compose file reads (default: the .env beside it, as compose reads it)')
+    .option('-o, --out <stack.yaml>', 'the stack file to write (its env file goes beside it as <name>.env)', 'lifeops.yaml')
+    .option('--project <name>', "compose project name to adopt (default: compose's own: the file's name:, else its folder's name)")
+    .option('--force', 'overwrite the stack file and env file if they exist')
+    .option('--json', 'print what was written, the roles and notes as JSON (never the secrets)')
+    .action(act(importer, (m, cli, file, o) => m.importCommand(cli, file, o)));
 
   program
     .command('render')

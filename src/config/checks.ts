@@ -228,6 +228,25 @@ export function checkStack(src: Source, file: StackFile, envName: string, baseDi
 
   checkRoleCommands(p, file);
 
+  // Two services publishing one host port: the second `up` would fail to bind it.
+  // Keyed by "PORT/PROTO", then address; 0.0.0.0 takes the port on every address.
+  const published = new Map<string, Map<string, { svc: string; i: number }>>();
+  for (const [name, svc] of Object.entries(file.services)) {
+    svc.ports.forEach((spec, i) => {
+      for (const { ip, port } of hostPorts(spec)) {
+        const byIp = published.get(port) ?? new Map<string, { svc: string; i: number }>();
+        published.set(port, byIp);
+        const first = byIp.get(ip) ?? byIp.get('0.0.0.0') ?? (ip === '0.0.0.0' ? byIp.values().next().value : undefined);
+        if (first && first.svc !== name) {
+          const firstAt = `${src.file}:${locate(src, sourcePath(src, envName, ['services', first.svc, 'ports', first.i]))}`;
+          p.at(['services', name, 'ports', i], `host port ${ip}:${port} is already published by services.${first.svc}.ports.${first.i} (${firstAt}); valid: a host port no other service publishes on that address`);
+          return;
+        }
+        if (!byIp.has(ip)) byIp.set(ip, { svc: name, i });
+      }
+    });
+  }
+
   // templates: keys are rendered files of this stack; the files stay in the stack's folder.
   const keys = templateKeys(file);
   for (const [key, tmpl] of Object.entries(file.templates)) {
@@ -290,4 +309,18 @@ export function resolveServiceEnvFiles(src: Source, file: StackFile, envName: st
     svc.env_file = kept;
   }
   p.throwIfAny('env_file paths are relative to the stack file\'s folder');
+}
+
+/** The host address and "PORT/PROTO" of each host port a compose short-syntax mapping publishes (none for a container-only or any-free-port mapping). */
+export function hostPorts(spec: string): { ip: string; port: string }[] {
+  const proto = /\/(udp|tcp)$/.exec(spec)?.[1] ?? 'tcp';
+  const parts = spec.replace(/\/(tcp|udp)$/, '').split(':');
+  if (parts.length < 2) return [];
+  const ip = parts.length === 3 ? parts[0] : '0.0.0.0';
+  const host = parts[parts.length - 2];
+  if (!host) return [];
+  const [lo, hi] = host.split('-').map(Number);
+  const out: { ip: string; port: string }[] = [];
+  for (let port = lo; port <= (hi ?? lo) && out.length < 65536; port++) out.push({ ip, port: `${port}/${proto}` });
+  return out;
 }

@@ -6,13 +6,14 @@ import path from 'node:path';
 import { parseDocument, isMap, isSeq, isScalar, isPair, isAlias, visit, LineCounter, type Alias, type Document, type Node } from 'yaml';
 import type { ZodError } from 'zod';
 import { ConfigError } from '../errors.js';
-import { stackFileSchema, type Stack, type StackFile } from './schema.js';
+import { stackFileSchema, type Service, type Stack, type StackFile } from './schema.js';
 import { parseEnvFile } from './envfile.js';
 import { interpolateTree, type InterpolationResult } from './interpolate.js';
 import { isSecretName } from '../util/redact.js';
 import { locate, locateKey, sourcePath, keySourcePath, rememberSource, type Source } from './source.js';
 import { checkReferences, checkStack, resolveServiceEnvFiles } from './checks.js';
 import { didYouMean } from './suggest.js';
+import { composeSpecDocument, composeSpecProblems, ownedKeyProblems, splitComposeKeys, validKeysOf, type ComposeExtras, type ComposeProblem } from './compose-spec.js';
 
 export interface LoadOptions {
   file: string;
@@ -23,6 +24,8 @@ export interface LoadOptions {
   overrides?: Record<string, string>;
   /** skip the required-variable check (render, plan and schema work without secrets) */
   allowMissing?: boolean;
+  /** the size limit (default MAX_STACK_FILE_BYTES); bench/load-size.sh raises it to measure */
+  maxBytes?: number;
 }
 
 /** Offset of the first byte that is not part of a valid UTF-8 sequence (-1: none found by this scan). */
@@ -41,14 +44,14 @@ function firstBadUtf8(b: Uint8Array): number {
 /** Real stack files are a few KiB; the largest seed stack is under 20 KiB. */
 export const MAX_STACK_FILE_BYTES = 1024 * 1024;
 
-export function readStackSource(file: string): Source {
+export function readStackSource(file: string, maxBytes = MAX_STACK_FILE_BYTES): Source {
   const abs = path.resolve(file);
   if (!existsSync(abs)) throw new ConfigError(`${file}: stack file not found`, 'pass -f FILE, or set LIFEOPS_STACK');
   const st = statSync(abs);
   if (st.isDirectory()) throw new ConfigError(`${file}: is a directory, not a stack file`);
   // the YAML parser's time grows faster than the file: refuse up front what no real stack needs
-  if (st.size > MAX_STACK_FILE_BYTES) {
-    throw new ConfigError(`${file}: ${st.size} bytes is larger than the ${MAX_STACK_FILE_BYTES / 1024 / 1024} MiB a stack file may be`, 'split it: environments can live in their own env_file, templates in templates/');
+  if (st.size > maxBytes) {
+    throw new ConfigError(`${file}: ${st.size} bytes is larger than the ${maxBytes / 1024 / 1024} MiB a stack file may be`, 'split it: environments can live in their own env_file, templates in templates/');
   }
   let bytes: Buffer;
   try {
@@ -225,7 +228,18 @@ function zodIssueMessage(issue: ZodError['issues'][number], found: unknown): { t
   }
 }
 
+/** The valid keys as printed: at a service, network or volume, lifeops' own and a pointer to compose's. */
+function listValid(keyPath: PropertyKey[], valid: string[]): string {
+  const kind = keyPath.length === 2 ? ({ services: 'service', networks: 'network', volumes: 'volume' } as const)[keyPath[0] as string] : undefined;
+  if (!kind) return valid.join(', ');
+  const own = Object.keys((unwrap((stackFileSchema.shape as any)[keyPath[0] as string])._zod.def.valueType as any).shape ?? {});
+  return `${own.join(', ')}, or any ${kind} key of the Compose Specification (${valid.filter((k) => !own.includes(k)).slice(0, 6).join(', ')}, ...)`;
+}
+
 function validKeysAt(keyPath: PropertyKey[]): string[] {
+  if (keyPath.length === 2 && keyPath[0] === 'services') return validKeysOf('service');
+  if (keyPath.length === 2 && keyPath[0] === 'networks') return validKeysOf('network');
+  if (keyPath.length === 2 && keyPath[0] === 'volumes') return validKeysOf('volume');
   // Walk the schema's shape to list the keys valid at this path (for "did you mean").
   let schema: any = stackFileSchema;
   for (const k of keyPath) {
@@ -284,7 +298,7 @@ function isFile(p: string): boolean {
 }
 
 export function loadStack(opts: LoadOptions): Stack {
-  const src = readStackSource(opts.file);
+  const src = readStackSource(opts.file, opts.maxBytes);
   const raw = dropExtensions(stackValue(src));
   const processEnv = opts.processEnv;
   const envNames = environmentNames(src);
@@ -372,10 +386,13 @@ export function loadStack(opts: LoadOptions): Stack {
     throw new ConfigError(lines.join('\n'), envFile ? `export ${firstPerName[0].name}=... or add it to ${envFile}` : `export ${firstPerName[0].name}=...`);
   }
 
-  const value = { ...(interp.value as Record<string, unknown>), ...(raw.environments !== undefined ? { environments: raw.environments } : {}) };
+  // Keys only the Compose Specification has pass through; the typed schema checks the rest.
+  const split = splitComposeKeys(interp.value as Record<string, unknown>);
+  const value = { ...split.value, ...(raw.environments !== undefined ? { environments: raw.environments } : {}) };
   const parsed = stackFileSchema.safeParse(value);
   if (!parsed.success) throw schemaError(src, parsed.error, value, envName);
   const file = parsed.data as StackFile;
+  attachComposeExtras(src, file, split.extras, split.value, envName);
   checkOtherEnvironments(src, base, environments, envName);
   checkReferences(src, file, envName);
   checkStack(src, file, envName, baseDir);
@@ -397,6 +414,7 @@ export function loadStack(opts: LoadOptions): Stack {
 
   const stack: Stack = {
     ...file,
+    ...(Object.keys(split.extras.top).length ? { composeTop: split.extras.top } : {}),
     env: envName,
     production,
     project: file.project ?? `${file.name}-${envName}`,
@@ -420,7 +438,7 @@ function checkOtherEnvironments(src: Source, base: Record<string, unknown>, envi
   for (const [env, ov] of Object.entries(environments)) {
     if (env === chosen || !isPlainObject(ov)) continue;
     const { env_file: _f, production: _p, ...rest } = ov;
-    const r = stackFileSchema.safeParse(mergeOverlay(base, rest));
+    const r = stackFileSchema.safeParse(splitComposeKeys(mergeOverlay(base, rest) as Record<string, unknown>).value);
     if (r.success) continue;
     for (const issue of r.error.issues) {
       if (issue.code !== 'unrecognized_keys') continue;
@@ -428,7 +446,7 @@ function checkOtherEnvironments(src: Source, base: Record<string, unknown>, envi
       const valid = validKeysAt(keyPath);
       for (const key of issue.keys) {
         const hint = didYouMean(key, valid);
-        lines.push(`${src.file}:${locateKey(src, keySourcePath(src, env, keyPath, key), key)}: ${[...keyPath, key].join('.')}: unknown key (environment ${env})${hint ? ` (did you mean "${hint}"?)` : ''}; valid keys: ${valid.join(', ')}`);
+        lines.push(`${src.file}:${locateKey(src, keySourcePath(src, env, keyPath, key), key)}: ${[...keyPath, key].join('.')}: unknown key (environment ${env})${hint ? ` (did you mean "${hint}"?)` : ''}; valid keys: ${listValid(keyPath, valid)}`);
       }
     }
   }
@@ -449,7 +467,7 @@ function schemaError(src: Source, error: ZodError, value: unknown, envName: stri
         const hint = didYouMean(key, valid);
         const where = locateKey(src, keySourcePath(src, envName, keyPath, key), key);
         lines.push(
-          `${src.file}:${where}: ${[...keyPath, key].join('.')}: unknown key${hint ? ` (did you mean "${hint}"?)` : ''}; valid keys: ${valid.join(', ')}`,
+          `${src.file}:${where}: ${[...keyPath, key].join('.')}: unknown key${hint ? ` (did you mean "${hint}"?)` : ''}; valid keys: ${listValid(keyPath, valid)}`,
         );
       }
     } else {
@@ -476,4 +494,29 @@ function readImageMap(file: string): Record<string, string> {
     throw new ConfigError(`${file}: the image mapping must be a YAML mapping of image -> local image`);
   }
   return value as Record<string, string>;
+}
+
+/**
+ * The compose-only keys, checked against the Compose Specification's JSON
+ * Schema and against lifeops' own keys, then put back on the parsed stack:
+ * services carry them as `compose`, networks and volumes as more options.
+ */
+function attachComposeExtras(src: Source, file: StackFile, extras: ComposeExtras, value: Record<string, unknown>, envName: string): void {
+  const problems: ComposeProblem[] = [...ownedKeyProblems(extras, file.services), ...composeSpecProblems(composeSpecDocument(extras, value))];
+  if (problems.length) {
+    const lines = problems.slice(0, 8).map((p) => {
+      if (p.key !== undefined) {
+        const hint = p.valid ? didYouMean(p.key, p.valid) : undefined;
+        const where = locateKey(src, keySourcePath(src, envName, p.path, p.key), p.key);
+        return `${src.file}:${where}: ${[...p.path, p.key].join('.')}: ${p.text.replace(/^unknown key/, `unknown key${hint ? ` (did you mean "${hint}"?)` : ''}`)}`;
+      }
+      return `${src.file}:${locate(src, sourcePath(src, envName, p.path))}: ${p.path.join('.')}: ${p.text}`;
+    });
+    if (problems.length > 8) lines.push(`... and ${problems.length - 8} more problems`);
+    throw new ConfigError(lines.join('\n'), 'see the Compose Specification (compose-spec.io) for compose keys, `lifeops schema` for lifeops\' own');
+  }
+  for (const [name, extra] of Object.entries(extras.services)) if (file.services[name]) (file.services[name] as Service).compose = extra;
+  for (const top of ['networks', 'volumes'] as const) {
+    for (const [name, extra] of Object.entries(extras[top])) if (file[top][name]) Object.assign(file[top][name], extra);
+  }
 }

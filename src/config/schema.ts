@@ -470,7 +470,8 @@ export const stackFileSchema = z
   .strict();
 
 export type StackFile = z.infer<typeof stackFileSchema>;
-export type Service = z.infer<typeof serviceSchema>;
+/** `compose`: the service's keys that only the Compose Specification has (ulimits, cap_add, ...), passed through as written. */
+export type Service = z.infer<typeof serviceSchema> & { compose?: Record<string, unknown> };
 export type Gunicorn = z.infer<typeof gunicornSchema>;
 export type Front = z.infer<typeof frontSchema>;
 export type Monitoring = z.infer<typeof monitoringSchema>;
@@ -491,6 +492,8 @@ export interface Stack extends StackFile {
   secretNames: string[];
   /** for values that came from a secret variable: dotted path -> template with ${VAR} kept */
   secretTemplates: Record<string, string>;
+  /** top-level compose `secrets:` and `configs:`, passed through (checked against the Compose Specification) */
+  composeTop?: { secrets?: Record<string, unknown>; configs?: Record<string, unknown> };
 }
 
 export function jsonSchema(): unknown {

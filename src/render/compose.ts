@@ -119,8 +119,11 @@ export function namedVolumes(stack: Stack): string[] {
 
 export function composeService(stack: Stack, name: string, svc: Service, renderDir: string): Record<string, unknown> {
   const out: Record<string, unknown> = { image: mapImage(svc.image, stack.images) };
-  if (svc.entrypoint !== undefined) out.entrypoint = typeof svc.entrypoint === 'string' ? escapeDollar(svc.entrypoint) : svc.entrypoint.map(escapeDollar);
-  if (svc.command !== undefined) out.command = typeof svc.command === 'string' ? escapeDollar(svc.command) : svc.command.map(escapeDollar);
+  // A secret in a command (redis-server --requirepass ${REDIS_PASSWORD}) stays its ${VAR} reference.
+  const argv = (key: 'entrypoint' | 'command', v: string | string[]) =>
+    typeof v === 'string' ? composeValue(stack, `services.${name}.${key}`, v) : v.map((x, i) => composeValue(stack, `services.${name}.${key}.${i}`, x));
+  if (svc.entrypoint !== undefined) out.entrypoint = argv('entrypoint', svc.entrypoint);
+  if (svc.command !== undefined) out.command = argv('command', svc.command);
   if (svc.user) out.user = svc.user;
   if (svc.profiles?.length) out.profiles = svc.profiles;
   if (svc.env_file.length) out.env_file = svc.env_file.map((f) => relocateFile(stack, renderDir, typeof f === 'string' ? f : f.path));
@@ -142,7 +145,8 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   if (svc.tty !== undefined) out.tty = svc.tty;
   out.restart = svc.restart;
   if (svc.stop_grace_period) out.stop_grace_period = svc.stop_grace_period;
-  out.networks = serviceNetworks(stack, name, svc);
+  // network_mode (host, service:NAME) and networks: exclude each other in compose.
+  if (svc.compose?.network_mode === undefined) out.networks = serviceNetworks(stack, name, svc);
   const logging = svc.logging ?? { max_size: '10m', max_file: 3 };
   out.logging = { driver: 'json-file', options: { 'max-size': logging.max_size, 'max-file': String(logging.max_file) } };
   const deploy: Record<string, unknown> = {};
@@ -159,6 +163,12 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
       resources[kind] = r;
     }
     deploy.resources = resources;
+  }
+  // Compose-only keys (ulimits, cap_add, sysctls, ...) pass through as written; lifeops' own win.
+  for (const [k, v] of Object.entries(svc.compose ?? {})) {
+    if (k === 'deploy' && typeof v === 'object' && v !== null) Object.assign(deploy, { ...(v as Record<string, unknown>), ...deploy });
+    else if (k === 'label_file') out[k] = Array.isArray(v) ? v.map((f) => relocateFile(stack, renderDir, String(f))) : relocateFile(stack, renderDir, String(v));
+    else if (!(k in out) || k === 'init') out[k] = v;
   }
   if (Object.keys(deploy).length) out.deploy = deploy;
   out.labels = {
@@ -177,5 +187,12 @@ export function renderCompose(stack: Stack, renderDir: string): string {
   const doc: Record<string, unknown> = { services, networks: composeNetworks(stack) };
   const volumes = composeVolumes(stack);
   if (volumes) doc.volumes = volumes;
+  // Top-level secrets and configs pass through; a relative `file:` is relative to the stack file.
+  for (const [k, defs] of Object.entries(stack.composeTop ?? {})) {
+    if (!defs) continue;
+    doc[k] = Object.fromEntries(
+      Object.entries(defs).map(([n, d]) => [n, d && typeof d === 'object' && typeof (d as { file?: unknown }).file === 'string' ? { ...d, file: relocateFile(stack, renderDir, (d as { file: string }).file) } : d]),
+    );
+  }
   return toYaml(doc, `Rendered by lifeops from ${path.basename(stack.file)} (environment ${stack.env}). Do not edit: run \`lifeops render\`.\nProject: ${stack.project}`);
 }

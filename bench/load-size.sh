@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Stack file load time for 1, 2, 4, 8 MB hostile files (many services, long
+# strings, deep anchors) against the raw YAML parser in the same run, and the
+# size limit's answer to a 20 MB file. Output: bench/results/load-size.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bench/results
+npx tsx bench/load-size.ts | tee bench/results/load-size.txt
