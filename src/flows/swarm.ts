@@ -384,7 +384,12 @@ export async function swarmRollback(stack: Stack, run: Run, o: SwarmFlowOptions 
     if (db && stack.postgres && manifest.files['postgres.dump']) {
       await run.step(`restore Postgres in ${db}'s task, on its node`, async () => {
         const t = await sw.taskContainer(swarmServiceName(stack, db));
-        await sw.execFromFile(t.engine, t.container, ['pg_restore', '-U', stack.postgres!.user, '-d', stack.postgres!.database, '--clean', '--if-exists', '--no-owner', '--single-transaction'], path.join(dir, 'postgres.dump'));
+        const { user, database } = stack.postgres!;
+        // the database as it was, not merged with what came after: dropped and created again (the apps are stopped)
+        const ident = `"${database.replace(/"/g, '""')}"`;
+        const recreate = await sw.exec(t.engine, t.container, ['psql', '-X', '-v', 'ON_ERROR_STOP=1', '-U', user, '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${ident} WITH (FORCE)`, '-c', `CREATE DATABASE ${ident}`]);
+        if (recreate.exitCode !== 0) throw new OperationError(`could not recreate database ${database}: ${recreate.output}`);
+        await sw.execFromFile(t.engine, t.container, ['pg_restore', '-U', user, '-d', database, '--no-owner', '--single-transaction', '--exit-on-error'], path.join(dir, 'postgres.dump'));
         return t.node;
       });
     }
