@@ -104,7 +104,7 @@ describe('the demo stack on a two-node swarm', () => {
     expect(r.stderr).toMatch(/image lifeops\/demo-app:sw-missing \(service web\) is missing on node lsw1/);
     expect(r.stderr).toMatch(/missing on node lsw2/);
     expect((await dk(bed.SWARM_MANAGER_HOST, 'service', 'ls', '-q', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.trim()).toBe('');
-  });
+  }, 600_000);
 
   it('deploys version sw1: every service converges, spread over both nodes', async () => {
     const r = await cli(['deploy', 'swarm', '--version', 'sw1', '--json']);
@@ -122,7 +122,7 @@ describe('the demo stack on a two-node swarm', () => {
     expect((await taskContainer('db')).node).toBe('lsw1');
     // migrations ran as a job: the table the demo's migrations create exists
     expect(await sql("SELECT count(*) FROM schema_migrations")).not.toBe('0');
-  });
+  }, 600_000);
 
   it('backs up from the node that runs the database', async () => {
     await sql('CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 500) g');
@@ -134,7 +134,7 @@ describe('the demo stack on a two-node swarm', () => {
     expect(Object.keys(m.files).sort()).toEqual(['postgres.dump', 'redis.rdb']);
     expect(m.nodes.postgres).toBe('lsw1');
     backupId = m.id;
-  });
+  }, 600_000);
 
   it('rolls version sw2 with no failed request through the front', async () => {
     let finished = false;
@@ -153,7 +153,7 @@ describe('the demo stack on a two-node swarm', () => {
     expect(l.ok).toBeGreaterThan(20);
     expect(l.failed).toBe(0);
     expect(await version()).toBe('sw2');
-  });
+  }, 600_000);
 
   it('rolls back to the backup: data and release', async () => {
     await sql("INSERT INTO items VALUES (100000, 'after the backup')");
@@ -175,5 +175,5 @@ describe('the demo stack on a two-node swarm', () => {
     expect(logs.stdout).toMatch(/swdemo-swarm_web\.\d/);
     const hc = await cli(['health-check', '--env', 'swarm']);
     expect(hc.exitCode, hc.stdout + hc.stderr).toBe(0);
-  });
+  }, 600_000);
 });
