@@ -86,6 +86,7 @@ beforeAll(async () => {
   bed = Object.fromEntries(env.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   stack = demoCopy(NAME, PORT, (doc: StackDoc) => {
     doc.environments.swarm.swarm.monitor = '5s';
+    doc.environments.swarm.swarm.converge_timeout = '7m'; // a first Postgres start on a loaded 2-core machine
   });
   await removeStack(); // leftovers of an interrupted run
 }, 300_000);
