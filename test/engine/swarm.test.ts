@@ -14,7 +14,7 @@ const PROJECT = `${NAME}-swarm`;
 let bed: Record<string, string> = {};
 let stack: { file: string; stateDir: string; dir: string };
 
-const cli = (args: string[], timeoutMs = 420_000) => lifeops(['-f', stack.file, ...args], { env: { LIFEOPS_STATE_DIR: stack.stateDir }, timeoutMs });
+const cli = (args: string[], timeoutMs = 580_000) => lifeops(['-f', stack.file, ...args], { env: { LIFEOPS_STATE_DIR: stack.stateDir }, timeoutMs });
 const dk = (host: string, ...args: string[]) => execa('docker', ['-H', host, ...args], { reject: false });
 
 /** The node running a service's task and that task's container on the node's own engine. */
