@@ -121,9 +121,34 @@ async function smokeTest(stack: Stack, dir: string, attempts = 10): Promise<stri
 }
 
 // ---------------------------------------------------------------- migrations
+/**
+ * Postgres answering on TCP inside its task: the image's first start runs a
+ * socket-only server while it initialises, and a health check on the socket
+ * passes then, before the database exists.
+ */
+async function waitDatabaseReady(stack: Stack, sw: SwarmClient, deadlineMs: number): Promise<void> {
+  const db = dbService(stack);
+  if (!db || !stack.postgres) return;
+  const t0 = Date.now();
+  let last = '';
+  while (Date.now() - t0 < deadlineMs) {
+    try {
+      const t = await sw.taskContainer(swarmServiceName(stack, db));
+      const r = await sw.exec(t.engine, t.container, ['psql', '-X', '-h', '127.0.0.1', '-U', stack.postgres.user, '-d', stack.postgres.database, '-Atc', 'SELECT 1']);
+      if (r.exitCode === 0) return;
+      last = r.output.split('\n').pop() ?? '';
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  throw new OperationError(`the database did not accept connections within ${Math.round(deadlineMs / 1000)} s: ${last}`);
+}
+
 /** The migrations as a one-off Swarm job on the database's node and networks; its log is returned. */
 async function runMigrationJob(stack: Stack, run: Run, sw: SwarmClient, dir: string): Promise<string> {
   const m = stack.migrations!;
+  await waitDatabaseReady(stack, sw, parseDuration(swarmOptions(stack).converge_timeout));
   const services = readStackServices(dir);
   const image = services[m.service]?.image;
   if (!image) throw new OperationError(`migrations.service ${m.service} is not in the stack`);
