@@ -134,7 +134,7 @@ async function waitDatabaseReady(stack: Stack, sw: SwarmClient, deadlineMs: numb
   while (Date.now() - t0 < deadlineMs) {
     try {
       const t = await sw.taskContainer(swarmServiceName(stack, db));
-      const r = await sw.exec(t.engine, t.container, ['psql', '-X', '-h', '127.0.0.1', '-U', stack.postgres.user, '-d', stack.postgres.database, '-Atc', 'SELECT 1']);
+      const r = await sw.exec(t.engine, t.container, ['pg_isready', '-h', '127.0.0.1', '-U', stack.postgres.user, '-d', stack.postgres.database]);
       if (r.exitCode === 0) return;
       last = r.output.split('\n').pop() ?? '';
     } catch (e) {
