@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 LIFEOPS := node bin/lifeops.js -f stacks/demo.yaml
 
-.PHONY: demo test test-unit test-engine test-v1 sweep setup setup-host deps build demo-down clean
+.PHONY: demo test test-unit test-engine test-v1 swarm swarm-test swarm-down sweep setup setup-host deps build demo-down clean
 
 setup:
 	bash testbed/setup.sh
@@ -35,6 +35,17 @@ test-engine: setup build
 
 test-v1: setup build
 	LIFEOPS_TEST_LANES=engine-v1 bash scripts/test.sh
+
+# a two-node Docker Swarm on this machine (two dockerd in network namespaces; idempotent)
+swarm: setup
+	bash testbed/swarm.sh
+
+swarm-down:
+	bash testbed/swarm.sh --down
+
+# the swarm lane alone: the demo stack deployed, rolled under load, backed up and rolled back on the swarm
+swarm-test: setup build
+	LIFEOPS_TEST_LANES=swarm bash scripts/test.sh
 
 # every crash point of backup and deploy (make test runs a rotating sample of 2 each)
 sweep: setup build

@@ -7,11 +7,15 @@
 #   engine     the real engine with compose v2 (what users run)
 #   engine-v1  the same engine with compose v1: demo deploy, a version change
 #              under load, backup, verify and rollback
+#   swarm      the demo stack on a real two-node Docker Swarm (testbed/swarm.sh:
+#              two dockerd of its own in network namespaces; the main engine
+#              stays out of any swarm): deploy, a version change under load,
+#              backup and rollback
 #   sweep      (not by default: `make sweep`) kill -9 at every step boundary
 #              of backup and deploy, then the next run recovers
 set -uo pipefail
 cd "$(dirname "$0")/.."
-LANES=${LIFEOPS_TEST_LANES:-unit engine engine-v1}
+LANES=${LIFEOPS_TEST_LANES:-unit engine engine-v1 swarm}
 rm -f .test-report*.json
 # Leftovers from an interrupted earlier run would hold ports, names and data.
 # Only projects whose files live under this checkout's .tmp-tests/ are touched.
@@ -35,9 +39,10 @@ for lane in $LANES; do
   t0=$(date +%s)
   case "$lane" in
     unit) DOCKER_HOST=unix:///nonexistent npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$report" ;;
-    engine) LIFEOPS_COMPOSE=v2 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" ;;
+    engine) LIFEOPS_COMPOSE=v2 npx vitest run --project engine --exclude test/engine/swarm.test.ts --reporter=default --reporter=json --outputFile.json="$report" ;;
     engine-v1) LIFEOPS_COMPOSE=v1 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" \
       test/engine/deploy-rollout.test.ts test/engine/backup-roundtrip.test.ts ;;
+    swarm) bash testbed/swarm.sh >/dev/null && npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/swarm.test.ts ;;
     sweep) LIFEOPS_SWEEP=full npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/crash-sweep.test.ts ;;
     *) echo "unknown lane $lane" >&2; exit 2 ;;
   esac

@@ -1,6 +1,7 @@
 // The stack file schema. The TypeScript types (z.infer) and the JSON Schema
 // (`lifeops schema`) both come from here, so editors and the loader agree.
 import { z } from 'zod';
+import { swarmSchema, targetSchema } from './swarm-schema.js';
 
 const name = z
   .string()
@@ -455,6 +456,8 @@ export const stackBaseShape = {
   status: statusSchema.default(statusSchema.parse({})),
   cron: cronSchema.default(cronSchema.parse({})),
   templates: z.record(z.string(), z.string()).default({}).describe('rendered file -> template file overriding the built-in one'),
+  target: targetSchema.default('compose'),
+  swarm: swarmSchema.optional(),
 };
 
 export const environmentSchema = z

@@ -16,6 +16,7 @@ import { renderTraefik } from './traefik.js';
 import { renderGunicorn } from './gunicorn.js';
 import { renderDatastores } from './datastores.js';
 import { renderExtras } from './extras.js';
+import { renderSwarm } from './swarm.js';
 
 // The shared types live in types.ts (renderers import them from there); they
 // are re-exported so callers keep importing everything from render/index.js.
@@ -46,6 +47,7 @@ export function renderAll(stack: Stack, ctx: RenderContext): RenderedFile[] {
     if (seen.has(f.path)) throw new Error(`two renderers produced ${f.path}`);
     seen.add(f.path);
   }
+  files.push(...renderSwarm(stack, files)); // target: swarm only
   return labelConfigFiles(stack, files).sort((a, b) => a.path.localeCompare(b.path));
 }
 

@@ -9,11 +9,13 @@ import { verifyBackup } from '../../flows/verify.js';
 import { rollback } from '../../flows/rollback.js';
 import { verifyLatest } from '../../flows/drill.js';
 import { formatMiB } from '../../util/units.js';
+import { isSwarm, swarmBackupCommand, swarmRollbackCommand } from './swarm.js';
 
 const human = (n: number) => (n < 1024 * 1024 ? `${n} B` : formatMiB(n));
 
 export async function backupCommand(cli: Cli, o: { env?: string; tag?: string; json?: boolean; wait?: string }): Promise<number> {
   const stack = cli.load(o.env);
+  if (isSwarm(stack)) return swarmBackupCommand(cli, stack, o);
   const stateDir = cli.stateDir();
   const { manifest: m, deleted } = await backupFlow(stack, cli.newRun(stack), { stateDir, tag: o.tag, commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait) });
   const dir = path.join(backupDir(stack, stateDir), m.id);
@@ -51,6 +53,7 @@ export async function backupsVerifyCommand(cli: Cli, given: string | undefined, 
 
 export async function rollbackCommand(cli: Cli, id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean; wait?: string }): Promise<number> {
   const stack = cli.load(o.env);
+  if (isSwarm(stack)) return swarmRollbackCommand(cli, stack, id, o);
   const r = await rollback(stack, cli.newRun(stack), {
     stateDir: cli.stateDir(),
     id,

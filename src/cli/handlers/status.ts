@@ -6,9 +6,11 @@ import { redactorFor } from '../../flows/context.js';
 import { DockerClient } from '../../clients/docker.js';
 import { formatDuration } from '../../util/units.js';
 import type { Redactor } from '../../util/redact.js';
+import { isSwarm, swarmHealthCommand } from './swarm.js';
 
 export async function healthCheckCommand(cli: Cli, o: { env?: string; retries: number; interval: number; json?: boolean }): Promise<number> {
   const stack = cli.load(o.env);
+  if (isSwarm(stack)) return swarmHealthCommand(cli, stack, o);
   const docker = new DockerClient();
   await docker.ping();
   let report: HealthReport | undefined;

@@ -1,0 +1,63 @@
+// The commands of an environment with `target: swarm`: the usual handlers
+// hand over here once the stack is loaded (one line each in their files).
+import chalk from 'chalk';
+import type { Cli } from '../context.js';
+import type { Stack } from '../../config/schema.js';
+import { LifeopsError } from '../../errors.js';
+import { redactorFor } from '../../flows/context.js';
+import { swarmBackupFlow, swarmDeploy, swarmHealthCheck, swarmLogs, swarmRollback, swarmStatus } from '../../flows/swarm.js';
+import { formatDuration } from '../../util/units.js';
+
+export const isSwarm = (stack: Stack) => stack.target === 'swarm';
+
+export async function swarmDeployCommand(cli: Cli, stack: Stack, o: { json?: boolean; skipBackup?: boolean; wait?: string }): Promise<number> {
+  const run = cli.newRun(stack);
+  try {
+    const r = await swarmDeploy(stack, run, { stateDir: cli.stateDir(), commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait), skipBackup: o.skipBackup });
+    if (o.json) cli.json(r, run.redactor);
+    else cli.err(chalk.green(`deployed ${stack.project} version ${r.version} to a ${r.nodes}-node swarm in ${formatDuration(r.duration_ms)}; converged in ${formatDuration(r.converge_ms)} (run ${run.id})`));
+    return 0;
+  } catch (e) {
+    if (e instanceof LifeopsError) cli.err(chalk.dim(`step log: ${run.logFile}`));
+    throw e;
+  }
+}
+
+export async function swarmBackupCommand(cli: Cli, stack: Stack, o: { tag?: string; json?: boolean; wait?: string }): Promise<number> {
+  const m = await swarmBackupFlow(stack, cli.newRun(stack), { stateDir: cli.stateDir(), commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait), tag: o.tag });
+  if (o.json) cli.json(m);
+  else cli.err(chalk.green(`swarm backup ${m.id}: ${Object.keys(m.files).join(', ') || 'no data'} (postgres on ${m.nodes.postgres ?? '-'}, redis on ${m.nodes.redis ?? '-'})`));
+  return 0;
+}
+
+export async function swarmRollbackCommand(cli: Cli, stack: Stack, id: string | undefined, o: { json?: boolean; wait?: string }): Promise<number> {
+  const r = await swarmRollback(stack, cli.newRun(stack), { stateDir: cli.stateDir(), commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait), backup: id ?? 'latest' });
+  if (o.json) cli.json(r);
+  else cli.err(chalk.green(`rolled ${stack.project} back to backup ${r.backup} (data and release, version ${r.version}); converged in ${formatDuration(r.converge_ms)}`));
+  return 0;
+}
+
+export async function swarmStatusCommand(cli: Cli, stack: Stack, o: { json?: boolean }): Promise<number> {
+  const st = await swarmStatus(stack, cli.newRun(stack));
+  const bad = st.services.filter((s) => s.state !== 'converged').length + st.nodes.filter((n) => n.state !== 'ready').length;
+  const level = !st.services.length ? 'CRITICAL' : bad ? 'WARNING' : 'OK';
+  if (o.json) cli.json({ project: st.project, level, target: 'swarm', nodes: st.nodes, services: st.services, release: st.release }, redactorFor(stack));
+  else {
+    cli.out(`${st.project} (swarm, ${st.nodes.length} nodes): ${level}${st.release ? `  release ${st.release.version} (${st.release.run_id})` : ''}`);
+    for (const n of st.nodes) cli.out(`  node ${n.hostname.padEnd(14)} ${n.role.padEnd(8)} ${n.state.padEnd(6)} ${n.availability}`);
+    for (const s of st.services) cli.out(`  ${s.service.padEnd(24)} ${s.replicas.padEnd(5)} ${s.state.padEnd(10)} ${s.image}  on ${s.tasks.map((t) => t.node).join(', ') || '-'}${s.detail ? `  (${s.detail})` : ''}`);
+  }
+  return level === 'OK' ? 0 : level === 'WARNING' ? 1 : 2;
+}
+
+export async function swarmHealthCommand(cli: Cli, stack: Stack, o: { json?: boolean }): Promise<number> {
+  const r = await swarmHealthCheck(stack, cli.newRun(stack));
+  if (o.json) cli.json(r, redactorFor(stack));
+  else cli.out(`${stack.project}: ${r.ok ? chalk.green('OK') : chalk.red('CRITICAL')}${r.url ? ` (${r.url})` : ''}${r.problems.map((p) => `\n  ${p}`).join('')}`);
+  return r.ok ? 0 : 1;
+}
+
+export async function swarmLogsCommand(cli: Cli, stack: Stack, service: string | undefined, o: { tail?: number }): Promise<number> {
+  cli.io.stdout.write((await swarmLogs(stack, cli.newRun(stack), service, o.tail ?? 200)) + '\n');
+  return 0;
+}

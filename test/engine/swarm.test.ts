@@ -1,0 +1,180 @@
+// The demo stack on a real two-node Docker Swarm on this machine (testbed/swarm.sh:
+// two dockerd in their own network namespaces, joined over a veth pair; the main
+// engine is never a swarm member). Deploys, rolls a new version under a bounded
+// load through the front's published port on node 1 (10.231.1.2, an address the
+// test bed created) with no failed request, backs up, rolls back to the backup
+// (data and release). Run alone with `make swarm-test`.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { demoCopy, lifeops, ROOT, type StackDoc } from '../helpers.js';
+
+const PORT = 19580;
+const NAME = 'swdemo';
+const PROJECT = `${NAME}-swarm`;
+let bed: Record<string, string> = {};
+let stack: { file: string; stateDir: string; dir: string };
+
+const cli = (args: string[], timeoutMs = 580_000) => lifeops(['-f', stack.file, ...args], { env: { LIFEOPS_STATE_DIR: stack.stateDir }, timeoutMs });
+const dk = (host: string, ...args: string[]) => execa('docker', ['-H', host, ...args], { reject: false });
+
+/** The node running a service's task and that task's container on the node's own engine. */
+async function taskContainer(service: string): Promise<{ node: string; host: string; id: string }> {
+  const ps = await dk(bed.SWARM_MANAGER_HOST, 'service', 'ps', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}} {{.Node}} {{.CurrentState}}', `${PROJECT}_${service}`);
+  const line = ps.stdout.split('\n').find((l) => / Running /.test(l));
+  if (!line) throw new Error(`${service}: no running task:\n${ps.stdout}${ps.stderr}`);
+  const [task, node] = line.split(' ');
+  const host = node === 'lsw1' ? bed.SWARM_NODE1_HOST : bed.SWARM_NODE2_HOST;
+  const id = (await dk(host, 'ps', '-q', '--filter', `label=com.docker.swarm.task.id=${task}`)).stdout.trim();
+  return { node, host, id };
+}
+const sql = async (q: string) => {
+  const c = await taskContainer('db');
+  const r = await dk(c.host, 'exec', c.id, 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'demo', '-d', 'demo', '-c', q);
+  if (r.exitCode !== 0) throw new Error(`psql: ${r.stderr}`);
+  return r.stdout.trim();
+};
+const redis = async (...a: string[]) => {
+  const c = await taskContainer('cache');
+  return (await dk(c.host, 'exec', c.id, 'redis-cli', ...a)).stdout.trim();
+};
+const front = () => `http://${bed.SWARM_NODE1_ADDR}:${PORT}/`;
+async function version(): Promise<string> {
+  const r = await fetch(front(), { signal: AbortSignal.timeout(5000) });
+  return ((await r.json()) as { version: string }).version;
+}
+
+/** Bounded load through the front on node 1: at most `max` requests, 100 ms apart, until done(). */
+async function load(done: () => boolean, max = 3000): Promise<{ ok: number; failed: number; errors: string[] }> {
+  let ok = 0;
+  let failed = 0;
+  const errors: string[] = [];
+  for (let i = 0; i < max && !done(); i++) {
+    try {
+      const r = await fetch(front(), { signal: AbortSignal.timeout(5000) });
+      await r.text();
+      if (r.ok) ok++;
+      else (failed++, errors.push(`HTTP ${r.status}`));
+    } catch (e) {
+      failed++;
+      errors.push((e as Error).message);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { ok, failed, errors: [...new Set(errors)] };
+}
+
+async function removeStack(): Promise<void> {
+  if (!bed.SWARM_MANAGER_HOST) return;
+  await dk(bed.SWARM_MANAGER_HOST, 'stack', 'rm', PROJECT);
+  await dk(bed.SWARM_MANAGER_HOST, 'service', 'rm', `${PROJECT}_migrate`);
+  for (const host of [bed.SWARM_NODE1_HOST, bed.SWARM_NODE2_HOST]) {
+    for (let i = 0; i < 60; i++) {
+      if (!(await dk(host, 'ps', '-aq', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.trim()) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const vols = (await dk(host, 'volume', 'ls', '-q', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.split('\n').filter(Boolean);
+    if (vols.length) await dk(host, 'volume', 'rm', ...vols);
+  }
+  const configs = (await dk(bed.SWARM_MANAGER_HOST, 'config', 'ls', '-q', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.split('\n').filter(Boolean);
+  if (configs.length) await dk(bed.SWARM_MANAGER_HOST, 'config', 'rm', ...configs);
+}
+
+beforeAll(async () => {
+  // the lane's setup made the bed (make swarm); this only reads its facts
+  const env = await execa('bash', [`${ROOT}/testbed/swarm.sh`, '--env'], { reject: false });
+  if (env.exitCode !== 0) throw new Error('the swarm test bed is not up: run `make swarm` (testbed/swarm.sh)');
+  bed = Object.fromEntries(env.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  stack = demoCopy(NAME, PORT, (doc: StackDoc) => {
+    doc.environments.swarm.swarm.monitor = '5s';
+    doc.environments.swarm.swarm.converge_timeout = '7m'; // a first Postgres start on a loaded 2-core machine
+  });
+  await removeStack(); // leftovers of an interrupted run
+}, 300_000);
+
+afterAll(async () => {
+  await removeStack();
+}, 300_000);
+
+describe('the demo stack on a two-node swarm', () => {
+  let backupId = '';
+  let itemsAtBackup = '';
+
+  it('pre-flight refuses an image missing on the nodes, naming them, before anything changes', async () => {
+    const r = await cli(['deploy', 'swarm', '--version', 'sw-missing']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/image lifeops\/demo-app:sw-missing \(service web\) is missing on node lsw1/);
+    expect(r.stderr).toMatch(/missing on node lsw2/);
+    expect((await dk(bed.SWARM_MANAGER_HOST, 'service', 'ls', '-q', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.trim()).toBe('');
+  }, 600_000);
+
+  it('deploys version sw1: every service converges, spread over both nodes', async () => {
+    const r = await cli(['deploy', 'swarm', '--version', 'sw1', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ outcome: 'success', version: 'sw1', nodes: 2, migrations_ran: true });
+    expect(await version()).toBe('sw1');
+    const st = await cli(['status', '--env', 'swarm', '--json']);
+    expect(st.exitCode, st.stdout + st.stderr).toBe(0);
+    const status = JSON.parse(st.stdout);
+    expect(status.nodes.map((n: { state: string }) => n.state)).toEqual(['ready', 'ready']);
+    const web = status.services.find((s: { service: string }) => s.service === `${PROJECT}_web`);
+    expect(web).toMatchObject({ replicas: '2/2', state: 'converged' });
+    // the data is pinned to the node labelled lifeops.role=data
+    expect((await taskContainer('db')).node).toBe('lsw1');
+    // migrations ran as a job: the table the demo's migrations create exists
+    expect(await sql("SELECT count(*) FROM schema_migrations")).not.toBe('0');
+  }, 600_000);
+
+  it('backs up from the node that runs the database', async () => {
+    await sql('CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 500) g');
+    await redis('SET', 'k1', 'one');
+    itemsAtBackup = await sql("SELECT count(*) || ':' || md5(string_agg(id || '=' || v, ',' ORDER BY id)) FROM items");
+    const r = await cli(['backup', '--env', 'swarm', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const m = JSON.parse(r.stdout);
+    expect(Object.keys(m.files).sort()).toEqual(['postgres.dump', 'redis.rdb']);
+    expect(m.nodes.postgres).toBe('lsw1');
+    backupId = m.id;
+  }, 600_000);
+
+  it('rolls version sw2 with no failed request through the front', async () => {
+    let finished = false;
+    const loadRun = load(() => finished);
+    const t0 = Date.now();
+    const r = await cli(['deploy', 'swarm', '--version', 'sw2', '--json']);
+    finished = true;
+    const l = await loadRun;
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    console.log(
+      `swarm version change: ${out.nodes} nodes, ${l.failed} failed of ${l.ok + l.failed} requests through the front, converged in ${(out.converge_ms / 1000).toFixed(1)} s (deploy ${((Date.now() - t0) / 1000).toFixed(1)} s)${l.errors.length ? `; errors: ${l.errors.join(', ')}` : ''}`,
+    );
+    expect(out).toMatchObject({ outcome: 'success', version: 'sw2', nodes: 2 });
+    expect(out.backup).toBeTruthy(); // the pre-deploy backup
+    expect(l.ok).toBeGreaterThan(20);
+    expect(l.failed).toBe(0);
+    expect(await version()).toBe('sw2');
+  }, 600_000);
+
+  it('rolls back to the backup: data and release', async () => {
+    await sql("INSERT INTO items VALUES (100000, 'after the backup')");
+    await redis('SET', 'k1', 'two');
+    const r = await cli(['rollback', backupId, '--env', 'swarm', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ backup: backupId, version: 'sw1' });
+    expect(await version()).toBe('sw1');
+    expect(await sql("SELECT count(*) || ':' || md5(string_agg(id || '=' || v, ',' ORDER BY id)) FROM items")).toBe(itemsAtBackup);
+    expect(await redis('GET', 'k1')).toBe('one');
+    const h = await cli(['history', '--env', 'swarm', '--json']);
+    expect(JSON.parse(h.stdout).map((x: { kind: string; version: string; outcome: string }) => `${x.kind}:${x.version}:${x.outcome}`)).toEqual([
+      'deploy:sw1:success',
+      'deploy:sw2:success',
+      'rollback:sw1:success',
+    ]);
+    const logs = await cli(['logs', 'web', '--env', 'swarm', '--tail', '20']);
+    expect(logs.exitCode).toBe(0);
+    expect(logs.stdout).toMatch(/swdemo-swarm_web\.\d/);
+    const hc = await cli(['health-check', '--env', 'swarm']);
+    expect(hc.exitCode, hc.stdout + hc.stderr).toBe(0);
+  }, 600_000);
+});
