@@ -23,4 +23,4 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_table("processed_events")
+    raise NotImplementedError("forward-only: seed 002 never rolls a schema back by dropping tables")

@@ -22,4 +22,4 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_table("notes")
+    raise NotImplementedError("forward-only: seed 002 never rolls a schema back by dropping tables")
