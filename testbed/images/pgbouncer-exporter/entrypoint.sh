@@ -12,6 +12,6 @@ done
 rest="${conn#*://}"; cred="${rest%%@*}"; hostpart="${rest#*@}"; hp="${hostpart%%/*}"
 user="${cred%%:*}"; [ "$cred" != "$user" ] && export PGPASSWORD="$(python3 -c 'import sys,urllib.parse;print(urllib.parse.unquote(sys.argv[1]))' "${cred#*:}")"
 host="${hp%%:*}"; port=6432; [ "$hp" != "$host" ] && port="${hp#*:}"
-cfg=/tmp/pgbouncer-exporter.yml
-printf 'exporter_host: 0.0.0.0\nexporter_port: %s\npgbouncers:\n  - dsn: postgresql://%s@%s:%s/pgbouncer\n    connect_timeout: 5\n' "${listen##*:}" "$user" "$host" "$port" > "$cfg"
-exec /usr/bin/prometheus-pgbouncer-exporter --config "$cfg"
+# Debian's exporter connects with psycopg2 (libpq reads PGPASSWORD) to the admin database "pgbouncer"
+exec /usr/bin/prometheus-pgbouncer-exporter --host 0.0.0.0 --port "${listen##*:}" \
+  --pgbouncer-host "$host" --pgbouncer-port "$port" --pgbouncer-user "$user"
