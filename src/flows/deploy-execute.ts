@@ -235,10 +235,18 @@ async function ensureDatabases(stack: Stack, run: Run): Promise<string> {
   const pg = stack.postgres!;
   const c = (await run.docker.projectContainers(stack.project)).find((x) => x.service === pg.service && x.state === 'running');
   if (!c) throw new OperationError(`postgres service ${pg.service} is not running`, `lifeops -f ${stack.file} logs ${pg.service}`);
-  const psql = async (sql: string) => {
-    const r = await run.docker.exec(c.id, ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-U', pg.user, '-d', pg.database, '-c', sql], 60_000);
-    if (r.exitCode !== 0) throw new OperationError(`psql in ${pg.service} failed (exit ${r.exitCode}): ${r.output.trim().split('\n').pop() ?? ''}`, `lifeops -f ${stack.file} logs ${pg.service}`);
-    return r.output.trim();
+  // "healthy" can come while the image's first-start initialisation still runs (pg_isready
+  // answers on the temporary server before POSTGRES_DB exists): retry for up to 2 minutes
+  const deadline = Date.now() + 120_000;
+  const psql = async (sql: string): Promise<string> => {
+    for (;;) {
+      const r = await run.docker.exec(c.id, ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-U', pg.user, '-d', pg.database, '-c', sql], 60_000);
+      if (r.exitCode === 0) return r.output.trim();
+      if (r.exitCode !== 2 || Date.now() > deadline) {
+        throw new OperationError(`psql in ${pg.service} failed (exit ${r.exitCode}): ${r.output.trim().split('\n').pop() ?? ''}`, `lifeops -f ${stack.file} logs ${pg.service}`);
+      }
+      await new Promise((res) => setTimeout(res, 2000)); // exit 2: could not connect (yet)
+    }
   };
   const created: string[] = [];
   for (const db of pg.databases.filter((d) => d !== pg.database)) {
