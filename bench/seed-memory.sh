@@ -9,26 +9,32 @@
 # Removes the stack (and its volumes) on exit. Output: stdout (save it with tee:
 #   bash bench/seed-memory.sh | tee bench/results/seed-memory.txt).
 # Uses host ports 19121-19124 (the testbed environment's): not beside test/engine/seeds.test.ts.
+#   SEEDMEM_ATTACH=<project>  measure an AI-IA testbed deployment already running under that
+#                             compose project (e.g. sdaiia while seeds.test.ts runs): no deploy, no removal
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 node scripts/build.mjs >/dev/null
 DIR="$(mktemp -d "$ROOT/.tmp-tests/seedmem-XXXXXX" 2>/dev/null || { mkdir -p "$ROOT/.tmp-tests"; mktemp -d "$ROOT/.tmp-tests/seedmem-XXXXXX"; })"
-PROJECT=sdaiiamem
+PROJECT="${SEEDMEM_ATTACH:-sdaiiamem}"
 node -e '
 const { parse, stringify } = require("yaml"); const fs = require("fs");
 const d = parse(fs.readFileSync("stacks/aiia.yaml", "utf8")); d.project = process.argv[1];
 fs.writeFileSync(process.argv[2] + "/stack.yaml", stringify(d));' "$PROJECT" "$DIR"
 cp stacks/aiia.testbed.env "$DIR/"
 L() { node bin/lifeops.js -f "$DIR/stack.yaml" --state-dir "$DIR/state" "$@"; }
-cleanup() { L down --volumes --yes --env testbed >/dev/null 2>&1 || true; rm -rf "$DIR"; }
+cleanup() { [ -n "${SEEDMEM_ATTACH:-}" ] || L down --volumes --yes --env testbed >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap cleanup EXIT
 
 echo "# AI-IA (stacks/aiia.yaml, env testbed) memory: docker stats vs lifeops plan; $(date -u +%FT%TZ)"
 echo "# machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); docker $(docker version -f '{{.Server.Version}}'); $(docker compose version --short 2>/dev/null | sed 's/^/compose /')"
-T0=$(date +%s)
-L deploy testbed >"$DIR/deploy.log" 2>&1 || { tail -20 "$DIR/deploy.log" >&2; echo "deploy failed" >&2; exit 1; }
-echo "# deploy took $(( $(date +%s) - T0 )) s"
+if [ -n "${SEEDMEM_ATTACH:-}" ]; then
+  echo "# attached to the running project $PROJECT (no deploy)"
+else
+  T0=$(date +%s)
+  L deploy testbed >"$DIR/deploy.log" 2>&1 || { tail -20 "$DIR/deploy.log" >&2; echo "deploy failed" >&2; exit 1; }
+  echo "# deploy took $(( $(date +%s) - T0 )) s"
+fi
 ok=0; fail=0
 for host in localhost staging.localhost; do
   for i in $(seq 1 100); do
