@@ -15,7 +15,8 @@ ROOT="$(cd "$HERE/.." && pwd)"
 BASE_IMAGE="lifeops/base:bookworm"
 BASE_PKGS="postgresql-15,redis-server,nginx-light,gettext-base,python3-gunicorn,gunicorn,python3-psycopg2,python3-redis,busybox,prometheus,prometheus-alertmanager,prometheus-node-exporter,pgbouncer,curl,ca-certificates,procps,gosu,tini,iproute2"
 APT_PKGS="docker.io docker-compose mmdebstrap nginx-light prometheus prometheus-alertmanager python3-gunicorn gunicorn postgresql-15 redis-server pgbouncer curl"
-# dir-under-testbed/images  image-tag   (order matters: all FROM the base image)
+# dir-under-testbed/images  image-tag   (order matters: each FROM an image listed above it;
+# seed-base adds Debian's exporters and app libraries for the seed stacks' testbed environments)
 IMAGES="postgres:lifeops/postgres:15
 redis:lifeops/redis:7
 nginx:lifeops/nginx:local
@@ -24,7 +25,16 @@ alertmanager:lifeops/alertmanager:local
 python:lifeops/python:local
 placeholder:lifeops/placeholder:local
 pgbouncer:lifeops/pgbouncer:local
-node-exporter:lifeops/node-exporter:local"
+node-exporter:lifeops/node-exporter:local
+seed-base:lifeops/seed-base:local
+postgres-exporter:lifeops/postgres-exporter:local
+redis-exporter:lifeops/redis-exporter:local
+blackbox-exporter:lifeops/blackbox-exporter:local
+pgbouncer-exporter:lifeops/pgbouncer-exporter:local
+lifeos-app:lifeops/lifeos-app:testbed
+commandcenter-backend:lifeops/commandcenter-backend:testbed
+commandcenter-frontend:lifeops/commandcenter-frontend:testbed
+aiia-app:lifeops/aiia-app:testbed"
 DEMO_IMAGE="lifeops/demo-app:dev"
 
 DO_INSTALL=1 CHECK=0 FORCE=0 HOST_ONLY=0

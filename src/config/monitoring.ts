@@ -16,6 +16,8 @@ export const MON = {
   node: { service: 'node-exporter', port: 9100 },
   loki: { service: 'loki', port: 3100 },
   promtail: { service: 'promtail', port: 9080 },
+  pgbouncer: { service: 'pgbouncer-exporter', port: 9127 },
+  blackbox: { service: 'blackbox-exporter', port: 9115 },
 } as const;
 
 export type Exporter = Monitoring['exporters'][number];
@@ -26,7 +28,7 @@ export function monitoringOf(stack: Pick<Stack, 'monitoring'>): Monitoring | und
 
 /** Exporters in a fixed order, whatever order the stack lists them in. */
 export function exportersOf(mon: Monitoring): Exporter[] {
-  const order: Exporter[] = ['statsd', 'cadvisor', 'node', 'postgres', 'redis', 'loki', 'promtail'];
+  const order: Exporter[] = ['statsd', 'cadvisor', 'node', 'postgres', 'redis', 'pgbouncer', 'blackbox', 'loki', 'promtail'];
   return order.filter((e) => mon.exporters.includes(e));
 }
 

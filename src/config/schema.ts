@@ -313,7 +313,7 @@ export const monitoringSchema = z
     log_retention_days: z.coerce.number().int().min(1).max(3650).default(30).describe('days Loki keeps logs (its compactor deletes older ones)'),
     external_labels: z.record(z.string(), safeToken).default({}),
     exporters: z
-      .array(z.enum(['statsd', 'cadvisor', 'node', 'postgres', 'redis', 'loki', 'promtail']))
+      .array(z.enum(['statsd', 'cadvisor', 'node', 'postgres', 'redis', 'loki', 'promtail', 'pgbouncer', 'blackbox']))
       .default(['statsd', 'cadvisor', 'postgres', 'redis']),
     grafana: z.boolean().default(true),
     alertmanager: z

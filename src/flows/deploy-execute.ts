@@ -99,7 +99,12 @@ export async function execute(
         return void (await upInfrastructure(ctx, { recreate: step.services }));
       case 'wait-infra': {
         const subset = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([, s]) => !APP_ROLES.has(s.role))) } as Stack;
-        return run.step(step.title, async () => void (await waitHealthy(subset, run.docker)));
+        await run.step(step.title, async () => void (await waitHealthy(subset, run.docker)));
+        const pg = stack.postgres;
+        if (pg && !pg.external_url && pg.databases.some((db) => db !== pg.database)) {
+          await run.step('postgres: create the databases postgres.databases lists, if missing', () => ensureDatabases(stack, run));
+        }
+        return;
       }
       case 'migrate':
         return migrate(d, ctx, step, plan, changes);
@@ -219,4 +224,35 @@ async function checks(stack: Stack, run: Run, containers: ContainerState[], smok
       run.info('smoke', 'ok' in first ? first.ok : await frontSmoke(stack, containers));
     });
   }
+}
+
+/**
+ * postgres.databases beyond the main one (the image creates only POSTGRES_DB):
+ * `CREATE DATABASE name OWNER user` for each one missing, by psql in the db container.
+ * Names are identifiers the schema checked; returns what it did.
+ */
+async function ensureDatabases(stack: Stack, run: Run): Promise<string> {
+  const pg = stack.postgres!;
+  const c = (await run.docker.projectContainers(stack.project)).find((x) => x.service === pg.service && x.state === 'running');
+  if (!c) throw new OperationError(`postgres service ${pg.service} is not running`, `lifeops -f ${stack.file} logs ${pg.service}`);
+  // "healthy" can come while the image's first-start initialisation still runs (pg_isready
+  // answers on the temporary server before POSTGRES_DB exists): retry for up to 2 minutes
+  const deadline = Date.now() + 120_000;
+  const psql = async (sql: string): Promise<string> => {
+    for (;;) {
+      const r = await run.docker.exec(c.id, ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-U', pg.user, '-d', pg.database, '-c', sql], 60_000);
+      if (r.exitCode === 0) return r.output.trim();
+      if (r.exitCode !== 2 || Date.now() > deadline) {
+        throw new OperationError(`psql in ${pg.service} failed (exit ${r.exitCode}): ${r.output.trim().split('\n').pop() ?? ''}`, `lifeops -f ${stack.file} logs ${pg.service}`);
+      }
+      await new Promise((res) => setTimeout(res, 2000)); // exit 2: could not connect (yet)
+    }
+  };
+  const created: string[] = [];
+  for (const db of pg.databases.filter((d) => d !== pg.database)) {
+    if ((await psql(`SELECT 1 FROM pg_database WHERE datname = '${db}'`)) === '1') continue;
+    await psql(`CREATE DATABASE "${db}" OWNER "${pg.user}"`);
+    created.push(db);
+  }
+  return created.length ? `created ${created.join(', ')}` : 'all present';
 }

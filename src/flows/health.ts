@@ -6,6 +6,7 @@ import type { ContainerState, DockerClient } from '../clients/docker.js';
 import { httpGet, type HttpAnswer } from '../clients/http.js';
 import { postgresSelect1, redisPing } from '../clients/datastores.js';
 import { expectedServices } from '../plan/rollout.js';
+import { monitoringOf, monitoringServiceNames } from '../config/monitoring.js';
 
 import { LEVEL_EXIT, worstLevel as worst, type Level } from '../plan/status.js';
 
@@ -34,8 +35,16 @@ export interface CheckResult {
 
 export { expectedServices } from '../plan/rollout.js';
 
+/** The stack's services, then the ones the monitoring override adds (Prometheus, exporters ...: one container each). */
+function watchedServices(stack: Stack): [string, { replicas: number }][] {
+  const mon = monitoringOf(stack);
+  const own = expectedServices(stack);
+  const extra = mon ? monitoringServiceNames(mon).filter((n) => !stack.services[n]).map((n): [string, { replicas: number }] => [n, { replicas: 1 }]) : [];
+  return [...own, ...extra];
+}
+
 export function serviceStatuses(stack: Stack, containers: ContainerState[], now: Date): ServiceStatus[] {
-  return expectedServices(stack).map(([name, svc]) => {
+  return watchedServices(stack).map(([name, svc]) => {
     const mine = containers.filter((c) => c.service === name);
     const running = mine.filter((c) => c.state === 'running');
     const restarts = mine.reduce((n, c) => n + c.restarts, 0);

@@ -21,6 +21,7 @@ import { readDrill, readStatusMemory, writeStatusMemory } from '../state/status.
 import { parseDuration } from '../util/units.js';
 import { domainTls } from '../render/front.js';
 import {
+  isPlaceholderImage,
   configuredHostPort,
   evaluateStatus,
   type BackupFacts,
@@ -106,7 +107,7 @@ async function frontFact(stack: Stack, containers: ContainerState[], deadline: n
   try {
     const timeoutMs = Math.max(500, Math.min(5000, deadline - Date.now()));
     const r = await httpGetLoopback({ port: hostPort, path: urlPath, hostHeader: domain.name, tls, timeoutMs });
-    return { url: url(hostPort), status: r.status, duration_ms: ms(t0) };
+    return { url: url(hostPort), status: r.status, duration_ms: ms(t0), ...(isPlaceholderImage(c.image) ? { placeholder: c.image } : {}) };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const msg = firstLine(e);

@@ -24,6 +24,8 @@ export interface ServiceFact {
   restarts: number;
   /** restarts since the previous status run (containers it saw too) */
   restarts_grown?: number;
+  /** the image is the test bed's placeholder (testbed/images/placeholder): up, but not the real component */
+  placeholder?: boolean;
   message: string;
 }
 
@@ -90,6 +92,8 @@ export interface FrontFact {
   status?: number;
   error?: string;
   skipped?: string;
+  /** the front container runs the test bed's placeholder image (it answers 200 to anything) */
+  placeholder?: string;
   duration_ms: number;
 }
 
@@ -262,11 +266,18 @@ export function frontCheck(fr: FrontFact): Check {
   const base = { check: 'front readiness', duration_ms: fr.duration_ms };
   if (fr.skipped) return { ...base, level: 'OK', message: `skipped: ${fr.skipped}` };
   if (fr.error) return { ...base, level: 'CRITICAL', message: `${fr.url}: no answer through the front (${fr.error})` };
+  if (fr.status !== undefined && fr.status >= 200 && fr.status < 300 && fr.placeholder) {
+    return { ...base, level: 'WARNING', message: `${fr.url} answered ${fr.status} from a PLACEHOLDER front (${fr.placeholder}): the path through the front is not tested` };
+  }
   if (fr.status !== undefined && fr.status >= 200 && fr.status < 300) return { ...base, level: 'OK', message: `${fr.url} answered ${fr.status}` };
   return { ...base, level: 'CRITICAL', message: `${fr.url} answered ${fr.status}` };
 }
 
-function serviceLevel(s: ServiceFact): ServiceFact {
+/** The test bed's placeholder image (busybox httpd answering 200): stands in for images Debian lacks. */
+export const isPlaceholderImage = (image?: string): boolean => !!image && /^lifeops\/placeholder(:|$)/.test(image);
+
+function serviceLevel(s0: ServiceFact): ServiceFact {
+  const s = isPlaceholderImage(s0.image) ? { ...s0, placeholder: true, message: s0.level === 'OK' ? 'PLACEHOLDER: a stand-in answering 200, not the real component' : `${s0.message} (PLACEHOLDER)` } : s0;
   if (!s.restarts_grown) return s;
   const level = worstLevel([s.level, 'WARNING']);
   const grown = `restarted ${s.restarts_grown} time${s.restarts_grown > 1 ? 's' : ''} since the last status run`;
@@ -280,7 +291,8 @@ function summarize(f: StatusFacts, level: Level, services: ServiceFact[], checks
   ].sort((a, b) => RANK[b.level] - RANK[a.level]);
   if (!bad.length) {
     const up = services.filter((s) => s.state === 'running').length;
-    return `${f.project}: ${up}/${services.length} services up, ${checks.length} checks OK`;
+    const ph = services.filter((s) => s.placeholder).length;
+    return `${f.project}: ${up}/${services.length} services up${ph ? ` (${ph} PLACEHOLDER${ph > 1 ? 's' : ''})` : ''}, ${checks.length} checks OK`;
   }
   const shown = bad.slice(0, 3).map((b) => `${b.level} ${b.text.length > 120 ? `${b.text.slice(0, 117)}...` : b.text}`);
   return `${f.project}: ${shown.join('; ')}${bad.length > 3 ? `; and ${bad.length - 3} more` : ''}`;

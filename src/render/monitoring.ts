@@ -32,6 +32,8 @@ export const MONITORING_IMAGES = {
   redis: 'oliver006/redis_exporter:v1.61.0',
   loki: 'grafana/loki:2.9.8',
   promtail: 'grafana/promtail:2.9.8',
+  pgbouncer: 'prometheuscommunity/pgbouncer-exporter:v0.8.0',
+  blackbox: 'prom/blackbox-exporter:v0.25.0',
 } as const;
 
 interface Spec {
@@ -113,6 +115,21 @@ function exporterService(stack: Stack, e: Exporter): [string, Record<string, unk
       if (pw !== undefined) env.REDIS_PASSWORD = pw;
       return [MON.redis.service, service(stack, { image: MONITORING_IMAGES.redis, environment: env, memory: '64m', cpus: '0.25', reaches: [r.service] })];
     }
+    case 'pgbouncer': {
+      // the admin console (database "pgbouncer") as the stack's Postgres user, one of the rendered stats_users
+      const pg = stack.postgres;
+      const pb = stack.pgbouncer;
+      if (!pg || !pb) return undefined;
+      const password = pg.password !== undefined ? composeValue(stack, 'postgres.password', pg.password, encodeURIComponent) : undefined;
+      const auth = password !== undefined ? `${encodeURIComponent(pg.user)}:${password}` : encodeURIComponent(pg.user);
+      return [MON.pgbouncer.service, service(stack, {
+        image: MONITORING_IMAGES.pgbouncer,
+        command: [`--pgBouncer.connectionString=postgres://${auth}@${pb.service}:${pb.listen_port}/pgbouncer?sslmode=disable`, `--web.listen-address=:${MON.pgbouncer.port}`],
+        memory: '64m', cpus: '0.25',
+      })];
+    }
+    case 'blackbox':
+      return [MON.blackbox.service, service(stack, { image: MONITORING_IMAGES.blackbox, command: ['--config.file=/etc/prometheus/blackbox.yml'], memory: '64m', cpus: '0.25' })];
     case 'loki':
       return [MON.loki.service, service(stack, {
         image: MONITORING_IMAGES.loki,

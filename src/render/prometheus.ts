@@ -18,6 +18,8 @@ const EXPORTER_JOBS: Partial<Record<Exporter, { job: string; service: string; po
   cadvisor: { job: 'cadvisor', ...MON.cadvisor },
   node: { job: 'node-exporter', ...MON.node },
   loki: { job: 'loki', ...MON.loki },
+  pgbouncer: { job: 'pgbouncer-exporter', ...MON.pgbouncer },
+  blackbox: { job: 'blackbox-exporter', ...MON.blackbox },
 };
 
 // A fresh object per job: a shared one would be serialised as a YAML anchor/alias.
@@ -44,6 +46,24 @@ export function prometheusConfig(stack: Stack, mon: Monitoring): Record<string, 
   for (const e of exportersOf(mon)) {
     const j = EXPORTER_JOBS[e];
     if (j) jobs.push(job(j.job, [`${j.service}:${j.port}`]));
+  }
+  if (mon.exporters.includes('blackbox')) {
+    // the blackbox exporter probes each web service's health path from inside the stack's network
+    const probes = Object.keys(stack.services).sort().flatMap((name) => {
+      const svc = stack.services[name];
+      return svc.role === 'web' && svc.http ? [`http://${name}:${svc.http.port}${svc.http.health}`] : [];
+    });
+    if (probes.length) {
+      jobs.push(job('blackbox-http', probes, {
+        metrics_path: '/probe',
+        params: { module: ['http_2xx'] },
+        relabel_configs: [
+          { source_labels: ['__address__'], target_label: '__param_target' },
+          { source_labels: ['__param_target'], target_label: 'instance' },
+          { target_label: '__address__', replacement: `${MON.blackbox.service}:${MON.blackbox.port}` },
+        ],
+      }));
+    }
   }
   if (mon.docker_daemon_metrics) jobs.push(job('docker', [mon.docker_daemon_metrics]));
 

@@ -51,7 +51,7 @@ function formatText(r: StatusReport): string {
   const lines = [`${r.project}: ${color(r.level)}`];
   for (const s of r.services) {
     lines.push(
-      `  ${color(s.level).padEnd(8)} ${s.service.padEnd(16)} ${s.state.padEnd(9)} health=${s.health.padEnd(9)} up=${s.uptime_s !== undefined ? formatDuration(s.uptime_s * 1000) : '-'} restarts=${s.restarts} ${s.image ?? ''}${s.level !== 'OK' ? `  (${s.message})` : ''}`,
+      `  ${color(s.level).padEnd(8)} ${s.service.padEnd(16)} ${s.state.padEnd(9)} health=${s.health.padEnd(9)} up=${s.uptime_s !== undefined ? formatDuration(s.uptime_s * 1000) : '-'} restarts=${s.restarts} ${s.image ?? ''}${s.placeholder ? '  [PLACEHOLDER]' : ''}${s.level !== 'OK' ? `  (${s.message})` : ''}`,
     );
   }
   for (const c of r.checks) lines.push(`  ${color(c.level).padEnd(8)} ${c.check.padEnd(30)} ${c.message} (${c.duration_ms}ms)`);

@@ -5,6 +5,7 @@ import { healthReport, type HealthReport, type Level } from '../../flows/health.
 import { redactorFor } from '../../flows/context.js';
 import { DockerClient } from '../../clients/docker.js';
 import { formatDuration } from '../../util/units.js';
+import { isPlaceholderImage } from '../../plan/status.js';
 import type { Redactor } from '../../util/redact.js';
 import { isSwarm, swarmHealthCommand } from './swarm.js';
 
@@ -38,7 +39,7 @@ function printReport(cli: Cli, project: string, report: HealthReport, json?: boo
   cli.out(`${project}: ${color(report.level)}`);
   for (const s of report.services) {
     cli.out(
-      `  ${color(s.level).padEnd(8)} ${s.service.padEnd(16)} ${s.state.padEnd(9)} health=${s.health.padEnd(9)} up=${s.uptime_s !== undefined ? formatDuration(s.uptime_s * 1000) : '-'} restarts=${s.restarts} ${s.image ?? ''}${s.level !== 'OK' ? `  (${s.message})` : ''}`,
+      `  ${color(s.level).padEnd(8)} ${s.service.padEnd(16)} ${s.state.padEnd(9)} health=${s.health.padEnd(9)} up=${s.uptime_s !== undefined ? formatDuration(s.uptime_s * 1000) : '-'} restarts=${s.restarts} ${s.image ?? ''}${isPlaceholderImage(s.image) ? '  [PLACEHOLDER]' : ''}${s.level !== 'OK' ? `  (${s.message})` : ''}`,
     );
   }
   for (const c of report.checks) cli.out(`  ${color(c.level).padEnd(8)} ${c.check.padEnd(30)} ${c.message} (${c.duration_ms}ms)`);

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Translate prometheuscommunity/pgbouncer-exporter's flags into Debian's exporter's.
+set -e
+conn="${PGBOUNCER_EXPORTER_CONNECTION_STRING:-}" listen=":9127"
+for a in "$@"; do
+  case "$a" in
+    --pgBouncer.connectionString=*) conn="${a#*=}" ;;
+    --web.listen-address=*) listen="${a#*=}" ;;
+  esac
+done
+[ -n "$conn" ] || { echo "pgbouncer-exporter: no --pgBouncer.connectionString" >&2; exit 2; }
+rest="${conn#*://}"; cred="${rest%%@*}"; hostpart="${rest#*@}"; hp="${hostpart%%/*}"
+user="${cred%%:*}"; [ "$cred" != "$user" ] && export PGPASSWORD="$(python3 -c 'import sys,urllib.parse;print(urllib.parse.unquote(sys.argv[1]))' "${cred#*:}")"
+host="${hp%%:*}"; port=6432; [ "$hp" != "$host" ] && port="${hp#*:}"
+# Debian's exporter connects with psycopg2 (libpq reads PGPASSWORD) to the admin database "pgbouncer"
+exec /usr/bin/prometheus-pgbouncer-exporter --host 0.0.0.0 --port "${listen##*:}" \
+  --pgbouncer-host "$host" --pgbouncer-port "$port" --pgbouncer-user "$user"
