@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
 import path from 'node:path';
-import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, existsSync, rmSync } from 'node:fs';
 import { lifeops, demoCopy, at } from '../helpers.js';
 
 const SLACK = 'https://hooks.slack.com/services/T0GP/B0GP/gp-secret-webhook-token-7731';
@@ -20,6 +20,8 @@ const stack = demoCopy('gpbak', 19220, (d) => {
   mon.prometheus_port = 19221;
   mon.alertmanager = { slack_webhook_url: '${SLACK_WEBHOOK_URL}', pagerduty_routing_key: '${PD_ROUTING_KEY}' };
   at(d, 'backup').encryption_key_env = 'GP_BACKUP_KEY';
+  // Postgres's first start took over 120 s under other engineers' load here
+  for (const svc of Object.values(at(d, 'services') as Record<string, Record<string, unknown>>)) svc.health_timeout = '600s';
 });
 const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stateDir, ...rest];
 // a shared 2-core machine under other engineers' tests can take minutes per step: generous bounds, still bounded
@@ -43,6 +45,7 @@ describe('Alertmanager secrets and encrypted backups', () => {
   }, 1_000_000);
   afterAll(async () => {
     await cli('down', '--volumes', '--yes', '--env', 'monitored');
+    rmSync(stack.dir, { recursive: true, force: true });
   }, 300_000);
 
   it('the backup folder holds no secret in plain text; rollback writes the secret files again', async () => {
@@ -65,9 +68,10 @@ describe('Alertmanager secrets and encrypted backups', () => {
     expect(g.stdout).toBe('');
     expect(g.exitCode).toBe(1);
 
-    // lose the secret files, then roll back to the backup: they come back from the environment
+    // lose the secret files (the folder stays: the running container has it bind-mounted),
+    // then roll back to the backup: they come back from the environment
     const renderDir = path.join(stack.stateDir, 'render', 'monitored');
-    await execa('rm', ['-rf', path.join(renderDir, 'alertmanager', 'secrets')]);
+    for (const f of ['slack_webhook_url', 'pagerduty_routing_key']) rmSync(path.join(renderDir, 'alertmanager', 'secrets', f));
     const rb = await cli('rollback', id, '--env', 'monitored', '--yes');
     expect(rb.exitCode, rb.stderr).toBe(0);
     const secretFile = path.join(renderDir, 'alertmanager', 'secrets', 'slack_webhook_url');
