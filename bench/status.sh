@@ -11,8 +11,9 @@ N=${N:-11}
 STACK=${1:-stacks/demo.yaml}
 STATE=${2:-$(dirname "$STACK")/.lifeops}
 ENV=${3:-local}
-node scripts/build.mjs
-PROJECT=$(node bin/lifeops.js -f "$STACK" --state-dir "$STATE" status --env "$ENV" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["project"])')
+[ "${NO_BUILD:-0}" = 1 ] || node scripts/build.mjs   # NO_BUILD=1: measure the dist/ already built (another run is using it)
+# status exits 1-3 when the stack is not OK: the project name is still in its json
+PROJECT=$( (node bin/lifeops.js -f "$STACK" --state-dir "$STATE" status --env "$ENV" --json || true) | python3 -c 'import json,sys; print(json.load(sys.stdin)["project"])')
 FILE=$STATE/render/$ENV/docker-compose.yml
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 timeit() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }

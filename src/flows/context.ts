@@ -1,9 +1,11 @@
 // What every flow gets: injected I/O, the resolved stack, where state lives,
 // and the run's step log. Only bin/ calls process.exit.
+import path from 'node:path';
 import type { Ora } from 'ora';
 import chalk from 'chalk';
 import type { Stack } from '../config/schema.js';
-import { Redactor } from '../util/redact.js';
+import { Redactor, stackRedactor } from '../util/redact.js';
+import { parseEnvFile } from '../config/envfile.js';
 import { formatDuration } from '../util/units.js';
 import { DockerClient } from '../clients/docker.js';
 import { RunLog, newRunId, type StepEvent } from '../state/runlog.js';
@@ -133,26 +135,28 @@ export class Run {
     // the next run recovers from a crash at every step boundary. Never set it in production.
     if (this.io.env.LIFEOPS_TEST_KILL_AT_STEP && Number(this.io.env.LIFEOPS_TEST_KILL_AT_STEP) === this.stepsStarted) process.kill(process.pid, 'SIGKILL');
     const tty = Boolean(this.io.stderr.isTTY) && !this.io.env.CI;
+    // titles can name commands that carry a secret (a hook's command line): the console gets them masked, like the log
+    const shown = this.redactor.text(title);
     if (tty) {
       const { default: ora } = await import('ora'); // only a terminal needs the spinner
-      this.spinner = ora({ text: title, stream: this.io.stderr as NodeJS.WriteStream }).start();
+      this.spinner = ora({ text: shown, stream: this.io.stderr as NodeJS.WriteStream }).start();
     }
-    else this.io.stderr.write(`${this.plainPrefix()}▶ ${title}\n`);
+    else this.io.stderr.write(`${this.plainPrefix()}▶ ${shown}\n`);
     try {
       const result = await fn();
       const end = this.io.now();
       const ms = end.getTime() - start.getTime();
       this.write({ run: this.id, step: title, event: 'end', outcome: 'ok', start: start.toISOString(), end: end.toISOString(), duration_ms: ms });
-      if (this.spinner) this.spinner.succeed(`${title} ${chalk.dim(formatDuration(ms))}`);
-      else this.io.stderr.write(`${this.plainPrefix()}✔ ${title} (${formatDuration(ms)})\n`);
+      if (this.spinner) this.spinner.succeed(`${shown} ${chalk.dim(formatDuration(ms))}`);
+      else this.io.stderr.write(`${this.plainPrefix()}✔ ${shown} (${formatDuration(ms)})\n`);
       return result;
     } catch (e) {
       const end = this.io.now();
       const ms = end.getTime() - start.getTime();
       const msg = this.redactor.text((e as Error).message);
       this.write({ run: this.id, step: title, event: 'end', outcome: 'failed', start: start.toISOString(), end: end.toISOString(), duration_ms: ms, error: msg });
-      if (this.spinner) this.spinner.fail(`${title} ${chalk.dim(formatDuration(ms))}`);
-      else this.io.stderr.write(`${this.plainPrefix()}✘ ${title} (${formatDuration(ms)})\n`);
+      if (this.spinner) this.spinner.fail(`${shown} ${chalk.dim(formatDuration(ms))}`);
+      else this.io.stderr.write(`${this.plainPrefix()}✘ ${shown} (${formatDuration(ms)})\n`);
       throw e;
     } finally {
       this.spinner = undefined;
@@ -188,6 +192,32 @@ export async function runSteps(run: Run, steps: Step[]): Promise<void> {
   }
 }
 
+/** The run's redactor: every secret the stack resolves, service env_files included (util/redact stackRedactor). */
 export function redactorFor(stack: Stack): Redactor {
-  return Redactor.forVars(stack.vars, stack.secretNames);
+  const serviceEnvFiles: Record<string, string>[] = [];
+  for (const svc of Object.values(stack.services)) {
+    for (const f of svc.env_file ?? []) {
+      const p = typeof f === 'string' ? f : (f as { path: string }).path;
+      try {
+        serviceEnvFiles.push(parseEnvFile(path.resolve(stack.baseDir, p)));
+      } catch {
+        /* absent or unreadable: compose reports it; nothing to learn */
+      }
+    }
+  }
+  const am = stack.monitoring?.alertmanager;
+  return stackRedactor({
+    vars: stack.vars,
+    secretNames: stack.secretNames,
+    serviceEnvFiles,
+    serviceEnvironments: Object.values(stack.services).map((s) => (s.environment ?? {}) as Record<string, unknown>),
+    values: [
+      stack.postgres?.password,
+      stack.postgres?.external_url,
+      stack.redis?.password,
+      am?.slack_webhook_url,
+      am?.pagerduty_routing_key,
+      ...stack.deploy.notifications.map((n) => n.url),
+    ],
+  });
 }

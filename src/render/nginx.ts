@@ -32,6 +32,9 @@ function mainConf(stack: Stack, front: Front): string {
     if (rl) zones.push(`limit_req_zone $binary_remote_addr zone=${kind}:${rl.zone_size} rate=${rl.rate};`);
   }
   if (zones.length) zones.push('limit_req_status 429;', 'limit_conn_status 429;');
+  // nginx has no escape for `$` inside a string: a header value that needs a
+  // literal one reads it from this variable (geo values are never expanded).
+  if (front.security_headers.content_security_policy.includes('$')) zones.push(`geo $${NGINX_DOLLAR_VAR} { default "$"; }`);
   return renderTemplate(stack, 'nginx/nginx.conf', 'nginx/nginx.conf', {
     header: renderedHeader(stack),
     client_max_body_size: front.client_max_body_size,
@@ -42,6 +45,18 @@ function mainConf(stack: Stack, front: Front): string {
   });
 }
 
+/** The variable that holds a literal `$` (see mainConf). */
+export const NGINX_DOLLAR_VAR = 'lifeops_dollar';
+
+/**
+ * A value for a double-quoted nginx string that nginx sends back byte for
+ * byte: `\\` and `"` are escaped, and each `$` (which nginx would read as a
+ * variable) becomes the geo variable holding a literal `$`.
+ */
+export function nginxLiteral(value: string): string {
+  return value.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\$/g, () => `\${${NGINX_DOLLAR_VAR}}`);
+}
+
 function securityHeaders(front: Front, tls: boolean): string[] {
   const h = front.security_headers;
   const out: string[] = [];
@@ -50,7 +65,7 @@ function securityHeaders(front: Front, tls: boolean): string[] {
     `add_header X-Frame-Options ${h.frame_options} always;`,
     'add_header X-Content-Type-Options nosniff always;',
     'add_header Referrer-Policy strict-origin-when-cross-origin always;',
-    `add_header Content-Security-Policy "${h.content_security_policy}" always;`,
+    `add_header Content-Security-Policy "${nginxLiteral(h.content_security_policy)}" always;`,
   );
   return out;
 }

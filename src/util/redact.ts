@@ -49,3 +49,43 @@ export class Redactor {
     return input;
   }
 }
+
+/** One value and its URL-encoded form (passwords also show up inside connection strings). */
+function withEncoded(v: string): string[] {
+  const encoded = encodeURIComponent(v);
+  return encoded !== v ? [v, encoded] : [v];
+}
+
+/** What a stack knows that may hold secrets, in the shape redactor needs (no config types: util stays below config). */
+export interface StackSecretSources {
+  /** resolved variables: process environment, the environment's env_file, defaults */
+  vars: Record<string, string>;
+  /** names declared or recognised as secret */
+  secretNames: Iterable<string>;
+  /** variables read from the services' own env_file files (compose passes them to the containers) */
+  serviceEnvFiles: Record<string, string>[];
+  /** the services' resolved environment maps (literals written in the stack included) */
+  serviceEnvironments: Record<string, unknown>[];
+  /** resolved values that are secret wherever they sit (datastore passwords, webhook URLs, routing keys) */
+  values: (string | undefined)[];
+}
+
+/**
+ * Every secret a stack resolves: secret-named variables from the process
+ * environment and env_files (the environment's and each service's), secret-
+ * named keys of the services' environment maps even when written literally,
+ * and the values the stack marks secret by position.
+ */
+export function stackRedactor(src: StackSecretSources): Redactor {
+  const names = new Set(src.secretNames);
+  const secret = (k: string) => names.has(k) || isSecretName(k);
+  const values: string[] = [];
+  const learn = (map: Record<string, unknown>) => {
+    for (const [k, v] of Object.entries(map)) if (secret(k) && typeof v === 'string' && v) values.push(...withEncoded(v));
+  };
+  learn(src.vars);
+  for (const m of src.serviceEnvFiles) learn(m);
+  for (const m of src.serviceEnvironments) learn(m);
+  for (const v of src.values) if (v) values.push(...withEncoded(v));
+  return new Redactor(values);
+}

@@ -56,6 +56,8 @@ export async function cronCommand(cli: Cli, o: CronOptions): Promise<number> {
     return 0;
   }
   mkdirSync(dir, { recursive: true });
+  // the lines append to <state-dir>/logs/cron.log: without that folder the shell refuses the redirect and the job never starts
+  mkdirSync(path.join(stateDir, 'logs'), { recursive: true });
   // cron reads cron.d files whole; a dot in the name keeps the draft out of its reach
   const tmp = path.join(dir, `.${cronFileName(stack.project)}.tmp-${process.pid}`);
   writeFileSync(tmp, text, { mode: 0o644 });

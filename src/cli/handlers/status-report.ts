@@ -10,6 +10,7 @@ import { LifeopsError, UsageError } from '../../errors.js';
 import { DockerClient } from '../../clients/docker.js';
 import { gatherStatus } from '../../flows/status.js';
 import { redactorFor } from '../../flows/context.js';
+import { Redactor } from '../../util/redact.js';
 import { LEVEL_EXIT, type Level, type StatusReport } from '../../plan/status.js';
 import { formatNagios } from '../../render/status-nagios.js';
 import { formatPrometheus } from '../../render/status-prometheus.js';
@@ -46,6 +47,9 @@ function writeTextfile(dir: string, project: string, text: string): string {
   return file;
 }
 
+const envSecrets = (env: Record<string, string | undefined>) =>
+  Redactor.forVars(Object.fromEntries(Object.entries(env).filter((kv): kv is [string, string] => typeof kv[1] === 'string')), []);
+
 function formatText(r: StatusReport): string {
   const color = (l: Level) => (l === 'OK' ? chalk.green(l) : l === 'WARNING' ? chalk.yellow(l) : chalk.red(l));
   const lines = [`${r.project}: ${color(r.level)}`];
@@ -74,10 +78,12 @@ export async function statusCommand(cli: Cli, o: StatusOptions): Promise<number>
     else if (!(o.quiet && report.level === 'OK')) cli.io.stdout.write(redactor.text(formatText(report)));
   } catch (e) {
     if (!(e instanceof LifeopsError)) throw e;
-    const msg = e.message.split('\n')[0].replace(/\|/g, '/');
-    if (format === 'json') cli.json({ level: 'UNKNOWN', error: e.message });
+    // the stack's secrets (env_files included) once it loaded; the process environment's always
+    const message = envSecrets(cli.io.env).text(cli.stackRedactor ? cli.stackRedactor.text(e.message) : e.message);
+    const msg = message.split('\n')[0].replace(/\|/g, '/');
+    if (format === 'json') cli.json({ level: 'UNKNOWN', error: message });
     else if (format === 'nagios') cli.out(`UNKNOWN: ${msg}`);
-    cli.err(`UNKNOWN: ${e.message}`);
+    cli.err(`UNKNOWN: ${message}`);
     return LEVEL_EXIT.UNKNOWN;
   }
   return LEVEL_EXIT[report.level];
