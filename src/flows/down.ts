@@ -4,14 +4,18 @@ import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import { detectCompose, run as runCommand } from '../clients/runner.js';
 import { composeDown, composeEnv } from '../commands/compose.js';
-import { takeLock } from './recover.js';
+import { lockAndRecover } from './recover.js';
 import { renderDir } from '../state/paths.js';
 import { composePaths, renderStack, writeRendered } from './render.js';
 import type { Run } from './context.js';
 
 export async function down(stack: Stack, run: Run, opts: { stateDir: string; volumes: boolean; commandLine: string; waitMs?: number }): Promise<void> {
-  // a dead run's lock is taken over; a live one is waited for (--wait) or named
-  const lock = await takeLock(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs });
+  // a dead run's lock is taken over (a live one is waited for with --wait, or
+  // named), and what it left is finished or undone first, as every mutating
+  // command does: its clients ended, its one-off containers and incomplete
+  // backup folders removed, the run marked crashed. A down killed half-way is
+  // recovered the same way by whatever command runs next.
+  const lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs });
   try {
     const compose = await detectCompose();
     const dir = renderDir(opts.stateDir, stack.env);
