@@ -36,7 +36,7 @@ test-engine: setup build
 test-v1: setup build
 	LIFEOPS_TEST_LANES=engine-v1 bash scripts/test.sh
 
-# every crash point of backup and deploy (make test runs a rotating sample of 2 each)
+# every crash point of backup, deploy, rollback and down (make test runs a rotating sample)
 sweep: setup build
 	LIFEOPS_TEST_LANES=sweep bash scripts/test.sh
 

@@ -48,7 +48,8 @@ const SLOW = 900_000;
 
 interface Figure {
   command: string;
-  kill_at: number;
+  /** the step number of the kill, or `seed S: N ms` for a kill at a random time */
+  kill_at: number | string;
   step: string;
   killed: boolean;
   recovered: boolean;
@@ -111,16 +112,26 @@ async function checkAfter(expectVersion: string): Promise<void> {
 }
 
 /** Run `args` killed at step `k`, then the same again; records the figure. */
-async function killThenRecover(args: string[], k: number, expectVersion: string, schema?: { before: string; after: string }): Promise<void> {
+async function killThenRecover(args: string[], kill: number | { seed: number; afterMs: number }, expectVersion: string, schema?: { before: string; after: string }): Promise<void> {
   const beforeLogs = new Set(logNames());
-  const child = spawn('node', [BIN, ...base, ...args], { cwd: ROOT, detached: true, stdio: 'ignore', env: { ...process.env, CI: '1', LIFEOPS_TEST_KILL_AT_STEP: String(k) } });
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  // what it had started dies with it (docker, compose clients): the whole group
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    /* nothing left */
+  const child = spawn('node', [BIN, ...base, ...args], { cwd: ROOT, detached: true, stdio: 'ignore', env: { ...process.env, CI: '1', ...(typeof kill === 'number' ? { LIFEOPS_TEST_KILL_AT_STEP: String(kill) } : {}) } });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  if (typeof kill !== 'number') {
+    // a kill at a random time: only lifeops itself dies; the docker and compose
+    // clients it started live on, and the next run must wait for them or stop them
+    const timer = new Promise((r) => setTimeout(r, kill.afterMs));
+    if ((await Promise.race([exited.then(() => 'exited'), timer])) !== 'exited') child.kill('SIGKILL');
   }
+  const exit = await exited;
+  if (typeof kill === 'number') {
+    // what it had started dies with it (docker, compose clients): the whole group
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* nothing left */
+    }
+  }
+  const k = typeof kill === 'number' ? kill : `seed ${kill.seed}: ${kill.afterMs} ms`;
   const killedLog = logNames().find((n) => !beforeLogs.has(n));
   const steps = killedLog ? startedSteps(killedLog) : [];
   const fig: Figure = { command: args.join(' '), kill_at: k, step: steps.at(-1) ?? '?', killed: exit.signal === 'SIGKILL', recovered: false, recovery_ms: 0, took_over: false };
@@ -135,6 +146,18 @@ async function killThenRecover(args: string[], k: number, expectVersion: string,
   fig.took_over = /took over the stale lock of run/.test(again.stderr);
   if (again.exitCode !== 0) fig.error = again.stderr.split('\n').slice(-6).join('\n');
   expect(again.exitCode, `after a kill at step ${k} (${fig.step}):\n${again.stderr}`).toBe(0);
+  if (killedLog) {
+    // none of the clients the dead run had started is still running
+    const needle = Buffer.from(`LIFEOPS_RUN_ID=${killedLog.replace(/\.jsonl$/, '')}\0`);
+    const left = readdirSync('/proc').filter((n) => {
+      try {
+        return /^\d+$/.test(n) && !/\) [ZX] /.test(readFileSync(`/proc/${n}/stat`, 'utf8')) && readFileSync(`/proc/${n}/environ`).includes(needle);
+      } catch {
+        return false;
+      }
+    });
+    expect(left, `clients of the killed run still running after the recovery (kill at ${k})`).toEqual([]);
+  }
   if (fig.killed && heldLock) {
     expect(fig.took_over, again.stderr).toBe(true);
     const hist = JSON.parse((await cli(['history', '--json'])).stdout) as { run_id: string; outcome: string }[];
@@ -143,6 +166,18 @@ async function killThenRecover(args: string[], k: number, expectVersion: string,
   await checkAfter(expectVersion);
   if (schema) expect(await tables()).toBe(schema.after);
   fig.recovered = true;
+}
+
+/** A small seeded generator (mulberry32): the same seed, the same kill time. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** The kill points: every step of a clean run (full), else a few chosen by the day of the year. */
@@ -256,4 +291,29 @@ describe('crash-point sweep (real engine)', () => {
       currentVersion = next.version;
     }
   }, FULL ? 6 * 3_600_000 : 4 * SLOW);
+
+  it('deploy of a new version killed at seeded random times (only lifeops killed, its clients live on): the same deploy again recovers', async () => {
+    const first = nextVersion();
+    const t0 = Date.now();
+    await cleanRunSteps(['deploy', 'local', '--version', first.version]);
+    const cleanMs = Date.now() - t0;
+    currentVersion = first.version;
+    await checkAfter(currentVersion);
+    const now = new Date();
+    const day = Math.floor((now.getTime() - Date.UTC(now.getUTCFullYear(), 0, 0)) / 86_400_000);
+    const seeds = Array.from({ length: FULL ? 6 : Number(process.env.LIFEOPS_SWEEP_SEEDS ?? 1) }, (_, i) => day * 100 + i);
+    console.log(`deploy: a clean run took ${cleanMs} ms; random kills with seeds ${seeds.join(', ')}`);
+    for (const seed of seeds) {
+      const afterMs = Math.floor(rng(seed)() * cleanMs);
+      const before = await tables();
+      const next = nextVersion();
+      const after = [...before.split(','), next.table].sort().join(',');
+      try {
+        await killThenRecover(['deploy', 'local', '--version', next.version], { seed, afterMs }, next.version, { before, after });
+      } catch (e) {
+        throw new Error(`seed ${seed} (deploy killed ${afterMs} ms after start; rerun with this seed): ${(e as Error).message}`);
+      }
+      currentVersion = next.version;
+    }
+  }, FULL ? 3_600_000 : 2 * SLOW);
 });
