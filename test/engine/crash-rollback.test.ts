@@ -46,7 +46,8 @@ const stack = demoCopy('crr', PORT, (d) => {
   for (const svc of ['web', 'worker']) at(d, `services.${svc}`).image = `${APP}:\${VERSION}`;
   at(d, 'services.web.build').context = './app';
   at(d, 'migrations').path = './app/migrations';
-  at(d, 'services.web').health_timeout = '60s';
+  // generous: on a machine shared by several test runs a fresh Postgres has taken over 2 minutes to turn healthy
+  for (const svc of Object.values(at(d, 'services') as Record<string, Record<string, unknown>>)) svc.health_timeout = '600s';
   at(d, 'backup').keep_last = 500; // the targets must outlive every safety backup
 });
 const base = ['-f', stack.file, '--state-dir', stack.stateDir];
@@ -270,6 +271,7 @@ async function rollbackDataPoint(kill: Kill): Promise<void> {
   expect(holding.length, `${where}: no safety backup holds the marker row ${text}`).toBeGreaterThan(0);
   current = to;
   fig.recovered = true;
+  writeFigures();
 }
 
 /** rollback --release <run> of the other target's release, killed per `kill`: that version serves, the data untouched. */
@@ -285,6 +287,31 @@ async function rollbackReleasePoint(kill: Kill): Promise<void> {
   await checkClean(t.version);
   current = to;
   fig.recovered = true;
+  writeFigures();
+}
+
+/** A deploy that sets the scene (not under test): tried twice, as a busy shared machine can time out a first health check. */
+async function setupDeploy(version: string): Promise<void> {
+  let r = await cli(['deploy', 'local', '--version', version]);
+  if (r.exitCode !== 0) r = await cli(['deploy', 'local', '--version', version]);
+  if (r.exitCode !== 0) throw new Error(`deploy ${version} failed twice:\n${r.stderr}`);
+}
+
+/** The figures so far, per command, into .tmp-tests/crash-rollback-figures.json (after every kill: a stopped sweep keeps them); printed at the end. */
+function writeFigures(print = false): void {
+  const kindOf = (f: Figure) => (f.command.startsWith('rollback --release') ? 'rollback --release' : f.command.startsWith('rollback') ? 'rollback <backup>' : f.command.split(' ')[0]);
+  const kinds = [...new Set(figures.map(kindOf))];
+  const summary = kinds.map((k) => {
+    const f = figures.filter((x) => kindOf(x) === k);
+    const ms = f.filter((x) => x.recovered).map((x) => x.recovery_ms).sort((a, b) => a - b);
+    return { command: k, kill_points: f.length, killed: f.filter((x) => x.killed).length, clients_alive_at_recovery: f.filter((x) => x.clients_left > 0).length, recovered: f.filter((x) => x.recovered).length, failed: f.filter((x) => !x.recovered).length, recovery_ms_median: ms[Math.floor(ms.length / 2)] ?? 0, recovery_ms_max: Math.max(0, ...ms) };
+  });
+  const out = path.join(ROOT, '.tmp-tests', 'crash-rollback-figures.json');
+  writeFileSync(out, JSON.stringify({ mode: FULL ? 'full' : 'sample', summary, figures }, null, 2) + '\n');
+  if (print)
+    console.log(
+    `crash tests (${FULL ? 'full' : 'sample'}):\n${summary.map((s) => `  ${s.command}: ${s.kill_points} kills, ${s.killed} killed (${s.clients_alive_at_recovery} with clients still running), ${s.recovered} recovered, ${s.failed} failed; recovering run median ${s.recovery_ms_median} ms, max ${s.recovery_ms_max} ms`).join('\n')}\n  details: ${out}`,
+  );
 }
 
 // -------------------------------------------------------------------- tests
@@ -292,16 +319,14 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
   beforeAll(async () => {
     cpSync(path.join(ROOT, 'demo', 'app'), path.join(stack.dir, 'app'), { recursive: true, filter: (src) => !src.includes('__pycache__') });
     await cli(['down', '--volumes', '--yes']);
-    const d1 = await cli(['deploy', 'local', '--version', 'v1']);
-    if (d1.exitCode !== 0) throw new Error(`deploy v1 failed:\n${d1.stderr}`);
+    await setupDeploy('v1');
     await sql('CREATE TABLE IF NOT EXISTS crr_items(id int PRIMARY KEY, v text); INSERT INTO crr_items SELECT g, md5(g::text) FROM generate_series(1, 300) g ON CONFLICT DO NOTHING');
     const b1 = await cli(['backup', '--tag', 'target-v1', '--json']);
     if (b1.exitCode !== 0) throw new Error(`backup failed:\n${b1.stderr}`);
     const r1 = (JSON.parse((await cli(['history', '--json'])).stdout) as { run_id: string; outcome: string }[]).filter((r) => r.outcome === 'success').at(-1)!.run_id;
     targets.push({ backup: (JSON.parse(b1.stdout) as { id: string }).id, release: r1, version: 'v1', tables: await tables(), hash: await itemsHash() });
     const v2 = nextVersion();
-    const d2 = await cli(['deploy', 'local', '--version', v2.version]);
-    if (d2.exitCode !== 0) throw new Error(`deploy ${v2.version} failed:\n${d2.stderr}`);
+    await setupDeploy(v2.version);
     await sql("UPDATE crr_items SET v = 'v2-' || v WHERE id % 3 = 0");
     const b2 = await cli(['backup', '--tag', 'target-v2', '--json']);
     if (b2.exitCode !== 0) throw new Error(`backup failed:\n${b2.stderr}`);
@@ -313,18 +338,7 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
   }, SLOW);
 
   afterAll(async () => {
-    const kindOf = (f: Figure) => (f.command.startsWith('rollback --release') ? 'rollback --release' : f.command.startsWith('rollback') ? 'rollback <backup>' : f.command.split(' ')[0]);
-    const kinds = [...new Set(figures.map(kindOf))];
-    const summary = kinds.map((k) => {
-      const f = figures.filter((x) => kindOf(x) === k);
-      const ms = f.filter((x) => x.recovered).map((x) => x.recovery_ms).sort((a, b) => a - b);
-      return { command: k, kill_points: f.length, killed: f.filter((x) => x.killed).length, clients_alive_at_recovery: f.filter((x) => x.clients_left > 0).length, recovered: f.filter((x) => x.recovered).length, failed: f.filter((x) => !x.recovered).length, recovery_ms_median: ms[Math.floor(ms.length / 2)] ?? 0, recovery_ms_max: Math.max(0, ...ms) };
-    });
-    const out = path.join(ROOT, '.tmp-tests', 'crash-rollback-figures.json');
-    writeFileSync(out, JSON.stringify({ mode: FULL ? 'full' : 'sample', summary, figures }, null, 2) + '\n');
-    console.log(
-      `crash tests (${FULL ? 'full' : 'sample'}):\n${summary.map((s) => `  ${s.command}: ${s.kill_points} kills, ${s.killed} killed (${s.clients_alive_at_recovery} with clients still running), ${s.recovered} recovered, ${s.failed} failed; recovering run median ${s.recovery_ms_median} ms, max ${s.recovery_ms_max} ms`).join('\n')}\n  details: ${out}`,
-    );
+    writeFigures(true);
     await execa('umount', [fullDir], { reject: false });
     await cli(['down', '--volumes', '--yes']);
     await execa('docker', ['rmi', '-f', ...Array.from({ length: versionNo }, (_, i) => `${APP}:v${i + 1}`)], { reject: false });
@@ -371,6 +385,7 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
         expect(await itemsHash()).toBe(hash);
         await checkClean(targets[current].version);
         fig.recovered = true;
+        writeFigures();
       } catch (e) {
         throw new Error(`seed ${seed} (backup killed ${afterMs} ms after start): ${(e as Error).message}`);
       }
@@ -395,6 +410,7 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
         expect(await itemsHash()).toBe(hash);
         await checkClean(t.version);
         fig.recovered = true;
+        writeFigures();
       } catch (e) {
         throw new Error(`down killed at ${killName(kill)}: ${(e as Error).message}`);
       }
