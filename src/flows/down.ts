@@ -4,7 +4,7 @@ import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import { detectCompose, run as runCommand } from '../clients/runner.js';
 import { composeDown, composeEnv } from '../commands/compose.js';
-import { lockAndRecover } from './recover.js';
+import { recover, takeLock } from './recover.js';
 import { renderDir } from '../state/paths.js';
 import { composePaths, renderStack, writeRendered } from './render.js';
 import type { Run } from './context.js';
@@ -15,8 +15,13 @@ export async function down(stack: Stack, run: Run, opts: { stateDir: string; vol
   // command does: its clients ended, its one-off containers and incomplete
   // backup folders removed, the run marked crashed. A down killed half-way is
   // recovered the same way by whatever command runs next.
-  const lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs });
+  // A recovery that cannot finish does not keep the stack from going down:
+  // compose down removes whatever the dead run left anyway.
+  const lock = await takeLock(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs });
   try {
+    await recover(stack, run, { stateDir: opts.stateDir, replaced: lock.replaced }).catch((e: Error) =>
+      run.say(`warning: the recovery of what a dead run left did not finish (${run.redactor.text(e.message.split('\n')[0])}); compose down removes the stack anyway`),
+    );
     const compose = await detectCompose();
     const dir = renderDir(opts.stateDir, stack.env);
     const files = renderStack(stack, dir);
