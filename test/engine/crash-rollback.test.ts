@@ -454,8 +454,12 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
     const id = (JSON.parse(ok.stdout) as { id: string }).id;
     // (b) the server process crashes (as the kernel's OOM killer would do it): the engine restarts
     // the container by its restart policy, and a backup started at once waits for it
-    const pid = (await execa('docker', ['inspect', '-f', '{{.State.Pid}}', db])).stdout.trim();
-    process.kill(Number(pid), 'SIGKILL');
+    const inspect = async (f: string) => (await execa('docker', ['inspect', '-f', f, db])).stdout.trim();
+    const restarts = Number(await inspect('{{.RestartCount}}'));
+    process.kill(Number(await inspect('{{.State.Pid}}')), 'SIGKILL');
+    // the engine has seen it die (and is restarting it) before the backup starts, as for a cron job that comes later
+    for (let i = 0; i < 300 && Number(await inspect('{{.RestartCount}}')) === restarts; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(Number(await inspect('{{.RestartCount}}'))).toBe(restarts + 1);
     const again = await cli(['backup', '--json']);
     expect(again.exitCode, again.stderr).toBe(0);
     const after = await backupIds();
