@@ -47,7 +47,11 @@ const stack = demoCopy('crr', PORT, (d) => {
   at(d, 'services.web.build').context = './app';
   at(d, 'migrations').path = './app/migrations';
   // generous: on a machine shared by several test runs a fresh Postgres has taken over 2 minutes to turn healthy
-  for (const svc of Object.values(at(d, 'services') as Record<string, Record<string, unknown>>)) svc.health_timeout = '600s';
+  for (const svc of Object.values(at(d, 'services') as Record<string, Record<string, unknown>>)) {
+    svc.health_timeout = '600s';
+    // and health checks that a loaded machine does not fail: a slow answer is not a sick service
+    if (svc.healthcheck) Object.assign(svc.healthcheck as object, { interval: '5s', timeout: '30s', retries: 60 });
+  }
   at(d, 'backup').keep_last = 500; // the targets must outlive every safety backup
 });
 const base = ['-f', stack.file, '--state-dir', stack.stateDir];
