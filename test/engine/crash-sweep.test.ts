@@ -13,6 +13,12 @@
 // replicas; the seeded table is unchanged and the schema is the one before or
 // after the migration, never a mix; the dead run is `crashed` in history.
 //
+// Kills at seeded random times during a deploy (the seed is in any failure):
+// then only the lifeops process is killed, and the docker and compose clients
+// it started live on; the recovering run must wait for them or stop them
+// (none is left afterwards). Rollback, down, Postgres killed mid-backup and a
+// full disk mid-rollback: crash-rollback.test.ts.
+//
 // SIGTERM during a backup and SIGINT during a deploy (once each, at a step
 // matched by its title): the run undoes what it changed and exits 143 / 130,
 // with the lock let go and nothing half-done left.
