@@ -339,7 +339,7 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
     current = 1;
     expect(targets[0].tables).not.toBe(targets[1].tables);
     expect(targets[0].hash).not.toBe(targets[1].hash);
-  }, SLOW);
+  }, 3 * SLOW);
 
   afterAll(async () => {
     writeFigures(true);
