@@ -8,10 +8,10 @@ import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { detectCompose, run as runCmd, runChecked } from '../clients/runner.js';
+import { detectCompose, inheritedByChildren, run as runCmd, runChecked } from '../clients/runner.js';
 import { composeEnv, composeStart, dockerStop, type ComposeTarget } from '../commands/compose.js';
 import { backupDir, listTmp } from '../backup/catalog.js';
-import { Lock, describeLock, describeTakeover, endProcessesOfRun, processesOfRun, type Replaced } from '../state/lock.js';
+import { Lock, RUN_ENV, describeLock, describeTakeover, endProcessesOfRun, processesOfRun, type Replaced } from '../state/lock.js';
 import { lastGoodRelease, recordCrashed } from '../state/ledger.js';
 import { readRunEvents } from '../state/runlog.js';
 import { renderDir as renderDirFor } from '../state/paths.js';
@@ -41,6 +41,9 @@ export async function takeLock(stack: Stack, run: Run, o: LockOptions): Promise<
       onWait: (h) => run.say(`environment ${stack.env} is locked by ${describeLock(h)}: waiting up to ${formatDuration(o.waitMs ?? 0)}`),
     }),
   );
+  // every docker and compose client this run starts carries the run id: should
+  // this run die, the one that takes over finds those still running
+  inheritedByChildren(RUN_ENV, run.id);
   if (lock.replaced) {
     run.say(describeTakeover(lock.replaced));
     run.info('lock', { replaced: lock.replaced.lock, reason: lock.replaced.reason });

@@ -239,9 +239,6 @@ export class Lock {
       rmSync(draft, { force: true });
     }
     const lock = new Lock(file, info, replaced);
-    // every docker and compose client this run starts inherits it: the run that
-    // takes over after a crash finds those still running (processesOfRun)
-    if (opts.run) process.env[RUN_ENV] = opts.run;
     if (opts.handleSignals !== false) {
       process.once('SIGINT', lock.onSignal);
       process.once('SIGTERM', lock.onSignal);
@@ -291,7 +288,7 @@ export class Lock {
 
 // ------------------------------------------------ clients a dead run left running
 
-/** Set in our environment once the lock is held: children inherit it. */
+/** Set in our environment once the lock is held (flows/recover.ts takeLock): every child inherits it. */
 export const RUN_ENV = 'LIFEOPS_RUN_ID';
 
 export interface RunProcess {

@@ -4,10 +4,8 @@
 // (sleep, sh), no Docker.
 import { describe, it, expect, afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { Lock, RUN_ENV, endProcessesOfRun, processesOfRun } from '../../src/state/lock.js';
+import { RUN_ENV, endProcessesOfRun, processesOfRun } from '../../src/state/lock.js';
+import { inheritedByChildren } from '../../src/clients/runner.js';
 
 const started: ChildProcess[] = [];
 const start = (cmd: string, env: Record<string, string>) => {
@@ -60,21 +58,17 @@ describe('clients of a dead run', () => {
     expect(Date.now() - t0).toBeLessThan(30_000); // bounded: the wait, then 5 s per signal at most
   });
 
-  it('a lock taken for a run puts the run id into the environment its children inherit', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeops-clients-'));
+  it('a value put into our environment for the children is inherited by every process started afterwards', async () => {
     const saved = process.env[RUN_ENV];
     try {
-      const lock = Lock.acquire(dir, 'local', 'test', new Date(), { run: 'run-under-test', handleSignals: false });
-      expect(process.env[RUN_ENV]).toBe('run-under-test');
+      inheritedByChildren(RUN_ENV, 'run-under-test');
       const c = spawn('sleep', ['30'], { stdio: 'ignore' });
       started.push(c);
       await new Promise((r) => setTimeout(r, 200));
       expect(processesOfRun('run-under-test').map((p) => p.pid)).toContain(c.pid);
-      lock.release();
     } finally {
       if (saved === undefined) delete process.env[RUN_ENV];
       else process.env[RUN_ENV] = saved;
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
