@@ -47,7 +47,7 @@ swarm-down:
 swarm-test: setup build
 	LIFEOPS_TEST_LANES=swarm bash scripts/test.sh
 
-# every crash point of backup and deploy (make test runs a rotating sample of 2 each)
+# every crash point of backup, deploy, rollback and down (make test runs a rotating sample)
 sweep: setup build
 	LIFEOPS_TEST_LANES=sweep bash scripts/test.sh
 

@@ -12,7 +12,8 @@
 #              stays out of any swarm): deploy, a version change under load,
 #              backup and rollback
 #   sweep      (not by default: `make sweep`) kill -9 at every step boundary
-#              of backup and deploy, then the next run recovers
+#              of backup, deploy, rollback and down, more random-time kills,
+#              then the next run recovers
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LANES=${LIFEOPS_TEST_LANES:-unit engine engine-v1 swarm}
@@ -43,7 +44,7 @@ for lane in $LANES; do
     engine-v1) LIFEOPS_COMPOSE=v1 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" \
       test/engine/deploy-rollout.test.ts test/engine/backup-roundtrip.test.ts ;;
     swarm) bash testbed/swarm.sh >/dev/null && npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/swarm.test.ts ;;
-    sweep) LIFEOPS_SWEEP=full npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/crash-sweep.test.ts ;;
+    sweep) LIFEOPS_SWEEP=full npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/crash-sweep.test.ts test/engine/crash-rollback.test.ts ;;
     *) echo "unknown lane $lane" >&2; exit 2 ;;
   esac
   lane_rc=$?

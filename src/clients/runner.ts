@@ -207,6 +207,11 @@ export function spawnTiedToUs(argv: string[], stdout: number | 'pipe'): { child:
   return { child, lifeline: child.stdio[3] as Writable };
 }
 
+/** Put NAME=value into our environment: every process started from now on inherits it (how a dead run's clients are found again). */
+export function inheritedByChildren(name: string, value: string): void {
+  process.env[name] = value;
+}
+
 let detected: Promise<ComposeCli> | undefined;
 
 const PLUGIN_DIRS = ['/usr/local/lib/docker/cli-plugins', '/usr/local/libexec/docker/cli-plugins', '/usr/lib/docker/cli-plugins', '/usr/libexec/docker/cli-plugins'];

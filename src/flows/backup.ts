@@ -13,8 +13,8 @@
 import { mkdirSync, rmSync, renameSync, existsSync, cpSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
-import { UsageError } from '../errors.js';
-import type { DockerClient } from '../clients/docker.js';
+import { OperationError, UsageError } from '../errors.js';
+import type { ContainerState, DockerClient } from '../clients/docker.js';
 import { dumpCompression } from '../commands/postgres.js';
 import { mapImage } from '../render/compose.js';
 import { composeFiles } from '../render/index.js';
@@ -40,6 +40,33 @@ export function backupId(now: Date): string {
 /** An image that exists locally and has sh, tar and sha256sum: the db service's, else any service's. */
 export async function helperImage(stack: Stack, docker: DockerClient): Promise<string> {
   return firstLocalImage(docker, helperImageCandidates(stack).map((img) => mapImage(img, stack.images)));
+}
+
+/** How long a backup waits for a database the engine is restarting (after a crash) before it gives up. */
+const DB_RETURN_MS = 90_000;
+
+/**
+ * A database that crashed (killed, out of memory) is restarted by the engine
+ * (restart policy): a backup that starts meanwhile waits for it, bounded,
+ * rather than fail. A container stopped on purpose (not restarting), or
+ * running but unhealthy, is not waited for: serviceContainer names it.
+ */
+async function databaseBack(run: Run, stack: Stack, service: string): Promise<void> {
+  const ready = (c: ContainerState) => c.state === 'running' && (c.health === 'healthy' || c.health === 'none');
+  const coming = (c: ContainerState) => c.state === 'restarting' || (c.state === 'running' && c.health === 'starting');
+  const mine = async () => (await run.docker.projectContainers(stack.project)).filter((c) => c.service === service);
+  const now = await mine();
+  if (now.some(ready) || !now.some(coming)) return;
+  await run.step(`postgres: wait up to ${DB_RETURN_MS / 1000}s for ${service}, which the engine is restarting (${now.map((c) => `${c.state}${c.health !== 'none' ? `, ${c.health}` : ''}`).join('; ')})`, async () => {
+    const deadline = Date.now() + DB_RETURN_MS;
+    for (;;) {
+      const cs = await mine();
+      if (cs.some(ready)) return;
+      if (!cs.some(coming)) throw new OperationError(`service ${service} stopped while the backup waited for it to come back (${cs.map((c) => c.state).join(', ') || 'no container'})`, `lifeops deploy ${stack.env}`);
+      if (Date.now() > deadline) throw new OperationError(`service ${service} did not come back within ${DB_RETURN_MS / 1000}s (${cs.map((c) => `${c.state}, ${c.health}`).join('; ')})`, `docker logs of ${service}; then lifeops backup again`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  });
 }
 
 export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: string; tag?: string; safety?: boolean }): Promise<BackupManifest> {
@@ -82,6 +109,7 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
     if (stack.postgres) {
       const pgc = stack.postgres;
       // the same steps either way: each database with its row counts, then the globals
+      if (!pgc.external_url) await databaseBack(run, stack, pgc.service);
       const source: PostgresSource = pgc.external_url
         ? await run.step('postgres (external): version of the host pg_dump', () => externalPostgres(pgc))
         : containerPostgres(await serviceContainer(docker, stack, pgc.service), pgc);

@@ -8,10 +8,10 @@ import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { detectCompose, run as runCmd, runChecked } from '../clients/runner.js';
+import { detectCompose, inheritedByChildren, run as runCmd, runChecked } from '../clients/runner.js';
 import { composeEnv, composeStart, dockerStop, type ComposeTarget } from '../commands/compose.js';
 import { backupDir, listTmp } from '../backup/catalog.js';
-import { Lock, describeLock, describeTakeover, type Replaced } from '../state/lock.js';
+import { Lock, RUN_ENV, describeLock, describeTakeover, endProcessesOfRun, processesOfRun, type Replaced } from '../state/lock.js';
 import { lastGoodRelease, recordCrashed } from '../state/ledger.js';
 import { readRunEvents } from '../state/runlog.js';
 import { renderDir as renderDirFor } from '../state/paths.js';
@@ -41,6 +41,9 @@ export async function takeLock(stack: Stack, run: Run, o: LockOptions): Promise<
       onWait: (h) => run.say(`environment ${stack.env} is locked by ${describeLock(h)}: waiting up to ${formatDuration(o.waitMs ?? 0)}`),
     }),
   );
+  // every docker and compose client this run starts carries the run id: should
+  // this run die, the one that takes over finds those still running
+  inheritedByChildren(RUN_ENV, run.id);
   if (lock.replaced) {
     run.say(describeTakeover(lock.replaced));
     run.info('lock', { replaced: lock.replaced.lock, reason: lock.replaced.reason });
@@ -78,6 +81,17 @@ function deadRunOf(stateDir: string, replaced: Replaced | undefined): DeadRun | 
 export async function recover(stack: Stack, run: Run, o: { stateDir: string; replaced?: Replaced }): Promise<RecoveryAction[]> {
   const renderDir = renderDirFor(o.stateDir, stack.env);
   const bdir = backupDir(stack, o.stateDir);
+  // the lock proves lifeops itself is gone, not the docker and compose clients
+  // it had started: they may still be changing the stack. Let them end first.
+  const deadId = o.replaced?.lock.run;
+  const clients = deadId ? processesOfRun(deadId) : [];
+  if (deadId && clients.length) {
+    const list = clients.map((p) => `${p.pid} (${p.command.split(' ').slice(0, 3).join(' ')})`).join(', ');
+    await run.step(`recovery: wait up to ${formatDuration(CLIENT_FINISH_MS)} for ${clients.length} client process${clients.length > 1 ? 'es' : ''} of run ${deadId} to end, then stop ${clients.length > 1 ? 'them' : 'it'}: ${list}`, async () => {
+      const r = await endProcessesOfRun(deadId, CLIENT_FINISH_MS);
+      run.info('recovery', { clients_of_dead_run: r.waited.map((p) => p.pid), signalled: r.signalled });
+    });
+  }
   const facts = await run.step('recovery: look for what a dead run left', async (): Promise<RecoveryFacts> => {
     const [containers, oneOffs] = await Promise.all([run.docker.projectContainers(stack.project), run.docker.oneOffContainers(stack.project)]);
     const last = lastGoodRelease(o.stateDir, stack.env);
@@ -119,6 +133,9 @@ async function removeContainer(id: string, graceSeconds: number): Promise<void> 
   const r = await runCmd(['docker', 'rm', '-f', id], { timeoutMs: 60_000 });
   if (r.exitCode !== 0 && !/No such container/i.test(r.stderr)) throw new OperationError(`docker rm ${id} failed: ${r.stderr.trim().split('\n').pop()}`);
 }
+
+/** How long the docker/compose clients a dead run left are given to end by themselves before they are stopped. */
+const CLIENT_FINISH_MS = 30_000;
 
 /** How long a one-off left running (a migration, a restore) is given to finish by itself before it is stopped. */
 const ONE_OFF_FINISH_MS = 30_000;

@@ -88,7 +88,10 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
   if (parts.has('redis') && rd) {
     await run.step('redis: stop, replace the data files, start', async () => {
       const c = await serviceContainer(docker, stack, rd.service, false);
+      // read by the recovery after a crash: a run killed while Redis is stopped leaves it to be started
+      run.info('apps', { stopping: [rd.service] });
       await restoreRedisFiles(docker, stack, c, rd, input, () => helperImage(stack, docker));
+      run.info('apps', { started: [rd.service] });
     });
   }
 

@@ -16,8 +16,9 @@
 //   - the render folder differs from the last successful release's files (a
 //     deploy killed after writing them): the release's files are put back and
 //     the front reloaded when its files were among those changed;
-//   - app services the dead run stopped (a rollback's, or a failed deploy's,
-//     safety backup) and nothing started again: started.
+//   - services the dead run stopped (the app services before a rollback's,
+//     or a failed deploy's, safety backup; Redis while its files are
+//     replaced) and nothing started again: started.
 import type { Service, Stack } from '../config/schema.js';
 import { frontFiles, strategyOf } from './rollout.js';
 
@@ -157,7 +158,7 @@ export function stoppedAppsFromLog(events: { step?: string; event: string; detai
   for (const e of events) {
     if (e.event !== 'info' || e.step !== 'apps') continue;
     const d = e.detail as { stopping?: string[]; started?: string[] } | undefined;
-    if (d?.stopping) stopped = [...d.stopping];
+    if (d?.stopping) stopped = [...new Set([...stopped, ...d.stopping])];
     if (d?.started) stopped = stopped.filter((s) => !d.started!.includes(s));
   }
   return stopped;

@@ -13,6 +13,12 @@
 // replicas; the seeded table is unchanged and the schema is the one before or
 // after the migration, never a mix; the dead run is `crashed` in history.
 //
+// Kills at seeded random times during a deploy (the seed is in any failure):
+// then only the lifeops process is killed, and the docker and compose clients
+// it started live on; the recovering run must wait for them or stop them
+// (none is left afterwards). Rollback, down, Postgres killed mid-backup and a
+// full disk mid-rollback: crash-rollback.test.ts.
+//
 // SIGTERM during a backup and SIGINT during a deploy (once each, at a step
 // matched by its title): the run undoes what it changed and exits 143 / 130,
 // with the lock let go and nothing half-done left.
@@ -35,7 +41,12 @@ const stack = demoCopy('crs', PORT, (d) => {
   for (const svc of ['web', 'worker']) at(d, `services.${svc}`).image = `${APP}:\${VERSION}`;
   at(d, 'services.web.build').context = './app';
   at(d, 'migrations').path = './app/migrations';
-  at(d, 'services.web').health_timeout = '60s';
+  // generous: on a machine shared by several test runs a fresh Postgres has taken over 2 minutes to turn healthy
+  for (const svc of Object.values(at(d, 'services') as Record<string, Record<string, unknown>>)) {
+    svc.health_timeout = '600s';
+    // and health checks that a loaded machine does not fail: a slow answer is not a sick service
+    if (svc.healthcheck) Object.assign(svc.healthcheck as object, { interval: '5s', timeout: '30s', retries: 60 });
+  }
 });
 const base = ['-f', stack.file, '--state-dir', stack.stateDir];
 const cli = (args: string[]) => lifeops([...base, ...args], { timeoutMs: 900_000 });
@@ -48,7 +59,8 @@ const SLOW = 900_000;
 
 interface Figure {
   command: string;
-  kill_at: number;
+  /** the step number of the kill, or `seed S: N ms` for a kill at a random time */
+  kill_at: number | string;
   step: string;
   killed: boolean;
   recovered: boolean;
@@ -110,17 +122,39 @@ async function checkAfter(expectVersion: string): Promise<void> {
   expect(await seeded()).toBe(seededHash);
 }
 
+/** The figures so far, per command, into .tmp-tests/crash-sweep-figures.json. */
+function writeFigures() {
+  const summary = ['backup', 'deploy'].map((c) => {
+    const f = figures.filter((x) => x.command.startsWith(c));
+    const ms = f.filter((x) => x.recovered).map((x) => x.recovery_ms);
+    return { command: c, kill_points: f.length, killed: f.filter((x) => x.killed).length, recovered: f.filter((x) => x.recovered).length, failed: f.filter((x) => !x.recovered).length, recovery_ms_median: ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)] ?? 0, recovery_ms_max: Math.max(0, ...ms) };
+  });
+  const out = path.join(ROOT, '.tmp-tests', 'crash-sweep-figures.json');
+  writeFileSync(out, JSON.stringify({ mode: FULL ? 'full' : 'sample', summary, figures }, null, 2) + '\n');
+  return { summary, out };
+}
+
 /** Run `args` killed at step `k`, then the same again; records the figure. */
-async function killThenRecover(args: string[], k: number, expectVersion: string, schema?: { before: string; after: string }): Promise<void> {
+async function killThenRecover(args: string[], kill: number | { seed: number; afterMs: number }, expectVersion: string, schema?: { before: string; after: string }): Promise<void> {
   const beforeLogs = new Set(logNames());
-  const child = spawn('node', [BIN, ...base, ...args], { cwd: ROOT, detached: true, stdio: 'ignore', env: { ...process.env, CI: '1', LIFEOPS_TEST_KILL_AT_STEP: String(k) } });
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  // what it had started dies with it (docker, compose clients): the whole group
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    /* nothing left */
+  const child = spawn('node', [BIN, ...base, ...args], { cwd: ROOT, detached: true, stdio: 'ignore', env: { ...process.env, CI: '1', ...(typeof kill === 'number' ? { LIFEOPS_TEST_KILL_AT_STEP: String(kill) } : {}) } });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  if (typeof kill !== 'number') {
+    // a kill at a random time: only lifeops itself dies; the docker and compose
+    // clients it started live on, and the next run must wait for them or stop them
+    const timer = new Promise((r) => setTimeout(r, kill.afterMs));
+    if ((await Promise.race([exited.then(() => 'exited'), timer])) !== 'exited') child.kill('SIGKILL');
   }
+  const exit = await exited;
+  if (typeof kill === 'number') {
+    // what it had started dies with it (docker, compose clients): the whole group
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* nothing left */
+    }
+  }
+  const k = typeof kill === 'number' ? kill : `seed ${kill.seed}: ${kill.afterMs} ms`;
   const killedLog = logNames().find((n) => !beforeLogs.has(n));
   const steps = killedLog ? startedSteps(killedLog) : [];
   const fig: Figure = { command: args.join(' '), kill_at: k, step: steps.at(-1) ?? '?', killed: exit.signal === 'SIGKILL', recovered: false, recovery_ms: 0, took_over: false };
@@ -135,6 +169,18 @@ async function killThenRecover(args: string[], k: number, expectVersion: string,
   fig.took_over = /took over the stale lock of run/.test(again.stderr);
   if (again.exitCode !== 0) fig.error = again.stderr.split('\n').slice(-6).join('\n');
   expect(again.exitCode, `after a kill at step ${k} (${fig.step}):\n${again.stderr}`).toBe(0);
+  if (killedLog) {
+    // none of the clients the dead run had started is still running
+    const needle = Buffer.from(`LIFEOPS_RUN_ID=${killedLog.replace(/\.jsonl$/, '')}\0`);
+    const left = readdirSync('/proc').filter((n) => {
+      try {
+        return /^\d+$/.test(n) && !/\) [ZX] /.test(readFileSync(`/proc/${n}/stat`, 'utf8')) && readFileSync(`/proc/${n}/environ`).includes(needle);
+      } catch {
+        return false;
+      }
+    });
+    expect(left, `clients of the killed run still running after the recovery (kill at ${k})`).toEqual([]);
+  }
   if (fig.killed && heldLock) {
     expect(fig.took_over, again.stderr).toBe(true);
     const hist = JSON.parse((await cli(['history', '--json'])).stdout) as { run_id: string; outcome: string }[];
@@ -143,6 +189,19 @@ async function killThenRecover(args: string[], k: number, expectVersion: string,
   await checkAfter(expectVersion);
   if (schema) expect(await tables()).toBe(schema.after);
   fig.recovered = true;
+  writeFigures(); // as it goes: a long sweep stopped half-way still leaves its figures
+}
+
+/** A small seeded generator (mulberry32): the same seed, the same kill time. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** The kill points: every step of a clean run (full), else a few chosen by the day of the year. */
@@ -190,20 +249,16 @@ describe('crash-point sweep (real engine)', () => {
   beforeAll(async () => {
     cpSync(path.join(ROOT, 'demo', 'app'), path.join(stack.dir, 'app'), { recursive: true, filter: (src) => !src.includes('__pycache__') });
     await cli(['down', '--volumes', '--yes']);
-    const r = await cli(['deploy', 'local', '--version', 'v1']);
-    if (r.exitCode !== 0) throw new Error(`deploy v1 failed:\n${r.stderr}`);
+    // sets the scene (not under test): tried twice, as a busy shared machine can time out a first health check
+    let r = await cli(['deploy', 'local', '--version', 'v1']);
+    if (r.exitCode !== 0) r = await cli(['deploy', 'local', '--version', 'v1']);
+    if (r.exitCode !== 0) throw new Error(`deploy v1 failed twice:\n${r.stderr}`);
     await sql('CREATE TABLE IF NOT EXISTS crs_items(id int PRIMARY KEY, v text); INSERT INTO crs_items SELECT g, md5(g::text) FROM generate_series(1, 2000) g ON CONFLICT DO NOTHING');
     seededHash = await seeded();
   }, SLOW);
 
   afterAll(async () => {
-    const summary = ['backup', 'deploy'].map((c) => {
-      const f = figures.filter((x) => x.command.startsWith(c));
-      const ms = f.filter((x) => x.recovered).map((x) => x.recovery_ms);
-      return { command: c, kill_points: f.length, killed: f.filter((x) => x.killed).length, recovered: f.filter((x) => x.recovered).length, failed: f.filter((x) => !x.recovered).length, recovery_ms_median: ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)] ?? 0, recovery_ms_max: Math.max(0, ...ms) };
-    });
-    const out = path.join(ROOT, '.tmp-tests', 'crash-sweep-figures.json');
-    writeFileSync(out, JSON.stringify({ mode: FULL ? 'full' : 'sample', summary, figures }, null, 2) + '\n');
+    const { summary, out } = writeFigures();
     console.log(`crash sweep (${FULL ? 'full' : 'sample'}):\n${summary.map((s) => `  ${s.command}: ${s.kill_points} kill points, ${s.killed} killed, ${s.recovered} recovered, ${s.failed} failed; recovering run median ${s.recovery_ms_median} ms, max ${s.recovery_ms_max} ms`).join('\n')}\n  details: ${out}`);
     await cli(['down', '--volumes', '--yes']);
     const tags = Array.from({ length: versionNo }, (_, i) => `${APP}:v${i + 1}`);
@@ -256,4 +311,29 @@ describe('crash-point sweep (real engine)', () => {
       currentVersion = next.version;
     }
   }, FULL ? 6 * 3_600_000 : 4 * SLOW);
+
+  it('deploy of a new version killed at seeded random times (only lifeops killed, its clients live on): the same deploy again recovers', async () => {
+    const first = nextVersion();
+    const t0 = Date.now();
+    await cleanRunSteps(['deploy', 'local', '--version', first.version]);
+    const cleanMs = Date.now() - t0;
+    currentVersion = first.version;
+    await checkAfter(currentVersion);
+    const now = new Date();
+    const day = Math.floor((now.getTime() - Date.UTC(now.getUTCFullYear(), 0, 0)) / 86_400_000);
+    const seeds = Array.from({ length: FULL ? 6 : Number(process.env.LIFEOPS_SWEEP_SEEDS ?? 1) }, (_, i) => day * 100 + i);
+    console.log(`deploy: a clean run took ${cleanMs} ms; random kills with seeds ${seeds.join(', ')}`);
+    for (const seed of seeds) {
+      const afterMs = Math.floor(rng(seed)() * cleanMs);
+      const before = await tables();
+      const next = nextVersion();
+      const after = [...before.split(','), next.table].sort().join(',');
+      try {
+        await killThenRecover(['deploy', 'local', '--version', next.version], { seed, afterMs }, next.version, { before, after });
+      } catch (e) {
+        throw new Error(`seed ${seed} (deploy killed ${afterMs} ms after start; rerun with this seed): ${(e as Error).message}`);
+      }
+      currentVersion = next.version;
+    }
+  }, FULL ? 3_600_000 : 2 * SLOW);
 });

@@ -96,6 +96,10 @@ describe('recovery plan', () => {
     ];
     expect(stoppedAppsFromLog(events)).toEqual(['web', 'worker', 'front']);
     expect(stoppedAppsFromLog([...events, { step: 'apps', event: 'info', detail: { started: ['web', 'worker', 'front'] } }])).toEqual([]);
+    // a restore then stops Redis while its files are replaced: both lists count, and Redis alone is started again after
+    const redis = [...events, { step: 'apps', event: 'info', detail: { stopping: ['cache'] } }];
+    expect(stoppedAppsFromLog(redis)).toEqual(['web', 'worker', 'front', 'cache']);
+    expect(stoppedAppsFromLog([...redis, { step: 'apps', event: 'info', detail: { started: ['cache'] } }])).toEqual(['web', 'worker', 'front']);
     const stoppedWeb = c('web', 'exited');
     const plan = planRecovery(
       facts({
