@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 LIFEOPS := node bin/lifeops.js -f stacks/demo.yaml
 
-.PHONY: demo test test-unit test-engine test-v1 swarm swarm-test swarm-down sweep setup setup-host deps build demo-down clean
+.PHONY: demo test test-unit test-engine test-v1 swarm swarm-test swarm-down seeds-test sweep setup setup-host deps build demo-down clean
 
 setup:
 	bash testbed/setup.sh
@@ -46,6 +46,10 @@ swarm-down:
 # the swarm lane alone: the demo stack deployed, rolled under load, backed up and rolled back on the swarm
 swarm-test: setup build
 	LIFEOPS_TEST_LANES=swarm bash scripts/test.sh
+
+# the three seed stacks (LifeOS, Command Center, AI-IA) end to end; make test runs the first two
+seeds-test: setup build
+	LIFEOPS_TEST_LANES=seeds bash scripts/test.sh
 
 # every crash point of backup, deploy, rollback and down (make test runs a rotating sample)
 sweep: setup build

@@ -11,6 +11,8 @@
 #              two dockerd of its own in network namespaces; the main engine
 #              stays out of any swarm): deploy, a version change under load,
 #              backup and rollback
+#   seeds      (not by default: `make seeds-test`) all three seed stacks end to
+#              end; the engine lane runs LifeOS and Command Center
 #   sweep      (not by default: `make sweep`) kill -9 at every step boundary
 #              of backup, deploy, rollback and down, more random-time kills,
 #              then the next run recovers
@@ -44,6 +46,7 @@ for lane in $LANES; do
     engine-v1) LIFEOPS_COMPOSE=v1 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" \
       test/engine/deploy-rollout.test.ts test/engine/backup-roundtrip.test.ts ;;
     swarm) bash testbed/swarm.sh >/dev/null && npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/swarm.test.ts ;;
+    seeds) LIFEOPS_SEEDS=lifeos,commandcenter,aiia LIFEOPS_COMPOSE=v2 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/seeds.test.ts ;;
     sweep) LIFEOPS_SWEEP=full npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/crash-sweep.test.ts test/engine/crash-rollback.test.ts ;;
     *) echo "unknown lane $lane" >&2; exit 2 ;;
   esac

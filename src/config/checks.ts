@@ -189,6 +189,22 @@ export function checkStack(src: Source, file: StackFile, envName: string, baseDi
     }
   }
 
+  // A Postgres data directory copied as files while the server runs is not a
+  // consistent backup, and restoring it under the dump's restore breaks the
+  // database (seen: "could not open file base/..."). pg_dump covers it.
+  const pgVolumes = new Map<string, string>();
+  for (const [name, svc] of Object.entries(file.services)) {
+    if (svc.role !== 'postgres') continue;
+    for (const v of svc.volumes) {
+      const source = v.split(':')[0];
+      if (/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(source) && v.includes(':')) pgVolumes.set(source, name);
+    }
+  }
+  (file.backup?.volumes ?? []).forEach((vol, i) => {
+    const svc = pgVolumes.get(vol);
+    if (svc) p.at(['backup', 'volumes', i], `"${vol}" is the data volume of the postgres service ${svc}; its data is backed up with pg_dump, and a file copy of a running database is not consistent; valid: volumes holding files (uploads, media), not a database's data directory`);
+  });
+
   // Blocks that configure a service: its role must agree, and one service per block.
   const blocks: { key: 'front' | 'postgres' | 'redis' | 'pgbouncer'; service?: string }[] = [
     { key: 'front', service: file.front?.service },

@@ -73,6 +73,7 @@ const CASES: Case[] = [
   { name: 'alias to no anchor', text: edit('image: shop/web:1', 'image: *nowhere'), key: 'services.web.image', says: /names no anchor/ },
   { name: 'billion laughs', text: `${BASE}x-bomb:\n  ${bomb.trimEnd().split('\n').join('\n  ')}\n`, key: 'x-bomb', says: /alias bomb/ },
   // -- types and ranges
+  { name: "the database's data volume as a file backup", text: edit('  db: { role: postgres, image: postgres:16, environment: { POSTGRES_PASSWORD: "${POSTGRES_PASSWORD}" } }\n', '  db: { role: postgres, image: postgres:16, volumes: ["pgdata:/var/lib/postgresql/data"], environment: { POSTGRES_PASSWORD: "${POSTGRES_PASSWORD}" } }\n') + 'backup: { volumes: [pgdata] }\n', key: 'backup.volumes.0', says: /data volume of the postgres service db; .*pg_dump/ },
   { name: 'services is a boolean', text: edit('services:\n  db:', 'services: true\nx-old:\n  db:'), key: 'services', says: /expected record/ },
   { name: 'replicas is a word', text: edit('    http: { port: 8000 }', '    http: { port: 8000 }\n    replicas: many'), key: 'services.web.replicas' },
   { name: 'replicas is negative', text: edit('    http: { port: 8000 }', '    http: { port: 8000 }\n    replicas: -1'), key: 'services.web.replicas' },
