@@ -1,13 +1,16 @@
 // Prints "N passed, N failed" summed over vitest's JSON reports (one per lane);
 // exit 1 when a test failed, a lane left no report, or nothing ran at all
-// (a run that executed nothing is never green).
+// (a run that executed nothing is never green). The failed tests are named on
+// the lines before it, so the tail of a CI log says what broke.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
 const files = process.argv.slice(2);
 let passed = 0;
 let failed = 0;
 let total = 0;
 let ok = files.length > 0;
+const failures = [];
 for (const f of files.length ? files : ['.test-report.json']) {
   let report;
   try {
@@ -22,6 +25,17 @@ for (const f of files.length ? files : ['.test-report.json']) {
   failed += report.numFailedTests + (report.numRuntimeErrorTestSuites ?? 0);
   total += report.numTotalTests;
   if (!report.success) ok = false;
+  const lane = path.basename(f).replace(/^\.test-report-?|\.json$/g, '') || 'tests';
+  for (const file of report.testResults ?? []) {
+    const name = path.relative(process.cwd(), file.name);
+    const failedTests = (file.assertionResults ?? []).filter((a) => a.status === 'failed');
+    for (const a of failedTests) {
+      const why = (a.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 240);
+      failures.push(`FAILED [${lane}] ${name} > ${a.fullName} (${Math.round(a.duration ?? 0)} ms): ${why}`);
+    }
+    if (file.status === 'failed' && failedTests.length === 0) failures.push(`FAILED [${lane}] ${name}: ${(file.message ?? '').split('\n')[0].slice(0, 240)}`);
+  }
 }
+for (const line of failures) console.log(line);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(total === 0 || failed > 0 || !ok ? 1 : 0);
