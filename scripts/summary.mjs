@@ -1,7 +1,8 @@
 // Prints "N passed, N failed" summed over vitest's JSON reports (one per lane);
 // exit 1 when a test failed, a lane left no report, or nothing ran at all
 // (a run that executed nothing is never green). The failed tests are named on
-// the lines before it, so the tail of a CI log says what broke.
+// the lines before it, so the tail of a CI log says what broke, and so is
+// every real-engine file that passed only when run a second time (test.sh).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -11,6 +12,7 @@ let failed = 0;
 let total = 0;
 let ok = files.length > 0;
 const failures = [];
+const reruns = [];
 for (const f of files.length ? files : ['.test-report.json']) {
   let report;
   try {
@@ -25,6 +27,10 @@ for (const f of files.length ? files : ['.test-report.json']) {
   failed += report.numFailedTests + (report.numRuntimeErrorTestSuites ?? 0);
   total += report.numTotalTests;
   if (!report.success) ok = false;
+  for (const r of report.reruns ?? []) {
+    const name = path.relative(process.cwd(), r.file);
+    reruns.push(`RERUN [${path.basename(f).replace(/^\.test-report-?|\.json$/g, '')}] ${name}: first run failed ${r.first_failed.join('; ') || '(the file)'}: ${r.first_message}; second run ${r.second_status}`);
+  }
   const lane = path.basename(f).replace(/^\.test-report-?|\.json$/g, '') || 'tests';
   for (const file of report.testResults ?? []) {
     const name = path.relative(process.cwd(), file.name);
@@ -36,6 +42,6 @@ for (const f of files.length ? files : ['.test-report.json']) {
     if (file.status === 'failed' && failedTests.length === 0) failures.push(`FAILED [${lane}] ${name}: ${(file.message ?? '').split('\n')[0].slice(0, 240)}`);
   }
 }
-for (const line of failures) console.log(line);
+for (const line of [...reruns, ...failures]) console.log(line);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(total === 0 || failed > 0 || !ok ? 1 : 0);
