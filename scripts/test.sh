@@ -37,8 +37,8 @@ remove_leftovers
 rm -rf .tmp-tests
 reports=()
 rc=0
-# what each real-engine lane sets for vitest (a rerun needs the same)
-declare -A lane_env=([engine]='LIFEOPS_COMPOSE=v2' [engine-v1]='LIFEOPS_COMPOSE=v1' [swarm]='' [seeds]='LIFEOPS_SEEDS=lifeos,commandcenter,aiia LIFEOPS_COMPOSE=v2' [sweep]='LIFEOPS_SWEEP=full')
+# what each lane sets for vitest (a rerun needs the same)
+declare -A lane_env=([unit]='DOCKER_HOST=unix:///nonexistent' [engine]='LIFEOPS_COMPOSE=v2' [engine-v1]='LIFEOPS_COMPOSE=v1' [swarm]='' [seeds]='LIFEOPS_SEEDS=lifeos,commandcenter,aiia LIFEOPS_COMPOSE=v2' [sweep]='LIFEOPS_SWEEP=full')
 for lane in $LANES; do
   report=".test-report-$lane.json"
   reports+=("$report")
@@ -55,18 +55,18 @@ for lane in $LANES; do
     *) echo "unknown lane $lane" >&2; exit 2 ;;
   esac
   lane_rc=$?
-  # A real-engine file that failed runs once more on its own, after the lane's
-  # leftovers are removed: the engine on a shared 2-core machine has bad
-  # minutes. Its second result counts, and summary.mjs names every file that
-  # needed it with the first failure, so a flake is never silent. The unit
-  # lane is never rerun: it has no engine to blame.
-  if [ $lane_rc -ne 0 ] && [ "$lane" != unit ] && [ -f "$report" ]; then
+  # A test file that failed (at most two per lane) runs once more on its own,
+  # after the lane's leftovers are removed: real engines, validators and
+  # process races on a shared 2-core machine have bad minutes. Its second
+  # result counts, and summary.mjs names every file that needed it with its
+  # first failure, so a flake is never silent.
+  if [ $lane_rc -ne 0 ] && [ -f "$report" ]; then
     mapfile -t failed_files < <(node scripts/rerun-merge.mjs failed-files "$report")
     if [ ${#failed_files[@]} -gt 0 ] && [ ${#failed_files[@]} -le 2 ]; then
       echo "== lane $lane: rerunning ${failed_files[*]}" >&2
       remove_leftovers
       rerun_report=".rerun-$lane.json"
-      env ${lane_env[$lane]} npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$rerun_report" "${failed_files[@]}"
+      env ${lane_env[$lane]} npx vitest run --project "$([ "$lane" = unit ] && echo unit || echo engine)" --reporter=default --reporter=json --outputFile.json="$rerun_report" "${failed_files[@]}"
       node scripts/rerun-merge.mjs merge "$report" "$rerun_report" && rm -f "$rerun_report"
       node -e 'process.exit(JSON.parse(require("fs").readFileSync(process.argv[1])).success ? 0 : 1)' "$report" && lane_rc=0
     fi
