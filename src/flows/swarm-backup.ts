@@ -1,0 +1,220 @@
+// Swarm backups and the rollback to one: the database dumped and Redis
+// saved in their tasks, on whichever node runs them (through that node's
+// engine), with the stack file in force; the rollback restores both and
+// deploys that stack file again.
+import os from 'node:os';
+import path from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import type { Stack } from '../config/schema.js';
+import { OperationError } from '../errors.js';
+import { SwarmClient } from '../clients/swarm.js';
+import { SWARM_STACK_FILE, replicasOf, swarmOptions, swarmServiceName } from '../render/swarm.js';
+import { parseDuration } from '../util/units.js';
+import type { Run } from './context.js';
+import { lockAndRecover } from './recover.js';
+import { writeRendered } from './render.js';
+import { lastGoodRelease, recordRelease } from '../state/ledger.js';
+import { releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
+import { swarmBackupDir, swarmBackupsDir } from '../state/swarm-paths.js';
+import { deployStackDir, smokeTest, swarmClient, waitConverged, dbService, redisService, readStackServices, type SwarmFlowOptions } from './swarm-common.js';
+
+// ---------------------------------------------------------------- backup
+export interface SwarmBackupManifest {
+  id: string;
+  project: string;
+  env: string;
+  time: string;
+  target: 'swarm';
+  tag?: string;
+  /** the release in force when the backup was taken (its stack file and configs are under release/) */
+  release: { run_id?: string; version: string };
+  files: Record<string, { sha256: string; size: number }>;
+  nodes: Record<string, string>;
+}
+
+const sha256File = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+
+export async function swarmBackup(stack: Stack, run: Run, sw: SwarmClient, o: { stateDir: string; tag?: string }): Promise<SwarmBackupManifest> {
+  const id = `${run.io.now().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${run.id.slice(-6)}`;
+  const final = swarmBackupDir(o.stateDir, stack.env, id);
+  const tmp = `${final}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const nodes: Record<string, string> = {};
+  try {
+    const db = dbService(stack);
+    if (db && stack.postgres) {
+      await run.step(`backup: pg_dump in ${db}'s task, on its node`, async () => {
+        const t = await sw.taskContainer(swarmServiceName(stack, db));
+        nodes.postgres = t.node;
+        await sw.execToFile(t.engine, t.container, ['pg_dump', '-U', stack.postgres!.user, '-d', stack.postgres!.database, '--format=custom', '--no-owner'], path.join(tmp, 'postgres.dump'));
+        return t.node;
+      });
+    }
+    const cache = redisService(stack);
+    if (cache) {
+      await run.step(`backup: redis SAVE in ${cache}'s task, then its dump.rdb`, async () => {
+        const t = await sw.taskContainer(swarmServiceName(stack, cache));
+        nodes.redis = t.node;
+        const save = await sw.exec(t.engine, t.container, ['redis-cli', 'SAVE']);
+        if (save.exitCode !== 0 || !/OK/.test(save.output)) throw new OperationError(`redis SAVE failed: ${save.output}`);
+        const dir = (await sw.exec(t.engine, t.container, ['redis-cli', '--raw', 'CONFIG', 'GET', 'dir'])).output.split('\n')[1]?.trim() || '/data';
+        await sw.execToFile(t.engine, t.container, ['cat', `${dir}/dump.rdb`], path.join(tmp, 'redis.rdb'));
+        return t.node;
+      });
+    }
+    const last = lastGoodRelease(o.stateDir, stack.env);
+    const inForce = renderDirFor(o.stateDir, stack.env);
+    if (existsSync(path.join(inForce, SWARM_STACK_FILE))) cpSync(inForce, path.join(tmp, 'release'), { recursive: true });
+    const files: SwarmBackupManifest['files'] = {};
+    for (const f of ['postgres.dump', 'redis.rdb']) {
+      const p = path.join(tmp, f);
+      if (existsSync(p)) files[f] = { sha256: sha256File(p), size: statSync(p).size };
+    }
+    const manifest: SwarmBackupManifest = {
+      id,
+      project: stack.project,
+      env: stack.env,
+      time: run.io.now().toISOString(),
+      target: 'swarm',
+      ...(o.tag ? { tag: o.tag } : {}),
+      release: { run_id: last?.run_id, version: last?.version ?? stack.vars.VERSION ?? stack.deploy.version },
+      files,
+      nodes,
+    };
+    // the manifest last: a folder without one is not a backup
+    writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n', { mode: 0o600 });
+    renameSync(tmp, final);
+    return manifest;
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export function listSwarmBackups(stateDir: string, env: string): SwarmBackupManifest[] {
+  const dir = swarmBackupsDir(stateDir, env);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((d) => existsSync(path.join(dir, d, 'manifest.json')))
+    .map((d) => JSON.parse(readFileSync(path.join(dir, d, 'manifest.json'), 'utf8')) as SwarmBackupManifest)
+    .sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
+}
+
+export function readSwarmBackup(stateDir: string, env: string, id: string): { dir: string; manifest: SwarmBackupManifest } {
+  const all = listSwarmBackups(stateDir, env);
+  const m = id === 'latest' ? all[all.length - 1] : all.find((b) => b.id === id);
+  if (!m) throw new OperationError(`no swarm backup ${id} for environment ${env}`, `known: ${all.map((b) => b.id).join(', ') || 'none (run lifeops backup first)'}`);
+  const dir = swarmBackupDir(stateDir, env, m.id);
+  for (const [f, want] of Object.entries(m.files)) {
+    const p = path.join(dir, f);
+    if (!existsSync(p) || sha256File(p) !== want.sha256) throw new OperationError(`backup ${m.id}: ${f} does not match its checksum (corrupt or changed); nothing was restored`);
+  }
+  return { dir, manifest: m };
+}
+
+export async function swarmBackupFlow(stack: Stack, run: Run, o: SwarmFlowOptions & { tag?: string }): Promise<SwarmBackupManifest> {
+  const sw = swarmClient(stack, run.env);
+  const lock = await lockAndRecover(stack, run, { stateDir: o.stateDir, commandLine: o.commandLine, waitMs: o.waitMs });
+  try {
+    return await swarmBackup(stack, run, sw, { stateDir: o.stateDir, tag: o.tag });
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Back to a backup: data and release. The app services are scaled to 0, the
+ * database restored in its task (on its node), Redis' dump put back and the
+ * server restarted by Swarm, then the release recorded with the backup is
+ * deployed again and must converge and pass the smoke test.
+ */
+export async function swarmRollback(stack: Stack, run: Run, o: SwarmFlowOptions & { backup: string }): Promise<{ backup: string; version: string; converge_ms: number }> {
+  const sw = swarmClient(stack, run.env);
+  const opts = swarmOptions(stack);
+  const started = run.io.now();
+  const { dir, manifest } = readSwarmBackup(o.stateDir, stack.env, o.backup);
+  const releaseDir = path.join(dir, 'release');
+  if (!existsSync(path.join(releaseDir, SWARM_STACK_FILE))) throw new OperationError(`backup ${manifest.id} carries no stack file to return to`);
+  const lock = await lockAndRecover(stack, run, { stateDir: o.stateDir, commandLine: o.commandLine, waitMs: o.waitMs });
+  try {
+    const apps = Object.entries(stack.services)
+      .filter(([n, s]) => ['web', 'worker', 'job', 'other'].includes(s.role) && n !== dbService(stack) && n !== redisService(stack))
+      .map(([n]) => swarmServiceName(stack, n));
+    const present = new Set(await sw.services(stack.project));
+    const scaleDown = Object.fromEntries(apps.filter((a) => present.has(a)).map((a) => [a, 0]));
+    if (Object.keys(scaleDown).length) await run.step(`stop the app services (${Object.keys(scaleDown).join(', ')}: 0 replicas)`, () => sw.scale(scaleDown));
+    const db = dbService(stack);
+    if (db && stack.postgres && manifest.files['postgres.dump']) {
+      await run.step(`restore Postgres in ${db}'s task, on its node`, async () => {
+        const t = await sw.taskContainer(swarmServiceName(stack, db));
+        const { user, database } = stack.postgres!;
+        // the database as it was, not merged with what came after: dropped and created again (the apps are stopped)
+        const ident = `"${database.replace(/"/g, '""')}"`;
+        const recreate = await sw.exec(t.engine, t.container, ['psql', '-X', '-v', 'ON_ERROR_STOP=1', '-U', user, '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${ident} WITH (FORCE)`, '-c', `CREATE DATABASE ${ident}`]);
+        if (recreate.exitCode !== 0) throw new OperationError(`could not recreate database ${database}: ${recreate.output}`);
+        await sw.execFromFile(t.engine, t.container, ['pg_restore', '-U', user, '-d', database, '--no-owner', '--single-transaction', '--exit-on-error'], path.join(dir, 'postgres.dump'));
+        return t.node;
+      });
+    }
+    const cache = redisService(stack);
+    if (cache && manifest.files['redis.rdb']) {
+      await run.step(`restore Redis in ${cache}'s task: dump.rdb in place, then a restart without saving`, async () => {
+        const t = await sw.taskContainer(swarmServiceName(stack, cache));
+        const dataDir = (await sw.exec(t.engine, t.container, ['redis-cli', '--raw', 'CONFIG', 'GET', 'dir'])).output.split('\n')[1]?.trim() || '/data';
+        // A save point or a background save finishing after the copy would write
+        // today's data over the restored file (seen under load): no saves from
+        // here on, and none still running, before the file goes in.
+        const off = await sw.exec(t.engine, t.container, ['redis-cli', 'CONFIG', 'SET', 'save', '']);
+        if (off.exitCode !== 0 || !/OK/.test(off.output)) throw new OperationError(`redis CONFIG SET save failed: ${off.output}`);
+        for (let i = 0; ; i++) {
+          const info = (await sw.exec(t.engine, t.container, ['redis-cli', 'INFO', 'persistence'])).output;
+          if (/rdb_bgsave_in_progress:0/.test(info) && !/aof_rewrite_in_progress:1/.test(info)) break;
+          if (i >= 120) throw new OperationError(`redis in ${cache}'s task is still saving after 60 s; nothing was replaced`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        await sw.execFromFile(t.engine, t.container, ['sh', '-c', `cat > ${dataDir}/dump.rdb.restore && mv ${dataDir}/dump.rdb.restore ${dataDir}/dump.rdb`], path.join(dir, 'redis.rdb'));
+        await sw.exec(t.engine, t.container, ['redis-cli', 'SHUTDOWN', 'NOSAVE']);
+        return t.node;
+      });
+    }
+    await deployStackDir(stack, run, sw, releaseDir, `docker stack deploy: the release recorded with backup ${manifest.id} (version ${manifest.release.version})`);
+    if (Object.keys(scaleDown).length) {
+      // the stack file's replica counts come back with the deploy; services whose spec did not change need an explicit scale
+      const back = Object.fromEntries(Object.keys(scaleDown).map((a) => [a, replicasOf(stack, a.slice(stack.project.length + 1))]));
+      const specReplicas = readStackServices(releaseDir);
+      for (const a of Object.keys(back)) back[a] = specReplicas[a.slice(stack.project.length + 1)]?.deploy?.replicas ?? back[a];
+      await run.step('start the app services again', () => sw.scale(back));
+    }
+    const convergeMs = await run.step(`wait until every service converged (deadline ${opts.converge_timeout})`, () => waitConverged(stack, run, sw, parseDuration(opts.converge_timeout)));
+    await run.step('smoke test through the front', () => smokeTest(stack, releaseDir));
+    writeRendered(
+      readdirSync(releaseDir, { recursive: true, withFileTypes: true })
+        .filter((d) => d.isFile() && d.name !== '.lifeops-rendered.json')
+        .map((d) => {
+          const p = path.join(d.parentPath, d.name);
+          return { path: path.relative(releaseDir, p).split(path.sep).join('/'), content: readFileSync(p, 'utf8') };
+        }),
+      renderDirFor(o.stateDir, stack.env),
+    );
+    const archive = releaseArchiveDir(o.stateDir, stack.env, run.id);
+    cpSync(releaseDir, archive, { recursive: true });
+    recordRelease(o.stateDir, {
+      run_id: run.id,
+      kind: 'rollback',
+      env: stack.env,
+      time: started.toISOString(),
+      duration_ms: run.io.now().getTime() - started.getTime(),
+      version: manifest.release.version,
+      user: os.userInfo().username,
+      images: Object.fromEntries(Object.entries(readStackServices(releaseDir)).map(([n, s]) => [n, s.image])),
+      config_hash: '',
+      outcome: 'success',
+      backup: manifest.id,
+    });
+    return { backup: manifest.id, version: manifest.release.version, converge_ms: convergeMs };
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,181 @@
+// Shared by the Swarm flows (swarm.ts: deploy, status; swarm-backup.ts:
+// backup and rollback): the manager client, pre-flight, convergence and
+// database waits, the smoke test through the front, migrations as a job.
+import os from 'node:os';
+import path from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { Stack } from '../config/schema.js';
+import { OperationError } from '../errors.js';
+import { SwarmClient } from '../clients/swarm.js';
+import { httpGet } from '../clients/http.js';
+import { SWARM_STACK_FILE, swarmOptions, swarmServiceName } from '../render/swarm.js';
+import { serviceConvergence, swarmPreflightProblems, type Convergence } from '../plan/swarm.js';
+import { parseDuration } from '../util/units.js';
+import type { Run } from './context.js';
+
+
+export interface SwarmFlowOptions {
+  stateDir: string;
+  commandLine: string;
+  waitMs?: number;
+  skipBackup?: boolean;
+}
+
+export function swarmClient(stack: Stack, env: Record<string, string | undefined>): SwarmClient {
+  const o = swarmOptions(stack);
+  return new SwarmClient(o.manager ?? env.DOCKER_HOST ?? 'unix:///var/run/docker.sock', o.nodes);
+}
+
+export interface StackFileService {
+  image: string;
+  deploy?: { placement?: { constraints?: string[] }; replicas?: number };
+  ports?: { published: number; mode?: string }[];
+}
+export const readStackServices = (dir: string) =>
+  (parse(readFileSync(path.join(dir, SWARM_STACK_FILE), 'utf8'), { version: '1.1' }) as { services: Record<string, StackFileService> }).services;
+
+export const dbService = (stack: Stack) => stack.postgres?.service;
+export const redisService = (stack: Stack) => stack.redis?.service;
+
+/** The front's URL for the smoke test: the front address and its first published port. */
+export function frontUrl(stack: Stack, dir: string): string | undefined {
+  const front = stack.front?.service;
+  if (!front) return undefined;
+  const port = readStackServices(dir)[front]?.ports?.[0]?.published;
+  if (!port) return undefined;
+  const domain = stack.front?.domains?.[0];
+  const upstream = domain ? stack.services[domain.upstream] : undefined;
+  return `http://${swarmOptions(stack).front_address ?? '127.0.0.1'}:${port}${upstream?.http?.health ?? '/'}`;
+}
+
+// ---------------------------------------------------------------- pre-flight
+export async function preflight(stack: Stack, run: Run, sw: SwarmClient, dir: string): Promise<void> {
+  await run.step('pre-flight: a Swarm manager, ready nodes, placement labels, images on every node that may run them', async () => {
+    const isManager = await sw.isManager();
+    const nodes = isManager ? await sw.nodes() : [];
+    const services = Object.entries(readStackServices(dir)).map(([name, s]) => ({ name, image: s.image, constraints: s.deploy?.placement?.constraints ?? [] }));
+    const images: Record<string, Record<string, boolean>> = {};
+    const wanted = [...new Set(services.map((s) => s.image))];
+    await Promise.all(
+      nodes
+        .filter((n) => sw.nodeEngines[n.hostname])
+        .map(async (n) => {
+          const engine = sw.nodeEngines[n.hostname];
+          const have = await Promise.all(wanted.map((img) => sw.hasImage(engine, img)));
+          images[n.hostname] = Object.fromEntries(wanted.map((img, i) => [img, have[i]]));
+        }),
+    );
+    const problems = swarmPreflightProblems({ isManager, nodes, services, images });
+    if (problems.length) throw new OperationError(`pre-flight found ${problems.length} problem(s); nothing was changed:\n  - ${problems.join('\n  - ')}`);
+    run.info('pre-flight', { nodes: nodes.map((n) => `${n.hostname}:${n.role}:${n.state}`) });
+    return nodes.length;
+  });
+}
+
+// ---------------------------------------------------------------- converge
+export async function waitConverged(stack: Stack, run: Run, sw: SwarmClient, deadlineMs: number): Promise<number> {
+  const t0 = Date.now();
+  let last: Convergence[] = [];
+  while (Date.now() - t0 < deadlineMs) {
+    const names = await sw.services(stack.project);
+    const specs = await sw.serviceSpecs(names);
+    last = await Promise.all(specs.map(async (s) => serviceConvergence(s, await sw.tasks(s.name))));
+    const failed = last.find((c) => c.state === 'failed');
+    if (failed && failed.state === 'failed') throw new OperationError(`the stack did not converge: ${failed.why}`);
+    if (specs.length && last.every((c) => c.state === 'converged')) return Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const pending = last.flatMap((c) => (c.state === 'pending' ? [c.why] : []));
+  throw new OperationError(`the stack did not converge within ${Math.round(deadlineMs / 1000)} s: ${pending.join('; ') || 'no services'}`);
+}
+
+export async function smokeTest(stack: Stack, dir: string, attempts = 10): Promise<string | undefined> {
+  const url = frontUrl(stack, dir);
+  if (!url) return undefined;
+  let last = '';
+  for (let i = 0; i < attempts; i++) {
+    try {
+      const r = await httpGet(url, { timeoutMs: 5000 });
+      if (r.ok) return url;
+      last = `HTTP ${r.status}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new OperationError(`smoke test failed: ${url} answered ${last}`);
+}
+
+// ---------------------------------------------------------------- migrations
+/**
+ * Postgres answering on TCP inside its task: the image's first start runs a
+ * socket-only server while it initialises, and a health check on the socket
+ * passes then, before the database exists.
+ */
+export async function waitDatabaseReady(stack: Stack, sw: SwarmClient, deadlineMs: number): Promise<void> {
+  const db = dbService(stack);
+  if (!db || !stack.postgres) return;
+  const t0 = Date.now();
+  let last = '';
+  while (Date.now() - t0 < deadlineMs) {
+    try {
+      const t = await sw.taskContainer(swarmServiceName(stack, db));
+      const r = await sw.exec(t.engine, t.container, ['pg_isready', '-h', '127.0.0.1', '-U', stack.postgres.user, '-d', stack.postgres.database]);
+      if (r.exitCode === 0) return;
+      last = r.output.split('\n').pop() ?? '';
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  throw new OperationError(`the database did not accept connections within ${Math.round(deadlineMs / 1000)} s: ${last}`);
+}
+
+/** The migrations as a one-off Swarm job on the database's node and networks; its log is returned. */
+export async function runMigrationJob(stack: Stack, run: Run, sw: SwarmClient, dir: string): Promise<string> {
+  const m = stack.migrations!;
+  await waitDatabaseReady(stack, sw, parseDuration(swarmOptions(stack).converge_timeout));
+  const services = readStackServices(dir);
+  const image = services[m.service]?.image;
+  if (!image) throw new OperationError(`migrations.service ${m.service} is not in the stack`);
+  const name = `${stack.project}_migrate`;
+  await sw.removeService(name); // a leftover from a crashed run
+  const envFile = path.join(os.tmpdir(), `lifeops-migrate-${run.id}.env`);
+  const env = stack.services[m.service]?.environment ?? {};
+  writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}=${String(v)}`).join('\n') + '\n', { mode: 0o600 });
+  try {
+    const nets = Object.keys((parse(readFileSync(path.join(dir, SWARM_STACK_FILE), 'utf8'), { version: '1.1' }) as { networks?: object }).networks ?? { default: {} });
+    const command = Array.isArray(m.command) ? m.command : ['sh', '-c', m.command];
+    await sw.createJob({
+      name,
+      image,
+      command,
+      networks: nets.map((n) => `${stack.project}_${n}`),
+      constraints: [swarmOptions(stack).data_constraint],
+      envFile,
+      labels: { 'lifeops.project': stack.project, 'lifeops.oneoff': 'migrate', 'lifeops.run': run.id },
+    });
+  } finally {
+    rmSync(envFile, { force: true });
+  }
+  try {
+    const t0 = Date.now();
+    for (;;) {
+      const tasks = await sw.tasks(name, true);
+      const done = tasks.find((t) => /^complete/i.test(t.CurrentState));
+      const failed = tasks.find((t) => /^(failed|rejected)/i.test(t.CurrentState));
+      if (done) return sw.logs(name);
+      if (failed) throw new OperationError(`migrations failed on ${failed.Node}: ${failed.Error || failed.CurrentState}\n${(await sw.logs(name)).split('\n').slice(-10).join('\n')}`);
+      if (Date.now() - t0 > 180_000) throw new OperationError('migrations did not finish within 180 s');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    await sw.removeService(name);
+  }
+}
+
+export async function deployStackDir(stack: Stack, run: Run, sw: SwarmClient, dir: string, title: string): Promise<void> {
+  await run.step(title, () => sw.stackDeploy(path.join(dir, SWARM_STACK_FILE), stack.project, { ...stack.vars }, dir));
+}
+
