@@ -15,7 +15,6 @@ import { LEVEL_EXIT, type Level, type StatusReport } from '../../plan/status.js'
 import { formatNagios } from '../../render/status-nagios.js';
 import { formatPrometheus } from '../../render/status-prometheus.js';
 import { formatDuration } from '../../util/units.js';
-import { isSwarm, swarmStatusCommand } from './swarm.js';
 
 export const STATUS_FORMATS = ['text', 'json', 'nagios', 'prometheus'] as const;
 export type StatusFormat = (typeof STATUS_FORMATS)[number];
@@ -67,8 +66,9 @@ export async function statusCommand(cli: Cli, o: StatusOptions): Promise<number>
   if (!STATUS_FORMATS.includes(format)) throw new UsageError(`--format must be one of ${STATUS_FORMATS.join(', ')}, got "${o.format}"`);
   let report: StatusReport;
   try {
-    const stack = cli.load(o.env);
-    if (isSwarm(stack)) return await swarmStatusCommand(cli, stack, o);
+    const stack = cli.load(o.env, { parseCache: true });
+    // the swarm handler (and its flows, execa among them) loads only for a swarm stack
+    if (stack.target === 'swarm') return await (await import('./swarm.js')).swarmStatusCommand(cli, stack, o);
     report = await gatherStatus(stack, { io: cli.io, docker: new DockerClient(), stateDir: cli.stateDir() });
     const redactor = redactorFor(stack);
     if (o.textfile) writeTextfile(o.textfile, stack.project, redactor.text(formatPrometheus(report)));
