@@ -148,11 +148,29 @@ function restartGrowth(ctx: StatusContext, stack: Stack, containers: ContainerSt
     if (was !== undefined && c.restarts > was) grown[c.service] = (grown[c.service] ?? 0) + (c.restarts - was);
   }
   try {
-    writeStatusMemory(ctx.stateDir, stack.env, { time: now.toISOString(), restarts: Object.fromEntries(containers.map((c) => [c.id, c.restarts])) });
+    writeStatusMemory(ctx.stateDir, stack.env, {
+      time: now.toISOString(),
+      restarts: Object.fromEntries(containers.map((c) => [c.id, c.restarts])),
+      project: stack.project,
+      ...(ctx.docker.execsAsked ? { execs: ctx.docker.execsAsked } : {}),
+    });
   } catch {
     // a read-only state dir: growth is not remembered, status still answers
   }
   return { grown, previous: before?.time };
+}
+
+/**
+ * Starts what the last status run of `env` asked the engine (its project's
+ * containers, its in-container probes) before the stack is loaded: the
+ * identical calls of this run then take those answers (DockerClient.startEarly).
+ * A changed stack asks other calls and simply does not use them; the probes
+ * are GETs and reads, as the run's own.
+ */
+export function startLastProbes(docker: StatusContext['docker'], stateDir: string, env: string): void {
+  docker.execsAsked = [];
+  const last = readStatusMemory(stateDir, env);
+  if (last?.project) docker.startEarly(last.project, Array.isArray(last.execs) ? last.execs.filter((e) => typeof e?.id === 'string' && Array.isArray(e.cmd)) : []);
 }
 
 /** Everything status knows about one environment, judged. Never throws for a probe: it becomes a check. */
