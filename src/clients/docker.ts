@@ -53,7 +53,7 @@ class EngineHttpError extends Error {
  * dockerode, whose module graph (ssh2, grpc) takes 0.3-0.8 s to load. A body
  * without a length (exec output) is read until the engine closes it.
  */
-function engineCall(method: 'GET' | 'POST', urlPath: string, body?: unknown, timeoutMs = 30_000, signal?: AbortSignal): Promise<Buffer> {
+function engineCall(method: 'GET' | 'POST', urlPath: string, body?: unknown, timeoutMs = 30_000, signal?: AbortSignal, onSent?: () => void): Promise<Buffer> {
   const addr = engineAddress();
   if (!addr) return Promise.reject(new Error('DOCKER_HOST needs dockerode'));
   const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -77,6 +77,7 @@ function engineCall(method: 'GET' | 'POST', urlPath: string, body?: unknown, tim
       req.destroy();
     }, timeoutMs);
     req.on('error', (e) => (clearTimeout(deadline), reject(e)));
+    if (onSent) req.on('finish', onSent); // the whole request handed to the socket
     req.end(payload);
   });
 }
@@ -112,8 +113,8 @@ export class DockerClient {
    * again; one nobody asks for is dropped by dropEarly. Only with the Engine
    * API at hand (the default socket or plain tcp://).
    */
-  startEarly(project: string | undefined, execs: ExecAsked[], timeoutMs = 10_000): void {
-    if (!directEngine()) return;
+  startEarly(project: string | undefined, execs: ExecAsked[], timeoutMs = 10_000): Promise<void> {
+    if (!directEngine()) return Promise.resolve();
     this.earlyAbort ??= new AbortController();
     const signal = this.earlyAbort.signal;
     const keep = (key: string, p: Promise<unknown>) => {
@@ -121,7 +122,15 @@ export class DockerClient {
       this.early.set(key, p);
     };
     if (project) keep(`containers:${project}`, this.listProject(project, true, timeoutMs, signal));
-    for (const e of execs) keep(`exec:${e.id}:${JSON.stringify(e.cmd)}`, this.execDirect(e.id, e.cmd, timeoutMs, signal));
+    const started = execs.map((e) => {
+      let sent!: () => void;
+      const started = new Promise<void>((resolve) => (sent = resolve));
+      const p = this.execDirect(e.id, e.cmd, timeoutMs, signal, sent);
+      keep(`exec:${e.id}:${JSON.stringify(e.cmd)}`, p);
+      return Promise.race([started, p.then(() => undefined, () => undefined)]);
+    });
+    // resolves once every early exec runs in its container (its start request sent) or failed
+    return Promise.all(started).then(() => undefined);
   }
 
   /** Cancels what startEarly started and nobody took. */
@@ -231,11 +240,11 @@ export class DockerClient {
     return { exitCode: info.ExitCode ?? -1, output: demux(Buffer.concat(chunks)) };
   }
 
-  private async execDirect(id: string, cmd: string[], timeoutMs: number, signal?: AbortSignal): Promise<{ exitCode: number; output: string }> {
+  private async execDirect(id: string, cmd: string[], timeoutMs: number, signal?: AbortSignal, onStarted?: () => void): Promise<{ exitCode: number; output: string }> {
     const created = JSON.parse((await engineCall('POST', `/containers/${encodeURIComponent(id)}/exec`, { Cmd: cmd, AttachStdout: true, AttachStderr: true }, timeoutMs, signal)).toString('utf8')) as { Id: string };
     let output: Buffer;
     try {
-      output = await engineCall('POST', `/exec/${created.Id}/start`, { Detach: false, Tty: false }, timeoutMs, signal);
+      output = await engineCall('POST', `/exec/${created.Id}/start`, { Detach: false, Tty: false }, timeoutMs, signal, onStarted);
     } catch (e) {
       if ((e as Error).message.startsWith('no answer from the engine')) throw new Error(`timed out after ${timeoutMs} ms: ${cmd.join(' ')}`);
       throw e;

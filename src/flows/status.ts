@@ -167,10 +167,17 @@ function restartGrowth(ctx: StatusContext, stack: Stack, containers: ContainerSt
  * A changed stack asks other calls and simply does not use them; the probes
  * are GETs and reads, as the run's own.
  */
-export function startLastProbes(docker: StatusContext['docker'], stateDir: string, env: string): void {
+export async function startLastProbes(docker: StatusContext['docker'], stateDir: string, env: string, waitMs = 30): Promise<void> {
   docker.execsAsked = [];
   const last = readStatusMemory(stateDir, env);
-  if (last?.project) docker.startEarly(last.project, Array.isArray(last.execs) ? last.execs.filter((e) => typeof e?.id === 'string' && Array.isArray(e.cmd)) : []);
+  if (!last?.project) return;
+  const started = docker.startEarly(last.project, Array.isArray(last.execs) ? last.execs.filter((e) => typeof e?.id === 'string' && Array.isArray(e.cmd)) : []);
+  // A moment for the probes to be running in their containers before the
+  // stack's load holds this thread (each step of an exec needs it): the
+  // engine then works while the stack loads. Bounded: a slow engine is not waited for.
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([started, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+  clearTimeout(timer);
 }
 
 /** Everything status knows about one environment, judged. Never throws for a probe: it becomes a check. */

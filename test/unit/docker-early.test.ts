@@ -97,7 +97,8 @@ describe('DockerClient.startEarly', () => {
     holdExec = true;
     try {
       const d = new DockerClient();
-      d.startEarly(undefined, [{ id: 'c1', cmd: ['hang'] }, { id: 'c1', cmd: ['unused'] }], 30_000);
+      // resolves once both probes run in their container, long before their (held) answers
+      await d.startEarly(undefined, [{ id: 'c1', cmd: ['hang'] }, { id: 'c1', cmd: ['unused'] }], 30_000);
       await settle();
       await expect(d.exec('c1', ['hang'], 200)).rejects.toThrow('timed out after 200 ms: hang');
       expect(held.length).toBe(2);

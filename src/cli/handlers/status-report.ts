@@ -68,7 +68,7 @@ export async function statusCommand(cli: Cli, o: StatusOptions): Promise<number>
   const docker = new DockerClient();
   try {
     // with --env (cron's lines pass it), the last run's engine calls start while the stack loads
-    if (o.env) startLastProbes(docker, cli.stateDir(), o.env);
+    if (o.env) await startLastProbes(docker, cli.stateDir(), o.env);
     const stack = cli.load(o.env, { parseCache: true });
     // the swarm handler (and its flows, execa among them) loads only for a swarm stack
     if (stack.target === 'swarm') return await (await import('./swarm.js')).swarmStatusCommand(cli, stack, o);
