@@ -1,8 +1,9 @@
 // What every command handler gets: the injected I/O, the global options, and
 // helpers to load the stack, start a run (the flows' context), ask the
 // operator and print. Humans read stderr; programs read stdout (--json).
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline/promises';
 import { UsageError, OperationError } from '../errors.js';
 import { z } from 'zod';
@@ -10,7 +11,24 @@ import { loadStack } from '../config/load.js';
 import type { Stack } from '../config/schema.js';
 import type { Redactor } from '../util/redact.js';
 import { Run, redactorFor, type IO } from '../flows/context.js';
-import { parseWait } from '../flows/recover.js';
+import { parseWait } from '../util/units.js';
+import { stateParseCache } from '../state/stack-cache.js';
+
+/**
+ * The lifeops build, for what a cache keeps of its work: this bundle file's
+ * name, size and time (scripts/build.mjs rewrites them all). Running from the
+ * sources (tsx) there is none, and nothing is cached.
+ */
+function buildId(): string | undefined {
+  try {
+    const here = fileURLToPath(import.meta.url);
+    if (!here.endsWith('.mjs')) return undefined;
+    const st = statSync(here);
+    return `${path.basename(here)}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface GlobalOptions {
   file?: string;
@@ -45,11 +63,14 @@ export class Cli {
     return path.join(path.dirname(path.resolve(this.stackFile())), '.lifeops');
   }
 
-  load(env: string | undefined, opts: { allowMissing?: boolean; overrides?: Record<string, string> } = {}): Stack {
+  /** `parseCache`: keep the parse of an unchanged stack file in the state folder (status, run every minute). */
+  load(env: string | undefined, opts: { allowMissing?: boolean; overrides?: Record<string, string>; parseCache?: boolean } = {}): Stack {
     // one parse per process: zod's compiled fast path costs more than it saves
     // (measured: 77 vs 113 ms of CPU for the demo's first load; matters for cron's status every minute)
     z.config({ jitless: true });
-    const stack = loadStack({ file: this.stackFile(), env, processEnv: this.io.env, overrides: opts.overrides, allowMissing: opts.allowMissing });
+    const build = opts.parseCache ? buildId() : undefined;
+    const parseCache = build ? stateParseCache(this.stateDir(), build) : undefined;
+    const stack = loadStack({ file: this.stackFile(), env, processEnv: this.io.env, overrides: opts.overrides, allowMissing: opts.allowMissing, parseCache });
     this.stackRedactor = redactorFor(stack);
     return stack;
   }

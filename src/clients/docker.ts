@@ -53,14 +53,14 @@ class EngineHttpError extends Error {
  * dockerode, whose module graph (ssh2, grpc) takes 0.3-0.8 s to load. A body
  * without a length (exec output) is read until the engine closes it.
  */
-function engineCall(method: 'GET' | 'POST', urlPath: string, body?: unknown, timeoutMs = 30_000): Promise<Buffer> {
+function engineCall(method: 'GET' | 'POST', urlPath: string, body?: unknown, timeoutMs = 30_000, signal?: AbortSignal, onSent?: () => void): Promise<Buffer> {
   const addr = engineAddress();
   if (!addr) return Promise.reject(new Error('DOCKER_HOST needs dockerode'));
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise<Buffer>((resolve, reject) => {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (payload !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) });
-    const req = http.request({ ...addr, method, path: urlPath, headers }, (res) => {
+    const req = http.request({ ...addr, method, path: urlPath, headers, ...(signal ? { signal } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -77,21 +77,79 @@ function engineCall(method: 'GET' | 'POST', urlPath: string, body?: unknown, tim
       req.destroy();
     }, timeoutMs);
     req.on('error', (e) => (clearTimeout(deadline), reject(e)));
+    if (onSent) req.on('finish', onSent); // the whole request handed to the socket
     req.end(payload);
   });
 }
 
-async function engineGet<T>(urlPath: string, timeoutMs = 30_000): Promise<T> {
-  return JSON.parse((await engineCall('GET', urlPath, undefined, timeoutMs)).toString('utf8')) as T;
+async function engineGet<T>(urlPath: string, timeoutMs = 30_000, signal?: AbortSignal): Promise<T> {
+  return JSON.parse((await engineCall('GET', urlPath, undefined, timeoutMs, signal)).toString('utf8')) as T;
 }
 
 const directEngine = () => engineAddress() !== undefined;
 
+/** One `exec` a caller asked for: the container and the command. */
+export interface ExecAsked {
+  id: string;
+  cmd: string[];
+}
+
 export class DockerClient {
   private client?: Docker;
+  /** calls started before anyone asked (startEarly), each taken once by the identical call */
+  private early = new Map<string, Promise<unknown>>();
+  private earlyAbort?: AbortController;
+  /** set by a caller that wants the execs it asked for (status remembers them for its next run) */
+  execsAsked?: ExecAsked[];
 
   constructor(api?: Docker) {
     this.client = api;
+  }
+
+  /**
+   * Starts, before they are asked for, the container list of `project` and
+   * the `execs` (status: its last run's probes, while it loads the stack).
+   * An identical call later takes the answer under way instead of asking
+   * again; one nobody asks for is dropped by dropEarly. Only with the Engine
+   * API at hand (the default socket or plain tcp://).
+   */
+  startEarly(project: string | undefined, execs: ExecAsked[], timeoutMs = 10_000): Promise<void> {
+    if (!directEngine()) return Promise.resolve();
+    this.earlyAbort ??= new AbortController();
+    const signal = this.earlyAbort.signal;
+    const keep = (key: string, p: Promise<unknown>) => {
+      p.catch(() => undefined); // an answer nobody takes is no unhandled rejection
+      this.early.set(key, p);
+    };
+    if (project) keep(`containers:${project}`, this.listProject(project, true, timeoutMs, signal));
+    const started = execs.map((e) => {
+      let sent!: () => void;
+      const started = new Promise<void>((resolve) => (sent = resolve));
+      const p = this.execDirect(e.id, e.cmd, timeoutMs, signal, sent);
+      keep(`exec:${e.id}:${JSON.stringify(e.cmd)}`, p);
+      return Promise.race([started, p.then(() => undefined, () => undefined)]);
+    });
+    // resolves once every early exec runs in its container (its start request sent) or failed
+    return Promise.all(started).then(() => undefined);
+  }
+
+  /** Cancels what startEarly started and nobody took. */
+  dropEarly(): void {
+    this.early.clear();
+    this.earlyAbort?.abort();
+    this.earlyAbort = undefined;
+  }
+
+  /** The early answer of `key`, under the taker's own deadline (counted from when it asks, as its own call would be). */
+  private takeEarly<T>(key: string, timeoutMs: number, late: string): Promise<T> | undefined {
+    const p = this.early.get(key) as Promise<T> | undefined;
+    if (!p) return undefined;
+    this.early.delete(key);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(late)), timeoutMs);
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
   get api(): Docker {
@@ -118,11 +176,17 @@ export class DockerClient {
   }
 
   async projectContainers(project: string, all = true, timeoutMs = 30_000): Promise<ContainerState[]> {
+    return (all && this.takeEarly<ContainerState[]>(`containers:${project}`, timeoutMs, `no answer from the engine in ${timeoutMs} ms`)) || this.listProject(project, all, timeoutMs);
+  }
+
+  private async listProject(project: string, all: boolean, timeoutMs: number, signal?: AbortSignal): Promise<ContainerState[]> {
     const filters = { label: [`com.docker.compose.project=${project}`] };
     const list = directEngine()
-      ? await engineGet<{ Id: string }[]>(`/containers/json?all=${all ? 1 : 0}&filters=${encodeURIComponent(JSON.stringify(filters))}`, timeoutMs)
+      ? await engineGet<{ Id: string }[]>(`/containers/json?all=${all ? 1 : 0}&filters=${encodeURIComponent(JSON.stringify(filters))}`, timeoutMs, signal)
       : await this.api.listContainers({ all, filters });
-    const states = await Promise.all(list.map((c) => this.inspect(c.Id, timeoutMs).catch(() => undefined)));
+    const states = await Promise.all(
+      list.map((c) => (directEngine() ? engineGet<Docker.ContainerInspectInfo>(`/containers/${encodeURIComponent(c.Id)}/json`, timeoutMs, signal).then(toState) : this.inspect(c.Id, timeoutMs)).catch(() => undefined)),
+    );
     return states
       .filter((s): s is ContainerState => s !== undefined) // removed between the list and the inspect
       .filter((s) => s.labels['com.docker.compose.oneoff'] !== 'True')
@@ -158,18 +222,8 @@ export class DockerClient {
   }
 
   async exec(id: string, cmd: string[], timeoutMs = 10_000): Promise<{ exitCode: number; output: string }> {
-    if (directEngine()) {
-      const created = JSON.parse((await engineCall('POST', `/containers/${encodeURIComponent(id)}/exec`, { Cmd: cmd, AttachStdout: true, AttachStderr: true }, timeoutMs)).toString('utf8')) as { Id: string };
-      let output: Buffer;
-      try {
-        output = await engineCall('POST', `/exec/${created.Id}/start`, { Detach: false, Tty: false }, timeoutMs);
-      } catch (e) {
-        if ((e as Error).message.startsWith('no answer from the engine')) throw new Error(`timed out after ${timeoutMs} ms: ${cmd.join(' ')}`);
-        throw e;
-      }
-      const info = await engineGet<{ ExitCode: number | null }>(`/exec/${created.Id}/json`, timeoutMs);
-      return { exitCode: info.ExitCode ?? -1, output: demux(output) };
-    }
+    this.execsAsked?.push({ id, cmd });
+    if (directEngine()) return this.takeEarly<{ exitCode: number; output: string }>(`exec:${id}:${JSON.stringify(cmd)}`, timeoutMs, `timed out after ${timeoutMs} ms: ${cmd.join(' ')}`) ?? this.execDirect(id, cmd, timeoutMs);
     const exec = await this.api.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
     const stream = await exec.start({ hijack: true, stdin: false });
     const chunks: Buffer[] = [];
@@ -184,6 +238,19 @@ export class DockerClient {
     });
     const info = await exec.inspect();
     return { exitCode: info.ExitCode ?? -1, output: demux(Buffer.concat(chunks)) };
+  }
+
+  private async execDirect(id: string, cmd: string[], timeoutMs: number, signal?: AbortSignal, onStarted?: () => void): Promise<{ exitCode: number; output: string }> {
+    const created = JSON.parse((await engineCall('POST', `/containers/${encodeURIComponent(id)}/exec`, { Cmd: cmd, AttachStdout: true, AttachStderr: true }, timeoutMs, signal)).toString('utf8')) as { Id: string };
+    let output: Buffer;
+    try {
+      output = await engineCall('POST', `/exec/${created.Id}/start`, { Detach: false, Tty: false }, timeoutMs, signal, onStarted);
+    } catch (e) {
+      if ((e as Error).message.startsWith('no answer from the engine')) throw new Error(`timed out after ${timeoutMs} ms: ${cmd.join(' ')}`);
+      throw e;
+    }
+    const info = await engineGet<{ ExitCode: number | null }>(`/exec/${created.Id}/json`, timeoutMs, signal);
+    return { exitCode: info.ExitCode ?? -1, output: demux(output) };
   }
 
   async imageExists(ref: string): Promise<boolean> {

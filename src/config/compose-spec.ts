@@ -6,7 +6,8 @@
 // vendored with its licence beside this file) by ajv, and every problem is
 // reported at the stack file's line. lifeops' own keys (role, http, gunicorn,
 // resources, replicas, ...) keep their typed form and win where both exist.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import spec from './compose-spec/compose-spec.json' with { type: 'json' };
 import { networkSchema, serviceSchema, volumeSchema } from './schema.js';
 
@@ -91,9 +92,14 @@ export function splitComposeKeys(value: Json): { value: Json; extras: ComposeExt
   return { value: out, extras };
 }
 
+// Loaded on first use: most stacks have no compose-only keys, and ajv's
+// module (0.25 MB) would cost every run, `status` from cron among them.
+const requireLazy = createRequire(import.meta.url);
+
 let validator: ValidateFunction | undefined;
 function composeValidator(): ValidateFunction {
   if (!validator) {
+    const { Ajv } = requireLazy('ajv') as { Ajv: typeof AjvClass };
     // draft-07; `deprecated` and the like are annotations ajv's strict mode would refuse.
     const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, verbose: true });
     const { $schema: _drop, ...schema } = spec as Json;

@@ -12,6 +12,7 @@ import { interpolateTree, type InterpolationResult } from './interpolate.js';
 import { isSecretName } from '../util/redact.js';
 import { locate, locateKey, sourcePath, keySourcePath, rememberSource, type Source } from './source.js';
 import { checkReferences, checkStack, resolveServiceEnvFiles } from './checks.js';
+import { jsonExact, parseCacheKey, type ParsedStackFile, type StackParseCache } from './parse-cache.js';
 import { didYouMean } from './suggest.js';
 import { composeSpecDocument, composeSpecProblems, ownedKeyProblems, splitComposeKeys, validKeysOf, type ComposeExtras, type ComposeProblem } from './compose-spec.js';
 
@@ -26,6 +27,8 @@ export interface LoadOptions {
   allowMissing?: boolean;
   /** the size limit (default MAX_STACK_FILE_BYTES); bench/load-size.sh raises it to measure */
   maxBytes?: number;
+  /** where the parse of an unchanged stack file is kept between runs (status: every minute from cron) */
+  parseCache?: StackParseCache;
 }
 
 /** Offset of the first byte that is not part of a valid UTF-8 sequence (-1: none found by this scan). */
@@ -45,6 +48,11 @@ function firstBadUtf8(b: Uint8Array): number {
 export const MAX_STACK_FILE_BYTES = 1024 * 1024;
 
 export function readStackSource(file: string, maxBytes = MAX_STACK_FILE_BYTES): Source {
+  return parseStackSource(file, readStackBytes(file, maxBytes));
+}
+
+/** The stack file's bytes, after the checks that need no parsing (exists, not a folder, not too large). */
+export function readStackBytes(file: string, maxBytes = MAX_STACK_FILE_BYTES): Buffer {
   const abs = path.resolve(file);
   if (!existsSync(abs)) throw new ConfigError(`${file}: stack file not found`, 'pass -f FILE, or set LIFEOPS_STACK');
   const st = statSync(abs);
@@ -53,12 +61,15 @@ export function readStackSource(file: string, maxBytes = MAX_STACK_FILE_BYTES): 
   if (st.size > maxBytes) {
     throw new ConfigError(`${file}: ${st.size} bytes is larger than the ${maxBytes / 1024 / 1024} MiB a stack file may be`, 'split it: environments can live in their own env_file, templates in templates/');
   }
-  let bytes: Buffer;
   try {
-    bytes = readFileSync(abs);
+    return readFileSync(abs);
   } catch (e) {
     throw new ConfigError(`${file}: cannot read the stack file (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
+}
+
+/** The YAML document of the stack file's bytes, with source ranges; every problem a ConfigError at file:line:col. */
+export function parseStackSource(file: string, bytes: Buffer): Source {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -297,11 +308,62 @@ function isFile(p: string): boolean {
   }
 }
 
+/**
+ * The parsed stack file: from the cache when these bytes were parsed before
+ * (the YAML document, needed only to place an error at its line, is then
+ * parsed on first use), else parsed now. `remember` stores it with what the
+ * run learnt since (othersChecked), as JSON taken before the run used it.
+ */
+function parsedFile(file: string, bytes: Buffer, cache: StackParseCache | undefined): { src: Source; parsed: ParsedStackFile; remember: () => void } {
+  if (!cache) {
+    const src = parseStackSource(file, bytes);
+    return { src, parsed: { value: stackValue(src), environments: environmentNames(src), othersChecked: [] }, remember: () => {} };
+  }
+  const key = parseCacheKey(cache.build, bytes);
+  const abs = path.resolve(file);
+  let hit: ParsedStackFile | undefined;
+  try {
+    hit = cache.get(abs, key);
+  } catch {
+    hit = undefined; // unreadable or damaged: parse
+  }
+  let src: Source;
+  let parsed: ParsedStackFile;
+  if (hit) {
+    let doc: Source | undefined;
+    const lazy = () => (doc ??= parseStackSource(file, bytes));
+    src = {
+      file,
+      get doc() {
+        return lazy().doc;
+      },
+      get lines() {
+        return lazy().lines;
+      },
+    };
+    parsed = hit;
+  } else {
+    src = parseStackSource(file, bytes);
+    parsed = { value: stackValue(src), environments: environmentNames(src), othersChecked: [] };
+    if (!jsonExact(parsed.value)) return { src, parsed, remember: () => {} };
+  }
+  const snapshot = JSON.stringify(parsed.value);
+  const remember = () => {
+    try {
+      cache.put(abs, key, { ...parsed, value: JSON.parse(snapshot) as Record<string, unknown> });
+    } catch {
+      // a read-only state folder: parsed again next time
+    }
+  };
+  return { src, parsed, remember };
+}
+
 export function loadStack(opts: LoadOptions): Stack {
-  const src = readStackSource(opts.file, opts.maxBytes);
-  const raw = dropExtensions(stackValue(src));
+  const bytes = readStackBytes(opts.file, opts.maxBytes);
+  const { src, parsed: parse, remember } = parsedFile(opts.file, bytes, opts.parseCache);
+  const raw = dropExtensions(parse.value);
   const processEnv = opts.processEnv;
-  const envNames = environmentNames(src);
+  const envNames = parse.environments;
   const envName = opts.env ?? (typeof raw.default_environment === 'string' ? raw.default_environment : undefined) ?? processEnv.LIFEOPS_ENV;
   if (!envName) {
     throw new ConfigError(`${src.file}: no environment chosen and the stack has no default_environment`, `pass --env ENV (one of: ${envNames.join(', ') || 'none declared'})`);
@@ -339,20 +401,21 @@ export function loadStack(opts: LoadOptions): Stack {
   const spec = envFileSpec(envFileValue);
   if (spec) {
     const envPath = path.resolve(baseDir, spec.path);
-    const where = `${src.file}:${locate(src, ['environments', envName, 'env_file'])}: environments.${envName}.env_file`;
+    // placed only when there is an error to place (the document may not be parsed otherwise)
+    const where = () => `${src.file}:${locate(src, ['environments', envName, 'env_file'])}: environments.${envName}.env_file`;
     if (isFile(envPath)) {
       let fromFile: Record<string, string>;
       try {
         fromFile = parseEnvFile(envPath);
       } catch (e) {
-        throw new ConfigError(`${where}: cannot read ${spec.path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+        throw new ConfigError(`${where()}: cannot read ${spec.path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
       }
       Object.assign(vars, fromFile);
       fileVarNames.push(...Object.keys(fromFile));
       envFile = spec.path;
     } else if (spec.required) {
       throw new ConfigError(
-        `${where}: ${spec.path} does not exist (looked for ${envPath}); valid: a file relative to the stack file's folder`,
+        `${where()}: ${spec.path} does not exist (looked for ${envPath}); valid: a file relative to the stack file's folder`,
         `create it, or write env_file: { path: ${spec.path}, required: false } if it exists only where this environment deploys`,
       );
     }
@@ -393,7 +456,12 @@ export function loadStack(opts: LoadOptions): Stack {
   if (!parsed.success) throw schemaError(src, parsed.error, value, envName);
   const file = parsed.data as StackFile;
   attachComposeExtras(src, file, split.extras, split.value, envName);
-  checkOtherEnvironments(src, base, environments, envName);
+  // a pure function of the file: once passed for this environment, remembered with the parse
+  if (!parse.othersChecked.includes(envName)) {
+    checkOtherEnvironments(src, base, environments, envName);
+    parse.othersChecked = [...parse.othersChecked, envName];
+    remember();
+  }
   checkReferences(src, file, envName);
   checkStack(src, file, envName, baseDir);
   resolveServiceEnvFiles(src, file, envName, baseDir);

@@ -63,11 +63,7 @@ export async function lockAndRecover(stack: Stack, run: Run, o: LockOptions): Pr
   return lock;
 }
 
-/** Parse --wait: a duration like 30s, 5m; plain numbers are seconds. */
-export function parseWait(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  return /^\d+$/.test(text.trim()) ? Number(text.trim()) * 1000 : parseDuration(text);
-}
+export { parseWait } from '../util/units.js';
 
 function deadRunOf(stateDir: string, replaced: Replaced | undefined): DeadRun | undefined {
   if (!replaced) return undefined;

@@ -148,11 +148,36 @@ function restartGrowth(ctx: StatusContext, stack: Stack, containers: ContainerSt
     if (was !== undefined && c.restarts > was) grown[c.service] = (grown[c.service] ?? 0) + (c.restarts - was);
   }
   try {
-    writeStatusMemory(ctx.stateDir, stack.env, { time: now.toISOString(), restarts: Object.fromEntries(containers.map((c) => [c.id, c.restarts])) });
+    writeStatusMemory(ctx.stateDir, stack.env, {
+      time: now.toISOString(),
+      restarts: Object.fromEntries(containers.map((c) => [c.id, c.restarts])),
+      project: stack.project,
+      ...(ctx.docker.execsAsked ? { execs: ctx.docker.execsAsked } : {}),
+    });
   } catch {
     // a read-only state dir: growth is not remembered, status still answers
   }
   return { grown, previous: before?.time };
+}
+
+/**
+ * Starts what the last status run of `env` asked the engine (its project's
+ * containers, its in-container probes) before the stack is loaded: the
+ * identical calls of this run then take those answers (DockerClient.startEarly).
+ * A changed stack asks other calls and simply does not use them; the probes
+ * are GETs and reads, as the run's own.
+ */
+export async function startLastProbes(docker: StatusContext['docker'], stateDir: string, env: string, waitMs = 30): Promise<void> {
+  docker.execsAsked = [];
+  const last = readStatusMemory(stateDir, env);
+  if (!last?.project) return;
+  const started = docker.startEarly(last.project, Array.isArray(last.execs) ? last.execs.filter((e) => typeof e?.id === 'string' && Array.isArray(e.cmd)) : []);
+  // A moment for the probes to be running in their containers before the
+  // stack's load holds this thread (each step of an exec needs it): the
+  // engine then works while the stack loads. Bounded: a slow engine is not waited for.
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([started, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+  clearTimeout(timer);
 }
 
 /** Everything status knows about one environment, judged. Never throws for a probe: it becomes a check. */

@@ -8,6 +8,7 @@
 //   backups/                  the default backup folder (backup.dir overrides it)
 //   drills/<env>.json         the last restore drill (`backups verify`): when, which backup, outcome
 //   status/<env>.json         what the last `status` run saw (restart counts per container)
+//   cache/stack-<h>.json      the last parse of a stack file, found by its bytes' hash (status reads it)
 import path from 'node:path';
 
 export const renderDir = (stateDir: string, env: string) => path.join(stateDir, 'render', env);
@@ -21,3 +22,5 @@ export const migrationRecordFile = (stateDir: string, env: string) => path.join(
 export const defaultBackupDir = (stateDir: string) => path.join(stateDir, 'backups');
 export const drillFile = (stateDir: string, env: string) => path.join(stateDir, 'drills', `${env}.json`);
 export const statusMemoryFile = (stateDir: string, env: string) => path.join(stateDir, 'status', `${env}.json`);
+/** cache/stack-<hash of the stack file's path>.json: the last parse of that stack file (config/parse-cache.ts) */
+export const stackParseCacheFile = (stateDir: string, stackFileKey: string) => path.join(stateDir, 'cache', `stack-${stackFileKey}.json`);

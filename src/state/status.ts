@@ -23,6 +23,9 @@ export interface StatusMemory {
   time: string;
   /** container id -> Docker's restart count */
   restarts: Record<string, number>;
+  /** the project the run looked at, and the in-container probes it ran: the next run starts them while it loads the stack */
+  project?: string;
+  execs?: { id: string; cmd: string[] }[];
 }
 
 function readJson<T>(file: string): T | undefined {

@@ -36,3 +36,9 @@ export function formatDuration(ms: number): string {
   if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
   return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
 }
+
+/** Parse --wait: a duration like 30s, 5m; plain numbers are seconds. */
+export function parseWait(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  return /^\d+$/.test(text.trim()) ? Number(text.trim()) * 1000 : parseDuration(text);
+}
