@@ -17,6 +17,7 @@ import { Document, isMap, isScalar, parseDocument, type Node } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { parseEnvText } from '../config/envfile.js';
 import { isSecretName } from '../util/redact.js';
+import { quoteAmbiguous } from '../config/yaml-safe.js';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -418,7 +419,8 @@ export function importCompose(input: ImportInput): ImportResult {
   }
   if (missing.length) notes.push(`not set in the env file given: ${missing.join(', ')} (written empty, as compose reads an unset variable)`);
 
-  const out = new Document(stack);
+  // yes, on, 0755, 0o755, 12:30 ... quoted: every YAML reader (1.1 and 1.2) reads back the same strings
+  const out = quoteAmbiguous(new Document(stack));
   for (const c of comments) {
     const node = out.getIn(c.path, true) as Node | undefined;
     if (node && isScalar(node)) node.comment = c.text;
