@@ -502,5 +502,13 @@ export interface Stack extends StackFile {
 }
 
 export function jsonSchema(): unknown {
-  return z.toJSONSchema(stackFileSchema, { io: 'input', unrepresentable: 'any' });
+  return z.toJSONSchema(stackFileSchema, {
+    io: 'input',
+    unrepresentable: 'any',
+    // zod leaves out the defaults of values it reads through a transform (numeric(): "8000" -> 8000); an editor should still see them
+    override: (ctx) => {
+      const def = (ctx.zodSchema as { _zod: { def: { type: string; defaultValue?: unknown } } })._zod.def;
+      if (def.type === 'default' && ctx.jsonSchema.default === undefined) ctx.jsonSchema.default = JSON.parse(JSON.stringify(def.defaultValue));
+    },
+  });
 }
