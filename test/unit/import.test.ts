@@ -15,6 +15,7 @@ import { execa } from 'execa';
 import { parse } from 'yaml';
 import { importCompose, guessRole, duration } from '../../src/import/compose.js';
 import { ambiguousScalar } from '../../src/config/yaml-safe.js';
+import { ConfigError } from '../../src/errors.js';
 import { loadStack } from '../../src/config/load.js';
 import { parseEnvText } from '../../src/config/envfile.js';
 import { composeSpecProblems } from '../../src/config/compose-spec.js';
@@ -158,6 +159,24 @@ describe('lifeops import: round trip through the real docker compose config', ()
   it('ambiguousScalar: what is quoted and what stays plain', () => {
     for (const s of ['yes', 'No', 'ON', 'off', 'y', 'N', 'true', 'null', '~', '0755', '0o755', '0x1F', '0b101', '1e3', '1_000', '12:30', '1:20:30', '.5', '.inf', '2001-12-14', '<<', '=', '']) expect(ambiguousScalar(s), s).toBe(true);
     for (const s of ['yess', 'redis-server', 'v1', '10m', '127.0.0.1:8000:8000', 'a:b', 'http://x', '--appendonly', 'shop']) expect(ambiguousScalar(s), s).toBe(false);
+  });
+
+  it('a compose file it cannot read is a ConfigError (exit 2) at its file:line:col', () => {
+    const run = (composeText: string) => {
+      try {
+        importCompose({ composeText, composeFile: 'in.yml', outFile: '/tmp/x/stack.yaml', envFileName: 'stack.env' });
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        expect((e as ConfigError).exitCode).toBe(2);
+        return (e as Error).message;
+      }
+      throw new Error('imported without an error');
+    };
+    expect(run('name: x\nservices: [\n')).toMatch(/^in\.yml:\d+:\d+: not a YAML file compose can read/);
+    expect(run('name: x\nservices: 3\n')).toMatch(/^in\.yml:2:1: services: no services mapping/);
+    expect(run('services:\n  web: { image: a }\n  Web:\n    image: x\n')).toMatch(/^in\.yml:3:3: services\.Web: lifeops service names are lower-case/);
+    expect(run('services:\n  web: 5\n')).toMatch(/^in\.yml:2:3: services\.web: not a mapping/);
+    expect(run('services:\n  web: { image: *nowhere }\n')).toMatch(/^in\.yml:\d+:\d+: /);
   });
 
   it('guesses and durations in isolation', () => {
