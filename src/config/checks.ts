@@ -45,24 +45,27 @@ export function checkReferences(src: Source, file: StackFile, envName: string): 
   const services = Object.keys(file.services);
   const mon = file.monitoring?.enabled ? file.monitoring : undefined;
   const routable = [...services, ...(mon ? monitoringServiceNames(mon) : [])];
-  const refs: { keyPath: KeyPath; name: string; valid: string[]; what: string; isKey?: boolean }[] = [];
+  // did-you-mean looks among the services of the right kind first (an upstream: not a datastore nor the front)
+  const ofRole = (...roles: string[]) => services.filter((s) => roles.includes(file.services[s].role));
+  const apps = [...services.filter((s) => !['postgres', 'redis', 'pgbouncer', 'front'].includes(file.services[s].role)), ...(mon ? monitoringServiceNames(mon) : [])];
+  const refs: { keyPath: KeyPath; name: string; valid: string[]; prefer?: string[]; what: string; isKey?: boolean }[] = [];
   if (file.front) {
-    refs.push({ keyPath: ['front', 'service'], name: file.front.service, valid: services, what: 'a service' });
+    refs.push({ keyPath: ['front', 'service'], name: file.front.service, valid: services, prefer: ofRole('front'), what: 'a service' });
     file.front.domains.forEach((d, i) => {
-      refs.push({ keyPath: ['front', 'domains', i, 'upstream'], name: d.upstream, valid: routable, what: 'a service the front can reach' });
-      d.locations.forEach((l, j) => refs.push({ keyPath: ['front', 'domains', i, 'locations', j, 'upstream'], name: l.upstream, valid: routable, what: 'a service the front can reach' }));
+      refs.push({ keyPath: ['front', 'domains', i, 'upstream'], name: d.upstream, valid: routable, prefer: apps, what: 'a service the front can reach' });
+      d.locations.forEach((l, j) => refs.push({ keyPath: ['front', 'domains', i, 'locations', j, 'upstream'], name: l.upstream, valid: routable, prefer: apps, what: 'a service the front can reach' }));
     });
   }
-  if (file.postgres && !file.postgres.external_url) refs.push({ keyPath: ['postgres', 'service'], name: file.postgres.service, valid: services, what: 'a service (or set postgres.external_url)' });
-  if (file.redis) refs.push({ keyPath: ['redis', 'service'], name: file.redis.service, valid: services, what: 'a service' });
-  if (file.pgbouncer) refs.push({ keyPath: ['pgbouncer', 'service'], name: file.pgbouncer.service, valid: services, what: 'a service' });
+  if (file.postgres && !file.postgres.external_url) refs.push({ keyPath: ['postgres', 'service'], name: file.postgres.service, valid: services, prefer: ofRole('postgres'), what: 'a service (or set postgres.external_url)' });
+  if (file.redis) refs.push({ keyPath: ['redis', 'service'], name: file.redis.service, valid: services, prefer: ofRole('redis'), what: 'a service' });
+  if (file.pgbouncer) refs.push({ keyPath: ['pgbouncer', 'service'], name: file.pgbouncer.service, valid: services, prefer: ofRole('pgbouncer'), what: 'a service' });
   for (const [svc, def] of Object.entries(file.services)) {
     for (const dep of Object.keys(def.depends_on)) refs.push({ keyPath: ['services', svc, 'depends_on', dep], name: dep, valid: services, what: 'a service', isKey: true });
   }
   const lines = refs
     .filter((r) => !r.valid.includes(r.name))
     .map((r) => {
-      const hint = didYouMean(r.name, r.valid);
+      const hint = (r.prefer?.length ? didYouMean(r.name, r.prefer) : undefined) ?? didYouMean(r.name, r.valid);
       const where = r.isKey ? locateKey(src, keySourcePath(src, envName, r.keyPath.slice(0, -1), r.name), r.name) : locate(src, sourcePath(src, envName, r.keyPath));
       return `${src.file}:${where}: ${r.keyPath.join('.')}: "${r.name}" is not ${r.what}${hint ? ` (did you mean "${hint}"?)` : ''}; valid: ${r.valid.join(', ')}`;
     });

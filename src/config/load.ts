@@ -99,6 +99,15 @@ export function parseStackSource(file: string, bytes: Buffer): Source {
   }
   const root = doc.contents;
   if (!isMap(root)) throw new ConfigError(`${file}:1:1: (top level): the stack file must be a mapping of keys (name, services, ...)`);
+  // `__proto__` as a key would vanish in the JavaScript objects lifeops builds (an environment variable dropped unseen)
+  visit(doc, {
+    Pair(_k, pair, ancestors) {
+      if (!isScalar(pair.key) || pair.key.value !== '__proto__') return;
+      const pos = lines.linePos(pair.key.range?.[0] ?? 0);
+      const keyPath = [...ancestorKeyPath(ancestors, pair), '__proto__'];
+      throw new ConfigError(`${file}:${pos.line}:${pos.col}: ${keyPath.join('.')}: the key __proto__ cannot be carried through; valid: any other name`);
+    },
+  });
   return { file, doc, lines };
 }
 
@@ -234,6 +243,12 @@ function zodIssueMessage(issue: ZodError['issues'][number], found: unknown): { t
     case 'too_small':
     case 'too_big':
       return { text: `found ${describeValue(found)}; ${issue.message}` };
+    case 'invalid_union': {
+      // what each alternative wanted: "a string or a number", 'a size such as "512M" or an integer ...'
+      const alts = issue.errors.map((branch) => branch[0]).filter((i) => i !== undefined);
+      const said = [...new Set(alts.map((i) => (i.code === 'invalid_type' ? `${/^[aeiou]/.test(i.expected) ? 'an' : 'a'} ${i.expected}` : i.code === 'invalid_format' ? i.message.replace(/^Invalid string: /, '') : i.code === 'invalid_value' ? i.values.map((v) => JSON.stringify(v)).join(' or ') : i.message)))];
+      return { text: `found ${describeValue(found)}; valid: ${said.length ? said.join(' or ') : issue.message}` };
+    }
     default:
       return { text: `found ${describeValue(found)}; ${issue.message}` };
   }

@@ -2,6 +2,7 @@
 // (`lifeops schema`) both come from here, so editors and the loader agree.
 import { z } from 'zod';
 import { swarmSchema, targetSchema } from './swarm-schema.js';
+import { numeric } from './numeric.js';
 
 const name = z
   .string()
@@ -28,13 +29,14 @@ export const safeToken = z
   .regex(/^[A-Za-z0-9_.:\/@*+=,%~-]+$/, 'letters, digits and . : / @ * + = , % ~ - _ only (no spaces, quotes, ";", "{", "}" or newlines)');
 export const hostname = z
   .string()
-  .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'a DNS host name such as "example.com"');
+  // lower case only, as the JSON Schema (`lifeops schema`) says: the name becomes file names and nginx's server_name
+  .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS host name in lower case such as "example.com"');
 // Postgres user and database names that reach pgbouncer.ini/userlist.txt.
 export const pgIdent = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'letters, digits, "_" or "-", starting with a letter or "_"');
 export const email = z.string().regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, 'an e-mail address such as "ops@example.com"');
 const urlPath = z.string().regex(/^\/[A-Za-z0-9_.\/~-]*$/, 'an absolute URL path such as "/health"');
-const port = z.coerce.number().int().min(1).max(65535);
-const cpus = z.coerce.number().positive().max(256);
+const port = numeric(z.number().int().min(1).max(65535));
+const cpus = numeric(z.number().positive().max(256));
 
 /** "IP:HOST:CONTAINER" with every port in 1..65535 and every address part in 0..255. */
 function portMappingInRange(spec: string): boolean {
@@ -52,7 +54,7 @@ export const healthcheckSchema = z
     test: stringOrList.describe('a shell command (string) or an exec array; exit 0 means healthy'),
     interval: duration.default('30s'),
     timeout: duration.default('30s'),
-    retries: z.coerce.number().int().min(1).max(1000).default(3),
+    retries: numeric(z.number().int().min(1).max(1000)).default(3),
     start_period: duration.default('0s'),
   })
   .strict();
@@ -101,23 +103,23 @@ export const gunicornSchema = z
   .object({
     module: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$/, 'MODULE:APP such as "app:application"'),
     bind: safeToken.default('0.0.0.0:8000'),
-    workers: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(64)]).default('auto'),
-    threads: z.coerce.number().int().min(1).max(64).default(1),
+    workers: z.union([z.literal('auto'), numeric(z.number().int().min(1).max(64))]).default('auto'),
+    threads: numeric(z.number().int().min(1).max(64)).default(1),
     worker_class: z
       .union([
         z.enum(['sync', 'gthread', 'gevent', 'eventlet', 'tornado']),
         z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/, 'a built-in worker class (sync, gthread, gevent, eventlet, tornado) or a dotted class path such as "uvicorn.workers.UvicornWorker"'),
       ])
       .default('sync'),
-    worker_connections: z.coerce.number().int().min(1).default(1000),
-    timeout: z.coerce.number().int().min(1).default(30),
-    graceful_timeout: z.coerce.number().int().min(1).default(30),
-    keepalive: z.coerce.number().int().min(0).default(2),
-    max_requests: z.coerce.number().int().min(0).default(1000),
-    max_requests_jitter: z.coerce.number().int().min(0).default(50),
-    limit_request_line: z.coerce.number().int().min(0).default(4094),
-    limit_request_fields: z.coerce.number().int().min(0).default(100),
-    limit_request_field_size: z.coerce.number().int().min(0).default(8190),
+    worker_connections: numeric(z.number().int().min(1)).default(1000),
+    timeout: numeric(z.number().int().min(1)).default(30),
+    graceful_timeout: numeric(z.number().int().min(1)).default(30),
+    keepalive: numeric(z.number().int().min(0)).default(2),
+    max_requests: numeric(z.number().int().min(0)).default(1000),
+    max_requests_jitter: numeric(z.number().int().min(0)).default(50),
+    limit_request_line: numeric(z.number().int().min(0)).default(4094),
+    limit_request_fields: numeric(z.number().int().min(0)).default(100),
+    limit_request_field_size: numeric(z.number().int().min(0)).default(8190),
     statsd_host: safeToken.optional(),
     statsd_prefix: safeToken.optional(),
     access_log_json: z.boolean().default(true),
@@ -165,13 +167,13 @@ export const serviceSchema = z
       .describe('HTTP endpoints lifeops checks from inside the container'),
     restart: z.enum(['no', 'always', 'on-failure', 'unless-stopped']).default('unless-stopped'),
     resources: z.object({ limits: resourceSet.optional(), reservations: resourceSet.optional() }).strict().optional(),
-    replicas: z.coerce.number().int().min(0).default(1),
+    replicas: numeric(z.number().int().min(0)).default(1),
     strategy: z.enum(['rolling', 'recreate']).optional().describe('rollout strategy; rolling is the default for web services'),
     stop_grace_period: duration.optional(),
     health_timeout: duration.default('120s').describe('how long deploy waits for this service to become healthy'),
     labels: z.record(z.string(), z.string()).default({}),
     networks: z.array(name).optional().describe('networks the service joins: default, backend, or ones declared under the top-level networks:'),
-    shm_size: z.union([memSize, z.coerce.number().int().min(1).max(MAX_SIZE_BYTES)]).optional().describe('size of /dev/shm, such as "256M"'),
+    shm_size: z.union([memSize, numeric(z.number().int().min(1).max(MAX_SIZE_BYTES))]).optional().describe('size of /dev/shm, such as "256M"'),
     tmpfs: z.union([z.string(), z.array(z.string())]).optional().describe('container paths mounted as tmpfs, such as "/tmp" or "/run:size=64m"'),
     stdin_open: z.boolean().optional(),
     tty: z.boolean().optional(),
@@ -179,7 +181,7 @@ export const serviceSchema = z
     profiles: z.array(name).optional(),
     gunicorn: gunicornSchema.optional(),
     logging: z
-      .object({ max_size: z.string().default('10m'), max_file: z.coerce.number().int().min(1).default(3) })
+      .object({ max_size: z.string().default('10m'), max_file: numeric(z.number().int().min(1)).default(3) })
       .strict()
       .optional(),
   })
@@ -214,16 +216,16 @@ export const pgbouncerSchema = z
   .object({
     service: name,
     pool_mode: z.enum(['session', 'transaction', 'statement']).default('transaction'),
-    max_client_conn: z.coerce.number().int().min(1).default(100),
-    default_pool_size: z.coerce.number().int().min(1).default(20),
-    min_pool_size: z.coerce.number().int().min(0).default(0),
-    reserve_pool_size: z.coerce.number().int().min(0).default(0),
+    max_client_conn: numeric(z.number().int().min(1)).default(100),
+    default_pool_size: numeric(z.number().int().min(1)).default(20),
+    min_pool_size: numeric(z.number().int().min(0)).default(0),
+    reserve_pool_size: numeric(z.number().int().min(0)).default(0),
     listen_port: port.default(6432),
   })
   .strict();
 
 const rateLimit = z
-  .object({ rate: z.string().regex(/^\d+r\/[sm]$/, 'a rate such as "200r/s" or "30r/m"'), burst: z.coerce.number().int().min(0).default(20), zone_size: z.string().regex(/^\d+[km]$/, 'a size such as "10m"').default('10m') })
+  .object({ rate: z.string().regex(/^\d+r\/[sm]$/, 'a rate such as "200r/s" or "30r/m"'), burst: numeric(z.number().int().min(0)).default(20), zone_size: z.string().regex(/^\d+[km]$/, 'a size such as "10m"').default('10m') })
   .strict();
 
 export const locationSchema = z
@@ -288,18 +290,18 @@ const thresholds = z
     web_down_for: duration.default('2m'),
     database_down_for: duration.default('1m'),
     redis_down_for: duration.default('1m'),
-    error_rate_ratio: z.coerce.number().min(0).max(1).default(0.05),
+    error_rate_ratio: numeric(z.number().min(0).max(1)).default(0.05),
     error_rate_for: duration.default('5m'),
-    latency_p95_seconds: z.coerce.number().positive().default(1),
+    latency_p95_seconds: numeric(z.number().positive()).default(1),
     latency_for: duration.default('5m'),
-    db_connections: z.coerce.number().int().positive().default(150),
+    db_connections: numeric(z.number().int().positive()).default(150),
     db_connections_for: duration.default('5m'),
-    worker_backlog: z.coerce.number().int().positive().default(1000),
+    worker_backlog: numeric(z.number().int().positive()).default(1000),
     worker_backlog_for: duration.default('10m'),
-    container_cpu_ratio: z.coerce.number().min(0).max(1).default(0.8),
-    container_memory_ratio: z.coerce.number().min(0).max(1).default(0.8),
+    container_cpu_ratio: numeric(z.number().min(0).max(1)).default(0.8),
+    container_memory_ratio: numeric(z.number().min(0).max(1)).default(0.8),
     container_for: duration.default('5m'),
-    disk_free_ratio: z.coerce.number().min(0).max(1).default(0.1),
+    disk_free_ratio: numeric(z.number().min(0).max(1)).default(0.1),
     disk_for: duration.default('5m'),
   })
   .strict();
@@ -310,7 +312,7 @@ export const monitoringSchema = z
     scrape_interval: duration.default('15s'),
     evaluation_interval: duration.default('15s'),
     retention: duration.default('15d'),
-    log_retention_days: z.coerce.number().int().min(1).max(3650).default(30).describe('days Loki keeps logs (its compactor deletes older ones)'),
+    log_retention_days: numeric(z.number().int().min(1).max(3650)).default(30).describe('days Loki keeps logs (its compactor deletes older ones)'),
     external_labels: z.record(z.string(), safeToken).default({}),
     exporters: z
       .array(z.enum(['statsd', 'cadvisor', 'node', 'postgres', 'redis', 'loki', 'promtail', 'pgbouncer', 'blackbox']))
@@ -338,10 +340,10 @@ export const backupSchema = z
   .object({
     before_deploy: z.boolean().default(true),
     schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "0 3 * * *"').default('0 3 * * *'),
-    keep_last: z.coerce.number().int().min(1).optional(),
-    max_age_days: z.coerce.number().int().min(1).optional(),
+    keep_last: numeric(z.number().int().min(1)).optional(),
+    max_age_days: numeric(z.number().int().min(1)).optional(),
     volumes: z.array(name).default([]).describe('named volumes archived in every backup'),
-    compression: z.coerce.number().int().min(0).max(9).optional().describe("pg_dump -Z level for backups (0-9; default pg_dump's own); safety backups use at most 1"),
+    compression: numeric(z.number().int().min(0).max(9)).optional().describe("pg_dump -Z level for backups (0-9; default pg_dump's own); safety backups use at most 1"),
     encryption_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional().describe('variable holding the encryption passphrase'),
     dir: z.string().optional().describe('where backups go; default <state-dir>/backups'),
   })
@@ -362,7 +364,7 @@ const hookList = z.array(z.string()).default([]);
 export const deploySchema = z
   .object({
     version: z.string().default('latest').describe('default app version, interpolated as ${VERSION}'),
-    min_free_disk_mb: z.coerce.number().int().min(0).default(1024),
+    min_free_disk_mb: numeric(z.number().int().min(0)).default(1024),
     smoke_test: z.boolean().default(true),
     hooks: z.object({ pre_deploy: hookList, post_deploy: hookList, on_failure: hookList }).strict().default({ pre_deploy: [], post_deploy: [], on_failure: [] }),
     notifications: z
@@ -387,14 +389,14 @@ export const statusSchema = z
     lock: ageLimits('1h', '4h').describe('how long a deploy/backup lock may be held'),
     disk: z
       .object({
-        warn: z.coerce.number().min(0).max(1).default(0.15).describe('free fraction of the file system below which status warns'),
-        crit: z.coerce.number().min(0).max(1).default(0.05),
+        warn: numeric(z.number().min(0).max(1)).default(0.15).describe('free fraction of the file system below which status warns'),
+        crit: numeric(z.number().min(0).max(1)).default(0.05),
       })
       .strict()
       .default({ warn: 0.15, crit: 0.05 })
       .describe('free space where backups and Docker data live'),
     tls: z
-      .object({ warn_days: z.coerce.number().int().min(0).default(21), crit_days: z.coerce.number().int().min(0).default(7) })
+      .object({ warn_days: numeric(z.number().int().min(0)).default(21), crit_days: numeric(z.number().int().min(0)).default(7) })
       .strict()
       .default({ warn_days: 21, crit_days: 7 })
       .describe("days left on the front's certificates"),
@@ -500,5 +502,13 @@ export interface Stack extends StackFile {
 }
 
 export function jsonSchema(): unknown {
-  return z.toJSONSchema(stackFileSchema, { io: 'input', unrepresentable: 'any' });
+  return z.toJSONSchema(stackFileSchema, {
+    io: 'input',
+    unrepresentable: 'any',
+    // zod leaves out the defaults of values it reads through a transform (numeric(): "8000" -> 8000); an editor should still see them
+    override: (ctx) => {
+      const def = (ctx.zodSchema as { _zod: { def: { type: string; defaultValue?: unknown } } })._zod.def;
+      if (def.type === 'default' && ctx.jsonSchema.default === undefined) ctx.jsonSchema.default = JSON.parse(JSON.stringify(def.defaultValue));
+    },
+  });
 }

@@ -2,6 +2,7 @@
 // says `target: swarm` (docker stack deploy on a Swarm manager) instead of
 // compose on one host. Kept apart from schema.ts, which only names it.
 import { z } from 'zod';
+import { numeric } from './numeric.js';
 
 const dur = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as "500ms", "30s", "5m"');
 const engine = z
@@ -24,7 +25,7 @@ export const swarmSchema = z
     publish_mode: z.enum(['ingress', 'host']).default('ingress').describe("the front's published ports: the routing mesh on every node (ingress) or only on the node running it (host)"),
     data_constraint: constraint.default('node.labels.lifeops.role == data').describe('where stateful services (postgres, redis, named volumes) are pinned'),
     front_constraint: constraint.optional().describe('where the front runs (with publish_mode host: the node whose address clients use)'),
-    replicas: z.record(z.string(), z.coerce.number().int().min(0).max(100)).default({}).describe('service -> replicas (default: web 2, others 1)'),
+    replicas: z.record(z.string(), numeric(z.number().int().min(0).max(100))).default({}).describe('service -> replicas (default: web 2, others 1)'),
     front_address: z.string().regex(/^[A-Za-z0-9.:-]+$/, 'a host name or address').optional().describe('where the smoke test reaches the front (default 127.0.0.1)'),
     monitor: dur.default('10s').describe('how long Swarm watches an updated task before counting the update a success'),
     converge_timeout: dur.default('5m').describe('deadline for every service to converge on the new spec'),

@@ -22,6 +22,8 @@ import { checkDisk, checkPorts, checkSecrets } from './preflight.js';
 import { checkMigrations, type MigrationPlan } from './migrations.js';
 import { currentImageIds, serviceHashes } from './rollout.js';
 import { describePlan, digestMatches, frontFiles } from '../plan/rollout.js';
+import { adopting } from '../plan/adopt.js';
+import { plainComposeText } from '../render/compose-adopt.js';
 import { formatDeployPlan, planDeploy, type DeployFacts, type DeployPlan, type PlannedBuild } from '../plan/deploy.js';
 import { execute } from './deploy-execute.js';
 import type { DeployFlowOptions, DeployInputs, DeployResult } from './deploy-types.js';
@@ -66,6 +68,8 @@ async function observe(d: DeployInputs, compose: ComposeCli, mplan: MigrationPla
       currentImageIds(stack, run.docker),
       Promise.all(builds.map((b) => run.docker.imageExists(b.image))),
     ]);
+    // adoption: containers plain compose started are compared with the plain form of this release
+    const plainHashes = adopting(containers) ? await scratchHashes(d, compose, (text) => plainComposeText(stack, text)) : undefined;
     const prevFiles = prev?.render_dir && existsSync(prev.render_dir) ? readRenderedDir(prev.render_dir) : undefined;
     return {
       stack,
@@ -84,18 +88,19 @@ async function observe(d: DeployInputs, compose: ComposeCli, mplan: MigrationPla
       frontChanged: prevFiles ? frontFiles(stack, prevFiles) !== frontFiles(stack, files) : 'unknown',
       ...(mplan ? { newMigrations: mplan.fresh.map((f) => f.name) } : {}),
       options: { build: d.opts.build, skipBackup: d.opts.skipBackup },
+      ...(plainHashes ? { plainHashes } : {}),
     } satisfies DeployFacts;
   });
 }
 
-async function scratchHashes(d: DeployInputs, compose: ComposeCli): Promise<Record<string, string>> {
+async function scratchHashes(d: DeployInputs, compose: ComposeCli, transform: (text: string) => string = (t) => t): Promise<Record<string, string>> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'lifeops-plan-'));
   try {
     const composeFiles = composePaths(d.files, d.renderDir).map((abs) => path.relative(path.resolve(d.renderDir), abs));
     for (const rel of composeFiles) {
       const f = d.files.find((x) => x.path === rel)!;
       mkdirSync(path.dirname(path.join(scratch, rel)), { recursive: true });
-      writeFileSync(path.join(scratch, rel), f.content);
+      writeFileSync(path.join(scratch, rel), transform(f.content));
     }
     // compose wants the project folder to exist; an empty one changes nothing in force
     mkdirSync(d.renderDir, { recursive: true });

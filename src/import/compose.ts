@@ -13,10 +13,11 @@
 // equivalent compose file: image, command, environment, volumes, healthcheck,
 // ports, networks and restart as compose read them.
 import path from 'node:path';
-import { Document, isMap, isScalar, parseDocument, type Node } from 'yaml';
+import { Document, isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { parseEnvText } from '../config/envfile.js';
 import { isSecretName } from '../util/redact.js';
+import { quoteAmbiguous } from '../config/yaml-safe.js';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -140,13 +141,34 @@ function urlPassword(key: string, service: string, value: string, secrets: Secre
 export function importCompose(input: ImportInput): ImportResult {
   const composeDir = path.dirname(path.resolve(input.composeFile));
   const outDir = path.dirname(path.resolve(input.outFile));
-  const doc = parseDocument(input.composeText, { merge: true, uniqueKeys: true, prettyErrors: false });
+  const lines = new LineCounter();
+  const doc = parseDocument(input.composeText, { merge: true, uniqueKeys: true, prettyErrors: false, lineCounter: lines });
+  /** file:line:col of an offset in the compose file */
+  const at = (offset = 0) => {
+    const p = lines.linePos(offset);
+    return `${input.composeFile}:${p.line}:${p.col}`;
+  };
+  /** where a key sits: the key path's last key, else its nearest ancestor */
+  const atKey = (keyPath: string[]) => {
+    for (let n = keyPath.length; n > 0; n--) {
+      const parent = n > 1 ? doc.getIn(keyPath.slice(0, n - 1), true) : doc.contents;
+      if (!isMap(parent)) continue;
+      const pair = parent.items.find((i) => isScalar(i.key) && i.key.value === keyPath[n - 1]);
+      if (pair && isScalar(pair.key)) return at(pair.key.range?.[0]);
+    }
+    return at(0);
+  };
   if (doc.errors.length) {
     const e = doc.errors[0];
-    throw new ConfigError(`${input.composeFile}: not a YAML file compose can read: ${e.message.split('\n')[0]}`);
+    throw new ConfigError(`${at(e.pos[0])}: not a YAML file compose can read: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+.*$/, '')}`);
   }
-  const raw = doc.toJS({ maxAliasCount: 1000 }) as unknown;
-  if (!isObject(raw) || !isObject(raw.services)) throw new ConfigError(`${input.composeFile}: no services: mapping; valid: a compose file with services`);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  } catch (e) {
+    throw new ConfigError(`${at(0)}: (top level): its aliases cannot be read: ${(e as Error).message.split('\n')[0]}; valid: aliases after their &anchor, at most 1000 expansions`);
+  }
+  if (!isObject(raw) || !isObject(raw.services)) throw new ConfigError(`${isObject(raw) && 'services' in raw ? atKey(['services']) : at(0)}: services: no services mapping; valid: a compose file with services`);
   const envVars = input.envText !== undefined ? parseEnvText(input.envText) : {};
   const project = composeProjectName(input.project ?? (typeof raw.name === 'string' ? raw.name : path.basename(composeDir)));
   if (!project) throw new ConfigError(`${input.composeFile}: cannot make a compose project name from it; pass --project NAME`);
@@ -179,8 +201,8 @@ export function importCompose(input: ImportInput): ImportResult {
   const services: Json = {};
   const roles: Record<string, { role: string; why: string }> = {};
   for (const [name, def] of Object.entries(raw.services)) {
-    if (!isObject(def)) throw new ConfigError(`${input.composeFile}: services.${name}: not a mapping`);
-    if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new ConfigError(`${input.composeFile}: services.${name}: lifeops service names are lower-case letters, digits, "-" or "_", starting with a letter; rename it in the compose file first`);
+    if (!isObject(def)) throw new ConfigError(`${atKey(['services', name])}: services.${name}: not a mapping; valid: a service definition`);
+    if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new ConfigError(`${atKey(['services', name])}: services.${name}: lifeops service names are lower-case letters, digits, "-" or "_", starting with a letter; rename it in the compose file first`);
     const out: Json = {};
     const guess = guessRole(name, def);
     roles[name] = guess;
@@ -418,7 +440,8 @@ export function importCompose(input: ImportInput): ImportResult {
   }
   if (missing.length) notes.push(`not set in the env file given: ${missing.join(', ')} (written empty, as compose reads an unset variable)`);
 
-  const out = new Document(stack);
+  // yes, on, 0755, 0o755, 12:30 ... quoted: every YAML reader (1.1 and 1.2) reads back the same strings
+  const out = quoteAmbiguous(new Document(stack));
   for (const c of comments) {
     const node = out.getIn(c.path, true) as Node | undefined;
     if (node && isScalar(node)) node.comment = c.text;

@@ -5,6 +5,7 @@
 // this plan; a real deploy hands the same plan to the executor.
 import type { Stack } from '../config/schema.js';
 import { composeRun, composeScale, composeUp, composeUpNoDeps, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
+import { keepAdopted } from './adopt.js';
 import { APP_ROLES, planRollout, type ObservedContainer, type RolloutPlan, type ServiceDecision } from './rollout.js';
 
 export interface PlannedBuild {
@@ -36,6 +37,8 @@ export interface DeployFacts {
   /** migration files not applied by an earlier release; undefined when the stack has no migrations */
   newMigrations?: string[];
   options: { build?: boolean; skipBackup?: boolean };
+  /** adoption: compose's hashes of the plain form of the rendered files (see render/compose-adopt.ts); set when containers not started by lifeops run */
+  plainHashes?: Record<string, string>;
 }
 
 export type DeployStep =
@@ -77,7 +80,7 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   const notes: string[] = [];
   const builds = f.builds.filter((b) => !b.present || f.options.build);
   const rebuilt = new Set(builds.flatMap((b) => b.services));
-  const rollout = planRollout(stack, f.containers, f.hashes, f.imageIds, rebuilt, f.compose.version);
+  const rollout = keepAdopted(planRollout(stack, f.containers, f.hashes, f.imageIds, rebuilt, f.compose.version), f.containers, f.plainHashes);
   const anyContainer = f.containers.length > 0;
 
   if (stack.deploy.hooks.pre_deploy.length) steps.push({ kind: 'hooks', title: 'hooks: pre-deploy', phase: 'pre_deploy', commands: stack.deploy.hooks.pre_deploy });

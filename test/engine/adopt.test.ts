@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
-import { ROOT, lifeops, loadThroughFront } from '../helpers.js';
+import { ROOT, lifeops } from '../helpers.js';
 
 const PROJECT = 'byoadopt';
 const PORT = 19301;
@@ -80,6 +80,24 @@ const sql = async (q: string) => (await execa('docker', ['exec', await container
 const redis = async (...a: string[]) => (await execa('docker', ['exec', await containerOf('cache'), 'redis-cli', ...a])).stdout.trim();
 const cli = (args: string[]) => lifeops(['-f', path.join(dir, 'stack.yaml'), '--state-dir', path.join(dir, 'state'), ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' } });
 
+/** helpers.loadThroughFront (bounded, 5 s per request, 100 ms apart), also saying what each failure was and when. */
+async function loadThroughFront(port: number, done: () => boolean, max: number): Promise<{ ok: number; failed: number; failures: string[] }> {
+  let ok = 0;
+  const failures: string[] = [];
+  for (let i = 0; i < max && !done(); i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) });
+      await r.text();
+      if (r.ok) ok++;
+      else failures.push(`${new Date().toISOString()} HTTP ${r.status}`);
+    } catch (e) {
+      failures.push(`${new Date().toISOString()} ${(e as Error).name}: ${(e as Error).message}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { ok, failed: failures.length, failures };
+}
+
 afterAll(async () => {
   await compose('down', '--volumes', '--remove-orphans', '--timeout', '5');
   await execa('docker', ['volume', 'rm', '-f', `${PROJECT}_pgdata`, `${PROJECT}_redisdata`], { reject: false });
@@ -98,6 +116,7 @@ describe('adopting a stack started with plain docker compose', () => {
     const before = await sql("SELECT count(*) || ':' || md5(string_agg(id || '=' || v, ',' ORDER BY id)) FROM items");
     await redis('SET', 'adopted', 'yes');
     const plainWeb = await containerOf('web');
+    const plain = { db: await containerOf('db'), cache: await containerOf('cache'), front: await containerOf('front') };
 
     const imp = await lifeops(['import', 'docker-compose.yml', '-o', 'stack.yaml'], { cwd: dir, env: { PATH: process.env.PATH ?? '' } });
     expect(imp.exitCode, imp.stderr).toBe(0);
@@ -117,8 +136,19 @@ describe('adopting a stack started with plain docker compose', () => {
     const d = await cli(['deploy', 'production', '--yes']);
     deploying = false;
     const during = await load;
-    console.log(`adopting deploy: ${during.failed} failed of ${during.ok + during.failed} requests through the front`);
+    console.log(`adopting deploy: ${during.failed} failed of ${during.ok + during.failed} requests through the front${during.failures.length ? `:\n  ${during.failures.join('\n  ')}` : ''}`);
     expect(d.exitCode, d.stderr).toBe(0);
+    // the database, the cache and the hand-written front run what plain compose started: kept, not recreated
+    expect(d.stderr + d.stdout).toMatch(/db\s+keep\s+adopted/);
+    for (const [svc, id] of Object.entries(plain)) expect(await containerOf(svc), svc).toBe(id);
+    expect(during.ok).toBeGreaterThan(10);
+    // No request answered with an error or refused: the front always found a web container. A
+    // request can still time out (5 s) on this shared 2-core machine: the front below resolves
+    // "web" through Docker's DNS, which lists the new container as soon as it starts, before its
+    // gunicorn workers have booted (its socket is bound, so the request waits in the backlog);
+    // seen once at load 16-40 (01:18 run of 2026-12-01). Zero of those needs a front that routes
+    // by readiness, which a hand-written nginx resolving a service name is not.
+    expect(during.failures.filter((f) => !/TimeoutError/.test(f))).toEqual([]);
     expect(d.stderr + d.stdout).not.toContain(DB_PASSWORD);
 
     // the data written under plain compose is there
@@ -138,7 +168,7 @@ describe('adopting a stack started with plain docker compose', () => {
     const d2 = await cli(['deploy', 'production', '--yes']);
     deploying = false;
     const roll = await load2;
-    console.log(`version change after adoption: ${roll.failed} failed of ${roll.ok + roll.failed} requests through the front`);
+    console.log(`version change after adoption: ${roll.failed} failed of ${roll.ok + roll.failed} requests through the front${roll.failures.length ? `:\n  ${roll.failures.join('\n  ')}` : ''}`);
     expect(d2.exitCode, d2.stderr).toBe(0);
     expect(roll.ok).toBeGreaterThan(10);
     expect(roll.failed).toBe(0);

@@ -54,7 +54,12 @@ interface Case {
   /** more text the message must hold */
   says?: RegExp;
   files?: Record<string, string>;
+  /** the line the message must point at (an overlay's problem: the overlay's line, not the base's) */
+  line?: number;
 }
+
+/** BASE with the local environment's overlay set to `overlay` (indented under `  local:`; its first line is line 19). */
+const overlay = (text: string) => edit('  local: {}', `  local:\n${text.replace(/^/gm, '    ')}`);
 
 const CASES: Case[] = [
   // -- not a stack file at all
@@ -120,6 +125,26 @@ const CASES: Case[] = [
   },
   { name: 'front.service naming a web service', text: edit('  service: front', '  service: web'), key: 'front.service', says: /is a web service/ },
   { name: 'redis command as a shell pipeline', text: edit('cache: { role: redis, image: redis:7 }', 'cache: { role: redis, image: redis:7, command: "redis-server $(cat /etc/passwd)" }'), key: 'services.cache.command', says: /shell command/ },
+  // -- found by hand (issue 12's second pass)
+  { name: '"wbe" for web: did you mean web, not db', text: edit('upstream: web }', 'upstream: wbe }'), key: 'front.domains.0.upstream', says: /did you mean "web"/ },
+  { name: 'depends_on "wbe": did you mean web', text: edit('    http: { port: 8000 }', '    http: { port: 8000 }\n    depends_on: { wbe: started }'), key: 'services.web.depends_on.wbe', says: /did you mean "web"/ },
+  { name: 'an environment variable named __proto__', text: edit('    http: { port: 8000 }', '    http: { port: 8000 }\n    environment: { __proto__: x }'), key: 'services.web.environment.__proto__', says: /__proto__ cannot be carried/ },
+  { name: 'an upper-case domain (the JSON Schema forbids it)', text: edit('name: shop.example.com', 'name: Shop.Example.com'), key: 'front.domains.0.name', says: /lower case/ },
+  { name: 'shm_size as a list (was rendered as 1)', text: edit('    http: { port: 8000 }', '    http: { port: 8000 }\n    shm_size: [1]'), key: 'services.web.shm_size', says: /found a list; valid: a string or a number/ },
+  { name: 'http port as a list (was read as 8000)', text: edit('http: { port: 8000 }', 'http: { port: [8000] }'), key: 'services.web.http.port', says: /expected number, found a list/ },
+  { name: 'replicas true (was read as 1)', text: edit('    http: { port: 8000 }', '    http: { port: 8000 }\n    replicas: true'), key: 'services.web.replicas', says: /found boolean/ },
+  { name: 'healthcheck retries "" (was read as 0)', text: edit('    http: { port: 8000 }', '    http: { port: 8000 }\n    healthcheck: { test: "true", retries: "" }'), key: 'services.web.healthcheck.retries', says: /found ""/ },
+  { name: 'gunicorn workers a word', text: edit('    http: { port: 8000 }', '    http: { port: 8000 }\n    gunicorn: { module: "a:b", workers: many }'), key: 'services.web.gunicorn.workers', says: /valid: "auto" or a number/ },
+  // -- in an environment's overlay: the overlay's line
+  { name: 'overlay: a word for replicas', text: overlay('services:\n  web: { replicas: many }'), key: 'services.web.replicas', line: 20 },
+  { name: 'overlay: a key typo', text: overlay('services:\n  web: { replica: 2 }'), key: 'services.web.replica', says: /did you mean "replicas"/, line: 20 },
+  { name: 'overlay: a variable set nowhere', text: overlay('services:\n  web: { image: "shop/web:${NOPE}" }'), key: 'services.web.image', says: /variable not set: NOPE/, line: 20 },
+  { name: 'overlay: an upstream typo', text: overlay('front:\n  domains:\n    - { name: shop.example.com, upstream: wbe }'), key: 'front.domains.0.upstream', says: /did you mean "web"/, line: 21 },
+  { name: 'overlay: an undeclared network', text: overlay('services:\n  web: { networks: [nope] }'), key: 'services.web.networks.0', line: 20 },
+  { name: 'overlay: memory 0M', text: overlay('services:\n  web: { resources: { limits: { memory: 0M } } }'), key: 'services.web.resources.limits.memory', line: 20 },
+  { name: 'overlay: a Redis flag the redis: block owns', text: overlay('services:\n  cache: { command: "redis-server --maxmemory 1gb" }'), key: 'services.cache.command', line: 20 },
+  { name: 'overlay: a compose key of the wrong type', text: overlay('services:\n  web: { cap_add: 5 }'), key: 'services.web.cap_add', says: /Compose Specification/, line: 20 },
+  { name: 'overlay: __proto__', text: overlay('services:\n  web: { environment: { __proto__: x } }'), key: 'environments.local.services.web.environment.__proto__', line: 20 },
 ];
 
 function write(c: Case, i: number): string {
@@ -160,6 +185,7 @@ describe('hostile stack files', () => {
       const first = e.message.split('\n')[0];
       expect(first).toMatch(new RegExp(`^${escape(file)}:\\d+:\\d+: ${escape(c.key)}[.:]`));
       if (c.says) expect(e.message).toMatch(c.says);
+      if (c.line) expect(first).toMatch(new RegExp(`^${escape(file)}:${c.line}:\\d+: `));
       expect(e.message).not.toContain(ENV.POSTGRES_PASSWORD);
     });
   });

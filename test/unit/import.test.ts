@@ -14,6 +14,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { parse } from 'yaml';
 import { importCompose, guessRole, duration } from '../../src/import/compose.js';
+import { ambiguousScalar } from '../../src/config/yaml-safe.js';
+import { ConfigError } from '../../src/errors.js';
 import { loadStack } from '../../src/config/load.js';
 import { parseEnvText } from '../../src/config/envfile.js';
 import { composeSpecProblems } from '../../src/config/compose-spec.js';
@@ -135,6 +137,46 @@ describe('lifeops import: round trip through the real docker compose config', ()
   it('project and volume names stay compose\'s, so the first deploy finds the data', () => {
     expect(parse(imported('django').result.stack).project).toBe('app');
     expect(parse(imported('docs').result.stack).project).toBe('paperwork');
+  });
+
+  it('strings a YAML 1.1 reader would misread (yes, on, y, 0755, 0o755, 12:30, 1e3) are quoted: 1.1 and 1.2 readers read the same stack', () => {
+    for (const app of Object.keys(APPS) as (keyof typeof APPS)[]) {
+      const { result } = imported(app);
+      // PyYAML and compose v1 read YAML 1.1; lifeops and compose v2 read 1.2
+      expect(parse(result.stack, { version: '1.1' }), app).toEqual(parse(result.stack, { version: '1.2' }));
+    }
+    const graphql = parse(imported('graphql').result.stack, { version: '1.1' });
+    expect(graphql.services.dashboard.environment).toMatchObject({ IS_CLOUD_INSTANCE: 'no', ENABLED_SERVICE_NAME_HEADER: 'on', CACHE_MAX_AGE: '1e3', STATIC_MODE: '0755', BUILD_ID: '0x1f', Y: 'yes' });
+    expect(graphql.services.dashboard.labels).toEqual({ 'example.tier': 'off' });
+    expect(graphql.services.dashboard.command).toEqual(['serve', '--mode', '0755', '--verbose', 'true']);
+    const docs = imported('docs').result.stack;
+    expect(parse(docs, { version: '1.1' }).services.webserver.environment).toMatchObject({ PAPERWORK_CONSUMER_POLLING: 'off', PAPERWORK_OCR_SKIP_ARCHIVE: 'y', PAPERWORK_FILE_MODE: '0640', PAPERWORK_UMASK: '0o022', PAPERWORK_TRAIN_AT: '12:30' });
+    // 0o022 is an octal number to a YAML 1.2 reader: quoted as well
+    expect(docs).toContain('PAPERWORK_UMASK: "0o022"');
+    expect(imported('django').result.stack).toMatch(/- "yes"/);
+  });
+
+  it('ambiguousScalar: what is quoted and what stays plain', () => {
+    for (const s of ['yes', 'No', 'ON', 'off', 'y', 'N', 'true', 'null', '~', '0755', '0o755', '0x1F', '0b101', '1e3', '1_000', '12:30', '1:20:30', '.5', '.inf', '2001-12-14', '<<', '=', '']) expect(ambiguousScalar(s), s).toBe(true);
+    for (const s of ['yess', 'redis-server', 'v1', '10m', '127.0.0.1:8000:8000', 'a:b', 'http://x', '--appendonly', 'shop']) expect(ambiguousScalar(s), s).toBe(false);
+  });
+
+  it('a compose file it cannot read is a ConfigError (exit 2) at its file:line:col', () => {
+    const run = (composeText: string) => {
+      try {
+        importCompose({ composeText, composeFile: 'in.yml', outFile: '/tmp/x/stack.yaml', envFileName: 'stack.env' });
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        expect((e as ConfigError).exitCode).toBe(2);
+        return (e as Error).message;
+      }
+      throw new Error('imported without an error');
+    };
+    expect(run('name: x\nservices: [\n')).toMatch(/^in\.yml:\d+:\d+: not a YAML file compose can read/);
+    expect(run('name: x\nservices: 3\n')).toMatch(/^in\.yml:2:1: services: no services mapping/);
+    expect(run('services:\n  web: { image: a }\n  Web:\n    image: x\n')).toMatch(/^in\.yml:3:3: services\.Web: lifeops service names are lower-case/);
+    expect(run('services:\n  web: 5\n')).toMatch(/^in\.yml:2:3: services\.web: not a mapping/);
+    expect(run('services:\n  web: { image: *nowhere }\n')).toMatch(/^in\.yml:\d+:\d+: /);
   });
 
   it('guesses and durations in isolation', () => {
