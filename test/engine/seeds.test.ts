@@ -10,16 +10,15 @@
 // Each stack is copied under .tmp-tests with its own compose project (sd<stack>).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import path from 'node:path';
 import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
 import { ROOT, lifeops, at, type StackDoc } from '../helpers.js';
 
 const ENV = 'testbed';
-// Which seed stacks run (LIFEOPS_SEEDS, comma-separated). `make test` runs the two
-// that pass here; AI-IA's PgBouncer exporter restarts and its item writes do not
-// reach the databases yet, so it runs in `make seeds-test` (all three) until fixed.
-const SEEDS = (process.env.LIFEOPS_SEEDS ?? 'lifeos,commandcenter').split(',');
+// Which seed stacks run (LIFEOPS_SEEDS, comma-separated; default all three, as `make test` does).
+const SEEDS = (process.env.LIFEOPS_SEEDS ?? 'lifeos,commandcenter,aiia').split(',');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Seed {
@@ -54,10 +53,22 @@ function tools(s: Seed) {
   const sql = async (svc: string, user: string, db: string, q: string) =>
     (await execa('docker', ['exec', await container(svc), 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', user, '-d', db, '-c', q])).stdout.trim();
   const redis = async (svc: string, ...a: string[]) => (await execa('docker', ['exec', await container(svc), 'redis-cli', ...a])).stdout.trim();
-  const http = async (method: string, p: string, body?: string, host = 'localhost') => {
-    const r = await fetch(`http://127.0.0.1:${s.httpPort}${p}`, { method, body, headers: { Host: host, 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
-    return { status: r.status, text: await r.text() };
-  };
+  // node:http, not fetch: fetch (undici) drops a Host header and sends 127.0.0.1:port, so
+  // every request reached nginx's default server (AI-IA's staging writes landed in production).
+  const http = (method: string, p: string, body?: string, host = 'localhost') =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const headers: Record<string, string | number> = { Host: host, 'Content-Type': 'application/json' };
+      if (body !== undefined) headers['Content-Length'] = Buffer.byteLength(body);
+      const req = request({ host: '127.0.0.1', port: s.httpPort, path: p, method, headers, timeout: 10_000 }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('timeout', () => req.destroy(new Error(`${method} ${host}${p}: no answer within 10 s`)));
+      req.on('error', reject);
+      req.end(body);
+    });
   return { cli, container, sql, redis, http };
 }
 
@@ -128,9 +139,58 @@ async function roundTrip(s: Seed, change: () => Promise<void>): Promise<{ id: st
 
 const REPORT: string[] = [];
 
+// Shared work: the stacks' deploys run one after another in the background from
+// the file's start, so each stack's deploy overlaps the checks of the stacks
+// before it (LifeOS's alert test mostly waits on Prometheus and Alertmanager).
+// Each stack's ports and compose project are its own. A stack's suite awaits its
+// own deploy; a failed deploy fails that suite only.
+const QUEUED: Seed[] = [];
+const DEPLOYS = new Map<string, Promise<number>>();
+function queueDeploy(s: Seed): Seed {
+  QUEUED.push(s);
+  return s;
+}
+beforeAll(() => {
+  let previous: Promise<unknown> = Promise.resolve();
+  for (const s of QUEUED) {
+    const p = previous.then(() => deployTimed(s));
+    p.catch(() => {}); // awaited (and reported) by the stack's own beforeAll
+    DEPLOYS.set(s.name, p);
+    previous = p.catch(() => undefined);
+  }
+});
+const deployed = (s: Seed) => DEPLOYS.get(s.name) ?? deployTimed(s);
+const DOWNED = new Set<string>();
+const PARTS: string[] = [];
+const FILE_T0 = performance.now();
+
+/** A stack suite's hooks: await its deploy, take the stack down at the end; time how long its part took. */
+function suiteHooks(s: Seed, onDeployed: (secs: number) => void): void {
+  let turn = 0;
+  let ready = 0;
+  beforeAll(async () => {
+    turn = performance.now();
+    onDeployed(await deployed(s));
+    ready = performance.now();
+  }, 600_000);
+  afterAll(async () => {
+    const checks = ready ? (performance.now() - ready) / 1000 : 0;
+    await tools(s).cli(['down', '--volumes', '--yes', '--env', ENV]);
+    DOWNED.add(s.name);
+    PARTS.push(`${s.name}: waited ${ready ? ((ready - turn) / 1000).toFixed(1) : '-'} s for its deploy when its turn came, checks ${checks.toFixed(1)} s`);
+  }, 300_000);
+}
+
+afterAll(async () => {
+  // a deploy whose suite did not run (a -t filter) still ran: take its stack down too
+  await Promise.allSettled(DEPLOYS.values());
+  for (const s of QUEUED) if (!DOWNED.has(s.name)) await tools(s).cli(['down', '--volumes', '--yes', '--env', ENV]);
+  if (REPORT.length || PARTS.length) console.log(`seed stacks (testbed), file total ${((performance.now() - FILE_T0) / 1000).toFixed(1)} s:\n  ${[...REPORT, ...PARTS].join('\n  ')}`);
+}, 600_000);
+
 // ------------------------------------------------------------------ LifeOS
 (SEEDS.includes('lifeos') ? describe.sequential : describe.skip)('seed LifeOS (stacks/lifeos.yaml, env testbed)', () => {
-  const s = seedCopy('lifeos');
+  const s = SEEDS.includes('lifeos') ? queueDeploy(seedCopy('lifeos')) : seedCopy('lifeos');
   const t = tools(s);
   const notes = () => t.sql('db', 'lifeos', 'lifeos', "SELECT count(*) || ':' || coalesce(md5(string_agg(id || '=' || body, ',' ORDER BY id)), '') FROM notes");
   const events = () => t.sql('db', 'lifeos', 'lifeos', 'SELECT count(*) FROM processed_events');
@@ -140,12 +200,7 @@ const REPORT: string[] = [];
   };
   let deployS = 0;
 
-  beforeAll(async () => {
-    deployS = await deployTimed(s);
-  }, 600_000);
-  afterAll(async () => {
-    await t.cli(['down', '--volumes', '--yes', '--env', ENV]);
-  }, 300_000);
+  suiteHooks(s, (secs) => (deployS = secs));
 
   it('status is OK; the placeholders (Grafana, statsd exporter, cAdvisor) are marked as such', async () => {
     const st = await statusJson(s);
@@ -222,7 +277,7 @@ const REPORT: string[] = [];
 
 // ------------------------------------------------------------------ Command Center
 (SEEDS.includes('commandcenter') ? describe.sequential : describe.skip)('seed Command Center (stacks/commandcenter.yaml, env testbed)', () => {
-  const s = seedCopy('commandcenter');
+  const s = SEEDS.includes('commandcenter') ? queueDeploy(seedCopy('commandcenter')) : seedCopy('commandcenter');
   const t = tools(s);
   const notes = () => t.sql('postgres', 'commandcenter', 'commandcenter', "SELECT count(*) || ':' || coalesce(md5(string_agg(id || '=' || body, ',' ORDER BY id)), '') FROM notes");
   const rag = async () => (await execa('docker', ['exec', await t.container('backend'), 'sh', '-c', 'cd /app/rag_storage && ls -1 | sort | xargs -r sha256sum'])).stdout.trim();
@@ -230,12 +285,7 @@ const REPORT: string[] = [];
   const api = async (args: string[]) => (await execa('docker', ['exec', await t.container('backend'), 'curl', '-fsS', ...args])).stdout;
   let deployS = 0;
 
-  beforeAll(async () => {
-    deployS = await deployTimed(s);
-  }, 600_000);
-  afterAll(async () => {
-    await t.cli(['down', '--volumes', '--yes', '--env', ENV]);
-  }, 300_000);
+  suiteHooks(s, (secs) => (deployS = secs));
 
   it('status: every service up; the one WARNING is the placeholder Traefik front, and the placeholders are marked', async () => {
     const st = await statusJson(s);
@@ -289,17 +339,12 @@ const REPORT: string[] = [];
 
 // ------------------------------------------------------------------ AI-IA
 (SEEDS.includes('aiia') ? describe.sequential : describe.skip)('seed AI-IA (stacks/aiia.yaml, env testbed)', () => {
-  const s = seedCopy('aiia');
+  const s = SEEDS.includes('aiia') ? queueDeploy(seedCopy('aiia')) : seedCopy('aiia');
   const t = tools(s);
   const items = (db: string) => t.sql('postgresql', 'aiia', db, "SELECT count(*) || ':' || coalesce(md5(string_agg(id || '=' || title, ',' ORDER BY id)), '') FROM core_item");
   let deployS = 0;
 
-  beforeAll(async () => {
-    deployS = await deployTimed(s);
-  }, 600_000);
-  afterAll(async () => {
-    await t.cli(['down', '--volumes', '--yes', '--env', ENV]);
-  }, 300_000);
+  suiteHooks(s, (secs) => (deployS = secs));
 
   it('status is OK; both Django apps answer through nginx, each on its own database through PgBouncer (transaction pooling)', async () => {
     const st = await statusJson(s);
@@ -314,7 +359,8 @@ const REPORT: string[] = [];
     for (const db of ['aiia_prod', 'aiia_staging']) {
       expect(await t.sql('postgresql', 'aiia', db, "SELECT string_agg(name, ',' ORDER BY name) FROM django_migrations WHERE app = 'core'")).toBe('0001_initial,0002_lesson');
     }
-    const pools = (await execa('docker', ['exec', await t.container('pgbouncer'), 'psql', '-X', '-At', '-h', '127.0.0.1', '-p', '6432', '-U', 'aiia', '-d', 'pgbouncer', '-c', 'SHOW POOLS'], { env: { PGPASSWORD: readEnv('aiia', 'POSTGRES_PASSWORD') } })).stdout;
+    // `-e PGPASSWORD` hands the variable from docker's own environment into the container (not in argv)
+    const pools = (await execa('docker', ['exec', '-e', 'PGPASSWORD', await t.container('pgbouncer'), 'psql', '-X', '-At', '-h', '127.0.0.1', '-p', '6432', '-U', 'aiia', '-d', 'pgbouncer', '-c', 'SHOW POOLS'], { env: { PGPASSWORD: readEnv('aiia', 'POSTGRES_PASSWORD') } })).stdout;
     const modes = pools.split('\n').filter((l) => /^aiia_(prod|staging)\|/.test(l)).map((l) => `${l.split('|')[0]}:${l.split('|').at(-1)}`).sort();
     expect(modes).toEqual(['aiia_prod:transaction', 'aiia_staging:transaction']);
   }, 60_000);
@@ -338,6 +384,8 @@ const REPORT: string[] = [];
     }
     await t.redis('redis', 'SET', 'aiia:seed', 'before');
     const want = { prod: await items('aiia_prod'), staging: await items('aiia_staging'), key: await t.redis('redis', 'GET', 'aiia:seed') };
+    // each app wrote its 15 items into its own database
+    expect([want.prod.split(':')[0], want.staging.split(':')[0]]).toEqual(['15', '15']);
     expect(want.prod).not.toBe(want.staging);
     const rt = await roundTrip(s, async () => {
       await t.http('POST', '/api/items/', JSON.stringify({ title: 'prod later' }), 'localhost');
@@ -351,9 +399,6 @@ const REPORT: string[] = [];
     REPORT.push(`aiia: deploy ${deployS.toFixed(1)} s, backup ${rt.backupS.toFixed(1)} s, rollback ${rt.rollbackS.toFixed(1)} s`);
   }, 600_000);
 
-  afterAll(() => {
-    if (REPORT.length) console.log(`seed stacks (testbed):\n  ${REPORT.join('\n  ')}`);
-  });
 });
 
 /** A variable from stacks/<name>.testbed.env (test-bed values, not secrets). */
