@@ -101,7 +101,10 @@ async function placeholderJobs(promPort: number): Promise<string[]> {
 
 async function deployTimed(s: Seed): Promise<number> {
   const { cli } = tools(s);
-  await cli(['down', '--volumes', '--yes', '--env', ENV]);
+  // leftovers of an interrupted run (scripts/test.sh removes those under .tmp-tests first): only then a down
+  const label = `label=com.docker.compose.project=${s.project}`;
+  const left = (await execa('docker', ['ps', '-aq', '--filter', label])).stdout.trim() + (await execa('docker', ['volume', 'ls', '-q', '--filter', label])).stdout.trim();
+  if (left) await cli(['down', '--volumes', '--yes', '--env', ENV]);
   const t0 = performance.now();
   const r = await cli(['deploy', ENV], 600_000);
   const secs = (performance.now() - t0) / 1000;
@@ -139,24 +142,31 @@ async function roundTrip(s: Seed, change: () => Promise<void>): Promise<{ id: st
 
 const REPORT: string[] = [];
 
-// Shared work: the stacks' deploys run one after another in the background from
-// the file's start, so each stack's deploy overlaps the checks of the stacks
-// before it (LifeOS's alert test mostly waits on Prometheus and Alertmanager).
-// Each stack's ports and compose project are its own. A stack's suite awaits its
-// own deploy; a failed deploy fails that suite only.
+// Shared work: a stack's deploy runs in the background once the stack before it
+// has deployed and passed its status and targets checks (the timing-sensitive
+// ones), so it overlaps that stack's longer data checks (LifeOS's alert test
+// mostly waits on Prometheus and Alertmanager). Each stack's ports and compose
+// project are its own. A suite awaits its own deploy; a failed deploy fails that
+// suite only.
 const QUEUED: Seed[] = [];
 const DEPLOYS = new Map<string, Promise<number>>();
+const QUIET = new Map<string, { done: Promise<void>; release: () => void }>();
 function queueDeploy(s: Seed): Seed {
   QUEUED.push(s);
+  let release = () => {};
+  const done = new Promise<void>((r) => (release = r));
+  QUIET.set(s.name, { done, release });
   return s;
 }
+/** The stack's status and targets checks are over: the next stack may deploy. */
+const releaseNext = (s: Seed) => QUIET.get(s.name)?.release();
 beforeAll(() => {
   let previous: Promise<unknown> = Promise.resolve();
   for (const s of QUEUED) {
     const p = previous.then(() => deployTimed(s));
     p.catch(() => {}); // awaited (and reported) by the stack's own beforeAll
     DEPLOYS.set(s.name, p);
-    previous = p.catch(() => undefined);
+    previous = Promise.all([p.catch(() => undefined), p.then(() => QUIET.get(s.name)!.done, () => undefined)]);
   }
 });
 const deployed = (s: Seed) => DEPLOYS.get(s.name) ?? deployTimed(s);
@@ -170,10 +180,13 @@ function suiteHooks(s: Seed, onDeployed: (secs: number) => void): void {
   let ready = 0;
   beforeAll(async () => {
     turn = performance.now();
+    // the suites before this one are over (or were filtered out): nothing to wait for from them
+    for (const q of QUEUED.slice(0, QUEUED.indexOf(s))) releaseNext(q);
     onDeployed(await deployed(s));
     ready = performance.now();
   }, 600_000);
   afterAll(async () => {
+    releaseNext(s);
     const checks = ready ? (performance.now() - ready) / 1000 : 0;
     await tools(s).cli(['down', '--volumes', '--yes', '--env', ENV]);
     DOWNED.add(s.name);
@@ -183,6 +196,7 @@ function suiteHooks(s: Seed, onDeployed: (secs: number) => void): void {
 
 afterAll(async () => {
   // a deploy whose suite did not run (a -t filter) still ran: take its stack down too
+  QUEUED.forEach(releaseNext);
   await Promise.allSettled(DEPLOYS.values());
   for (const s of QUEUED) if (!DOWNED.has(s.name)) await tools(s).cli(['down', '--volumes', '--yes', '--env', ENV]);
   if (REPORT.length || PARTS.length) console.log(`seed stacks (testbed), file total ${((performance.now() - FILE_T0) / 1000).toFixed(1)} s:\n  ${[...REPORT, ...PARTS].join('\n  ')}`);
@@ -230,6 +244,7 @@ afterAll(async () => {
   }, 180_000);
 
   it('WorkerBacklog fires in Alertmanager above 1000 pending messages and goes silent once the worker drained them', async () => {
+    releaseNext(s);
     expect(await alerts('WorkerBacklog'), 'silent before the backlog').toEqual([]);
     const before = Number(await events());
     const N = 4000;
@@ -320,6 +335,7 @@ afterAll(async () => {
   }, 180_000);
 
   it('backup -> change data -> rollback returns Postgres, Redis and the RAG storage volume exactly', async () => {
+    releaseNext(s);
     for (let i = 0; i < 20; i++) await api(['-X', 'POST', '--data', `note ${i}`, 'http://127.0.0.1:8000/api/notes']);
     await api(['-X', 'PUT', '--data', 'a document', 'http://127.0.0.1:8000/api/rag/doc1.txt']);
     await t.redis('redis', 'SET', 'cc:seed', 'before');
@@ -378,6 +394,7 @@ afterAll(async () => {
   }, 180_000);
 
   it('backup -> change both databases -> rollback returns aiia_prod, aiia_staging and Redis exactly', async () => {
+    releaseNext(s);
     for (let i = 0; i < 15; i++) {
       expect((await t.http('POST', '/api/items/', JSON.stringify({ title: `prod ${i}` }), 'localhost')).status).toBe(201);
       expect((await t.http('POST', '/api/items/', JSON.stringify({ title: `staging ${i}` }), 'staging.localhost')).status).toBe(201);
