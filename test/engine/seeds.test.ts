@@ -142,7 +142,7 @@ async function roundTrip(s: Seed, change: () => Promise<void>): Promise<{ id: st
 
 const REPORT: string[] = [];
 
-// Shared work: a stack's deploy runs in the background once the stack before it
+// Shared work (LIFEOPS_SEEDS_OVERLAP=1): a stack's deploy runs in the background once the stack before it
 // has deployed and passed its status and targets checks (the timing-sensitive
 // ones), so it overlaps that stack's longer data checks (LifeOS's alert test
 // mostly waits on Prometheus and Alertmanager). Each stack's ports and compose
@@ -160,7 +160,12 @@ function queueDeploy(s: Seed): Seed {
 }
 /** The stack's status and targets checks are over: the next stack may deploy. */
 const releaseNext = (s: Seed) => QUIET.get(s.name)?.release();
+// Off by default: on this shared 2-core machine (load 30-60 from other work) a deploy
+// overlapping another stack's checks failed its own health checks twice (docker exec
+// timing out after 8 s); LIFEOPS_SEEDS_OVERLAP=1 turns it on.
+const OVERLAP = process.env.LIFEOPS_SEEDS_OVERLAP === '1';
 beforeAll(() => {
+  if (!OVERLAP) return;
   let previous: Promise<unknown> = Promise.resolve();
   for (const s of QUEUED) {
     const p = previous.then(() => deployTimed(s));
