@@ -47,7 +47,7 @@ swarm-down:
 swarm-test: setup build
 	LIFEOPS_TEST_LANES=swarm bash scripts/test.sh
 
-# the three seed stacks (LifeOS, Command Center, AI-IA) end to end; make test runs the first two
+# the three seed stacks (LifeOS, Command Center, AI-IA) end to end, alone (make test's engine lane runs them too)
 seeds-test: setup build
 	LIFEOPS_TEST_LANES=seeds bash scripts/test.sh
 

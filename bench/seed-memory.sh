@@ -10,11 +10,13 @@
 #   bash bench/seed-memory.sh | tee bench/results/seed-memory.txt).
 # Uses host ports 19121-19124 (the testbed environment's): not beside test/engine/seeds.test.ts.
 #   SEEDMEM_ATTACH=<project>  measure an AI-IA testbed deployment already running under that
-#                             compose project (e.g. sdaiia while seeds.test.ts runs): no deploy, no removal
+#                             compose project (e.g. sdaiia while seeds.test.ts runs): no deploy, no removal,
+#                             no rebuild of dist/ (the running test uses it)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-node scripts/build.mjs >/dev/null
+# attached to a running test, its lifeops is in use: do not rebuild dist/ under it
+[ -n "${SEEDMEM_ATTACH:-}" ] || node scripts/build.mjs >/dev/null
 DIR="$(mktemp -d "$ROOT/.tmp-tests/seedmem-XXXXXX" 2>/dev/null || { mkdir -p "$ROOT/.tmp-tests"; mktemp -d "$ROOT/.tmp-tests/seedmem-XXXXXX"; })"
 PROJECT="${SEEDMEM_ATTACH:-sdaiiamem}"
 node -e '

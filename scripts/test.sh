@@ -11,8 +11,8 @@
 #              two dockerd of its own in network namespaces; the main engine
 #              stays out of any swarm): deploy, a version change under load,
 #              backup and rollback
-#   seeds      (not by default: `make seeds-test`) all three seed stacks end to
-#              end; the engine lane runs LifeOS and Command Center
+#   seeds      (not by default: `make seeds-test`) the three seed stacks end to
+#              end alone; the engine lane runs them too (test/engine/seeds.test.ts)
 #   sweep      (not by default: `make sweep`) kill -9 at every step boundary
 #              of backup, deploy, rollback and down, more random-time kills,
 #              then the next run recovers

@@ -9,6 +9,8 @@ import { dockerSize } from '../util/units.js';
 import { toYaml } from './yaml.js';
 import { applyRenderedMounts } from './extras.js';
 import { composeValue, escapeDollar } from './values.js';
+import { aliasClashes, hostAlias } from './hostnames.js';
+import { ConfigError } from '../errors.js';
 
 export const BACKEND_NETWORK = 'backend';
 
@@ -68,6 +70,26 @@ export function serviceNetworks(stack: Stack, name: string, svc: Service): strin
     for (const net of stack.services[u]?.networks ?? ['default']) if (!joined.includes(net)) joined.push(net);
   }
   return joined;
+}
+
+/**
+ * A service's `networks:` for compose: the list of serviceNetworks, or, for an
+ * HTTP service whose name is not a valid host name (web_prod), a map giving it
+ * the alias in-stack HTTP clients use on each network (hostnames.ts).
+ */
+function networksWithAlias(stack: Stack, name: string, svc: Service): string[] | Record<string, { aliases: string[] }> {
+  const nets = serviceNetworks(stack, name, svc);
+  const alias = svc.http ? hostAlias(name) : undefined;
+  if (alias === undefined) return nets;
+  return Object.fromEntries(nets.map((n) => [n, { aliases: [alias] }]));
+}
+
+/** Refuses a stack where an HTTP service's alias (web_prod -> web-prod) is another service's name. */
+export function checkHostAliases(stack: Stack): void {
+  const http = Object.keys(stack.services).filter((n) => stack.services[n].http);
+  for (const c of aliasClashes(Object.keys(stack.services)).filter((x) => http.includes(x.service))) {
+    throw ConfigError.at(['services', c.service], `needs the host name "${c.alias}" (a "_" is not valid in an HTTP Host header), but another service is named "${c.alias}"`, `rename one of "${c.service}" and "${c.alias}"`);
+  }
 }
 
 const definedOnly = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
@@ -146,7 +168,7 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   out.restart = svc.restart;
   if (svc.stop_grace_period) out.stop_grace_period = svc.stop_grace_period;
   // network_mode (host, service:NAME) and networks: exclude each other in compose.
-  if (svc.compose?.network_mode === undefined) out.networks = serviceNetworks(stack, name, svc);
+  if (svc.compose?.network_mode === undefined) out.networks = networksWithAlias(stack, name, svc);
   const logging = svc.logging ?? { max_size: '10m', max_file: 3 };
   out.logging = { driver: 'json-file', options: { 'max-size': logging.max_size, 'max-file': String(logging.max_file) } };
   const deploy: Record<string, unknown> = {};
@@ -182,6 +204,7 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
 }
 
 export function renderCompose(stack: Stack, renderDir: string): string {
+  checkHostAliases(stack);
   const services: Record<string, unknown> = {};
   for (const name of Object.keys(stack.services)) services[name] = composeService(stack, name, stack.services[name], renderDir);
   const doc: Record<string, unknown> = { services, networks: composeNetworks(stack) };

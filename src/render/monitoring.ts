@@ -125,7 +125,7 @@ function exporterService(stack: Stack, e: Exporter): [string, Record<string, unk
       return [MON.pgbouncer.service, service(stack, {
         image: MONITORING_IMAGES.pgbouncer,
         command: [`--pgBouncer.connectionString=postgres://${auth}@${pb.service}:${pb.listen_port}/pgbouncer?sslmode=disable`, `--web.listen-address=:${MON.pgbouncer.port}`],
-        memory: '64m', cpus: '0.25',
+        memory: '64m', cpus: '0.25', reaches: [pb.service],
       })];
     }
     case 'blackbox':

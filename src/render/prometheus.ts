@@ -7,6 +7,7 @@ import type { Monitoring, Stack } from '../config/schema.js';
 import { toYaml } from './yaml.js';
 import { fileHeader } from './header.js';
 import { MON, exportersOf, type Exporter } from '../config/monitoring.js';
+import { httpHost } from './hostnames.js';
 
 export const RULE_FILES = ['rules/alerts.yml', 'rules/recording.yml'];
 
@@ -38,10 +39,11 @@ export function prometheusConfig(stack: Stack, mon: Monitoring): Record<string, 
 
   const jobs: Record<string, unknown>[] = [job('prometheus', [`localhost:${MON.prometheus.port}`])];
   // One job per web service with an http block: WebDown matches up{job=~"web.*"}.
+  // Targets use the host name an HTTP server accepts (web_prod -> its alias web-prod).
   for (const name of Object.keys(stack.services).sort()) {
     const svc = stack.services[name];
     if (svc.role !== 'web' || !svc.http) continue;
-    jobs.push(job(name === 'web' ? 'web' : `web-${name}`, [`${name}:${svc.http.port}`], { metrics_path: '/metrics' }));
+    jobs.push(job(name === 'web' ? 'web' : `web-${name}`, [`${httpHost(name)}:${svc.http.port}`], { metrics_path: '/metrics' }));
   }
   for (const e of exportersOf(mon)) {
     const j = EXPORTER_JOBS[e];
@@ -51,7 +53,7 @@ export function prometheusConfig(stack: Stack, mon: Monitoring): Record<string, 
     // the blackbox exporter probes each web service's health path from inside the stack's network
     const probes = Object.keys(stack.services).sort().flatMap((name) => {
       const svc = stack.services[name];
-      return svc.role === 'web' && svc.http ? [`http://${name}:${svc.http.port}${svc.http.health}`] : [];
+      return svc.role === 'web' && svc.http ? [`http://${httpHost(name)}:${svc.http.port}${svc.http.health}`] : [];
     });
     if (probes.length) {
       jobs.push(job('blackbox-http', probes, {

@@ -12,6 +12,6 @@ done
 rest="${conn#*://}"; cred="${rest%%@*}"; hostpart="${rest#*@}"; hp="${hostpart%%/*}"
 user="${cred%%:*}"; [ "$cred" != "$user" ] && export PGPASSWORD="$(python3 -c 'import sys,urllib.parse;print(urllib.parse.unquote(sys.argv[1]))' "${cred#*:}")"
 host="${hp%%:*}"; port=6432; [ "$hp" != "$host" ] && port="${hp#*:}"
-# Debian's exporter connects with psycopg2 (libpq reads PGPASSWORD) to the admin database "pgbouncer"
-exec /usr/bin/prometheus-pgbouncer-exporter --host 0.0.0.0 --port "${listen##*:}" \
+# Debian's exporter (through compat.py) connects with psycopg2 (libpq reads PGPASSWORD) to the admin database "pgbouncer"
+exec python3 /compat.py --host 0.0.0.0 --port "${listen##*:}" \
   --pgbouncer-host "$host" --pgbouncer-port "$port" --pgbouncer-user "$user"
