@@ -332,16 +332,16 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
     const v2 = nextVersion();
     const up = ['deploy', 'local', '--version', v2.version];
     const want = [...(await tables()).split(','), v2.table].sort().join(',');
-    // the kill lands while compose down is stopping and removing containers, 0 to 3 s after the db
+    // the kill lands while compose down is stopping and removing containers: up to 1 s after the db
     // stopped (the datastores go last: the next deploy finds them stopped or removed, their volumes
-    // kept), or after the first container stopped (the apps half gone); the sample takes the first
+    // kept), or up to 3 s after the first container stopped (the apps half gone); the sample takes the first
     const running = async (service?: string) => (await dockerIds(`label=com.docker.compose.project=${PROJECT}`, 'status=running', ...(service ? [`label=com.docker.compose.service=${service}`] : []))).length;
     const all = (await dockerIds(`label=com.docker.compose.project=${PROJECT}`)).length;
     const triggers = [
-      { what: 'the db stopped', test: async () => (await running('db')) === 0 },
-      { what: 'a first container stopped', test: async () => (await running()) < all },
+      { what: 'the db stopped', within: 1000, test: async () => (await running('db')) === 0 },
+      { what: 'a first container stopped', within: 3000, test: async () => (await running()) < all },
     ];
-    const kills: Kill[] = seeds(1, 4).map((seed, i) => ({ duringStep: /^compose down/, afterMs: Math.floor(rng(seed)() * 3000), seed, acting: triggers[i % 2] }));
+    const kills: Kill[] = seeds(1, 4).map((seed, i) => ({ duringStep: /^compose down/, afterMs: Math.floor(rng(seed)() * triggers[i % 2].within), seed, acting: triggers[i % 2] }));
     if (FULL) {
       // every step boundary too (before compose down starts nothing has changed: the deploy finds the stack running)
       const { steps } = await cleanRun(['down']);
