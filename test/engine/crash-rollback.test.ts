@@ -332,16 +332,21 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
     const v2 = nextVersion();
     const up = ['deploy', 'local', '--version', v2.version];
     const want = [...(await tables()).split(','), v2.table].sort().join(',');
-    // the kill lands while compose down is stopping and removing containers: up to 1 s after the db
-    // stopped (the datastores go last: the next deploy finds them stopped or removed, their volumes
-    // kept), or up to 3 s after the first container stopped (the apps half gone); the sample takes the first
-    const running = async (service?: string) => (await dockerIds(`label=com.docker.compose.project=${PROJECT}`, 'status=running', ...(service ? [`label=com.docker.compose.service=${service}`] : []))).length;
+    // the kill lands while compose down is stopping and removing containers: as soon as the db
+    // container stopped (the datastores go last: the next deploy finds them stopped or removed, their
+    // volumes kept), or up to 3 s after the first container stopped (the apps half gone); the sample takes the first
+    const running = async () => (await dockerIds(`label=com.docker.compose.project=${PROJECT}`, 'status=running')).length;
     const all = (await dockerIds(`label=com.docker.compose.project=${PROJECT}`)).length;
-    const triggers = [
-      { what: 'the db stopped', within: 1000, test: async () => (await running('db')) === 0 },
-      { what: 'a first container stopped', within: 3000, test: async () => (await running()) < all },
-    ];
-    const kills: Kill[] = seeds(1, 4).map((seed, i) => ({ duringStep: /^compose down/, afterMs: Math.floor(rng(seed)() * triggers[i % 2].within), seed, acting: triggers[i % 2] }));
+    const dbState = async (id: string) => (await execa('docker', ['inspect', '-f', '{{.State.Status}}', id], { reject: false })).stdout.trim() || 'gone';
+    const dbStopped = () => {
+      let id = ''; // the db container as compose down starts (the first look: the apps go first)
+      return { what: 'the db stopped', within: 0, test: async () => (await dbState((id ||= await container('db')) || 'none')) !== 'running' };
+    };
+    const firstStopped = { what: 'a first container stopped', within: 3000, test: async () => (await running()) < all };
+    const kills: Kill[] = seeds(1, 4).map((seed, i) => {
+      const acting = i % 2 === 0 ? dbStopped() : firstStopped;
+      return { duringStep: /^compose down/, afterMs: Math.floor(rng(seed)() * acting.within), seed, acting };
+    });
     if (FULL) {
       // every step boundary too (before compose down starts nothing has changed: the deploy finds the stack running)
       const { steps } = await cleanRun(['down']);
