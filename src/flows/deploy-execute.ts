@@ -79,6 +79,18 @@ export async function execute(
         if (step.phase === 'pre_deploy') return runHooks(stack, run, 'pre_deploy', d.version);
         // the release is live: a failing post-deploy hook is a warning
         return runHooks(stack, run, 'post_deploy', d.version).catch((e: Error) => run.say(`warning: ${e.message.split('\n')[0]} (the release is live)`));
+      case 'start-data': {
+        // the files in force (the last release's, which recovery put back); none yet: this release's
+        if (!d.target.files.every((f) => existsSync(f))) {
+          changes.files = true;
+          writeRendered(d.files, d.renderDir);
+          writeSecretFiles(stack, d.renderDir);
+        }
+        await exec(ctx, step.title, step.argv);
+        const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => step.services.includes(n))) } as Stack;
+        await run.step(`wait for ${step.services.join(', ')} to be healthy`, async () => void (await waitHealthy(only, run.docker)));
+        return;
+      }
       case 'backup': {
         const m = await takeBackup(stack, run, { stateDir: opts.stateDir, tag: 'pre-deploy' });
         changes.backupId = m.id;

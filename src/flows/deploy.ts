@@ -9,9 +9,10 @@ import path from 'node:path';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { detectCompose } from '../clients/runner.js';
+import { detectCompose, runChecked } from '../clients/runner.js';
 import { composeEnv, dockerBuild, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
-import { mapImage } from '../render/compose.js';
+import { mapImage, namedVolumes } from '../render/compose.js';
+import { volumeName } from '../backup/volumes.js';
 import type { Run } from './context.js';
 import { lockAndRecover } from './recover.js';
 import type { Lock } from '../state/lock.js';
@@ -24,7 +25,7 @@ import { currentImageIds, serviceHashes } from './rollout.js';
 import { describePlan, digestMatches, frontFiles } from '../plan/rollout.js';
 import { adopting } from '../plan/adopt.js';
 import { plainComposeText } from '../render/compose-adopt.js';
-import { formatDeployPlan, planDeploy, type DeployFacts, type DeployPlan, type PlannedBuild } from '../plan/deploy.js';
+import { datastores, formatDeployPlan, planDeploy, type DeployFacts, type DeployPlan, type PlannedBuild } from '../plan/deploy.js';
 import { execute } from './deploy-execute.js';
 import type { DeployFlowOptions, DeployInputs, DeployResult } from './deploy-types.js';
 
@@ -62,11 +63,12 @@ async function observe(d: DeployInputs, compose: ComposeCli, mplan: MigrationPla
   const title = reuse ? `compare with what runs (compose hashes of release ${prev!.run_id}: same compose files and variables)` : 'compare with what runs (compose config --hash)';
   return run.step(title, async () => {
     const builds = imagesToBuild(stack);
-    const [containers, hashes, imageIds, present] = await Promise.all([
+    const [containers, hashes, imageIds, present, storedData] = await Promise.all([
       run.docker.projectContainers(stack.project),
       reuse ? prev!.service_hashes! : scratchHashes(d, compose),
       currentImageIds(stack, run.docker),
       Promise.all(builds.map((b) => run.docker.imageExists(b.image))),
+      keptVolumes(stack),
     ]);
     // adoption: containers plain compose started are compared with the plain form of this release
     const plainHashes = adopting(containers) ? await scratchHashes(d, compose, (text) => plainComposeText(stack, text)) : undefined;
@@ -87,10 +89,19 @@ async function observe(d: DeployInputs, compose: ComposeCli, mplan: MigrationPla
       ...(prev ? { prev: { run_id: prev.run_id, version: prev.version, config_hash: prev.config_hash } } : {}),
       frontChanged: prevFiles ? frontFiles(stack, prevFiles) !== frontFiles(stack, files) : 'unknown',
       ...(mplan ? { newMigrations: mplan.fresh.map((f) => f.name) } : {}),
+      storedData,
       options: { build: d.opts.build, skipBackup: d.opts.skipBackup },
       ...(plainHashes ? { plainHashes } : {}),
     } satisfies DeployFacts;
   });
+}
+
+/** The datastores with a named volume of theirs in the engine (their data is kept even where no container is left). */
+async function keptVolumes(stack: Stack): Promise<string[]> {
+  const wanted = datastores(stack).map((n) => [n, namedVolumes({ ...stack, services: { [n]: stack.services[n] } }).map((v) => volumeName(stack, v))] as const);
+  if (!wanted.some(([, vols]) => vols.length)) return [];
+  const have = new Set((await runChecked(['docker', 'volume', 'ls', '-q'], { timeoutMs: 60_000 })).stdout.split('\n').map((l) => l.trim()));
+  return wanted.filter(([, vols]) => vols.some((v) => have.has(v))).map(([n]) => n);
 }
 
 async function scratchHashes(d: DeployInputs, compose: ComposeCli, transform: (text: string) => string = (t) => t): Promise<Record<string, string>> {

@@ -4,9 +4,9 @@
 // and per service the action and its reason. Pure. `deploy --dry-run` prints
 // this plan; a real deploy hands the same plan to the executor.
 import type { Stack } from '../config/schema.js';
-import { composeRun, composeScale, composeUp, composeUpNoDeps, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
+import { composeBase, composeRun, composeScale, composeUp, composeUpNoDeps, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { keepAdopted } from './adopt.js';
-import { APP_ROLES, planRollout, type ObservedContainer, type RolloutPlan, type ServiceDecision } from './rollout.js';
+import { APP_ROLES, expectedServices, planRollout, type ObservedContainer, type RolloutPlan, type ServiceDecision } from './rollout.js';
 
 export interface PlannedBuild {
   image: string;
@@ -36,6 +36,8 @@ export interface DeployFacts {
   frontChanged: boolean | 'unknown';
   /** migration files not applied by an earlier release; undefined when the stack has no migrations */
   newMigrations?: string[];
+  /** the datastores (see datastores()) with a named volume of theirs in the engine: data kept even where no container is */
+  storedData?: string[];
   options: { build?: boolean; skipBackup?: boolean };
   /** adoption: compose's hashes of the plain form of the rendered files (see render/compose-adopt.ts); set when containers not started by lifeops run */
   plainHashes?: Record<string, string>;
@@ -43,6 +45,7 @@ export interface DeployFacts {
 
 export type DeployStep =
   | { kind: 'hooks'; title: string; phase: 'pre_deploy' | 'post_deploy'; commands: string[] }
+  | { kind: 'start-data'; title: string; services: string[]; argv: string[] }
   | { kind: 'backup'; title: string; reason: string }
   | { kind: 'render'; title: string; dir: string; files: number }
   | { kind: 'build'; title: string; image: string; argv: string[] }
@@ -74,6 +77,24 @@ export interface DeployPlan {
   rollout: Pick<RolloutPlan, 'unchanged' | 'rolling' | 'recreate' | 'fresh'>;
 }
 
+/** The services a backup reads through their running container: the Postgres service (unless external) and the Redis one. */
+export function datastores(stack: Pick<Stack, 'postgres' | 'redis' | 'services'>): string[] {
+  const names = [...(stack.postgres && !stack.postgres.external_url ? [stack.postgres.service] : []), ...(stack.redis ? [stack.redis.service] : [])];
+  return [...new Set(names)].filter((n) => stack.services[n] && expectedServices(stack).some(([e]) => e === n));
+}
+
+/** Datastores with no running (or restarting) container whose container exists, or whose volume does. */
+function stoppedData(f: DeployFacts): string[] {
+  return datastores(f.stack).filter((n) => {
+    const mine = f.containers.filter((c) => c.service === n);
+    if (mine.some((c) => c.state === 'running' || c.state === 'restarting')) return false;
+    return mine.length > 0 || Boolean(f.storedData?.includes(n));
+  });
+}
+
+/** `up -d --no-recreate`: start the named services' containers as they are, create only the missing ones (v1: --no-deps, see commands/compose.ts). */
+const composeStartAsIs = (cli: ComposeCli, t: ComposeTarget, services: string[]) => [...composeBase(cli, t), 'up', '-d', ...(cli.kind === 'v1' ? ['--no-deps'] : []), '--no-recreate', ...services];
+
 export function planDeploy(f: DeployFacts): DeployPlan {
   const { stack } = f;
   const steps: DeployStep[] = [];
@@ -87,9 +108,20 @@ export function planDeploy(f: DeployFacts): DeployPlan {
 
   if (!stack.backup.before_deploy) notes.push('no pre-deploy backup (backup.before_deploy is off)');
   else if (f.options.skipBackup) notes.push('pre-deploy backup skipped (--skip-backup)');
-  else if (!anyContainer) notes.push('no running stack yet: no pre-deploy backup needed');
+  else if (!anyContainer && !f.storedData?.length) notes.push('no running stack yet and no data kept: no pre-deploy backup needed');
   else if (f.prev?.config_hash === f.configHash && f.containers.some((c) => c.state === 'running')) notes.push('configuration unchanged since the last release: no pre-deploy backup needed');
-  else steps.push({ kind: 'backup', title: 'pre-deploy backup', reason: f.prev ? `configuration ${f.prev.config_hash} -> ${f.configHash}` : 'no earlier release recorded' });
+  else {
+    // the backup reads the datastores through their running containers: one a
+    // dead run (a killed `down`) left stopped, or removed with its volume kept,
+    // is started first as it was (--no-recreate: its configuration in force,
+    // whatever this deploy changes later), and waited for
+    const start = stoppedData(f);
+    if (start.length) {
+      const why = start.map((n) => `${n}: ${f.containers.some((c) => c.service === n) ? 'stopped' : 'no container, its volume kept'}`).join('; ');
+      steps.push({ kind: 'start-data', title: `start ${start.join(', ')} for the pre-deploy backup (${why}), then wait for ${start.length > 1 ? 'them' : 'it'} to be healthy`, services: start, argv: composeStartAsIs(f.compose, f.target, start) });
+    }
+    steps.push({ kind: 'backup', title: 'pre-deploy backup', reason: f.prev ? `configuration ${f.prev.config_hash} -> ${f.configHash}` : 'no earlier release recorded' });
+  }
 
   steps.push({ kind: 'render', title: `render ${f.fileCount} files`, dir: f.renderDir, files: f.fileCount });
   for (const b of builds) steps.push({ kind: 'build', title: `build ${b.image}`, image: b.image, argv: b.argv });

@@ -24,7 +24,8 @@
 // with the lock let go and nothing half-done left.
 //
 // `make test` runs a rotating sample of 2 kill points per command (chosen by
-// the day of the year; LIFEOPS_SWEEP_SAMPLE=N for more); `make sweep`
+// the day of the year, printed; LIFEOPS_SWEEP_DAY=N replays day N's sample,
+// LIFEOPS_SWEEP_SAMPLE=N takes more); `make sweep`
 // (LIFEOPS_SWEEP=full) sweeps every step boundary. The
 // figures are printed and written to .tmp-tests/crash-sweep-figures.json.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -33,6 +34,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { lifeops, demoCopy, at, demoProject, BIN, ROOT } from '../helpers.js';
+import { DAY, FULL, killPoints as pointsOf, rng } from './crash-kit.js';
 
 const PORT = 18660;
 const PROJECT = 'crs-local';
@@ -54,7 +56,6 @@ const backupsDir = path.join(stack.stateDir, 'backups');
 const logsDir = path.join(stack.stateDir, 'logs');
 const migrationsDir = path.join(stack.dir, 'app', 'migrations');
 const { sql } = demoProject(PROJECT);
-const FULL = process.env.LIFEOPS_SWEEP === 'full';
 const SLOW = 900_000;
 
 interface Figure {
@@ -130,7 +131,7 @@ function writeFigures() {
     return { command: c, kill_points: f.length, killed: f.filter((x) => x.killed).length, recovered: f.filter((x) => x.recovered).length, failed: f.filter((x) => !x.recovered).length, recovery_ms_median: ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)] ?? 0, recovery_ms_max: Math.max(0, ...ms) };
   });
   const out = path.join(ROOT, '.tmp-tests', 'crash-sweep-figures.json');
-  writeFileSync(out, JSON.stringify({ mode: FULL ? 'full' : 'sample', summary, figures }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ mode: FULL ? 'full' : 'sample', day: DAY, summary, figures }, null, 2) + '\n');
   return { summary, out };
 }
 
@@ -192,28 +193,8 @@ async function killThenRecover(args: string[], kill: number | { seed: number; af
   writeFigures(); // as it goes: a long sweep stopped half-way still leaves its figures
 }
 
-/** A small seeded generator (mulberry32): the same seed, the same kill time. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The kill points: every step of a clean run (full), else a few chosen by the day of the year. */
-function killPoints(total: number): number[] {
-  if (FULL) return Array.from({ length: total }, (_, i) => i + 1);
-  const now = new Date();
-  const day = Math.floor((now.getTime() - Date.UTC(now.getUTCFullYear(), 0, 0)) / 86_400_000);
-  const out = new Set<number>();
-  const sample = Number(process.env.LIFEOPS_SWEEP_SAMPLE ?? 2);
-  for (let i = 0; out.size < Math.min(sample, total); i++) out.add(((day + i * 7) % total) + 1);
-  return [...out].sort((a, b) => a - b);
-}
+const killPoints = (total: number) => pointsOf(total, 0, Number(process.env.LIFEOPS_SWEEP_SAMPLE ?? 2));
 
 /** Steps of one clean run of `args` (its log), after which it must have succeeded. */
 async function cleanRunSteps(args: string[]): Promise<string[]> {
@@ -259,7 +240,7 @@ describe('crash-point sweep (real engine)', () => {
 
   afterAll(async () => {
     const { summary, out } = writeFigures();
-    console.log(`crash sweep (${FULL ? 'full' : 'sample'}):\n${summary.map((s) => `  ${s.command}: ${s.kill_points} kill points, ${s.killed} killed, ${s.recovered} recovered, ${s.failed} failed; recovering run median ${s.recovery_ms_median} ms, max ${s.recovery_ms_max} ms`).join('\n')}\n  details: ${out}`);
+    console.log(`crash sweep (${FULL ? 'full' : `sample of day ${DAY}`}):\n${summary.map((s) => `  ${s.command}: ${s.kill_points} kill points, ${s.killed} killed, ${s.recovered} recovered, ${s.failed} failed; recovering run median ${s.recovery_ms_median} ms, max ${s.recovery_ms_max} ms`).join('\n')}\n  details: ${out}`);
     await cli(['down', '--volumes', '--yes']);
     const tags = Array.from({ length: versionNo }, (_, i) => `${APP}:v${i + 1}`);
     await execa('docker', ['rmi', '-f', ...tags], { reject: false });
@@ -278,7 +259,7 @@ describe('crash-point sweep (real engine)', () => {
     const steps = await cleanRunSteps(['backup']);
     await checkAfter(currentVersion);
     const points = killPoints(steps.length);
-    console.log(`backup: ${steps.length} steps; killing at ${points.join(', ')}`);
+    console.log(`backup: ${steps.length} steps; killing at ${points.join(', ')} (day ${DAY})`);
     for (const k of points) await killThenRecover(['backup'], k, currentVersion);
   }, FULL ? 4 * 3_600_000 : 3 * SLOW);
 
@@ -302,7 +283,7 @@ describe('crash-point sweep (real engine)', () => {
     currentVersion = first.version;
     await checkAfter(currentVersion);
     const points = killPoints(steps.length);
-    console.log(`deploy: ${steps.length} steps; killing at ${points.join(', ')}`);
+    console.log(`deploy: ${steps.length} steps; killing at ${points.join(', ')} (day ${DAY})`);
     for (const k of points) {
       const before = await tables();
       const next = nextVersion();
@@ -319,9 +300,7 @@ describe('crash-point sweep (real engine)', () => {
     const cleanMs = Date.now() - t0;
     currentVersion = first.version;
     await checkAfter(currentVersion);
-    const now = new Date();
-    const day = Math.floor((now.getTime() - Date.UTC(now.getUTCFullYear(), 0, 0)) / 86_400_000);
-    const seeds = Array.from({ length: FULL ? 6 : Number(process.env.LIFEOPS_SWEEP_SEEDS ?? 1) }, (_, i) => day * 100 + i);
+    const seeds = Array.from({ length: FULL ? 6 : Number(process.env.LIFEOPS_SWEEP_SEEDS ?? 1) }, (_, i) => DAY * 100 + i);
     console.log(`deploy: a clean run took ${cleanMs} ms; random kills with seeds ${seeds.join(', ')}`);
     for (const seed of seeds) {
       const afterMs = Math.floor(rng(seed)() * cleanMs);

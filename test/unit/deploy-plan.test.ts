@@ -44,7 +44,8 @@ describe('the deploy plan', () => {
     const f = facts({ containers: [], prev: undefined, frontChanged: 'unknown', builds: [{ ...facts({}).builds[0], present: false }] });
     expect(steps(f)).toEqual(['render', 'build', 'up-infra', 'wait-infra', 'migrate', 'up-apps', 'wait-healthy', 'checks', 'record']);
     const plan = planDeploy(f);
-    expect(plan.notes).toContain('no running stack yet: no pre-deploy backup needed');
+    expect(plan.notes).toContain('no running stack yet and no data kept: no pre-deploy backup needed');
+    expect(steps(f)).not.toContain('start-data');
     expect(plan.steps.find((s) => s.kind === 'up-apps')).toMatchObject({ argv: ['docker', 'compose', '-p', 'demo-local', '-f', '/s/render/local/docker-compose.yml', 'up', '-d', '--remove-orphans'] });
   });
 
@@ -98,5 +99,71 @@ describe('the deploy plan', () => {
     expect(plan.notes).toContain('pre-deploy backup skipped (--skip-backup)');
     expect(actions(f).web).toBe('roll: its image is built by this deploy');
     expect(steps(f)).toContain('build');
+  });
+});
+
+// A `down` killed half-way (issue 14) leaves datastores stopped, or removed with
+// their volumes kept: the pre-deploy backup reads them through running containers.
+describe('the deploy plan after a killed down: datastores up before the pre-deploy backup', () => {
+  const stopped = (services: string[]): ObservedContainer[] => running(HASHES, IMAGES).filter((c) => services.includes(c.service)).map((c) => ({ ...c, state: 'exited', health: 'none' }));
+
+  it('db and cache stopped, the apps removed, same configuration: db and cache started as they are, waited for, then the backup', () => {
+    const f = facts({ configHash: 'cfg1', hashesFrom: 'release', containers: stopped(['db', 'cache']), storedData: ['db', 'cache'] });
+    const plan = planDeploy(f);
+    expect(steps(f).slice(0, 3)).toEqual(['start-data', 'backup', 'render']);
+    expect(plan.steps[0]).toMatchObject({
+      services: ['db', 'cache'],
+      argv: ['docker', 'compose', '-p', 'demo-local', '-f', '/s/render/local/docker-compose.yml', 'up', '-d', '--no-recreate', 'db', 'cache'],
+      title: 'start db, cache for the pre-deploy backup (db: stopped; cache: stopped), then wait for them to be healthy',
+    });
+    // the rest of the deploy as for a stack that runs nothing: datastores, migrations, then every service
+    expect(steps(f).slice(3)).toEqual(['up-infra', 'wait-infra', 'migrate', 'up-apps', 'wait-healthy', 'checks', 'record', 'retention']);
+  });
+
+  it('db removed with its volume kept, cache stopped: both brought up (db created from its volume) before the backup', () => {
+    const f = facts({ containers: stopped(['cache']), storedData: ['db'] });
+    const plan = planDeploy(f);
+    expect(plan.steps[0]).toMatchObject({ kind: 'start-data', services: ['db', 'cache'] });
+    expect(plan.steps[0].title).toMatch(/db: no container, its volume kept; cache: stopped/);
+    expect(steps(f)[1]).toBe('backup');
+  });
+
+  it('no container at all but the volumes kept: the data is backed up first, so a deploy cannot lose it', () => {
+    const f = facts({ containers: [], storedData: ['db'] });
+    expect(steps(f).slice(0, 3)).toEqual(['start-data', 'backup', 'render']);
+    expect(planDeploy(f).steps[0]).toMatchObject({ services: ['db'] });
+  });
+
+  it('a running db and a stopped cache: only the cache is started', () => {
+    const f = facts({ containers: [...running({ db: HASHES.db }, IMAGES), ...stopped(['cache'])], storedData: ['db', 'cache'] });
+    expect(planDeploy(f).steps[0]).toMatchObject({ kind: 'start-data', services: ['cache'] });
+  });
+
+  it('a db the engine is restarting is left to the backup (it waits for it); every datastore running: no start step', () => {
+    const restarting = running({ db: HASHES.db }, IMAGES).map((c) => ({ ...c, state: 'restarting', health: 'starting' }));
+    expect(planDeploy(facts({ containers: [...restarting, ...running({ cache: HASHES.cache, web: HASHES.web }, IMAGES)] })).steps.map((s) => s.kind)).not.toContain('start-data');
+    expect(steps(facts({}))).not.toContain('start-data');
+  });
+
+  it('no backup planned (--skip-backup, backup.before_deploy off): nothing started ahead of the deploy', () => {
+    const f = facts({ containers: stopped(['db', 'cache']), storedData: ['db'], options: { skipBackup: true } });
+    expect(steps(f)).not.toContain('start-data');
+    expect(steps(f)[0]).toBe('render');
+    const off = facts({ stack: { ...stack, backup: { ...stack.backup, before_deploy: false } }, containers: stopped(['db']) });
+    expect(steps(off)).not.toContain('start-data');
+  });
+
+  it('compose v1: --no-deps as well, so the datastores only are started', () => {
+    const V1: ComposeCli = { kind: 'v1', argv: ['docker-compose'], version: '1.29.2' };
+    const f = facts({ compose: V1, containers: stopped(['db']) });
+    expect(planDeploy(f).steps[0]).toMatchObject({ argv: ['docker-compose', '--compatibility', '-p', 'demo-local', '-f', '/s/render/local/docker-compose.yml', 'up', '-d', '--no-deps', '--no-recreate', 'db'] });
+  });
+
+  it('the dry run prints the start step with its command before the backup', () => {
+    const lines = formatDeployPlan(planDeploy(facts({ containers: stopped(['db', 'cache']) })));
+    const i = lines.findIndex((l) => /1\. start db, cache for the pre-deploy backup/.test(l));
+    expect(i).toBeGreaterThan(0);
+    expect(lines[i + 1]).toMatch(/\$ docker compose .* up -d --no-recreate db cache$/);
+    expect(lines[i + 2]).toMatch(/2\. pre-deploy backup/);
   });
 });
