@@ -8,7 +8,8 @@ export async function serviceContainer(docker: DockerClient, stack: Stack, servi
   const all = await docker.projectContainers(stack.project);
   const mine = all.filter((c) => c.service === service);
   const c = mine.find((x) => x.state === 'running') ?? (requireRunning ? undefined : mine[0]);
-  if (!c) throw new OperationError(`service ${service} of ${stack.project} has no running container`, `lifeops deploy ${stack.env}`);
+  if (!c) // never started here: a backup (a cron job) must not bring up what may be down on purpose
+  if (!c) throw new OperationError(`service ${service} of ${stack.project} has no running container`, `start the stack: lifeops deploy ${stack.env} (a deploy or a rollback starts stopped datastores first)`);
   return c;
 }
 

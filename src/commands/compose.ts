@@ -74,6 +74,9 @@ export const composeStop = (cli: ComposeCli, t: ComposeTarget, services: string[
 
 export const composeStart = (cli: ComposeCli, t: ComposeTarget, services: string[]) => [...composeBase(cli, t), 'start', ...services];
 
+/** `up -d --no-recreate`: start the named services' containers as they are, create only the missing ones (v1 needs --no-deps: it would recreate dependencies). */
+export const composeStartAsIs = (cli: ComposeCli, t: ComposeTarget, services: string[]) => [...composeBase(cli, t), 'up', '-d', ...noDeps(cli), '--no-recreate', ...services];
+
 export const composeRun = (cli: ComposeCli, t: ComposeTarget, service: string, command: string[]) => [
   ...composeBase(cli, t),
   'run',

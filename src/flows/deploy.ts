@@ -97,7 +97,7 @@ async function observe(d: DeployInputs, compose: ComposeCli, mplan: MigrationPla
 }
 
 /** The datastores with a named volume of theirs in the engine (their data is kept even where no container is left). */
-async function keptVolumes(stack: Stack): Promise<string[]> {
+export async function keptVolumes(stack: Stack): Promise<string[]> {
   const wanted = datastores(stack).map((n) => [n, namedVolumes({ ...stack, services: { [n]: stack.services[n] } }).map((v) => volumeName(stack, v))] as const);
   if (!wanted.some(([, vols]) => vols.length)) return [];
   const have = new Set((await runChecked(['docker', 'volume', 'ls', '-q'], { timeoutMs: 60_000 })).stdout.split('\n').map((l) => l.trim()));

@@ -7,14 +7,17 @@ import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import { detectCompose, runChecked } from '../clients/runner.js';
-import { composeEnv, composeStart, composeUp } from '../commands/compose.js';
+import { composeEnv, composeStart, composeStartAsIs, composeUp, type ComposeCli } from '../commands/compose.js';
+import { datastoresToStart, dataToStartWhy } from '../plan/deploy.js';
+import { keptVolumes } from './deploy.js';
 import type { BackupManifest } from '../backup/format.js';
 import { backupDir, listBackups, readManifest } from '../backup/catalog.js';
 import { verifyChecksums } from '../backup/integrity.js';
 import type { Run } from './context.js';
 import { lockAndRecover } from './recover.js';
 import { appendRelease, readReleases, type ReleaseRecord } from '../state/ledger.js';
-import { renderDirFor, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
+import { composePaths, renderDirFor, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
+import type { RenderedFile } from '../render/types.js';
 import { reloadFront } from './rollout.js';
 import { releaseArchiveDir } from '../state/paths.js';
 import { waitHealthy } from './wait.js';
@@ -45,6 +48,30 @@ async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: str
     changed = true;
   }
   return { files: manifest.release.compose_files.map((f) => path.join(renderDir, f)), changed };
+}
+
+/**
+ * The safety backup and the restore read and write through the datastores'
+ * running containers. Ones a dead run (a killed `down`) left stopped, or
+ * removed with their volume kept, are started as they were; on a host with
+ * none (a new machine) they are created empty and the restore fills them.
+ * With no compose files in force the backup's own release is put in place
+ * first. Returns the compose files to use.
+ */
+async function startDatastores(stack: Stack, run: Run, o: { stateDir: string; compose: ComposeCli; files: string[]; backupDir: string; manifest: BackupManifest }): Promise<string[]> {
+  const start = datastoresToStart(stack, await run.docker.projectContainers(stack.project), await keptVolumes(stack), true);
+  if (!start.length) return o.files;
+  let files = o.files;
+  if (files.length < o.manifest.release.compose_files.length) {
+    files = (await run.step("no compose files in force: bring back the backup's release first", () => restoreRelease(stack, run, o.stateDir, o.backupDir, o.manifest))).files;
+  }
+  const names = start.map((d) => d.service);
+  await run.step(`start ${names.join(', ')} for the safety backup and the restore (${dataToStartWhy(start)})`, () =>
+    runChecked(composeStartAsIs(o.compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }),
+  );
+  const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => names.includes(n))) } as Stack;
+  await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker));
+  return files;
 }
 
 export interface RollbackOptions {
@@ -84,9 +111,11 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
   const { dir, manifest } = await run.step(`verify checksums of backup ${id}`, () => verifyChecksums(stack, opts.stateDir, id));
   if (manifest.env !== stack.env) throw new OperationError(`backup ${id} belongs to environment ${manifest.env}, not ${stack.env}`);
   if (stack.production) await opts.confirm(dataToo ? `roll ${stack.project} back to backup ${id} (data AND release)?` : `return ${stack.project} to release ${manifest.release.run_id ?? id}?`);
-  const lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs });
+  // SIGINT/SIGTERM: the next step throws, the failure path below undoes, the CLI exits 130/143
+  const lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, handleSignals: false });
+  const untrap = run.trapSignals(() => lock.release());
   let safety: BackupManifest | undefined;
-  const record = (outcome: 'success' | 'failed', extra: Pick<ReleaseRecord, 'images'> & Partial<ReleaseRecord>) =>
+  const record = (outcome: ReleaseRecord['outcome'], extra: Pick<ReleaseRecord, 'images'> & Partial<ReleaseRecord>) =>
     appendRelease(opts.stateDir, {
       run_id: run.id,
       kind: 'rollback',
@@ -100,27 +129,34 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
       backup: id,
       ...extra,
     });
+  /** what the failure path must undo: apps stopped for the safety backup, live data touched, the release in force replaced */
+  const changed = { appsStopped: [] as string[], data: false, release: undefined as PriorRelease | undefined };
+  let composeCli: ComposeCli | undefined; // known once detected: the undo needs it
   try {
-    const compose = await detectCompose();
+    const compose = (composeCli = await detectCompose());
     if (dataToo) {
       const current = renderDirFor(opts.stateDir, stack.env);
-      const files = manifest.release.compose_files.map((f) => path.join(current, f)).filter((f) => existsSync(f));
+      let files = manifest.release.compose_files.map((f) => path.join(current, f)).filter((f) => existsSync(f));
+      files = await startDatastores(stack, run, { stateDir: opts.stateDir, compose, files, backupDir: dir, manifest });
       const apps = files.length ? appServices(stack) : [];
       safety = await safetyBackupWithAppsStopped(stack, run, { stateDir: opts.stateDir, tag: 'pre-rollback', compose, target: { project: stack.project, files }, apps });
+      changed.appsStopped = apps;
       run.say(`safety backup of the current state: ${safety.id}`);
+      changed.data = true; // from here on live data may differ from the safety backup
       await restoreBackup(stack, run, { stateDir: opts.stateDir, id });
     }
-    const { files, changed } = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
+    changed.release = await priorRelease(stack, run, opts.stateDir, manifest);
+    const { files, changed: releaseChanged } = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
     const docker = run.docker;
     const present = new Set((await docker.projectContainers(stack.project)).map((c) => c.service));
     const missing = Object.keys(stack.services).filter((n) => !present.has(n));
-    if (changed || missing.length) {
+    if (releaseChanged || missing.length) {
       await run.step(`compose up (${compose.kind}, project ${stack.project})`, () => runChecked(composeUp(compose, { project: stack.project, files }), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
     } else {
       // the release in force is the backup's (same files, same images): start what the restore stopped
       await run.step(`compose start (${compose.kind}, project ${stack.project}): the release is unchanged`, () => runChecked(composeStart(compose, { project: stack.project, files }, []), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
     }
-    if (stack.front && changed) await reloadFront({ stack, run, docker, compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
+    if (stack.front && releaseChanged) await reloadFront({ stack, run, docker, compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
     await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker));
     // kept apart from the live render folder, which the next deploy overwrites: a failed deploy returns to this copy
     const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
@@ -131,9 +167,67 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
     });
     return { backup: id, ...(safety ? { safety_backup: safety.id } : {}), data: dataToo };
   } catch (e) {
-    record('failed', { images: {}, error: run.redactor.text((e as Error).message.split('\n')[0]) + (safety ? ` (safety backup: ${safety.id})` : '') });
-    throw e;
+    const err = run.interruption(e);
+    const undo = composeCli ? await undoRollback(stack, run, { stateDir: opts.stateDir, compose: composeCli, safety, ...changed }) : 'nothing to undo';
+    record(undo === 'undone' ? 'rolled-back' : 'failed', { images: {}, error: run.redactor.text((err as Error).message.split('\n')[0]) + (safety ? ` (safety backup: ${safety.id})` : '') });
+    throw err;
   } finally {
+    untrap();
     lock.release();
+  }
+}
+
+/** The release in force before a rollback replaces it: its rendered files and the image ids its tags pointed to. */
+interface PriorRelease {
+  files: RenderedFile[];
+  images: Record<string, string>;
+}
+
+async function priorRelease(stack: Stack, run: Run, stateDir: string, manifest: BackupManifest): Promise<PriorRelease> {
+  const dir = renderDirFor(stateDir, stack.env);
+  const images: Record<string, string> = {};
+  for (const { image } of Object.values(manifest.release.images)) {
+    const id = await run.docker.imageId(image);
+    if (id) images[image] = id;
+  }
+  return { files: existsSync(dir) ? readRenderedDir(dir) : [], images };
+}
+
+/**
+ * A rollback that failed or was interrupted puts back what it changed, newest
+ * first: the live data from the safety backup, the release in force before
+ * (files and image tags), then the services started and waited for. When
+ * something cannot be undone it says so, with what to run.
+ */
+async function undoRollback(
+  stack: Stack,
+  run: Run,
+  o: { stateDir: string; compose: ComposeCli; safety?: BackupManifest; appsStopped: string[]; data: boolean; release?: PriorRelease },
+): Promise<'nothing to undo' | 'undone' | 'failed'> {
+  if (!o.appsStopped.length && !o.data && !o.release) return 'nothing to undo';
+  const env = composeEnv(stack);
+  const renderDir = renderDirFor(o.stateDir, stack.env);
+  try {
+    if (o.data && o.safety) await restoreBackup(stack, run, { stateDir: o.stateDir, id: o.safety.id });
+    if (o.release) {
+      const prior = o.release;
+      await run.step('undo: bring back the release in force before (its rendered files and image tags)', async () => {
+        if (prior.files.length) writeRendered(prior.files, renderDir);
+        writeSecretFiles(stack, renderDir);
+        for (const [image, id] of Object.entries(prior.images)) if ((await run.docker.imageId(image)) !== id) await runChecked(['docker', 'tag', id, image]);
+      });
+    }
+    const target = { project: stack.project, files: composePaths(readRenderedDir(renderDir), renderDir) };
+    if (o.release || o.data) {
+      await run.step(`undo: compose up (${o.compose.kind}, project ${stack.project})`, () => runChecked(composeUp(o.compose, target), { env, timeoutMs: 15 * 60_000 }));
+    } else {
+      await run.step(`undo: start ${o.appsStopped.join(', ')} again`, () => runChecked(composeStart(o.compose, target, o.appsStopped), { env, timeoutMs: 15 * 60_000 }));
+    }
+    await run.step('undo: wait for every service to be healthy', () => waitHealthy(stack, run.docker));
+    run.say(o.data ? `undone: the data and release in force before this rollback are back (safety backup ${o.safety?.id})` : 'undone: the release in force before this rollback is back');
+    return 'undone';
+  } catch (u) {
+    run.say(`warning: could not undo the rollback: ${(u as Error).message.split('\n')[0]}${o.safety ? `; the state before it is in safety backup ${o.safety.id}: lifeops rollback ${o.safety.id}` : ''}`);
+    return 'failed';
   }
 }

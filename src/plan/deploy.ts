@@ -4,7 +4,7 @@
 // and per service the action and its reason. Pure. `deploy --dry-run` prints
 // this plan; a real deploy hands the same plan to the executor.
 import type { Stack } from '../config/schema.js';
-import { composeBase, composeRun, composeScale, composeUp, composeUpNoDeps, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
+import { composeRun, composeScale, composeStartAsIs, composeUp, composeUpNoDeps, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { keepAdopted } from './adopt.js';
 import { APP_ROLES, expectedServices, planRollout, type ObservedContainer, type RolloutPlan, type ServiceDecision } from './rollout.js';
 
@@ -83,17 +83,30 @@ export function datastores(stack: Pick<Stack, 'postgres' | 'redis' | 'services'>
   return [...new Set(names)].filter((n) => stack.services[n] && expectedServices(stack).some(([e]) => e === n));
 }
 
-/** Datastores with no running (or restarting) container whose container exists, or whose volume does. */
-function stoppedData(f: DeployFacts): string[] {
-  return datastores(f.stack).filter((n) => {
-    const mine = f.containers.filter((c) => c.service === n);
-    if (mine.some((c) => c.state === 'running' || c.state === 'restarting')) return false;
-    return mine.length > 0 || Boolean(f.storedData?.includes(n));
+/** A datastore with no running (or restarting) container, and why: its container is stopped, it has none but its volume is kept, or it has neither (a new, empty one). */
+export interface DataToStart {
+  service: string;
+  state: 'stopped' | 'volume kept' | 'new';
+}
+
+/**
+ * The datastores a backup or a restore needs started, from the project's
+ * containers and the datastores whose named volume is in the engine. `fresh`:
+ * one with neither counts too (a restore fills it); else it is left alone.
+ */
+export function datastoresToStart(stack: Pick<Stack, 'postgres' | 'redis' | 'services'>, containers: Pick<ObservedContainer, 'service' | 'state'>[], storedData: string[] = [], fresh = false): DataToStart[] {
+  return datastores(stack).flatMap((service): DataToStart[] => {
+    const mine = containers.filter((c) => c.service === service);
+    if (mine.some((c) => c.state === 'running' || c.state === 'restarting')) return [];
+    if (mine.length) return [{ service, state: 'stopped' }];
+    if (storedData.includes(service)) return [{ service, state: 'volume kept' }];
+    return fresh ? [{ service, state: 'new' }] : [];
   });
 }
 
-/** `up -d --no-recreate`: start the named services' containers as they are, create only the missing ones (v1: --no-deps, see commands/compose.ts). */
-const composeStartAsIs = (cli: ComposeCli, t: ComposeTarget, services: string[]) => [...composeBase(cli, t), 'up', '-d', ...(cli.kind === 'v1' ? ['--no-deps'] : []), '--no-recreate', ...services];
+const WHY: Record<DataToStart['state'], string> = { stopped: 'stopped', 'volume kept': 'no container, its volume kept', new: 'no container and no data yet: a new one' };
+/** "db: stopped; cache: no container, its volume kept" */
+export const dataToStartWhy = (start: DataToStart[]) => start.map((d) => `${d.service}: ${WHY[d.state]}`).join('; ');
 
 export function planDeploy(f: DeployFacts): DeployPlan {
   const { stack } = f;
@@ -115,10 +128,10 @@ export function planDeploy(f: DeployFacts): DeployPlan {
     // dead run (a killed `down`) left stopped, or removed with its volume kept,
     // is started first as it was (--no-recreate: its configuration in force,
     // whatever this deploy changes later), and waited for
-    const start = stoppedData(f);
+    const start = datastoresToStart(f.stack, f.containers, f.storedData);
     if (start.length) {
-      const why = start.map((n) => `${n}: ${f.containers.some((c) => c.service === n) ? 'stopped' : 'no container, its volume kept'}`).join('; ');
-      steps.push({ kind: 'start-data', title: `start ${start.join(', ')} for the pre-deploy backup (${why}), then wait for ${start.length > 1 ? 'them' : 'it'} to be healthy`, services: start, argv: composeStartAsIs(f.compose, f.target, start) });
+      const names = start.map((d) => d.service);
+      steps.push({ kind: 'start-data', title: `start ${names.join(', ')} for the pre-deploy backup (${dataToStartWhy(start)}), then wait for ${names.length > 1 ? 'them' : 'it'} to be healthy`, services: names, argv: composeStartAsIs(f.compose, f.target, names) });
     }
     steps.push({ kind: 'backup', title: 'pre-deploy backup', reason: f.prev ? `configuration ${f.prev.config_hash} -> ${f.configHash}` : 'no earlier release recorded' });
   }

@@ -15,10 +15,11 @@
 //   - `down` killed half-way through `compose down` (and, in the full sweep,
 //     at each step boundary), recovered by the next command: a deploy of a
 //     new version with a migration (its pre-deploy backup needs the
-//     datastores the killed down left stopped or removed); the data kept;
+//     datastores the killed down left stopped or removed), or a
+//     `rollback <T1>` (the same: it starts them first); the data kept;
 //   - Postgres killed during a backup (docker kill, and a crash of the
 //     server process that the engine restarts);
-//   - `rollback --release <run>` between the v1 and v2 releases, killed at a
+//   - `rollback --release <run>` between the v1 release and a newer one, killed at a
 //     step boundary: the release's version serves, the data (marker
 //     included) untouched;
 //   - the disk filling during a rollback (the backup folder on a small
@@ -30,12 +31,14 @@
 // folder; no one-off container; one web container; the dead run is
 // `crashed` in history when it held the lock.
 //
-// `make test` runs a rotating sample: one kill point per kind, chosen by the
-// day of the year (`rollback <backup>`: a step boundary on even days, a
-// random time on odd ones), printed; LIFEOPS_SWEEP_DAY=N replays day N's
-// sample, LIFEOPS_SWEEP_SAMPLE=N takes N step points per rollback kind and
-// both kinds of kill; `make sweep`
-// (LIFEOPS_SWEEP=full) every step boundary and four times the seeds.
+// `make test` runs two of the six cases a day (see CASES below), each with a
+// rotating sample of one kill point, chosen by the day of the year
+// (`rollback <backup>`: a step boundary on even days, a random time on odd
+// ones), printed; LIFEOPS_SWEEP_DAY=N replays day N's sample,
+// LIFEOPS_CRASH_CASES=a,b picks cases, LIFEOPS_SWEEP=sample runs every case,
+// LIFEOPS_SWEEP_SAMPLE=N takes N step points per rollback kind and both kinds
+// of kill; `make sweep` (LIFEOPS_SWEEP=full) every case, every step boundary
+// and four times the seeds.
 // Figures: printed, and .tmp-tests/crash-rollback-figures.json.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
@@ -208,12 +211,12 @@ async function addMarker(): Promise<string> {
   return text;
 }
 
-/** rollback <T1> killed per `kill`: the end state is exactly T1, the marker kept in a safety backup. */
-async function rollbackDataPoint(kill: Kill): Promise<void> {
+/** `killed` (default: rollback <T1>) killed per `kill`, then rollback <T1>: the end state is exactly T1, the marker kept in a safety backup. */
+async function rollbackDataPoint(kill: Kill, killed = ['rollback', T1.backup, '--yes']): Promise<void> {
   const text = await addMarker();
   const before = new Set(await backupIds());
-  const { fig } = await killThenRecover(['rollback', T1.backup, '--yes'], kill);
-  const where = `rollback ${T1.backup} killed at ${killName(kill)} (${fig.step})`;
+  const { fig } = await killThenRecover(killed, kill, ['rollback', T1.backup, '--yes']);
+  const where = `${killed[0]} killed at ${killName(kill)} (${fig.step}), then rollback ${T1.backup}`;
   expect(await itemsHash(), where).toBe(T1.hash);
   expect(await tables(), where).toBe(T1.tables);
   serving = 'v1';
@@ -230,7 +233,8 @@ async function rollbackDataPoint(kill: Kill): Promise<void> {
 
 /** rollback --release of the release not serving, killed per `kill`: that version serves, the data untouched. */
 async function rollbackReleasePoint(kill: Kill): Promise<void> {
-  const to = releases.find((r) => r.version !== serving)!;
+  // between the first release and the newest (the ones backups are known to hold)
+  const to = serving === releases[0].version ? releases.at(-1)! : releases[0];
   await addMarker();
   const [hash, tbl] = [await itemsHash(), await tables()];
   const { fig } = await killThenRecover(['rollback', '--release', to.run, '--yes'], kill);
@@ -277,11 +281,25 @@ async function named(what: string, f: () => Promise<void>): Promise<void> {
 }
 
 // -------------------------------------------------------------------- tests
-// Not in `make test`: even its one-kill-per-kind sample is five rollbacks,
-// two deploys and six verified backups (19-24 min at load 13-62 here), which
-// would take the engine lane past its budget. `make sweep` runs it in full;
-// LIFEOPS_SWEEP=sample runs the day's sample.
-describe.skipIf(!process.env.LIFEOPS_SWEEP)('crash tests of rollback, down and backup (real engine)', () => {
+// The cases, and which run today. All six together take 19-24 min at load
+// 13-62 here (five rollbacks, two deploys, six verified backups), too long for
+// `make test`'s engine lane: it runs one heavy and one light case a day,
+// rotating with the day of the year (all nine pairs in nine days).
+// LIFEOPS_SWEEP (sample or full: `make sweep`) runs them all;
+// LIFEOPS_CRASH_CASES=a,b picks some by name.
+const HEAVY = ['rollback-backup', 'down', 'release'] as const;
+const LIGHT = ['backup-random', 'postgres-killed', 'disk-full'] as const;
+type Case = (typeof HEAVY)[number] | (typeof LIGHT)[number];
+const CASES: Set<Case> = process.env.LIFEOPS_CRASH_CASES
+  ? new Set(process.env.LIFEOPS_CRASH_CASES.split(',') as Case[])
+  : process.env.LIFEOPS_SWEEP
+    ? new Set([...HEAVY, ...LIGHT])
+    : new Set([HEAVY[DAY % 3], LIGHT[Math.floor(DAY / 3) % 3]]);
+const runs = (c: Case) => CASES.has(c);
+/** What recovers from a killed `down`: a deploy of a new version, or a rollback <backup> (both in turn in a sweep; by the day in a sample). */
+const downRecovery = (i: number): 'deploy' | 'rollback' => ((process.env.LIFEOPS_SWEEP ? i : Math.floor(DAY / 3)) % 2 === 0 ? 'deploy' : 'rollback');
+
+describe('crash tests of rollback, down and backup (real engine)', () => {
   beforeAll(async () => {
     cpSync(path.join(ROOT, 'demo', 'app'), path.join(stack.dir, 'app'), { recursive: true, filter: (src) => !src.includes('__pycache__') });
     await cli(['down', '--volumes', '--yes']);
@@ -291,7 +309,7 @@ describe.skipIf(!process.env.LIFEOPS_SWEEP)('crash tests of rollback, down and b
     if (b1.exitCode !== 0) throw new Error(`backup failed:\n${b1.stderr}`);
     Object.assign(T1, { backup: (JSON.parse(b1.stdout) as { id: string }).id, release: await lastSuccess(), tables: await tables(), hash: await itemsHash() });
     releases.push({ run: T1.release, version: 'v1' });
-    console.log(`crash tests of rollback, down and backup: ${FULL ? 'full sweep' : `sample of day ${DAY}`}`);
+    console.log(`crash tests of rollback, down and backup: ${FULL ? 'full sweep' : `sample of day ${DAY}`}; cases: ${[...CASES].join(', ')}`);
   }, SLOW);
 
   afterAll(async () => {
@@ -301,7 +319,7 @@ describe.skipIf(!process.env.LIFEOPS_SWEEP)('crash tests of rollback, down and b
     await execa('docker', ['rmi', '-f', ...Array.from({ length: versionNo }, (_, i) => `${APP}:v${i + 1}`)], { reject: false });
   }, SLOW);
 
-  it('rollback <backup> killed at step boundaries and at seeded random times: the same rollback again ends exactly at the backup, the safety backup keeps what was there', async () => {
+  it.skipIf(!runs('rollback-backup'))('rollback <backup> killed at step boundaries and at seeded random times: the same rollback again ends exactly at the backup, the safety backup keeps what was there', async () => {
     await addMarker();
     const { steps, ms } = await cleanRun(['rollback', T1.backup, '--yes']);
     expect(await itemsHash()).toBe(T1.hash);
@@ -316,7 +334,7 @@ describe.skipIf(!process.env.LIFEOPS_SWEEP)('crash tests of rollback, down and b
     for (const t of times) await named(`seed ${t.seed} (rollback <backup> killed ${t.afterMs} ms after start)`, () => rollbackDataPoint(t));
   }, LONG);
 
-  it('backup killed at seeded random times: the next backup recovers, the data untouched', async () => {
+  it.skipIf(!runs('backup-random'))('backup killed at seeded random times: the next backup recovers, the data untouched', async () => {
     const { ms } = await cleanRun(['backup']);
     for (const seed of seeds(1, 2)) {
       const afterMs = Math.floor(rng(seed)() * ms);
@@ -331,13 +349,9 @@ describe.skipIf(!process.env.LIFEOPS_SWEEP)('crash tests of rollback, down and b
     }
   }, LONG);
 
-  it('down killed half-way through compose down (and at each step boundary): the next command, a deploy of a new version, recovers, the data kept', async () => {
-    const hash = await itemsHash();
-    const v2 = nextVersion();
-    const up = ['deploy', 'local', '--version', v2.version];
-    const want = [...(await tables()).split(','), v2.table].sort().join(',');
+  it.skipIf(!runs('down'))('down killed half-way through compose down (and at each step boundary): the next command, a deploy of a new version or a rollback <backup>, starts the datastores it left down and recovers, nothing lost', async () => {
     // the kill lands while compose down is stopping and removing containers: as soon as the db
-    // container stopped (the datastores go last: the next deploy finds them stopped or removed, their
+    // container stopped (the datastores go last: the next command finds them stopped or removed, their
     // volumes kept), or up to 3 s after the first container stopped (the apps half gone); the sample takes the first
     const running = async () => (await dockerIds(`label=com.docker.compose.project=${PROJECT}`, 'status=running')).length;
     const all = (await dockerIds(`label=com.docker.compose.project=${PROJECT}`)).length;
@@ -351,29 +365,34 @@ describe.skipIf(!process.env.LIFEOPS_SWEEP)('crash tests of rollback, down and b
       const acting = i % 2 === 0 ? dbStopped() : firstStopped;
       return { duringStep: /^compose down/, afterMs: Math.floor(rng(seed)() * acting.within), seed, acting };
     });
+    /** the next deploy (a new version with a migration) after the killed down: the data kept, the migration applied */
+    const deployAfter = async (kill: Kill) => {
+      const hash = await itemsHash();
+      const v = nextVersion();
+      const want = [...(await tables()).split(','), v.table].sort().join(',');
+      const { fig } = await killThenRecover(['down'], kill, ['deploy', 'local', '--version', v.version]);
+      serving = v.version;
+      expect(await itemsHash()).toBe(hash);
+      expect(await tables()).toBe(want);
+      await checkClean();
+      releases.push({ run: await lastSuccess(), version: v.version });
+      fig.recovered = true;
+      writeFigures();
+    };
     if (FULL) {
-      // every step boundary too (before compose down starts nothing has changed: the deploy finds the stack running)
+      // every step boundary too (before compose down starts nothing has changed: the next command finds the stack running)
       const { steps } = await cleanRun(['down']);
       expect(await dockerIds(`label=com.docker.compose.project=${PROJECT}`)).toEqual([]);
-      const r = await cli(up);
-      expect(r.exitCode, r.stderr).toBe(0);
+      await setupDeploy(nextVersion().version);
       kills.push(...steps.map((_, i) => ({ atStep: i + 1 })));
     }
-    for (const kill of kills) {
-      await named(`down killed at ${killName(kill)}`, async () => {
-        const { fig } = await killThenRecover(['down'], kill, up);
-        serving = v2.version;
-        expect(await itemsHash()).toBe(hash);
-        expect(await tables()).toBe(want);
-        await checkClean();
-        fig.recovered = true;
-        writeFigures();
-      });
+    for (const [i, kill] of kills.entries()) {
+      const by = downRecovery(i);
+      await named(`down killed at ${killName(kill)}, then ${by}`, () => (by === 'deploy' ? deployAfter(kill) : rollbackDataPoint(kill, ['down'])));
     }
-    releases.push({ run: await lastSuccess(), version: v2.version });
   }, LONG);
 
-  it('Postgres killed during a backup: that backup fails cleanly, earlier ones intact; once the db is back the next backup succeeds', async () => {
+  it.skipIf(!runs('postgres-killed'))('Postgres killed during a backup: that backup fails cleanly, earlier ones intact; once the db is back the next backup succeeds', async () => {
     const before = await backupIds();
     // hold a lock on crr_items so that pg_dump waits inside its step: the kill lands mid-dump, every time
     const holder = execa('docker', ['exec', await container('db'), 'psql', '-X', '-U', 'demo', '-d', 'demo', '-c', 'BEGIN; LOCK TABLE crr_items IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120);'], { reject: false });
@@ -424,12 +443,18 @@ describe.skipIf(!process.env.LIFEOPS_SWEEP)('crash tests of rollback, down and b
     expect(await itemsHash()).toBeTruthy();
   }, SLOW);
 
-  it('rollback --release killed at step boundaries: the same rollback again serves that release, the data untouched', async () => {
-    expect(releases.map((r) => r.version), 'the down case deploys the second release').toEqual(['v1', 'v2']);
-    // releases are kept through backups: one that holds the v2 release's files
-    const b = await cli(['backup', '--tag', 'release-v2']);
+  it.skipIf(!runs('release'))('rollback --release killed at step boundaries: the same rollback again serves that release, the data untouched', async () => {
+    // two releases to go between, the newer in force (the down case may have deployed it, or not run today)
+    if (releases.length < 2 || serving !== releases.at(-1)!.version) {
+      const v = nextVersion();
+      await setupDeploy(v.version);
+      releases.push({ run: await lastSuccess(), version: v.version });
+      serving = v.version;
+    }
+    // releases are kept through backups: one that holds the newer release's files (T1 holds v1's)
+    const b = await cli(['backup', '--tag', `release-${serving}`]);
     expect(b.exitCode, b.stderr).toBe(0);
-    const to = releases.find((r) => r.version !== serving)!;
+    const to = releases[0];
     const { steps } = await cleanRun(['rollback', '--release', to.run, '--yes']);
     serving = to.version;
     await checkClean();
@@ -438,7 +463,7 @@ describe.skipIf(!process.env.LIFEOPS_SWEEP)('crash tests of rollback, down and b
     for (const k of points) await named(`rollback --release killed at step ${k}`, () => rollbackReleasePoint({ atStep: k }));
   }, LONG);
 
-  it('the disk fills during a rollback (backup folder on a small tmpfs): it stops before touching live data, nothing lost, a clear error', async () => {
+  it.skipIf(!runs('disk-full'))('the disk fills during a rollback (backup folder on a small tmpfs): it stops before touching live data, nothing lost, a clear error', async () => {
     const text = await addMarker();
     const [hash, tbl] = [await itemsHash(), await tables()];
     mkdirSync(fullDir, { recursive: true });

@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import path from 'node:path';
 import { loadStack } from '../../src/config/load.js';
-import { planDeploy, formatDeployPlan, type DeployFacts } from '../../src/plan/deploy.js';
+import { planDeploy, formatDeployPlan, datastoresToStart, dataToStartWhy, type DeployFacts } from '../../src/plan/deploy.js';
 import type { ObservedContainer } from '../../src/plan/rollout.js';
 import type { ComposeCli } from '../../src/commands/compose.js';
 import { ROOT } from '../helpers.js';
@@ -165,5 +165,19 @@ describe('the deploy plan after a killed down: datastores up before the pre-depl
     expect(i).toBeGreaterThan(0);
     expect(lines[i + 1]).toMatch(/\$ docker compose .* up -d --no-recreate db cache$/);
     expect(lines[i + 2]).toMatch(/2\. pre-deploy backup/);
+  });
+
+  // a rollback <backup> restores into the datastores: on a host where they are
+  // down, or have never run (a new machine), it starts them first (fresh: true)
+  it('for a rollback: stopped, volume kept, and never created (a new, empty one the restore fills) are all started', () => {
+    expect(datastoresToStart(stack, stopped(['db']), [], true)).toEqual([
+      { service: 'db', state: 'stopped' },
+      { service: 'cache', state: 'new' },
+    ]);
+    expect(datastoresToStart(stack, [], ['cache'], true).map((d) => d.state)).toEqual(['new', 'volume kept']);
+    expect(dataToStartWhy(datastoresToStart(stack, [], ['cache'], true))).toBe('db: no container and no data yet: a new one; cache: no container, its volume kept');
+    // a deploy leaves a datastore with no data alone (its own rollout creates it)
+    expect(datastoresToStart(stack, [], ['cache'])).toEqual([{ service: 'cache', state: 'volume kept' }]);
+    expect(datastoresToStart(stack, running(HASHES, IMAGES), [], true)).toEqual([]);
   });
 });
