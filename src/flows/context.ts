@@ -134,6 +134,9 @@ export class Run {
     // process with SIGKILL as its Nth step starts (after the start is logged), to prove that
     // the next run recovers from a crash at every step boundary. Never set it in production.
     if (this.io.env.LIFEOPS_TEST_KILL_AT_STEP && Number(this.io.env.LIFEOPS_TEST_KILL_AT_STEP) === this.stepsStarted) process.kill(process.pid, 'SIGKILL');
+    // TEST ONLY, likewise: LIFEOPS_TEST_SIGNAL_AT_STEP=N:SIGINT (or N:SIGTERM) sends that signal instead (undo, then exit 130/143)
+    const sig = /^(\d+):(SIGINT|SIGTERM)$/.exec(this.io.env.LIFEOPS_TEST_SIGNAL_AT_STEP ?? '');
+    if (sig && Number(sig[1]) === this.stepsStarted) process.kill(process.pid, sig[2] as NodeJS.Signals);
     const tty = Boolean(this.io.stderr.isTTY) && !this.io.env.CI;
     // titles can name commands that carry a secret (a hook's command line): the console gets them masked, like the log
     const shown = this.redactor.text(title);

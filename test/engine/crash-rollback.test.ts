@@ -247,6 +247,37 @@ async function rollbackReleasePoint(kill: Kill): Promise<void> {
   writeFigures();
 }
 
+/**
+ * `args` (a rollback) sent SIGINT or SIGTERM as its step k starts (the test-only
+ * hook LIFEOPS_TEST_SIGNAL_AT_STEP): it stops before its next step, undoes and
+ * exits 130/143, the state before it back (data, schema, version served); or,
+ * signalled at its last step, it finishes with the state `done`. Never between.
+ */
+async function signalPoint(args: string[], k: number, sig: 'SIGINT' | 'SIGTERM', done: { hash: string; tables: string; version: string }): Promise<void> {
+  const before = { hash: await itemsHash(), tables: await tables(), version: serving };
+  const beforeLogs = new Set(log.names());
+  const t0 = Date.now();
+  const r = await lifeops([...base, ...args], { timeoutMs: 900_000, env: { LIFEOPS_TEST_SIGNAL_AT_STEP: `${k}:${sig}` } });
+  const name = log.names().find((n) => !beforeLogs.has(n));
+  const step = (name ? log.startedSteps(name) : [])[k - 1] ?? '?';
+  const fig: Figure = { command: `signal ${args.slice(0, 2).join(' ')}`, kill: `${sig} at step ${k}`, step, killed: r.exitCode !== 0, recovered: false, recovery_ms: Date.now() - t0, took_over: false, clients_left: 0 };
+  figures.push(fig);
+  const where = `${args.join(' ')} sent ${sig} at step ${k} (${step}), exit ${r.exitCode}`;
+  expect([0, sig === 'SIGINT' ? 130 : 143], `${where}:\n${r.stderr}`).toContain(r.exitCode);
+  expect(r.stderr, where).not.toMatch(/\n\s+at /);
+  expect(existsSync(path.join(stack.stateDir, 'locks', 'local.lock')), `${where}: the lock is still held`).toBe(false);
+  const want = r.exitCode === 0 ? done : before;
+  expect(await itemsHash(), `${where}: the data`).toBe(want.hash);
+  expect(await tables(), `${where}: the schema`).toBe(want.tables);
+  serving = want.version;
+  await checkClean();
+  fig.recovered = true;
+  writeFigures();
+}
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+/** the steps a rollback is signalled at: all in a full sweep, else one rotating with the day */
+const signalPoints = (total: number, salt: number) => (FULL ? Array.from({ length: total }, (_, i) => i + 1) : killPoints(total, salt, 1));
+
 /** A deploy that sets the scene (not under test): tried twice, as a busy shared machine can time out a first health check. */
 async function setupDeploy(version: string): Promise<void> {
   let r = await cli(['deploy', 'local', '--version', version]);
@@ -256,7 +287,7 @@ async function setupDeploy(version: string): Promise<void> {
 
 /** The figures so far, per command, into .tmp-tests/crash-rollback-figures.json (after every kill: a stopped sweep keeps them); printed at the end. */
 function writeFigures(print = false): void {
-  const kindOf = (f: Figure) => (f.command.startsWith('rollback --release') ? 'rollback --release' : f.command.startsWith('rollback') ? 'rollback <backup>' : f.command.split(' ')[0]);
+  const kindOf = (f: Figure) => (f.command.startsWith('signal') ? `${f.command.startsWith('signal rollback --release') ? 'signal rollback --release' : 'signal rollback <backup>'}` : f.command.startsWith('rollback --release') ? 'rollback --release' : f.command.startsWith('rollback') ? 'rollback <backup>' : f.command.split(' ')[0]);
   const kinds = [...new Set(figures.map(kindOf))];
   const summary = kinds.map((k) => {
     const f = figures.filter((x) => kindOf(x) === k);
@@ -332,6 +363,13 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
     console.log(`rollback <backup>: ${steps.length} steps in ${ms} ms; killing at steps [${points.join(', ')}], at times [${times.map((t) => `${t.afterMs} ms (seed ${t.seed})`).join(', ')}]`);
     for (const k of points) await named(`rollback <backup> killed at step ${k}`, () => rollbackDataPoint({ atStep: k }));
     for (const t of times) await named(`seed ${t.seed} (rollback <backup> killed ${t.afterMs} ms after start)`, () => rollbackDataPoint(t));
+    // SIGINT and SIGTERM: undone (the safety backup restored, the apps started again) and exit 130/143
+    const sigs = signalPoints(steps.length, 6);
+    console.log(`rollback <backup> signalled at steps [${sigs.join(', ')}]`);
+    for (const [i, k] of sigs.entries()) {
+      await addMarker();
+      await named(`rollback <backup> sent a signal at step ${k}`, () => signalPoint(['rollback', T1.backup, '--yes'], k, SIGNALS[(DAY + i) % 2], { hash: T1.hash, tables: T1.tables, version: 'v1' }));
+    }
   }, LONG);
 
   it.skipIf(!runs('backup-random'))('backup killed at seeded random times: the next backup recovers, the data untouched', async () => {
@@ -461,6 +499,14 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
     const points = killPoints(steps.length, 3, SAMPLE);
     console.log(`rollback --release: ${steps.length} steps; killing at ${points.join(', ')}`);
     for (const k of points) await named(`rollback --release killed at step ${k}`, () => rollbackReleasePoint({ atStep: k }));
+    // SIGINT and SIGTERM: the release in force before is back (files, image tags), exit 130/143; the data untouched either way
+    const sigs = signalPoints(steps.length, 7);
+    console.log(`rollback --release signalled at steps [${sigs.join(', ')}]`);
+    for (const [i, k] of sigs.entries()) {
+      const to = serving === releases[0].version ? releases.at(-1)! : releases[0];
+      const same = { hash: await itemsHash(), tables: await tables(), version: to.version };
+      await named(`rollback --release sent a signal at step ${k}`, () => signalPoint(['rollback', '--release', to.run, '--yes'], k, SIGNALS[(DAY + i) % 2], same));
+    }
   }, LONG);
 
   it.skipIf(!runs('disk-full'))('the disk fills during a rollback (backup folder on a small tmpfs): it stops before touching live data, nothing lost, a clear error', async () => {

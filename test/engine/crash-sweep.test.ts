@@ -125,8 +125,9 @@ async function checkAfter(expectVersion: string): Promise<void> {
 
 /** The figures so far, per command, into .tmp-tests/crash-sweep-figures.json. */
 function writeFigures() {
-  const summary = ['backup', 'deploy'].map((c) => {
-    const f = figures.filter((x) => x.command.startsWith(c));
+  const kindOf = (f: Figure) => (f.command.startsWith('signal') ? f.command.split(' ').slice(0, 2).join(' ') : f.command.split(' ')[0]);
+  const summary = [...new Set(figures.map(kindOf))].map((c) => {
+    const f = figures.filter((x) => kindOf(x) === c);
     const ms = f.filter((x) => x.recovered).map((x) => x.recovery_ms);
     return { command: c, kill_points: f.length, killed: f.filter((x) => x.killed).length, recovered: f.filter((x) => x.recovered).length, failed: f.filter((x) => !x.recovered).length, recovery_ms_median: ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)] ?? 0, recovery_ms_max: Math.max(0, ...ms) };
   });
@@ -226,6 +227,21 @@ async function signalAt(args: string[], at: RegExp, sig: NodeJS.Signals): Promis
   return { code, steps: startedSteps(name) };
 }
 
+/**
+ * `args` sent SIGINT or SIGTERM as its Nth step starts (the test-only hook
+ * LIFEOPS_TEST_SIGNAL_AT_STEP): its exit code, its steps and how long it took.
+ */
+async function signalAtStep(args: string[], k: number, sig: 'SIGINT' | 'SIGTERM'): Promise<{ code: number | null; steps: string[]; ms: number }> {
+  const beforeLogs = new Set(logNames());
+  const t0 = Date.now();
+  const r = await lifeops([...base, ...args], { timeoutMs: 900_000, env: { LIFEOPS_TEST_SIGNAL_AT_STEP: `${k}:${sig}` } });
+  const name = logNames().find((n) => !beforeLogs.has(n));
+  return { code: r.exitCode ?? null, steps: name ? startedSteps(name) : [], ms: Date.now() - t0 };
+}
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+const cleanSteps: { backup?: string[]; deploy?: string[] } = {};
+const EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
 describe('crash-point sweep (real engine)', () => {
   beforeAll(async () => {
     cpSync(path.join(ROOT, 'demo', 'app'), path.join(stack.dir, 'app'), { recursive: true, filter: (src) => !src.includes('__pycache__') });
@@ -256,7 +272,7 @@ describe('crash-point sweep (real engine)', () => {
   }, SLOW);
 
   it('backup killed at each step boundary: the next backup recovers and succeeds', async () => {
-    const steps = await cleanRunSteps(['backup']);
+    const steps = (cleanSteps.backup = await cleanRunSteps(['backup']));
     await checkAfter(currentVersion);
     const points = killPoints(steps.length);
     console.log(`backup: ${steps.length} steps; killing at ${points.join(', ')} (day ${DAY})`);
@@ -279,7 +295,7 @@ describe('crash-point sweep (real engine)', () => {
 
   it('deploy of a new version (with a migration) killed at each step boundary: the same deploy again recovers and succeeds', async () => {
     const first = nextVersion();
-    const steps = await cleanRunSteps(['deploy', 'local', '--version', first.version]);
+    const steps = (cleanSteps.deploy = await cleanRunSteps(['deploy', 'local', '--version', first.version]));
     currentVersion = first.version;
     await checkAfter(currentVersion);
     const points = killPoints(steps.length);
@@ -315,4 +331,39 @@ describe('crash-point sweep (real engine)', () => {
       currentVersion = next.version;
     }
   }, FULL ? 3_600_000 : 2 * SLOW);
+
+  it('backup and deploy sent SIGINT or SIGTERM at step boundaries: each stops before its next step, undoes and exits 130/143 (or, signalled at its last step, finishes); nothing half-done, the lock let go', async () => {
+    for (const command of ['backup', 'deploy'] as const) {
+      // the steps of a clean run (the kill tests above had one; else one now)
+      const steps = cleanSteps[command] ?? (command === 'backup' ? await cleanRunSteps(['backup']) : await cleanRunSteps(['deploy', 'local', '--version', (currentVersion = nextVersion().version)]));
+      await checkAfter(currentVersion);
+      const points = FULL ? steps.map((_, i) => i + 1) : pointsOf(steps.length, 5, 1);
+      console.log(`${command} signalled: ${steps.length} steps; at ${points.map((k, i) => `${k} (${SIGNALS[(DAY + i) % 2]})`).join(', ')}`);
+      for (const [i, k] of points.entries()) {
+        const sig = SIGNALS[(DAY + i) % 2];
+        const backupsBefore = (JSON.parse((await cli(['backups', 'list', '--json'])).stdout || '[]') as { id: string }[]).length;
+        const tablesBefore = await tables();
+        const next = command === 'deploy' ? nextVersion() : undefined;
+        const args = next ? ['deploy', 'local', '--version', next.version] : ['backup'];
+        const r = await signalAtStep(args, k, sig);
+        const fig: Figure = { command: `signal ${command}`, kill_at: `${sig} at ${k}`, step: r.steps[k - 1] ?? '?', killed: r.code !== 0, recovered: false, recovery_ms: r.ms, took_over: false };
+        figures.push(fig);
+        const where = `${args.join(' ')} sent ${sig} at step ${k} (${fig.step}), exit ${r.code}`;
+        // stopped (and undone), or signalled at its last step and finished: never anything between
+        expect([0, EXIT[sig]], where).toContain(r.code);
+        expect(existsSync(path.join(stack.stateDir, 'locks', 'local.lock')), `${where}: the lock is still held`).toBe(false);
+        const finished = r.code === 0;
+        if (next) {
+          if (finished) currentVersion = next.version;
+          expect(await tables(), `${where}: the schema`).toBe(finished ? [...tablesBefore.split(','), next.table].sort().join(',') : tablesBefore);
+        } else {
+          const after = (JSON.parse((await cli(['backups', 'list', '--json'])).stdout || '[]') as { id: string }[]).length;
+          expect(after, `${where}: backups listed`).toBe(backupsBefore + (finished ? 1 : 0));
+        }
+        await checkAfter(currentVersion);
+        fig.recovered = true;
+        writeFigures();
+      }
+    }
+  }, FULL ? 6 * 3_600_000 : 2 * SLOW);
 });
