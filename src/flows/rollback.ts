@@ -15,6 +15,7 @@ import { backupDir, listBackups, readManifest } from '../backup/catalog.js';
 import { verifyChecksums } from '../backup/integrity.js';
 import type { Run } from './context.js';
 import { lockAndRecover } from './recover.js';
+import type { Lock } from '../state/lock.js';
 import { appendRelease, readReleases, type ReleaseRecord } from '../state/ledger.js';
 import { composePaths, renderDirFor, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
 import type { RenderedFile } from '../render/types.js';
@@ -112,8 +113,8 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
   if (manifest.env !== stack.env) throw new OperationError(`backup ${id} belongs to environment ${manifest.env}, not ${stack.env}`);
   if (stack.production) await opts.confirm(dataToo ? `roll ${stack.project} back to backup ${id} (data AND release)?` : `return ${stack.project} to release ${manifest.release.run_id ?? id}?`);
   // SIGINT/SIGTERM: the next step throws, the failure path below undoes, the CLI exits 130/143
-  const lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, handleSignals: false });
-  const untrap = run.trapSignals(() => lock.release());
+  let lock: Lock | undefined;
+  const untrap = run.trapSignals(() => lock?.release());
   let safety: BackupManifest | undefined;
   const record = (outcome: ReleaseRecord['outcome'], extra: Pick<ReleaseRecord, 'images'> & Partial<ReleaseRecord>) =>
     appendRelease(opts.stateDir, {
@@ -133,6 +134,7 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
   const changed = { appsStopped: [] as string[], data: false, release: undefined as PriorRelease | undefined };
   let composeCli: ComposeCli | undefined; // known once detected: the undo needs it
   try {
+    lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, handleSignals: false });
     const compose = (composeCli = await detectCompose());
     if (dataToo) {
       const current = renderDirFor(opts.stateDir, stack.env);
@@ -168,12 +170,15 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
     return { backup: id, ...(safety ? { safety_backup: safety.id } : {}), data: dataToo };
   } catch (e) {
     const err = run.interruption(e);
-    const undo = composeCli ? await undoRollback(stack, run, { stateDir: opts.stateDir, compose: composeCli, safety, ...changed }) : 'nothing to undo';
-    record(undo === 'undone' ? 'rolled-back' : 'failed', { images: {}, error: run.redactor.text((err as Error).message.split('\n')[0]) + (safety ? ` (safety backup: ${safety.id})` : '') });
+    if (lock) {
+      // (no lock taken: nothing was changed, nothing to record)
+      const undo = composeCli ? await undoRollback(stack, run, { stateDir: opts.stateDir, compose: composeCli, safety, ...changed }) : 'nothing to undo';
+      record(undo === 'undone' ? 'rolled-back' : 'failed', { images: {}, error: run.redactor.text((err as Error).message.split('\n')[0]) + (safety ? ` (safety backup: ${safety.id})` : '') });
+    }
     throw err;
   } finally {
     untrap();
-    lock.release();
+    lock?.release();
   }
 }
 

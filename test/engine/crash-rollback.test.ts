@@ -48,10 +48,12 @@ import { execa } from 'execa';
 import { lifeops, demoCopy, at, demoProject, editStack, BIN, ROOT } from '../helpers.js';
 import { DAY, FULL, clientsOf, killPoints, rng, runLogs } from './crash-kit.js';
 
-const PORT = 19410;
-const PROJECT = 'crr-local';
-const APP = 'lifeops/crr-app';
-const stack = demoCopy('crr', PORT, (d) => {
+// LIFEOPS_CRASH_NAME=x (and LIFEOPS_CRASH_PORT) give a second copy of this file its own project, port and images, to run beside the first
+const NAME = process.env.LIFEOPS_CRASH_NAME ?? 'crr';
+const PORT = Number(process.env.LIFEOPS_CRASH_PORT ?? 19410);
+const PROJECT = `${NAME}-local`;
+const APP = `lifeops/${NAME}-app`;
+const stack = demoCopy(NAME, PORT, (d) => {
   for (const svc of ['web', 'worker']) at(d, `services.${svc}`).image = `${APP}:\${VERSION}`;
   at(d, 'services.web.build').context = './app';
   at(d, 'migrations').path = './app/migrations';
@@ -311,6 +313,31 @@ async function named(what: string, f: () => Promise<void>): Promise<void> {
   }
 }
 
+/** Steps of a clean `rollback <backup>` and `rollback --release` (the kill tests count them; the signal tests reuse the count). */
+const stepCount: { rollback?: number; release?: number } = {};
+
+/** Two releases to go between, the newer one held by a backup (T1 holds v1's): deployed here unless the down case did. */
+let releaseBackup = false;
+async function twoReleases(): Promise<void> {
+  if (releases.length < 2) {
+    const v = nextVersion();
+    await setupDeploy(v.version);
+    releases.push({ run: await lastSuccess(), version: v.version });
+    serving = v.version;
+    releaseBackup = false;
+  }
+  if (releaseBackup) return;
+  if (serving !== releases.at(-1)!.version) {
+    // the newest release is not in force (a rollback since): bring it back to back it up
+    const r = await cli(['rollback', '--release', releases.at(-1)!.run, '--yes']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    serving = releases.at(-1)!.version;
+  }
+  const b = await cli(['backup', '--tag', `release-${serving}`]);
+  expect(b.exitCode, b.stderr).toBe(0);
+  releaseBackup = true;
+}
+
 // -------------------------------------------------------------------- tests
 // The cases, and which run today. All six together take 19-24 min at load
 // 13-62 here (five rollbacks, two deploys, six verified backups), too long for
@@ -363,8 +390,14 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
     console.log(`rollback <backup>: ${steps.length} steps in ${ms} ms; killing at steps [${points.join(', ')}], at times [${times.map((t) => `${t.afterMs} ms (seed ${t.seed})`).join(', ')}]`);
     for (const k of points) await named(`rollback <backup> killed at step ${k}`, () => rollbackDataPoint({ atStep: k }));
     for (const t of times) await named(`seed ${t.seed} (rollback <backup> killed ${t.afterMs} ms after start)`, () => rollbackDataPoint(t));
-    // SIGINT and SIGTERM: undone (the safety backup restored, the apps started again) and exit 130/143
-    const sigs = signalPoints(steps.length, 6);
+    stepCount.rollback = steps.length;
+  }, LONG);
+
+  it.skipIf(!runs('rollback-backup'))('rollback <backup> sent SIGINT or SIGTERM at step boundaries: undone (the safety backup restored, the apps started again), exit 130/143; or, at its last step, finished', async () => {
+    stepCount.rollback ??= (await addMarker(), (await cleanRun(['rollback', T1.backup, '--yes'])).steps.length);
+    serving = 'v1';
+    await checkClean();
+    const sigs = signalPoints(stepCount.rollback, 6);
     console.log(`rollback <backup> signalled at steps [${sigs.join(', ')}]`);
     for (const [i, k] of sigs.entries()) {
       await addMarker();
@@ -482,28 +515,30 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
   }, SLOW);
 
   it.skipIf(!runs('release'))('rollback --release killed at step boundaries: the same rollback again serves that release, the data untouched', async () => {
-    // two releases to go between, the newer in force (the down case may have deployed it, or not run today)
-    if (releases.length < 2 || serving !== releases.at(-1)!.version) {
-      const v = nextVersion();
-      await setupDeploy(v.version);
-      releases.push({ run: await lastSuccess(), version: v.version });
-      serving = v.version;
-    }
-    // releases are kept through backups: one that holds the newer release's files (T1 holds v1's)
-    const b = await cli(['backup', '--tag', `release-${serving}`]);
-    expect(b.exitCode, b.stderr).toBe(0);
-    const to = releases[0];
+    await twoReleases();
+    const to = serving === releases[0].version ? releases.at(-1)! : releases[0];
     const { steps } = await cleanRun(['rollback', '--release', to.run, '--yes']);
     serving = to.version;
+    stepCount.release = steps.length;
     await checkClean();
     const points = killPoints(steps.length, 3, SAMPLE);
     console.log(`rollback --release: ${steps.length} steps; killing at ${points.join(', ')}`);
     for (const k of points) await named(`rollback --release killed at step ${k}`, () => rollbackReleasePoint({ atStep: k }));
-    // SIGINT and SIGTERM: the release in force before is back (files, image tags), exit 130/143; the data untouched either way
-    const sigs = signalPoints(steps.length, 7);
+  }, LONG);
+
+  it.skipIf(!runs('release'))('rollback --release sent SIGINT or SIGTERM at step boundaries: the release in force before is back (files, image tags), exit 130/143; or, at its last step, finished; the data untouched either way', async () => {
+    await twoReleases();
+    const other = () => (serving === releases[0].version ? releases.at(-1)! : releases[0]);
+    if (stepCount.release === undefined) {
+      const to = other();
+      stepCount.release = (await cleanRun(['rollback', '--release', to.run, '--yes'])).steps.length;
+      serving = to.version;
+      await checkClean();
+    }
+    const sigs = signalPoints(stepCount.release, 7);
     console.log(`rollback --release signalled at steps [${sigs.join(', ')}]`);
     for (const [i, k] of sigs.entries()) {
-      const to = serving === releases[0].version ? releases.at(-1)! : releases[0];
+      const to = other();
       const same = { hash: await itemsHash(), tables: await tables(), version: to.version };
       await named(`rollback --release sent a signal at step ${k}`, () => signalPoint(['rollback', '--release', to.run, '--yes'], k, SIGNALS[(DAY + i) % 2], same));
     }
