@@ -9,7 +9,8 @@
 //   - SIGTERM restart (what `systemctl restart docker` does) as web's new
 //     container is waited for (a step matched by its title in the run log);
 //   - SIGKILL of dockerd at a seeded random time (LIFEOPS_ENGINE_SEED=N
-//     replays one; by default the seed is the day of the year).
+//     replays one; by default the seed is the day of the year;
+//     LIFEOPS_ENGINE_SEEDS=N tries N seeds, SIGKILL and SIGTERM in turn).
 // The interrupted run must end by itself without a stack trace; once the
 // engine answers again the same deploy, with no manual step, must succeed:
 // the database equals the state before or after the migration (never a mix)
@@ -238,13 +239,19 @@ describe('the Docker engine restarted during a deploy (private engine)', () => {
   }, 2 * SLOW);
 
   it('SIGKILL of dockerd at a seeded random time: the same deploy again succeeds', async () => {
-    const seed = Number(process.env.LIFEOPS_ENGINE_SEED ?? DAY);
-    // somewhere in the first 80% of a deploy as long as the last full one, past its first 5 s
-    const afterMs = 5_000 + Math.floor(rng(seed)() * Math.max(0.8 * cleanMs - 5_000, 10_000));
-    try {
-      await engineGoneDuringDeploy(`SIGKILL at seed ${seed}`, afterMs, true);
-    } catch (e) {
-      throw new Error(`seed ${seed} (dockerd killed ${afterMs} ms after the start; rerun with LIFEOPS_ENGINE_SEED=${seed}): ${(e as Error).message}`);
+    // LIFEOPS_ENGINE_SEEDS=N tries N seeds from the first, SIGKILL and SIGTERM in turn
+    const first = Number(process.env.LIFEOPS_ENGINE_SEED ?? DAY);
+    const seeds = Array.from({ length: Number(process.env.LIFEOPS_ENGINE_SEEDS ?? 1) }, (_, i) => first + i);
+    for (const [i, seed] of seeds.entries()) {
+      const kill = i % 2 === 0;
+      // somewhere in the first 80% of a deploy as long as the last full one, past its first 5 s
+      const afterMs = 5_000 + Math.floor(rng(seed)() * Math.max(0.8 * cleanMs - 5_000, 10_000));
+      const how = kill ? 'SIGKILL' : 'SIGTERM restart';
+      try {
+        await engineGoneDuringDeploy(`${how} at seed ${seed}`, afterMs, kill);
+      } catch (e) {
+        throw new Error(`seed ${seed} (${how} of dockerd ${afterMs} ms after the start; rerun with LIFEOPS_ENGINE_SEED=${seed}): ${(e as Error).message}`);
+      }
     }
-  }, 2 * SLOW);
+  }, Number(process.env.LIFEOPS_ENGINE_SEEDS ?? 1) * 2 * SLOW);
 });
