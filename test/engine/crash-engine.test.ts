@@ -231,6 +231,9 @@ describe('the Docker engine restarted during a deploy (private engine)', () => {
     if (!engineEnv.DOCKER_HOST) return;
     await cli(['down', '--volumes', '--yes']);
     await dk(['rmi', '-f', ...Array.from({ length: versionNo }, (_, i) => `${APP}:v${i + 1}`)]);
+    // a build the engine died under leaves its intermediate containers and layers (no compose or lifeops label):
+    // pruned on the private engine only, named explicitly
+    for (const what of ['container', 'image']) await execa('docker', ['-H', engineEnv.DOCKER_HOST, what, 'prune', '-f'], { reject: false });
   }, SLOW);
 
   it('SIGTERM restart of the engine while web\'s new container starts: the same deploy again succeeds', async () => {
