@@ -97,7 +97,8 @@ function psqlSnapshotSession(containerId: string, user: string, db: string): Sna
         }
       };
       const onData = (d: Buffer) => ((out += d.toString()), check());
-      const onExit = () => reject(new OperationError(`psql in the database container ended early: ${errText.split('\n').slice(-3).join(' ')}`));
+      // an engine that went away leaves psql's docker client without a word: say how it ended
+      const onExit = () => reject(new OperationError(`psql in the database container ended early (${psql.signalCode ?? `exit ${psql.exitCode}`}): ${errText.trim().split('\n').slice(-3).join(' ') || 'no message; did the engine or the container stop?'}`));
       psql.stdout!.on('data', onData);
       psql.once('exit', onExit);
       psql.stdin!.write(`${sql}\nSELECT '${marker}';\n`);
