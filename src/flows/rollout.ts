@@ -163,6 +163,8 @@ export async function rollApps(ctx: RolloutCtx, plan: Pick<RolloutPlan, 'rolling
  * a graceful reload. New connections get the new configuration; requests in
  * flight finish on the old workers, so none is dropped.
  */
+const NO_PID_YET = /invalid PID number|nginx\.pid" failed \(2: No such file/;
+
 export async function reloadFront(ctx: RolloutCtx, reason: string): Promise<void> {
   const front = ctx.stack.front;
   if (front?.kind !== 'nginx') return;
@@ -171,7 +173,13 @@ export async function reloadFront(ctx: RolloutCtx, reason: string): Promise<void
     await ctx.run.step(`${front.service}: nginx -t, then graceful reload of ${c.name} (${reason})`, async () => {
       const test = await ctx.docker.exec(c.id, nginxTest(NGINX_CONF), 30_000);
       if (test.exitCode !== 0) throw new OperationError(`nginx in ${c.name} refuses the new configuration (it keeps serving the old one):\n${test.output.trim().split('\n').slice(-6).join('\n')}`);
-      const r = await ctx.docker.exec(c.id, nginxReload(NGINX_CONF), 30_000);
+      // a front container compose has just (re)started may not have written its pid file yet
+      // ("invalid PID number", or no such file): its master then reads the new files as it starts; ask again shortly
+      let r = await ctx.docker.exec(c.id, nginxReload(NGINX_CONF), 30_000);
+      for (let i = 0; r.exitCode !== 0 && NO_PID_YET.test(r.output) && i < 30; i++) {
+        await new Promise((done) => setTimeout(done, 500));
+        r = await ctx.docker.exec(c.id, nginxReload(NGINX_CONF), 30_000);
+      }
       if (r.exitCode !== 0) throw new OperationError(`nginx reload in ${c.name} failed: ${r.output.trim().split('\n').slice(-3).join(' ')}`);
     });
   }
