@@ -54,6 +54,9 @@ export class UsageError extends LifeopsError {
   }
 }
 
+/** An option the stack's target cannot honour: exit 2 before anything runs, even from `status`. */
+export class UnhonouredOptionError extends UsageError {}
+
 /** The operation ran and failed: exit 1. */
 export class OperationError extends LifeopsError {
   constructor(message: string, hint?: string) {

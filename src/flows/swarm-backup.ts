@@ -137,8 +137,17 @@ export async function swarmRollback(stack: Stack, run: Run, o: SwarmFlowOptions 
   const { dir, manifest } = readSwarmBackup(o.stateDir, stack.env, o.backup);
   const releaseDir = path.join(dir, 'release');
   if (!existsSync(path.join(releaseDir, SWARM_STACK_FILE))) throw new OperationError(`backup ${manifest.id} carries no stack file to return to`);
+  if (stack.production) {
+    if (!o.confirm) throw new OperationError('production rollback needs confirmation', 'add --yes');
+    await o.confirm(`roll ${stack.project} back to backup ${manifest.id} (data AND release, swarm)?`);
+  }
   const lock = await lockAndRecover(stack, run, { stateDir: o.stateDir, commandLine: o.commandLine, waitMs: o.waitMs });
   try {
+    // the data as it is now, before anything is replaced: the way back from a wrong rollback
+    const db0 = dbService(stack);
+    const dbRunning = db0 ? (await sw.tasks(swarmServiceName(stack, db0)).catch(() => [])).some((t) => /^running/i.test(t.CurrentState)) : false;
+    const safety = dbRunning ? (await run.step('safety backup of the data in force', () => swarmBackup(stack, run, sw, { stateDir: o.stateDir, tag: `before rollback ${run.id}` }))).id : undefined;
+    if (safety) run.say(`the data before this rollback is in backup ${safety}`);
     const apps = Object.entries(stack.services)
       .filter(([n, s]) => ['web', 'worker', 'job', 'other'].includes(s.role) && n !== dbService(stack) && n !== redisService(stack))
       .map(([n]) => swarmServiceName(stack, n));

@@ -20,6 +20,9 @@ export interface SwarmFlowOptions {
   commandLine: string;
   waitMs?: number;
   skipBackup?: boolean;
+  allowDangerousMigrations?: boolean;
+  /** asks the operator (production); absent under cron and in tests, where production needs --yes */
+  confirm?: (question: string) => Promise<void>;
 }
 
 export function swarmClient(stack: Stack, env: Record<string, string | undefined>): SwarmClient {

@@ -23,6 +23,9 @@ import { lastGoodRelease, readReleases, recordRelease, type ReleaseRecord } from
 import { releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
 import { deployStackDir, preflight, runMigrationJob, smokeTest, swarmClient, waitConverged, dbService, readStackServices, type SwarmFlowOptions } from './swarm-common.js';
 import { swarmBackup } from './swarm-backup.js';
+import { checkSecrets } from './preflight.js';
+import { checkMigrations } from './migrations.js';
+import { OperationError } from '../errors.js';
 export { swarmBackupFlow, swarmRollback } from './swarm-backup.js';
 
 // ---------------------------------------------------------------- deploy
@@ -42,6 +45,17 @@ export async function swarmDeploy(stack: Stack, run: Run, o: SwarmFlowOptions): 
   const started = run.io.now();
   const sw = swarmClient(stack, run.env);
   const opts = swarmOptions(stack);
+  // the same pre-flight gates as the compose target, before anything changes
+  if (stack.production) await run.step('pre-flight: production secrets are strong', async () => checkSecrets(stack));
+  if (stack.migrations)
+    await run.step('pre-flight: new migrations are safe', async () => {
+      const p = checkMigrations(stack, o.stateDir, { allowDangerous: o.allowDangerousMigrations });
+      if (p?.hits.length) run.say(`warning: ${p.hits.length} dangerous pattern(s) in new migrations allowed by --allow-dangerous-migrations`);
+    });
+  if (stack.production && (stack.deploy.confirm ?? true)) {
+    if (!o.confirm) throw new OperationError('production deploy needs confirmation', 'add --yes');
+    await o.confirm(`deploy ${stack.project} version ${stack.vars.VERSION ?? stack.deploy.version} to ${stack.env} (swarm)?`);
+  }
   const lock = await lockAndRecover(stack, run, { stateDir: o.stateDir, commandLine: o.commandLine, waitMs: o.waitMs });
   const version = stack.vars.VERSION ?? stack.deploy.version;
   const prev = lastGoodRelease(o.stateDir, stack.env);

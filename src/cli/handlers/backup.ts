@@ -9,12 +9,13 @@ import { verifyBackup } from '../../flows/verify.js';
 import { rollback } from '../../flows/rollback.js';
 import { verifyLatest } from '../../flows/drill.js';
 import { formatMiB } from '../../util/units.js';
-import { isSwarm, swarmBackupCommand, swarmRollbackCommand } from './swarm.js';
+import { isSwarm, refuseUnhonoured, swarmBackupCommand, swarmBackupsList, swarmBackupShow, swarmRollbackCommand } from './swarm.js';
 
 const human = (n: number) => (n < 1024 * 1024 ? `${n} B` : formatMiB(n));
 
 export async function backupCommand(cli: Cli, o: { env?: string; tag?: string; json?: boolean; wait?: string }): Promise<number> {
   const stack = cli.load(o.env);
+  refuseUnhonoured(stack, 'backup', o);
   if (isSwarm(stack)) return swarmBackupCommand(cli, stack, o);
   const stateDir = cli.stateDir();
   const { manifest: m, deleted } = await backupFlow(stack, cli.newRun(stack), { stateDir, tag: o.tag, commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait) });
@@ -26,6 +27,7 @@ export async function backupCommand(cli: Cli, o: { env?: string; tag?: string; j
 
 export function backupsListCommand(cli: Cli, o: { env?: string; json?: boolean }): number {
   const stack = cli.load(o.env, { allowMissing: true });
+  if (isSwarm(stack)) return swarmBackupsList(cli, stack, o);
   const list = listBackups(backupDir(stack, cli.stateDir()), stack.project, stack.env);
   if (o.json) cli.json(list);
   else if (!list.length) cli.err(`no backups for ${stack.env} in ${backupDir(stack, cli.stateDir())}`);
@@ -35,6 +37,7 @@ export function backupsListCommand(cli: Cli, o: { env?: string; json?: boolean }
 
 export function backupsShowCommand(cli: Cli, id: string, o: { env?: string }): number {
   const stack = cli.load(o.env, { allowMissing: true });
+  if (isSwarm(stack)) return swarmBackupShow(cli, stack, id);
   cli.json(loadBackup(stack, cli.stateDir(), id).manifest);
   return 0;
 }
@@ -42,6 +45,7 @@ export function backupsShowCommand(cli: Cli, id: string, o: { env?: string }): n
 export async function backupsVerifyCommand(cli: Cli, given: string | undefined, o: { env?: string; json?: boolean; latest?: boolean }): Promise<number> {
   if (!given === !o.latest) throw new UsageError('give a backup id or --latest (not both)', 'see `lifeops backups list`');
   const stack = cli.load(o.env);
+  refuseUnhonoured(stack, 'backups verify', o);
   const run = cli.newRun(stack);
   // --latest (for cron) records the result as the restore drill `status` watches
   const r = o.latest ? await verifyLatest(stack, run, { stateDir: cli.stateDir() }) : await verifyBackup(stack, run, { stateDir: cli.stateDir(), id: given! });
@@ -53,6 +57,7 @@ export async function backupsVerifyCommand(cli: Cli, given: string | undefined, 
 
 export async function rollbackCommand(cli: Cli, id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean; wait?: string }): Promise<number> {
   const stack = cli.load(o.env);
+  refuseUnhonoured(stack, 'rollback', o);
   if (isSwarm(stack)) return swarmRollbackCommand(cli, stack, id, o);
   const r = await rollback(stack, cli.newRun(stack), {
     stateDir: cli.stateDir(),

@@ -13,6 +13,7 @@ import { ping } from '../../clients/http.js';
 import { run as runCommand } from '../../clients/runner.js';
 import { redactorFor } from '../../flows/context.js';
 import { Redactor } from '../../util/redact.js';
+import { refuseUnhonoured } from './swarm.js';
 import { CRON_JOBS, cronFileName, cronJobArgs, renderCronD, type CronJob } from '../../render/cron.js';
 
 export interface CronOptions {
@@ -26,6 +27,7 @@ export interface CronOptions {
 export async function cronCommand(cli: Cli, o: CronOptions): Promise<number> {
   if ([o.install, o.uninstall, o.run].filter(Boolean).length > 1) throw new UsageError('--install, --uninstall and --run go alone');
   const stack = cli.load(o.env, { allowMissing: !o.run });
+  refuseUnhonoured(stack, 'cron', o);
   const self = cli.io.self ?? { node: 'node', script: 'lifeops' };
   const bin = path.resolve(self.script);
   const stateDir = cli.stateDir();

@@ -4,7 +4,7 @@ import type { Cli } from '../context.js';
 import { LifeopsError } from '../../errors.js';
 import { deploy } from '../../flows/deploy.js';
 import { formatDuration } from '../../util/units.js';
-import { isSwarm, swarmDeployCommand } from './swarm.js';
+import { isSwarm, refuseUnhonoured, swarmDeployCommand } from './swarm.js';
 
 export interface DeployArgs {
   version?: string;
@@ -22,6 +22,7 @@ export async function deployCommand(cli: Cli, env: string, o: DeployArgs): Promi
   if (o.version) overrides.VERSION = o.version;
   const stack = cli.load(env, { overrides });
   if (!overrides.VERSION && !stack.vars.VERSION) stack.vars.VERSION = stack.deploy.version;
+  refuseUnhonoured(stack, 'deploy', o);
   if (isSwarm(stack)) return swarmDeployCommand(cli, stack, o);
   const run = cli.newRun(stack);
   try {

@@ -8,12 +8,13 @@ import { detectCompose, runStreaming } from '../../clients/runner.js';
 import { composeLogs } from '../../commands/compose.js';
 import { renderDir, runLogFile } from '../../state/paths.js';
 import { formatDuration } from '../../util/units.js';
-import { isSwarm, swarmLogsCommand } from './swarm.js';
+import { isSwarm, refuseUnhonoured, swarmLogsCommand } from './swarm.js';
 
 export async function logsCommand(cli: Cli, service: string | undefined, o: { env?: string; follow?: boolean; tail?: number; run?: string }): Promise<number> {
   if (o.run) return replayRun(cli, o.run);
   const stack = cli.load(o.env, { allowMissing: true });
   if (service && !stack.services[service]) throw new UsageError(`no service "${service}" in ${stack.name}; services: ${Object.keys(stack.services).join(', ')}`);
+  refuseUnhonoured(stack, 'logs', o);
   if (isSwarm(stack)) return swarmLogsCommand(cli, stack, service, o);
   const compose = await detectCompose();
   const dir = renderDir(cli.stateDir(), stack.env);

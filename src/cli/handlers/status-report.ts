@@ -6,7 +6,7 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import chalk from 'chalk';
 import type { Cli } from '../context.js';
-import { LifeopsError, UsageError } from '../../errors.js';
+import { LifeopsError, UnhonouredOptionError, UsageError } from '../../errors.js';
 import { DockerClient } from '../../clients/docker.js';
 import { gatherStatus, startLastProbes } from '../../flows/status.js';
 import { redactorFor } from '../../flows/context.js';
@@ -71,7 +71,11 @@ export async function statusCommand(cli: Cli, o: StatusOptions): Promise<number>
     if (o.env) await startLastProbes(docker, cli.stateDir(), o.env);
     const stack = cli.load(o.env, { parseCache: true });
     // the swarm handler (and its flows, execa among them) loads only for a swarm stack
-    if (stack.target === 'swarm') return await (await import('./swarm.js')).swarmStatusCommand(cli, stack, o);
+    if (stack.target === 'swarm') {
+      const swarm = await import('./swarm.js');
+      swarm.refuseUnhonoured(stack, 'status', o);
+      return await swarm.swarmStatusCommand(cli, stack, o);
+    }
     report = await gatherStatus(stack, { io: cli.io, docker, stateDir: cli.stateDir() });
     const redactor = redactorFor(stack);
     if (o.textfile) writeTextfile(o.textfile, stack.project, redactor.text(formatPrometheus(report)));
@@ -80,7 +84,8 @@ export async function statusCommand(cli: Cli, o: StatusOptions): Promise<number>
     else if (format === 'prometheus') cli.io.stdout.write(redactor.text(formatPrometheus(report)));
     else if (!(o.quiet && report.level === 'OK')) cli.io.stdout.write(redactor.text(formatText(report)));
   } catch (e) {
-    if (!(e instanceof LifeopsError)) throw e;
+    // a refused option is a usage error (exit 2), not a state of the stack
+    if (!(e instanceof LifeopsError) || e instanceof UnhonouredOptionError) throw e;
     // the stack's secrets (env_files included) once it loaded; the process environment's always
     const message = envSecrets(cli.io.env).text(cli.stackRedactor ? cli.stackRedactor.text(e.message) : e.message);
     const msg = message.split('\n')[0].replace(/\|/g, '/');

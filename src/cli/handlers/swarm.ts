@@ -3,17 +3,34 @@
 import chalk from 'chalk';
 import type { Cli } from '../context.js';
 import type { Stack } from '../../config/schema.js';
-import { LifeopsError } from '../../errors.js';
+import { LifeopsError, UnhonouredOptionError, UsageError } from '../../errors.js';
+import { refusedOptions } from '../../plan/target-support.js';
 import { redactorFor } from '../../flows/context.js';
+import { listSwarmBackups, readSwarmBackup } from '../../flows/swarm-backup.js';
 import { swarmBackupFlow, swarmDeploy, swarmHealthCheck, swarmLogs, swarmRollback, swarmStatus } from '../../flows/swarm.js';
 import { formatDuration } from '../../util/units.js';
 
 export const isSwarm = (stack: Stack) => stack.target === 'swarm';
 
-export async function swarmDeployCommand(cli: Cli, stack: Stack, o: { json?: boolean; skipBackup?: boolean; wait?: string }): Promise<number> {
+/** Exit 2 before anything runs when the stack's target cannot honour an option given to `command`. */
+export function refuseUnhonoured(stack: Stack, command: string, options: object): void {
+  const refused = refusedOptions(stack.target === 'swarm' ? 'swarm' : 'compose', command, options as Record<string, unknown>);
+  if (!refused.length) return;
+  const what = refused.map((r) => `${r.flag}: ${r.why}`).join('\n  ');
+  throw new UnhonouredOptionError(`environment ${stack.env} (target ${stack.target}) cannot honour ${refused.length > 1 ? 'these' : 'this'}; nothing was changed:\n  ${what}`, 'drop the option, or use an environment with target compose');
+}
+
+export async function swarmDeployCommand(cli: Cli, stack: Stack, o: { json?: boolean; skipBackup?: boolean; wait?: string; yes?: boolean; allowDangerousMigrations?: boolean }): Promise<number> {
   const run = cli.newRun(stack);
   try {
-    const r = await swarmDeploy(stack, run, { stateDir: cli.stateDir(), commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait), skipBackup: o.skipBackup });
+    const r = await swarmDeploy(stack, run, {
+      stateDir: cli.stateDir(),
+      commandLine: cli.commandLine,
+      waitMs: cli.waitMs(o.wait),
+      skipBackup: o.skipBackup,
+      allowDangerousMigrations: o.allowDangerousMigrations,
+      confirm: (q) => cli.confirm(q, o.yes),
+    });
     if (o.json) cli.json(r, run.redactor);
     else cli.err(chalk.green(`deployed ${stack.project} version ${r.version} to a ${r.nodes}-node swarm in ${formatDuration(r.duration_ms)}; converged in ${formatDuration(r.converge_ms)} (run ${run.id})`));
     return 0;
@@ -30,19 +47,22 @@ export async function swarmBackupCommand(cli: Cli, stack: Stack, o: { tag?: stri
   return 0;
 }
 
-export async function swarmRollbackCommand(cli: Cli, stack: Stack, id: string | undefined, o: { json?: boolean; wait?: string }): Promise<number> {
-  const r = await swarmRollback(stack, cli.newRun(stack), { stateDir: cli.stateDir(), commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait), backup: id ?? 'latest' });
+export async function swarmRollbackCommand(cli: Cli, stack: Stack, id: string | undefined, o: { json?: boolean; wait?: string; yes?: boolean }): Promise<number> {
+  // without an id the compose target returns to the previous release and keeps the data; on swarm
+  // a rollback always replaces the data, so it is never the default
+  if (!id) throw new UsageError(`environment ${stack.env} (target swarm) rolls back to a backup only, data and release: give its id`, 'see `lifeops backups list --env ' + stack.env + '`');
+  const r = await swarmRollback(stack, cli.newRun(stack), { stateDir: cli.stateDir(), commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait), backup: id, confirm: (q) => cli.confirm(q, o.yes) });
   if (o.json) cli.json(r);
   else cli.err(chalk.green(`rolled ${stack.project} back to backup ${r.backup} (data and release, version ${r.version}); converged in ${formatDuration(r.converge_ms)}`));
   return 0;
 }
 
-export async function swarmStatusCommand(cli: Cli, stack: Stack, o: { json?: boolean }): Promise<number> {
+export async function swarmStatusCommand(cli: Cli, stack: Stack, o: { json?: boolean; format?: string; quiet?: boolean }): Promise<number> {
   const st = await swarmStatus(stack, cli.newRun(stack));
   const bad = st.services.filter((s) => s.state !== 'converged').length + st.nodes.filter((n) => n.state !== 'ready').length;
   const level = !st.services.length ? 'CRITICAL' : bad ? 'WARNING' : 'OK';
-  if (o.json) cli.json({ project: st.project, level, target: 'swarm', nodes: st.nodes, services: st.services, release: st.release }, redactorFor(stack));
-  else {
+  if (o.json || o.format === 'json') cli.json({ project: st.project, level, target: 'swarm', nodes: st.nodes, services: st.services, release: st.release }, redactorFor(stack));
+  else if (!(o.quiet && level === 'OK')) {
     cli.out(`${st.project} (swarm, ${st.nodes.length} nodes): ${level}${st.release ? `  release ${st.release.version} (${st.release.run_id})` : ''}`);
     for (const n of st.nodes) cli.out(`  node ${n.hostname.padEnd(14)} ${n.role.padEnd(8)} ${n.state.padEnd(6)} ${n.availability}`);
     for (const s of st.services) cli.out(`  ${s.service.padEnd(24)} ${s.replicas.padEnd(5)} ${s.state.padEnd(10)} ${s.image}  on ${s.tasks.map((t) => t.node).join(', ') || '-'}${s.detail ? `  (${s.detail})` : ''}`);
@@ -50,8 +70,17 @@ export async function swarmStatusCommand(cli: Cli, stack: Stack, o: { json?: boo
   return level === 'OK' ? 0 : level === 'WARNING' ? 1 : 2;
 }
 
-export async function swarmHealthCommand(cli: Cli, stack: Stack, o: { json?: boolean }): Promise<number> {
-  const r = await swarmHealthCheck(stack, cli.newRun(stack));
+export async function swarmHealthCommand(cli: Cli, stack: Stack, o: { json?: boolean; retries?: number; interval?: number }): Promise<number> {
+  const run = cli.newRun(stack);
+  const attempts = Math.max(1, o.retries ?? 1);
+  let wait = (o.interval ?? 2) * 1000;
+  let r = await swarmHealthCheck(stack, run);
+  for (let attempt = 1; !r.ok && attempt < attempts; attempt++) {
+    cli.err(`attempt ${attempt}/${attempts}: CRITICAL; retrying in ${wait / 1000}s`);
+    await new Promise((done) => setTimeout(done, wait));
+    wait *= 2;
+    r = await swarmHealthCheck(stack, run);
+  }
   if (o.json) cli.json(r, redactorFor(stack));
   else cli.out(`${stack.project}: ${r.ok ? chalk.green('OK') : chalk.red('CRITICAL')}${r.url ? ` (${r.url})` : ''}${r.problems.map((p) => `\n  ${p}`).join('')}`);
   return r.ok ? 0 : 1;
@@ -59,5 +88,18 @@ export async function swarmHealthCommand(cli: Cli, stack: Stack, o: { json?: boo
 
 export async function swarmLogsCommand(cli: Cli, stack: Stack, service: string | undefined, o: { tail?: number }): Promise<number> {
   cli.io.stdout.write((await swarmLogs(stack, cli.newRun(stack), service, o.tail ?? 200)) + '\n');
+  return 0;
+}
+
+export function swarmBackupsList(cli: Cli, stack: Stack, o: { json?: boolean }): number {
+  const list = listSwarmBackups(cli.stateDir(), stack.env).map((m) => ({ id: m.id, env: m.env, time: m.time, tag: m.tag, size: Object.values(m.files).reduce((n, f) => n + f.size, 0), target: 'swarm' as const }));
+  if (o.json) cli.json(list);
+  else if (!list.length) cli.err(`no swarm backups for ${stack.env}`);
+  else for (const b of list) cli.out(`${b.id}  ${b.env.padEnd(11)} ${b.time}  ${String(b.size).padStart(12)} B  ${b.tag ?? ''}`);
+  return 0;
+}
+
+export function swarmBackupShow(cli: Cli, stack: Stack, id: string): number {
+  cli.json(readSwarmBackup(cli.stateDir(), stack.env, id).manifest);
   return 0;
 }

@@ -1,0 +1,63 @@
+// What each target honours of each command's options. A flag a target cannot
+// honour is refused before anything runs (exit 2), never dropped: a
+// `--dry-run` that a target ignored would deploy for real.
+export type TargetKind = 'compose' | 'swarm';
+
+/** A refused option: how the operator wrote it, and why this target cannot do it. */
+export interface Refusal {
+  flag: string;
+  why: string;
+}
+
+type Check = (value: unknown) => string | undefined;
+const given: Check = (v) => (v === undefined || v === false ? undefined : 'given');
+
+/**
+ * Per command, the options the swarm target cannot honour (by commander's
+ * attribute name), each with the reason. Whole commands the swarm target
+ * cannot run are listed under `*`.
+ */
+const SWARM: Record<string, Record<string, { flag: string; check?: Check; why: string }>> = {
+  deploy: {
+    dryRun: { flag: '--dry-run', why: 'the swarm deploy has no plan to print yet; nothing would stop it from deploying for real' },
+    build: { flag: '--build', why: 'swarm nodes run images already loaded on them; build and load them first (docker build, docker save | docker -H NODE load)' },
+  },
+  status: {
+    format: {
+      flag: '--format',
+      check: (v) => (v === 'nagios' || v === 'prometheus' ? `--format ${v}` : undefined),
+      why: 'the swarm status has text and JSON only',
+    },
+    textfile: { flag: '--textfile', why: 'the swarm status writes no textfile' },
+  },
+  logs: {
+    follow: { flag: '--follow', why: 'swarm logs are read once (docker service logs); follow them with docker service logs -f' },
+  },
+  rollback: {
+    release: { flag: '--release', why: 'the swarm target returns to a backup (data and release) only: give a backup id' },
+  },
+  'backups verify': {
+    '*': { flag: 'backups verify', why: 'swarm backups have no restore drill yet' },
+  },
+  down: {
+    '*': { flag: 'down', why: 'the swarm target has no down yet; `docker stack rm PROJECT` on a manager removes the services (volumes stay)' },
+  },
+  cron: {
+    install: { flag: '--install', why: "the installed jobs include the restore drill (backups verify), which the swarm target lacks" },
+    run: { flag: '--run', why: "the cron jobs include the restore drill (backups verify), which the swarm target lacks" },
+  },
+};
+
+/** The options of `command` that `target` cannot honour; empty when it can run it as asked. */
+export function refusedOptions(target: TargetKind, command: string, options: Record<string, unknown>): Refusal[] {
+  if (target === 'compose') return [];
+  const table = SWARM[command] ?? {};
+  const out: Refusal[] = [];
+  if (table['*']) out.push({ flag: table['*'].flag, why: table['*'].why });
+  for (const [key, rule] of Object.entries(table)) {
+    if (key === '*') continue;
+    const hit = (rule.check ?? given)(options[key]);
+    if (hit) out.push({ flag: hit === 'given' ? rule.flag : hit, why: rule.why });
+  }
+  return out;
+}
