@@ -10,6 +10,7 @@ import { formatDuration } from '../util/units.js';
 import { DockerClient } from '../clients/docker.js';
 import { RunLog, newRunId, type StepEvent } from '../state/runlog.js';
 import { InterruptedError, LifeopsError } from '../errors.js';
+import { realEffects, type Effects } from './effects.js';
 
 export { newRunId, type StepEvent };
 
@@ -37,6 +38,8 @@ export class Run {
   private readonly log: RunLog;
   private spinner?: Ora;
   private dockerClient?: DockerClient;
+  /** how the run changes the target (processes, waits): real, dry run or recording (flows/effects.ts) */
+  effects: Effects = realEffects;
 
   constructor(
     readonly io: IO,
@@ -54,6 +57,11 @@ export class Run {
   get docker(): DockerClient {
     this.dockerClient ??= new DockerClient();
     return this.dockerClient;
+  }
+
+  /** tests without Docker: an engine whose answers the test scripts (with effects = a RecordingEffects) */
+  useEngine(docker: DockerClient): void {
+    this.dockerClient = docker;
   }
 
   get env(): Record<string, string | undefined> {

@@ -5,7 +5,6 @@ import { existsSync } from 'node:fs';
 import type { Stack } from '../config/schema.js';
 import { OperationError, LifeopsError } from '../errors.js';
 import type { ContainerState } from '../clients/docker.js';
-import { runChecked } from '../clients/runner.js';
 import { httpGet } from '../clients/http.js';
 import { composeEnv, type ComposeCli } from '../commands/compose.js';
 import type { Run } from './context.js';
@@ -13,7 +12,7 @@ import { recordRelease, type ReleaseRecord } from '../state/ledger.js';
 import { releaseArchiveDir } from '../state/paths.js';
 import { writeRendered, readRenderedDir, writeSecretFiles } from './render.js';
 import { fingerprintStep, migrationEffect, writeMigrationRecord, type MigrationPlan } from './migrations.js';
-import { exec, reloadFront, rollingUpdate, serviceHashes, upInfrastructure, type RolloutCtx } from './rollout.js';
+import { exec, reloadFront, rollingUpdate, serviceHashes, type RolloutCtx } from './rollout.js';
 import { APP_ROLES, composeInputsDigest } from '../plan/rollout.js';
 import type { DeployPlan, DeployStep } from '../plan/deploy.js';
 import { runHooks } from './hooks.js';
@@ -105,10 +104,11 @@ export async function execute(
           if (secrets.length) run.info('secret files', { written: secrets });
         });
       case 'build':
-        return run.step(step.title, async () => void (await runChecked(step.argv, { timeoutMs: 30 * 60_000 })));
+        return run.step(step.title, async () => void (await run.effects.change(step.argv, { timeoutMs: 30 * 60_000 })));
       case 'up-infra':
         changes.containers = true;
-        return void (await upInfrastructure(ctx, { recreate: step.services }));
+        // exactly the planned command (the dry run printed it)
+        return exec(ctx, step.title, step.argv);
       case 'wait-infra': {
         const subset = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([, s]) => !APP_ROLES.has(s.role))) } as Stack;
         await run.step(step.title, async () => void (await waitHealthy(subset, run.docker)));
@@ -122,7 +122,7 @@ export async function execute(
         return migrate(d, ctx, step, plan, changes);
       case 'roll':
         changes.containers = true;
-        return rollingUpdate(ctx, step.service);
+        return rollingUpdate(ctx, step);
       case 'up-apps':
         changes.containers = true;
         return exec(ctx, step.title, step.argv);
@@ -195,7 +195,7 @@ async function migrate(d: DeployInputs, ctx: RolloutCtx, step: Extract<DeploySte
     const attempts = plan.rollout.fresh || plan.rollout.recreate.includes(stack.postgres?.service ?? '') ? 6 : 1;
     for (let i = 1; ; i++) {
       try {
-        const r = await runChecked(step.argv, { env: ctx.env, timeoutMs: 30 * 60_000 });
+        const r = await run.effects.change(step.argv, { env: ctx.env, timeoutMs: 30 * 60_000 });
         run.info('migrations', { output: run.redactor.text((r.stdout + '\n' + r.stderr).trim().slice(-4000)) });
         return;
       } catch (me) {

@@ -4,6 +4,7 @@
 // changes began is undone once: back to the last release's files and images,
 // and the database restored from the pre-deploy backup only when the
 // migrations changed it. `--dry-run` prints the same plan and stops there.
+import { dryRunEffects } from './effects.js';
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -116,7 +117,7 @@ async function scratchHashes(d: DeployInputs, compose: ComposeCli, transform: (t
     // compose wants the project folder to exist; an empty one changes nothing in force
     mkdirSync(d.renderDir, { recursive: true });
     const target: ComposeTarget = { project: d.stack.project, files: composeFiles.map((rel) => path.join(scratch, rel)), projectDir: path.resolve(d.renderDir) };
-    return await serviceHashes({ compose, env: composeEnv(d.stack) }, target);
+    return await serviceHashes({ compose, env: composeEnv(d.stack), run: d.run }, target);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -124,6 +125,8 @@ async function scratchHashes(d: DeployInputs, compose: ComposeCli, transform: (t
 
 export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): Promise<DeployResult> {
   const started = run.io.now();
+  // a dry run may read but never change: a change attempted through the effects port throws
+  if (opts.dryRun) run.effects = dryRunEffects;
   const renderDir = renderDirFor(opts.stateDir, stack.env);
   const files = renderStack(stack, renderDir);
   const d: DeployInputs = {

@@ -9,8 +9,7 @@
 import type { Stack, Service } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import type { DockerClient } from '../clients/docker.js';
-import { runChecked } from '../clients/runner.js';
-import { composeConfigHash, composeScale, composeUp, composeUpNoDeps, dockerRm, dockerStop, nginxReload, nginxTest, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
+import { shellQuote, composeConfigHash, composeUp, composeUpNoDeps, dockerRm, dockerStop, nginxReload, nginxTest, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import type { Run } from './context.js';
 import { mapImage } from '../render/compose.js';
 import { NGINX_CONF } from '../render/extras.js';
@@ -18,6 +17,7 @@ import { httpCheck } from './health.js';
 import { diagnose } from './wait.js';
 import { parseDuration } from '../util/units.js';
 import { APP_ROLES, expectedServices, parseHashes, type RolloutPlan } from '../plan/rollout.js';
+import { planRoll, type RollStep } from '../plan/deploy.js';
 
 export interface RolloutCtx {
   stack: Stack;
@@ -28,8 +28,10 @@ export interface RolloutCtx {
   env: Record<string, string>;
 }
 
-export async function serviceHashes(ctx: Pick<RolloutCtx, 'compose' | 'env'>, target: ComposeTarget): Promise<Record<string, string>> {
-  const r = await runChecked(composeConfigHash(ctx.compose, target), { env: ctx.env, timeoutMs: 120_000 });
+export async function serviceHashes(ctx: Pick<RolloutCtx, 'compose' | 'env' | 'run'>, target: ComposeTarget): Promise<Record<string, string>> {
+  const argv = composeConfigHash(ctx.compose, target);
+  const r = await ctx.run.effects.read(argv, { env: ctx.env, timeoutMs: 120_000 });
+  if (r.exitCode !== 0) throw new OperationError(`command failed (exit ${r.exitCode}): ${shellQuote(argv)}\n${(r.stderr || r.stdout).split('\n').slice(-15).join('\n')}`);
   return parseHashes(r.stdout);
 }
 
@@ -46,7 +48,7 @@ export async function currentImageIds(stack: Stack, docker: DockerClient): Promi
 export async function exec(ctx: RolloutCtx, title: string, argv: string[], timeoutMs = 15 * 60_000): Promise<void> {
   await ctx.run.step(title, async () => {
     try {
-      await runChecked(argv, { env: ctx.env, timeoutMs });
+      await ctx.run.effects.change(argv, { env: ctx.env, timeoutMs });
     } catch (e) {
       // compose stops at the first dependency that is unhealthy: name the service, not the command.
       throw (await diagnose(ctx.stack, ctx.docker)) ?? e;
@@ -103,19 +105,20 @@ async function tail(ctx: RolloutCtx, id: string): Promise<string> {
   }
 }
 
-const graceSeconds = (svc: Service) => Math.ceil(parseDuration(svc.stop_grace_period ?? '10s') / 1000);
-
 /** Seconds the front may keep a resolved address (nginx `resolver ... valid=5s`) plus a margin. */
 export const DNS_SETTLE_MS = 6000;
 
-/** Replace one web service's containers with new ones without a gap. */
-export async function rollingUpdate(ctx: RolloutCtx, name: string): Promise<void> {
+/**
+ * Replace one web service's containers with new ones without a gap, running
+ * exactly the commands of its planned step (plan/deploy.ts planRoll).
+ */
+export async function rollingUpdate(ctx: RolloutCtx, step: RollStep): Promise<void> {
+  const name = step.service;
   const svc = ctx.stack.services[name];
+  const oldIds = new Set(step.retire.map((c) => c.id));
+  const running = step.retire.filter((c) => c.running).length;
   const n = Math.max(1, svc.replicas);
-  const before = (await ctx.docker.projectContainers(ctx.stack.project)).filter((c) => c.service === name);
-  const oldIds = new Set(before.map((c) => c.id));
-  const old = before.filter((c) => c.state === 'running');
-  await exec(ctx, `${name}: start ${n} new container${n > 1 ? 's' : ''} beside the ${old.length || 'old'} running`, composeScale(ctx.compose, ctx.target, name, old.length + n));
+  await exec(ctx, `${name}: start ${n} new container${n > 1 ? 's' : ''} beside the ${running || 'old'} running`, step.argv);
   const fresh = (await ctx.docker.projectContainers(ctx.stack.project)).filter((c) => c.service === name && !oldIds.has(c.id));
   if (!fresh.length) throw new OperationError(`compose started no new ${name} container`);
   try {
@@ -131,27 +134,27 @@ export async function rollingUpdate(ctx: RolloutCtx, name: string): Promise<void
     // the old containers never stopped serving: remove the new ones and keep compose's view as it was
     await ctx.run.step(`${name}: remove the new container${fresh.length > 1 ? 's' : ''} (old version keeps serving)`, async () => {
       for (const c of fresh) {
-        await runChecked(dockerStop(c.id, graceSeconds(svc)), { timeoutMs: 120_000 }).catch(() => undefined);
-        await runChecked(dockerRm(c.id), { timeoutMs: 60_000 }).catch(() => undefined);
+        await ctx.run.effects.change(dockerStop(c.id, step.grace_s), { timeoutMs: 120_000 }).catch(() => undefined);
+        await ctx.run.effects.change(dockerRm(c.id), { timeoutMs: 60_000 }).catch(() => undefined);
       }
     });
     throw e;
   }
-  if (old.length) {
-    await ctx.run.step(`${name}: let the front pick up the new address (${DNS_SETTLE_MS / 1000}s)`, () => new Promise((r) => setTimeout(r, DNS_SETTLE_MS)));
-    for (const c of before) {
-      await ctx.run.step(`${name}: stop old container ${c.name} (SIGTERM, grace ${graceSeconds(svc)}s) and remove it`, async () => {
-        await runChecked(dockerStop(c.id, graceSeconds(svc)), { timeoutMs: (graceSeconds(svc) + 60) * 1000 });
-        await runChecked(dockerRm(c.id), { timeoutMs: 60_000 });
+  if (running) {
+    await ctx.run.step(`${name}: let the front pick up the new address (${DNS_SETTLE_MS / 1000}s)`, () => ctx.run.effects.sleep(DNS_SETTLE_MS));
+    for (const c of step.retire) {
+      await ctx.run.step(`${name}: stop old container ${c.name} (SIGTERM, grace ${step.grace_s}s) and remove it`, async () => {
+        await ctx.run.effects.change(c.stop, { timeoutMs: (step.grace_s + 60) * 1000 });
+        await ctx.run.effects.change(c.rm, { timeoutMs: 60_000 });
       });
     }
   }
-  await exec(ctx, `${name}: scale back to ${n} in compose`, composeScale(ctx.compose, ctx.target, name, n));
+  await exec(ctx, `${name}: scale back to ${n} in compose`, step.scaleBack);
 }
 
 /** Roll web services, then `up -d --no-deps` the other changed app services (a first deploy: `up -d` of everything). */
 export async function rollApps(ctx: RolloutCtx, plan: Pick<RolloutPlan, 'rolling' | 'recreate' | 'fresh'>): Promise<void> {
-  for (const name of plan.rolling) await rollingUpdate(ctx, name);
+  for (const name of plan.rolling) await rollingUpdate(ctx, planRoll(ctx.stack, ctx.compose, ctx.target, name, await ctx.docker.projectContainers(ctx.stack.project)));
   if (plan.fresh) return exec(ctx, `compose up (project ${ctx.stack.project})`, composeUp(ctx.compose, ctx.target));
   const rest = plan.recreate.filter((n) => APP_ROLES.has(ctx.stack.services[n].role));
   if (rest.length) await exec(ctx, `compose up --no-deps ${rest.join(', ')}`, composeUpNoDeps(ctx.compose, ctx.target, rest));
@@ -175,10 +178,10 @@ export async function reloadFront(ctx: RolloutCtx, reason: string): Promise<void
       if (test.exitCode !== 0) throw new OperationError(`nginx in ${c.name} refuses the new configuration (it keeps serving the old one):\n${test.output.trim().split('\n').slice(-6).join('\n')}`);
       // a front container compose has just (re)started may not have written its pid file yet
       // ("invalid PID number", or no such file): its master then reads the new files as it starts; ask again shortly
-      let r = await ctx.docker.exec(c.id, nginxReload(NGINX_CONF), 30_000);
+      let r = await ctx.run.effects.execIn(ctx.docker, c.id, nginxReload(NGINX_CONF), 30_000);
       for (let i = 0; r.exitCode !== 0 && NO_PID_YET.test(r.output) && i < 30; i++) {
         await new Promise((done) => setTimeout(done, 500));
-        r = await ctx.docker.exec(c.id, nginxReload(NGINX_CONF), 30_000);
+        r = await ctx.run.effects.execIn(ctx.docker, c.id, nginxReload(NGINX_CONF), 30_000);
       }
       if (r.exitCode !== 0) throw new OperationError(`nginx reload in ${c.name} failed: ${r.output.trim().split('\n').slice(-3).join(' ')}`);
     });

@@ -4,7 +4,8 @@
 // and per service the action and its reason. Pure. `deploy --dry-run` prints
 // this plan; a real deploy hands the same plan to the executor.
 import type { Stack } from '../config/schema.js';
-import { composeRun, composeScale, composeStartAsIs, composeUp, composeUpNoDeps, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
+import { composeRun, composeScale, composeStartAsIs, composeUp, composeUpNoDeps, dockerRm, dockerStop, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
+import { parseDuration } from '../util/units.js';
 import { keepAdopted } from './adopt.js';
 import { APP_ROLES, expectedServices, planRollout, type ObservedContainer, type RolloutPlan, type ServiceDecision } from './rollout.js';
 
@@ -52,7 +53,7 @@ export type DeployStep =
   | { kind: 'up-infra'; title: string; services: string[]; argv: string[] }
   | { kind: 'wait-infra'; title: string }
   | { kind: 'migrate'; title: string; service: string; argv: string[]; newFiles: number }
-  | { kind: 'roll'; title: string; service: string; argv: string[] }
+  | RollStep
   | { kind: 'up-apps'; title: string; services: string[]; argv: string[] }
   | { kind: 'reload-front'; title: string; service: string; reason: string }
   | { kind: 'wait-healthy'; title: string }
@@ -60,6 +61,42 @@ export type DeployStep =
   | { kind: 'record'; title: string }
   | { kind: 'retention'; title: string }
   | { kind: 'notify'; title: string; targets: string[] };
+
+/**
+ * Replacing one web service's containers without a gap, every command fixed
+ * in advance: `argv` starts `want` new containers beside the running ones;
+ * once they are healthy and ready (and the front had time to see them), each
+ * old container is stopped and removed (`retire`), then compose is scaled
+ * back (`scaleBack`). The executor runs exactly these.
+ */
+export interface RollStep {
+  kind: 'roll';
+  title: string;
+  service: string;
+  argv: string[];
+  /** the containers found for the service (every state), each with its stop and remove commands */
+  retire: { id: string; name: string; running: boolean; stop: string[]; rm: string[] }[];
+  scaleBack: string[];
+  /** seconds given to a container to stop after SIGTERM */
+  grace_s: number;
+}
+
+/** The roll of one service from what runs now (the deploy's plan and the undo's both use it). */
+export function planRoll(stack: Stack, compose: ComposeCli, target: ComposeTarget, name: string, containers: ObservedContainer[]): RollStep {
+  const mine = containers.filter((c) => c.service === name);
+  const running = mine.filter((c) => c.state === 'running').length;
+  const want = Math.max(1, stack.services[name].replicas);
+  const grace = Math.ceil(parseDuration(stack.services[name].stop_grace_period ?? '10s') / 1000);
+  return {
+    kind: 'roll',
+    title: `roll ${name}: ${want} new beside ${running} running, then stop the old`,
+    service: name,
+    argv: composeScale(compose, target, name, running + want),
+    retire: mine.map((c) => ({ id: c.id, name: c.name, running: c.state === 'running', stop: dockerStop(c.id, grace), rm: dockerRm(c.id) })),
+    scaleBack: composeScale(compose, target, name, want),
+    grace_s: grace,
+  };
+}
 
 export interface DeployPlan {
   project: string;
@@ -161,12 +198,8 @@ export function planDeploy(f: DeployFacts): DeployPlan {
     } else notes.push('migrations: nothing new and the image is unchanged');
   }
 
-  for (const name of rollout.rolling) {
-    // new containers beside the running ones, then the old ones stop (see flows/rollout.ts)
-    const running = f.containers.filter((c) => c.service === name && c.state === 'running').length;
-    const want = Math.max(1, stack.services[name].replicas);
-    steps.push({ kind: 'roll', title: `roll ${name}: ${want} new beside ${running} running, then stop the old`, service: name, argv: composeScale(f.compose, f.target, name, running + want) });
-  }
+  // new containers beside the running ones, then the old ones stop (see flows/rollout.ts)
+  for (const name of rollout.rolling) steps.push(planRoll(stack, f.compose, f.target, name, f.containers));
   const apps = rollout.recreate.filter((n) => APP_ROLES.has(stack.services[n].role));
   if (rollout.fresh) {
     // nothing runs yet: one `up` brings every service in dependency order
@@ -211,6 +244,10 @@ export function formatDeployPlan(plan: DeployPlan): string[] {
   plan.steps.forEach((s, i) => {
     lines.push(`  ${String(i + 1).padStart(2)}. ${s.title}`);
     if ('argv' in s) lines.push(`      $ ${shellQuote(s.argv)}`);
+    if (s.kind === 'roll') {
+      for (const c of s.retire) lines.push(`      $ ${shellQuote(c.stop)}`, `      $ ${shellQuote(c.rm)}`);
+      lines.push(`      $ ${shellQuote(s.scaleBack)}`);
+    }
     if (s.kind === 'hooks') for (const c of s.commands) lines.push(`      $ sh -c ${shellQuote([c])}`);
   });
   return lines;

@@ -1,0 +1,110 @@
+// The effects port: how a flow starts the processes that change the target
+// (compose up/scale, docker stop/rm, builds, one-off migration containers),
+// reads it, and waits. A run holds one implementation:
+//  - real: runs them;
+//  - dry run: reads run, every change is refused with an error, so a dry run
+//    that reached a mutation fails loudly instead of changing anything;
+//  - recording: for tests without Docker, scripted answers to reads and a
+//    list of every call made, to compare with the plan that was printed.
+import { run as runProcess, runChecked } from '../clients/runner.js';
+import type { RunResult } from '../clients/runner.js';
+import { OperationError } from '../errors.js';
+import { shellQuote } from '../commands/compose.js';
+
+export interface ProcessOptions {
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  input?: string;
+  cwd?: string;
+}
+
+export interface Effects {
+  readonly kind: 'real' | 'dry-run' | 'recording';
+  /** A command that only reads (compose config, docker inspect): its result, whatever the exit code. */
+  read(argv: string[], opts?: ProcessOptions): Promise<RunResult>;
+  /** A command that changes the target; a non-zero exit throws (OperationError with the command and its output). */
+  change(argv: string[], opts?: ProcessOptions): Promise<RunResult>;
+  /** A command run inside a running container that changes it (a graceful nginx reload): its exit code and output. */
+  execIn(docker: ContainerExec, container: string, argv: string[], timeoutMs?: number): Promise<{ exitCode: number; output: string }>;
+  /** A pause between changes (a front picking up new addresses). */
+  sleep(ms: number): Promise<void>;
+}
+
+/** What execIn needs of the engine client (clients/docker.ts DockerClient has it). */
+export interface ContainerExec {
+  exec(id: string, cmd: string[], timeoutMs?: number): Promise<{ exitCode: number; output: string }>;
+}
+
+export const realEffects: Effects = {
+  kind: 'real',
+  read: (argv, opts) => runProcess(argv, opts),
+  change: (argv, opts) => runChecked(argv, opts),
+  execIn: (docker, container, argv, timeoutMs) => docker.exec(container, argv, timeoutMs),
+  sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
+};
+
+/** The refusal a dry run raises when code tries to change something: a bug in lifeops, never a user error. */
+export class DryRunMutationError extends OperationError {}
+
+const dryRunRefusal = (argv: string[]) =>
+  new DryRunMutationError(`dry run: refused to run a command that changes the target: ${shellQuote(argv)}`, 'this is a lifeops bug: a dry run must not reach a change; please report it with the step log');
+
+export const dryRunEffects: Effects = {
+  kind: 'dry-run',
+  read: realEffects.read,
+  change: async (argv) => {
+    throw dryRunRefusal(argv);
+  },
+  execIn: async (_docker, container, argv) => {
+    throw dryRunRefusal(['docker', 'exec', container, ...argv]);
+  },
+  sleep: async () => undefined,
+};
+
+export interface RecordedCall {
+  kind: 'read' | 'change' | 'sleep';
+  argv: string[];
+}
+
+/**
+ * For tests: every call is recorded; `answer` scripts what a command returns
+ * (default: exit 0, no output). Nothing runs.
+ */
+export class RecordingEffects implements Effects {
+  readonly kind = 'recording';
+  readonly calls: RecordedCall[] = [];
+
+  constructor(private readonly answer: (argv: string[], kind: 'read' | 'change') => Partial<RunResult> | undefined = () => undefined) {}
+
+  private result(argv: string[], kind: 'read' | 'change'): RunResult {
+    return { exitCode: 0, stdout: '', stderr: '', ...this.answer(argv, kind) } as RunResult;
+  }
+
+  async read(argv: string[]): Promise<RunResult> {
+    this.calls.push({ kind: 'read', argv });
+    return this.result(argv, 'read');
+  }
+
+  async change(argv: string[]): Promise<RunResult> {
+    this.calls.push({ kind: 'change', argv });
+    const r = this.result(argv, 'change');
+    if (r.exitCode !== 0) throw new OperationError(`command failed (exit ${r.exitCode}): ${shellQuote(argv)}\n${r.stderr}`);
+    return r;
+  }
+
+  async execIn(_docker: ContainerExec, container: string, argv: string[]): Promise<{ exitCode: number; output: string }> {
+    const full = ['docker', 'exec', container, ...argv];
+    this.calls.push({ kind: 'change', argv: full });
+    const r = this.result(full, 'change');
+    return { exitCode: r.exitCode, output: r.stdout + r.stderr };
+  }
+
+  async sleep(ms: number): Promise<void> {
+    this.calls.push({ kind: 'sleep', argv: [String(ms)] });
+  }
+
+  /** the commands that changed something, in order */
+  changes(): string[][] {
+    return this.calls.filter((c) => c.kind === 'change').map((c) => c.argv);
+  }
+}

@@ -1,0 +1,187 @@
+// The plan is what runs: the deploy executor, driven without Docker through
+// the recording effects port and a scripted engine, makes exactly the
+// changing calls the printed plan lists, in order, for a first deploy, a
+// version change, a config change and an adoption, on compose v1 and v2;
+// a failure mid-way undoes; a dry-run port refuses the first change.
+import { describe, it, expect } from 'vitest';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { loadStack } from '../../src/config/load.js';
+import { planDeploy, type DeployFacts, type DeployPlan } from '../../src/plan/deploy.js';
+import type { ComposeCli } from '../../src/commands/compose.js';
+import type { ContainerState, DockerClient } from '../../src/clients/docker.js';
+import { Run } from '../../src/flows/context.js';
+import { RecordingEffects, dryRunEffects, DryRunMutationError } from '../../src/flows/effects.js';
+import { execute } from '../../src/flows/deploy-execute.js';
+import { configHash, composePaths, renderStack } from '../../src/flows/render.js';
+import { mapImage } from '../../src/render/compose.js';
+import { Redactor } from '../../src/util/redact.js';
+import { ROOT } from '../helpers.js';
+
+const V2: ComposeCli = { kind: 'v2', argv: ['docker', 'compose'], version: '2.26.1' };
+const V1: ComposeCli = { kind: 'v1', argv: ['docker-compose'], version: '1.29.2' };
+const SERVICES = ['db', 'cache', 'web', 'worker', 'front'];
+
+/** A scripted engine: containers appear when compose scales or ups, go when docker rm runs. */
+class ScriptedEngine {
+  containers: ContainerState[];
+  private seq = 0;
+  constructor(project: string, running: string[]) {
+    this.containers = running.map((s) => this.make(project, s));
+  }
+  make(project: string, service: string): ContainerState {
+    const n = ++this.seq;
+    return { id: `c${n}-${service}`, name: `${project}-${service}-${n}`, service, number: n, image: `img-${service}`, imageId: `sha256:${service}`, state: 'running', health: 'healthy', restarts: 0, ports: {}, labels: { 'com.docker.compose.config-hash': `old-${service}`, 'com.docker.compose.version': '2.26.1' } };
+  }
+  /** what the compose command just recorded does to the containers */
+  apply(project: string, argv: string[]): void {
+    const scale = argv.indexOf('--scale');
+    if (scale >= 0) {
+      const [svc, count] = argv[scale + 1].split('=');
+      while (this.containers.filter((c) => c.service === svc).length < Number(count)) this.containers.push(this.make(project, svc));
+      return;
+    }
+    if (argv[0] === 'docker' && argv[1] === 'rm') this.containers = this.containers.filter((c) => c.id !== argv[2]);
+    const up = argv.indexOf('up');
+    if (up >= 0 && (argv[0] === 'docker-compose' || argv[1] === 'compose')) {
+      const named = argv.slice(up + 1).filter((a) => !a.startsWith('-'));
+      for (const s of named.length ? named : SERVICES) if (!this.containers.some((c) => c.service === s)) this.containers.push(this.make(project, s));
+    }
+  }
+  asClient(): DockerClient {
+    return {
+      projectContainers: async () => this.containers.map((c) => ({ ...c })),
+      inspect: async (id: string) => ({ ...this.containers.find((c) => c.id === id)! }),
+      // the checks' probes: psql SELECT 1, redis-cli PING, and the HTTP probe's "ok N" lines
+      exec: async (_id: string, cmd: string[]) => ({ exitCode: 0, output: cmd.includes('psql') ? '1\n' : cmd.includes('redis-cli') ? 'PONG\n' : 'ok 0\nok 1\nok 2\n' }),
+      imageId: async (ref: string) => `sha256:${ref}`,
+      logs: async () => '',
+    } as unknown as DockerClient;
+  }
+}
+
+function setup(compose: ComposeCli, running: string[], failOn?: RegExp) {
+  const base = path.join(ROOT, '.tmp-tests');
+  mkdirSync(base, { recursive: true });
+  const stateDir = mkdtempSync(path.join(base, 'execute-'));
+  const stack = loadStack({ file: path.join(ROOT, 'stacks/demo.yaml'), env: 'local', processEnv: { POSTGRES_PASSWORD: 'pw-for-the-execute-test' } });
+  // the scripted engine answers instantly; the front-settle pause is recorded, not waited
+  const engine = new ScriptedEngine(stack.project, running);
+  const rec = new RecordingEffects((argv, kind) => {
+    if (kind === 'read') return argv.includes('--hash=*') ? { stdout: SERVICES.map((s) => `${s} new-${s}`).join('\n') } : undefined;
+    if (failOn?.test(argv.join(' '))) return { exitCode: 1, stderr: 'scripted failure' };
+    engine.apply(stack.project, argv);
+    return undefined;
+  });
+  const io = { stdout: new PassThrough(), stderr: new PassThrough(), env: {}, now: () => new Date(), verbose: false, json: false };
+  const run = new Run(io, stateDir, new Redactor([]), 'test');
+  run.effects = rec;
+  run.useEngine(engine.asClient());
+  const renderDir = path.join(stateDir, 'render', 'local');
+  const files = renderStack(stack, renderDir);
+  const target = { project: stack.project, files: composePaths(files, renderDir) };
+  const d = {
+    stack,
+    run,
+    opts: { stateDir, commandLine: 'test', skipBackup: true },
+    files,
+    renderDir,
+    hash: configHash(files),
+    target,
+    version: 'v9',
+    images: Object.fromEntries(Object.entries(stack.services).map(([n, s]) => [n, mapImage(s.image, stack.images)])),
+  };
+  const facts = (over: Partial<DeployFacts>): DeployFacts => ({
+    stack,
+    version: 'v9',
+    configHash: d.hash,
+    renderDir,
+    fileCount: files.length,
+    compose,
+    target,
+    containers: engine.containers.map((c) => ({ id: c.id, name: c.name, service: c.service, state: c.state, health: c.health, imageId: c.imageId, labels: c.labels })),
+    hashes: Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])),
+    hashesFrom: 'compose',
+    imageIds: Object.fromEntries(SERVICES.map((s) => [s, `sha256:${s}`])),
+    builds: [],
+    frontChanged: false,
+    newMigrations: [],
+    options: { skipBackup: true },
+    ...over,
+  });
+  return { stack, engine, rec, run, d, facts, compose };
+}
+
+/** Every changing command of the plan, in the order the executor must run them. */
+function plannedChanges(plan: DeployPlan): string[][] {
+  return plan.steps.flatMap((s): string[][] => {
+    if (s.kind === 'roll') return [s.argv, ...s.retire.flatMap((c) => [c.stop, c.rm]), s.scaleBack];
+    if (s.kind === 'build' || s.kind === 'up-infra' || s.kind === 'up-apps' || s.kind === 'migrate' || s.kind === 'start-data') return [s.argv];
+    return [];
+  });
+}
+
+const result = (outcome: 'success' | 'failed' | 'planned') => ({ run_id: 'r', env: 'local', version: 'v9', outcome, duration_ms: 0, config_hash: '', images: {}, log: '' });
+
+describe('the executor runs exactly the plan (recording port)', () => {
+  for (const compose of [V2, V1]) {
+    const lane = `compose ${compose.kind}`;
+    it(`${lane}: a version change: web rolls (scale up, stop and remove the old, scale back), worker recreated, migrations run`, async () => {
+      const t = setup(compose, SERVICES);
+      const plan = planDeploy(t.facts({ hashes: { ...Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])), web: 'new-web', worker: 'new-worker' }, imageIds: { ...Object.fromEntries(SERVICES.map((s) => [s, `sha256:${s}`])), web: 'sha256:v9', worker: 'sha256:v9' } }));
+      expect(plan.steps.map((s) => s.kind)).toEqual(expect.arrayContaining(['migrate', 'roll', 'up-apps']));
+      await execute(t.d, plan, compose, undefined, new Date(), result);
+      expect(t.rec.changes()).toEqual(plannedChanges(plan));
+      // the old web container is gone, a new one serves
+      expect(t.engine.containers.filter((c) => c.service === 'web').map((c) => c.id)).not.toContain('c3-web');
+      expect(t.rec.calls.some((c) => c.kind === 'sleep')).toBe(true);
+    });
+
+    it(`${lane}: a first deploy: datastores first, then one compose up`, async () => {
+      const t = setup(compose, []);
+      const plan = planDeploy(t.facts({ containers: [], prev: undefined, frontChanged: 'unknown' }));
+      expect(plan.rollout.fresh).toBe(true);
+      await execute(t.d, plan, compose, undefined, new Date(), result);
+      expect(t.rec.changes()).toEqual(plannedChanges(plan));
+      expect(t.rec.changes().length).toBeGreaterThanOrEqual(2);
+    });
+
+    it(`${lane}: a config change of the worker only: one up --no-deps, nothing else changes`, async () => {
+      const t = setup(compose, SERVICES);
+      const plan = planDeploy(t.facts({ hashes: { ...Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])), worker: 'new-worker' }, newMigrations: undefined }));
+      await execute(t.d, plan, compose, undefined, new Date(), result);
+      expect(t.rec.changes()).toEqual(plannedChanges(plan));
+      expect(t.rec.changes().some((a) => a.includes('worker'))).toBe(true);
+      expect(t.rec.changes().some((a) => a.includes('web'))).toBe(false);
+    });
+  }
+
+  it('adoption: containers a plain compose started are kept where the plain form matches; only what differs changes', async () => {
+    const t = setup(V2, SERVICES);
+    for (const c of t.engine.containers) delete (c.labels as Record<string, string>)['lifeops.stack'];
+    const plain = Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`]));
+    const plan = planDeploy(t.facts({ plainHashes: plain, hashes: { ...plain, web: 'new-web' } }));
+    await execute(t.d, plan, V2, undefined, new Date(), result);
+    expect(t.rec.changes()).toEqual(plannedChanges(plan));
+  });
+
+  it('a failure at the scale-back: the error is reported, and nothing after it in the plan runs', async () => {
+    const t = setup(V2, SERVICES, /--scale web=1/);
+    const plan = planDeploy(t.facts({ hashes: { ...Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])), web: 'new-web' } }));
+    await expect(execute(t.d, plan, V2, undefined, new Date(), result)).rejects.toThrow(/scripted failure|no earlier release/);
+    const planned = plannedChanges(plan);
+    const cut = planned.findIndex((a) => a.join(' ').includes('--scale web=1'));
+    expect(t.rec.changes().slice(0, cut + 1)).toEqual(planned.slice(0, cut + 1));
+  });
+
+  it('the dry-run port refuses the first change, with an error that names the command', async () => {
+    const t = setup(V2, SERVICES);
+    t.run.effects = dryRunEffects;
+    const plan = planDeploy(t.facts({ hashes: { ...Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])), worker: 'new-worker' }, newMigrations: undefined }));
+    const err = await execute(t.d, plan, V2, undefined, new Date(), result).catch((e) => e);
+    expect(String(err.message)).toMatch(/dry run: refused to run a command that changes the target: .*up -d .*worker/);
+    expect(err).toBeInstanceOf(Error);
+    void DryRunMutationError;
+  });
+});
