@@ -11,7 +11,9 @@
 // deployed again), not service by service.
 import os from 'node:os';
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { stackDeploy as stackDeployArgv } from '../commands/swarm.js';
+import { shellQuote } from '../commands/compose.js';
 import type { Stack } from '../config/schema.js';
 import { SWARM_STACK_FILE, swarmOptions, swarmServiceName } from '../render/swarm.js';
 import { serviceConvergence, type Convergence } from '../plan/swarm.js';
@@ -32,13 +34,52 @@ export { swarmBackupFlow, swarmRollback } from './swarm-backup.js';
 export interface SwarmDeployResult {
   project: string;
   version: string;
-  outcome: 'success' | 'rolled-back';
+  outcome: 'success' | 'rolled-back' | 'planned';
   nodes: number;
   converge_ms: number;
   duration_ms: number;
   backup?: string;
   migrations_ran: boolean;
   smoke?: string;
+}
+
+/**
+ * `deploy <swarm env> --dry-run`: the same pre-flight (it only reads), then
+ * the steps a deploy would take with the exact `docker stack deploy` command;
+ * the files are rendered into a temporary folder, so no lock, ledger, release
+ * or service changes.
+ */
+export async function swarmDeployPlan(stack: Stack, run: Run, o: SwarmFlowOptions): Promise<SwarmDeployResult & { steps: string[] }> {
+  const started = run.io.now();
+  const sw = swarmClient(stack, run.env);
+  if (stack.production) await run.step('pre-flight: production secrets are strong', async () => checkSecrets(stack));
+  const mplan = stack.migrations ? await run.step('pre-flight: new migrations are safe', async () => checkMigrations(stack, o.stateDir, { allowDangerous: o.allowDangerousMigrations })) : undefined;
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'lifeops-swarm-plan-'));
+  try {
+    const files = renderStack(stack, scratch);
+    writeRendered(files, scratch);
+    await preflight(stack, run, sw, scratch);
+    const db = dbService(stack);
+    const dbRunning = db ? (await sw.tasks(swarmServiceName(stack, db)).catch(() => [])).some((t) => /^running/i.test(t.CurrentState)) : false;
+    const version = stack.vars.VERSION ?? stack.deploy.version;
+    const file = path.join(releaseArchiveDir(o.stateDir, stack.env, '<run>'), SWARM_STACK_FILE);
+    const steps = [
+      `render ${files.length} files (config ${configHash(files)}) into the release folder`,
+      ...(dbRunning && !o.skipBackup ? ['pre-deploy backup of Postgres and Redis in their tasks'] : dbRunning ? ['no pre-deploy backup (--skip-backup)'] : []),
+      ...(stack.migrations && dbRunning ? [`migrations (${mplan?.fresh.length ?? 0} new files): a one-off Swarm job next to the database`] : []),
+      `docker stack deploy (version ${version})\n      $ ${shellQuote(stackDeployArgv(sw.manager, file, stack.project))}`,
+      `wait until every service converged (deadline ${swarmOptions(stack).converge_timeout})`,
+      ...(stack.migrations && !dbRunning ? ['migrations: a one-off Swarm job next to the database (first deploy)'] : []),
+      'smoke test through the front',
+      'record the release',
+    ];
+    run.say(`plan for ${stack.project} version ${version} on swarm (manager ${sw.manager}):`);
+    steps.forEach((s, i) => run.say(`  ${String(i + 1).padStart(2)}. ${s}`));
+    run.say('dry run: nothing was changed');
+    return { project: stack.project, version, outcome: 'planned', nodes: (await sw.nodes()).length, converge_ms: 0, duration_ms: run.io.now().getTime() - started.getTime(), migrations_ran: false, steps };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 export async function swarmDeploy(stack: Stack, run: Run, o: SwarmFlowOptions): Promise<SwarmDeployResult> {

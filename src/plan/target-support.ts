@@ -19,7 +19,6 @@ const given: Check = (v) => (v === undefined || v === false ? undefined : 'given
  */
 const SWARM: Record<string, Record<string, { flag: string; check?: Check; why: string }>> = {
   deploy: {
-    dryRun: { flag: '--dry-run', why: 'the swarm deploy has no plan to print yet; nothing would stop it from deploying for real' },
     build: { flag: '--build', why: 'swarm nodes run images already loaded on them; build and load them first (docker build, docker save | docker -H NODE load)' },
   },
   status: {

@@ -13,7 +13,7 @@ describe('refusedOptions', () => {
     expect(refusedOptions('compose', 'down', { volumes: true })).toEqual([]);
   });
   it('names each flag swarm cannot honour, and only those', () => {
-    expect(refusedOptions('swarm', 'deploy', { dryRun: true, build: true, yes: true, skipBackup: true }).map((r) => r.flag)).toEqual(['--dry-run', '--build']);
+    expect(refusedOptions('swarm', 'deploy', { dryRun: true, build: true, yes: true, skipBackup: true }).map((r) => r.flag)).toEqual(['--build']);
     expect(refusedOptions('swarm', 'deploy', { yes: true, allowDangerousMigrations: true, json: true, wait: '1m' })).toEqual([]);
     expect(refusedOptions('swarm', 'deploy', { dryRun: false })).toEqual([]);
   });
@@ -32,7 +32,7 @@ describe('refusedOptions', () => {
 describe('the CLI on a swarm environment (no engine: the refusal comes first)', () => {
   const demo = path.join(ROOT, 'stacks/demo.yaml');
   const cases: [string, string[]][] = [
-    ['deploy --dry-run', ['deploy', 'swarm', '--dry-run', '--version', 'sw2']],
+    ['deploy --dry-run --build', ['deploy', 'swarm', '--dry-run', '--build', '--version', 'sw2']],
     ['deploy --build', ['deploy', 'swarm', '--build']],
     ['status --format nagios', ['status', '--env', 'swarm', '--format', 'nagios']],
     ['down', ['down', '--env', 'swarm', '--yes']],

@@ -7,7 +7,7 @@ import { LifeopsError, UnhonouredOptionError, UsageError } from '../../errors.js
 import { refusedOptions } from '../../plan/target-support.js';
 import { redactorFor } from '../../flows/context.js';
 import { listSwarmBackups, readSwarmBackup } from '../../flows/swarm-backup.js';
-import { swarmBackupFlow, swarmDeploy, swarmHealthCheck, swarmLogs, swarmRollback, swarmStatus } from '../../flows/swarm.js';
+import { swarmBackupFlow, swarmDeploy, swarmDeployPlan, swarmHealthCheck, swarmLogs, swarmRollback, swarmStatus } from '../../flows/swarm.js';
 import { formatDuration } from '../../util/units.js';
 
 export const isSwarm = (stack: Stack) => stack.target === 'swarm';
@@ -20,8 +20,14 @@ export function refuseUnhonoured(stack: Stack, command: string, options: object)
   throw new UnhonouredOptionError(`environment ${stack.env} (target ${stack.target}) cannot honour ${refused.length > 1 ? 'these' : 'this'}; nothing was changed:\n  ${what}`, 'drop the option, or use an environment with target compose');
 }
 
-export async function swarmDeployCommand(cli: Cli, stack: Stack, o: { json?: boolean; skipBackup?: boolean; wait?: string; yes?: boolean; allowDangerousMigrations?: boolean }): Promise<number> {
+export async function swarmDeployCommand(cli: Cli, stack: Stack, o: { json?: boolean; skipBackup?: boolean; wait?: string; yes?: boolean; allowDangerousMigrations?: boolean; dryRun?: boolean }): Promise<number> {
   const run = cli.newRun(stack);
+  if (o.dryRun) {
+    const plan = await swarmDeployPlan(stack, run, { stateDir: cli.stateDir(), commandLine: cli.commandLine, skipBackup: o.skipBackup, allowDangerousMigrations: o.allowDangerousMigrations });
+    if (o.json) cli.json(plan, run.redactor);
+    else cli.err(chalk.green(`dry run of ${stack.project} version ${plan.version} on a ${plan.nodes}-node swarm: nothing was changed (run ${run.id})`));
+    return 0;
+  }
   try {
     const r = await swarmDeploy(stack, run, {
       stateDir: cli.stateDir(),
