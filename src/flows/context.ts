@@ -10,7 +10,7 @@ import { formatDuration } from '../util/units.js';
 import { DockerClient } from '../clients/docker.js';
 import { RunLog, newRunId, type StepEvent } from '../state/runlog.js';
 import { InterruptedError, LifeopsError } from '../errors.js';
-import { realEffects, type Effects } from './effects.js';
+import { crashTestEffects, realEffects, type Effects } from './effects.js';
 
 export { newRunId, type StepEvent };
 
@@ -39,7 +39,7 @@ export class Run {
   private spinner?: Ora;
   private dockerClient?: DockerClient;
   /** how the run changes the target (processes, waits): real, dry run or recording (flows/effects.ts) */
-  effects: Effects = realEffects;
+  effects: Effects;
 
   constructor(
     readonly io: IO,
@@ -47,6 +47,7 @@ export class Run {
     readonly redactor: Redactor,
     readonly command: string,
   ) {
+    this.effects = crashTestEffects(io.env) ?? realEffects;
     this.id = newRunId(io.now());
     this.log = new RunLog(stateDir, this.id, redactor);
     this.logFile = this.log.file;
@@ -138,13 +139,8 @@ export class Run {
     const start = this.io.now();
     this.write({ run: this.id, step: title, event: 'start', start: start.toISOString() });
     this.stepsStarted++;
-    // TEST ONLY (test/engine/crash-sweep.test.ts): LIFEOPS_TEST_KILL_AT_STEP=N kills this
-    // process with SIGKILL as its Nth step starts (after the start is logged), to prove that
-    // the next run recovers from a crash at every step boundary. Never set it in production.
-    if (this.io.env.LIFEOPS_TEST_KILL_AT_STEP && Number(this.io.env.LIFEOPS_TEST_KILL_AT_STEP) === this.stepsStarted) process.kill(process.pid, 'SIGKILL');
-    // TEST ONLY, likewise: LIFEOPS_TEST_SIGNAL_AT_STEP=N:SIGINT (or N:SIGTERM) sends that signal instead (undo, then exit 130/143)
-    const sig = /^(\d+):(SIGINT|SIGTERM)$/.exec(this.io.env.LIFEOPS_TEST_SIGNAL_AT_STEP ?? '');
-    if (sig && Number(sig[1]) === this.stepsStarted) process.kill(process.pid, sig[2] as NodeJS.Signals);
+    // the crash tests' kill points live in their effects (flows/effects.ts crashTestEffects)
+    this.effects.stepStarting?.(this.stepsStarted);
     const tty = Boolean(this.io.stderr.isTTY) && !this.io.env.CI;
     // titles can name commands that carry a secret (a hook's command line): the console gets them masked, like the log
     const shown = this.redactor.text(title);

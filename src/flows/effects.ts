@@ -28,6 +28,8 @@ export interface Effects {
   execIn(docker: ContainerExec, container: string, argv: string[], timeoutMs?: number): Promise<{ exitCode: number; output: string }>;
   /** A pause between changes (a front picking up new addresses). */
   sleep(ms: number): Promise<void>;
+  /** Called as the run's Nth step starts (after its start is logged): the crash tests' kill points. */
+  stepStarting?(n: number): void;
 }
 
 /** What execIn needs of the engine client (clients/docker.ts DockerClient has it). */
@@ -107,4 +109,25 @@ export class RecordingEffects implements Effects {
   changes(): string[][] {
     return this.calls.filter((c) => c.kind === 'change').map((c) => c.argv);
   }
+}
+
+/**
+ * TEST ONLY (test/engine/crash-*.test.ts): the real effects, plus a kill or a
+ * signal as the Nth step starts, to prove that the next run recovers from a
+ * crash at every step boundary. LIFEOPS_TEST_KILL_AT_STEP=N sends SIGKILL;
+ * LIFEOPS_TEST_SIGNAL_AT_STEP=N:SIGINT (or N:SIGTERM) sends that signal (undo,
+ * then exit 130/143). Chosen by the CLI only when one of them is set; never
+ * set them in production.
+ */
+export function crashTestEffects(env: Record<string, string | undefined>, base: Effects = realEffects): Effects | undefined {
+  const kill = env.LIFEOPS_TEST_KILL_AT_STEP ? Number(env.LIFEOPS_TEST_KILL_AT_STEP) : undefined;
+  const sig = /^(\d+):(SIGINT|SIGTERM)$/.exec(env.LIFEOPS_TEST_SIGNAL_AT_STEP ?? '');
+  if (kill === undefined && !sig) return undefined;
+  return {
+    ...base,
+    stepStarting(n: number) {
+      if (kill === n) process.kill(process.pid, 'SIGKILL');
+      if (sig && Number(sig[1]) === n) process.kill(process.pid, sig[2] as NodeJS.Signals);
+    },
+  };
 }

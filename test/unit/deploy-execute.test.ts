@@ -3,7 +3,7 @@
 // changing calls the printed plan lists, in order, for a first deploy, a
 // version change, a config change and an adoption, on compose v1 and v2;
 // a failure mid-way undoes; a dry-run port refuses the first change.
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi } from 'vitest';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -12,11 +12,12 @@ import { planDeploy, type DeployFacts, type DeployPlan } from '../../src/plan/de
 import type { ComposeCli } from '../../src/commands/compose.js';
 import type { ContainerState, DockerClient } from '../../src/clients/docker.js';
 import { Run } from '../../src/flows/context.js';
-import { RecordingEffects, dryRunEffects, DryRunMutationError } from '../../src/flows/effects.js';
+import { RecordingEffects, dryRunEffects, DryRunMutationError, crashTestEffects } from '../../src/flows/effects.js';
 import { execute } from '../../src/flows/deploy-execute.js';
-import { configHash, composePaths, renderStack } from '../../src/flows/render.js';
+import { configHash, composePaths, renderStack, writeRendered } from '../../src/flows/render.js';
 import { mapImage } from '../../src/render/compose.js';
 import { Redactor } from '../../src/util/redact.js';
+import { readReleases } from '../../src/state/ledger.js';
 import { ROOT } from '../helpers.js';
 
 const V2: ComposeCli = { kind: 'v2', argv: ['docker', 'compose'], version: '2.26.1' };
@@ -68,9 +69,14 @@ function setup(compose: ComposeCli, running: string[], failOn?: RegExp) {
   const stack = loadStack({ file: path.join(ROOT, 'stacks/demo.yaml'), env: 'local', processEnv: { POSTGRES_PASSWORD: 'pw-for-the-execute-test' } });
   // the scripted engine answers instantly; the front-settle pause is recorded, not waited
   const engine = new ScriptedEngine(stack.project, running);
+  let failed = false;
   const rec = new RecordingEffects((argv, kind) => {
     if (kind === 'read') return argv.includes('--hash=*') ? { stdout: SERVICES.map((s) => `${s} new-${s}`).join('\n') } : undefined;
-    if (failOn?.test(argv.join(' '))) return { exitCode: 1, stderr: 'scripted failure' };
+    // the scripted failure happens once: the undo's own commands succeed
+    if (failOn?.test(argv.join(' ')) && !failed) {
+      failed = true;
+      return { exitCode: 1, stderr: 'scripted failure' };
+    }
     engine.apply(stack.project, argv);
     return undefined;
   });
@@ -183,5 +189,44 @@ describe('the executor runs exactly the plan (recording port)', () => {
     expect(String(err.message)).toMatch(/dry run: refused to run a command that changes the target: .*up -d .*worker/);
     expect(err).toBeInstanceOf(Error);
     void DryRunMutationError;
+  });
+
+  it('a failure after the roll with an earlier release kept: the undo rolls web back through the port, and the release is recorded rolled-back', async () => {
+    const t = setup(V2, SERVICES, /--scale web=1/);
+    // an earlier release whose rendered files are kept: the undo returns to them
+    const prevDir = path.join(t.d.opts.stateDir, 'releases', 'local', 'R0');
+    writeRendered(t.d.files, prevDir);
+    const d = { ...t.d, prev: { run_id: 'R0', kind: 'deploy', env: 'local', time: new Date(0).toISOString(), duration_ms: 1, version: 'v8', user: 'test', images: {}, config_hash: 'cfg0', outcome: 'success', render_dir: prevDir } } as typeof t.d & { prev: never };
+    const plan = planDeploy(t.facts({ hashes: { ...Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])), web: 'new-web' }, prev: { run_id: 'R0', version: 'v8', config_hash: 'cfg0' } }));
+    const err = await execute(d, plan, V2, undefined, new Date(), result).catch((e) => e);
+    expect(String(err.message)).toMatch(/rolled back to the previous release R0/);
+    const planned = plannedChanges(plan);
+    const cut = planned.findIndex((a) => a.join(' ').includes('--scale web=1'));
+    // the plan up to the failure, then the undo: compose's hashes read again, and changes made by the undo
+    expect(t.rec.changes().slice(0, cut + 1)).toEqual(planned.slice(0, cut + 1));
+    expect(t.rec.calls.filter((c) => c.kind === 'read' && c.argv.includes('--hash=*')).length).toBeGreaterThanOrEqual(1);
+    // the undo changed what runs again (the previous release's compose files, web back in service)
+    const undo = t.rec.changes().slice(cut + 1);
+    expect(undo.length).toBeGreaterThan(0);
+    expect(undo.every((a) => a.join(' ').includes(prevDir) || a[0] === 'docker')).toBe(true);
+    const ledger = readReleases(t.d.opts.stateDir, 'local');
+    expect(ledger[ledger.length - 1]).toMatchObject({ run_id: t.run.id, outcome: 'rolled-back' });
+  });
+
+  it('the crash tests\' kill points are an effects implementation chosen only when their variable is set', () => {
+    expect(crashTestEffects({})).toBeUndefined();
+    const fx = crashTestEffects({ LIFEOPS_TEST_SIGNAL_AT_STEP: '3:SIGTERM' })!;
+    // process.kill is watched, not run: the worker must not get the signal
+    const kill = vi.spyOn(process, 'kill').mockImplementation(() => true);
+    try {
+      fx.stepStarting!(2);
+      expect(kill).not.toHaveBeenCalled();
+      fx.stepStarting!(3);
+      expect(kill).toHaveBeenCalledWith(process.pid, 'SIGTERM');
+      crashTestEffects({ LIFEOPS_TEST_KILL_AT_STEP: '1' })!.stepStarting!(1);
+      expect(kill).toHaveBeenLastCalledWith(process.pid, 'SIGKILL');
+    } finally {
+      kill.mockRestore();
+    }
   });
 });
