@@ -64,8 +64,6 @@ export async function lockAndRecover(stack: Stack, run: Run, o: LockOptions): Pr
   return lock;
 }
 
-export { parseWait } from '../util/units.js';
-
 function deadRunOf(stateDir: string, replaced: Replaced | undefined): DeadRun | undefined {
   if (!replaced) return undefined;
   const l = replaced.lock;
