@@ -1,37 +1,67 @@
-// Layer rules, checked in `make test` (scripts/layers.sh). One direction:
-// config -> render, plan, commands (pure) -> backup, state, clients -> flows -> cli.
+// Layer rules, checked by test/unit/layers.test.ts (`make test`'s unit lane;
+// alone: `npx vitest run --project unit test/unit/layers.test.ts`), which also
+// plants one violation of every rule in a copy of src/ and sees this config
+// reject each. One direction, lowest first:
+//   util -> config -> import, commands -> render -> plan
+//        -> state, clients -> backup -> flows -> cli
+// A module directly under src/ (src/errors.ts) is open to every layer, so it
+// may depend on util only; otherwise it could pass a higher layer's code down.
+// What the rules cannot see (process.kill, stdout, file length) the same test
+// file checks by reading the sources.
 /** @type {import('dependency-cruiser').IConfiguration} */
-const pure = '^src/(config|render|plan|commands|util|import)/';
+
+const LAYERS = ['util', 'config', 'import', 'commands', 'render', 'plan', 'state', 'clients', 'backup', 'flows', 'cli'];
+
+/** A rule that lets modules of layer `from` import only their own layer, src/*.ts and the layers named in `may`. */
+function only(name, from, may, comment) {
+  return {
+    name,
+    severity: 'error',
+    comment,
+    from: { path: `^src/${from}/` },
+    to: { path: '^src/', pathNot: `^src/((${[from, ...may].join('|')})/|[^/]+\\.ts$)` },
+  };
+}
+
 module.exports = {
   forbidden: [
     { name: 'no-cycles', severity: 'error', comment: 'no import cycles anywhere', from: {}, to: { circular: true } },
     {
-      name: 'pure-stays-pure',
+      name: 'every-module-in-a-layer',
       severity: 'error',
-      comment: 'config, render, plan, commands and util decide and describe; they never reach clients, state, backup, flows or cli',
-      from: { path: pure },
-      to: { path: '^src/(clients|state|backup|flows|cli|validate)/' },
+      comment: `every folder under src/ is one of the layers (${LAYERS.join(', ')}): a new folder would have no rule`,
+      from: { path: '^src/[^/]+/', pathNot: `^src/(${LAYERS.join('|')})/` },
+      to: {},
     },
     {
-      name: 'config-is-the-bottom',
+      name: 'src-root-depends-on-util-only',
       severity: 'error',
-      comment: 'the stack file model depends on nothing above it',
-      from: { path: '^src/config/' },
-      to: { path: '^src/(render|plan|commands)/' },
+      comment: 'a module directly under src/ is importable by every layer: it may import util only, or it would launder a higher layer into a lower one',
+      from: { path: '^src/[^/]+\\.ts$' },
+      to: { path: '^src/', pathNot: '^src/util/' },
     },
     {
-      name: 'import-reads-config-only',
+      name: 'no-cross-layer-re-export',
       severity: 'error',
-      comment: 'the importer turns a compose file into a stack file: it may use config and util, nothing that renders or runs',
-      from: { path: '^src/import/' },
-      to: { path: '^src/(render|plan|commands)/' },
+      comment: 'export ... from names a module of the same folder only: a re-export would hand a layer code it may not import itself',
+      from: { path: '^src/([^/]+)/' },
+      to: { path: '^src/', pathNot: '^src/$1/', dependencyTypes: ['export'] },
     },
     {
-      name: 'lower-layers-never-reach-flows-or-cli',
+      name: 'util-is-the-bottom',
       severity: 'error',
-      from: { path: '^src/(clients|state|backup)/' },
-      to: { path: '^src/(flows|cli)/' },
+      comment: 'util knows nothing of the project',
+      from: { path: '^src/util/' },
+      to: { path: '^src/', pathNot: '^src/util/' },
     },
+    only('config-is-the-bottom', 'config', ['util'], 'the stack file model depends on nothing above it'),
+    only('import-reads-config-only', 'import', ['config', 'util'], 'the importer turns a compose file into a stack file: config and util, nothing that renders or runs'),
+    only('commands-build-from-config-only', 'commands', ['config', 'util'], 'argv builders are pure: the stack in, argv out'),
+    only('render-below-plan', 'render', ['config', 'util'], 'renderers are pure and sit below plan: plan reads rendered files, render never imports plan'),
+    only('plan-decides-from-below', 'plan', ['config', 'commands', 'render', 'util'], 'deciders are pure: no clients, state, backup, flows or cli'),
+    only('state-owns-files-only', 'state', ['config', 'util'], 'state owns the files under the state dir: no backup archives, no clients, no processes'),
+    only('clients-know-no-project-layers', 'clients', ['commands', 'config', 'util'], 'clients run argv and talk to engines; the types they fill live in commands or config, never in plan'),
+    only('backup-owns-the-archive', 'backup', ['clients', 'commands', 'config', 'util'], 'the archive format reads and writes through clients; it never reaches state, flows or cli'),
     {
       name: 'flows-never-reach-cli',
       severity: 'error',
@@ -39,11 +69,29 @@ module.exports = {
       to: { path: '^src/cli/' },
     },
     {
+      name: 'cli-goes-through-flows',
+      severity: 'error',
+      comment: 'CLI handlers parse, print and pick exit codes; engine, process and network work happens in flows (which get the clients)',
+      from: { path: '^src/cli/' },
+      to: { path: '^src/clients/' },
+    },
+    {
       name: 'only-clients-spawn-or-connect',
       severity: 'error',
       comment: 'processes, sockets and database/engine connections live in src/clients only',
       from: { path: '^src/', pathNot: '^src/clients/' },
-      to: { path: '^(node:)?(child_process|net|http|https|dgram|tls)$|^node_modules/(execa|dockerode|pg|ioredis)/', dependencyTypesNot: ['type-only'] },
+      to: {
+        // node_modules may sit above the checkout (a git worktree's link resolves to the main checkout's): match it anywhere
+        path: '^(node:)?(child_process|cluster|net|http|https|http2|dgram|dns|dns/promises|tls)$|(^|/)node_modules/(execa|dockerode|pg|ioredis)/',
+        dependencyTypesNot: ['type-only'],
+      },
+    },
+    {
+      name: 'render-writes-nothing',
+      severity: 'error',
+      comment: 'renderers return text; writing files is flows/render.ts. Only render/templates.ts reads (template files; the unit test checks it imports read functions only)',
+      from: { path: '^src/render/', pathNot: '^src/render/templates\\.ts$' },
+      to: { path: '^(node:)?fs(/promises)?$' },
     },
   ],
   options: {

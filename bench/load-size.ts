@@ -8,7 +8,8 @@ import { mkdtempSync, writeFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { loadStack, MAX_STACK_FILE_BYTES } from '../src/config/load.js';
+import { loadStack } from '../src/config/load.js';
+import { MAX_STACK_FILE_BYTES } from '../src/config/stack-yaml.js';
 import { ConfigError } from '../src/errors.js';
 
 const MB = 1024 * 1024;

@@ -5,8 +5,8 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { OperationError } from '../errors.js';
 import * as cmd from '../commands/swarm.js';
+import type { ServiceSpecFacts, SwarmNode, SwarmTask } from '../commands/swarm.js';
 import { run, runStreamingOut, pipeInto } from './runner.js';
-import type { ServiceSpecFacts, SwarmNode, SwarmTask } from '../plan/swarm.js';
 
 async function checked(argv: string[], what: string, opts: Parameters<typeof run>[1] = {}): Promise<string> {
   const r = await run(argv, { timeoutMs: 120_000, ...opts });

@@ -66,3 +66,35 @@ export function jobCreate(
     ...o.command,
   );
 }
+
+// ------------------------------------------------ what these commands report, parsed (clients/swarm.ts fills them; plan/swarm.ts judges them)
+
+export interface SwarmNode {
+  id: string;
+  hostname: string;
+  role: 'manager' | 'worker';
+  state: string; // ready, down, unknown
+  availability: string; // active, pause, drain
+  labels: Record<string, string>;
+}
+
+/** One task as `docker service ps --format '{{json .}}'` prints it. */
+export interface SwarmTask {
+  ID: string;
+  Name: string;
+  Image: string;
+  Node: string;
+  DesiredState: string;
+  CurrentState: string; // "Running 5 seconds ago", "Starting 2 seconds ago", "Complete ..."
+  Error: string;
+}
+
+export interface ServiceSpecFacts {
+  name: string;
+  replicas: number;
+  image: string;
+  /** UpdateStatus.State: updating, completed, paused, rollback_started, rollback_completed, rollback_paused; '' when never updated */
+  updateState: string;
+  updateMessage: string;
+  constraints: string[];
+}

@@ -1,10 +1,10 @@
-// Loads a stack file for one environment: parse YAML keeping source ranges,
-// merge the environment overlay, interpolate ${VAR}, validate with the schema.
+// Loads a stack file for one environment: parse YAML keeping source ranges
+// (stack-yaml.ts), merge the environment overlay, interpolate ${VAR},
+// validate with the schema (its failures worded by schema-errors.ts).
 // Every failure is a ConfigError naming file:line:column and the key path.
-import { readFileSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseDocument, isMap, isSeq, isScalar, isPair, isAlias, visit, LineCounter, type Alias, type Document, type Node } from 'yaml';
-import type { ZodError } from 'zod';
+import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { stackFileSchema, type Service, type Stack, type StackFile } from './schema.js';
 import { parseEnvFile } from './envfile.js';
@@ -14,7 +14,9 @@ import { locate, locateKey, sourcePath, keySourcePath, rememberSource, type Sour
 import { checkReferences, checkStack, resolveServiceEnvFiles } from './checks.js';
 import { jsonExact, parseCacheKey, type ParsedStackFile, type StackParseCache } from './parse-cache.js';
 import { didYouMean } from './suggest.js';
-import { composeSpecDocument, composeSpecProblems, ownedKeyProblems, splitComposeKeys, validKeysOf, type ComposeExtras, type ComposeProblem } from './compose-spec.js';
+import { readStackBytes, parseStackSource, stackValue, environmentNames } from './stack-yaml.js';
+import { listValid, schemaError, validKeysAt } from './schema-errors.js';
+import { composeSpecDocument, composeSpecProblems, ownedKeyProblems, splitComposeKeys, type ComposeExtras, type ComposeProblem } from './compose-spec.js';
 
 export interface LoadOptions {
   file: string;
@@ -31,173 +33,6 @@ export interface LoadOptions {
   parseCache?: StackParseCache;
 }
 
-/** Offset of the first byte that is not part of a valid UTF-8 sequence (-1: none found by this scan). */
-function firstBadUtf8(b: Uint8Array): number {
-  let i = 0;
-  while (i < b.length) {
-    const c = b[i];
-    const n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
-    if (n < 0) return i;
-    for (let k = 1; k <= n; k++) if (i + k >= b.length || (b[i + k] & 0xc0) !== 0x80) return i;
-    i += n + 1;
-  }
-  return -1;
-}
-
-/** Real stack files are a few KiB; the largest seed stack is under 20 KiB. */
-export const MAX_STACK_FILE_BYTES = 1024 * 1024;
-
-export function readStackSource(file: string, maxBytes = MAX_STACK_FILE_BYTES): Source {
-  return parseStackSource(file, readStackBytes(file, maxBytes));
-}
-
-/** The stack file's bytes, after the checks that need no parsing (exists, not a folder, not too large). */
-export function readStackBytes(file: string, maxBytes = MAX_STACK_FILE_BYTES): Buffer {
-  const abs = path.resolve(file);
-  if (!existsSync(abs)) throw new ConfigError(`${file}: stack file not found`, 'pass -f FILE, or set LIFEOPS_STACK');
-  const st = statSync(abs);
-  if (st.isDirectory()) throw new ConfigError(`${file}: is a directory, not a stack file`);
-  // the YAML parser's time grows faster than the file: refuse up front what no real stack needs
-  if (st.size > maxBytes) {
-    throw new ConfigError(`${file}: ${st.size} bytes is larger than the ${maxBytes / 1024 / 1024} MiB a stack file may be`, 'split it: environments can live in their own env_file, templates in templates/');
-  }
-  try {
-    return readFileSync(abs);
-  } catch (e) {
-    throw new ConfigError(`${file}: cannot read the stack file (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-}
-
-/** The YAML document of the stack file's bytes, with source ranges; every problem a ConfigError at file:line:col. */
-export function parseStackSource(file: string, bytes: Buffer): Source {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    // Decoding with replacement characters would let a mangled value through unseen.
-    const at = Math.max(0, firstBadUtf8(bytes));
-    const prefix = bytes.subarray(0, at).toString('utf8');
-    const before = prefix.split('\n');
-    const where = `${before.length}:${before[before.length - 1].length + 1}`;
-    // The key it sits under, from a lenient read (replacement characters) of the same text.
-    const lenient = parseDocument(bytes.toString('utf8'), { prettyErrors: false });
-    const keyPath = keyPathAtOffset(lenient, prefix.length);
-    throw new ConfigError(`${file}:${where}: ${keyPath.length ? keyPath.join('.') : '(top level)'}: the stack file is not valid UTF-8 (byte 0x${(bytes[at] ?? 0).toString(16).padStart(2, '0')} at offset ${at})`, 'save the stack file as UTF-8');
-  }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.trim() === '') throw new ConfigError(`${file}:1:1: (top level): the stack file is empty`, 'start from stacks/demo.yaml, or see `lifeops schema`');
-  const lines = new LineCounter();
-  // merge: YAML merge keys (`<<: *app`), as compose files use them.
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true, merge: true });
-  const problem = doc.errors[0];
-  if (problem) {
-    const pos = lines.linePos(problem.pos[0]);
-    const what = problem.code === 'DUPLICATE_KEY' ? 'duplicate key' : 'YAML syntax error';
-    const detail = problem.message.split('\n')[0].replace(/ at line \d+, column \d+.*$/, '');
-    const keyPath = keyPathAtOffset(doc, problem.pos[0]);
-    throw new ConfigError(`${file}:${pos.line}:${pos.col}: ${keyPath.length ? `${keyPath.join('.')}: ` : ''}${what}: ${detail}`);
-  }
-  const root = doc.contents;
-  if (!isMap(root)) throw new ConfigError(`${file}:1:1: (top level): the stack file must be a mapping of keys (name, services, ...)`);
-  // `__proto__` as a key would vanish in the JavaScript objects lifeops builds (an environment variable dropped unseen)
-  visit(doc, {
-    Pair(_k, pair, ancestors) {
-      if (!isScalar(pair.key) || pair.key.value !== '__proto__') return;
-      const pos = lines.linePos(pair.key.range?.[0] ?? 0);
-      const keyPath = [...ancestorKeyPath(ancestors, pair), '__proto__'];
-      throw new ConfigError(`${file}:${pos.line}:${pos.col}: ${keyPath.join('.')}: the key __proto__ cannot be carried through; valid: any other name`);
-    },
-  });
-  return { file, doc, lines };
-}
-
-/** The key path of the innermost pair whose key or value spans `offset` (for YAML errors). */
-function keyPathAtOffset(doc: Document.Parsed, offset: number): (string | number)[] {
-  const out: (string | number)[] = [];
-  let node: unknown = doc.contents;
-  for (let depth = 0; depth < 100 && node; depth++) {
-    if (isMap(node)) {
-      // The last pair starting at or before the offset; an offset past its value still names it.
-      const span = (p: { key: unknown; value: unknown }) => {
-        const k = p.key as Node | null;
-        const v = p.value as Node | null;
-        return { start: k?.range?.[0] ?? v?.range?.[0] ?? Infinity, end: v?.range?.[1] ?? k?.range?.[1] ?? -1 };
-      };
-      const before = node.items.filter((p) => span(p).start <= offset);
-      const pair = before[before.length - 1];
-      if (!pair) break;
-      out.push(isScalar(pair.key) ? String(pair.key.value) : '?');
-      if (offset >= span(pair).end) break;
-      node = pair.value;
-    } else if (isSeq(node)) {
-      const i = node.items.findIndex((it) => {
-        const r = (it as Node | null)?.range;
-        return r && offset >= r[0] && offset < r[1];
-      });
-      if (i < 0) break;
-      out.push(i);
-      node = node.items[i];
-    } else break;
-  }
-  return out;
-}
-
-const MAX_ALIAS_COUNT = 1000;
-
-/** The YAML document as plain data; alias problems (an unresolved alias, an alias bomb) are stack-file errors at the alias. */
-export function stackValue(src: Source): Record<string, unknown> {
-  try {
-    return src.doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as Record<string, unknown>;
-  } catch (e) {
-    const message = (e as Error).message ?? String(e);
-    const unresolved = /Unresolved alias/i.test(message);
-    const bomb = /alias count/i.test(message);
-    if (!unresolved && !bomb) throw e;
-    // Find the alias to blame: the first one naming no earlier anchor, or the
-    // first one whose anchored node holds aliases itself (how a bomb grows).
-    const anchors = new Set<string>();
-    let blamed: { node: Alias; ancestors: readonly unknown[] } | undefined;
-    let first: typeof blamed;
-    visit(src.doc, (_key, node, ancestors) => {
-      if (isAlias(node)) {
-        first ??= { node, ancestors };
-        if (unresolved && !anchors.has(node.source)) blamed = { node, ancestors };
-        if (bomb) {
-          const target = node.resolve(src.doc);
-          let nested = false;
-          if (target) visit(target as Node, { Alias: () => { nested = true; return visit.BREAK; } });
-          if (nested) blamed = { node, ancestors };
-        }
-        if (blamed) return visit.BREAK;
-      } else if ((node as { anchor?: string } | null)?.anchor) anchors.add((node as { anchor: string }).anchor);
-      return undefined;
-    });
-    const hit = blamed ?? first;
-    const pos = src.lines.linePos(hit?.node.range?.[0] ?? 0);
-    const keyPath = hit ? ancestorKeyPath(hit.ancestors, hit.node) : [];
-    const at = keyPath.length ? keyPath.join('.') : '(top level)';
-    const problem = unresolved
-      ? `alias *${hit?.node.source ?? '?'} names no anchor set before it; valid: an alias after its &anchor`
-      : `aliases expand to more than ${MAX_ALIAS_COUNT} nodes (an alias bomb?) starting with *${hit?.node.source ?? '?'}; valid: at most ${MAX_ALIAS_COUNT} alias expansions in all`;
-    throw new ConfigError(`${src.file}:${pos.line}:${pos.col}: ${at}: ${problem}`);
-  }
-}
-
-function ancestorKeyPath(ancestors: readonly unknown[], node: unknown): (string | number)[] {
-  const out: (string | number)[] = [];
-  const chain = [...ancestors, node];
-  for (let i = 0; i < chain.length - 1; i++) {
-    const a = chain[i];
-    const next = chain[i + 1];
-    if (isPair(a)) {
-      if (next === a.value) out.push(isScalar(a.key) ? String(a.key.value) : '?');
-    } else if (isSeq(a)) out.push(a.items.indexOf(next as never));
-  }
-  return out;
-}
-
-export { levenshtein, didYouMean } from './suggest.js';
-
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -210,89 +45,6 @@ export function mergeOverlay(base: unknown, overlay: unknown): unknown {
     return out;
   }
   return overlay === undefined ? base : overlay;
-}
-
-function describeValue(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${String(v)}`;
-}
-
-function getAt(obj: unknown, keyPath: PropertyKey[]): unknown {
-  let cur: unknown = obj;
-  for (const k of keyPath) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[k];
-  }
-  return cur;
-}
-
-function zodIssueMessage(issue: ZodError['issues'][number], found: unknown): { text: string; unknownKeys?: string[] } {
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return { text: 'unknown key', unknownKeys: issue.keys };
-    case 'invalid_type':
-      return { text: `expected ${issue.expected}, found ${describeValue(found)}` };
-    case 'invalid_value':
-      return { text: `found ${describeValue(found)}; valid values: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` };
-    case 'invalid_format':
-      return { text: `found ${describeValue(found)}; expected ${issue.message.replace(/^Invalid string: /, '')}` };
-    case 'too_small':
-    case 'too_big':
-      return { text: `found ${describeValue(found)}; ${issue.message}` };
-    case 'invalid_union': {
-      // what each alternative wanted: "a string or a number", 'a size such as "512M" or an integer ...'
-      const alts = issue.errors.map((branch) => branch[0]).filter((i) => i !== undefined);
-      const said = [...new Set(alts.map((i) => (i.code === 'invalid_type' ? `${/^[aeiou]/.test(i.expected) ? 'an' : 'a'} ${i.expected}` : i.code === 'invalid_format' ? i.message.replace(/^Invalid string: /, '') : i.code === 'invalid_value' ? i.values.map((v) => JSON.stringify(v)).join(' or ') : i.message)))];
-      return { text: `found ${describeValue(found)}; valid: ${said.length ? said.join(' or ') : issue.message}` };
-    }
-    default:
-      return { text: `found ${describeValue(found)}; ${issue.message}` };
-  }
-}
-
-/** The valid keys as printed: at a service, network or volume, lifeops' own and a pointer to compose's. */
-function listValid(keyPath: PropertyKey[], valid: string[]): string {
-  const kind = keyPath.length === 2 ? ({ services: 'service', networks: 'network', volumes: 'volume' } as const)[keyPath[0] as string] : undefined;
-  if (!kind) return valid.join(', ');
-  const own = Object.keys((unwrap((stackFileSchema.shape as any)[keyPath[0] as string])._zod.def.valueType as any).shape ?? {});
-  return `${own.join(', ')}, or any ${kind} key of the Compose Specification (${valid.filter((k) => !own.includes(k)).slice(0, 6).join(', ')}, ...)`;
-}
-
-function validKeysAt(keyPath: PropertyKey[]): string[] {
-  if (keyPath.length === 2 && keyPath[0] === 'services') return validKeysOf('service');
-  if (keyPath.length === 2 && keyPath[0] === 'networks') return validKeysOf('network');
-  if (keyPath.length === 2 && keyPath[0] === 'volumes') return validKeysOf('volume');
-  // Walk the schema's shape to list the keys valid at this path (for "did you mean").
-  let schema: any = stackFileSchema;
-  for (const k of keyPath) {
-    schema = unwrap(schema);
-    if (schema?.shape) schema = schema.shape[k as string];
-    else if (schema?._zod?.def?.type === 'record') schema = schema._zod.def.valueType;
-    else if (schema?._zod?.def?.type === 'array') schema = schema._zod.def.element;
-    else return [];
-  }
-  schema = unwrap(schema);
-  return schema?.shape ? Object.keys(schema.shape) : [];
-}
-
-function unwrap(schema: any): any {
-  let s = schema;
-  for (let i = 0; i < 10 && s?._zod?.def; i++) {
-    const def = s._zod.def;
-    if (def.innerType) s = def.innerType;
-    else if (def.type === 'pipe') s = def.in;
-    else break;
-  }
-  return s;
-}
-
-export function environmentNames(src: Source): string[] {
-  const envs = src.doc.get('environments');
-  return isMap(envs) ? envs.items.map((p) => String((p.key as any).value)) : [];
 }
 
 /**
@@ -534,34 +286,6 @@ function checkOtherEnvironments(src: Source, base: Record<string, unknown>, envi
     }
   }
   if (lines.length) throw new ConfigError([...new Set(lines)].slice(0, 5).join('\n'), 'see `lifeops schema` for every valid key');
-}
-
-function schemaError(src: Source, error: ZodError, value: unknown, envName: string): ConfigError {
-  const lines: string[] = [];
-  for (const issue of error.issues.slice(0, 5)) {
-    const keyPath = issue.path as (string | number)[];
-    const found = getAt(value, keyPath);
-    const msg = zodIssueMessage(issue, found);
-    // A key set by the overlay is reported where the overlay sets it.
-    const srcPath = sourcePath(src, envName, keyPath);
-    if (msg.unknownKeys) {
-      const valid = validKeysAt(keyPath);
-      for (const key of msg.unknownKeys) {
-        const hint = didYouMean(key, valid);
-        const where = locateKey(src, keySourcePath(src, envName, keyPath, key), key);
-        lines.push(
-          `${src.file}:${where}: ${[...keyPath, key].join('.')}: unknown key${hint ? ` (did you mean "${hint}"?)` : ''}; valid keys: ${listValid(keyPath, valid)}`,
-        );
-      }
-    } else {
-      const keyName = keyPath.length ? keyPath.join('.') : '(top level)';
-      const where = found === undefined && keyPath.length ? locate(src, srcPath.slice(0, -1)) : locate(src, srcPath);
-      const text = found === undefined ? `missing required key${issue.code === 'invalid_type' ? ` (expected ${(issue as any).expected})` : ''}` : msg.text;
-      lines.push(`${src.file}:${where}: ${keyName}: ${text}`);
-    }
-  }
-  if (error.issues.length > 5) lines.push(`... and ${error.issues.length - 5} more problems`);
-  return new ConfigError(lines.join('\n'), 'see `lifeops schema` for every valid key');
 }
 
 function readImageMap(file: string): Record<string, string> {

@@ -12,8 +12,6 @@ import { RunLog, newRunId, type StepEvent } from '../state/runlog.js';
 import { InterruptedError, LifeopsError } from '../errors.js';
 import { crashTestEffects, realEffects, type Effects } from './effects.js';
 
-export { newRunId, type StepEvent };
-
 export interface IO {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
@@ -167,34 +165,6 @@ export class Run {
       throw e;
     } finally {
       this.spinner = undefined;
-    }
-  }
-}
-
-export interface Step {
-  title: string;
-  run: () => Promise<unknown>;
-  /** undo this step's change; runs once, in reverse order, when a later step fails */
-  undo?: () => Promise<unknown>;
-}
-
-/** Run steps in order; on failure undo the completed ones in reverse, then rethrow. */
-export async function runSteps(run: Run, steps: Step[]): Promise<void> {
-  const done: Step[] = [];
-  for (const s of steps) {
-    try {
-      await run.step(s.title, s.run);
-      done.push(s);
-    } catch (e) {
-      for (const d of done.reverse()) {
-        if (!d.undo) continue;
-        try {
-          await run.step(`undo: ${d.title}`, d.undo);
-        } catch {
-          /* logged by run.step; keep undoing the rest */
-        }
-      }
-      throw e;
     }
   }
 }

@@ -2,29 +2,14 @@
 // HTTP endpoints the stack declares (from inside the container), Postgres
 // SELECT 1 and Redis PING. Shared by `status`, `health-check` and `deploy`.
 import type { Stack } from '../config/schema.js';
-import type { ContainerState, DockerClient } from '../clients/docker.js';
+import { DockerClient, type ContainerState } from '../clients/docker.js';
 import { httpGet, type HttpAnswer } from '../clients/http.js';
 import { postgresSelect1, redisPing } from '../clients/datastores.js';
 import { expectedServices } from '../plan/rollout.js';
 import { monitoringOf, monitoringServiceNames } from '../config/monitoring.js';
 
-import { LEVEL_EXIT, worstLevel as worst, type Level } from '../plan/status.js';
-
-// the monitoring-plugins levels and their exit codes live with the status judgement (plan/status.ts)
-export { LEVEL_EXIT, worst, type Level };
-
-export interface ServiceStatus {
-  service: string;
-  level: Level;
-  state: string;
-  health: string;
-  containers: number;
-  expected: number;
-  uptime_s?: number;
-  image?: string;
-  restarts: number;
-  message: string;
-}
+// the monitoring-plugins levels, their exit codes and the service fact live with the status judgement (plan/status.ts)
+import { worstLevel as worst, type Level, type ServiceFact } from '../plan/status.js';
 
 export interface CheckResult {
   check: string;
@@ -32,8 +17,6 @@ export interface CheckResult {
   message: string;
   duration_ms: number;
 }
-
-export { expectedServices } from '../plan/rollout.js';
 
 /** The stack's services, then the ones the monitoring override adds (Prometheus, exporters ...: one container each). */
 function watchedServices(stack: Stack): [string, { replicas: number }][] {
@@ -43,7 +26,7 @@ function watchedServices(stack: Stack): [string, { replicas: number }][] {
   return [...own, ...extra];
 }
 
-export function serviceStatuses(stack: Stack, containers: ContainerState[], now: Date): ServiceStatus[] {
+export function serviceStatuses(stack: Stack, containers: ContainerState[], now: Date): ServiceFact[] {
   return watchedServices(stack).map(([name, svc]) => {
     const mine = containers.filter((c) => c.service === name);
     const running = mine.filter((c) => c.state === 'running');
@@ -204,7 +187,7 @@ export async function endpointChecks(stack: Stack, docker: DockerClient, contain
 
 export interface HealthReport {
   level: Level;
-  services: ServiceStatus[];
+  services: ServiceFact[];
   checks: CheckResult[];
 }
 
@@ -213,4 +196,25 @@ export async function healthReport(stack: Stack, docker: DockerClient, now: Date
   const services = serviceStatuses(stack, containers, now);
   const checks = await endpointChecks(stack, docker, containers);
   return { level: worst([...services.map((s) => s.level), ...checks.map((c) => c.level)]), services, checks };
+}
+
+/**
+ * `health-check`: the report, taken again with doubling pauses until it is OK
+ * or `retries` attempts were made; `onRetry` hears each retry. The engine's
+ * client is made here, so the CLI never holds one.
+ */
+export async function checkHealth(
+  stack: Stack,
+  o: { now: () => Date; retries: number; intervalMs: number; onRetry?: (attempt: number, level: Level, waitMs: number) => void },
+): Promise<HealthReport> {
+  const docker = new DockerClient();
+  await docker.ping();
+  let wait = o.intervalMs;
+  for (let attempt = 1; ; attempt++) {
+    const report = await healthReport(stack, docker, o.now());
+    if (report.level === 'OK' || attempt >= Math.max(1, o.retries)) return report;
+    o.onRetry?.(attempt, report.level, wait);
+    await new Promise((r) => setTimeout(r, wait));
+    wait *= 2;
+  }
 }

@@ -56,7 +56,6 @@ export function listMigrationFiles(dir: string): MigrationFile[] {
 
 export type MigrationRecord = Record<string, string>;
 
-export { migrationRecordFile as migrationStatePath } from '../state/paths.js';
 import { migrationRecordFile } from '../state/paths.js';
 
 export function readMigrationRecord(stateDir: string, env: string): MigrationRecord | undefined {

@@ -110,7 +110,6 @@ export function publishedPorts(stack: Pick<Stack, 'services'>): PublishedPort[] 
   return out;
 }
 
-export { portFree } from '../clients/ports.js';
 import { portFree } from '../clients/ports.js';
 
 /** Every published host port is either held by this project's containers or free to bind. */

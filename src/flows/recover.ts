@@ -11,7 +11,8 @@ import { OperationError } from '../errors.js';
 import { detectCompose, inheritedByChildren, run as runCmd, runChecked } from '../clients/runner.js';
 import { composeEnv, composeStart, dockerStop, type ComposeTarget } from '../commands/compose.js';
 import { backupDir, listTmp } from '../backup/catalog.js';
-import { Lock, RUN_ENV, describeLock, describeTakeover, endProcessesOfRun, processesOfRun, type Replaced } from '../state/lock.js';
+import { Lock, describeLock, describeTakeover, type Replaced } from '../state/lock.js';
+import { RUN_ENV, endProcessesOfRun, processesOfRun } from '../clients/processes.js';
 import { lastGoodRelease, recordCrashed } from '../state/ledger.js';
 import { readRunEvents } from '../state/runlog.js';
 import { renderDir as renderDirFor } from '../state/paths.js';
@@ -62,8 +63,6 @@ export async function lockAndRecover(stack: Stack, run: Run, o: LockOptions): Pr
   }
   return lock;
 }
-
-export { parseWait } from '../util/units.js';
 
 function deadRunOf(stateDir: string, replaced: Replaced | undefined): DeadRun | undefined {
   if (!replaced) return undefined;

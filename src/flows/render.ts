@@ -8,7 +8,6 @@ import { renderAll, composeFiles, type RenderedFile } from '../render/index.js';
 import { alertmanagerSecretFiles } from '../render/alertmanager.js';
 import { chownSync } from 'node:fs';
 
-export { renderDir as renderDirFor } from '../state/paths.js';
 
 export function renderStack(stack: Stack, renderDir: string): RenderedFile[] {
   return renderAll(stack, { renderDir: path.resolve(renderDir) });

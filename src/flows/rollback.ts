@@ -17,10 +17,10 @@ import type { Run } from './context.js';
 import { lockAndRecover } from './recover.js';
 import type { Lock } from '../state/lock.js';
 import { appendRelease, readReleases, type ReleaseRecord } from '../state/ledger.js';
-import { composePaths, renderDirFor, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
+import { composePaths, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
 import type { RenderedFile } from '../render/types.js';
 import { reloadFront } from './rollout.js';
-import { releaseArchiveDir } from '../state/paths.js';
+import { releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
 import { waitHealthy } from './wait.js';
 import { appServices, restoreBackup, safetyBackupWithAppsStopped } from './restore.js';
 

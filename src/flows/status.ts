@@ -10,7 +10,7 @@
 // every minute from cron and monitoring agents.
 import { X509Certificate } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
-import type { ContainerState } from '../clients/docker.js';
+import { DockerClient, type ContainerState } from '../clients/docker.js';
 import { httpGetLoopback } from '../clients/http.js';
 import { diskSpace } from '../clients/host.js';
 import { backupDir, listBackups } from '../backup/catalog.js';
@@ -35,7 +35,7 @@ import {
   type TlsFact,
 } from '../plan/status.js';
 import { endpointChecks, serviceStatuses } from './health.js';
-import type { Run } from './context.js';
+import type { IO, Run } from './context.js';
 
 export type StatusContext = Pick<Run, 'io' | 'docker' | 'stateDir'>;
 
@@ -258,4 +258,27 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
     ...(engineDone.front ? { front: engineDone.front } : {}),
   };
   return evaluateStatus(facts, stack.status);
+}
+
+/**
+ * One `status` invocation's engine client, held for the CLI (which never
+ * imports clients): `startLastProbes` before the stack loads, `gather` once it
+ * has, and `close` drops what was started early and not asked this time.
+ */
+export class StatusSession {
+  private readonly docker = new DockerClient();
+
+  constructor(private readonly io: IO) {}
+
+  startLastProbes(stateDir: string, env: string): Promise<void> {
+    return startLastProbes(this.docker, stateDir, env);
+  }
+
+  gather(stack: Stack, stateDir: string): Promise<StatusReport> {
+    return gatherStatus(stack, { io: this.io, docker: this.docker, stateDir });
+  }
+
+  close(): void {
+    this.docker.dropEarly();
+  }
 }

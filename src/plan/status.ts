@@ -1,6 +1,6 @@
 // What `status` concludes from what it saw. Pure: the flow (flows/status.ts)
 // gathers the facts, this file turns them and the stack's thresholds into one
-// level per check and an overall level; the formatters (render/status-*.ts)
+// level per check and an overall level; the formatters (cli/status-*.ts)
 // print the result. A test drives every transition with hand-written facts
 // and a fixed clock.
 import type { StatusThresholds } from '../config/schema.js';
@@ -11,7 +11,7 @@ export const LEVEL_EXIT: Record<Level, number> = { OK: 0, WARNING: 1, CRITICAL: 
 const RANK: Record<Level, number> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };
 export const worstLevel = (levels: Level[]): Level => levels.reduce<Level>((a, b) => (RANK[b] > RANK[a] ? b : a), 'OK');
 
-/** One service as the engine showed it (flows/health.ts serviceStatuses), plus restart growth. */
+/** One service as the engine showed it (flows/health.ts serviceStatuses, for `status` and `health-check` alike), plus what status adds: restart growth, the placeholder mark. */
 export interface ServiceFact {
   service: string;
   level: Level;

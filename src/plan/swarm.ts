@@ -2,35 +2,7 @@
 // constraints against node labels), what pre-flight finds wrong, and whether
 // a service has converged on its current spec.
 
-export interface SwarmNode {
-  id: string;
-  hostname: string;
-  role: 'manager' | 'worker';
-  state: string; // ready, down, unknown
-  availability: string; // active, pause, drain
-  labels: Record<string, string>;
-}
-
-/** One task as `docker service ps --format '{{json .}}'` prints it. */
-export interface SwarmTask {
-  ID: string;
-  Name: string;
-  Image: string;
-  Node: string;
-  DesiredState: string;
-  CurrentState: string; // "Running 5 seconds ago", "Starting 2 seconds ago", "Complete ..."
-  Error: string;
-}
-
-export interface ServiceSpecFacts {
-  name: string;
-  replicas: number;
-  image: string;
-  /** UpdateStatus.State: updating, completed, paused, rollback_started, rollback_completed, rollback_paused; '' when never updated */
-  updateState: string;
-  updateMessage: string;
-  constraints: string[];
-}
+import type { ServiceSpecFacts, SwarmNode, SwarmTask } from '../commands/swarm.js';
 
 /** Does a node satisfy one constraint ("node.labels.k == v", "node.role != manager", "node.hostname == x")? */
 export function satisfies(node: SwarmNode, constraint: string): boolean {

@@ -22,6 +22,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { LockHeldError, UsageError } from '../errors.js';
 import { writeFileSynced } from '../util/durable.js';
+import { bootId, pidExists, procStat } from '../util/proc.js';
 import { lockFile, locksDir } from './paths.js';
 
 export interface LockInfo {
@@ -52,27 +53,6 @@ export function readLock(file: string): LockInfo | undefined {
 
 // ------------------------------------------------------------ is the holder alive?
 
-export function bootId(): string | undefined {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** State (field 3) and start time (field 22) of a process; undefined when /proc has no such pid. */
-export function procStat(pid: number): { state: string; startTime: string } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // field 2 (comm) is in parentheses and may itself hold spaces and ')': split after the last one
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: rest[0], startTime: rest[19] };
-}
-
 export type HolderState = { state: 'alive' | 'gone' | 'foreign'; reason: string };
 
 /** Whether the holder of a lock still runs, and why we think so. Only 'gone' may be taken over. */
@@ -80,12 +60,8 @@ export function holderState(lock: LockInfo): HolderState {
   if (lock.host !== os.hostname()) return { state: 'foreign', reason: `held on another host (${lock.host}): cannot tell from here` };
   const boot = bootId();
   if (lock.boot_id && boot && lock.boot_id !== boot) return { state: 'gone', reason: 'the machine has booted since' };
-  try {
-    process.kill(lock.pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return { state: 'gone', reason: `pid ${lock.pid} is not running` };
-    // EPERM: it exists (another user's process): fall through to the start time
-  }
+  // another user's process exists too: the start time below tells whether it is the holder
+  if (!pidExists(lock.pid)) return { state: 'gone', reason: `pid ${lock.pid} is not running` };
   const stat = procStat(lock.pid);
   if (!stat) return { state: 'alive', reason: `pid ${lock.pid} is running` };
   if (lock.start_time && stat.startTime !== lock.start_time) {
@@ -284,83 +260,6 @@ export class Lock {
     const current = readLock(this.file);
     if (current?.id === this.info.id) rmSync(this.file, { force: true });
   }
-}
-
-// ------------------------------------------------ clients a dead run left running
-
-/** Set in our environment once the lock is held (flows/recover.ts takeLock): every child inherits it. */
-export const RUN_ENV = 'LIFEOPS_RUN_ID';
-
-export interface RunProcess {
-  pid: number;
-  command: string;
-}
-
-/**
- * Processes still running whose environment says they were started by run
- * `run` (the docker and compose clients of a dead run: they outlive a
- * SIGKILL of lifeops itself). Zombies and this process are left out; the
- * environments of other users' processes are unreadable unless root.
- */
-export function processesOfRun(run: string): RunProcess[] {
-  const needle = Buffer.from(`\0${RUN_ENV}=${run}\0`);
-  const first = Buffer.from(`${RUN_ENV}=${run}\0`);
-  let pids: number[] = [];
-  try {
-    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
-  } catch {
-    return [];
-  }
-  const out: RunProcess[] = [];
-  for (const pid of pids) {
-    if (pid === process.pid) continue;
-    let env: Buffer;
-    try {
-      env = readFileSync(`/proc/${pid}/environ`);
-    } catch {
-      continue; // gone meanwhile, or not ours to read
-    }
-    if (!(env.includes(needle) || env.subarray(0, first.length).equals(first))) continue;
-    const st = procStat(pid);
-    if (!st || st.state === 'Z' || st.state === 'X') continue;
-    let command = '';
-    try {
-      command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
-    } catch {
-      /* gone */
-    }
-    out.push({ pid, command });
-  }
-  return out;
-}
-
-/**
- * Wait up to `waitMs` for a dead run's clients to end by themselves (a
- * `compose up` finishing what it started leaves a state the recovery can
- * read), then SIGTERM what is left, and SIGKILL it 5 s later. Returns the
- * pids that had to be signalled.
- */
-export async function endProcessesOfRun(run: string, waitMs: number): Promise<{ waited: RunProcess[]; signalled: number[] }> {
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const waited = processesOfRun(run);
-  const deadline = Date.now() + waitMs;
-  while (processesOfRun(run).length && Date.now() < deadline) await sleep(200);
-  const signalled: number[] = [];
-  for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
-    const left = processesOfRun(run);
-    if (!left.length) break;
-    for (const p of left) {
-      try {
-        process.kill(p.pid, sig);
-        if (!signalled.includes(p.pid)) signalled.push(p.pid);
-      } catch {
-        /* ended meanwhile */
-      }
-    }
-    const until = Date.now() + 5000;
-    while (processesOfRun(run).length && Date.now() < until) await sleep(100);
-  }
-  return { waited, signalled };
 }
 
 export function listLocks(stateDir: string): (LockInfo & { stale: boolean; file: string })[] {

@@ -13,7 +13,7 @@ import { parse } from 'yaml';
 import { loadStack } from '../../src/config/load.js';
 import type { Stack } from '../../src/config/schema.js';
 import { renderAll, composeFiles, type RenderedFile } from '../../src/render/index.js';
-import { validateStack } from '../../src/validate/index.js';
+import { validateStack } from '../../src/flows/validate.js';
 import { ROOT } from '../helpers.js';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'byo');

@@ -4,7 +4,7 @@
 // (sleep, sh), no Docker.
 import { describe, it, expect, afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { RUN_ENV, endProcessesOfRun, processesOfRun } from '../../src/state/lock.js';
+import { RUN_ENV, endProcessesOfRun, processesOfRun } from '../../src/clients/processes.js';
 import { inheritedByChildren } from '../../src/clients/runner.js';
 
 const started: ChildProcess[] = [];

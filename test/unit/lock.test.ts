@@ -9,7 +9,8 @@ import { createInterface } from 'node:readline';
 import { mkdtempSync, mkdirSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
-import { Lock, lockPath, bootId, procStat, describeTakeover, readLock, releaseLock, type LockInfo } from '../../src/state/lock.js';
+import { Lock, lockPath, describeTakeover, readLock, releaseLock, type LockInfo } from '../../src/state/lock.js';
+import { bootId, procStat } from '../../src/util/proc.js';
 
 const CONTENDERS = 12;
 const ROUNDS = 40;

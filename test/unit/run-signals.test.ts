@@ -7,9 +7,36 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { ROOT } from '../helpers.js';
-import { Run, runSteps } from '../../src/flows/context.js';
+import { Run } from '../../src/flows/context.js';
 import { Redactor } from '../../src/util/redact.js';
 import { InterruptedError, OperationError } from '../../src/errors.js';
+
+interface Step {
+  title: string;
+  run: () => Promise<unknown>;
+  undo?: () => Promise<unknown>;
+}
+
+/** A flow in miniature, as the flows undo: steps in order; on a failure the completed ones' undo in reverse, then the error. */
+async function runSteps(run: Run, steps: Step[]): Promise<void> {
+  const done: Step[] = [];
+  for (const s of steps) {
+    try {
+      await run.step(s.title, s.run);
+      done.push(s);
+    } catch (e) {
+      for (const d of done.reverse()) {
+        if (!d.undo) continue;
+        try {
+          await run.step(`undo: ${d.title}`, d.undo);
+        } catch {
+          /* logged by run.step; keep undoing the rest */
+        }
+      }
+      throw e;
+    }
+  }
+}
 
 function newRun(env: Record<string, string> = {}): Run {
   const base = path.join(ROOT, '.tmp-tests');

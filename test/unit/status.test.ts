@@ -13,8 +13,8 @@ import { parse, stringify } from 'yaml';
 import { statusSchema } from '../../src/config/schema.js';
 import { loadStack } from '../../src/config/load.js';
 import { evaluateStatus, LEVEL_EXIT, type StatusFacts, type Level } from '../../src/plan/status.js';
-import { formatNagios } from '../../src/render/status-nagios.js';
-import { formatPrometheus } from '../../src/render/status-prometheus.js';
+import { formatNagios } from '../../src/cli/status-nagios.js';
+import { formatPrometheus } from '../../src/cli/status-prometheus.js';
 import { ROOT } from '../helpers.js';
 import { parsePluginOutput } from '../fixtures/nagios-grammar.js';
 

@@ -11,7 +11,8 @@ import { parse } from 'yaml';
 import { loadStack } from '../../src/config/load.js';
 import { renderAll } from '../../src/render/index.js';
 import { SWARM_STACK_FILE } from '../../src/render/swarm.js';
-import { eligibleNodes, serviceConvergence, swarmPreflightProblems, type SwarmNode, type SwarmTask } from '../../src/plan/swarm.js';
+import { eligibleNodes, serviceConvergence, swarmPreflightProblems } from '../../src/plan/swarm.js';
+import type { SwarmNode, SwarmTask } from '../../src/commands/swarm.js';
 import { jobCreate, stackDeploy, taskContainer } from '../../src/commands/swarm.js';
 import { ROOT, lifeops } from '../helpers.js';
 

@@ -13,7 +13,7 @@ import { loadStack } from '../../src/config/load.js';
 import { renderAll, composeFiles } from '../../src/render/index.js';
 import { writeRendered } from '../../src/flows/render.js';
 import { ConfigError } from '../../src/errors.js';
-import { validateStack, formatResult } from '../../src/validate/index.js';
+import { validateStack, formatResult } from '../../src/flows/validate.js';
 import { detectCompose } from '../../src/clients/runner.js';
 import { lifeops } from '../helpers.js';
 

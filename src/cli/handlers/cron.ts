@@ -1,20 +1,14 @@
 // `lifeops cron`: print, --install into /etc/cron.d (idempotent), --uninstall,
 // and --run JOB, the wrapper the installed lines use for a job that has a
-// dead-man's-switch URL: ping URL/start?rid=RUN, run the job, ping
-// URL/<exit code>?rid=RUN. The URL is read from the stack at run time and
-// masked in everything printed.
+// dead-man's-switch URL (flows/cron.ts: ping, run the job, ping its exit code).
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Cli } from '../context.js';
 import type { Stack } from '../../config/schema.js';
 import { UsageError } from '../../errors.js';
-import { ping } from '../../clients/http.js';
-import { run as runCommand } from '../../clients/runner.js';
-import { redactorFor } from '../../flows/context.js';
-import { Redactor } from '../../util/redact.js';
+import { runCronJob } from '../../flows/cron.js';
 import { refuseUnhonoured } from './swarm.js';
-import { CRON_JOBS, cronFileName, cronJobArgs, renderCronD, type CronJob } from '../../render/cron.js';
+import { CRON_JOBS, cronFileName, renderCronD, type CronJob } from '../../render/cron.js';
 
 export interface CronOptions {
   env?: string;
@@ -70,28 +64,5 @@ export async function cronCommand(cli: Cli, o: CronOptions): Promise<number> {
 
 async function runJob(cli: Cli, stack: Stack, job: string, self: { node: string; bin: string }, stateDir: string): Promise<number> {
   if (!(CRON_JOBS as readonly string[]).includes(job)) throw new UsageError(`--run takes one of ${CRON_JOBS.join(', ')}, got "${job}"`);
-  const url = stack.cron.ping[job as CronJob]?.replace(/\/+$/, '');
-  const urls = url ? [url] : [];
-  const stackRedactor = redactorFor(stack);
-  const hide = new Redactor(urls);
-  const redact = (t: string) => hide.text(stackRedactor.text(t));
-  const rid = randomUUID();
-  const say = (t: string) => cli.err(`${cli.io.now().toISOString()} cron ${job} ${rid}: ${redact(t)}`);
-  const pingOnce = async (suffix: string) => {
-    if (!url) return;
-    try {
-      const status = await ping(`${url}${suffix}?rid=${rid}`);
-      if (status >= 300) say(`ping ${url}${suffix} answered ${status}`);
-    } catch (e) {
-      say(`ping ${url}${suffix} failed: ${(e as Error).message}`);
-    }
-  };
-  await pingOnce('/start');
-  const argv = [self.node, self.bin, '-f', stack.file, '--state-dir', stateDir, ...cronJobArgs(stack, job as CronJob)];
-  const r = await runCommand(argv, { env: { LIFEOPS_CRON_RUN_ID: rid } });
-  if (r.stdout) cli.io.stdout.write(redact(r.stdout) + '\n');
-  if (r.stderr) cli.io.stderr.write(redact(r.stderr) + '\n');
-  await pingOnce(`/${r.exitCode}`);
-  say(`exit ${r.exitCode}`);
-  return r.exitCode;
+  return runCronJob(cli.io, stack, job as CronJob, self, stateDir);
 }

@@ -2,11 +2,8 @@
 import { readFileSync } from 'node:fs';
 import type { Cli } from '../context.js';
 import { UsageError } from '../../errors.js';
-import { renderStack, composePaths } from '../../flows/render.js';
-import { redactorFor } from '../../flows/context.js';
-import { detectCompose, runStreaming } from '../../clients/runner.js';
-import { composeLogs } from '../../commands/compose.js';
-import { renderDir, runLogFile } from '../../state/paths.js';
+import { streamComposeLogs } from '../../flows/logs.js';
+import { runLogFile } from '../../state/paths.js';
 import { formatDuration } from '../../util/units.js';
 import { isSwarm, refuseUnhonoured, swarmLogsCommand } from './swarm.js';
 
@@ -16,16 +13,12 @@ export async function logsCommand(cli: Cli, service: string | undefined, o: { en
   if (service && !stack.services[service]) throw new UsageError(`no service "${service}" in ${stack.name}; services: ${Object.keys(stack.services).join(', ')}`);
   refuseUnhonoured(stack, 'logs', o);
   if (isSwarm(stack)) return swarmLogsCommand(cli, stack, service, o);
-  const compose = await detectCompose();
-  const dir = renderDir(cli.stateDir(), stack.env);
-  const files = renderStack(stack, dir);
-  const argv = composeLogs(compose, { project: stack.project, files: composePaths(files, dir) }, { service, follow: o.follow, tail: o.tail ?? (o.follow ? 50 : 200) });
-  const redactor = redactorFor(stack);
-  const code = await runStreaming(
-    argv,
-    (s) => cli.io.stdout.write(redactor.text(s)),
-    (s) => cli.io.stderr.write(redactor.text(s)),
-    { env: stack.vars },
+  const code = await streamComposeLogs(
+    stack,
+    cli.stateDir(),
+    { service, follow: o.follow, tail: o.tail },
+    (s) => cli.io.stdout.write(s),
+    (s) => cli.io.stderr.write(s),
   );
   return code === 0 ? 0 : 1;
 }

@@ -7,7 +7,7 @@ import { jsonSchema } from '../../config/schema.js';
 import { renderStack, writeRendered, configHash, readRenderedDir, RENDER_MANIFEST } from '../../flows/render.js';
 import { renderDir } from '../../state/paths.js';
 import { buildPlan, formatPlan } from '../../plan/stack-plan.js';
-import { validateStack, formatResult } from '../../validate/index.js';
+import { validateStack, formatResult } from '../../flows/validate.js';
 
 export function schemaCommand(cli: Cli): number {
   cli.json(jsonSchema());

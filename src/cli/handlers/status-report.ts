@@ -7,13 +7,12 @@ import path from 'node:path';
 import chalk from 'chalk';
 import type { Cli } from '../context.js';
 import { LifeopsError, UnhonouredOptionError, UsageError } from '../../errors.js';
-import { DockerClient } from '../../clients/docker.js';
-import { gatherStatus, startLastProbes } from '../../flows/status.js';
+import { StatusSession } from '../../flows/status.js';
 import { redactorFor } from '../../flows/context.js';
 import { Redactor } from '../../util/redact.js';
 import { LEVEL_EXIT, type Level, type StatusReport } from '../../plan/status.js';
-import { formatNagios } from '../../render/status-nagios.js';
-import { formatPrometheus } from '../../render/status-prometheus.js';
+import { formatNagios } from '../status-nagios.js';
+import { formatPrometheus } from '../status-prometheus.js';
 import { formatDuration } from '../../util/units.js';
 
 export const STATUS_FORMATS = ['text', 'json', 'nagios', 'prometheus'] as const;
@@ -65,10 +64,10 @@ export async function statusCommand(cli: Cli, o: StatusOptions): Promise<number>
   const format = (o.format ?? (o.json ? 'json' : 'text')) as StatusFormat;
   if (!STATUS_FORMATS.includes(format)) throw new UsageError(`--format must be one of ${STATUS_FORMATS.join(', ')}, got "${o.format}"`);
   let report: StatusReport;
-  const docker = new DockerClient();
+  const session = new StatusSession(cli.io);
   try {
     // with --env (cron's lines pass it), the last run's engine calls start while the stack loads
-    if (o.env) await startLastProbes(docker, cli.stateDir(), o.env);
+    if (o.env) await session.startLastProbes(cli.stateDir(), o.env);
     const stack = cli.load(o.env, { parseCache: true });
     // the swarm handler (and its flows, execa among them) loads only for a swarm stack
     if (stack.target === 'swarm') {
@@ -76,7 +75,7 @@ export async function statusCommand(cli: Cli, o: StatusOptions): Promise<number>
       swarm.refuseUnhonoured(stack, 'status', o);
       return await swarm.swarmStatusCommand(cli, stack, o);
     }
-    report = await gatherStatus(stack, { io: cli.io, docker, stateDir: cli.stateDir() });
+    report = await session.gather(stack, cli.stateDir());
     const redactor = redactorFor(stack);
     if (o.textfile) writeTextfile(o.textfile, stack.project, redactor.text(formatPrometheus(report)));
     if (format === 'json') cli.json({ project: report.project, env: report.env, level: report.level, summary: report.summary, services: report.services, checks: report.checks, limits: report.limits, facts: report.facts }, redactor);
@@ -94,7 +93,7 @@ export async function statusCommand(cli: Cli, o: StatusOptions): Promise<number>
     cli.err(`UNKNOWN: ${message}`);
     return LEVEL_EXIT.UNKNOWN;
   } finally {
-    docker.dropEarly(); // what the last run asked and this one did not
+    session.close(); // what the last run asked and this one did not
   }
   return LEVEL_EXIT[report.level];
 }

@@ -1,32 +1,24 @@
 // lifeops health-check (status: handlers/status-report.ts)
 import chalk from 'chalk';
 import type { Cli } from '../context.js';
-import { healthReport, type HealthReport, type Level } from '../../flows/health.js';
+import { checkHealth, type HealthReport } from '../../flows/health.js';
 import { redactorFor } from '../../flows/context.js';
-import { DockerClient } from '../../clients/docker.js';
 import { formatDuration } from '../../util/units.js';
-import { isPlaceholderImage } from '../../plan/status.js';
+import { isPlaceholderImage, type Level } from '../../plan/status.js';
 import type { Redactor } from '../../util/redact.js';
 import { isSwarm, swarmHealthCommand } from './swarm.js';
 
 export async function healthCheckCommand(cli: Cli, o: { env?: string; retries: number; interval: number; json?: boolean }): Promise<number> {
   const stack = cli.load(o.env);
   if (isSwarm(stack)) return swarmHealthCommand(cli, stack, o);
-  const docker = new DockerClient();
-  await docker.ping();
-  let report: HealthReport | undefined;
-  let wait = o.interval * 1000;
-  for (let attempt = 1; attempt <= Math.max(1, o.retries); attempt++) {
-    report = await healthReport(stack, docker, cli.io.now());
-    if (report.level === 'OK') break;
-    if (attempt < o.retries) {
-      cli.err(`attempt ${attempt}/${o.retries}: ${report.level}; retrying in ${wait / 1000}s`);
-      await new Promise((r) => setTimeout(r, wait));
-      wait *= 2;
-    }
-  }
-  printReport(cli, stack.project, report!, o.json, false, redactorFor(stack));
-  return report!.level === 'OK' ? 0 : 1;
+  const report = await checkHealth(stack, {
+    now: () => cli.io.now(),
+    retries: o.retries,
+    intervalMs: o.interval * 1000,
+    onRetry: (attempt, level, waitMs) => cli.err(`attempt ${attempt}/${o.retries}: ${level}; retrying in ${waitMs / 1000}s`),
+  });
+  printReport(cli, stack.project, report, o.json, false, redactorFor(stack));
+  return report.level === 'OK' ? 0 : 1;
 }
 
 function printReport(cli: Cli, project: string, report: HealthReport, json?: boolean, quiet?: boolean, redactor?: Redactor): void {

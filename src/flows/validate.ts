@@ -2,16 +2,16 @@
 // real validator present on this machine over the files, one result per file.
 // A validator that is not installed is reported as SKIPPED, never as OK.
 // Containers run with --network none and are removed by id; nothing is
-// published, nothing is reached over the network.
+// published, nothing is reached over the network. A flow like the others: it
+// renders (flows/render.ts), writes a folder and runs validators through clients.
 import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, existsSync, rmSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCombined } from '../clients/runner.js';
+import { runCombined, detectCompose } from '../clients/runner.js';
 import type { Stack } from '../config/schema.js';
-import { renderStack, writeRendered } from '../flows/render.js';
+import { renderStack, writeRendered } from './render.js';
 import { composeFiles, type RenderedFile } from '../render/index.js';
 import { NGINX_CONF, NGINX_CONF_DIR } from '../render/extras.js';
-import { detectCompose } from '../clients/runner.js';
 import { POSTGRES_CONF, REDIS_CONF, PGBOUNCER_DIR } from '../render/datastores.js';
 import { GUNICORN_CONF, GUNICORN_LOGGING_CONF } from '../render/gunicorn.js';
 
