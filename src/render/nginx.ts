@@ -72,16 +72,16 @@ function securityHeaders(front: Front, tls: boolean): string[] {
 
 /**
  * How long the front keeps an upstream name's resolved addresses (nginx
- * `resolver ... valid=`). It must stay below the time a departing container
- * still accepts connections after leaving Docker's DNS, or the front sends
- * requests to an address that is gone (a connect timeout, then 504 when every
- * address it holds is gone). Swarm takes a task out of DNS 2 s before it sends
- * the stop signal (Docker's gossip convergence delay); compose takes a
- * container out of DNS when it stops, and the rollout waits for the front to
- * pick up the new address before stopping the old one. Measured on the
- * two-node test bed with 5s: every roll of web sent requests to tasks already
- * stopping or gone (retried 502/504s, one 504 reached a client under load);
- * with 1s: none.
+ * `resolver ... valid=`). Swarm takes a departing task out of DNS 2 s before it
+ * sends the stop signal (Docker's gossip convergence delay): the front must
+ * forget the address within that time, or it sends requests to a task that
+ * refuses them (502) or is gone (a connect timeout: 504); each is retried on
+ * the next address, and the client gets the 504 when every address the front
+ * holds is gone. Measured on the two-node test bed, rolling web under load:
+ * with 5s every roll had such requests, with 1s none. Compose takes a
+ * container out of DNS only when it has stopped, so a shorter validity there
+ * shortens the time the front tries a vanished address after that (the retry
+ * on the new container covers it).
  */
 export const FRONT_RESOLVER_VALID = '1s';
 
