@@ -3,8 +3,10 @@
 // with `lifeops import` and adopted by the first `lifeops deploy` (same
 // compose project name, same volume names): the data is still there, and the
 // web service rolls under a bounded load through the front on 127.0.0.1.
-// Project byoadopt, host port 19301.
-import { describe, it, expect, afterAll } from 'vitest';
+// Project byoadopt, host port 19301. The two app images its plain compose file
+// names (lifeops/demo-app:v1, :v2) are built here from demo/app, so the file
+// passes alone and first on a fresh clone (no other test has to build them).
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -97,6 +99,17 @@ async function loadThroughFront(port: number, done: () => boolean, max: number):
   }
   return { ok, failed: failures.length, failures };
 }
+
+beforeAll(async () => {
+  // the demo app as its own compose build makes it (one version per tag, APP_VERSION baked in):
+  // quick from the build cache when unchanged; the classic builder (no buildx on this client)
+  for (const v of ['v1', 'v2']) {
+    const b = await execa('docker', ['build', '-q', '--build-arg', `APP_VERSION=${v}`, '-t', `lifeops/demo-app:${v}`, path.join(ROOT, 'demo', 'app')], { reject: false, all: true, env: { DOCKER_BUILDKIT: '0' } });
+    if (b.exitCode !== 0) throw new Error(`docker build of lifeops/demo-app:${v} failed:\n${b.all}`);
+  }
+  const ids = await Promise.all(['v1', 'v2'].map(async (v) => (await execa('docker', ['image', 'inspect', '-f', '{{.Id}}', `lifeops/demo-app:${v}`])).stdout.trim()));
+  if (ids[0] === ids[1]) throw new Error('lifeops/demo-app:v1 and :v2 are one image: the version change below would change nothing');
+}, 600_000);
 
 afterAll(async () => {
   await compose('down', '--volumes', '--remove-orphans', '--timeout', '5');

@@ -42,10 +42,10 @@ describe('demo stack', () => {
     expect(main).toContain('include conf.d/*.conf;');
     const site = files['nginx/conf.d/localhost.conf'].content;
     expect(site).toContain('listen 80 default_server;');
-    expect(site).toContain('resolver 127.0.0.11 valid=5s');
+    expect(site).toContain('resolver 127.0.0.11 valid=1s');
     expect(site).toContain('set $upstream http://web:8000;\n        proxy_pass $upstream;');
-    expect(site).toContain('proxy_next_upstream error timeout http_502 http_503;');
-    expect(site).toContain('proxy_connect_timeout 2s;');
+    expect(site).toContain('proxy_next_upstream error timeout http_502 http_503 http_504;');
+    expect(site).toContain('proxy_connect_timeout 1s;');
     expect(site).toMatch(/location = \/health \{[^}]*return 200/);
     expect(site).toContain('limit_req zone=general burst=100 nodelay;');
     expect(site).toContain('add_header X-Content-Type-Options nosniff always;');
