@@ -7,7 +7,7 @@ import { OperationError, LifeopsError } from '../errors.js';
 import type { ContainerState } from '../clients/docker.js';
 import { runChecked } from '../clients/runner.js';
 import { httpGet } from '../clients/http.js';
-import { composeEnv, type ComposeCli } from '../commands/compose.js';
+import { buildEnv, composeEnv, type ComposeCli } from '../commands/compose.js';
 import type { Run } from './context.js';
 import { recordRelease, type ReleaseRecord } from '../state/ledger.js';
 import { releaseArchiveDir } from '../state/paths.js';
@@ -105,7 +105,8 @@ export async function execute(
           if (secrets.length) run.info('secret files', { written: secrets });
         });
       case 'build':
-        return run.step(step.title, async () => void (await runChecked(step.argv, { timeoutMs: 30 * 60_000 })));
+        // a secret build arg's value travels in docker's environment, not its argv
+        return run.step(step.title, async () => void (await runChecked(step.argv, { env: buildEnv(stack, step.image), timeoutMs: 30 * 60_000 })));
       case 'up-infra':
         changes.containers = true;
         return void (await upInfrastructure(ctx, { recreate: step.services }));

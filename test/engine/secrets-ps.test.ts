@@ -11,9 +11,15 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
 import path from 'node:path';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import { lifeops, demoCopy, at } from '../helpers.js';
+import { loadStack } from '../../src/config/load.js';
+import { imagesToBuild } from '../../src/flows/deploy.js';
+import { buildEnv } from '../../src/commands/compose.js';
+import { runChecked } from '../../src/clients/runner.js';
 
 // URL-safe: the app's REDIS_URL carries it too
 const REDIS_PW = 'secps-R3dis-pw-6b1d93f0c2';
@@ -110,6 +116,26 @@ describe('secrets on command lines, on the engine', () => {
     for (const s of SECRETS) expect(lines.filter((l) => l.includes(s))).toEqual([]);
     for (const out of [b.result.stdout, b.result.stderr, h.result.stdout, h.result.stderr, st.stdout]) for (const s of SECRETS) expect(out).not.toContain(s);
   }, 900_000);
+
+  it('docker build with a secret build arg: the image gets the value, no command line shows it', async () => {
+    const token = 'secps-build-token-41c9e27d';
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeops-secps-build-'));
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM lifeops/base:bookworm\nARG NPM_TOKEN\nRUN printf %s "$NPM_TOKEN" | sha256sum | cut -c1-64 > /token.sha256\n');
+    writeFileSync(path.join(dir, 'stack.yaml'), 'name: secpsbuild\nservices:\n  app: { role: worker, image: "lifeops-test/secps-build:1", build: { context: ., args: { NPM_TOKEN: "${NPM_TOKEN}" } } }\n');
+    const st = loadStack({ file: path.join(dir, 'stack.yaml'), env: 'production', processEnv: { NPM_TOKEN: token } });
+    const [build] = imagesToBuild(st);
+    try {
+      // as the deploy's build step runs it (flows/deploy-execute.ts)
+      const b = await psWhile(runChecked(build.argv, { env: { DOCKER_BUILDKIT: '0', ...buildEnv(st, build.image) }, timeoutMs: 300_000 }));
+      expect([...b.lines].some((l) => l.startsWith('docker build') && l.includes('--build-arg NPM_TOKEN'))).toBe(true);
+      expect([...b.lines].filter((l) => l.includes(token))).toEqual([]);
+      const got = (await execa('docker', ['run', '--rm', '--network', 'none', build.image, 'cat', '/token.sha256'])).stdout.trim();
+      expect(got).toBe(createHash('sha256').update(token).digest('hex'));
+    } finally {
+      await execa('docker', ['rmi', '-f', build.image], { reject: false });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 400_000);
 
   it('a password with " \\ $ \' and a space: the rendered start command escapes it for redis.conf', async () => {
     const tricky = `pa"ss\\w$rd 'x`;

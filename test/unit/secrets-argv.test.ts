@@ -18,6 +18,8 @@ import { renderAll, composeFiles } from '../../src/render/index.js';
 import { isSecretVar } from '../../src/render/extras.js';
 import { restoreBesideArgv, restoreDatabaseArgv, restoreExternalArgv, externalDumpArgv, externalGlobalsArgv, containerDumpArgv, containerGlobalsArgv, containerPsqlSessionArgv } from '../../src/commands/postgres.js';
 import { externalTarget, externalEnv } from '../../src/backup/external.js';
+import { buildEnv } from '../../src/commands/compose.js';
+import { imagesToBuild } from '../../src/flows/deploy.js';
 import { ROOT } from '../helpers.js';
 import { FULL_STACK, ENV, PG_PASSWORD, REDIS_PASSWORD, writeStack } from '../fixtures/app-stack.js';
 
@@ -161,6 +163,16 @@ describe('argv builders: passwords travel in the environment, never as arguments
     const q = externalTarget(`postgresql://shop@db.example/shop?password=${encodeURIComponent(PW)}`, 'shop');
     clean(externalDumpArgv(q.url, 'snap-1', []));
     expect(externalEnv(q).PGPASSWORD).toBe(PW);
+  });
+
+  it('docker build: a build arg from a secret variable is named alone (--build-arg NAME), its value in docker\'s environment', () => {
+    const text = FULL_STACK.replace('api: { role: web, image: shop/api:1, command: ["uvicorn", "main:app"] }', `api: { role: web, image: shop/api:1, build: { context: ., args: { NPM_TOKEN: "\${NPM_TOKEN}", APP_VERSION: "\${VERSION}" } } }`);
+    const stack = loadStack({ file: writeStack(text), env: 'staging', processEnv: { ...ENV, NPM_TOKEN: PW } });
+    const build = imagesToBuild(stack).find((b) => b.image === 'shop/api:1')!;
+    clean(build.argv);
+    expect(build.argv.join(' ')).toContain('--build-arg APP_VERSION=1.2.3 --build-arg NPM_TOKEN ');
+    expect(buildEnv(stack, 'shop/api:1')).toEqual({ NPM_TOKEN: PW });
+    expect(buildEnv(stack, 'shop/web:1.2.3')).toEqual({});
   });
 
   it('the check catches a password on argv', () => {
