@@ -2,8 +2,9 @@
 // the demo stack whose Redis has a password is deployed; no container's
 // docker inspect (Path/Args, Config.Cmd, Config.Entrypoint, Config.Healthcheck)
 // and no process on the host (`ps -eo args`, sampled while lifeops backs up
-// and health-checks the stack, which run redis-cli, pg_dump and psql through
-// docker exec) holds the Redis or the Postgres password. Redis still refuses
+// health-checks and rolls back the stack, which run redis-cli, pg_dump,
+// pg_restore and psql through docker exec) holds the Redis or the Postgres
+// password. A secret build arg stays off `docker build`'s command line. Redis still refuses
 // a client without the password, and backup, health-check and status work.
 // A Redis password with the characters redis.conf must escape (" \ $ ' and a
 // space) is checked on the rendered command in the lifeops/redis:7 image.
@@ -94,7 +95,7 @@ describe('secrets on command lines, on the engine', () => {
     expect((await execa('docker', ['exec', id, 'ps', '-o', 'user=', '-C', 'redis-server'])).stdout.trim()).toBe('redis');
   });
 
-  it('backup and health-check work, and no process on the host had a password on its command line meanwhile', async () => {
+  it('backup, health-check and rollback work, and no process on the host had a password on its command line meanwhile', async () => {
     const id = await cacheId();
     await execa('docker', ['exec', id, 'redis-cli', 'SET', 'secps-key', 'kept']);
     const b = await psWhile(cli('backup', '--json'));
@@ -104,17 +105,23 @@ describe('secrets on command lines, on the engine', () => {
     expect(JSON.stringify(manifest)).toContain('redis');
     const h = await psWhile(cli('health-check'));
     expect(h.result.exitCode, h.result.stderr).toBe(0);
+    // restore too (pg_restore and psql log in with PGPASSWORD, Redis is stopped and refilled): the key comes back
+    const { id: backupId } = JSON.parse(b.result.stdout) as { id: string };
+    await execa('docker', ['exec', id, 'redis-cli', 'SET', 'secps-key', 'changed']);
+    const rb = await psWhile(cli('rollback', backupId, '--yes'));
+    expect(rb.result.exitCode, rb.result.stderr).toBe(0);
+    expect((await execa('docker', ['exec', await cacheId(), 'redis-cli', 'GET', 'secps-key'])).stdout.trim()).toBe('kept');
     const st = await cli('status');
     expect(st.stderr).toBe('');
     expect(st.stdout).toMatch(/cache/);
-    const lines = [...b.lines, ...h.lines];
+    const lines = [...b.lines, ...h.lines, ...rb.lines];
     // the sampler does see the stack's processes: the server (its title: redis-server ADDRESS) and what lifeops ran in the containers
     expect(lines.some((l) => /^redis-server \S+:6379/.test(l))).toBe(true);
-    const ran = lines.filter((l) => /^(docker exec|pg_dump|psql|redis-cli)/.test(l));
-    console.log(`secps: ${lines.length} command lines sampled, ${ran.length} of them docker exec/pg_dump/psql/redis-cli:\n${ran.slice(0, 15).join('\n')}`);
+    const ran = lines.filter((l) => /^(docker (exec|run)|pg_dump|pg_restore|psql|redis-cli)/.test(l));
+    console.log(`secps: ${lines.length} command lines sampled, ${ran.length} of them docker exec/run, pg_dump/pg_restore/psql, redis-cli:\n${ran.slice(0, 40).join('\n')}`);
     expect(ran.length).toBeGreaterThan(0);
     for (const s of SECRETS) expect(lines.filter((l) => l.includes(s))).toEqual([]);
-    for (const out of [b.result.stdout, b.result.stderr, h.result.stdout, h.result.stderr, st.stdout]) for (const s of SECRETS) expect(out).not.toContain(s);
+    for (const out of [b.result.stdout, b.result.stderr, h.result.stdout, h.result.stderr, rb.result.stdout, rb.result.stderr, st.stdout]) for (const s of SECRETS) expect(out).not.toContain(s);
   }, 900_000);
 
   it('docker build with a secret build arg: the image gets the value, no command line shows it', async () => {
