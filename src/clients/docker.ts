@@ -2,6 +2,7 @@
 // never by name (compose v1 writes proj_svc_1, v2 proj-svc-1).
 import { createRequire } from 'node:module';
 import http from 'node:http';
+import { setMaxListeners } from 'node:events';
 import type Docker from 'dockerode';
 import { OperationError } from '../errors.js';
 
@@ -115,7 +116,16 @@ export class DockerClient {
    */
   startEarly(project: string | undefined, execs: ExecAsked[], timeoutMs = 10_000): Promise<void> {
     if (!directEngine()) return Promise.resolve();
-    this.earlyAbort ??= new AbortController();
+    if (!this.earlyAbort) {
+      this.earlyAbort = new AbortController();
+      // One signal on purpose, shared by every early call (the list, one
+      // inspect per container, each exec's requests) so that dropEarly cancels
+      // them all at once. Each request adds an abort listener and removes it
+      // when it ends, so the count follows the calls in flight, which passes
+      // Node's default of 10 on a stack with more than ten containers and
+      // checks: without this, `status` printed MaxListenersExceededWarning.
+      setMaxListeners(0, this.earlyAbort.signal);
+    }
     const signal = this.earlyAbort.signal;
     const keep = (key: string, p: Promise<unknown>) => {
       p.catch(() => undefined); // an answer nobody takes is no unhandled rejection

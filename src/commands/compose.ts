@@ -1,5 +1,7 @@
 // Pure argv builders for docker compose (v2 plugin or v1 binary) and docker.
 // The runner executes exactly these; --dry-run prints them.
+import type { Stack } from '../config/schema.js';
+import { mapImage } from '../render/compose.js';
 
 export interface ComposeCli {
   kind: 'v2' | 'v1';
@@ -96,8 +98,15 @@ export const composeLogs = (cli: ComposeCli, t: ComposeTarget, opts: { service?:
   ...(opts.service ? [opts.service] : []),
 ];
 
-export function dockerBuild(image: string, context: string, opts: { dockerfile?: string; args?: Record<string, string>; labels?: Record<string, string> } = {}): string[] {
-  const args = Object.entries(opts.args ?? {}).sort(([a], [b]) => a.localeCompare(b));
+/**
+ * `docker build`. An arg named in `fromEnv` (one whose value is a secret) goes
+ * as `--build-arg NAME` alone: docker takes its value from its own
+ * environment (buildEnv), so the value is on no command line.
+ */
+export function dockerBuild(image: string, context: string, opts: { dockerfile?: string; args?: Record<string, string>; fromEnv?: string[]; labels?: Record<string, string> } = {}): string[] {
+  const args = Object.entries(opts.args ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => [k, opts.fromEnv?.includes(k) ? undefined : v] as const);
   const labels = Object.entries(opts.labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
   return [
     'docker',
@@ -105,10 +114,23 @@ export function dockerBuild(image: string, context: string, opts: { dockerfile?:
     '-t',
     image,
     ...(opts.dockerfile ? ['-f', opts.dockerfile] : []),
-    ...args.flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
+    ...args.flatMap(([k, v]) => ['--build-arg', v === undefined ? k : `${k}=${v}`]),
     ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     context,
   ];
+}
+
+/** The build args of a service whose value came from a secret variable (dockerBuild's fromEnv). */
+export function secretBuildArgs(stack: Stack, name: string): string[] {
+  return Object.keys(stack.services[name]?.build?.args ?? {}).filter((k) => stack.secretTemplates[`services.${name}.build.args.${k}`] !== undefined);
+}
+
+/** The environment the build of `image` runs with: the values of its secret build args, which dockerBuild names without. */
+export function buildEnv(stack: Stack, image: string): Record<string, string> {
+  const name = Object.keys(stack.services).find((n) => stack.services[n].build && mapImage(stack.services[n].image, stack.images) === image);
+  if (!name) return {};
+  const args = stack.services[name].build!.args ?? {};
+  return Object.fromEntries(secretBuildArgs(stack, name).map((k) => [k, args[k]]));
 }
 
 /** Quote an argv for display (dry-run, logs). */

@@ -6,7 +6,7 @@ import type { Stack } from '../config/schema.js';
 import { OperationError, LifeopsError } from '../errors.js';
 import type { ContainerState } from '../clients/docker.js';
 import { httpGet } from '../clients/http.js';
-import { composeEnv, type ComposeCli } from '../commands/compose.js';
+import { buildEnv, composeEnv, type ComposeCli } from '../commands/compose.js';
 import type { Run } from './context.js';
 import { recordRelease, type ReleaseRecord } from '../state/ledger.js';
 import { releaseArchiveDir } from '../state/paths.js';
@@ -104,7 +104,8 @@ export async function execute(
           if (secrets.length) run.info('secret files', { written: secrets });
         });
       case 'build':
-        return run.step(step.title, async () => void (await run.effects.change(step.argv, { timeoutMs: 30 * 60_000 })));
+        // a secret build arg's value travels in docker's environment, not its argv
+        return run.step(step.title, async () => void (await run.effects.change(step.argv, { env: buildEnv(stack, step.image), timeoutMs: 30 * 60_000 })));
       case 'up-infra':
         changes.containers = true;
         // exactly the planned command (the dry run printed it)

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import { detectCompose, runChecked } from '../clients/runner.js';
-import { composeEnv, dockerBuild, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
+import { composeEnv, dockerBuild, secretBuildArgs, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { mapImage, namedVolumes } from '../render/compose.js';
 import { volumeName } from '../backup/volumes.js';
 import type { Run } from './context.js';
@@ -46,7 +46,7 @@ export function imagesToBuild(stack: Stack): Omit<PlannedBuild, 'present'>[] {
     if (!svc.build) continue;
     const context = path.resolve(stack.baseDir, svc.build.context);
     const dockerfile = svc.build.dockerfile ? path.resolve(context, svc.build.dockerfile) : undefined;
-    byImage.set(image, { image, services: [name], argv: dockerBuild(image, context, { dockerfile, args: svc.build.args, labels: { 'lifeops.stack': stack.name } }) });
+    byImage.set(image, { image, services: [name], argv: dockerBuild(image, context, { dockerfile, args: svc.build.args, fromEnv: secretBuildArgs(stack, name), labels: { 'lifeops.stack': stack.name } }) });
   }
   return [...byImage.values()];
 }

@@ -32,6 +32,23 @@ function envValue(stack: Stack, service: string, key: string, value: string | nu
   return composeValue(stack, `services.${service}.environment.${key}`, String(value));
 }
 
+/**
+ * A secret never goes into a healthcheck's test: the test would be written
+ * out with the value in it, and every run of it shows the value in `ps` on
+ * the host and in `docker inspect`. Refused, naming the key and the variables.
+ */
+function refuseSecretInHealthcheck(stack: Stack, name: string): void {
+  const at = `services.${name}.healthcheck.test`;
+  const hit = Object.keys(stack.secretTemplates).find((k) => k === at || k.startsWith(`${at}.`));
+  if (hit === undefined) return;
+  const vars = [...new Set([...stack.secretTemplates[hit].matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]))];
+  throw ConfigError.at(
+    hit.split('.'),
+    `holds the secret ${vars.map((v) => `\${${v}}`).join(', ')}, which would be on a process's command line (readable by every local user with ps, and in docker inspect)`,
+    'read it from the container\'s environment instead (redis-cli reads REDISCLI_AUTH, which lifeops sets on the redis: service; psql reads PGPASSWORD)',
+  );
+}
+
 function healthcheck(svc: Service) {
   const hc = svc.healthcheck!;
   const test = typeof hc.test === 'string' ? ['CMD-SHELL', hc.test] : ['CMD', 'NONE', 'CMD-SHELL'].includes(hc.test[0]) ? hc.test : ['CMD', ...hc.test];
@@ -141,7 +158,9 @@ export function namedVolumes(stack: Stack): string[] {
 
 export function composeService(stack: Stack, name: string, svc: Service, renderDir: string): Record<string, unknown> {
   const out: Record<string, unknown> = { image: mapImage(svc.image, stack.images) };
-  // A secret in a command (redis-server --requirepass ${REDIS_PASSWORD}) stays its ${VAR} reference.
+  // A secret in a command the stack wrote itself stays its ${VAR} reference (an
+  // imported compose file's `redis-server --requirepass ...`, kept so the adopted
+  // container is unchanged); lifeops' own commands never carry one.
   const argv = (key: 'entrypoint' | 'command', v: string | string[]) =>
     typeof v === 'string' ? composeValue(stack, `services.${name}.${key}`, v) : v.map((x, i) => composeValue(stack, `services.${name}.${key}.${i}`, x));
   if (svc.entrypoint !== undefined) out.entrypoint = argv('entrypoint', svc.entrypoint);
@@ -156,7 +175,10 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   if (svc.volumes.length) out.volumes = svc.volumes.map((v) => volumeSpec(stack, renderDir, v));
   const deps = Object.keys(svc.depends_on).sort();
   if (deps.length) out.depends_on = Object.fromEntries(deps.map((d) => [d, { condition: DEPENDS[svc.depends_on[d]] }]));
-  if (svc.healthcheck) out.healthcheck = healthcheck(svc);
+  if (svc.healthcheck) {
+    refuseSecretInHealthcheck(stack, name);
+    out.healthcheck = healthcheck(svc);
+  }
   // Postgres as PID 1 would reap orphans of `docker exec` (a healthcheck's
   // pg_isready killed at its timeout) and take their exit for a crashed backend:
   // crash recovery for every connection. An init process reaps them instead.

@@ -6,6 +6,7 @@ import { renderTemplate } from './templates.js';
 import { renderedHeader } from './header.js';
 import { parseSize } from '../util/units.js';
 import { ConfigError } from '../errors.js';
+import { escapeDollar } from './values.js';
 
 export const POSTGRES_CONF = '/etc/postgresql/postgresql.conf';
 export const REDIS_CONF = '/usr/local/etc/redis/redis.conf';
@@ -103,6 +104,52 @@ export function renderRedisConf(stack: Stack): string {
     appendonly: r.appendonly ? 'yes' : 'no',
     save: r.save.length ? r.save.map((s) => `save ${s}`).join('\n') : 'save ""',
   });
+}
+
+/**
+ * The password reaches redis-server through a config file, never its argv:
+ * a command line is readable by every local user (`ps`) and in `docker
+ * inspect`. The container gets the password in REDISCLI_AUTH (which
+ * redis-cli also reads, so a healthcheck's `redis-cli ping` and lifeops'
+ * `docker exec redis-cli` authenticate without `-a`); this start script
+ * writes `include <rendered redis.conf>` and `requirepass "..."` (escaped for
+ * redis.conf) into REDIS_AUTH_CONF, mode 0600 and owned by the user the
+ * server runs as, then starts `redis-server REDIS_AUTH_CONF [args]`, through
+ * the image's entrypoint when it has one (the official image's drops root
+ * for the redis user). Only shell builtins see the password (printf, case),
+ * so no process is ever started with it; an empty password stops the start
+ * rather than run a server without one.
+ */
+export const REDIS_PASSWORD_ENV = 'REDISCLI_AUTH';
+export const REDIS_AUTH_CONF = '/tmp/lifeops-redis.conf';
+const REDIS_START_SCRIPT = [
+  'set -eu',
+  'umask 077',
+  `s=\${${REDIS_PASSWORD_ENV}:-} q=`,
+  `[ -n "$s" ] || { echo "redis: ${REDIS_PASSWORD_ENV} is empty; not starting without the password" >&2; exit 1; }`,
+  'while [ -n "$s" ]; do r=${s#?}; c=${s%"$r"}; case $c in \\\\|\\") q="$q\\\\$c" ;; *) q="$q$c" ;; esac; s=$r; done',
+  `f=${REDIS_AUTH_CONF} prog=$1 conf=$2`,
+  'shift 2',
+  `printf 'include %s\\nrequirepass "%s"\\n' "$conf" "$q" > "$f"`,
+  'if [ "$(id -u)" = 0 ] && command -v docker-entrypoint.sh >/dev/null 2>&1; then',
+  '  chown redis "$f" 2>/dev/null || true',
+  '  exec docker-entrypoint.sh "$prog" "$f" "$@"',
+  'fi',
+  'exec "$prog" "$f" "$@"',
+].join('\n');
+
+/** A redis.password that redis.conf can hold: one line (the escaping covers `"` and `\`). */
+export function checkRedisPassword(password: string): void {
+  if (/[\r\n\0]/.test(password)) throw ConfigError.at(['redis', 'password'], 'contains a line break or NUL, which redis.conf cannot hold; valid: a single-line password');
+}
+
+/**
+ * The redis service's command when the stack sets a password: `argv` is
+ * `redis-server <rendered conf> [args]`, already written for compose; the
+ * script's own `$` are escaped so that compose leaves them to the shell.
+ */
+export function redisCommandWithPassword(argv: string[]): string[] {
+  return ['sh', '-c', escapeDollar(REDIS_START_SCRIPT), 'redis-start', ...argv];
 }
 
 export function renderLoggingConf(stack: Stack): string {

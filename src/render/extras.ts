@@ -6,7 +6,7 @@ import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
 import { renderedHeader } from './header.js';
 import { BASIC_AUTH_VAR, traefikLabels } from './traefik.js';
-import { POSTGRES_CONF, REDIS_CONF, PGBOUNCER_DIR } from './datastores.js';
+import { POSTGRES_CONF, REDIS_CONF, PGBOUNCER_DIR, REDIS_PASSWORD_ENV, checkRedisPassword, redisCommandWithPassword } from './datastores.js';
 import { GUNICORN_CONF, GUNICORN_LOGGING_CONF } from './gunicorn.js';
 import { composeValue } from './values.js';
 import { isSecretName } from '../util/redact.js';
@@ -125,9 +125,14 @@ export function applyRenderedMounts(stack: Stack, name: string, out: Record<stri
   }
   if (stack.redis && stack.redis.service === name) {
     volumes.push(`./redis/redis.conf:${REDIS_CONF}:ro`);
-    const args = [REDIS_CONF];
-    if (stack.redis.password) args.push('--requirepass', composeValue(stack, 'redis.password', stack.redis.password));
-    out.command = withArgs(out.command, 'redis-server', ['redis-server'], args);
+    out.command = withArgs(out.command, 'redis-server', ['redis-server'], [REDIS_CONF]);
+    if (stack.redis.password) {
+      // through the environment and a file the server reads, never its argv (datastores.ts)
+      checkRedisPassword(stack.redis.password);
+      if (Array.isArray(out.command)) out.command = redisCommandWithPassword(out.command as string[]);
+      const env = { ...((out.environment as Record<string, string> | undefined) ?? {}), [REDIS_PASSWORD_ENV]: composeValue(stack, 'redis.password', stack.redis.password) };
+      out.environment = Object.fromEntries(Object.entries(env).sort(([a], [b]) => a.localeCompare(b)));
+    }
   }
   if (stack.pgbouncer && stack.pgbouncer.service === name) {
     volumes.push(`./pgbouncer/pgbouncer.ini:${PGBOUNCER_DIR}/pgbouncer.ini:ro`);

@@ -124,7 +124,9 @@ function exporterService(stack: Stack, e: Exporter): [string, Record<string, unk
       const auth = password !== undefined ? `${encodeURIComponent(pg.user)}:${password}` : encodeURIComponent(pg.user);
       return [MON.pgbouncer.service, service(stack, {
         image: MONITORING_IMAGES.pgbouncer,
-        command: [`--pgBouncer.connectionString=postgres://${auth}@${pb.service}:${pb.listen_port}/pgbouncer?sslmode=disable`, `--web.listen-address=:${MON.pgbouncer.port}`],
+        // the connection string holds the password: the exporter's environment, never its argv
+        environment: { PGBOUNCER_EXPORTER_CONNECTION_STRING: `postgres://${auth}@${pb.service}:${pb.listen_port}/pgbouncer?sslmode=disable` },
+        command: [`--web.listen-address=:${MON.pgbouncer.port}`],
         memory: '64m', cpus: '0.25', reaches: [pb.service],
       })];
     }

@@ -165,12 +165,16 @@ describe('full stack (TLS, basic auth, api, static, pgbouncer, tuning)', () => {
     for (const f of Object.values(files)) expect(f.content).not.toContain(PG_PASSWORD);
   });
 
-  it('redis.conf: memory, policy, persistence; the password only as a ${VAR} in compose', () => {
+  it('redis.conf: memory, policy, persistence; the password only as a ${VAR} in the environment, never on the command line', () => {
     const conf = files['redis/redis.conf'].content;
     for (const line of ['bind 0.0.0.0', 'protected-mode no', 'dir /data', 'maxmemory 52428800', 'maxmemory-policy allkeys-lru', 'appendonly yes', 'save 900 1\nsave 300 10\n']) expect(conf).toContain(line);
     expect(conf).not.toContain('requirepass');
     const compose = parse(files['docker-compose.yml'].content);
-    expect(compose.services.cache.command).toEqual(['redis-server', '/usr/local/etc/redis/redis.conf', '--requirepass', '${REDIS_PASSWORD}']);
+    const cmd: string[] = compose.services.cache.command;
+    expect(cmd.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(cmd.slice(3)).toEqual(['redis-start', 'redis-server', '/usr/local/etc/redis/redis.conf']);
+    expect(cmd.join(' ')).not.toMatch(/requirepass \$\{|REDIS_PASSWORD|r3dis/);
+    expect(compose.services.cache.environment).toEqual({ REDISCLI_AUTH: '${REDIS_PASSWORD}' });
   });
 
   it('logging.conf: the five loggers, ISO-8601, errors to stderr and access to stdout', () => {
