@@ -1,7 +1,7 @@
 // Pure argv builders for docker compose (v2 plugin or v1 binary) and docker.
 // The runner executes exactly these; --dry-run prints them.
 import type { Stack } from '../config/schema.js';
-import { mapImage } from '../render/compose.js';
+import { mapImage } from '../config/images.js';
 
 export interface ComposeCli {
   kind: 'v2' | 'v1';

@@ -16,7 +16,7 @@ import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
 import type { ContainerState, DockerClient } from '../clients/docker.js';
 import { dumpCompression } from '../commands/postgres.js';
-import { mapImage } from '../render/compose.js';
+import { mapImage } from '../config/images.js';
 import { composeFiles } from '../render/index.js';
 import { writeFileSynced } from '../util/durable.js';
 import { encryptionKey, fsyncPath, sha256File, walkDirs, walkFiles, writeError, type BackupManifest, type Written } from '../backup/format.js';

@@ -11,7 +11,7 @@ import { OperationError } from '../errors.js';
 import type { DockerClient } from '../clients/docker.js';
 import { shellQuote, composeConfigHash, composeUp, composeUpNoDeps, dockerRm, dockerStop, nginxReload, nginxTest, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import type { Run } from './context.js';
-import { mapImage } from '../render/compose.js';
+import { mapImage } from '../config/images.js';
 import { NGINX_CONF } from '../render/extras.js';
 import { httpCheck } from './health.js';
 import { diagnose } from './wait.js';

@@ -8,7 +8,7 @@ import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import { dockerExec, pipeInto, run as runCommand, runChecked } from '../clients/runner.js';
 import { psqlQueryCmd, scratchRestoreArgv, throwawayRestoreArgv, throwawayServerArgv } from '../commands/postgres.js';
-import { mapImage } from '../render/compose.js';
+import { mapImage } from '../config/images.js';
 import { plainStream, type BackupManifest } from '../backup/format.js';
 import { backupDir, markVerified } from '../backup/catalog.js';
 import { rowDiffs, verifyChecksums } from '../backup/integrity.js';

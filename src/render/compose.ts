@@ -3,6 +3,7 @@
 // project name passed with -p. Secret values never appear: a value that came
 // from a secret variable is written as its ${VAR} reference, and compose
 // reads the value from the environment lifeops gives it.
+import { mapImage } from '../config/images.js';
 import path from 'node:path';
 import type { Service, Stack } from '../config/schema.js';
 import { dockerSize } from '../util/units.js';
@@ -17,15 +18,6 @@ export const BACKEND_NETWORK = 'backend';
 /** Where rendered files live by default, relative to the stack file. */
 export function defaultRenderDir(stack: Pick<Stack, 'baseDir' | 'env'>, stateDir: string): string {
   return path.join(stateDir, 'render', stack.env);
-}
-
-/** Apply the image mapping (official repository -> local image), any tag. */
-export function mapImage(ref: string, images: Record<string, string>): string {
-  if (images[ref]) return images[ref];
-  const slash = ref.lastIndexOf('/');
-  const colon = ref.lastIndexOf(':');
-  const repo = colon > slash ? ref.slice(0, colon) : ref;
-  return images[repo] ?? ref;
 }
 
 function envValue(stack: Stack, service: string, key: string, value: string | number | boolean): string {

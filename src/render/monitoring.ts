@@ -7,7 +7,8 @@
 // Pure and deterministic like every renderer; structured files go through toYaml.
 import path from 'node:path';
 import type { Monitoring, Stack } from '../config/schema.js';
-import { BACKEND_NETWORK, mapImage, serviceNetworks } from './compose.js';
+import { BACKEND_NETWORK, serviceNetworks } from './compose.js';
+import { mapImage } from '../config/images.js';
 import { composeValue } from './values.js';
 import { toYaml } from './yaml.js';
 import { traefikLabels } from './traefik.js';

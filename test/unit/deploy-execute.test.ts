@@ -15,7 +15,7 @@ import { Run } from '../../src/flows/context.js';
 import { RecordingEffects, dryRunEffects, DryRunMutationError, crashTestEffects } from '../../src/flows/effects.js';
 import { execute } from '../../src/flows/deploy-execute.js';
 import { configHash, composePaths, renderStack, writeRendered } from '../../src/flows/render.js';
-import { mapImage } from '../../src/render/compose.js';
+import { mapImage } from '../../src/config/images.js';
 import { Redactor } from '../../src/util/redact.js';
 import { readReleases } from '../../src/state/ledger.js';
 import { ROOT } from '../helpers.js';
