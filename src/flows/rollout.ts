@@ -13,6 +13,7 @@ import { shellQuote, composeConfigHash, composeUp, composeUpNoDeps, dockerRm, do
 import type { Run } from './context.js';
 import { mapImage } from '../config/images.js';
 import { NGINX_CONF } from '../render/extras.js';
+import { FRONT_RESOLVER_VALID } from '../render/nginx.js';
 import { httpCheck } from './health.js';
 import { diagnose } from './wait.js';
 import { parseDuration } from '../util/units.js';
@@ -105,8 +106,8 @@ async function tail(ctx: RolloutCtx, id: string): Promise<string> {
   }
 }
 
-/** Seconds the front may keep a resolved address (nginx `resolver ... valid=5s`) plus a margin. */
-export const DNS_SETTLE_MS = 6000;
+/** How long the front may keep a resolved address (nginx `resolver ... valid=`), plus a second of margin. */
+export const DNS_SETTLE_MS = parseDuration(FRONT_RESOLVER_VALID) + 1000;
 
 /**
  * Replace one web service's containers with new ones without a gap, running
