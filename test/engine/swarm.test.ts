@@ -9,6 +9,8 @@
 // `make swarm-test`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { demoCopy, lifeops, ROOT, type StackDoc } from '../helpers.js';
 
 const PORT = 19580;
@@ -154,6 +156,28 @@ describe('the demo stack on a two-node swarm', () => {
     expect(Object.keys(m.files).sort()).toEqual(['postgres.dump', 'redis.rdb']);
     expect(m.nodes.postgres).toBe('lsw1');
     backupId = m.id;
+  }, 600_000);
+
+  it('deploy --dry-run of sw2 changes nothing: every service spec, the lock and the ledger as they were', async () => {
+    const specs = async () => {
+      const ids = (await dk(bed.SWARM_MANAGER_HOST, 'service', 'ls', '-q', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.split('\n').filter(Boolean).sort();
+      // the whole inspect, the spec's version index included: any update changes it
+      return (await dk(bed.SWARM_MANAGER_HOST, 'service', 'inspect', ...ids)).stdout;
+    };
+    const files = () => {
+      const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '<absent>');
+      const locks = path.join(stack.stateDir, 'locks');
+      return { ledger: read(path.join(stack.stateDir, 'releases.jsonl')), locks: existsSync(locks) ? readdirSync(locks).sort() : [], releases: readdirSync(path.join(stack.stateDir, 'releases', 'swarm')).sort() };
+    };
+    const [specsBefore, filesBefore] = [await specs(), files()];
+    expect(specsBefore).toMatch(/lifeops\/demo-app:sw1/);
+    const r = await cli(['deploy', 'swarm', '--version', 'sw2', '--dry-run']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/docker -H \S+ stack deploy --prune --resolve-image never -c '?\S+docker-stack\.yml'? swdemo-swarm/);
+    expect(r.stderr).toMatch(/nothing was changed/);
+    expect(await specs()).toBe(specsBefore);
+    expect(files()).toEqual(filesBefore);
+    expect(await version()).toBe('sw1');
   }, 600_000);
 
   it('rolls version sw2 with no failed request through the front', async () => {
