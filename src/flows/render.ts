@@ -1,6 +1,7 @@
 // Writing rendered files: into a fresh temporary folder first, then swapped
 // into place, so a failed render never leaves a half-written config behind.
-import { mkdirSync, writeFileSync, rmSync, renameSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync, rmSync, renameSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdirPrivate, PRIVATE_FILE } from '../state/private.js';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
@@ -26,14 +27,35 @@ export const RENDER_MANIFEST = '.lifeops-rendered.json';
 const MANIFEST = RENDER_MANIFEST;
 
 /**
+ * Who reads a folder of rendered files. `containers`: the render folder in
+ * force, whose files are bind-mounted into containers that run as other users
+ * (nobody, grafana, ...): files 0644 (or the file's own mode), folders 0755,
+ * set after writing so a strict umask cannot take them away; other users of
+ * the host still cannot reach them, the state folder above being 0700.
+ * `private`: a release archive, read back only by lifeops: 0700/0600.
+ */
+export type RenderedAccess = 'containers' | 'private';
+
+/** mkdir -p, the folders it creates 0755 whatever the umask (existing ones are left as they are). */
+function mkdirReadable(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (!first) return;
+  for (let p = path.resolve(dir); ; p = path.dirname(p)) {
+    chmodSync(p, 0o755);
+    if (p === path.resolve(first) || p === path.dirname(p)) break;
+  }
+}
+
+/**
  * Write every file to a temporary name then rename it over the old one, so a
  * reader never sees half a file; files lifeops rendered last time and no
  * longer renders are removed. Anything else in the folder (certificates,
  * an htpasswd) is left alone.
  */
-export function writeRendered(files: RenderedFile[], dir: string): void {
+export function writeRendered(files: RenderedFile[], dir: string, access: RenderedAccess = 'containers'): void {
   const target = path.resolve(dir);
-  mkdirSync(target, { recursive: true });
+  const mkdir = (d: string) => (access === 'private' ? mkdirPrivate(d) : mkdirReadable(d));
+  mkdir(target);
   let previous: string[] = [];
   try {
     previous = JSON.parse(readFileSync(path.join(target, MANIFEST), 'utf8')) as string[];
@@ -42,14 +64,17 @@ export function writeRendered(files: RenderedFile[], dir: string): void {
   }
   for (const f of files) {
     const p = path.join(target, f.path);
-    mkdirSync(path.dirname(p), { recursive: true });
+    mkdir(path.dirname(p));
     const tmp = `${p}.tmp-${process.pid}`;
-    writeFileSync(tmp, f.content, { mode: f.mode ?? 0o644 });
+    const mode = access === 'private' ? PRIVATE_FILE : (f.mode ?? 0o644);
+    writeFileSync(tmp, f.content, { mode });
+    chmodSync(tmp, mode);
     renameSync(tmp, p);
   }
   const now = new Set(files.map((f) => f.path));
   for (const old of previous) if (!now.has(old)) rmSync(path.join(target, old), { force: true });
-  writeFileSync(path.join(target, MANIFEST), JSON.stringify([...now].sort(), null, 1) + '\n');
+  writeFileSync(path.join(target, MANIFEST), JSON.stringify([...now].sort(), null, 1) + '\n', { mode: PRIVATE_FILE });
+  chmodSync(path.join(target, MANIFEST), PRIVATE_FILE);
 }
 
 export function composePaths(files: RenderedFile[], dir: string): string[] {

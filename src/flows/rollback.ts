@@ -162,7 +162,7 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
     await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker));
     // kept apart from the live render folder, which the next deploy overwrites: a failed deploy returns to this copy
     const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
-    writeRendered(readRenderedDir(renderDirFor(opts.stateDir, stack.env)), archive);
+    writeRendered(readRenderedDir(renderDirFor(opts.stateDir, stack.env)), archive, 'private');
     record('success', {
       images: Object.fromEntries(Object.entries(manifest.release.images).map(([k, v]) => [k, v.image])),
       render_dir: archive,
