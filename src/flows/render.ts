@@ -28,10 +28,11 @@ const MANIFEST = RENDER_MANIFEST;
 
 /**
  * Who reads a folder of rendered files. `containers`: the render folder in
- * force, whose files are bind-mounted into containers that run as other users
- * (nobody, grafana, ...): files 0644 (or the file's own mode), folders 0755,
- * set after writing so a strict umask cannot take them away; other users of
- * the host still cannot reach them, the state folder above being 0700.
+ * force, whose files and subfolders are bind-mounted into containers that run
+ * as other users (postgres, redis, nobody, ...): files 0644 (or the file's own
+ * mode), subfolders 0755, set after writing so a strict umask cannot take them
+ * away. The folder itself is not mounted and is private (0700), like the state
+ * folder above it: other users of the host cannot reach any of it.
  * `private`: a release archive, read back only by lifeops: 0700/0600.
  */
 export type RenderedAccess = 'containers' | 'private';
@@ -55,7 +56,8 @@ function mkdirReadable(dir: string): void {
 export function writeRendered(files: RenderedFile[], dir: string, access: RenderedAccess = 'containers'): void {
   const target = path.resolve(dir);
   const mkdir = (d: string) => (access === 'private' ? mkdirPrivate(d) : mkdirReadable(d));
-  mkdir(target);
+  // the folder itself is never mounted: a new one is private (an existing one, e.g. `render --out .`, is left as it is)
+  if (access === 'private' || !existsSync(target)) mkdirPrivate(target);
   let previous: string[] = [];
   try {
     previous = JSON.parse(readFileSync(path.join(target, MANIFEST), 'utf8')) as string[];

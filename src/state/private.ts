@@ -57,10 +57,11 @@ export function appendPrivate(file: string, data: string): void {
 
 /**
  * Every folder under `root` (itself included) 0700, every file 0600; symbolic
- * links are left alone (never followed). `skip(rel)` keeps a subtree as it
- * is. Returns how many modes were changed.
+ * links are left alone (never followed). A folder for which `keepInside(rel)`
+ * is true is made 0700 but what it holds is left as it is. Returns how many
+ * modes were changed.
  */
-export function tightenTree(root: string, skip: (rel: string) => boolean = () => false): number {
+export function tightenTree(root: string, keepInside: (rel: string) => boolean = () => false): number {
   let changed = 0;
   const visit = (abs: string, rel: string) => {
     let st;
@@ -75,17 +76,14 @@ export function tightenTree(root: string, skip: (rel: string) => boolean = () =>
       chmodSync(abs, want);
       changed++;
     }
-    if (!st.isDirectory()) return;
-    for (const name of readdirSync(abs)) {
-      const r = rel ? `${rel}/${name}` : name;
-      if (!skip(r)) visit(path.join(abs, name), r);
-    }
+    if (!st.isDirectory() || keepInside(rel)) return;
+    for (const name of readdirSync(abs)) visit(path.join(abs, name), rel ? `${rel}/${name}` : name);
   };
   visit(root, '');
   return changed;
 }
 
-/** render/<env>/…: the files containers read keep their own modes (flows/render.ts sets them). */
+/** render/<env>/: what it holds is mounted into containers and keeps its own modes (flows/render.ts sets them). */
 const containerReadable = (rel: string) => /^render\/[^/]+$/.test(rel);
 
 /**
@@ -102,7 +100,7 @@ export function privateStateDir(stateDir: string): void {
     return mkdirPrivate(stateDir); // a new one
   }
   if (mode === PRIVATE_DIR) return;
-  for (const name of readdirSync(stateDir)) tightenTree(path.join(stateDir, name), (rel) => containerReadable(`${name}/${rel}`));
+  for (const name of readdirSync(stateDir)) tightenTree(path.join(stateDir, name), (rel) => containerReadable(rel ? `${name}/${rel}` : name));
   chmodSync(stateDir, PRIVATE_DIR);
 }
 
