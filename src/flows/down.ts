@@ -13,6 +13,7 @@ import { namedVolumes } from '../render/compose.js';
 import type { RenderedFile } from '../render/types.js';
 import { volumeName } from '../backup/volumes.js';
 import { backupDir, pinBackup } from '../backup/catalog.js';
+import { stackPostgresServing } from '../backup/containers.js';
 import { recover, takeLock } from './recover.js';
 import { renderDir } from '../state/paths.js';
 import { composePaths, readRenderedDir, renderStack, writeRendered } from './render.js';
@@ -73,6 +74,9 @@ async function lastBackup(stack: Stack, run: Run, o: { stateDir: string; compose
     );
     const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => names.includes(n))) } as Stack;
     await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker));
+    if (start.some((d) => d.state === 'new' && d.service === stack.postgres?.service)) {
+      await run.step(`wait for ${stack.postgres!.service} to finish its first-start initialisation (answering on TCP)`, () => stackPostgresServing(run.docker, stack));
+    }
   }
   const manifest = await takeBackup(stack, run, { stateDir: o.stateDir, tag: LAST_BACKUP_TAG });
   let verified;
