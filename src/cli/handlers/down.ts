@@ -34,7 +34,7 @@ async function confirmDeletion(cli: Cli, stack: Stack, o: DownCliOptions): Promi
   if (!stack.production) return cli.confirm(`${what}?`, o.yes);
   const stdin = cli.io.stdin;
   if (!stdin?.isTTY) {
-    throw new UsageError(`${env} is a production environment: deleting its data needs its name${o.yes ? ' (--yes is not enough)' : ''} and there is no terminal to type it`, `add --yes-delete-data ${env}`);
+    throw new UsageError(`environment ${env} is a production environment: deleting its data needs its name${o.yes ? ' (--yes is not enough)' : ''} and there is no terminal to type it`, `add --yes-delete-data ${env}`);
   }
   const rl = createInterface({ input: stdin, output: cli.io.stderr });
   const answer = await rl.question(`${what}? ${env} is a production environment: type its name to confirm: `);
