@@ -7,6 +7,7 @@
 // they stay out of reach of other users because the state folder is 0700.
 import { chmodSync, closeSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { STATE_ENTRIES } from './paths.js';
 
 export const PRIVATE_DIR = 0o700;
 export const PRIVATE_FILE = 0o600;
@@ -88,9 +89,9 @@ const containerReadable = (rel: string) => /^render\/[^/]+$/.test(rel);
 
 /**
  * The state folder, 0700. One found looser was made by an older version (or
- * by hand): everything in it is tightened first (render/<env>/ left as it
- * is), then the folder itself, last, so a run killed half-way through is
- * finished by the next.
+ * by hand): everything lifeops keeps in it is tightened first (what
+ * render/<env>/ holds left as it is), then the folder itself, last, so a run
+ * killed half-way through is finished by the next.
  */
 export function privateStateDir(stateDir: string): void {
   let mode: number | undefined;
@@ -100,7 +101,8 @@ export function privateStateDir(stateDir: string): void {
     return mkdirPrivate(stateDir); // a new one
   }
   if (mode === PRIVATE_DIR) return;
-  for (const name of readdirSync(stateDir)) tightenTree(path.join(stateDir, name), (rel) => containerReadable(rel ? `${name}/${rel}` : name));
+  // only what lifeops writes there: a state folder given by hand may hold other files (`--state-dir .`)
+  for (const name of STATE_ENTRIES) tightenTree(path.join(stateDir, name), (rel) => containerReadable(rel ? `${name}/${rel}` : name));
   chmodSync(stateDir, PRIVATE_DIR);
 }
 

@@ -44,14 +44,16 @@ describe('private writers (umask 000)', () => {
     expect(mode(log)).toBe('600');
   });
 
-  it('privateStateDir tightens a loose state folder, leaving what render/<env>/ holds as containers need it', () => {
+  it('privateStateDir tightens what lifeops keeps in a loose state folder, leaving what render/<env>/ holds as containers need it, and files not its own', () => {
     const state = path.join(dir, 'state');
     writeRendered([{ path: 'postgres/postgresql.conf', content: 'x\n' }, { path: 'docker-compose.yml', content: 'services: {}\n' }], path.join(state, 'render', 'local'));
     mkdirSync(path.join(state, 'backups', 'b1'), { recursive: true, mode: 0o755 });
     writeFileSync(path.join(state, 'backups', 'b1', 'demo.dump'), 'd', { mode: 0o644 });
     writeFileSync(path.join(state, 'releases.jsonl'), '{}\n', { mode: 0o644 });
+    writeFileSync(path.join(state, 'deploy.sh'), '#!/bin/sh\n', { mode: 0o755 }); // not lifeops's: `--state-dir .` may hold such files
     chmodSync(state, 0o755);
     privateStateDir(state);
+    expect(mode(path.join(state, 'deploy.sh'))).toBe('755');
     expect(mode(state)).toBe('700');
     expect(mode(path.join(state, 'backups'))).toBe('700');
     expect(mode(path.join(state, 'backups', 'b1'))).toBe('700');
