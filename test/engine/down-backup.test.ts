@@ -6,7 +6,7 @@
 // the name must be typed (a real terminal, through script(1)) or given with
 // --yes-delete-data; a wrong name exits 2.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { BIN, ROOT, demoCopy, demoProject, editStack, at, lifeops } from '../helpers.js';
@@ -71,9 +71,15 @@ describe('down --volumes: the last backup before deletion', () => {
     }
   });
 
-  it('takes a verified backup before it removes anything, names it, and backups list shows it verified and pinned', async () => {
+  it('takes a verified backup before it removes anything (the datastores a plain down removed started for it), names it, and backups list shows it verified and pinned', async () => {
+    // a plain down first: containers gone, volumes kept
+    const plain = await cli(['down']);
+    expect(plain.exitCode, plain.stderr).toBe(0);
+    expect(await container('db')).toBe('');
+    expect(await volumes('dnb-local')).not.toEqual([]);
     const r = await cli(['down', '--volumes', '--yes']);
     expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/start db, cache for the last backup \(db: no container, its volume kept; cache: no container, its volume kept\)/);
     const named = /last backup before deletion: (\S+) \(verified; demo: (\d+) rows/.exec(r.stderr);
     expect(named, r.stderr).not.toBeNull();
     id = named![1];
@@ -129,6 +135,10 @@ describe('down --volumes: the last backup before deletion', () => {
     const typed = await onTerminal(prod, 'production\n');
     expect(typed.exitCode, typed.out).toBe(0);
     expect(typed.out).toMatch(/nothing to back up before deleting the volumes/);
-    expect(existsSync(stack.stateDir)).toBe(true);
+    // in a script: the name given, the result on stdout as JSON
+    const scripted = await cli([...prod, '--yes-delete-data', 'production', '--json']);
+    expect(scripted.exitCode, scripted.stderr).toBe(0);
+    expect(JSON.parse(scripted.stdout)).toEqual({ project: expect.stringMatching(/^dnb/), env: 'production', volumes_deleted: true, last_backup: { kind: 'nothing', why: expect.stringMatching(/^no volume of db, cache exists/) } });
+    expect(await tableHash()).toBe(hash);
   });
 });
