@@ -39,12 +39,19 @@ export type LastBackup =
 
 export const LAST_BACKUP_TAG = 'last before down --volumes';
 
-/** The data `down --volumes` would delete: datastores with a named volume in the engine, and the backup's marked volumes that exist. */
-async function dataToDelete(stack: Stack): Promise<{ stores: string[]; marked: string[] }> {
+/**
+ * The data `down --volumes` would delete: datastores with a named volume in
+ * the engine, the backup's marked volumes that exist, and the other named
+ * volumes that exist, which no backup holds (`backup.volumes` does not list them).
+ */
+async function dataToDelete(stack: Stack): Promise<{ stores: string[]; marked: string[]; unkept: string[] }> {
   const have = new Set((await runChecked(['docker', 'volume', 'ls', '-q'], { timeoutMs: 60_000 })).stdout.split('\n').map((l) => l.trim()));
-  const stores = datastores(stack).filter((n) => namedVolumes({ ...stack, services: { [n]: stack.services[n] } }).some((v) => have.has(volumeName(stack, v))));
+  const storeVolumes = (n: string) => namedVolumes({ ...stack, services: { [n]: stack.services[n] } });
+  const stores = datastores(stack).filter((n) => storeVolumes(n).some((v) => have.has(volumeName(stack, v))));
   const marked = stack.backup.volumes.filter((v) => have.has(volumeName(stack, v)));
-  return { stores, marked };
+  const covered = new Set([...datastores(stack).flatMap(storeVolumes), ...stack.backup.volumes]);
+  const unkept = namedVolumes(stack).filter((v) => !covered.has(v) && !stack.volumes?.[v]?.external && have.has(volumeName(stack, v)));
+  return { stores, marked, unkept };
 }
 
 /**
@@ -55,6 +62,7 @@ async function dataToDelete(stack: Stack): Promise<{ stores: string[]; marked: s
  */
 async function lastBackup(stack: Stack, run: Run, o: { stateDir: string; compose: ComposeCli; dir: string; files: RenderedFile[] }): Promise<LastBackup> {
   const data = await run.step('down --volumes: which volumes hold data', () => dataToDelete(stack));
+  if (data.unkept.length) run.say(`warning: no backup holds volume${data.unkept.length > 1 ? 's' : ''} ${data.unkept.join(', ')} (not in backup.volumes): deleted with the rest`);
   if (!data.stores.length && !data.marked.length) {
     const why = `no volume of ${[...datastores(stack), ...stack.backup.volumes].join(', ') || 'a datastore'} exists in the engine`;
     run.say(`nothing to back up before deleting the volumes: ${why}`);
