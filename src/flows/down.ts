@@ -5,7 +5,8 @@
 // pinned so retention keeps it until a newer backup has verified. A backup
 // that fails stops the run there: nothing is removed.
 import type { Stack } from '../config/schema.js';
-import { OperationError } from '../errors.js';
+import path from 'node:path';
+import { LifeopsError, OperationError } from '../errors.js';
 import { detectCompose, run as runCommand, runChecked } from '../clients/runner.js';
 import { composeDown, composeEnv, composeStartAsIs, type ComposeCli } from '../commands/compose.js';
 import { datastores, datastoresToStart, dataToStartWhy } from '../plan/deploy.js';
@@ -86,7 +87,11 @@ async function lastBackup(stack: Stack, run: Run, o: { stateDir: string; compose
       await run.step(`wait for ${stack.postgres!.service} to finish its first-start initialisation (answering on TCP)`, () => stackPostgresServing(run.docker, stack));
     }
   }
-  const manifest = await takeBackup(stack, run, { stateDir: o.stateDir, tag: LAST_BACKUP_TAG });
+  const manifest = await takeBackup(stack, run, { stateDir: o.stateDir, tag: LAST_BACKUP_TAG }).catch((e: unknown) => {
+    // a usage error (an unset encryption key) keeps its exit code 2; any other failure is this run's (exit 1)
+    if (e instanceof LifeopsError && e.exitCode !== 1) throw e;
+    throw new OperationError(`the last backup before deleting the volumes failed, so nothing was removed: ${run.redactor.text((e as Error).message)}`, e instanceof LifeopsError ? e.hint : undefined);
+  });
   let verified;
   try {
     verified = await verifyBackup(stack, run, { stateDir: o.stateDir, id: manifest.id });
@@ -97,7 +102,7 @@ async function lastBackup(stack: Stack, run: Run, o: { stateDir: string; compose
   const dir = backupDir(stack, o.stateDir);
   pinBackup(dir, manifest.id, `${LAST_BACKUP_TAG} (run ${run.id})`);
   run.info('down', { last_backup: manifest.id, verified: true, pinned: true });
-  return { kind: 'taken', id: manifest.id, dir: `${dir}/${manifest.id}`, databases: verified.databases.map((d) => ({ name: d.name, rows: d.rows })) };
+  return { kind: 'taken', id: manifest.id, dir: path.join(dir, manifest.id), databases: verified.databases.map((d) => ({ name: d.name, rows: d.rows })) };
 }
 
 export async function down(stack: Stack, run: Run, opts: DownOptions): Promise<{ last?: LastBackup }> {
