@@ -12,7 +12,7 @@ LANES=${LANES:-v2 v1}
 PORT=18091
 for lane in $LANES; do
   demo_copy dpb "$lane" $PORT
-  trap '$L down --volumes --yes >/dev/null 2>&1 || true' EXIT
+  trap '$L down --volumes --yes --skip-backup >/dev/null 2>&1 || true' EXIT
   $L deploy local --version v1 > "$DIR/first-deploy.log" 2>&1 || { echo "compose $lane: the first deploy failed, see $DIR/first-deploy.log"; continue; }
   STOP=$(mktemp -u)
   node bench/load.mjs $PORT 1500 240 "$STOP" > "$DIR/load-lifeops.json" & LP=$!
@@ -23,5 +23,5 @@ for lane in $LANES; do
   sleep 1; sed -i 's#lifeops/demo-app:v2#lifeops/demo-app:v1#; s#APP_VERSION: v2#APP_VERSION: v1#' "$F"
   POSTGRES_PASSWORD=demo-local-password-not-secret $COMPOSE -p $P -f "$F" up -d >/dev/null 2>&1; sleep 5; touch "$STOP"; wait $LP
   echo "compose $lane: lifeops deploy v1->v2 $(cat $DIR/load-lifeops.json); plain $COMPOSE up -d $(cat $DIR/load-compose.json)"
-  $L down --volumes --yes >/dev/null 2>&1 || true
+  $L down --volumes --yes --skip-backup >/dev/null 2>&1 || true
 done

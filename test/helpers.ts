@@ -106,7 +106,7 @@ export function demoProject(project: string) {
   const tableHash = () => sql("SELECT count(*) || ':' || coalesce(md5(string_agg(id || '=' || v, ',' ORDER BY id)), '') FROM items");
   /** from no data: deploy, 2000 rows in `items`, key k1 in Redis */
   const seed = async (cli: (args: string[]) => Promise<CliResult>) => {
-    await cli(['down', '--volumes', '--yes']); // a fixed project name: start from no data
+    await cli(['down', '--volumes', '--yes', '--skip-backup']); // a fixed project name: start from no data (an earlier run's is not worth a backup)
     const d = await cli(['deploy', 'local']);
     if (d.exitCode !== 0) throw new Error(`deploy of ${project} failed:\n${d.stderr}`);
     await sql('CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 2000) g');

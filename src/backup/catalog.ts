@@ -2,7 +2,8 @@
 // holds (a folder with its manifest), which passed verification, and the
 // incomplete leftovers of killed runs. A shared backup.dir holds other
 // stacks' backups too: they are never listed, loaded, kept or deleted here.
-import { mkdirSync, readdirSync, rmSync, renameSync, writeFileSync, statSync, existsSync, readFileSync } from 'node:fs';
+import { readdirSync, rmSync, statSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirPrivate, replacePrivate } from '../util/private-files.js';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
@@ -19,6 +20,8 @@ export interface BackupSummary {
   tag?: string;
   size: number;
   verified?: string;
+  /** why it is kept out of retention's reach (see pinBackup) */
+  pinned?: string;
 }
 
 export function readManifest(dir: string, id: string): BackupManifest | undefined {
@@ -57,20 +60,58 @@ export function readVerified(dir: string): Record<string, string> {
 }
 
 export function markVerified(dir: string, id: string, when: Date): void {
-  mkdirSync(verifiedDir(dir), { recursive: true });
-  const mark = path.join(verifiedDir(dir), id);
-  writeFileSync(`${mark}.tmp-${process.pid}`, when.toISOString() + '\n');
-  renameSync(`${mark}.tmp-${process.pid}`, mark);
+  replacePrivate(path.join(verifiedDir(dir), id), when.toISOString() + '\n');
 }
 
 export function forgetVerified(dir: string, id: string): void {
   rmSync(path.join(verifiedDir(dir), id), { force: true });
 }
 
+/**
+ * One marker file per pinned backup, <dir>/.pinned/<id>, holding why it is
+ * pinned: retention keeps it until a newer backup of its environment has
+ * verified (plan/retention.ts). The last backup before `down --volumes` is
+ * pinned: it may be the only copy of the data left.
+ */
+const pinnedDir = (dir: string) => path.join(dir, '.pinned');
+
+export function pinBackup(dir: string, id: string, reason: string): void {
+  replacePrivate(path.join(pinnedDir(dir), id), reason.replace(/\n/g, ' ') + '\n');
+}
+
+export function unpinBackup(dir: string, id: string): void {
+  rmSync(path.join(pinnedDir(dir), id), { force: true });
+}
+
+export function readPinned(dir: string): Record<string, string> {
+  const pins: Record<string, string> = {};
+  if (!existsSync(pinnedDir(dir))) return pins;
+  for (const id of readdirSync(pinnedDir(dir))) {
+    if (id.includes('.tmp-')) continue;
+    try {
+      pins[id] = readFileSync(path.join(pinnedDir(dir), id), 'utf8').trim();
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return pins;
+}
+
+/** The backup folder, made private (0700) when this creates it; an existing one is tightened when it is ours to change. */
+export function prepareBackupDir(dir: string): void {
+  try {
+    mkdirPrivate(dir);
+  } catch (e) {
+    // a backup.dir owned by someone else (a mount point): each backup folder in it is private anyway
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+  }
+}
+
 /** Complete backups of one project (and environment, when given), oldest first. */
 export function listBackups(dir: string, project: string, env?: string): BackupSummary[] {
   if (!existsSync(dir)) return [];
   const verified = readVerified(dir);
+  const pinned = readPinned(dir);
   const out: BackupSummary[] = [];
   for (const n of readdirSync(dir)) {
     if (n.startsWith('.')) continue;
@@ -84,7 +125,7 @@ export function listBackups(dir: string, project: string, env?: string): BackupS
     const m = readManifest(dir, n);
     if (!m || m.id !== n) continue;
     if (m.project !== project || (env && m.env !== env)) continue;
-    out.push({ id: m.id, env: m.env, time: m.time, ...(m.tag ? { tag: m.tag } : {}), size: m.size, ...(verified[m.id] ? { verified: verified[m.id] } : {}) });
+    out.push({ id: m.id, env: m.env, time: m.time, ...(m.tag ? { tag: m.tag } : {}), size: m.size, ...(verified[m.id] ? { verified: verified[m.id] } : {}), ...(pinned[m.id] ? { pinned: pinned[m.id] } : {}) });
   }
   return out.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
 }
@@ -97,6 +138,7 @@ export function deleteBackup(dir: string, id: string): void {
   rmSync(path.join(dir, id, 'manifest.json'), { force: true });
   rmSync(path.join(dir, id), { recursive: true, force: true });
   forgetVerified(dir, id);
+  unpinBackup(dir, id);
 }
 
 /** Where a backup is written before it is complete: named after its project, so a shared backup.dir tells whose it is. */

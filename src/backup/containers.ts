@@ -31,3 +31,28 @@ export async function firstLocalImage(docker: DockerClient, images: string[]): P
   for (const img of images) if (await docker.imageExists(img)) return img;
   throw new OperationError('no local image to run the volume helper container with');
 }
+
+/**
+ * Wait until a Postgres container serves on TCP. A new one's first start runs
+ * the image's initialisation on a temporary server that listens on the socket
+ * only and may not have created the database yet, and the usual healthcheck
+ * (pg_isready on the socket) already passes then: a dump or restore that
+ * starts meanwhile fails ("database does not exist") or is cut off.
+ */
+export async function postgresServing(docker: DockerClient, containerId: string, user: string, db: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await docker.exec(containerId, ['pg_isready', '-q', '-h', '127.0.0.1', '-U', user, '-d', db], 10_000).catch(() => undefined);
+    if (r?.exitCode === 0) return;
+    if (Date.now() > deadline) throw new OperationError(`postgres in container ${containerId.slice(0, 12)} did not answer on TCP within ${timeoutMs / 1000}s (its first-start initialisation may still run)`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
+/** postgresServing for the stack's own Postgres service (none, or an external one: nothing to wait for). */
+export async function stackPostgresServing(docker: DockerClient, stack: Stack): Promise<void> {
+  const pg = stack.postgres;
+  if (!pg || pg.external_url) return;
+  const c = await serviceContainer(docker, stack, pg.service);
+  await postgresServing(docker, c.id, pg.user, pg.database);
+}

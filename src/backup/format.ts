@@ -2,7 +2,8 @@
 // is encrypted, and the helpers that write files whole (hashed, fsynced) or
 // read them back. A folder without a manifest is not a backup: manifest.json
 // is written LAST, after every file's checksum.
-import { openSync, fsyncSync, closeSync, createWriteStream, createReadStream, readdirSync, statSync } from 'node:fs';
+import { openSync, fsyncSync, fchmodSync, closeSync, createWriteStream, createReadStream, readdirSync, statSync } from 'node:fs';
+import { PRIVATE_FILE } from '../util/private-files.js';
 import path from 'node:path';
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -177,9 +178,20 @@ export function writeError(e: unknown, file: string): LifeopsError {
   return new OperationError(`writing ${file} failed: ${(e as Error | undefined)?.message ?? String(e)}`);
 }
 
-/** The stages that end a backup file: optional cipher, the hash counter, the file. */
+/**
+ * The stages that end a backup file: optional cipher, the hash counter, the
+ * file (0600 whatever the umask: the stream sets it as soon as it is open).
+ */
 export function fileStages(file: string, passphrase: string | undefined, counter: HashCounter): (Transform | Writable)[] {
-  return [...(passphrase ? [encryptStream(passphrase)] : []), counter, createWriteStream(file)];
+  const out = createWriteStream(file, { mode: PRIVATE_FILE });
+  out.once('open', (fd: number) => {
+    try {
+      fchmodSync(fd, PRIVATE_FILE);
+    } catch (e) {
+      out.destroy(e as Error);
+    }
+  });
+  return [...(passphrase ? [encryptStream(passphrase)] : []), counter, out];
 }
 
 /** A stream into a backup file (encrypted when a passphrase is given), fsynced; its sha256 and size. */

@@ -16,6 +16,7 @@ import type { ContainerState } from '../clients/docker.js';
 import { connectPostgres, type PgClient } from '../clients/postgres.js';
 import { spawnTiedToUs, startSession } from '../clients/runner.js';
 import { containerDumpArgv, containerGlobalsArgv, containerPsqlSessionArgv } from '../commands/postgres.js';
+import { PRIVATE_FILE } from '../util/private-files.js';
 import { HashCounter, fileStages, fsyncPath, hashWhileWritten, streamCommandToFile, writeError, type PostgresContents, type Written } from './format.js';
 
 /** SQL giving "schema.table|count" lines for every user table, counted exactly. */
@@ -152,7 +153,8 @@ async function openSnapshotSession(c: ContainerState, user: string, password: st
 async function dumpDatabase(session: SnapshotSession, containerId: string, user: string, db: string, file: string, compression: string[], passphrase?: string): Promise<Dumped> {
   let fh: FileHandle | undefined;
   try {
-    fh = passphrase ? undefined : await openFile(file, 'w+');
+    fh = passphrase ? undefined : await openFile(file, 'w+', PRIVATE_FILE);
+    await fh?.chmod(PRIVATE_FILE); // open's mode is masked by the umask
   } catch (e) {
     await session.close();
     throw writeError(e, file);

@@ -117,10 +117,13 @@ export function declareCommands(program: Command, act: Act): void {
 
   program
     .command('down')
-    .description('stop and remove the stack (--volumes also deletes its data)')
+    .description('stop and remove the stack (--volumes also deletes its data, after a verified backup kept out of retention until a newer one verifies)')
     .addOption(envOption())
-    .option('--volumes', 'also delete named volumes (data!)')
-    .option('--yes', 'do not ask for confirmation')
+    .option('--volumes', 'also delete named volumes (data!); a backup is taken and verified first, and nothing is removed if it fails')
+    .option('--yes', 'do not ask for confirmation (not enough to delete the data of a production environment)')
+    .option('--yes-delete-data <env>', "confirm deleting the data by naming the environment (for scripts; what a production environment needs instead of typing its name)")
+    .option('--skip-backup', 'with --volumes: delete the data without the last backup')
+    .option('--json', 'print what was done (the last backup: id, folder, verified row counts) as JSON')
     .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
     .action(act(down, (m, cli, o) => m.downCommand(cli, o)));
 

@@ -10,7 +10,7 @@
 // takeBackup does not take the environment lock: its callers (the backup
 // command, deploy, rollback) hold it. That is what makes it safe to delete a
 // leftover .tmp-*.<project> folder: no other live run of this project writes one.
-import { mkdirSync, rmSync, renameSync, existsSync, cpSync } from 'node:fs';
+import { rmSync, renameSync, existsSync, cpSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
@@ -20,7 +20,8 @@ import { mapImage } from '../config/images.js';
 import { composeFiles } from '../render/index.js';
 import { writeFileSynced } from '../util/durable.js';
 import { encryptionKey, fsyncPath, sha256File, walkDirs, walkFiles, writeError, type BackupManifest, type Written } from '../backup/format.js';
-import { backupDir, cleanTmp, tmpFolder } from '../backup/catalog.js';
+import { backupDir, cleanTmp, prepareBackupDir, tmpFolder } from '../backup/catalog.js';
+import { mkdirPrivate, tightenTree } from '../util/private-files.js';
 import { firstLocalImage, helperImageCandidates, serviceContainer } from '../backup/containers.js';
 import { containerPostgres, type PostgresSource } from '../backup/postgres.js';
 import { externalPostgres } from '../backup/external.js';
@@ -101,10 +102,11 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
   };
 
   await run.step('prepare the backup folder', async () => {
-    mkdirSync(dir, { recursive: true });
+    // every folder and file of a backup is private (0700/0600) whatever the umask
+    prepareBackupDir(dir);
     const removed = cleanTmp(dir, stack.project);
     if (removed.length) run.info('backup', { removed_incomplete: removed });
-    mkdirSync(tmp, { recursive: true });
+    mkdirPrivate(tmp);
   });
 
   try {
@@ -115,7 +117,7 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
       const source: PostgresSource = pgc.external_url
         ? await run.step('postgres (external): version of the host pg_dump', () => externalPostgres(pgc))
         : containerPostgres(await serviceContainer(docker, stack, pgc.service), pgc);
-      mkdirSync(path.join(tmp, 'postgres'), { recursive: true });
+      mkdirPrivate(path.join(tmp, 'postgres'));
       const databases: NonNullable<BackupManifest['contents']['postgres']>['databases'] = [];
       let globals: string | undefined;
       for (const db of [pgc.database, ...pgc.databases.filter((d) => d !== pgc.database)]) {
@@ -146,7 +148,7 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
       try {
         await run.step(`redis: BGSAVE and wait for it (${session.via})`, () => redisSave(session));
         await run.step('redis: copy the data files out', async () => {
-          mkdirSync(path.join(tmp, 'redis'), { recursive: true });
+          mkdirPrivate(path.join(tmp, 'redis'));
           const r = await copyRedisOut(session, docker, c.id, { folder: tmp, ext, passphrase, appendonly: Boolean(rs.appendonly) });
           for (const [rel, w] of r.written) hashed.set(rel, w);
           manifest.contents.redis = { service: rs.service, dir: r.dir, files: r.files };
@@ -160,7 +162,7 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
       await run.step(`volume ${vol}: tar with per-file sha256 list`, async () => {
         const image = await helperImage(stack, docker);
         const full = volumeName(stack, vol);
-        mkdirSync(path.join(tmp, 'volumes'), { recursive: true });
+        mkdirPrivate(path.join(tmp, 'volumes'));
         const rel = `volumes/${vol}.tar${ext}`;
         const listRel = `volumes/${vol}.sha256${ext}`;
         const written = await archiveVolume(docker, {
@@ -202,6 +204,8 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
     });
 
     await run.step('checksums, manifest, rename into place', async () => {
+      // the rendered files copied above keep the modes containers need in the render folder: not here
+      tightenTree(tmp);
       for (const rel of walkFiles(tmp)) {
         const known = hashed.get(rel);
         const e = known ?? (await sha256File(path.join(tmp, rel)));

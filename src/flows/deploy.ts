@@ -8,6 +8,7 @@ import { dryRunEffects } from './effects.js';
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirPrivate } from '../util/private-files.js';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import { detectCompose, runChecked } from '../clients/runner.js';
@@ -116,7 +117,7 @@ async function scratchHashes(d: DeployInputs, compose: ComposeCli, transform: (t
       writeFileSync(path.join(scratch, rel), transform(f.content));
     }
     // compose wants the project folder to exist; an empty one changes nothing in force
-    mkdirSync(d.renderDir, { recursive: true });
+    mkdirPrivate(d.renderDir);
     const target: ComposeTarget = { project: d.stack.project, files: composeFiles.map((rel) => path.join(scratch, rel)), projectDir: path.resolve(d.renderDir) };
     return await serviceHashes({ compose, env: composeEnv(d.stack), run: d.run }, target);
   } finally {

@@ -4,12 +4,13 @@
 // from reading the files). The deploy flow runs the migration command itself;
 // the schema fingerprint taken before and after it (the one part here that
 // talks to Postgres) tells whether the database actually changed.
-import { readdirSync, readFileSync, statSync, existsSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import type { DockerClient } from '../clients/docker.js';
+import { replacePrivate } from '../util/private-files.js';
 import { postgresQuery } from '../clients/datastores.js';
 import type { Run } from './context.js';
 
@@ -69,10 +70,7 @@ export function readMigrationRecord(stateDir: string, env: string): MigrationRec
 /** Written after a successful deploy only. */
 export function writeMigrationRecord(stateDir: string, env: string, files: MigrationFile[], runId: string): void {
   const p = migrationRecordFile(stateDir, env);
-  mkdirSync(path.dirname(p), { recursive: true });
-  const tmp = `${p}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify({ run_id: runId, files: Object.fromEntries(files.map((f) => [f.name, f.sha256])) }, null, 2) + '\n');
-  renameSync(tmp, p);
+  replacePrivate(p, JSON.stringify({ run_id: runId, files: Object.fromEntries(files.map((f) => [f.name, f.sha256])) }, null, 2) + '\n');
 }
 
 /** Files that are new, or changed, since the recorded set (all of them when nothing is recorded). */

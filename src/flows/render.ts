@@ -1,6 +1,7 @@
 // Writing rendered files: into a fresh temporary folder first, then swapped
 // into place, so a failed render never leaves a half-written config behind.
-import { mkdirSync, writeFileSync, rmSync, renameSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync, rmSync, renameSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdirPrivate, PRIVATE_FILE } from '../util/private-files.js';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
@@ -25,14 +26,37 @@ export const RENDER_MANIFEST = '.lifeops-rendered.json';
 const MANIFEST = RENDER_MANIFEST;
 
 /**
+ * Who reads a folder of rendered files. `containers`: the render folder in
+ * force, whose files and subfolders are bind-mounted into containers that run
+ * as other users (postgres, redis, nobody, ...): files 0644 (or the file's own
+ * mode), subfolders 0755, set after writing so a strict umask cannot take them
+ * away. The folder itself is not mounted and is private (0700), like the state
+ * folder above it: other users of the host cannot reach any of it.
+ * `private`: a release archive, read back only by lifeops: 0700/0600.
+ */
+export type RenderedAccess = 'containers' | 'private';
+
+/** mkdir -p, the folders it creates 0755 whatever the umask (existing ones are left as they are). */
+function mkdirReadable(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (!first) return;
+  for (let p = path.resolve(dir); ; p = path.dirname(p)) {
+    chmodSync(p, 0o755);
+    if (p === path.resolve(first) || p === path.dirname(p)) break;
+  }
+}
+
+/**
  * Write every file to a temporary name then rename it over the old one, so a
  * reader never sees half a file; files lifeops rendered last time and no
  * longer renders are removed. Anything else in the folder (certificates,
  * an htpasswd) is left alone.
  */
-export function writeRendered(files: RenderedFile[], dir: string): void {
+export function writeRendered(files: RenderedFile[], dir: string, access: RenderedAccess = 'containers'): void {
   const target = path.resolve(dir);
-  mkdirSync(target, { recursive: true });
+  const mkdir = (d: string) => (access === 'private' ? mkdirPrivate(d) : mkdirReadable(d));
+  // the folder itself is never mounted: a new one is private (an existing one, e.g. `render --out .`, is left as it is)
+  if (access === 'private' || !existsSync(target)) mkdirPrivate(target);
   let previous: string[] = [];
   try {
     previous = JSON.parse(readFileSync(path.join(target, MANIFEST), 'utf8')) as string[];
@@ -41,14 +65,17 @@ export function writeRendered(files: RenderedFile[], dir: string): void {
   }
   for (const f of files) {
     const p = path.join(target, f.path);
-    mkdirSync(path.dirname(p), { recursive: true });
+    mkdir(path.dirname(p));
     const tmp = `${p}.tmp-${process.pid}`;
-    writeFileSync(tmp, f.content, { mode: f.mode ?? 0o644 });
+    const mode = access === 'private' ? PRIVATE_FILE : (f.mode ?? 0o644);
+    writeFileSync(tmp, f.content, { mode });
+    chmodSync(tmp, mode);
     renameSync(tmp, p);
   }
   const now = new Set(files.map((f) => f.path));
   for (const old of previous) if (!now.has(old)) rmSync(path.join(target, old), { force: true });
-  writeFileSync(path.join(target, MANIFEST), JSON.stringify([...now].sort(), null, 1) + '\n');
+  writeFileSync(path.join(target, MANIFEST), JSON.stringify([...now].sort(), null, 1) + '\n', { mode: PRIVATE_FILE });
+  chmodSync(path.join(target, MANIFEST), PRIVATE_FILE);
 }
 
 export function composePaths(files: RenderedFile[], dir: string): string[] {

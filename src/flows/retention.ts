@@ -3,18 +3,23 @@
 // caller's job: it runs retention right after takeBackup returned).
 import type { Run } from './context.js';
 import type { Stack } from '../config/schema.js';
-import { chooseDeletions, type RetentionPolicy } from '../plan/retention.js';
-import { backupDir, deleteBackup, listBackups } from '../backup/catalog.js';
+import { chooseDeletions, releasedPins, type RetentionPolicy } from '../plan/retention.js';
+import { backupDir, deleteBackup, listBackups, unpinBackup } from '../backup/catalog.js';
 
 /**
  * Delete what the stack's policy says among this project's and environment's
- * backups (a shared backup.dir's other stacks are never touched). Returns the
- * deleted ids.
+ * backups (a shared backup.dir's other stacks are never touched). Pins that a
+ * newer verified backup released are removed first (the backups themselves
+ * then age like any other). Returns the deleted ids.
  */
 export async function applyRetention(run: Run, stack: Stack, stateDir: string): Promise<string[]> {
   const dir = backupDir(stack, stateDir);
   const policy: RetentionPolicy = { keep_last: stack.backup.keep_last, max_age_days: stack.backup.max_age_days };
-  const doomed = chooseDeletions(listBackups(dir, stack.project, stack.env), policy, run.io.now());
+  const backups = listBackups(dir, stack.project, stack.env);
+  const released = releasedPins(backups);
+  for (const id of released) unpinBackup(dir, id);
+  if (released.length) run.info('retention', { pins_released: released, why: 'a newer backup has verified' });
+  const doomed = chooseDeletions(backups, policy, run.io.now());
   if (!doomed.length) return [];
   return run.step(`retention: delete ${doomed.length} old backup(s)`, async () => {
     for (const id of doomed) deleteBackup(dir, id);

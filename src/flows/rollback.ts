@@ -13,6 +13,7 @@ import { keptVolumes } from './deploy.js';
 import type { BackupManifest } from '../backup/format.js';
 import { backupDir, listBackups, readManifest } from '../backup/catalog.js';
 import { verifyChecksums } from '../backup/integrity.js';
+import { stackPostgresServing } from '../backup/containers.js';
 import type { Run } from './context.js';
 import { lockAndRecover } from './recover.js';
 import type { Lock } from '../state/lock.js';
@@ -72,6 +73,10 @@ async function startDatastores(stack: Stack, run: Run, o: { stateDir: string; co
   );
   const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => names.includes(n))) } as Stack;
   await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker));
+  // a new Postgres is "healthy" while its first-start initialisation still runs: the safety backup must not start before it ends
+  if (start.some((d) => d.state === 'new' && d.service === stack.postgres?.service)) {
+    await run.step(`wait for ${stack.postgres!.service} to finish its first-start initialisation (answering on TCP)`, () => stackPostgresServing(run.docker, stack));
+  }
   return files;
 }
 
@@ -162,7 +167,7 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
     await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker));
     // kept apart from the live render folder, which the next deploy overwrites: a failed deploy returns to this copy
     const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
-    writeRendered(readRenderedDir(renderDirFor(opts.stateDir, stack.env)), archive);
+    writeRendered(readRenderedDir(renderDirFor(opts.stateDir, stack.env)), archive, 'private');
     record('success', {
       images: Object.fromEntries(Object.entries(manifest.release.images).map(([k, v]) => [k, v.image])),
       render_dir: archive,

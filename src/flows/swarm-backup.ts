@@ -4,7 +4,7 @@
 // deploys that stack file again.
 import os from 'node:os';
 import path from 'node:path';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
@@ -14,6 +14,7 @@ import { parseDuration } from '../util/units.js';
 import type { Run } from './context.js';
 import { lockAndRecover } from './recover.js';
 import { writeRendered } from './render.js';
+import { mkdirPrivate, tightenTree, writePrivate } from '../util/private-files.js';
 import { lastGoodRelease, recordRelease } from '../state/ledger.js';
 import { releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
 import { swarmBackupDir, swarmBackupsDir } from '../state/swarm-paths.js';
@@ -40,7 +41,7 @@ export async function swarmBackup(stack: Stack, run: Run, sw: SwarmClient, o: { 
   const final = swarmBackupDir(o.stateDir, stack.env, id);
   const tmp = `${final}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
+  mkdirPrivate(tmp);
   const nodes: Record<string, string> = {};
   try {
     const db = dbService(stack);
@@ -84,7 +85,8 @@ export async function swarmBackup(stack: Stack, run: Run, sw: SwarmClient, o: { 
       nodes,
     };
     // the manifest last: a folder without one is not a backup
-    writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n', { mode: 0o600 });
+    tightenTree(tmp); // the rendered files copied in keep the render folder's modes otherwise
+    writePrivate(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
     renameSync(tmp, final);
     return manifest;
   } catch (e) {
@@ -208,7 +210,9 @@ export async function swarmRollback(stack: Stack, run: Run, o: SwarmFlowOptions 
       renderDirFor(o.stateDir, stack.env),
     );
     const archive = releaseArchiveDir(o.stateDir, stack.env, run.id);
+    mkdirPrivate(path.dirname(archive));
     cpSync(releaseDir, archive, { recursive: true });
+    tightenTree(archive);
     recordRelease(o.stateDir, {
       run_id: run.id,
       kind: 'rollback',

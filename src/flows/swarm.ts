@@ -124,7 +124,7 @@ export async function swarmDeploy(stack: Stack, run: Run, o: SwarmFlowOptions): 
   const hash = configHash(files);
   let deployed = false;
   try {
-    await run.step(`render the stack file (${files.length} files, config ${hash})`, async () => writeRendered(files, stage));
+    await run.step(`render the stack file (${files.length} files, config ${hash})`, async () => writeRendered(files, stage, 'private'));
     await preflight(stack, run, sw, stage);
     const db = dbService(stack);
     const dbRunning = db ? (await sw.tasks(swarmServiceName(stack, db)).catch(() => [])).some((t) => /^running/i.test(t.CurrentState)) : false;

@@ -1,6 +1,8 @@
 // Retention as a pure decision: which backups to delete. Applied only after a
 // new backup succeeded (the caller's job). The newest backup and the newest
-// verified one are never deleted; with no policy nothing is.
+// verified one are never deleted; with no policy nothing is. A pinned backup
+// (the last one before `down --volumes` deleted the data) is kept until a
+// newer backup has verified: until then it may be the only good copy.
 
 export interface RetentionPolicy {
   keep_last?: number;
@@ -13,6 +15,15 @@ export interface RetainedBackup {
   time: string;
   /** when it last passed verification */
   verified?: string;
+  /** why it is pinned (see backup/catalog.ts pinBackup) */
+  pinned?: string;
+}
+
+const newer = (a: RetainedBackup, b: RetainedBackup) => a.time > b.time || (a.time === b.time && a.id > b.id);
+
+/** Pinned backups that a newer verified backup has released: retention may treat them like any other. */
+export function releasedPins(backups: RetainedBackup[]): string[] {
+  return backups.filter((b) => b.pinned && backups.some((o) => o.verified && newer(o, b))).map((b) => b.id);
 }
 
 /** ids to delete, oldest first. A backup is kept when it is among the keep_last newest OR younger than max_age_days. */
@@ -23,6 +34,8 @@ export function chooseDeletions(backups: RetainedBackup[], policy: RetentionPoli
   if (newestFirst[0]) keep.add(newestFirst[0].id);
   const newestVerified = newestFirst.find((b) => b.verified);
   if (newestVerified) keep.add(newestVerified.id);
+  const released = new Set(releasedPins(backups));
+  for (const b of backups) if (b.pinned && !released.has(b.id)) keep.add(b.id);
   newestFirst.forEach((b, i) => {
     const byCount = policy.keep_last !== undefined && i < policy.keep_last;
     const byAge = policy.max_age_days !== undefined && now.getTime() - Date.parse(b.time) <= policy.max_age_days * 86_400_000;

@@ -1,7 +1,8 @@
 // The release ledger: one JSON line per deploy or rollback, append-only; and
 // one `crashed` line for each run that died holding the lock (any mutating
 // command), written by the run that took its lock over.
-import { appendFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { appendPrivate, mkdirPrivate } from '../util/private-files.js';
 
 export interface ReleaseRecord {
   run_id: string;
@@ -31,8 +32,8 @@ import { ledgerFile as ledgerPath } from './paths.js';
 
 /** The one writer of release records (deploys and rollbacks alike). */
 export function recordRelease(stateDir: string, rec: ReleaseRecord): void {
-  mkdirSync(stateDir, { recursive: true });
-  appendFileSync(ledgerPath(stateDir), JSON.stringify(rec) + '\n');
+  mkdirPrivate(stateDir);
+  appendPrivate(ledgerPath(stateDir), JSON.stringify(rec) + '\n');
 }
 
 export function readReleases(stateDir: string, env?: string): ReleaseRecord[] {

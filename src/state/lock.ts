@@ -16,7 +16,8 @@
 // back (ids are unique), so a late claimant of S sees it is gone and backs
 // off. A claimant that died holding its claim is itself a stale lock of the
 // claim file and is replaced the same way, one level down.
-import { readFileSync, rmSync, mkdirSync, readdirSync, linkSync, renameSync } from 'node:fs';
+import { readFileSync, rmSync, readdirSync, linkSync, renameSync } from 'node:fs';
+import { mkdirPrivate, PRIVATE_FILE } from '../util/private-files.js';
 import path from 'node:path';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -168,7 +169,7 @@ export class Lock {
 
   static acquire(stateDir: string, env: string, command: string, now: Date, opts: AcquireOptions = {}): Lock {
     const file = lockFile(stateDir, env);
-    mkdirSync(path.dirname(file), { recursive: true });
+    mkdirPrivate(path.dirname(file));
     const self = procStat(process.pid);
     const boot = bootId();
     const info: LockInfo = {
@@ -184,7 +185,7 @@ export class Lock {
       user: os.userInfo().username,
     };
     const draft = `${file}.${info.id}.tmp`;
-    writeFileSynced(draft, JSON.stringify(info, null, 2) + '\n', 'wx', 0o644);
+    writeFileSynced(draft, JSON.stringify(info, null, 2) + '\n', 'wx', PRIVATE_FILE);
     let replaced: Replaced | undefined;
     try {
       // The holder may release between our failed link and our read of its lock:
@@ -286,7 +287,7 @@ export function releaseLock(stateDir: string, id: string, force: boolean): LockI
   }
   // under the same claim a takeover uses: never removes a lock that replaced this one meanwhile
   const draft = uniqueName(found.file, 'release');
-  writeFileSynced(draft, JSON.stringify({ id: randomBytes(8).toString('hex'), pid: process.pid, host: os.hostname(), command: 'lock release', since: new Date().toISOString(), env: found.env, start_time: procStat(process.pid)?.startTime, boot_id: bootId() } satisfies LockInfo) + '\n', 'wx', 0o644);
+  writeFileSynced(draft, JSON.stringify({ id: randomBytes(8).toString('hex'), pid: process.pid, host: os.hostname(), command: 'lock release', since: new Date().toISOString(), env: found.env, start_time: procStat(process.pid)?.startTime, boot_id: bootId() } satisfies LockInfo) + '\n', 'wx', PRIVATE_FILE);
   try {
     if (!replaceStale(found.file, found, draft, 0, true)) throw new LockHeldError(`lock ${id} changed while releasing it`, 'see `lifeops lock status`');
   } finally {

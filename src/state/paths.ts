@@ -11,6 +11,9 @@
 //   cache/stack-<h>.json      the last parse of a stack file, found by its bytes' hash (status reads it)
 import path from 'node:path';
 
+/** The names lifeops writes at the top of a state folder (this list, and swarm-paths.ts): what tightening a loose one touches, never anything else in it. */
+export const STATE_ENTRIES = ['render', 'releases', 'releases.jsonl', 'logs', 'locks', 'migrations', 'backups', 'drills', 'status', 'cache', 'swarm-backups'] as const;
+
 export const renderDir = (stateDir: string, env: string) => path.join(stateDir, 'render', env);
 export const releaseArchiveDir = (stateDir: string, env: string, runId: string) => path.join(stateDir, 'releases', env, runId);
 export const ledgerFile = (stateDir: string) => path.join(stateDir, 'releases.jsonl');

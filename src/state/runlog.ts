@@ -1,9 +1,11 @@
 // A run's step log: one JSON line per event in logs/<run>.jsonl, secrets
 // masked before anything reaches the file.
-import { mkdirSync, appendFileSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Redactor } from '../util/redact.js';
 import { logsDir, runLogFile } from './paths.js';
+import { appendPrivate, mkdirPrivate } from '../util/private-files.js';
+import { privateStateDir } from './private.js';
 
 export interface StepEvent {
   run: string;
@@ -30,12 +32,14 @@ export class RunLog {
     readonly runId: string,
     private readonly redactor: Redactor,
   ) {
-    mkdirSync(logsDir(stateDir), { recursive: true });
+    // the first file a run writes: the state folder is made private here (and tightened, when an older version left it looser)
+    privateStateDir(stateDir);
+    mkdirPrivate(logsDir(stateDir));
     this.file = runLogFile(stateDir, runId);
   }
 
   write(e: StepEvent): void {
-    appendFileSync(this.file, JSON.stringify(this.redactor.value(e)) + '\n');
+    appendPrivate(this.file, JSON.stringify(this.redactor.value(e)) + '\n');
   }
 }
 

@@ -3,8 +3,8 @@
 // new lifeops build does not match its key and is parsed again (and the entry
 // replaced). Written whole (temporary file renamed into place).
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { replacePrivate } from '../util/private-files.js';
 import type { ParsedStackFile, StackParseCache } from '../config/parse-cache.js';
 import { stackParseCacheFile } from './paths.js';
 
@@ -30,11 +30,8 @@ export function stateParseCache(stateDir: string, build: string): StackParseCach
     },
     put(stackFile, key, entry) {
       const file = fileFor(stateDir, stackFile);
-      mkdirSync(path.dirname(file), { recursive: true });
-      const tmp = `${file}.tmp-${process.pid}`;
       const body: Entry = { key, file: stackFile, environments: entry.environments, othersChecked: entry.othersChecked, value: entry.value };
-      writeFileSync(tmp, JSON.stringify(body) + '\n');
-      renameSync(tmp, file);
+      replacePrivate(file, JSON.stringify(body) + '\n');
     },
   };
 }

@@ -2,8 +2,8 @@
 // restore drill of an environment, and what the last status run saw (restart
 // counts per container). Each is written whole: a temporary file renamed
 // into place, so a reader never sees half of one.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { replacePrivate } from '../util/private-files.js';
 import { drillFile, statusMemoryFile } from './paths.js';
 
 export interface DrillRecord {
@@ -37,10 +37,7 @@ function readJson<T>(file: string): T | undefined {
 }
 
 function writeWhole(file: string, value: unknown): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  renameSync(tmp, file);
+  replacePrivate(file, JSON.stringify(value, null, 2) + '\n');
 }
 
 export const readDrill = (stateDir: string, env: string): DrillRecord | undefined => readJson<DrillRecord>(drillFile(stateDir, env));

@@ -92,7 +92,7 @@ describe('backup fault cases on the demo stack', () => {
   afterAll(async () => {
     if (tmpfsMounted) await execa('umount', [tmpfsDir], { reject: false });
     if (tmpfsDir) rmSync(tmpfsDir, { recursive: true, force: true });
-    await cli(['down', '--volumes', '--yes']);
+    await cli(['down', '--volumes', '--yes', '--skip-backup']);
   }, 300_000);
 
   it('round trip: files in a named volume, rows and a key come back exactly through rollback', async () => {
@@ -411,13 +411,13 @@ describe('an external database (postgres.external_url)', () => {
         '',
       ].join('\n'),
     );
-    await ext(['down', '--volumes', '--yes']);
+    await ext(['down', '--volumes', '--yes', '--skip-backup']);
     const d = await ext(['deploy', 'local']);
     expect(d.exitCode, d.stderr).toBe(0);
   }, 600_000);
 
   afterAll(async () => {
-    await ext(['down', '--volumes', '--yes']);
+    await ext(['down', '--volumes', '--yes', '--skip-backup']);
     await execa('docker', ['rm', '-f', PG], { reject: false });
   }, 300_000);
 

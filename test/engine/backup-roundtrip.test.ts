@@ -31,7 +31,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await cli(['down', '--volumes', '--yes']);
+  await cli(['down', '--volumes', '--yes', '--skip-backup']);
 }, 120_000);
 
 describe('backups on the demo stack', () => {

@@ -23,13 +23,13 @@ async function containerOf(project: string, service: string): Promise<string> {
 
 describe('walking skeleton (real engine)', () => {
   beforeAll(async () => {
-    await lifeops(args('down', '--volumes', '--yes')); // a fixed project name: start from no data
+    await lifeops(args('down', '--volumes', '--yes', '--skip-backup')); // a fixed project name: start from no data
     const r = await lifeops(args('deploy', 'local'));
     if (r.exitCode !== 0) throw new Error(`deploy failed:\n${r.stderr}`);
   });
 
   afterAll(async () => {
-    await lifeops(args('down', '--volumes', '--yes'));
+    await lifeops(args('down', '--volumes', '--yes', '--skip-backup'));
   });
 
   it('serves the app through the front on 127.0.0.1', async () => {
@@ -137,7 +137,7 @@ describe('a service whose health never passes', () => {
   });
   const badArgs = (...rest: string[]) => ['-f', bad.file, '--state-dir', bad.stateDir, ...rest];
   afterAll(async () => {
-    await lifeops(badArgs('down', '--volumes', '--yes'));
+    await lifeops(badArgs('down', '--volumes', '--yes', '--skip-backup'));
   });
 
   it('fails the deploy with exit 1 naming the service (it gives up by itself: no test timeout)', async () => {

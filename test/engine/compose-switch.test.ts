@@ -50,13 +50,13 @@ async function switchTo(compose: 'v1' | 'v2', from: string) {
 
 describe('switching compose v1 <-> v2 under a running deployment (real engine)', () => {
   beforeAll(async () => {
-    await cli('v1', 'down', '--volumes', '--yes');
+    await cli('v1', 'down', '--volumes', '--yes', '--skip-backup');
     const r = await cli('v1', 'deploy', 'local');
     if (r.exitCode !== 0) throw new Error(`deploy on v1 failed:\n${r.stderr}`);
     await sql('CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 2000) g');
   });
   afterAll(async () => {
-    await cli('v2', 'down', '--volumes', '--yes');
+    await cli('v2', 'down', '--volumes', '--yes', '--skip-backup');
   });
 
   it('v1 -> v2: detected and named in the plan, web rolled, datastores recreated one by one with their data', async () => {

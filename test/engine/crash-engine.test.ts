@@ -214,7 +214,7 @@ describe('the Docker engine restarted during a deploy (private engine)', () => {
     engineEnv = { DOCKER_HOST: facts.DOCKER_HOST };
     addr = facts.ADDR;
     cpSync(path.join(ROOT, 'demo', 'app'), path.join(stack.dir, 'app'), { recursive: true, filter: (src) => !src.includes('__pycache__') });
-    await cli(['down', '--volumes', '--yes']);
+    await cli(['down', '--volumes', '--yes', '--skip-backup']);
     // a tag left by an earlier run would be taken for this run's build
     await dk(['rmi', '-f', ...[1, 2, 3, 4].map((n) => `${APP}:v${n}`)]);
     // sets the scene (not under test): tried twice, as a busy shared machine can time out a first health check
@@ -229,7 +229,7 @@ describe('the Docker engine restarted during a deploy (private engine)', () => {
   afterAll(async () => {
     console.log(`engine restart during deploy: ${JSON.stringify(figures, null, 2)}`);
     if (!engineEnv.DOCKER_HOST) return;
-    await cli(['down', '--volumes', '--yes']);
+    await cli(['down', '--volumes', '--yes', '--skip-backup']);
     await dk(['rmi', '-f', ...Array.from({ length: versionNo }, (_, i) => `${APP}:v${i + 1}`)]);
     // a build the engine died under leaves its intermediate containers and layers (no compose or lifeops label):
     // pruned on the private engine only, named explicitly

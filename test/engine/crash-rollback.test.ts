@@ -360,7 +360,7 @@ const downRecovery = (i: number): 'deploy' | 'rollback' => ((process.env.LIFEOPS
 describe('crash tests of rollback, down and backup (real engine)', () => {
   beforeAll(async () => {
     cpSync(path.join(ROOT, 'demo', 'app'), path.join(stack.dir, 'app'), { recursive: true, filter: (src) => !src.includes('__pycache__') });
-    await cli(['down', '--volumes', '--yes']);
+    await cli(['down', '--volumes', '--yes', '--skip-backup']);
     await setupDeploy('v1');
     await sql('CREATE TABLE IF NOT EXISTS crr_items(id int PRIMARY KEY, v text); INSERT INTO crr_items SELECT g, md5(g::text) FROM generate_series(1, 300) g ON CONFLICT DO NOTHING');
     const b1 = await cli(['backup', '--tag', 'target-v1', '--json']);
@@ -373,7 +373,7 @@ describe('crash tests of rollback, down and backup (real engine)', () => {
   afterAll(async () => {
     writeFigures(true);
     await execa('umount', [fullDir], { reject: false });
-    await cli(['down', '--volumes', '--yes']);
+    await cli(['down', '--volumes', '--yes', '--skip-backup']);
     await execa('docker', ['rmi', '-f', ...Array.from({ length: versionNo }, (_, i) => `${APP}:v${i + 1}`)], { reject: false });
   }, SLOW);
 

@@ -245,7 +245,7 @@ const EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 describe('crash-point sweep (real engine)', () => {
   beforeAll(async () => {
     cpSync(path.join(ROOT, 'demo', 'app'), path.join(stack.dir, 'app'), { recursive: true, filter: (src) => !src.includes('__pycache__') });
-    await cli(['down', '--volumes', '--yes']);
+    await cli(['down', '--volumes', '--yes', '--skip-backup']);
     // sets the scene (not under test): tried twice, as a busy shared machine can time out a first health check
     let r = await cli(['deploy', 'local', '--version', 'v1']);
     if (r.exitCode !== 0) r = await cli(['deploy', 'local', '--version', 'v1']);
@@ -257,7 +257,7 @@ describe('crash-point sweep (real engine)', () => {
   afterAll(async () => {
     const { summary, out } = writeFigures();
     console.log(`crash sweep (${FULL ? 'full' : `sample of day ${DAY}`}):\n${summary.map((s) => `  ${s.command}: ${s.kill_points} kill points, ${s.killed} killed, ${s.recovered} recovered, ${s.failed} failed; recovering run median ${s.recovery_ms_median} ms, max ${s.recovery_ms_max} ms`).join('\n')}\n  details: ${out}`);
-    await cli(['down', '--volumes', '--yes']);
+    await cli(['down', '--volumes', '--yes', '--skip-backup']);
     const tags = Array.from({ length: versionNo }, (_, i) => `${APP}:v${i + 1}`);
     await execa('docker', ['rmi', '-f', ...tags], { reject: false });
   }, SLOW);

@@ -58,7 +58,7 @@ describe('deploy migrations (real engine)', () => {
     console.log(`deploy v1 (fresh, with build): ${Date.now() - t0} ms`);
   }, SLOW);
   afterAll(async () => {
-    await lifeops(args('down', '--volumes', '--yes'), { env: ENV });
+    await lifeops(args('down', '--volumes', '--yes', '--skip-backup'), { env: ENV });
     await execa('docker', ['rmi', '-f', `${APP}:v1`, `${APP}:v2`, `${APP}:v3`], { reject: false });
   });
 

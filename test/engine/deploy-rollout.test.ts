@@ -25,7 +25,7 @@ describe('deploy (real engine)', () => {
     if (r.exitCode !== 0) throw new Error(`deploy v1 failed:\n${r.stderr}`);
   });
   afterAll(async () => {
-    await lifeops(args('down', '--volumes', '--yes'), { env: ENV });
+    await lifeops(args('down', '--volumes', '--yes', '--skip-backup'), { env: ENV });
   });
 
   it('--dry-run prints the commands and leaves every container as it was', async () => {

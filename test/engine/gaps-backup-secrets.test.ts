@@ -43,12 +43,12 @@ async function alertmanagerSecret(file: string): Promise<string> {
 
 describe('Alertmanager secrets and encrypted backups', () => {
   beforeAll(async () => {
-    await cli('down', '--volumes', '--yes', '--env', 'monitored');
+    await cli('down', '--volumes', '--yes', '--skip-backup', '--env', 'monitored');
     const r = await cli('deploy', 'monitored');
     if (r.exitCode !== 0) throw new Error(`deploy failed:\n${r.stderr}`);
   }, 1_000_000);
   afterAll(async () => {
-    await cli('down', '--volumes', '--yes', '--env', 'monitored');
+    await cli('down', '--volumes', '--yes', '--skip-backup', '--env', 'monitored');
     rmSync(stack.dir, { recursive: true, force: true });
   }, 300_000);
 

@@ -11,12 +11,12 @@ const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stat
 
 describe('demo with monitoring (real engine, real Prometheus)', () => {
   beforeAll(async () => {
-    await lifeops(args('down', '--volumes', '--yes', '--env', 'monitored'));
+    await lifeops(args('down', '--volumes', '--yes', '--skip-backup', '--env', 'monitored'));
     const r = await lifeops(args('deploy', 'monitored'));
     if (r.exitCode !== 0) throw new Error(`deploy failed:\n${r.stderr}`);
   });
   afterAll(async () => {
-    await lifeops(args('down', '--volumes', '--yes', '--env', 'monitored'));
+    await lifeops(args('down', '--volumes', '--yes', '--skip-backup', '--env', 'monitored'));
   });
 
   it("Prometheus's targets API reports the app's scrape target up", async () => {

@@ -77,7 +77,7 @@ describe('deploy notifications (real engine, local HTTP server)', () => {
     env = { ...SECRETS, NTF_PORT: String(port), SLACK_WEBHOOK_URL: `http://127.0.0.1:${port}${SLACK_PATH}` };
   });
   afterAll(async () => {
-    await lifeops(args('down', '--volumes', '--yes'), { env });
+    await lifeops(args('down', '--volumes', '--yes', '--skip-backup'), { env });
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   });

@@ -61,12 +61,12 @@ async function psWhile<T>(during: Promise<T>): Promise<{ result: T; lines: Set<s
 
 describe('secrets on command lines, on the engine', () => {
   beforeAll(async () => {
-    await cli('down', '--volumes', '--yes');
+    await cli('down', '--volumes', '--yes', '--skip-backup');
     const r = await cli('deploy', 'local');
     if (r.exitCode !== 0) throw new Error(`deploy failed:\n${r.stderr}`);
   }, 1_000_000);
   afterAll(async () => {
-    await cli('down', '--volumes', '--yes');
+    await cli('down', '--volumes', '--yes', '--skip-backup');
     rmSync(stack.dir, { recursive: true, force: true });
   }, 300_000);
 

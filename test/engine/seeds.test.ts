@@ -104,7 +104,7 @@ async function deployTimed(s: Seed): Promise<number> {
   // leftovers of an interrupted run (scripts/test.sh removes those under .tmp-tests first): only then a down
   const label = `label=com.docker.compose.project=${s.project}`;
   const left = (await execa('docker', ['ps', '-aq', '--filter', label])).stdout.trim() + (await execa('docker', ['volume', 'ls', '-q', '--filter', label])).stdout.trim();
-  if (left) await cli(['down', '--volumes', '--yes', '--env', ENV]);
+  if (left) await cli(['down', '--volumes', '--yes', '--skip-backup', '--env', ENV]);
   const t0 = performance.now();
   const r = await cli(['deploy', ENV], 600_000);
   const secs = (performance.now() - t0) / 1000;
@@ -193,7 +193,7 @@ function suiteHooks(s: Seed, onDeployed: (secs: number) => void): void {
   afterAll(async () => {
     releaseNext(s);
     const checks = ready ? (performance.now() - ready) / 1000 : 0;
-    await tools(s).cli(['down', '--volumes', '--yes', '--env', ENV]);
+    await tools(s).cli(['down', '--volumes', '--yes', '--skip-backup', '--env', ENV]);
     DOWNED.add(s.name);
     PARTS.push(`${s.name}: waited ${ready ? ((ready - turn) / 1000).toFixed(1) : '-'} s for its deploy when its turn came, checks ${checks.toFixed(1)} s`);
   }, 300_000);
@@ -203,7 +203,7 @@ afterAll(async () => {
   // a deploy whose suite did not run (a -t filter) still ran: take its stack down too
   QUEUED.forEach(releaseNext);
   await Promise.allSettled(DEPLOYS.values());
-  for (const s of QUEUED) if (!DOWNED.has(s.name)) await tools(s).cli(['down', '--volumes', '--yes', '--env', ENV]);
+  for (const s of QUEUED) if (!DOWNED.has(s.name)) await tools(s).cli(['down', '--volumes', '--yes', '--skip-backup', '--env', ENV]);
   if (REPORT.length || PARTS.length) console.log(`seed stacks (testbed), file total ${((performance.now() - FILE_T0) / 1000).toFixed(1)} s:\n  ${[...REPORT, ...PARTS].join('\n  ')}`);
 }, 600_000);
 

@@ -43,13 +43,13 @@ async function nagiosUntil(want: (level: string) => boolean): Promise<{ exitCode
 
 describe('status for monitoring (real engine)', () => {
   beforeAll(async () => {
-    await lifeops(args('down', '--volumes', '--yes'));
+    await lifeops(args('down', '--volumes', '--yes', '--skip-backup'));
     const r = await lifeops(args('deploy', 'local'));
     if (r.exitCode !== 0) throw new Error(`deploy failed:\n${r.stderr}`);
   });
 
   afterAll(async () => {
-    await lifeops(args('down', '--volumes', '--yes'));
+    await lifeops(args('down', '--volumes', '--yes', '--skip-backup'));
   });
 
   it('--format nagios right after a deploy: OK, exit 0, every line in the guideline grammar', async () => {

@@ -25,12 +25,12 @@ const cli = (...rest: string[]) => lifeops(['-f', stack.file, '--state-dir', sta
 
 describe('status on a stack with more than ten checks', () => {
   beforeAll(async () => {
-    await cli('down', '--volumes', '--yes');
+    await cli('down', '--volumes', '--yes', '--skip-backup');
     const r = await cli('deploy', 'local');
     if (r.exitCode !== 0) throw new Error(`deploy failed:\n${r.stderr}`);
   }, 1_000_000);
   afterAll(async () => {
-    await cli('down', '--volumes', '--yes');
+    await cli('down', '--volumes', '--yes', '--skip-backup');
     rmSync(stack.dir, { recursive: true, force: true });
   }, 300_000);
 

@@ -8,6 +8,7 @@ import type { Stack } from '../../config/schema.js';
 import { UsageError } from '../../errors.js';
 import { runCronJob } from '../../flows/cron.js';
 import { refuseUnhonoured } from './swarm.js';
+import { appendPrivate, mkdirPrivate } from '../../util/private-files.js';
 import { CRON_JOBS, cronFileName, renderCronD, type CronJob } from '../../render/cron.js';
 
 export interface CronOptions {
@@ -53,7 +54,9 @@ export async function cronCommand(cli: Cli, o: CronOptions): Promise<number> {
   }
   mkdirSync(dir, { recursive: true });
   // the lines append to <state-dir>/logs/cron.log: without that folder the shell refuses the redirect and the job never starts
-  mkdirSync(path.join(stateDir, 'logs'), { recursive: true });
+  // made here, private (0600 in a 0700 folder): the shell's `>>` keeps the mode of a file that exists, and cron's umask would make a new one readable by all
+  mkdirPrivate(path.join(stateDir, 'logs'));
+  appendPrivate(path.join(stateDir, 'logs', 'cron.log'), '');
   // cron reads cron.d files whole; a dot in the name keeps the draft out of its reach
   const tmp = path.join(dir, `.${cronFileName(stack.project)}.tmp-${process.pid}`);
   writeFileSync(tmp, text, { mode: 0o644 });
