@@ -96,7 +96,7 @@ export const composeLogs = (cli: ComposeCli, t: ComposeTarget, opts: { service?:
   ...(opts.service ? [opts.service] : []),
 ];
 
-export function dockerBuild(image: string, context: string, opts: { dockerfile?: string; args?: Record<string, string>; labels?: Record<string, string> } = {}): string[] {
+export function dockerBuild(image: string, context: string, opts: { dockerfile?: string; target?: string; args?: Record<string, string>; labels?: Record<string, string> } = {}): string[] {
   const args = Object.entries(opts.args ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const labels = Object.entries(opts.labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
   return [
@@ -105,6 +105,7 @@ export function dockerBuild(image: string, context: string, opts: { dockerfile?:
     '-t',
     image,
     ...(opts.dockerfile ? ['-f', opts.dockerfile] : []),
+    ...(opts.target ? ['--target', opts.target] : []),
     ...args.flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
     ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     context,

@@ -421,8 +421,9 @@ export function loadStack(opts: LoadOptions): Stack {
     if (isFile(envPath)) {
       let fromFile: Record<string, string>;
       try {
-        fromFile = parseEnvFile(envPath);
+        fromFile = parseEnvFile(envPath, processEnv);
       } catch (e) {
+        if (e instanceof ConfigError) throw e;
         throw new ConfigError(`${where()}: cannot read ${spec.path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
       }
       Object.assign(vars, fromFile);

@@ -85,7 +85,27 @@ export const gunicornSchema = z
   })
   .strict();
 
-export const serviceSchema = z
+/** The container side of a volume entry: "SRC:DST[:MODE]" or an anonymous "DST". */
+export function containerPath(spec: string): string {
+  const parts = spec.split(':');
+  return parts.length === 1 ? parts[0] : parts[1];
+}
+
+/** A service's options on one network, as compose writes them. */
+const networkAttachment = z
+  .object({
+    aliases: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a host name such as "db-primary"')).optional(),
+    ipv4_address: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'an IPv4 address such as "172.28.0.5"').optional(),
+    ipv6_address: z.string().regex(/^[0-9A-Fa-f:.]+$/, 'an IPv6 address such as "fd00:28::5"').optional(),
+    link_local_ips: z.array(z.string()).optional(),
+    mac_address: z.string().optional(),
+    priority: numeric(z.number().int()).optional(),
+    gw_priority: numeric(z.number().int()).optional(),
+    driver_opts: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+  })
+  .strict();
+
+export const serviceObjectSchema = z
   .object({
     role: z
       .enum(['web', 'worker', 'postgres', 'redis', 'front', 'pgbouncer', 'monitoring', 'job', 'other'])
@@ -97,12 +117,13 @@ export const serviceSchema = z
         context: z.string(),
         dockerfile: z.string().optional(),
         args: z.record(z.string(), z.string()).default({}),
+        target: z.string().min(1).optional().describe('the stage of a multi-stage Dockerfile to build (docker build --target)'),
       })
       .strict()
       .optional(),
     command: stringOrList.optional(),
     entrypoint: stringOrList.optional(),
-    environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'an environment variable name (letters, digits, "_", "." or "-", such as "DATABASE_URL" or "discovery.type")'), z.union([z.string(), z.number(), z.boolean()])).default({}),
     env_file: envFileList.default([]),
     ports: z
       .array(
@@ -113,7 +134,9 @@ export const serviceSchema = z
       )
       .default([]),
     expose: z.array(port).default([]),
-    volumes: z.array(z.string()).default([]),
+    volumes: z
+      .array(z.string().refine((v) => containerPath(v).startsWith('/'), 'a mount whose container path is absolute, such as "./data:/srv/data", "pgdata:/var/lib/postgresql/data:ro" or "/cache"'))
+      .default([]),
     depends_on: z.record(z.string(), z.enum(['started', 'healthy', 'completed'])).default({}),
     healthcheck: healthcheckSchema.optional(),
     http: z
@@ -128,7 +151,10 @@ export const serviceSchema = z
     stop_grace_period: duration.optional(),
     health_timeout: duration.default('120s').describe('how long deploy waits for this service to become healthy'),
     labels: z.record(z.string(), z.string()).default({}),
-    networks: z.array(name).optional().describe('networks the service joins: default, backend, or ones declared under the top-level networks:'),
+    networks: z
+      .union([z.array(name), z.record(name, networkAttachment.nullable())])
+      .optional()
+      .describe('networks the service joins: default, backend, or ones declared under the top-level networks:; as a mapping, each with its options (aliases, ipv4_address, ipv6_address ...)'),
     shm_size: z.union([memSize, numeric(z.number().int().min(1).max(MAX_SIZE_BYTES))]).optional().describe('size of /dev/shm, such as "256M"'),
     tmpfs: z.union([z.string(), z.array(z.string())]).optional().describe('container paths mounted as tmpfs, such as "/tmp" or "/run:size=64m"'),
     stdin_open: z.boolean().optional(),
@@ -142,3 +168,13 @@ export const serviceSchema = z
       .optional(),
   })
   .strict();
+
+export type NetworkAttachment = z.infer<typeof networkAttachment>;
+
+/** Networks as a list of names; a mapping's per-network options go to network_options. */
+export const serviceSchema = serviceObjectSchema.transform((s) => {
+  const { networks, ...rest } = s;
+  if (networks === undefined || Array.isArray(networks)) return { ...rest, networks } as typeof rest & { networks?: string[]; network_options?: Record<string, NetworkAttachment> };
+  const options = Object.fromEntries(Object.entries(networks).filter((e): e is [string, NetworkAttachment] => e[1] !== null));
+  return { ...rest, networks: Object.keys(networks), ...(Object.keys(options).length ? { network_options: options } : {}) } as typeof rest & { networks?: string[]; network_options?: Record<string, NetworkAttachment> };
+});

@@ -77,11 +77,19 @@ export function serviceNetworks(stack: Stack, name: string, svc: Service): strin
  * HTTP service whose name is not a valid host name (web_prod), a map giving it
  * the alias in-stack HTTP clients use on each network (hostnames.ts).
  */
-function networksWithAlias(stack: Stack, name: string, svc: Service): string[] | Record<string, { aliases: string[] }> {
+function networksWithAlias(stack: Stack, name: string, svc: Service): string[] | Record<string, Record<string, unknown> | null> {
   const nets = serviceNetworks(stack, name, svc);
   const alias = svc.http ? hostAlias(name) : undefined;
-  if (alias === undefined) return nets;
-  return Object.fromEntries(nets.map((n) => [n, { aliases: [alias] }]));
+  const options = svc.network_options ?? {};
+  if (alias === undefined && !Object.keys(options).length) return nets;
+  // per-network options as written (fixed addresses, aliases), with the HTTP alias added
+  return Object.fromEntries(
+    nets.map((n) => {
+      const o: Record<string, unknown> = { ...(options[n] ?? {}) };
+      if (alias !== undefined) o.aliases = [...new Set([...((o.aliases as string[] | undefined) ?? []), alias])];
+      return [n, Object.keys(o).length ? o : null];
+    }),
+  );
 }
 
 /** Refuses a stack where an HTTP service's alias (web_prod -> web-prod) is another service's name. */
@@ -110,7 +118,7 @@ function composeVolumes(stack: Stack): Record<string, unknown> | undefined {
 
 /** Paths in the stack file are relative to it; in the compose file, relative to the render dir. */
 function relocate(stack: Stack, renderDir: string, p: string): string {
-  if (!(p.startsWith('./') || p.startsWith('../'))) return p;
+  if (!(p.startsWith('./') || p.startsWith('../') || p === '.' || p === '..')) return p;
   const rel = path.relative(renderDir, path.resolve(stack.baseDir, p));
   return rel.startsWith('.') ? rel : `./${rel}`;
 }
