@@ -91,12 +91,16 @@ function largestExpansion(doc: Document): { path: (string | number)[]; size: num
   const path: (string | number)[] = [];
   let node: unknown = doc.contents;
   for (;;) {
-    if (isAlias(node)) node = node.resolve(doc);
     let next: { key: string | number; node: unknown } | undefined;
     if (isMap(node)) {
       for (const p of node.items) if (sizeOf(p.value) > MAX_EXPANDED_VALUES) next = { key: isScalar(p.key) ? String(p.key.value) : '?', node: p.value };
     } else if (isSeq(node)) node.items.forEach((item, i) => { if (!next && sizeOf(item) > MAX_EXPANDED_VALUES) next = { key: i, node: item }; });
+    // the key whose value holds the aliases is the one to name, not the anchors they point at
     if (!next) break;
+    if (isAlias(next.node)) {
+      if (typeof next.key === 'string') path.push(next.key);
+      break;
+    }
     path.push(next.key);
     node = next.node;
     if (path.length > 64) break;
