@@ -141,12 +141,14 @@ describe('lifeops import keeps what the compose setup means', () => {
   });
 
   it('a large file with many alias uses is read; an alias bomb is refused naming its key', async () => {
-    const services = Array.from({ length: 60 }, (_, i) => `  svc${i}:\n    <<: *defaults\n    image: app:${i}\n    environment:\n      <<: *common-env\n      INDEX: "${i}"\n    logging: *logging`).join('\n');
-    const text = `x-logging: &logging\n  driver: json-file\n  options: { max-size: 5m, max-file: "2" }\nx-env: &common-env\n  TZ: UTC\n  LANG: C.UTF-8\nx-defaults: &defaults\n  restart: unless-stopped\n  logging: *logging\n  environment: *common-env\nservices:\n${services}\n`;
-    expect((text.match(/\*[a-z-]+/g) ?? []).length).toBeGreaterThan(180);
+    // the shape of a large real file: services that name the shared parts one by one, then services built from a defaults block holding them
+    const direct = Array.from({ length: 25 }, (_, i) => `  one${i}:\n    image: app:${i}\n    restart: unless-stopped\n    environment: *common-env\n    logging: *logging`);
+    const merged = Array.from({ length: 40 }, (_, i) => `  svc${i}:\n    <<: *defaults\n    image: app:${i}\n    environment:\n      <<: *common-env\n      INDEX: "${i}"`);
+    const text = `x-logging: &logging\n  driver: json-file\n  options: { max-size: 5m, max-file: "2" }\nx-env: &common-env\n  TZ: UTC\n  LANG: C.UTF-8\nx-defaults: &defaults\n  restart: unless-stopped\n  logging: *logging\n  environment: *common-env\nservices:\n${[...direct, ...merged].join('\n')}\n`;
+    expect((text.match(/\*[a-z-]+/g) ?? []).length).toBe(132);
     const t = imported('none', text);
     await roundTrip(t);
-    expect(Object.keys(parse(t.result.stack).services)).toHaveLength(60);
+    expect(Object.keys(parse(t.result.stack).services)).toHaveLength(65);
 
     const levels = Array.from({ length: 9 }, (_, i) => `  l${i + 1}: &l${i + 1} [${Array(10).fill(`*l${i}`).join(', ')}]`).join('\n');
     const bomb = `x-lol:\n  l0: &l0 "lol"\n${levels}\nservices:\n  web:\n    image: app\n`;
