@@ -8,6 +8,7 @@ import type { ZodError } from 'zod';
 import { ConfigError } from '../errors.js';
 import { stackFileSchema, type Service, type Stack, type StackFile } from './schema.js';
 import { parseEnvFile } from './envfile.js';
+import { checkOverlayServices } from './overlay-check.js';
 import { interpolateTree, type InterpolationResult } from './interpolate.js';
 import { isSecretName } from '../util/redact.js';
 import { locate, locateKey, sourcePath, keySourcePath, rememberSource, type Source } from './source.js';
@@ -404,6 +405,7 @@ export function loadStack(opts: LoadOptions): Stack {
   // Only the chosen environment's overlay is merged and interpolated: the
   // others may use variables set only where they deploy.
   const { environments: _all, ...base } = raw;
+  checkOverlayServices(src, base, environments);
   const merged = mergeOverlay(base, overlay) as Record<string, unknown>;
 
   // Variables: stack defaults < env file < process environment < explicit overrides.
