@@ -16,6 +16,7 @@ import { parse } from 'yaml';
 import { importCompose } from '../../src/import/compose.js';
 import { defaultComposeFile, overrideFileFor } from '../../src/import/files.js';
 import { MAX_EXPANDED_VALUES } from '../../src/import/yaml-read.js';
+import { meaningDiff } from '../../src/import/check.js';
 import { ConfigError } from '../../src/errors.js';
 import { loadStack } from '../../src/config/load.js';
 import { parseEnvText } from '../../src/config/envfile.js';
@@ -195,5 +196,39 @@ describe('lifeops import is all or nothing', () => {
     const s = await run(ssh, ['import', 'app/compose.yaml', '-o', 'stack.yaml']);
     expect(s.exitCode, String(s.all)).toBe(2);
     expect(String(s.all)).toMatch(/compose\.yaml:6:7: services\.web\.build\.ssh: /);
+  });
+});
+
+describe('lifeops import --check', () => {
+  it('reads the original (with its override and .env) and the rendered stack with docker compose, and finds them the same', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeops-import-check-'));
+    cpSync(path.join(FIXTURES, 'override'), path.join(dir, 'app'), { recursive: true });
+    cpSync(path.join(FIXTURES, 'dotenv'), path.join(dir, 'photos'), { recursive: true });
+    mkdirSync(path.join(dir, 'ops'));
+    const run = (args: string[]) => execa('node', [path.join(ROOT, 'bin', 'lifeops.js'), ...args], { cwd: dir, reject: false, all: true, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' }, extendEnv: false });
+    const r = await run(['import', 'app', '-o', 'ops/chat.yaml', '--check']);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.all)).toContain('read app/compose.yaml, app/compose.override.yaml');
+    expect(String(r.all)).toContain('check: docker compose reads the same services from the original and from the rendered stack');
+    const p = await run(['import', 'photos', '-o', 'ops/photos.yaml', '--check', '--json']);
+    expect(p.exitCode, String(p.all)).toBe(0);
+    expect(JSON.parse(String(p.stdout)).differences).toEqual([]);
+    expect(String(p.all)).not.toContain('ph0tos-db-s3cret');
+  });
+
+  it('a difference is named by service and key; environment values are never printed', () => {
+    const svc = { image: 'app:1', environment: { DB_URL: 'postgres://u:hunter2-secret@db/x', TZ: 'UTC' }, ports: [{ target: 80, published: '8080' }], restart: 'always' };
+    const diff = meaningDiff(
+      { name: 'p', services: { web: svc, db: { image: 'postgres:16' } }, volumes: { data: { name: 'p_data' } } },
+      { name: 'p', services: { web: { ...svc, environment: { DB_URL: 'postgres://u:other-secret@db/x' }, restart: 'no' } }, volumes: { data: { name: 'q_data' } } },
+    );
+    expect(diff).toEqual([
+      'services.db: only in the original',
+      'services.web.environment.DB_URL: the value differs',
+      'services.web.environment.TZ: only in the original',
+      'services.web.restart: original "always", rendered "no"',
+      'volumes.data: original name "p_data", rendered "q_data"',
+    ]);
+    expect(diff.join('\n')).not.toMatch(/secret/);
   });
 });

@@ -4,15 +4,19 @@
 // a default-named compose file, the folder's .env). All or nothing: the stack
 // is written to a scratch name beside its destination and loaded first; only
 // a stack that loads is put in place, anything else exits 2 naming the key.
-import { existsSync, readFileSync, writeFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, renameSync, rmSync, statSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Cli } from '../context.js';
-import { ConfigError, UsageError } from '../../errors.js';
+import { ConfigError, OperationError, UsageError } from '../../errors.js';
 import { importCompose, type ImportInput } from '../../import/compose.js';
 import { defaultComposeFile, overrideFileFor } from '../../import/files.js';
 import { loadStack } from '../../config/load.js';
 import { parseEnvText } from '../../config/envfile.js';
 import { Redactor } from '../../util/redact.js';
+import { meaningDiff } from '../../import/check.js';
+import { renderStack, writeRendered, composePaths } from '../../flows/render.js';
+import { detectCompose, run } from '../../clients/runner.js';
 
 export interface ImportOptions {
   envFile?: string;
@@ -22,6 +26,8 @@ export interface ImportOptions {
   json?: boolean;
   /** false with --no-override: read only the file named */
   override?: boolean;
+  /** compare compose's reading of the original with its reading of the rendered stack */
+  check?: boolean;
 }
 
 function writeAtomic(file: string, text: string, mode: number): void {
@@ -30,7 +36,7 @@ function writeAtomic(file: string, text: string, mode: number): void {
   renameSync(tmp, file);
 }
 
-export function importCommand(cli: Cli, target: string, o: ImportOptions): number {
+export async function importCommand(cli: Cli, target: string, o: ImportOptions): Promise<number> {
   if (!existsSync(target)) throw new UsageError(`${target}: no such compose file`);
   const isDir = statSync(target).isDirectory();
   const composeFile = isDir ? defaultComposeFile(target, existsSync) : target;
@@ -77,14 +83,51 @@ export function importCommand(cli: Cli, target: string, o: ImportOptions): numbe
   }
   writeAtomic(envOut, result.env, 0o600);
   writeAtomic(out, result.stack, 0o644);
+  const differences = o.check ? await roundTrip(cli, out, [composeFile, ...(override ? [override] : [])], o.envFile) : undefined;
   if (o.json) {
-    cli.json({ stack: out, env_file: envOut, read: [composeFile, ...(override ? [override] : []), ...(envFile ? [envFile] : [])], roles: result.roles, secret_variables: result.secretVars, notes: result.notes.map((n) => redactor.text(n)), loads: true });
-    return 0;
+    cli.json({ stack: out, env_file: envOut, ...(differences ? { differences } : {}), read: [composeFile, ...(override ? [override] : []), ...(envFile ? [envFile] : [])], roles: result.roles, secret_variables: result.secretVars, notes: result.notes.map((n) => redactor.text(n)), loads: true });
+    return differences?.length ? 1 : 0;
   }
   cli.err(`read ${[composeFile, ...(override ? [override] : []), ...(envFile ? [envFile] : [])].join(', ')}`);
   cli.err(`wrote ${out} and ${envOut} (secrets: ${result.secretVars.length ? result.secretVars.join(', ') : 'none'}; the values are only in ${envOut})`);
   for (const [name, r] of Object.entries(result.roles)) cli.err(`  ${name.padEnd(16)} ${r.role.padEnd(9)} ${r.why}`);
   for (const n of result.notes) cli.err(`  note: ${redactor.text(n)}`);
+  if (differences) {
+    if (differences.length) {
+      cli.err(`check: docker compose reads ${differences.length} difference${differences.length > 1 ? 's' : ''} between the original and the rendered stack:`);
+      for (const d of differences) cli.err(`  ${d}`);
+      return 1;
+    }
+    cli.err('check: docker compose reads the same services from the original and from the rendered stack');
+  }
   cli.err(`next: lifeops -f ${out} validate, then lifeops -f ${out} deploy production`);
   return 0;
+}
+
+/**
+ * --check: the stack written is rendered into a scratch folder, and compose
+ * (v2) reads both setups; the differences, service by service (values of
+ * environment keys never printed).
+ */
+async function roundTrip(cli: Cli, stackFile: string, composeFiles: string[], envFile: string | undefined): Promise<string[]> {
+  const compose = await detectCompose();
+  if (compose.kind !== 'v2') throw new UsageError('--check needs docker compose v2 (its `config --format json`); found only docker-compose v1', 'install the compose v2 plugin, or run the import without --check');
+  const stack = loadStack({ file: stackFile, processEnv: cli.io.env, env: 'production' });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeops-import-check-'));
+  try {
+    const files = renderStack(stack, dir);
+    writeRendered(files, dir);
+    const read = async (args: string[], opts: { cwd: string; env?: Record<string, string> }) => {
+      const r = await run([...compose.argv, ...args, 'config', '--format', 'json'], opts);
+      if (r.exitCode !== 0) throw new OperationError(`docker compose config failed on ${opts.cwd}: ${r.stderr.split('\n')[0]}`);
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    };
+    const original = await read([...composeFiles.flatMap((f) => ['-f', path.resolve(f)]), ...(envFile ? ['--env-file', path.resolve(envFile)] : [])], { cwd: path.dirname(path.resolve(composeFiles[0])) });
+    const rendered = await read(['-p', stack.project, ...composePaths(files, dir).flatMap((f) => ['-f', f])], { cwd: dir, env: stack.vars });
+    const diff = meaningDiff(original, rendered);
+    if (original.name !== stack.project) diff.unshift(`project: original ${JSON.stringify(original.name)}, rendered ${JSON.stringify(stack.project)}`);
+    return diff;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
