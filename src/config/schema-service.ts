@@ -129,7 +129,7 @@ export const serviceObjectSchema = z
       .array(
         z
           .string()
-          .regex(/^((\d{1,3}\.){3}\d{1,3}:)?((\d+(-\d+)?)?:)?\d+(-\d+)?(\/(tcp|udp))?$/, 'a port mapping such as "127.0.0.1:8080:80" (or "127.0.0.1::5432" for any free host port)')
+          .regex(/^((\d{1,3}\.){3}\d{1,3}:|:(?=\d+(-\d+)?:))?((\d+(-\d+)?)?:)?\d+(-\d+)?(\/(tcp|udp))?$/, 'a port mapping such as "127.0.0.1:8080:80" (or "127.0.0.1::5432" for any free host port, ":8080:80" for every address)')
           .refine(portMappingInRange, 'ports from 1 to 65535 and an IPv4 address with parts up to 255, such as "127.0.0.1:8080:80"'),
       )
       .default([]),

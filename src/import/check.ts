@@ -38,7 +38,8 @@ export function serviceMeaning(svc: Json): Json {
 
 /** compose's defaults filled in (lifeops writes every timing out) */
 function healthcheck(hc: unknown): Json | null {
-  if (!isObject(hc)) return null;
+  // no test of its own (`disable: false` alone): the image's own check runs, as with none written
+  if (!isObject(hc) || (hc.test === undefined && hc.disable !== true)) return null;
   const out: Json = { interval: '30s', timeout: '30s', retries: 3, start_period: '0s', ...hc };
   if (out.start_period === '0s') delete out.start_period;
   return out;

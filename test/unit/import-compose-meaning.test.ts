@@ -110,7 +110,7 @@ describe('lifeops import keeps what the compose setup means', () => {
     expect(env).toContain("LOG_PREFIX='${not-a-variable}'");
     expect(stack.services.server.environment).toMatchObject({ DB_URL: 'postgres://photos:ph0tos-db-s3cret@database:5432/photos', LOG_PREFIX: '${not-a-variable}', GREETING: 'hello photos', ML_URL: 'http://ml:3003', WORKERS: '2', FALLBACK: 'fallback', KEEP_EMPTY: '', ALT: 'has-tz' });
     expect(stack.services.server.restart).toBe('unless-stopped');
-    expect(stack.services.server.ports).toEqual(['2283:2283']);
+    expect(stack.services.server.ports).toEqual(['2283:2283', ':8081:8081']);
     // a URL holding the password is a secret: never in the stack or a rendered file
     expect(t.result.secretVars).toEqual(expect.arrayContaining(['DB_PASSWORD', 'DB_URL']));
     expect(parse(t.result.stack).variables).toEqual({ secrets: ['DB_URL'] });
