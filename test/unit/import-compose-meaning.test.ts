@@ -118,6 +118,14 @@ describe('lifeops import keeps what the compose setup means', () => {
     for (const f of files) expect(f.content, f.path).not.toContain('ph0tos-db-s3cret');
   });
 
+  it("a backend-as-a-service's shapes: ports with /tcp from .env, SELinux volume modes, $$ in an entrypoint, unquoted .env values with spaces", async () => {
+    const t = imported('baas');
+    const { stack, original } = await roundTrip(t);
+    expect(original.services.kong.ports[0]).toMatchObject({ target: 8000, published: '8000', protocol: 'tcp' });
+    expect(stack.services.studio.environment.DEFAULT_ORGANIZATION_NAME).toBe('Default Organization');
+    expect(t.result.stack).not.toContain('your-super-secret-and-long-postgres-password');
+  });
+
   it('dotted environment keys, build.target, fixed addresses, a bind mount of ".", empty labels', async () => {
     const t = imported('shapes');
     const { stack, original } = await roundTrip(t);
