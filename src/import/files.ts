@@ -20,3 +20,18 @@ export function overrideFileFor(composeFile: string, exists: (f: string) => bool
   if (defaultComposeFile(dir, exists) !== path.join(dir, path.basename(composeFile))) return undefined;
   return DEFAULT_OVERRIDE_FILES.map((f) => path.join(dir, f)).find(exists);
 }
+
+/**
+ * The files compose reads when run in `dir` without -f: COMPOSE_FILE (from the
+ * environment, else the folder's .env) lists them, separated by
+ * COMPOSE_PATH_SEPARATOR (":" by default), relative to the folder, and then no
+ * override file is added; otherwise the default file and its override.
+ */
+export function composeFilesIn(dir: string, vars: Record<string, string | undefined>, exists: (f: string) => boolean): string[] {
+  const list = vars.COMPOSE_FILE;
+  if (list) return list.split(vars.COMPOSE_PATH_SEPARATOR || ':').filter(Boolean).map((f) => path.resolve(dir, f));
+  const base = defaultComposeFile(dir, exists);
+  if (!base) return [];
+  const override = overrideFileFor(base, exists);
+  return override ? [base, override] : [base];
+}

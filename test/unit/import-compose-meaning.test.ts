@@ -224,6 +224,19 @@ describe('lifeops import --check', () => {
     expect(String(p.all)).not.toContain('ph0tos-db-s3cret');
   });
 
+  it('COMPOSE_FILE in .env names the files compose reads (and then no override is added)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeops-import-composefile-'));
+    mkdirSync(path.join(dir, 'app'));
+    writeFileSync(path.join(dir, 'app', 'compose.yaml'), 'services:\n  web:\n    image: app:1\n    restart: always\n');
+    writeFileSync(path.join(dir, 'app', 'compose.prod.yaml'), 'services:\n  web:\n    labels: [tier=prod]\n');
+    writeFileSync(path.join(dir, 'app', 'compose.override.yaml'), 'services:\n  web:\n    labels: [tier=dev]\n');
+    writeFileSync(path.join(dir, 'app', '.env'), 'COMPOSE_FILE=compose.yaml:compose.prod.yaml\n');
+    const r = await execa('node', [path.join(ROOT, 'bin', 'lifeops.js'), 'import', 'app', '-o', 'ops/stack.yaml', '--check'], { cwd: dir, reject: false, all: true, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' }, extendEnv: false });
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.all)).toContain('check: docker compose reads the same services');
+    expect(parse(readFileSync(path.join(dir, 'ops', 'stack.yaml'), 'utf8')).services.web.labels).toEqual({ tier: 'prod' });
+  });
+
   it('a difference is named by service and key; environment values are never printed', () => {
     const svc = { image: 'app:1', environment: { DB_URL: 'postgres://u:hunter2-secret@db/x', TZ: 'UTC' }, ports: [{ target: 80, published: '8080' }], restart: 'always' };
     const diff = meaningDiff(

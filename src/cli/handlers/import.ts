@@ -4,13 +4,13 @@
 // a default-named compose file, the folder's .env). All or nothing: the stack
 // is written to a scratch name beside its destination and loaded first; only
 // a stack that loads is put in place, anything else exits 2 naming the key.
-import { existsSync, readFileSync, writeFileSync, renameSync, rmSync, statSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, renameSync, rmSync, statSync, mkdtempSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Cli } from '../context.js';
 import { ConfigError, OperationError, UsageError } from '../../errors.js';
 import { importCompose, type ImportInput } from '../../import/compose.js';
-import { defaultComposeFile, overrideFileFor } from '../../import/files.js';
+import { composeFilesIn, defaultComposeFile } from '../../import/files.js';
 import { loadStack } from '../../config/load.js';
 import { parseEnvText } from '../../config/envfile.js';
 import { Redactor } from '../../util/redact.js';
@@ -39,23 +39,29 @@ function writeAtomic(file: string, text: string, mode: number): void {
 export async function importCommand(cli: Cli, target: string, o: ImportOptions): Promise<number> {
   if (!existsSync(target)) throw new UsageError(`${target}: no such compose file`);
   const isDir = statSync(target).isDirectory();
-  const composeFile = isDir ? defaultComposeFile(target, existsSync) : target;
-  if (!composeFile) throw new UsageError(`${target}: no compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml in it`);
+  const dir = isDir ? target : path.dirname(target);
   const out = o.out ?? 'lifeops.yaml';
   const envOut = out.replace(/\.ya?ml$/, '') + '.env';
   for (const f of [out, envOut]) {
     if (existsSync(f) && !o.force) throw new UsageError(`${f} exists; lifeops import does not overwrite it`, 'pass -o OTHER.yaml, or --force');
   }
   // compose reads the .env beside the compose file when no --env-file is given
-  const envFile = o.envFile ?? (existsSync(path.join(path.dirname(composeFile), '.env')) ? path.join(path.dirname(composeFile), '.env') : undefined);
+  const envFile = o.envFile ?? (existsSync(path.join(dir, '.env')) ? path.join(dir, '.env') : undefined);
   if (o.envFile && !existsSync(o.envFile)) throw new UsageError(`--env-file ${o.envFile}: no such file`);
-  const override = o.override === false ? undefined : overrideFileFor(composeFile, existsSync);
+  const envText = envFile ? readFileSync(envFile, 'utf8') : undefined;
+  // the files compose reads there: a folder, or the file compose would pick in it, reads COMPOSE_FILE or the default file and its override
+  const picked = defaultComposeFile(dir, existsSync);
+  const picksItself = isDir || picked === path.join(dir, path.basename(target));
+  const files = !picksItself ? [target] : o.override === false ? (picked ? [picked] : []) : composeFilesIn(dir, { ...parseEnvText(envText ?? '', cli.io.env, envFile), ...definedOnly(cli.io.env) }, existsSync);
+  if (!files.length) throw new UsageError(`${target}: no compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml in it`);
+  for (const f of files) if (!existsSync(f)) throw new UsageError(`${f}: no such compose file (named by COMPOSE_FILE)`);
+  const [composeFile, ...overrides] = files;
   const outDir = path.dirname(path.resolve(out));
   const input: ImportInput = {
     composeText: readFileSync(composeFile, 'utf8'),
     composeFile,
-    overrides: override ? [{ text: readFileSync(override, 'utf8'), file: override }] : [],
-    envText: envFile ? readFileSync(envFile, 'utf8') : undefined,
+    overrides: overrides.map((f) => ({ text: readFileSync(f, 'utf8'), file: f })),
+    envText,
     envFile,
     processEnv: cli.io.env,
     outFile: out,
@@ -67,14 +73,19 @@ export async function importCommand(cli: Cli, target: string, o: ImportOptions):
   const trial = importCompose({ ...input, envFileName: path.basename(`${scratch}.env`) });
   const result = importCompose(input);
   const redactor = Redactor.forVars(parseEnvText(result.env, cli.io.env), result.secretVars);
+  const madeDir = !existsSync(outDir);
+  mkdirSync(outDir, { recursive: true });
   try {
     writeFileSync(`${scratch}.env`, trial.env, { mode: 0o600 });
     writeFileSync(`${scratch}.yaml`, trial.stack, { mode: 0o600 });
     loadStack({ file: `${scratch}.yaml`, processEnv: cli.io.env, env: 'production' });
   } catch (e) {
+    rmSync(`${scratch}.env`, { force: true });
+    rmSync(`${scratch}.yaml`, { force: true });
+    if (madeDir) rmSync(outDir, { recursive: true, force: true });
     const msg = (e instanceof Error ? e.message : String(e)).split(`${scratch}.yaml`).join(out).split(path.basename(`${scratch}.yaml`)).join(path.basename(out));
     throw new ConfigError(
-      `${redactor.text(msg)}\n(the stack lifeops would write from ${[composeFile, ...(override ? [override] : [])].join(' + ')} does not load; nothing was written)`,
+      `${redactor.text(msg)}\n(the stack lifeops would write from ${files.join(' + ')} does not load; nothing was written)`,
       e instanceof ConfigError && e.hint ? `${redactor.text(e.hint)}; or change ${path.basename(composeFile)} (or its .env) where it says, then import again` : `change ${path.basename(composeFile)} (or its .env) where it says, then import again`,
     );
   } finally {
@@ -83,12 +94,12 @@ export async function importCommand(cli: Cli, target: string, o: ImportOptions):
   }
   writeAtomic(envOut, result.env, 0o600);
   writeAtomic(out, result.stack, 0o644);
-  const differences = o.check ? await roundTrip(cli, out, [composeFile, ...(override ? [override] : [])], o.envFile) : undefined;
+  const differences = o.check ? await roundTrip(cli, out, files, o.envFile) : undefined;
   if (o.json) {
-    cli.json({ stack: out, env_file: envOut, ...(differences ? { differences } : {}), read: [composeFile, ...(override ? [override] : []), ...(envFile ? [envFile] : [])], roles: result.roles, secret_variables: result.secretVars, notes: result.notes.map((n) => redactor.text(n)), loads: true });
+    cli.json({ stack: out, env_file: envOut, ...(differences ? { differences } : {}), read: [...files, ...(envFile ? [envFile] : [])], roles: result.roles, secret_variables: result.secretVars, notes: result.notes.map((n) => redactor.text(n)), loads: true });
     return differences?.length ? 1 : 0;
   }
-  cli.err(`read ${[composeFile, ...(override ? [override] : []), ...(envFile ? [envFile] : [])].join(', ')}`);
+  cli.err(`read ${[...files, ...(envFile ? [envFile] : [])].join(', ')}`);
   cli.err(`wrote ${out} and ${envOut} (secrets: ${result.secretVars.length ? result.secretVars.join(', ') : 'none'}; the values are only in ${envOut})`);
   for (const [name, r] of Object.entries(result.roles)) cli.err(`  ${name.padEnd(16)} ${r.role.padEnd(9)} ${r.why}`);
   for (const n of result.notes) cli.err(`  note: ${redactor.text(n)}`);
@@ -130,4 +141,8 @@ async function roundTrip(cli: Cli, stackFile: string, composeFiles: string[], en
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function definedOnly(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
