@@ -16,7 +16,8 @@ export function serviceMeaning(svc: Json): Json {
     image: svc.image,
     command: svc.command ?? null,
     entrypoint: svc.entrypoint ?? null,
-    environment: svc.environment ?? {},
+    // a variable compose passes nothing for (named without a value, set nowhere) is no variable
+    environment: Object.fromEntries(Object.entries(isObject(svc.environment) ? svc.environment : {}).filter(([, v]) => v !== null)),
     volumes: list(svc.volumes).filter((v) => v.type !== 'tmpfs').map((v) => ({ type: v.type, source: v.source, target: v.target, read_only: Boolean(v.read_only) })),
     // a tmpfs volume and a tmpfs: entry mount the same
     tmpfs: [...(Array.isArray(svc.tmpfs) ? svc.tmpfs : svc.tmpfs ? [svc.tmpfs] : []), ...list(svc.volumes).filter((v) => v.type === 'tmpfs').map((v) => v.target)].map(String).sort(),

@@ -105,6 +105,12 @@ export function importCompose(input: ImportInput): ImportResult {
       }
     }
   }
+  // `environment: [NAME]` (or NAME: with no value) passes NAME from .env as it is
+  for (const def of Object.values(raw.services)) {
+    const env = isObject(def) ? def.environment : undefined;
+    const bare = Array.isArray(env) ? env.map(String).filter((e) => !e.includes('=')) : isObject(env) ? Object.keys(env).filter((k) => env[k] === null || env[k] === undefined) : [];
+    for (const n of bare) if (n in envVars && !refs.has(n)) refs.set(n, new Set(['']));
+  }
   // An unset variable read plainly is "" to compose; where it is also read as ${V-x} (unset and "" differ), it stays unset as ${V:-}.
   const unsetBoth = new Set([...refs].filter(([n, ops]) => !(n in envVars) && ops.has('') && [...ops].some((o) => ['-', '+'].includes(o))).map(([n]) => n));
   const str = (v: unknown): string => {

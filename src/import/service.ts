@@ -181,6 +181,7 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
 
 function environment(c: ServiceContext, name: string, value: unknown): Json {
   const env: Json = {};
+  const unset: string[] = [];
   const entries: [string, unknown][] = Array.isArray(value)
     ? value.map((e) => {
         const s = String(e);
@@ -190,8 +191,9 @@ function environment(c: ServiceContext, name: string, value: unknown): Json {
     : Object.entries(value as Json);
   for (const [k, v] of entries) {
     if (v === null || v === undefined) {
-      // compose passes the variable from its own environment (and .env); a name no shell can set is never passed
-      if (VAR_NAME.test(k)) env[k] = c.str(`\${${k}}`);
+      // compose passes the variable from .env (or its own environment) when set there, and nothing when not
+      if (VAR_NAME.test(k) && k in c.envVars) env[k] = c.str(`\${${k}}`);
+      else unset.push(k);
       continue;
     }
     if (typeof v === 'number' || typeof v === 'boolean') {
@@ -205,6 +207,7 @@ function environment(c: ServiceContext, name: string, value: unknown): Json {
     } else s = urlPassword(k, name, s, c.secrets, { ...c.envVars, ...Object.fromEntries(c.secrets.values) });
     env[k] = s;
   }
+  if (unset.length) c.comments.push({ path: ['services', name, 'environment'], text: ` left out: ${unset.join(', ')} (named without a value and not set in .env: compose passes nothing for them)` });
   return env;
 }
 

@@ -67,7 +67,8 @@ function meaning(svc: Json): Json {
     image: svc.image,
     command: svc.command ?? null,
     entrypoint: svc.entrypoint ?? null,
-    environment: svc.environment ?? {},
+    // named without a value and set nowhere: compose passes nothing
+    environment: Object.fromEntries(Object.entries(svc.environment ?? {}).filter(([, v]) => v !== null)),
     volumes: (svc.volumes ?? []).map((v: Json) => ({ type: v.type, source: v.source, target: v.target, read_only: Boolean(v.read_only) })),
     ports: svc.ports ?? [],
     networks: Object.fromEntries(
@@ -110,6 +111,8 @@ describe('lifeops import keeps what the compose setup means', () => {
     expect(env).toContain("LOG_PREFIX='${not-a-variable}'");
     expect(stack.services.server.environment).toMatchObject({ DB_URL: 'postgres://photos:ph0tos-db-s3cret@database:5432/photos', LOG_PREFIX: '${not-a-variable}', GREETING: 'hello photos', ML_URL: 'http://ml:3003', WORKERS: '2', FALLBACK: 'fallback', KEEP_EMPTY: '', ALT: 'has-tz' });
     expect(stack.services.server.restart).toBe('unless-stopped');
+    // `- NAME` passes NAME from .env; one set nowhere is passed by neither
+    expect(stack.services.microservices.environment).toEqual({ REDIS_HOSTNAME: 'redis' });
     expect(stack.services.server.ports).toEqual(['2283:2283', ':8081:8081']);
     // a URL holding the password is a secret: never in the stack or a rendered file
     expect(t.result.secretVars).toEqual(expect.arrayContaining(['DB_PASSWORD', 'DB_URL']));

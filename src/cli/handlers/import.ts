@@ -83,10 +83,11 @@ export async function importCommand(cli: Cli, target: string, o: ImportOptions):
     rmSync(`${scratch}.env`, { force: true });
     rmSync(`${scratch}.yaml`, { force: true });
     if (madeDir) rmSync(outDir, { recursive: true, force: true });
-    const msg = (e instanceof Error ? e.message : String(e)).split(`${scratch}.yaml`).join(out).split(path.basename(`${scratch}.yaml`)).join(path.basename(out));
+    const real = (t: string) => [[`${scratch}.yaml`, out], [`${scratch}.env`, envOut], [path.basename(`${scratch}.yaml`), path.basename(out)], [path.basename(`${scratch}.env`), path.basename(envOut)]].reduce((acc, [a, b]) => acc.split(a).join(b), t);
+    const msg = real(e instanceof Error ? e.message : String(e));
     throw new ConfigError(
       `${redactor.text(msg)}\n(the stack lifeops would write from ${files.join(' + ')} does not load; nothing was written)`,
-      e instanceof ConfigError && e.hint ? `${redactor.text(e.hint)}; or change ${path.basename(composeFile)} (or its .env) where it says, then import again` : `change ${path.basename(composeFile)} (or its .env) where it says, then import again`,
+      e instanceof ConfigError && e.hint ? `${redactor.text(real(e.hint))}; or change ${path.basename(composeFile)} (or its .env) where it says, then import again` : `change ${path.basename(composeFile)} (or its .env) where it says, then import again`,
     );
   } finally {
     rmSync(`${scratch}.env`, { force: true });
