@@ -18,9 +18,22 @@ export function serviceMeaning(svc: Json): Json {
     entrypoint: svc.entrypoint ?? null,
     // a variable compose passes nothing for (named without a value, set nowhere) is no variable
     environment: Object.fromEntries(Object.entries(isObject(svc.environment) ? svc.environment : {}).filter(([, v]) => v !== null)),
-    volumes: list(svc.volumes).filter((v) => v.type !== 'tmpfs').map((v) => ({ type: v.type, source: v.source, target: v.target, read_only: Boolean(v.read_only) })),
+    volumes: list(svc.volumes)
+      .filter((v) => v.type !== 'tmpfs')
+      .map((v) => {
+        // create_host_path is what the short form implies; the mount is the same
+        const bind = isObject(v.bind) ? Object.fromEntries(Object.entries(v.bind).filter(([k]) => k !== 'create_host_path')) : {};
+        return { type: v.type, source: v.source, target: v.target, read_only: Boolean(v.read_only), bind, volume: isObject(v.volume) ? v.volume : {} };
+      }),
     // a tmpfs volume and a tmpfs: entry mount the same
-    tmpfs: [...(Array.isArray(svc.tmpfs) ? svc.tmpfs : svc.tmpfs ? [svc.tmpfs] : []), ...list(svc.volumes).filter((v) => v.type === 'tmpfs').map((v) => v.target)].map(String).sort(),
+    tmpfs: [
+      ...(Array.isArray(svc.tmpfs) ? svc.tmpfs : svc.tmpfs ? [svc.tmpfs] : []),
+      ...list(svc.volumes)
+        .filter((v) => v.type === 'tmpfs')
+        .map((v) => (isObject(v.tmpfs) && v.tmpfs.size !== undefined ? `${String(v.target)}:size=${String(v.tmpfs.size)}` : v.target)),
+    ]
+      .map(String)
+      .sort(),
     ports: svc.ports ?? [],
     networks: Object.fromEntries(
       Object.keys(networks)

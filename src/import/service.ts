@@ -84,21 +84,13 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
       case 'volumes': {
         const vols: string[] = [];
         const tmpfs: string[] = [];
+        let i = 0;
         for (const v of value as unknown[]) {
           if (typeof v === 'string') {
             const [src, ...rest] = c.str(v).split(':');
             vols.push(rest.length ? [c.relocate(src), ...rest].join(':') : src);
-          } else if (isObject(v)) {
-            if (v.type === 'tmpfs') {
-              tmpfs.push(String(v.target));
-              continue;
-            }
-            const mode = v.read_only ? ':ro' : '';
-            const src = v.source === undefined ? '' : v.type === 'bind' ? c.relocate(c.str(v.source)) : c.str(v.source);
-            vols.push(src ? `${src}:${v.target}${mode}` : String(v.target));
-            const extra = Object.keys(v).filter((k) => !['type', 'source', 'target', 'read_only'].includes(k) && !(k === 'bind' && isObject(v.bind) && Object.keys(v.bind).every((b) => b === 'create_host_path')));
-            if (extra.length) c.notes.push(`${at}: ${extra.join(', ')} of a long-syntax volume left out`);
-          }
+          } else if (isObject(v)) vols.push(...longVolume(c, name, i, v, tmpfs));
+          i++;
         }
         out.volumes = vols;
         if (tmpfs.length) out.tmpfs = [...(Array.isArray(def.tmpfs) ? def.tmpfs : def.tmpfs ? [def.tmpfs] : []), ...tmpfs];
@@ -177,6 +169,38 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
     }
   }
   return { out, role: guess };
+}
+
+/**
+ * A long-syntax volume in the short form: read_only, a bind's SELinux label
+ * and propagation become its modes (":ro,z,rshared"), a tmpfs's size its
+ * option; options the short form cannot say are refused.
+ */
+function longVolume(c: ServiceContext, name: string, i: number, v: Json, tmpfs: string[]): string[] {
+  const at = ['volumes', i];
+  const refuse = (key: string, why: string): never => {
+    throw new ConfigError(`${c.atKey(['services', name, ...at, ...key.split('.')])}: services.${name}.volumes.${i}.${key}: ${why}`, 'write the mount in the short form compose reads the same way (SOURCE:TARGET:MODES), or remove the option, then import again');
+  };
+  const extra = Object.keys(v).find((k) => !['type', 'source', 'target', 'read_only', 'bind', 'tmpfs', 'volume', 'consistency'].includes(k));
+  if (extra) refuse(extra, 'a volume option lifeops does not carry; valid: type, source, target, read_only, bind (selinux, propagation), tmpfs (size)');
+  if (v.type === 'tmpfs') {
+    const t = isObject(v.tmpfs) ? v.tmpfs : {};
+    const bad = Object.keys(t).find((k) => k !== 'size');
+    if (bad) refuse(`tmpfs.${bad}`, 'a tmpfs option lifeops does not carry; valid: size');
+    tmpfs.push(t.size !== undefined ? `${String(v.target)}:size=${String(t.size)}` : String(v.target));
+    return [];
+  }
+  const modes: string[] = v.read_only ? ['ro'] : [];
+  if (isObject(v.bind)) {
+    const bad = Object.keys(v.bind).find((k) => !['selinux', 'propagation', 'create_host_path'].includes(k));
+    if (bad) refuse(`bind.${bad}`, 'a bind option lifeops does not carry; valid: selinux, propagation');
+    if (v.bind.selinux !== undefined) modes.push(String(v.bind.selinux));
+    if (v.bind.propagation !== undefined) modes.push(String(v.bind.propagation));
+  }
+  if (isObject(v.volume) && Object.keys(v.volume).length) refuse(`volume.${Object.keys(v.volume)[0]}`, 'a named-volume option the short form cannot say (compose reads "NAME:TARGET:nocopy" as a bind mount)');
+  const src = v.source === undefined ? '' : v.type === 'bind' ? c.relocate(c.str(v.source)) : c.str(v.source);
+  const mode = modes.length ? `:${modes.join(',')}` : '';
+  return [src ? `${src}:${v.target}${mode}` : String(v.target)];
 }
 
 function environment(c: ServiceContext, name: string, value: unknown): Json {

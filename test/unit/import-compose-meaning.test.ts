@@ -69,7 +69,8 @@ function meaning(svc: Json): Json {
     entrypoint: svc.entrypoint ?? null,
     // named without a value and set nowhere: compose passes nothing
     environment: Object.fromEntries(Object.entries(svc.environment ?? {}).filter(([, v]) => v !== null)),
-    volumes: (svc.volumes ?? []).map((v: Json) => ({ type: v.type, source: v.source, target: v.target, read_only: Boolean(v.read_only) })),
+    // tmpfs mounts (a tmpfs volume is a tmpfs: entry) are compared by meaningDiff below
+    volumes: (svc.volumes ?? []).filter((v: Json) => v.type !== 'tmpfs').map((v: Json) => ({ type: v.type, source: v.source, target: v.target, read_only: Boolean(v.read_only) })),
     ports: svc.ports ?? [],
     networks: Object.fromEntries(
       Object.entries(svc.networks ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([n, o]) => [n, o ? { ...(o as Json), ...((o as Json).aliases ? { aliases: [...(o as Json).aliases].sort() } : {}) } : null]),
@@ -97,6 +98,8 @@ async function roundTrip(t: ReturnType<typeof imported>) {
   expect(Object.keys(rendered.services).sort()).toEqual(Object.keys(original.services).sort());
   for (const name of Object.keys(original.services)) expect(meaning(rendered.services[name]), `service ${name}`).toEqual(meaning(original.services[name]));
   for (const v of Object.keys(original.volumes ?? {})) expect(rendered.volumes[v]?.name, `volume ${v}`).toBe(original.volumes[v].name);
+  // and what `import --check` reports (mount options, tmpfs sizes, healthchecks too): nothing
+  expect(meaningDiff(original, rendered)).toEqual([]);
   return { stack, files, original, rendered };
 }
 
@@ -136,6 +139,7 @@ describe('lifeops import keeps what the compose setup means', () => {
     expect(original.services.search.networks.back).toEqual({ ipv4_address: '172.30.6.20', ipv6_address: 'fd00:30:6::20' });
     expect(original.services.wiki.labels['com.example.proxy.companion']).toBe('');
     expect(original.services.wiki.volumes[0].source).toBe(t.app);
+    expect(original.services.wiki.volumes[2].bind).toEqual({ selinux: 'z', propagation: 'rslave' });
     // the stage named is the one built
     const build = imagesToBuild(stack).find((b) => b.services.includes('wiki'))!;
     expect(build.argv).toEqual(expect.arrayContaining(['--target', 'production']));
@@ -207,6 +211,11 @@ describe('lifeops import is all or nothing', () => {
     const s = await run(ssh, ['import', 'app/compose.yaml', '-o', 'stack.yaml']);
     expect(s.exitCode, String(s.all)).toBe(2);
     expect(String(s.all)).toMatch(/compose\.yaml:6:7: services\.web\.build\.ssh: /);
+    const nocopy = setup('services:\n  web:\n    image: app\n    volumes:\n      - type: volume\n        source: data\n        target: /data\n        volume: { nocopy: true }\nvolumes: { data: {} }\n');
+    const n = await run(nocopy, ['import', 'app', '-o', 'stack.yaml']);
+    expect(n.exitCode, String(n.all)).toBe(2);
+    expect(String(n.all)).toMatch(/compose\.yaml:8:19: services\.web\.volumes\.0\.volume\.nocopy: /);
+    expect(readdirSync(nocopy).sort()).toEqual(['app']);
   });
 });
 
