@@ -12,6 +12,7 @@ export const healthcheckSchema = z
     timeout: duration.default('30s'),
     retries: numeric(z.number().int().min(1).max(1000)).default(3),
     start_period: duration.default('0s'),
+    start_interval: duration.optional().describe('how often to check during start_period (Docker Engine 25 and later)'),
   })
   .strict();
 

@@ -121,9 +121,11 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
         else if (hc.test !== undefined) {
           const h: Json = { test: Array.isArray(hc.test) ? hc.test.map(c.str) : c.str(hc.test) };
           for (const k of ['interval', 'timeout', 'start_period'] as const) if (hc[k] !== undefined) h[k] = duration(hc[k]);
+          const other = Object.keys(hc).find((k) => !['test', 'interval', 'timeout', 'start_period', 'start_interval', 'retries', 'disable'].includes(k));
+          if (other) refuse(['healthcheck', other], 'a healthcheck key lifeops does not carry; valid: test, interval, timeout, retries, start_period, start_interval, disable', 'remove it from the compose file, then import again');
           if (hc.retries !== undefined) h.retries = Number(hc.retries);
           out.healthcheck = h;
-          if (hc.start_interval !== undefined) c.comments.push({ path: ['services', name, 'healthcheck'], text: ' left out: start_interval (lifeops writes interval, timeout, retries, start_period)' });
+          if (hc.start_interval !== undefined) h.start_interval = duration(hc.start_interval);
         }
         break;
       }
@@ -139,8 +141,11 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
       case 'logging': {
         const l = value as Json;
         const o = isObject(l.options) ? l.options : {};
-        if ((l.driver ?? 'json-file') === 'json-file') out.logging = { max_size: String(o['max-size'] ?? '10m'), max_file: Number(o['max-file'] ?? 3) };
-        else c.comments.push({ path: ['services', name, 'role'], text: ` guessed: ${guess.why}; logging driver ${String(l.driver)} left out (lifeops writes json-file with rotation)` });
+        // lifeops writes json-file with rotation; another driver, or json-file options beyond rotation, would change where logs go
+        if ((l.driver ?? 'json-file') !== 'json-file') refuse(['logging', 'driver'], `logging driver ${String(l.driver)}: lifeops writes json-file with rotation (max_size, max_file) and reads logs from it`, 'remove the logging driver from the compose file (or set json-file), then import again');
+        const opt = Object.keys(o).find((k) => !['max-size', 'max-file'].includes(k));
+        if (opt) refuse(['logging', 'options', opt], 'a json-file option lifeops does not carry; valid: max-size, max-file', 'remove it from the compose file, then import again');
+        out.logging = { max_size: String(o['max-size'] ?? '10m'), max_file: Number(o['max-file'] ?? 3) };
         break;
       }
       case 'mem_limit':
@@ -156,7 +161,7 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
         out.replicas = Number(value);
         break;
       case 'deploy':
-        deploy(c, out, value as Json);
+        deploy(c, name, out, value as Json);
         break;
       case 'container_name':
         if (guess.role === 'web') {
@@ -235,7 +240,7 @@ function environment(c: ServiceContext, name: string, value: unknown): Json {
   return env;
 }
 
-function deploy(c: ServiceContext, out: Json, value: Json): void {
+function deploy(c: ServiceContext, name: string, out: Json, value: Json): void {
   const d = { ...value };
   if (d.replicas !== undefined) out.replicas = Number(d.replicas);
   delete d.replicas;
@@ -245,6 +250,8 @@ function deploy(c: ServiceContext, out: Json, value: Json): void {
       const r = (d.resources as Json)[kind];
       if (!isObject(r)) continue;
       const set = (res[kind] ??= {}) as Json;
+      const other = Object.keys(r).find((k) => !['cpus', 'memory'].includes(k));
+      if (other) throw new ConfigError(`${c.atKey(['services', name, 'deploy', 'resources', kind, other])}: services.${name}.deploy.resources.${kind}.${other}: lifeops sets ${kind} of cpus and memory only`, 'remove it from the compose file (devices such as GPUs are not managed by lifeops yet), then import again');
       if (r.cpus !== undefined) set.cpus = Number(r.cpus);
       if (r.memory !== undefined) set.memory = memory(r.memory);
     }

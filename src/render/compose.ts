@@ -35,7 +35,7 @@ function envValue(stack: Stack, service: string, key: string, value: string | nu
 function healthcheck(svc: Service) {
   const hc = svc.healthcheck!;
   const test = typeof hc.test === 'string' ? ['CMD-SHELL', hc.test] : ['CMD', 'NONE', 'CMD-SHELL'].includes(hc.test[0]) ? hc.test : ['CMD', ...hc.test];
-  return { test: test.map(escapeDollar), interval: hc.interval, timeout: hc.timeout, retries: hc.retries, start_period: hc.start_period };
+  return { test: test.map(escapeDollar), interval: hc.interval, timeout: hc.timeout, retries: hc.retries, start_period: hc.start_period, ...(hc.start_interval ? { start_interval: hc.start_interval } : {}) };
 }
 
 const DEPENDS = { started: 'service_started', healthy: 'service_healthy', completed: 'service_completed_successfully' } as const;

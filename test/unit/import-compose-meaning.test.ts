@@ -140,6 +140,7 @@ describe('lifeops import keeps what the compose setup means', () => {
     expect(original.services.wiki.labels['com.example.proxy.companion']).toBe('');
     expect(original.services.wiki.volumes[0].source).toBe(t.app);
     expect(original.services.wiki.volumes[2].bind).toEqual({ selinux: 'z', propagation: 'rslave' });
+    expect(original.services.search.healthcheck.start_interval).toBe('2s');
     // the stage named is the one built
     const build = imagesToBuild(stack).find((b) => b.services.includes('wiki'))!;
     expect(build.argv).toEqual(expect.arrayContaining(['--target', 'production']));
@@ -216,6 +217,10 @@ describe('lifeops import is all or nothing', () => {
     expect(n.exitCode, String(n.all)).toBe(2);
     expect(String(n.all)).toMatch(/compose\.yaml:8:19: services\.web\.volumes\.0\.volume\.nocopy: /);
     expect(readdirSync(nocopy).sort()).toEqual(['app']);
+    const syslog = setup('services:\n  web:\n    image: app\n    logging:\n      driver: syslog\n');
+    const l = await run(syslog, ['import', 'app', '-o', 'stack.yaml']);
+    expect(l.exitCode, String(l.all)).toBe(2);
+    expect(String(l.all)).toMatch(/compose\.yaml:5:7: services\.web\.logging\.driver: logging driver syslog: /);
   });
 });
 
