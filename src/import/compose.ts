@@ -18,7 +18,7 @@ import { ConfigError } from '../errors.js';
 import { quoteAmbiguous } from '../config/yaml-safe.js';
 import { interpolateString, variableRefs, braceBareVars } from '../config/interpolate.js';
 import { readComposeYaml } from './yaml-read.js';
-import { mergeComposeFiles } from './merge.js';
+import { mergeComposeFiles, resolveExtends } from './merge.js';
 import { convertService } from './service.js';
 import { envFileText, planVariables } from './env.js';
 import { composeProjectName, isObject, orderKeys, Secrets, type Json } from './values.js';
@@ -81,8 +81,19 @@ export function importCompose(input: ImportInput): ImportResult {
     if (!isObject(f.raw)) throw new ConfigError(`${f.file}:1:1: (top level): not a mapping; valid: a compose file with services`);
   }
   if (!isObject(files[0].raw) || !isObject(files[0].raw.services)) throw new ConfigError(`${files[0].raw && isObject(files[0].raw) && 'services' in files[0].raw ? atKey(['services']) : `${input.composeFile}:1:1`}: services: no services mapping; valid: a compose file with services`);
-  const raw = mergeComposeFiles(files.map((f) => f.raw as Json));
+  // compose resolves `extends:` in each file as it reads it, then merges the files
+  const raw = mergeComposeFiles(
+    files.map((f) => {
+      const r = f.raw as Json;
+      if (!isObject(r.services)) return r;
+      const services = resolveExtends(r.services, (name, what) => {
+        throw new ConfigError(`${f.at(['services', name, 'extends']) ?? `${f.file}:1:1`}: services.${name}.extends: ${what}`);
+      });
+      return { ...r, services };
+    }),
+  );
   if (!isObject(raw.services)) throw new ConfigError(`${atKey(['services'])}: services: no services mapping; valid: a compose file with services`);
+  const resolved = raw.services;
 
   const envFile = input.envFile ?? '.env';
   const vars = planVariables(input.envText, input.processEnv ?? {}, envFile);
@@ -106,7 +117,7 @@ export function importCompose(input: ImportInput): ImportResult {
     }
   }
   // `environment: [NAME]` (or NAME: with no value) passes NAME from .env as it is
-  for (const def of Object.values(raw.services)) {
+  for (const def of Object.values(resolved)) {
     const env = isObject(def) ? def.environment : undefined;
     const bare = Array.isArray(env) ? env.map(String).filter((e) => !e.includes('=')) : isObject(env) ? Object.keys(env).filter((k) => env[k] === null || env[k] === undefined) : [];
     for (const n of bare) if (n in envVars && !refs.has(n)) refs.set(n, new Set(['']));
@@ -136,7 +147,7 @@ export function importCompose(input: ImportInput): ImportResult {
   const ctx = { project, str, deep, relocate, relocateFile, atKey, secrets, envVars, notes, comments };
   // variables a bind mount's host path starts with: a relative value in .env is relative to the compose file
   const pathVars = new Set<string>();
-  for (const [name, def] of Object.entries(raw.services)) {
+  for (const [name, def] of Object.entries(resolved)) {
     if (!isObject(def)) throw new ConfigError(`${atKey(['services', name])}: services.${name}: not a mapping; valid: a service definition`);
     if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new ConfigError(`${atKey(['services', name])}: services.${name}: lifeops service names are lower-case letters, digits, "-" or "_", starting with a letter; rename it in the compose file first`);
     for (const v of Array.isArray(def.volumes) ? def.volumes : []) {

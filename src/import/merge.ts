@@ -104,3 +104,29 @@ export function mergeComposeFiles(files: Json[]): Json {
   }
   return out;
 }
+
+/**
+ * `extends:` within the file resolved as compose resolves it: the service
+ * named is merged under the one that extends it (by the rules above), in
+ * chains. `extends: { file: ... }` names another file: `refuse` is called.
+ */
+export function resolveExtends(services: Json, refuse: (name: string, what: string) => never): Json {
+  const done = new Map<string, Json>();
+  const resolve = (name: string, seen: string[]): Json => {
+    const known = done.get(name);
+    if (known) return known;
+    const def = services[name];
+    if (!isObject(def)) return def as Json;
+    const ext = def.extends;
+    if (ext === undefined) return def;
+    if (isObject(ext) && ext.file !== undefined) refuse(name, `extends a service of another file (${String(ext.file)}); write the service out in this file (docker compose config prints it merged), then import again`);
+    const base = typeof ext === 'string' ? ext : isObject(ext) ? String(ext.service ?? '') : '';
+    if (!(base in services)) refuse(name, `extends "${base}", which is no service of this file`);
+    if (seen.includes(base)) refuse(name, `extends itself through ${[...seen, base].join(' -> ')}`);
+    const { extends: _e, ...own } = def;
+    const merged = mergeMaps(resolve(base, [...seen, base]), own, '');
+    done.set(name, merged);
+    return merged;
+  };
+  return Object.fromEntries(Object.keys(services).map((n) => [n, resolve(n, [n])]));
+}

@@ -152,6 +152,8 @@ describe('lifeops import keeps what the compose setup means', () => {
     const { original } = await roundTrip(t);
     expect(original.services.app.environment.ROOT_URL).toBe('https://chat.example.com');
     expect(Object.keys(original.services)).toContain('mongo-express');
+    // extends: within the file, merged as compose merges it (the override's mongo volumes included)
+    expect(original.services['mongo-init'].volumes.map((v: Json) => v.target).sort()).toEqual(['/data/db', '/dump']);
     expect(t.result.stack).toContain('compose.yaml + compose.override.yaml');
     // named explicitly like `-f`, a non-default file reads no override
     expect(overrideFileFor(path.join(t.app, 'other.yaml'), existsSync)).toBeUndefined();
@@ -217,6 +219,10 @@ describe('lifeops import is all or nothing', () => {
     expect(n.exitCode, String(n.all)).toBe(2);
     expect(String(n.all)).toMatch(/compose\.yaml:8:19: services\.web\.volumes\.0\.volume\.nocopy: /);
     expect(readdirSync(nocopy).sort()).toEqual(['app']);
+    const ext = setup('services:\n  web:\n    extends: { file: common.yml, service: app }\n');
+    const x = await run(ext, ['import', 'app', '-o', 'stack.yaml']);
+    expect(x.exitCode, String(x.all)).toBe(2);
+    expect(String(x.all)).toMatch(/compose\.yaml:3:5: services\.web\.extends: extends a service of another file/);
     const syslog = setup('services:\n  web:\n    image: app\n    logging:\n      driver: syslog\n');
     const l = await run(syslog, ['import', 'app', '-o', 'stack.yaml']);
     expect(l.exitCode, String(l.all)).toBe(2);
