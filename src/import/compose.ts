@@ -55,6 +55,8 @@ export interface ImportResult {
   roles: Record<string, { role: string; why: string }>;
   /** names of the variables whose values are secret */
   secretVars: string[];
+  /** file:line:col in the compose files of a key path the stack shares with them (services.web.ports.0), if written there */
+  where(keyPath: (string | number)[]): string | undefined;
 }
 
 /** Every string value of a tree with its key path (x-* keys, which compose ignores, left out). */
@@ -199,7 +201,11 @@ export function importCompose(input: ImportInput): ImportResult {
   }
   const from = [input.composeFile, ...(input.overrides ?? []).map((o) => o.file)].map((f) => path.basename(f)).join(' + ');
   out.commentBefore = ` Imported by lifeops from ${from}: one comment per guess. Secrets are in ${input.envFileName}.\n Check the roles; lifeops' own blocks (postgres:, redis:, front:, backup:) are yours to add.`;
-  return { stack: out.toString({ lineWidth: 0 }), env: env.text, notes, roles, secretVars: env.secretVars };
+  const where = (keyPath: (string | number)[]) => {
+    for (const f of [...files].reverse()) if (f.doc.getIn(keyPath, true) !== undefined) return f.at(keyPath);
+    return undefined;
+  };
+  return { stack: out.toString({ lineWidth: 0 }), env: env.text, notes, roles, secretVars: env.secretVars, where };
 }
 
 function definedOnly(env: Record<string, string | undefined> | undefined): Record<string, string> {

@@ -198,7 +198,8 @@ describe('lifeops import is all or nothing', () => {
     const dir = setup('services:\n  web:\n    image: app\n    restart: ${RESTART_POLICY}\n', 'RESTART_POLICY=sometimes\n');
     const r = await run(dir, ['import', 'app', '-o', 'stack.yaml']);
     expect(r.exitCode, String(r.all)).toBe(2);
-    expect(String(r.all)).toMatch(/stack\.yaml:\d+:\d+: services\.web\.restart: /);
+    // shown where the user can change it: the compose file's line, not the stack that was not written
+    expect(String(r.all)).toMatch(/app\/compose\.yaml:4:5: services\.web\.restart: /);
     expect(String(r.all)).toContain('nothing was written');
     expect(String(r.all)).not.toMatch(/\n\s+at /);
     expect(readdirSync(dir).sort()).toEqual(['app']);

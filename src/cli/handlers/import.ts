@@ -84,10 +84,18 @@ export async function importCommand(cli: Cli, target: string, o: ImportOptions):
     rmSync(`${scratch}.yaml`, { force: true });
     if (madeDir) rmSync(outDir, { recursive: true, force: true });
     const real = (t: string) => [[`${scratch}.yaml`, out], [`${scratch}.env`, envOut], [path.basename(`${scratch}.yaml`), path.basename(out)], [path.basename(`${scratch}.env`), path.basename(envOut)]].reduce((acc, [a, b]) => acc.split(a).join(b), t);
-    const msg = real(e instanceof Error ? e.message : String(e));
+    // a key the stack shares with the compose files is shown where the user can change it: in the compose file
+    const msg = real(e instanceof Error ? e.message : String(e))
+      .split('\n')
+      .map((line) => {
+        const m = /^\S+?:\d+:\d+: ((?:services|networks|volumes)\.[^\s:]+): /.exec(line);
+        const at = m ? trial.where(m[1].split('.').map((k) => (/^\d+$/.test(k) ? Number(k) : k))) : undefined;
+        return m && at ? `${at}: ${line.slice(line.indexOf(m[1]))}` : line;
+      })
+      .join('\n');
     throw new ConfigError(
       `${redactor.text(msg)}\n(the stack lifeops would write from ${files.join(' + ')} does not load; nothing was written)`,
-      e instanceof ConfigError && e.hint ? `${redactor.text(real(e.hint))}; or change ${path.basename(composeFile)} (or its .env) where it says, then import again` : `change ${path.basename(composeFile)} (or its .env) where it says, then import again`,
+      `change ${path.basename(composeFile)} (or its .env) where it says, then import again`,
     );
   } finally {
     rmSync(`${scratch}.env`, { force: true });
