@@ -96,6 +96,11 @@ export function importCompose(input: ImportInput): ImportResult {
   );
   if (!isObject(raw.services)) throw new ConfigError(`${atKey(['services'])}: services: no services mapping; valid: a compose file with services`);
   const resolved = raw.services;
+  const top = Object.keys(raw).find((k) => !['services', 'networks', 'volumes', 'secrets', 'configs', 'name', 'version'].includes(k) && !k.startsWith('x-'));
+  if (top) {
+    const todo = top === 'include' ? 'put the included files\' services in this setup (docker compose config prints them merged), then import again' : 'remove it, then import again';
+    throw new ConfigError(`${atKey([top])}: ${top}: a top-level key lifeops does not carry; valid: services, networks, volumes, secrets, configs, name, x-*`, todo);
+  }
 
   const envFile = input.envFile ?? '.env';
   const vars = planVariables(input.envText, input.processEnv ?? {}, envFile);

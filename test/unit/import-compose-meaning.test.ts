@@ -224,6 +224,10 @@ describe('lifeops import is all or nothing', () => {
     const x = await run(ext, ['import', 'app', '-o', 'stack.yaml']);
     expect(x.exitCode, String(x.all)).toBe(2);
     expect(String(x.all)).toMatch(/compose\.yaml:3:5: services\.web\.extends: extends a service of another file/);
+    const inc = setup('include:\n  - other/compose.yaml\nservices:\n  web:\n    image: app\n');
+    const i = await run(inc, ['import', 'app', '-o', 'stack.yaml']);
+    expect(i.exitCode, String(i.all)).toBe(2);
+    expect(String(i.all)).toMatch(/compose\.yaml:1:1: include: a top-level key lifeops does not carry/);
     const syslog = setup('services:\n  web:\n    image: app\n    logging:\n      driver: syslog\n');
     const l = await run(syslog, ['import', 'app', '-o', 'stack.yaml']);
     expect(l.exitCode, String(l.all)).toBe(2);
