@@ -110,11 +110,16 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
           }
         }
         break;
-      case 'depends_on':
-        out.depends_on = Array.isArray(value)
-          ? Object.fromEntries(value.map((d) => [String(d), 'started']))
-          : Object.fromEntries(Object.entries(value as Json).map(([d, o]) => [d, conditionOf(isObject(o) ? o.condition : undefined)]));
+      case 'depends_on': {
+        const deps = Array.isArray(value) ? Object.fromEntries(value.map((d) => [String(d), null])) : (value as Json);
+        for (const [d, o] of Object.entries(deps)) {
+          if (isObject(o) && o.required === false) refuse(['depends_on', d, 'required'], 'an optional dependency: lifeops starts a service only with every service it depends on', `remove required: false (or the dependency on ${d}) from the compose file, then import again`);
+        }
+        const restarts = Object.entries(deps).filter(([, o]) => isObject(o) && o.restart === true).map(([d]) => d);
+        if (restarts.length) c.comments.push({ path: ['services', name, 'depends_on'], text: ` left out: restart: true on ${restarts.join(', ')} (lifeops recreates a service when its own configuration changes)` });
+        out.depends_on = Object.fromEntries(Object.entries(deps).map(([d, o]) => [d, conditionOf(isObject(o) ? o.condition : undefined)]));
         break;
+      }
       case 'healthcheck': {
         const hc = value as Json;
         if (hc.disable === true) out.healthcheck = { test: ['NONE'] };

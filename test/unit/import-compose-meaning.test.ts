@@ -228,6 +228,10 @@ describe('lifeops import is all or nothing', () => {
     const i = await run(inc, ['import', 'app', '-o', 'stack.yaml']);
     expect(i.exitCode, String(i.all)).toBe(2);
     expect(String(i.all)).toMatch(/compose\.yaml:1:1: include: a top-level key lifeops does not carry/);
+    const optional = setup('services:\n  web:\n    image: app\n    depends_on:\n      cache:\n        condition: service_started\n        required: false\n  cache:\n    image: redis:7\n');
+    const o = await run(optional, ['import', 'app', '-o', 'stack.yaml']);
+    expect(o.exitCode, String(o.all)).toBe(2);
+    expect(String(o.all)).toMatch(/compose\.yaml:7:9: services\.web\.depends_on\.cache\.required: an optional dependency/);
     const syslog = setup('services:\n  web:\n    image: app\n    logging:\n      driver: syslog\n');
     const l = await run(syslog, ['import', 'app', '-o', 'stack.yaml']);
     expect(l.exitCode, String(l.all)).toBe(2);
