@@ -198,17 +198,25 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   for (const [k, v] of Object.entries(svc.compose ?? {})) {
     if (k === 'deploy' && typeof v === 'object' && v !== null) Object.assign(deploy, { ...(v as Record<string, unknown>), ...deploy });
     else if (k === 'label_file') out[k] = Array.isArray(v) ? v.map((f) => relocateFile(stack, renderDir, String(f))) : relocateFile(stack, renderDir, String(v));
-    else if (!(k in out) || k === 'init') out[k] = v;
+    else if (!(k in out) || k === 'init') out[k] = composeDeep(stack, `services.${name}.${k}`, v);
   }
   if (Object.keys(deploy).length) out.deploy = deploy;
   out.labels = {
-    ...Object.fromEntries(Object.entries(svc.labels).sort(([a], [b]) => a.localeCompare(b))),
+    ...Object.fromEntries(Object.entries(svc.labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, composeValue(stack, `services.${name}.labels.${k}`, v)])),
     'lifeops.stack': stack.name,
     'lifeops.env': stack.env,
     'lifeops.role': svc.role,
   };
   applyRenderedMounts(stack, name, out);
   return out;
+}
+
+/** A passed-through compose value with every string as composeValue writes it ($ escaped, secrets as their ${VAR}). */
+function composeDeep(stack: Stack, key: string, v: unknown): unknown {
+  if (typeof v === 'string') return composeValue(stack, key, v);
+  if (Array.isArray(v)) return v.map((x, i) => composeDeep(stack, `${key}.${i}`, x));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, composeDeep(stack, `${key}.${k}`, x)]));
+  return v;
 }
 
 export function renderCompose(stack: Stack, renderDir: string): string {

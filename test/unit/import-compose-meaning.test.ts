@@ -141,6 +141,8 @@ describe('lifeops import keeps what the compose setup means', () => {
     expect(original.services.wiki.volumes[0].source).toBe(t.app);
     expect(original.services.wiki.volumes[2].bind).toEqual({ selinux: 'z', propagation: 'rslave' });
     expect(original.services.search.healthcheck.start_interval).toBe('2s');
+    // a literal $ (an htpasswd hash in a label) stays literal through lifeops' rendering
+    expect(original.services.proxy.labels['com.example.auth.users']).toBe('admin:$$apr1$$H6uskkkW$$IgXLP6ewTrSuBkTrqE8wj/');
     // the stage named is the one built
     const build = imagesToBuild(stack).find((b) => b.services.includes('wiki'))!;
     expect(build.argv).toEqual(expect.arrayContaining(['--target', 'production']));
