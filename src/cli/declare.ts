@@ -38,10 +38,12 @@ export function declareCommands(program: Command, act: Act): void {
   program
     .command('import')
     .description('write a stack file (and its env file of secrets) from an existing compose setup; roles are guessed, each guess commented')
-    .argument('<compose-file>', 'the docker-compose.yml to import')
+    .argument('<compose-file>', 'the compose file to import, or its folder (read as compose reads it: with the compose.override.yaml beside a default-named file)')
     .option('--env-file <file>', 'variables the compose file reads (default: the .env beside it, as compose reads it)')
+    .option('--no-override', 'read only the file named, not the override file compose would merge over it')
+    .option('--check', 'then compare, service by service, what docker compose (v2) reads from the original and from the rendered stack; exit 1 on any difference')
     .option('-o, --out <stack.yaml>', 'the stack file to write (its env file goes beside it as <name>.env)', 'lifeops.yaml')
-    .option('--project <name>', "compose project name to adopt (default: compose's own: the file's name:, else its folder's name)")
+    .option('--project <name>', "compose project name to adopt (default: compose's own: COMPOSE_PROJECT_NAME, the file's name:, else its folder's name)")
     .option('--force', 'overwrite the stack file and env file if they exist')
     .option('--json', 'print what was written, the roles and notes as JSON (never the secrets)')
     .action(act(importer, (m, cli, file, o) => m.importCommand(cli, file, o)));

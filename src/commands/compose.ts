@@ -103,7 +103,7 @@ export const composeLogs = (cli: ComposeCli, t: ComposeTarget, opts: { service?:
  * as `--build-arg NAME` alone: docker takes its value from its own
  * environment (buildEnv), so the value is on no command line.
  */
-export function dockerBuild(image: string, context: string, opts: { dockerfile?: string; args?: Record<string, string>; fromEnv?: string[]; labels?: Record<string, string> } = {}): string[] {
+export function dockerBuild(image: string, context: string, opts: { dockerfile?: string; target?: string; args?: Record<string, string>; fromEnv?: string[]; labels?: Record<string, string> } = {}): string[] {
   const args = Object.entries(opts.args ?? {})
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => [k, opts.fromEnv?.includes(k) ? undefined : v] as const);
@@ -114,6 +114,7 @@ export function dockerBuild(image: string, context: string, opts: { dockerfile?:
     '-t',
     image,
     ...(opts.dockerfile ? ['-f', opts.dockerfile] : []),
+    ...(opts.target ? ['--target', opts.target] : []),
     ...args.flatMap(([k, v]) => ['--build-arg', v === undefined ? k : `${k}=${v}`]),
     ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     context,

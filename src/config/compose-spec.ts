@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import spec from './compose-spec/compose-spec.json' with { type: 'json' };
-import { networkSchema, serviceSchema, volumeSchema } from './schema.js';
+import { networkSchema, serviceObjectSchema, volumeSchema } from './schema.js';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -23,7 +23,7 @@ export const COMPOSE_VOLUME_KEYS: readonly string[] = Object.keys(definitions.vo
 /** Top-level compose keys that pass through as they are. */
 export const COMPOSE_TOP_LEVEL_PASSTHROUGH = ['secrets', 'configs'] as const;
 
-const LIFEOPS_SERVICE_KEYS = Object.keys(serviceSchema.shape);
+const LIFEOPS_SERVICE_KEYS = Object.keys(serviceObjectSchema.shape);
 const LIFEOPS_NETWORK_KEYS = Object.keys(networkSchema.shape);
 const LIFEOPS_VOLUME_KEYS = Object.keys(volumeSchema.shape);
 

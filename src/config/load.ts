@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { stackFileSchema, type Service, type Stack, type StackFile } from './schema.js';
 import { parseEnvFile } from './envfile.js';
+import { checkOverlayServices } from './overlay-check.js';
 import { interpolateTree, type InterpolationResult } from './interpolate.js';
 import { isSecretName } from '../util/redact.js';
 import { locate, locateKey, sourcePath, keySourcePath, rememberSource, type Source } from './source.js';
@@ -156,6 +157,7 @@ export function loadStack(opts: LoadOptions): Stack {
   // Only the chosen environment's overlay is merged and interpolated: the
   // others may use variables set only where they deploy.
   const { environments: _all, ...base } = raw;
+  checkOverlayServices(src, base, environments);
   const merged = mergeOverlay(base, overlay) as Record<string, unknown>;
 
   // Variables: stack defaults < env file < process environment < explicit overrides.
@@ -173,8 +175,9 @@ export function loadStack(opts: LoadOptions): Stack {
     if (isFile(envPath)) {
       let fromFile: Record<string, string>;
       try {
-        fromFile = parseEnvFile(envPath);
+        fromFile = parseEnvFile(envPath, processEnv);
       } catch (e) {
+        if (e instanceof ConfigError) throw e;
         throw new ConfigError(`${where()}: cannot read ${spec.path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
       }
       Object.assign(vars, fromFile);

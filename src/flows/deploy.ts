@@ -48,7 +48,7 @@ export function imagesToBuild(stack: Stack): Omit<PlannedBuild, 'present'>[] {
     if (!svc.build) continue;
     const context = path.resolve(stack.baseDir, svc.build.context);
     const dockerfile = svc.build.dockerfile ? path.resolve(context, svc.build.dockerfile) : undefined;
-    byImage.set(image, { image, services: [name], argv: dockerBuild(image, context, { dockerfile, args: svc.build.args, fromEnv: secretBuildArgs(stack, name), labels: { 'lifeops.stack': stack.name } }) });
+    byImage.set(image, { image, services: [name], argv: dockerBuild(image, context, { dockerfile, target: svc.build.target, args: svc.build.args, fromEnv: secretBuildArgs(stack, name), labels: { 'lifeops.stack': stack.name } }) });
   }
   return [...byImage.values()];
 }

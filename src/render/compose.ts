@@ -44,7 +44,7 @@ function refuseSecretInHealthcheck(stack: Stack, name: string): void {
 function healthcheck(svc: Service) {
   const hc = svc.healthcheck!;
   const test = typeof hc.test === 'string' ? ['CMD-SHELL', hc.test] : ['CMD', 'NONE', 'CMD-SHELL'].includes(hc.test[0]) ? hc.test : ['CMD', ...hc.test];
-  return { test: test.map(escapeDollar), interval: hc.interval, timeout: hc.timeout, retries: hc.retries, start_period: hc.start_period };
+  return { test: test.map(escapeDollar), interval: hc.interval, timeout: hc.timeout, retries: hc.retries, start_period: hc.start_period, ...(hc.start_interval ? { start_interval: hc.start_interval } : {}) };
 }
 
 const DEPENDS = { started: 'service_started', healthy: 'service_healthy', completed: 'service_completed_successfully' } as const;
@@ -86,11 +86,19 @@ export function serviceNetworks(stack: Stack, name: string, svc: Service): strin
  * HTTP service whose name is not a valid host name (web_prod), a map giving it
  * the alias in-stack HTTP clients use on each network (hostnames.ts).
  */
-function networksWithAlias(stack: Stack, name: string, svc: Service): string[] | Record<string, { aliases: string[] }> {
+function networksWithAlias(stack: Stack, name: string, svc: Service): string[] | Record<string, Record<string, unknown> | null> {
   const nets = serviceNetworks(stack, name, svc);
   const alias = svc.http ? hostAlias(name) : undefined;
-  if (alias === undefined) return nets;
-  return Object.fromEntries(nets.map((n) => [n, { aliases: [alias] }]));
+  const options = svc.network_options ?? {};
+  if (alias === undefined && !Object.keys(options).length) return nets;
+  // per-network options as written (fixed addresses, aliases), with the HTTP alias added
+  return Object.fromEntries(
+    nets.map((n) => {
+      const o: Record<string, unknown> = { ...(options[n] ?? {}) };
+      if (alias !== undefined) o.aliases = [...new Set([...((o.aliases as string[] | undefined) ?? []), alias])];
+      return [n, Object.keys(o).length ? o : null];
+    }),
+  );
 }
 
 /** Refuses a stack where an HTTP service's alias (web_prod -> web-prod) is another service's name. */
@@ -119,7 +127,7 @@ function composeVolumes(stack: Stack): Record<string, unknown> | undefined {
 
 /** Paths in the stack file are relative to it; in the compose file, relative to the render dir. */
 function relocate(stack: Stack, renderDir: string, p: string): string {
-  if (!(p.startsWith('./') || p.startsWith('../'))) return p;
+  if (!(p.startsWith('./') || p.startsWith('../') || p === '.' || p === '..')) return p;
   const rel = path.relative(renderDir, path.resolve(stack.baseDir, p));
   return rel.startsWith('.') ? rel : `./${rel}`;
 }
@@ -204,17 +212,25 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   for (const [k, v] of Object.entries(svc.compose ?? {})) {
     if (k === 'deploy' && typeof v === 'object' && v !== null) Object.assign(deploy, { ...(v as Record<string, unknown>), ...deploy });
     else if (k === 'label_file') out[k] = Array.isArray(v) ? v.map((f) => relocateFile(stack, renderDir, String(f))) : relocateFile(stack, renderDir, String(v));
-    else if (!(k in out) || k === 'init') out[k] = v;
+    else if (!(k in out) || k === 'init') out[k] = composeDeep(stack, `services.${name}.${k}`, v);
   }
   if (Object.keys(deploy).length) out.deploy = deploy;
   out.labels = {
-    ...Object.fromEntries(Object.entries(svc.labels).sort(([a], [b]) => a.localeCompare(b))),
+    ...Object.fromEntries(Object.entries(svc.labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, composeValue(stack, `services.${name}.labels.${k}`, v)])),
     'lifeops.stack': stack.name,
     'lifeops.env': stack.env,
     'lifeops.role': svc.role,
   };
   applyRenderedMounts(stack, name, out);
   return out;
+}
+
+/** A passed-through compose value with every string as composeValue writes it ($ escaped, secrets as their ${VAR}). */
+function composeDeep(stack: Stack, key: string, v: unknown): unknown {
+  if (typeof v === 'string') return composeValue(stack, key, v);
+  if (Array.isArray(v)) return v.map((x, i) => composeDeep(stack, `${key}.${i}`, x));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, composeDeep(stack, `${key}.${k}`, x)]));
+  return v;
 }
 
 export function renderCompose(stack: Stack, renderDir: string): string {

@@ -1,0 +1,101 @@
+// `lifeops import --check`: what compose itself reads from the original setup
+// and from lifeops' rendered files (both `docker compose config --format
+// json`), compared service by service on what a container gets: image,
+// command, entrypoint, environment, volumes, ports, networks with their
+// options, labels, restart, depends_on, healthcheck; and the project's volume
+// names. lifeops' own additions (its labels, logging, init, the backend
+// network it adds at the top level) are not differences. Environment values
+// are never printed (they may be secrets): only which keys differ. Pure.
+import { isObject, type Json } from './values.js';
+
+/** What one service means to compose, from `docker compose config --format json`. */
+export function serviceMeaning(svc: Json): Json {
+  const list = (v: unknown) => (Array.isArray(v) ? v : []) as Json[];
+  const networks = isObject(svc.networks) ? svc.networks : {};
+  return {
+    image: svc.image,
+    command: svc.command ?? null,
+    entrypoint: svc.entrypoint ?? null,
+    // a variable compose passes nothing for (named without a value, set nowhere) is no variable
+    environment: Object.fromEntries(Object.entries(isObject(svc.environment) ? svc.environment : {}).filter(([, v]) => v !== null)),
+    volumes: list(svc.volumes)
+      .filter((v) => v.type !== 'tmpfs')
+      .map((v) => {
+        // create_host_path is what the short form implies; the mount is the same
+        const bind = isObject(v.bind) ? Object.fromEntries(Object.entries(v.bind).filter(([k]) => k !== 'create_host_path')) : {};
+        return { type: v.type, source: v.source, target: v.target, read_only: Boolean(v.read_only), bind, volume: isObject(v.volume) ? v.volume : {} };
+      }),
+    // a tmpfs volume and a tmpfs: entry mount the same
+    tmpfs: [
+      ...(Array.isArray(svc.tmpfs) ? svc.tmpfs : svc.tmpfs ? [svc.tmpfs] : []),
+      ...list(svc.volumes)
+        .filter((v) => v.type === 'tmpfs')
+        .map((v) => (isObject(v.tmpfs) && v.tmpfs.size !== undefined ? `${String(v.target)}:size=${String(v.tmpfs.size)}` : v.target)),
+    ]
+      .map(String)
+      .sort(),
+    ports: svc.ports ?? [],
+    networks: Object.fromEntries(
+      Object.keys(networks)
+        .sort()
+        .map((n) => {
+          const o = networks[n];
+          return [n, isObject(o) ? { ...o, ...(Array.isArray(o.aliases) ? { aliases: [...o.aliases].sort() } : {}) } : null];
+        }),
+    ),
+    labels: Object.fromEntries(Object.entries(isObject(svc.labels) ? svc.labels : {}).filter(([k]) => !k.startsWith('lifeops.'))),
+    restart: svc.restart ?? 'no',
+    depends_on: Object.fromEntries(Object.entries(isObject(svc.depends_on) ? svc.depends_on : {}).map(([k, v]) => [k, isObject(v) ? v.condition : v])),
+    healthcheck: healthcheck(svc.healthcheck),
+  };
+}
+
+/** compose's defaults filled in (lifeops writes every timing out) */
+function healthcheck(hc: unknown): Json | null {
+  // no test of its own (`disable: false` alone): the image's own check runs, as with none written
+  if (!isObject(hc) || (hc.test === undefined && hc.disable !== true)) return null;
+  const out: Json = { interval: '30s', timeout: '30s', retries: 3, start_period: '0s', ...hc };
+  if (out.start_period === '0s') delete out.start_period;
+  return out;
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** One line per difference between compose's two readings; none when they mean the same. */
+export function meaningDiff(original: Json, rendered: Json): string[] {
+  const out: string[] = [];
+  const a = isObject(original.services) ? original.services : {};
+  const b = isObject(rendered.services) ? rendered.services : {};
+  for (const name of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+    if (!(name in b)) {
+      out.push(`services.${name}: only in the original`);
+      continue;
+    }
+    if (!(name in a)) {
+      out.push(`services.${name}: only in the rendered files`);
+      continue;
+    }
+    const ma = serviceMeaning(a[name] as Json);
+    const mb = serviceMeaning(b[name] as Json);
+    for (const key of Object.keys(ma)) {
+      if (same(ma[key], mb[key])) continue;
+      if (key === 'environment' || key === 'labels') {
+        const ea = ma[key] as Json;
+        const eb = mb[key] as Json;
+        for (const k of [...new Set([...Object.keys(ea), ...Object.keys(eb)])].sort()) {
+          if (!(k in eb)) out.push(`services.${name}.${key}.${k}: only in the original`);
+          else if (!(k in ea)) out.push(`services.${name}.${key}.${k}: only in the rendered files`);
+          else if (!same(ea[k], eb[k])) out.push(`services.${name}.${key}.${k}: the value differs`);
+        }
+      } else out.push(`services.${name}.${key}: original ${JSON.stringify(ma[key])}, rendered ${JSON.stringify(mb[key])}`);
+    }
+  }
+  const va = isObject(original.volumes) ? original.volumes : {};
+  const vb = isObject(rendered.volumes) ? rendered.volumes : {};
+  for (const v of Object.keys(va)) {
+    const na = (va[v] as Json | null)?.name;
+    const nb = (vb[v] as Json | null | undefined)?.name;
+    if (na !== nb) out.push(`volumes.${v}: original name ${JSON.stringify(na)}, rendered ${JSON.stringify(nb)}`);
+  }
+  return out;
+}
