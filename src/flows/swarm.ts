@@ -73,7 +73,7 @@ export async function swarmDeployPlan(stack: Stack, run: Run, o: SwarmFlowOption
     const steps = [
       `render ${files.length} files (config ${configHash(files)}) into the release folder`,
       ...(dbRunning && !o.skipBackup ? ['pre-deploy backup of Postgres and Redis in their tasks'] : dbRunning ? ['no pre-deploy backup (--skip-backup)'] : []),
-      ...(stack.migrations && dbRunning ? [`migrations (${mplan?.fresh.length ?? 0} new files): a one-off Swarm job next to the database`] : []),
+      ...(stack.migrations && dbRunning ? [`migrations (${mplan?.fresh.length ?? 0} new files): a one-off Swarm job next to the database, between two schema fingerprints (if they differ and the deploy then fails, the undo restores the database from the pre-deploy backup)`] : []),
       `docker stack deploy (version ${version})\n      $ ${shellQuote(stackDeployArgv(sw.manager, file, stack.project))}`,
       `wait until every service converged (deadline ${swarmOptions(stack).converge_timeout})`,
       ...(stack.migrations && !dbRunning ? ['migrations: a one-off Swarm job next to the database (first deploy)'] : []),
