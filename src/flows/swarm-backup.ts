@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import { SwarmClient } from '../clients/swarm.js';
-import { SWARM_STACK_FILE, replicasOf, swarmOptions, swarmServiceName } from '../render/swarm.js';
+import { SWARM_STACK_FILE, swarmOptions, swarmServiceName } from '../render/swarm.js';
 import { parseDuration } from '../util/units.js';
 import type { Run } from './context.js';
 import { lockAndRecover } from './recover.js';
@@ -19,6 +19,7 @@ import { lastGoodRelease, recordRelease } from '../state/ledger.js';
 import { releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
 import { swarmBackupDir, swarmBackupsDir } from '../state/swarm-paths.js';
 import { deployStackDir, smokeTest, swarmClient, waitConverged, dbService, redisService, readStackServices, type SwarmFlowOptions } from './swarm-common.js';
+import { restorePostgres, restoreRedis, startApps, stopApps } from './swarm-restore.js';
 
 // ---------------------------------------------------------------- backup
 export interface SwarmBackupManifest {
@@ -150,54 +151,11 @@ export async function swarmRollback(stack: Stack, run: Run, o: SwarmFlowOptions 
     const dbRunning = db0 ? (await sw.tasks(swarmServiceName(stack, db0)).catch(() => [])).some((t) => /^running/i.test(t.CurrentState)) : false;
     const safety = dbRunning ? (await run.step('safety backup of the data in force', () => swarmBackup(stack, run, sw, { stateDir: o.stateDir, tag: `before rollback ${run.id}` }))).id : undefined;
     if (safety) run.say(`the data before this rollback is in backup ${safety}`);
-    const apps = Object.entries(stack.services)
-      .filter(([n, s]) => ['web', 'worker', 'job', 'other'].includes(s.role) && n !== dbService(stack) && n !== redisService(stack))
-      .map(([n]) => swarmServiceName(stack, n));
-    const present = new Set(await sw.services(stack.project));
-    const scaleDown = Object.fromEntries(apps.filter((a) => present.has(a)).map((a) => [a, 0]));
-    if (Object.keys(scaleDown).length) await run.step(`stop the app services (${Object.keys(scaleDown).join(', ')}: 0 replicas)`, () => sw.scale(scaleDown));
-    const db = dbService(stack);
-    if (db && stack.postgres && manifest.files['postgres.dump']) {
-      await run.step(`restore Postgres in ${db}'s task, on its node`, async () => {
-        const t = await sw.taskContainer(swarmServiceName(stack, db));
-        const { user, database } = stack.postgres!;
-        // the database as it was, not merged with what came after: dropped and created again (the apps are stopped)
-        const ident = `"${database.replace(/"/g, '""')}"`;
-        const recreate = await sw.exec(t.engine, t.container, ['psql', '-X', '-v', 'ON_ERROR_STOP=1', '-U', user, '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${ident} WITH (FORCE)`, '-c', `CREATE DATABASE ${ident}`]);
-        if (recreate.exitCode !== 0) throw new OperationError(`could not recreate database ${database}: ${recreate.output}`);
-        await sw.execFromFile(t.engine, t.container, ['pg_restore', '-U', user, '-d', database, '--no-owner', '--single-transaction', '--exit-on-error'], path.join(dir, 'postgres.dump'));
-        return t.node;
-      });
-    }
-    const cache = redisService(stack);
-    if (cache && manifest.files['redis.rdb']) {
-      await run.step(`restore Redis in ${cache}'s task: dump.rdb in place, then a restart without saving`, async () => {
-        const t = await sw.taskContainer(swarmServiceName(stack, cache));
-        const dataDir = (await sw.exec(t.engine, t.container, ['redis-cli', '--raw', 'CONFIG', 'GET', 'dir'])).output.split('\n')[1]?.trim() || '/data';
-        // A save point or a background save finishing after the copy would write
-        // today's data over the restored file (seen under load): no saves from
-        // here on, and none still running, before the file goes in.
-        const off = await sw.exec(t.engine, t.container, ['redis-cli', 'CONFIG', 'SET', 'save', '']);
-        if (off.exitCode !== 0 || !/OK/.test(off.output)) throw new OperationError(`redis CONFIG SET save failed: ${off.output}`);
-        for (let i = 0; ; i++) {
-          const info = (await sw.exec(t.engine, t.container, ['redis-cli', 'INFO', 'persistence'])).output;
-          if (/rdb_bgsave_in_progress:0/.test(info) && !/aof_rewrite_in_progress:1/.test(info)) break;
-          if (i >= 120) throw new OperationError(`redis in ${cache}'s task is still saving after 60 s; nothing was replaced`);
-          await new Promise((r) => setTimeout(r, 500));
-        }
-        await sw.execFromFile(t.engine, t.container, ['sh', '-c', `cat > ${dataDir}/dump.rdb.restore && mv ${dataDir}/dump.rdb.restore ${dataDir}/dump.rdb`], path.join(dir, 'redis.rdb'));
-        await sw.exec(t.engine, t.container, ['redis-cli', 'SHUTDOWN', 'NOSAVE']);
-        return t.node;
-      });
-    }
+    const scaleDown = await stopApps(stack, run, sw);
+    if (stack.postgres && manifest.files['postgres.dump']) await restorePostgres(stack, run, sw, path.join(dir, 'postgres.dump'));
+    if (manifest.files['redis.rdb']) await restoreRedis(stack, run, sw, path.join(dir, 'redis.rdb'));
     await deployStackDir(stack, run, sw, releaseDir, `docker stack deploy: the release recorded with backup ${manifest.id} (version ${manifest.release.version})`);
-    if (Object.keys(scaleDown).length) {
-      // the stack file's replica counts come back with the deploy; services whose spec did not change need an explicit scale
-      const back = Object.fromEntries(Object.keys(scaleDown).map((a) => [a, replicasOf(stack, a.slice(stack.project.length + 1))]));
-      const specReplicas = readStackServices(releaseDir);
-      for (const a of Object.keys(back)) back[a] = specReplicas[a.slice(stack.project.length + 1)]?.deploy?.replicas ?? back[a];
-      await run.step('start the app services again', () => sw.scale(back));
-    }
+    await startApps(stack, run, sw, scaleDown, releaseDir);
     const convergeMs = await run.step(`wait until every service converged (deadline ${opts.converge_timeout})`, () => waitConverged(stack, run, sw, parseDuration(opts.converge_timeout)));
     await run.step('smoke test through the front', () => smokeTest(stack, releaseDir));
     writeRendered(

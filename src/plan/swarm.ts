@@ -3,6 +3,8 @@
 // a service has converged on its current spec.
 
 import type { ServiceSpecFacts, SwarmNode, SwarmTask } from '../commands/swarm.js';
+import type { StatusThresholds } from '../config/schema.js';
+import { backupCheck, deployCheck, lockCheck, statusLimits, worstLevel, type BackupFacts, type Check, type Level, type LockFact, type ReleaseFact, type ServiceFact, type StatusFacts, type StatusReport } from './status.js';
 
 /** Does a node satisfy one constraint ("node.labels.k == v", "node.role != manager", "node.hostname == x")? */
 export function satisfies(node: SwarmNode, constraint: string): boolean {
@@ -80,4 +82,89 @@ export function serviceConvergence(spec: ServiceSpecFacts, tasks: SwarmTask[]): 
 /** Service specs carry `image:tag@sha256:...` when resolved; tasks may print either form. */
 export function sameImage(a: string, b: string): boolean {
   return a.split('@')[0] === b.split('@')[0];
+}
+
+// ---------------------------------------------------------------- status
+/** What `status` saw of a swarm stack: nodes, services with their tasks, and the state dir's ledger, backups and lock. */
+export interface SwarmStatusFacts {
+  project: string;
+  env: string;
+  /** the clock of the run (ISO) */
+  now: string;
+  duration_ms: number;
+  nodes: { hostname: string; role: string; state: string; availability: string }[];
+  services: { service: string; running: number; expected: number; image: string; convergence: Convergence; tasks: SwarmTask[] }[];
+  release?: ReleaseFact;
+  /** the first successful deploy: backups are due from then */
+  due_since?: string;
+  backups: BackupFacts;
+  lock: LockFact;
+}
+
+/** A service's level: converged OK, still updating or short of replicas WARNING, failed or none running CRITICAL. */
+export function swarmServiceFact(s: SwarmStatusFacts['services'][number]): ServiceFact {
+  const c = s.convergence;
+  const down = s.expected > 0 && s.running === 0;
+  const level: Level = c.state === 'failed' || down ? 'CRITICAL' : c.state === 'pending' ? 'WARNING' : 'OK';
+  const message = c.state === 'converged' ? `${s.running}/${s.expected} tasks running on ${[...new Set(s.tasks.filter((t) => /^running/i.test(t.CurrentState)).map((t) => t.Node))].join(', ') || '-'}` : down && c.state !== 'failed' ? `no task running (${c.why})` : c.why;
+  return {
+    service: s.service,
+    level,
+    state: s.running > 0 ? 'running' : 'missing',
+    // service ps shows task states, not Docker health; a task counts as running once its health check passed
+    health: 'none',
+    containers: s.running,
+    expected: s.expected,
+    image: s.image,
+    restarts: s.tasks.filter((t) => /^(failed|rejected)/i.test(t.CurrentState) || Boolean(t.Error)).length,
+    message,
+  };
+}
+
+/** A node's check: down CRITICAL, drained or paused WARNING (its tasks moved or no new ones land there), ready and active OK. */
+export function swarmNodeCheck(n: SwarmStatusFacts['nodes'][number]): Check {
+  const base = { check: `node ${n.hostname}`, duration_ms: 0 };
+  if (n.state !== 'ready') return { ...base, level: 'CRITICAL', message: `${n.role} node is ${n.state}` };
+  if (n.availability !== 'active') return { ...base, level: 'WARNING', message: `${n.role} node is ready but ${n.availability}` };
+  return { ...base, level: 'OK', message: `${n.role} node ready and active` };
+}
+
+/**
+ * The swarm stack in the report shape of the compose target (plan/status.ts
+ * StatusReport), so the text, JSON, Nagios and Prometheus outputs are the
+ * same programs: services with levels, node checks, and the ledger's checks
+ * that hold on both targets (backup freshness, last deploy, the lock).
+ */
+export function swarmStatusReport(f: SwarmStatusFacts, thresholds: StatusThresholds): StatusReport {
+  const now = new Date(f.now);
+  const limits = statusLimits(thresholds);
+  const services = f.services.map(swarmServiceFact);
+  const facts: StatusFacts = {
+    project: f.project,
+    env: f.env,
+    now: f.now,
+    duration_ms: f.duration_ms,
+    engine: { ok: true, duration_ms: 0 },
+    services,
+    probes: [],
+    ...(f.due_since ? { due_since: f.due_since } : {}),
+    backups: f.backups,
+    ...(f.release ? { release: f.release } : {}),
+    lock: f.lock,
+    disks: [],
+    tls: [],
+  };
+  const checks: Check[] = [
+    ...(f.services.length ? [] : [{ check: 'swarm stack', level: 'CRITICAL' as const, message: `stack ${f.project} has no services (not deployed?)`, duration_ms: 0 }]),
+    ...f.nodes.map(swarmNodeCheck),
+    backupCheck(facts, limits, now),
+    deployCheck(facts, now),
+    lockCheck(facts, limits, now),
+  ];
+  const level = worstLevel([...services.map((s) => s.level), ...checks.map((c) => c.level)]);
+  const bad = [...services.filter((s) => s.level !== 'OK').map((s) => `${s.level} ${s.service}: ${s.message}`), ...checks.filter((c) => c.level !== 'OK').map((c) => `${c.level} ${c.check}: ${c.message}`)];
+  const summary = bad.length
+    ? `${f.project}: ${bad.slice(0, 3).join('; ')}${bad.length > 3 ? `; and ${bad.length - 3} more` : ''}`
+    : `${f.project}: ${services.length}/${services.length} services converged on ${f.nodes.length} nodes, ${checks.length} checks OK`;
+  return { project: f.project, env: f.env, time: f.now, level, summary, services, checks, limits, facts };
 }

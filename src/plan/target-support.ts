@@ -21,14 +21,6 @@ const SWARM: Record<string, Record<string, { flag: string; check?: Check; why: s
   deploy: {
     build: { flag: '--build', why: 'swarm nodes run images already loaded on them; build and load them first (docker build, docker save | docker -H NODE load)' },
   },
-  status: {
-    format: {
-      flag: '--format',
-      check: (v) => (v === 'nagios' || v === 'prometheus' ? `--format ${v}` : undefined),
-      why: 'the swarm status has text and JSON only',
-    },
-    textfile: { flag: '--textfile', why: 'the swarm status writes no textfile' },
-  },
   logs: {
     follow: { flag: '--follow', why: 'swarm logs are read once (docker service logs); follow them with docker service logs -f' },
   },

@@ -146,6 +146,24 @@ describe('the demo stack on a two-node swarm', () => {
     expect(await sql("SELECT count(*) FROM schema_migrations")).not.toBe('0');
   }, 600_000);
 
+  it('status in the compose formats: Nagios, Prometheus and the textfile node_exporter reads', async () => {
+    const nagios = await cli(['status', '--env', 'swarm', '--format', 'nagios']);
+    expect(nagios.exitCode, nagios.stdout + nagios.stderr).toBe(0);
+    expect(nagios.stdout.split('\n')[0]).toMatch(new RegExp(`^OK: ${PROJECT}: 5/5 services converged on 2 nodes, 5 checks OK \\| `));
+    expect(nagios.stdout).toMatch(/\nOK node lsw2: worker node ready and active\n/);
+    expect(nagios.stdout).toMatch(new RegExp(`\\nOK service ${PROJECT}_web: running, health none, 2/2 running`));
+    const prom = await cli(['status', '--env', 'swarm', '--format', 'prometheus']);
+    expect(prom.exitCode).toBe(0);
+    expect(prom.stdout).toMatch(new RegExp(`^lifeops_service_containers_running\\{project="${PROJECT}",env="swarm",service="${PROJECT}_web"\\} 2$`, 'm'));
+    const dir = `${stack.dir}/textfile`;
+    const tf = await cli(['status', '--env', 'swarm', '--textfile', dir, '--quiet']);
+    expect(tf.exitCode).toBe(0);
+    const file = `${dir}/lifeops-${PROJECT}.prom`;
+    const check = await execa('promtool', ['check', 'metrics'], { input: readFileSync(file, 'utf8'), reject: false });
+    expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+    expect(readFileSync(file, 'utf8')).toMatch(/^lifeops_status\{project="swdemo-swarm",env="swarm"\} 0$/m);
+  }, 600_000);
+
   it('backs up from the node that runs the database', async () => {
     await sql('CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 500) g');
     await redis('SET', 'k1', 'one');

@@ -2,8 +2,6 @@
 // for NRPE/Icinga, --format prometheus or --textfile DIR for node_exporter's
 // textfile collector. Exit codes per monitoring-plugins: 0 OK, 1 WARNING,
 // 2 CRITICAL, 3 UNKNOWN (also when the stack file cannot be loaded).
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import chalk from 'chalk';
 import type { Cli } from '../context.js';
 import { LifeopsError, UnhonouredOptionError, UsageError } from '../../errors.js';
@@ -13,6 +11,8 @@ import { Redactor } from '../../util/redact.js';
 import { LEVEL_EXIT, type Level, type StatusReport } from '../../plan/status.js';
 import { formatNagios } from '../status-nagios.js';
 import { formatPrometheus } from '../status-prometheus.js';
+import { writeTextfile } from '../status-textfile.js';
+export { textfileName } from '../status-textfile.js';
 import { formatDuration } from '../../util/units.js';
 
 export const STATUS_FORMATS = ['text', 'json', 'nagios', 'prometheus'] as const;
@@ -24,25 +24,6 @@ export interface StatusOptions {
   quiet?: boolean;
   format?: string;
   textfile?: string;
-}
-
-/** The textfile collector reads DIR/*.prom: write a hidden temporary name, then rename it into place. */
-export function textfileName(project: string): string {
-  return `lifeops-${project}.prom`;
-}
-
-function writeTextfile(dir: string, project: string, text: string): string {
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, textfileName(project));
-  const tmp = path.join(dir, `.${textfileName(project)}.tmp-${process.pid}`);
-  try {
-    writeFileSync(tmp, text, { mode: 0o644 });
-    renameSync(tmp, file);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  return file;
 }
 
 const envSecrets = (env: Record<string, string | undefined>) =>

@@ -9,6 +9,11 @@ import { redactorFor } from '../../flows/context.js';
 import { listSwarmBackups, readSwarmBackup } from '../../flows/swarm-backup.js';
 import { swarmBackupFlow, swarmDeploy, swarmDeployPlan, swarmHealthCheck, swarmLogs, swarmRollback, swarmStatus } from '../../flows/swarm.js';
 import { formatDuration } from '../../util/units.js';
+import { swarmStatusReport } from '../../plan/swarm.js';
+import { LEVEL_EXIT } from '../../plan/status.js';
+import { formatNagios } from '../status-nagios.js';
+import { formatPrometheus } from '../status-prometheus.js';
+import { writeTextfile } from '../status-textfile.js';
 
 export const isSwarm = (stack: Stack) => stack.target === 'swarm';
 
@@ -63,17 +68,23 @@ export async function swarmRollbackCommand(cli: Cli, stack: Stack, id: string | 
   return 0;
 }
 
-export async function swarmStatusCommand(cli: Cli, stack: Stack, o: { json?: boolean; format?: string; quiet?: boolean }): Promise<number> {
+/** `status` of a swarm stack: the compose target's report shape, so the same text, JSON, Nagios and Prometheus outputs. */
+export async function swarmStatusCommand(cli: Cli, stack: Stack, o: { json?: boolean; format?: string; quiet?: boolean; textfile?: string }): Promise<number> {
   const st = await swarmStatus(stack, cli.newRun(stack));
-  const bad = st.services.filter((s) => s.state !== 'converged').length + st.nodes.filter((n) => n.state !== 'ready').length;
-  const level = !st.services.length ? 'CRITICAL' : bad ? 'WARNING' : 'OK';
-  if (o.json || o.format === 'json') cli.json({ project: st.project, level, target: 'swarm', nodes: st.nodes, services: st.services, release: st.release }, redactorFor(stack));
+  const report = swarmStatusReport(st.facts, stack.status);
+  const level = report.level;
+  const redactor = redactorFor(stack);
+  if (o.textfile) writeTextfile(o.textfile, stack.project, redactor.text(formatPrometheus(report)));
+  if (o.json || o.format === 'json') cli.json({ project: st.project, env: report.env, level, summary: report.summary, target: 'swarm', nodes: st.nodes, services: st.services, checks: report.checks, limits: report.limits, release: st.release }, redactor);
+  else if (o.format === 'nagios') cli.io.stdout.write(redactor.text(formatNagios(report)));
+  else if (o.format === 'prometheus') cli.io.stdout.write(redactor.text(formatPrometheus(report)));
   else if (!(o.quiet && level === 'OK')) {
     cli.out(`${st.project} (swarm, ${st.nodes.length} nodes): ${level}${st.release ? `  release ${st.release.version} (${st.release.run_id})` : ''}`);
     for (const n of st.nodes) cli.out(`  node ${n.hostname.padEnd(14)} ${n.role.padEnd(8)} ${n.state.padEnd(6)} ${n.availability}`);
     for (const s of st.services) cli.out(`  ${s.service.padEnd(24)} ${s.replicas.padEnd(5)} ${s.state.padEnd(10)} ${s.image}  on ${s.tasks.map((t) => t.node).join(', ') || '-'}${s.detail ? `  (${s.detail})` : ''}`);
+    for (const c of report.checks) if (!c.check.startsWith('node ')) cli.out(`  ${c.level.padEnd(8)} ${c.check}: ${c.message}`);
   }
-  return level === 'OK' ? 0 : level === 'WARNING' ? 1 : 2;
+  return LEVEL_EXIT[level];
 }
 
 export async function swarmHealthCommand(cli: Cli, stack: Stack, o: { json?: boolean; retries?: number; interval?: number }): Promise<number> {
