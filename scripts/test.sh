@@ -10,7 +10,7 @@
 #   swarm      the demo stack on a real two-node Docker Swarm (testbed/swarm.sh:
 #              two dockerd of its own in network namespaces; the main engine
 #              stays out of any swarm): deploy, a version change under load,
-#              backup and rollback
+#              backup and rollback; a failed deploy undone (database restored), SIGTERM undone
 #   seeds      (not by default: `make seeds-test`) the three seed stacks end to
 #              end alone; the engine lane runs them too (test/engine/seeds.test.ts)
 #   sweep      (not by default: `make sweep`) kill -9 at every step boundary
@@ -46,10 +46,10 @@ for lane in $LANES; do
   t0=$(date +%s)
   case "$lane" in
     unit) DOCKER_HOST=unix:///nonexistent npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$report" ;;
-    engine) LIFEOPS_COMPOSE=v2 npx vitest run --project engine --exclude test/engine/swarm.test.ts --reporter=default --reporter=json --outputFile.json="$report" ;;
+    engine) LIFEOPS_COMPOSE=v2 npx vitest run --project engine --exclude "test/engine/swarm*.test.ts" --reporter=default --reporter=json --outputFile.json="$report" ;;
     engine-v1) LIFEOPS_COMPOSE=v1 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" \
       test/engine/deploy-rollout.test.ts test/engine/backup-roundtrip.test.ts ;;
-    swarm) bash testbed/swarm.sh >/dev/null && npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/swarm.test.ts ;;
+    swarm) bash testbed/swarm.sh >/dev/null && npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/swarm.test.ts test/engine/swarm-undo.test.ts ;;
     seeds) LIFEOPS_SEEDS=lifeos,commandcenter,aiia LIFEOPS_COMPOSE=v2 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/seeds.test.ts ;;
     sweep) LIFEOPS_SWEEP=full npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/crash-sweep.test.ts test/engine/crash-rollback.test.ts ;;
     *) echo "unknown lane $lane" >&2; exit 2 ;;
