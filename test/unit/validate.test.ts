@@ -105,11 +105,16 @@ describe('property: random valid service maps render compose files docker-compos
       fc.asyncProperty(fc.uniqueArray(fc.tuple(svcName, serviceArb), { minLength: 1, maxLength: 4, selector: ([n]) => n }), async (list) => {
         const services: Record<string, unknown> = {};
         const names: string[] = [];
+        const usedPorts = new Set<number>();
         for (const [name, s] of list) {
           const { hostPort, ...rest } = s;
           const svc: Record<string, unknown> = { ...rest };
           for (const k of Object.keys(svc)) if (svc[k] === undefined) delete svc[k];
-          if (hostPort) svc.ports = [`127.0.0.1:${hostPort}:80`];
+          // a valid map publishes each host port once (lifeops refuses a second publisher, rightly)
+          if (hostPort && !usedPorts.has(hostPort)) {
+            usedPorts.add(hostPort);
+            svc.ports = [`127.0.0.1:${hostPort}:80`];
+          }
           if (names.length && s.role === 'worker') svc.depends_on = { [names[0]]: 'started' };
           services[name] = svc;
           names.push(name);
