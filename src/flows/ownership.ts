@@ -10,7 +10,7 @@ import { UsageError } from '../errors.js';
 import { DockerClient } from '../clients/docker.js';
 import { acquireEngineLock, engineLockDir, engineSocket, prepareEngineLockDir, stateIdentity } from '../state/engine-lock.js';
 import { describeLock, describeTakeover, type Lock } from '../state/lock.js';
-import { refusal, whoIsInCharge, type Ownership, type StateRef } from '../plan/ownership.js';
+import { refusal, takesOver, whoIsInCharge, TAKE_OVER_ENV, type Ownership, type StateRef } from '../plan/ownership.js';
 import { formatDuration } from '../util/units.js';
 import type { Run } from './context.js';
 
@@ -24,10 +24,10 @@ export async function observeOwnership(stack: Stack, docker: DockerClient, state
   return { self, ownership: whoIsInCharge(self, containers) };
 }
 
-/** Refuses (exit 2) when another state dir is in charge of the project. */
-export async function assertInCharge(stack: Stack, docker: DockerClient, stateDir: string, commandLine: string): Promise<Ownership> {
+/** Refuses (exit 2) when another state dir is in charge of the project, unless `takeOver` names it. */
+export async function assertInCharge(stack: Stack, docker: DockerClient, stateDir: string, commandLine: string, takeOver?: string): Promise<Ownership> {
   const { self, ownership } = await observeOwnership(stack, docker, stateDir);
-  if (ownership.kind === 'other') {
+  if (ownership.kind === 'other' && !takesOver(ownership, takeOver)) {
     const r = refusal(stack.project, commandLine, self, ownership, existsSync(ownership.owner.dir));
     throw new UsageError(r.message, r.hint);
   }
@@ -81,8 +81,12 @@ export async function holdProject(stack: Stack, run: Run, lock: Lock, o: EngineL
     run.say(describeTakeover(engineLock.replaced));
     run.info('engine lock', { replaced: engineLock.replaced.lock, reason: engineLock.replaced.reason });
   }
-  const ownership = await run.step(`check that this state dir is in charge of project ${stack.project}`, () => assertInCharge(stack, run.docker, o.stateDir, o.commandLine));
-  run.info('ownership', { kind: ownership.kind, state: selfState(stack, o.stateDir) });
+  const takeOver = run.io.env[TAKE_OVER_ENV];
+  const ownership = await run.step(`check that this state dir is in charge of project ${stack.project}`, () => assertInCharge(stack, run.docker, o.stateDir, o.commandLine, takeOver));
+  run.info('ownership', { kind: ownership.kind, state: selfState(stack, o.stateDir), ...(ownership.kind === 'other' ? { taken_over_from: [ownership.owner, ...ownership.also] } : {}) });
+  if (ownership.kind === 'other') {
+    run.say(`${TAKE_OVER_ENV}: taking project ${stack.project} over from the state dir ${ownership.owner.dir}; its releases and backups stay there, a deploy from here relabels the containers`);
+  }
 }
 
 /**

@@ -19,6 +19,16 @@ export const STATE_LABEL = 'lifeops.state';
 export const STATE_DIR_LABEL = 'lifeops.state_dir';
 export const STATE_HOST_LABEL = 'lifeops.state_host';
 
+/** Set to the id of the state dir in charge, a run from this one takes the project over (a deploy relabels its containers). */
+export const TAKE_OVER_ENV = 'LIFEOPS_TAKE_OVER';
+
+/** Whether `takeOver` (the value of LIFEOPS_TAKE_OVER) names every other state dir seen: only then may this run go on. */
+export function takesOver(o: Ownership, takeOver: string | undefined): boolean {
+  if (o.kind !== 'other' || !takeOver) return false;
+  const named = takeOver.split(',').map((s) => s.trim());
+  return [o.owner, ...o.also].every((r) => named.includes(r.id));
+}
+
 export interface LabeledContainer {
   name: string;
   labels: Record<string, string>;
@@ -72,13 +82,14 @@ export function refusal(project: string, command: string, self: StateRef, o: Ext
     `project "${project}" is managed by the state dir ${where(o.owner, self.host)} (its ${n} container${n === 1 ? '' : 's'} ${o.containers.slice(0, 3).join(', ')}${n > 3 ? ', ...' : ''} carr${n === 1 ? 'ies' : 'y'} its label ${STATE_LABEL}=${o.owner.id}), ` +
     `not by this one (${self.dir}): \`${command}\` would act on containers whose releases, backups and lock are recorded there${more}`;
   const local = !o.owner.host || o.owner.host === self.host;
-  const hint =
+  const use =
     local && ownerDirExists
       ? `run it with that state dir: lifeops --state-dir ${o.owner.dir} ...`
       : local
-        ? `that state dir no longer exists here; if it moved, use --state-dir with its new path; otherwise remove the project's containers (its volumes stay) and deploy again from this state dir to claim it`
+        ? `that state dir no longer exists here; if it moved, run it with --state-dir and its new path`
         : `run it on ${o.owner.host} with --state-dir ${o.owner.dir}`;
-  return { message, hint };
+  const takeOver = `to move the project to this state dir instead (its past releases and backups stay where they are): ${TAKE_OVER_ENV}=${o.owner.id} lifeops deploy ...`;
+  return { message, hint: `${use}; ${takeOver}` };
 }
 
 /** For status run from a state dir that is not in charge: the one line that says who is. */

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { whoIsInCharge, refusal, inChargeMessage, STATE_LABEL, STATE_DIR_LABEL, STATE_HOST_LABEL, type LabeledContainer } from '../../src/plan/ownership.js';
+import { whoIsInCharge, refusal, inChargeMessage, takesOver, STATE_LABEL, STATE_DIR_LABEL, STATE_HOST_LABEL, TAKE_OVER_ENV, type LabeledContainer } from '../../src/plan/ownership.js';
 import { acquireEngineLock, engineLockFile, prepareEngineLockDir, realPathOf, stateIdentity } from '../../src/state/engine-lock.js';
 import { evaluateStatus, type StatusFacts } from '../../src/plan/status.js';
 import { loadStack } from '../../src/config/load.js';
@@ -59,7 +59,7 @@ describe('who is in charge of a project', () => {
     expect(r.message).toContain(`managed by the state dir ${A.dir}`);
     expect(r.message).toContain(`not by this one (${B.dir})`);
     expect(r.message).toContain('demo-web-1');
-    expect(r.hint).toBe(`run it with that state dir: lifeops --state-dir ${A.dir} ...`);
+    expect(r.hint).toMatch(new RegExp(`^run it with that state dir: lifeops --state-dir ${A.dir} \\.\\.\\.; `));
     // a state dir that is gone: --state-dir to it would not help
     expect(refusal('demo', 'lifeops deploy local', B, o, false).hint).toMatch(/no longer exists/);
     // on another host: run it there
@@ -67,7 +67,7 @@ describe('who is in charge of a project', () => {
     if (far.kind !== 'other') throw new Error('expected other');
     const rf = refusal('demo', 'lifeops deploy local', B, far, false);
     expect(rf.message).toContain(`${A.dir} on host other-box`);
-    expect(rf.hint).toBe(`run it on other-box with --state-dir ${A.dir}`);
+    expect(rf.hint).toMatch(new RegExp(`^run it on other-box with --state-dir ${A.dir};`));
   });
 });
 
@@ -206,5 +206,26 @@ try { prepareEngineLockDir(${JSON.stringify(dir)}, undefined); console.log('no e
     const r = spawnSync('node', ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, uid: 65534, gid: 65534, env: { ...process.env, HOME: '/tmp' }, encoding: 'utf8' });
     expect(r.stdout, r.stderr).toContain(`UsageError 2: cannot take the engine-wide lock: ${dir} is not writable by this user (owner uid 0, group gid 0, mode 2770)`);
     expect(r.stdout).toContain('LIFEOPS_LOCK_DIR');
+  });
+});
+
+describe('taking a project over (LIFEOPS_TAKE_OVER=<id of the state dir in charge>)', () => {
+  it('goes on only when every other state dir seen is named', () => {
+    const C = { id: 'cccccccccccccccc', dir: '/opt/c/.lifeops', host: 'box' };
+    const one = whoIsInCharge(B, [c('demo-web-1', A)]);
+    expect(takesOver(one, A.id)).toBe(true);
+    expect(takesOver(one, undefined)).toBe(false);
+    expect(takesOver(one, '')).toBe(false);
+    expect(takesOver(one, C.id)).toBe(false);
+    const two = whoIsInCharge(B, [c('demo-web-1', A), c('demo-db-1', C)]);
+    expect(takesOver(two, A.id)).toBe(false);
+    expect(takesOver(two, `${A.id},${C.id}`)).toBe(true);
+    expect(takesOver(whoIsInCharge(B, [c('demo-web-1', B)]), A.id)).toBe(false);
+  });
+
+  it('the refusal tells how', () => {
+    const o = whoIsInCharge(B, [c('demo-web-1', A)]);
+    if (o.kind !== 'other') throw new Error('expected other');
+    expect(refusal('demo', 'lifeops deploy local', B, o, true).hint).toContain(`${TAKE_OVER_ENV}=${A.id} lifeops deploy`);
   });
 });
