@@ -185,10 +185,10 @@ export class DockerClient {
     return info.DockerRootDir;
   }
 
-  /** The engine's own id, and its swarm's cluster id when it is a manager: what the engine-wide lock of a project is keyed by. */
-  async engineIds(timeoutMs = 10_000): Promise<{ engine: string; swarm?: string }> {
-    const info: { ID: string; Swarm?: { Cluster?: { ID?: string } } } = directEngine() ? await engineGet('/info', timeoutMs) : await this.api.info();
-    return { engine: info.ID, ...(info.Swarm?.Cluster?.ID ? { swarm: info.Swarm.Cluster.ID } : {}) };
+  /** The engine's own id: what the engine-wide lock of a compose project is keyed by. */
+  async engineId(timeoutMs = 10_000): Promise<string> {
+    const info: { ID: string } = directEngine() ? await engineGet('/info', timeoutMs) : await this.api.info();
+    return info.ID;
   }
 
   async projectContainers(project: string, all = true, timeoutMs = 30_000): Promise<ContainerState[]> {

@@ -12,6 +12,9 @@ import { acquireEngineLock, engineLockDir, engineSocket, prepareEngineLockDir, s
 import { describeLock, describeTakeover, type Lock } from '../state/lock.js';
 import { refusal, takesOver, whoIsInCharge, TAKE_OVER_ENV, type Ownership, type StateRef } from '../plan/ownership.js';
 import { formatDuration } from '../util/units.js';
+import { run as runCmd } from '../clients/runner.js';
+import { engineInfo } from '../commands/swarm.js';
+import { swarmOptions } from '../render/swarm.js';
 import type { Run } from './context.js';
 
 /** The state dir a stack was loaded for (Cli.load sets it), else the one given. */
@@ -25,10 +28,10 @@ export async function observeOwnership(stack: Stack, docker: DockerClient, state
 }
 
 /** Refuses (exit 2) when another state dir is in charge of the project, unless `takeOver` names it. */
-export async function assertInCharge(stack: Stack, docker: DockerClient, stateDir: string, commandLine: string, takeOver?: string): Promise<Ownership> {
+export async function assertInCharge(stack: Stack, docker: DockerClient, stateDir: string, takeOver?: string): Promise<Ownership> {
   const { self, ownership } = await observeOwnership(stack, docker, stateDir);
   if (ownership.kind === 'other' && !takesOver(ownership, takeOver)) {
-    const r = refusal(stack.project, commandLine, self, ownership, existsSync(ownership.owner.dir));
+    const r = refusal(stack.project, self, ownership, existsSync(ownership.owner.dir));
     throw new UsageError(r.message, r.hint);
   }
   return ownership;
@@ -46,6 +49,24 @@ function releaseWith(lock: Lock, other: Lock): void {
   };
 }
 
+/**
+ * What the project's engine-wide lock is keyed by: the engine's id (compose),
+ * the swarm's cluster id as its manager reports it (swarm), else the
+ * manager's address.
+ */
+async function engineKeyOf(stack: Stack, run: Run): Promise<string> {
+  if (stack.target !== 'swarm') return `engine:${await run.docker.engineId()}`;
+  const manager = swarmOptions(stack).manager ?? run.io.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+  const r = await runCmd(engineInfo(manager), { timeoutMs: 30_000 });
+  let cluster: string | undefined;
+  try {
+    cluster = r.exitCode === 0 ? (JSON.parse(r.stdout) as { Cluster?: { ID?: string } }).Cluster?.ID : undefined;
+  } catch {
+    cluster = undefined;
+  }
+  return cluster ? `swarm:${cluster}` : `swarm-manager:${manager}`;
+}
+
 export interface EngineLockStepOptions {
   stateDir: string;
   commandLine: string;
@@ -59,8 +80,7 @@ export interface EngineLockStepOptions {
  */
 export async function holdProject(stack: Stack, run: Run, lock: Lock, o: EngineLockStepOptions): Promise<void> {
   const engineLock = await run.step(`take the lock of project ${stack.project} on this engine`, async () => {
-    const ids = await run.docker.engineIds();
-    const engineKey = stack.target === 'swarm' && ids.swarm ? `swarm:${ids.swarm}` : `engine:${ids.engine}`;
+    const engineKey = await engineKeyOf(stack, run);
     const dir = engineLockDir(run.io.env);
     prepareEngineLockDir(dir, engineSocket(run.io.env));
     return acquireEngineLock({
@@ -82,7 +102,7 @@ export async function holdProject(stack: Stack, run: Run, lock: Lock, o: EngineL
     run.info('engine lock', { replaced: engineLock.replaced.lock, reason: engineLock.replaced.reason });
   }
   const takeOver = run.io.env[TAKE_OVER_ENV];
-  const ownership = await run.step(`check that this state dir is in charge of project ${stack.project}`, () => assertInCharge(stack, run.docker, o.stateDir, o.commandLine, takeOver));
+  const ownership = await run.step(`check that this state dir is in charge of project ${stack.project}`, () => assertInCharge(stack, run.docker, o.stateDir, takeOver));
   run.info('ownership', { kind: ownership.kind, state: selfState(stack, o.stateDir), ...(ownership.kind === 'other' ? { taken_over_from: [ownership.owner, ...ownership.also] } : {}) });
   if (ownership.kind === 'other') {
     run.say(`${TAKE_OVER_ENV}: taking project ${stack.project} over from the state dir ${ownership.owner.dir}; its releases and backups stay there, a deploy from here relabels the containers`);
@@ -95,7 +115,7 @@ export async function holdProject(stack: Stack, run: Run, lock: Lock, o: EngineL
  * it is said and let be: every job it installs takes the lock and is refused
  * then.
  */
-export async function checkCronInstall(stack: Stack, stateDir: string, commandLine: string, say: (text: string) => void): Promise<void> {
+export async function checkCronInstall(stack: Stack, stateDir: string, say: (text: string) => void, takeOver?: string): Promise<void> {
   const docker = new DockerClient();
   try {
     await docker.ping(5000);
@@ -103,5 +123,5 @@ export async function checkCronInstall(stack: Stack, stateDir: string, commandLi
     say(`the Docker engine did not answer: cannot check which state dir is in charge of ${stack.project} (each job checks when it runs)`);
     return;
   }
-  await assertInCharge(stack, docker, stateDir, commandLine);
+  await assertInCharge(stack, docker, stateDir, takeOver);
 }

@@ -75,12 +75,12 @@ export function whoIsInCharge(self: Pick<StateRef, 'id'>, containers: LabeledCon
 const where = (r: StateRef, selfHost?: string) => (r.host && r.host !== selfHost ? `${r.dir} on host ${r.host}` : r.dir);
 
 /** The refusal of a mutating run from a state dir that is not in charge: message and hint. */
-export function refusal(project: string, command: string, self: StateRef, o: Extract<Ownership, { kind: 'other' }>, ownerDirExists: boolean): { message: string; hint: string } {
+export function refusal(project: string, self: StateRef, o: Extract<Ownership, { kind: 'other' }>, ownerDirExists: boolean): { message: string; hint: string } {
   const n = o.containers.length;
   const more = o.also.length ? `; containers of ${o.also.map((r) => where(r, self.host)).join(', ')} are there too` : '';
   const message =
-    `project "${project}" is managed by the state dir ${where(o.owner, self.host)} (its ${n} container${n === 1 ? '' : 's'} ${o.containers.slice(0, 3).join(', ')}${n > 3 ? ', ...' : ''} carr${n === 1 ? 'ies' : 'y'} its label ${STATE_LABEL}=${o.owner.id}), ` +
-    `not by this one (${self.dir}): \`${command}\` would act on containers whose releases, backups and lock are recorded there${more}`;
+    `project "${project}" is managed by the state dir ${where(o.owner, self.host)} (its ${n} container${n === 1 ? '' : 's'} ${o.containers.slice(0, 3).join(', ')}${n > 3 ? ', ...' : ''} carr${n === 1 ? 'ies' : 'y'} ${STATE_LABEL}=${o.owner.id}), ` +
+    `not by this one (${self.dir}): its releases, its backups and its lock are there, not here${more}`;
   const local = !o.owner.host || o.owner.host === self.host;
   const use =
     local && ownerDirExists

@@ -55,17 +55,17 @@ describe('who is in charge of a project', () => {
   it('the refusal names the state dir in charge and says how to use it', () => {
     const o = whoIsInCharge(B, [c('demo-web-1', A)]);
     if (o.kind !== 'other') throw new Error('expected other');
-    const r = refusal('demo', 'lifeops deploy local', B, o, true);
+    const r = refusal('demo', B, o, true);
     expect(r.message).toContain(`managed by the state dir ${A.dir}`);
     expect(r.message).toContain(`not by this one (${B.dir})`);
     expect(r.message).toContain('demo-web-1');
     expect(r.hint).toMatch(new RegExp(`^run it with that state dir: lifeops --state-dir ${A.dir} \\.\\.\\.; `));
     // a state dir that is gone: --state-dir to it would not help
-    expect(refusal('demo', 'lifeops deploy local', B, o, false).hint).toMatch(/no longer exists/);
+    expect(refusal('demo', B, o, false).hint).toMatch(/no longer exists/);
     // on another host: run it there
     const far = whoIsInCharge(B, [c('demo-web-1', { ...A, host: 'other-box' })]);
     if (far.kind !== 'other') throw new Error('expected other');
-    const rf = refusal('demo', 'lifeops deploy local', B, far, false);
+    const rf = refusal('demo', B, far, false);
     expect(rf.message).toContain(`${A.dir} on host other-box`);
     expect(rf.hint).toMatch(new RegExp(`^run it on other-box with --state-dir ${A.dir};`));
   });
@@ -226,6 +226,6 @@ describe('taking a project over (LIFEOPS_TAKE_OVER=<id of the state dir in charg
   it('the refusal tells how', () => {
     const o = whoIsInCharge(B, [c('demo-web-1', A)]);
     if (o.kind !== 'other') throw new Error('expected other');
-    expect(refusal('demo', 'lifeops deploy local', B, o, true).hint).toContain(`${TAKE_OVER_ENV}=${A.id} lifeops deploy`);
+    expect(refusal('demo', B, o, true).hint).toContain(`${TAKE_OVER_ENV}=${A.id} lifeops deploy`);
   });
 });

@@ -53,7 +53,7 @@ export async function cronCommand(cli: Cli, o: CronOptions): Promise<number> {
     cli.err(`${file} is up to date`);
     return 0;
   }
-  await checkCronInstall(stack, stateDir, cli.commandLine, (t) => cli.err(t));
+  await checkCronInstall(stack, stateDir, (t) => cli.err(t), cli.io.env.LIFEOPS_TAKE_OVER);
   mkdirSync(dir, { recursive: true });
   // the lines append to <state-dir>/logs/cron.log: without that folder the shell refuses the redirect and the job never starts
   // made here, private (0600 in a 0700 folder): the shell's `>>` keeps the mode of a file that exists, and cron's umask would make a new one readable by all
