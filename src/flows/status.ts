@@ -36,7 +36,7 @@ import {
 } from '../plan/status.js';
 import { endpointChecks, serviceStatuses } from './health.js';
 import type { IO, Run } from './context.js';
-import { selfState } from './ownership.js';
+import { stateIdentity } from '../state/engine-lock.js';
 import { whoIsInCharge } from '../plan/ownership.js';
 
 export type StatusContext = Pick<Run, 'io' | 'docker' | 'stateDir'>;
@@ -242,7 +242,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
   ]);
 
   // containers another state dir manages are not judged against this one's ledger
-  const self = selfState(stack, stateDir);
+  const self = stack.owner ?? stateIdentity(stateDir);
   const ownership = engineDone.containers ? whoIsInCharge(self, engineDone.containers) : undefined;
   const inCharge = ownership?.kind === 'other' ? { owner: ownership.owner, self } : undefined;
   const facts: StatusFacts = {
