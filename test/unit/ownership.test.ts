@@ -2,7 +2,7 @@
 // containers carry), the identity of a state dir, the labels the compose file
 // gives every container, and the engine-wide lock that two state dirs share.
 import { describe, it, expect } from 'vitest';
-import { chmodSync, chownSync, mkdtempSync, mkdirSync, symlinkSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, mkdirSync, readdirSync, symlinkSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -195,6 +195,35 @@ describe('the engine-wide lock of a project', () => {
     prepareEngineLockDir(dir, socket);
     expect(statSync(dir).mode & 0o7777).toBe(0o2770);
     expect(statSync(dir).gid).toBe(statSync(socket).gid);
+  });
+
+  it.runIf(process.getuid?.() === 0)('shared by users: another user in the socket\'s group is refused by root\'s live lock and takes over its dead one', async () => {
+    const base = mkdtempSync(path.join(os.tmpdir(), 'own-lock-'));
+    chmodSync(base, 0o755);
+    const socket = path.join(base, 'docker.sock');
+    writeFileSync(socket, '');
+    chownSync(socket, 0, 4242);
+    const dir = path.join(base, 'locks');
+    prepareEngineLockDir(dir, socket);
+    const asOther = () => {
+      const script = `import { acquireEngineLock } from ${JSON.stringify(path.join(ROOT, 'src/state/engine-lock.ts'))};
+try { const l = await acquireEngineLock({ dir: ${JSON.stringify(dir)}, engineKey: 'engine:TEST:ID', project: 'demo', env: 'local', command: 'lifeops backup', stateDir: '/home/other/.lifeops', now: () => new Date() });
+  console.log('won' + (l.replaced ? ' replaced ' + l.replaced.lock.id : '')); l.release(); } catch (e) { console.log('refused: ' + e.message); }`;
+      // uid nobody, in the group of the socket (as a user of the docker group is)
+      return spawnSync('node', ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, uid: 65534, gid: 4242, env: { ...process.env, HOME: '/tmp' }, encoding: 'utf8' });
+    };
+    const held = await acquireEngineLock(opts(dir, '/root/app/.lifeops'));
+    try {
+      const r = asOther();
+      expect(r.stdout, r.stderr).toMatch(/^refused: project "demo" on this engine .* is locked by another run: pid \d+ .*\(state dir \/root\/app\/\.lifeops\)/);
+    } finally {
+      held.release();
+    }
+    const dead = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
+    writeFileSync(engineLockFile(dir, 'engine:TEST:ID', 'demo'), JSON.stringify({ id: 'feedfacefeedface', pid: Number(dead), host: os.hostname(), command: 'lifeops deploy local (state dir /root/app/.lifeops)', since: new Date().toISOString(), env: 'local' }), { mode: 0o644 });
+    const r = asOther();
+    expect(r.stdout.trim(), r.stderr).toBe('won replaced feedfacefeedface');
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it.runIf(process.getuid?.() === 0)('a lock folder this user cannot write is a usage error naming it and what to do (checked as nobody)', () => {
