@@ -2,9 +2,10 @@
 // the lock of a run that is provably dead, or waiting for a live one with
 // --wait) and the project's engine-wide lock, checks that its state dir is in
 // charge of the project (flows/ownership.ts), then finishes or undoes what a
-// dead run left before its own work. The decisions are pure (src/plan/recovery.ts); each action here is a logged
-// step. Everything runs with the lock held: no live run of this environment
-// is changing anything meanwhile.
+// dead run left before its own work. The decisions are pure
+// (src/plan/recovery.ts); each action here is a logged step. Everything runs
+// with the lock held: no live run of this environment is changing anything
+// meanwhile.
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
