@@ -87,6 +87,11 @@ describe('the state dir in charge of a project (real engine)', () => {
     expect(b.stdout).toContain(`state dir in charge`);
     expect(b.stdout).toContain(`managed by the state dir ${realA}, not this one (${realpathSync(B)})`);
     expect(b.stdout).not.toContain('backup freshness');
+    // the other read-only commands work from B as from anywhere
+    for (const args of [['health-check', '--env', 'local'], ['logs', 'web', '--env', 'local'], ['backups', 'list', '--env', 'local'], ['history', '--env', 'local']]) {
+      const r = await from(B, args);
+      expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
     const a = await from(A, ['status', '--env', 'local']);
     expect(a.stdout).not.toContain('state dir in charge');
     expect(a.stdout).toContain('backup freshness');
@@ -112,6 +117,29 @@ describe('the state dir in charge of a project (real engine)', () => {
     expect(waited.exitCode, waited.stderr).toBe(2);
     expect(waited.stderr).toContain(`managed by the state dir ${realA}`);
     console.log(`backup from B waited ${Date.now() - t0} ms for A's deploy, then was refused`);
+  });
+
+  it('a deploy killed with -9 while it holds both locks: the next deploy takes both over and succeeds; SIGINT there lets both go', async () => {
+    const logs = path.join(A, 'logs');
+    const newest = () => readdirSync(logs).filter((n) => n.endsWith('.jsonl')).sort().at(-1)!;
+    const started = (name: string) => readFileSync(path.join(logs, name), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: string; event: string }).filter((e) => e.event === 'start').map((e) => e.step);
+    // the step number at which both locks are held: the ownership check starts
+    const k = started(newest()).findIndex((s) => s.startsWith('check that this state dir is in charge')) + 1;
+    expect(k).toBeGreaterThan(2);
+    const killed = await from(A, ['deploy', 'local', '--version', 'v3'], { LIFEOPS_TEST_KILL_AT_STEP: String(k) });
+    expect(killed.exitCode).not.toBe(0);
+    const left = readdirSync(LOCKS).filter((n) => n.endsWith('.lock'));
+    expect(left, 'the engine-wide lock the killed run left').toHaveLength(1);
+    expect(existsSync(path.join(A, 'locks', 'local.lock')), "the state dir's lock the killed run left").toBe(true);
+    const next = await from(A, ['deploy', 'local', '--version', 'v3']);
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect(next.stderr.match(/took over the stale lock of run /g), next.stderr).toHaveLength(2);
+    expect(readdirSync(LOCKS).filter((n) => n.endsWith('.lock'))).toEqual([]);
+
+    const signalled = await from(A, ['deploy', 'local', '--version', 'v3'], { LIFEOPS_TEST_SIGNAL_AT_STEP: `${k}:SIGINT` });
+    expect(signalled.exitCode, signalled.stderr).toBe(130);
+    expect(readdirSync(LOCKS).filter((n) => n.endsWith('.lock'))).toEqual([]);
+    expect(existsSync(path.join(A, 'locks', 'local.lock'))).toBe(false);
   });
 
   it(`LIFEOPS_TAKE_OVER=<A's id>: a deploy from B takes the project over (containers relabelled, data kept); then A is refused`, async () => {
