@@ -91,6 +91,7 @@ describe('the state dir in charge of a project (real engine)', () => {
     for (const args of [['health-check', '--env', 'local'], ['logs', 'web', '--env', 'local'], ['backups', 'list', '--env', 'local'], ['history', '--env', 'local']]) {
       const r = await from(B, args);
       expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      if (args[0] === 'logs') expect(r.stdout).toMatch(/web[-_]1\s+\|/); // the web container's lines
     }
     const a = await from(A, ['status', '--env', 'local']);
     expect(a.stdout).not.toContain('state dir in charge');
