@@ -18,7 +18,6 @@ import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, rea
 import os from 'node:os';
 import path from 'node:path';
 import { LockHeldError, UsageError } from '../errors.js';
-import type { StateRef } from '../plan/ownership.js';
 import { Lock, type LockInfo } from './lock.js';
 
 export const DEFAULT_ENGINE_LOCK_DIR = '/run/lock/lifeops';
@@ -57,7 +56,7 @@ export function machineId(): string {
  * path on this machine, hashed: the same for every path that leads to it,
  * different for the same path on another machine), the path, the host.
  */
-export function stateIdentity(stateDir: string): StateRef {
+export function stateIdentity(stateDir: string): { id: string; dir: string; host: string } {
   const dir = realPathOf(stateDir);
   return { id: sha(`${machineId()}\0${dir}`).slice(0, 16), dir, host: os.hostname() };
 }
