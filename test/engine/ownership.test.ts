@@ -51,7 +51,7 @@ describe('the state dir in charge of a project (real engine)', () => {
   });
   afterAll(async () => {
     // whichever state dir ended in charge
-    for (const s of [B, A]) if ((await from(s, ['down', '--volumes', '--yes'])).exitCode === 0) break;
+    for (const s of [B, A]) if ((await from(s, ['down', '--volumes', '--yes', '--skip-backup'])).exitCode === 0) break;
   });
 
   it('a deploy labels every container with the state dir that made it', async () => {
