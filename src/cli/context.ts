@@ -13,6 +13,7 @@ import type { Redactor } from '../util/redact.js';
 import { Run, redactorFor, type IO } from '../flows/context.js';
 import { parseWait } from '../util/units.js';
 import { stateParseCache } from '../state/stack-cache.js';
+import { stateIdentity } from '../state/engine-lock.js';
 
 /**
  * The lifeops build, for what a cache keeps of its work: this bundle file's
@@ -71,6 +72,8 @@ export class Cli {
     const build = opts.parseCache ? buildId() : undefined;
     const parseCache = build ? stateParseCache(this.stateDir(), build) : undefined;
     const stack = loadStack({ file: this.stackFile(), env, processEnv: this.io.env, overrides: opts.overrides, allowMissing: opts.allowMissing, parseCache });
+    // the containers it renders carry this state dir's identity (plan/ownership.ts)
+    stack.owner = stateIdentity(this.stateDir());
     this.stackRedactor = redactorFor(stack);
     return stack;
   }

@@ -185,6 +185,12 @@ export class DockerClient {
     return info.DockerRootDir;
   }
 
+  /** The engine's own id: what the engine-wide lock of a compose project is keyed by. */
+  async engineId(timeoutMs = 10_000): Promise<string> {
+    const info: { ID: string } = directEngine() ? await engineGet('/info', timeoutMs) : await this.api.info();
+    return info.ID;
+  }
+
   async projectContainers(project: string, all = true, timeoutMs = 30_000): Promise<ContainerState[]> {
     return (all && this.takeEarly<ContainerState[]>(`containers:${project}`, timeoutMs, `no answer from the engine in ${timeoutMs} ms`)) || this.listProject(project, all, timeoutMs);
   }

@@ -81,6 +81,8 @@ export interface Stack extends StackFile {
   secretTemplates: Record<string, string>;
   /** top-level compose `secrets:` and `configs:`, passed through (checked against the Compose Specification) */
   composeTop?: { secrets?: Record<string, unknown>; configs?: Record<string, unknown> };
+  /** the state dir that manages this stack's containers (set by the CLI; rendered as their lifeops.state labels) */
+  owner?: { id: string; dir: string; host?: string };
 }
 
 export function jsonSchema(): unknown {

@@ -1,9 +1,11 @@
 // Recovery first: a mutating command takes the environment lock (taking over
 // the lock of a run that is provably dead, or waiting for a live one with
-// --wait), then finishes or undoes what a dead run left before its own work.
-// The decisions are pure (src/plan/recovery.ts); each action here is a logged
-// step. Everything runs with the lock held: no live run of this environment
-// is changing anything meanwhile.
+// --wait) and the project's engine-wide lock, checks that its state dir is in
+// charge of the project (flows/ownership.ts), then finishes or undoes what a
+// dead run left before its own work. The decisions are pure
+// (src/plan/recovery.ts); each action here is a logged step. Everything runs
+// with the lock held: no live run of this environment is changing anything
+// meanwhile.
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
@@ -21,6 +23,7 @@ import { formatDuration, parseDuration } from '../util/units.js';
 import type { Run } from './context.js';
 import { composePaths, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
 import { reloadFront } from './rollout.js';
+import { holdProject } from './ownership.js';
 
 export interface LockOptions {
   stateDir: string;
@@ -48,6 +51,13 @@ export async function takeLock(stack: Stack, run: Run, o: LockOptions): Promise<
   if (lock.replaced) {
     run.say(describeTakeover(lock.replaced));
     run.info('lock', { replaced: lock.replaced.lock, reason: lock.replaced.reason });
+  }
+  // one lock per project on the engine, whatever the state dir; and only the state dir in charge goes on
+  try {
+    await holdProject(stack, run, lock, { stateDir: o.stateDir, commandLine: o.commandLine, waitMs: o.waitMs });
+  } catch (e) {
+    lock.release();
+    throw e;
   }
   return lock;
 }

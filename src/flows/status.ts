@@ -36,6 +36,8 @@ import {
 } from '../plan/status.js';
 import { endpointChecks, serviceStatuses } from './health.js';
 import type { IO, Run } from './context.js';
+import { stateIdentity } from '../state/engine-lock.js';
+import { whoIsInCharge } from '../plan/ownership.js';
 
 export type StatusContext = Pick<Run, 'io' | 'docker' | 'stateDir'>;
 
@@ -239,6 +241,10 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
     ...(engineDone.e.value ? [dockerDisk] : []),
   ]);
 
+  // containers another state dir manages are not judged against this one's ledger
+  const self = stack.owner ?? stateIdentity(stateDir);
+  const ownership = engineDone.containers ? whoIsInCharge(self, engineDone.containers) : undefined;
+  const inCharge = ownership?.kind === 'other' ? { owner: ownership.owner, self } : undefined;
   const facts: StatusFacts = {
     project: stack.project,
     env: stack.env,
@@ -256,6 +262,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
     disks,
     tls: engineDone.tls,
     ...(engineDone.front ? { front: engineDone.front } : {}),
+    ...(inCharge ? { in_charge: inCharge } : {}),
   };
   return evaluateStatus(facts, stack.status);
 }

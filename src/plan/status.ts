@@ -5,6 +5,7 @@
 // and a fixed clock.
 import type { StatusThresholds } from '../config/schema.js';
 import { parseDuration, formatDuration } from '../util/units.js';
+import { inChargeMessage, type StateRef } from './ownership.js';
 
 export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export const LEVEL_EXIT: Record<Level, number> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
@@ -118,6 +119,8 @@ export interface StatusFacts {
   disks: DiskFact[];
   tls: TlsFact[];
   front?: FrontFact;
+  /** another state dir manages the containers (their lifeops.state label): this one's ledger says nothing about them */
+  in_charge?: { owner: StateRef; self: StateRef };
 }
 
 export interface Check {
@@ -307,7 +310,8 @@ export function evaluateStatus(f: StatusFacts, thresholds: StatusThresholds): St
   if (!f.engine.ok) checks.push({ check: 'docker engine', level: 'UNKNOWN', message: f.engine.error ?? 'not reachable', duration_ms: f.engine.duration_ms });
   checks.push(...f.probes);
   if (f.front) checks.push(frontCheck(f.front));
-  checks.push(backupCheck(f, limits, now), verifiedBackupCheck(f, limits, now), drillCheck(f, limits, now), deployCheck(f, now), lockCheck(f, limits, now));
+  if (f.in_charge) checks.push({ check: 'state dir in charge', level: 'WARNING', message: inChargeMessage(f.in_charge.self, f.in_charge.owner), duration_ms: 0 }, lockCheck(f, limits, now));
+  else checks.push(backupCheck(f, limits, now), verifiedBackupCheck(f, limits, now), drillCheck(f, limits, now), deployCheck(f, now), lockCheck(f, limits, now));
   checks.push(...f.disks.map((d) => diskCheck(d, limits)));
   checks.push(...f.tls.map((t) => tlsCheck(t, limits, now)));
   const level = worstLevel([...services.map((s) => s.level), ...checks.map((c) => c.level)]);

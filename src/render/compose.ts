@@ -156,6 +156,13 @@ export function namedVolumes(stack: Stack): string[] {
   return [...names].sort();
 }
 
+/** The state dir in charge of the containers (plan/ownership.ts reads these labels back); none when the stack was loaded without one. */
+export function ownerLabels(stack: Pick<Stack, 'owner'>): Record<string, string> {
+  const o = stack.owner;
+  if (!o) return {};
+  return { 'lifeops.state': o.id, 'lifeops.state_dir': o.dir, ...(o.host ? { 'lifeops.state_host': o.host } : {}) };
+}
+
 export function composeService(stack: Stack, name: string, svc: Service, renderDir: string): Record<string, unknown> {
   const out: Record<string, unknown> = { image: mapImage(svc.image, stack.images) };
   // A secret in a command the stack wrote itself stays its ${VAR} reference (an
@@ -220,6 +227,7 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
     'lifeops.stack': stack.name,
     'lifeops.env': stack.env,
     'lifeops.role': svc.role,
+    ...ownerLabels(stack),
   };
   applyRenderedMounts(stack, name, out);
   return out;

@@ -7,7 +7,7 @@
 // Pure and deterministic like every renderer; structured files go through toYaml.
 import path from 'node:path';
 import type { Monitoring, Stack } from '../config/schema.js';
-import { BACKEND_NETWORK, serviceNetworks } from './compose.js';
+import { BACKEND_NETWORK, ownerLabels, serviceNetworks } from './compose.js';
 import { mapImage } from '../config/images.js';
 import { composeValue } from './values.js';
 import { toYaml } from './yaml.js';
@@ -72,7 +72,7 @@ function service(stack: Stack, spec: Spec): Record<string, unknown> {
   out.networks = networksReaching(stack, spec.reaches ?? []);
   out.logging = { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } };
   out.deploy = { resources: { limits: { cpus: spec.cpus, memory: spec.memory } } };
-  out.labels = { 'lifeops.stack': stack.name, 'lifeops.env': stack.env, 'lifeops.role': 'monitoring' };
+  out.labels = { 'lifeops.stack': stack.name, 'lifeops.env': stack.env, 'lifeops.role': 'monitoring', ...ownerLabels(stack) };
   return out;
 }
 

@@ -16,7 +16,7 @@
 // back (ids are unique), so a late claimant of S sees it is gone and backs
 // off. A claimant that died holding its claim is itself a stale lock of the
 // claim file and is replaced the same way, one level down.
-import { readFileSync, rmSync, readdirSync, linkSync, renameSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, readdirSync, linkSync, renameSync } from 'node:fs';
 import { mkdirPrivate, PRIVATE_FILE } from '../util/private-files.js';
 import path from 'node:path';
 import os from 'node:os';
@@ -146,6 +146,8 @@ export interface AcquireOptions {
   run?: string;
   /** false: the caller handles SIGINT/SIGTERM itself (undo, then exit) and releases the lock; default: let go of it and die */
   handleSignals?: boolean;
+  file?: string; // where the lock lives; default: the state dir's lock of `env` (state/engine-lock.ts: the engine-wide one)
+  mode?: number; // the lock file's mode; default private (the engine-wide lock: readable by its folder's group)
 }
 
 /** One line for the log: which dead run's lock was taken over, and why it is known to be dead. */
@@ -168,8 +170,8 @@ export class Lock {
   ) {}
 
   static acquire(stateDir: string, env: string, command: string, now: Date, opts: AcquireOptions = {}): Lock {
-    const file = lockFile(stateDir, env);
-    mkdirPrivate(path.dirname(file));
+    const file = opts.file ?? lockFile(stateDir, env);
+    if (!opts.file) mkdirPrivate(path.dirname(file)); // the engine-wide lock's folder is shared: state/engine-lock.ts makes it
     const self = procStat(process.pid);
     const boot = bootId();
     const info: LockInfo = {
@@ -185,7 +187,8 @@ export class Lock {
       user: os.userInfo().username,
     };
     const draft = `${file}.${info.id}.tmp`;
-    writeFileSynced(draft, JSON.stringify(info, null, 2) + '\n', 'wx', PRIVATE_FILE);
+    writeFileSynced(draft, JSON.stringify(info, null, 2) + '\n', 'wx', opts.mode ?? PRIVATE_FILE);
+    if (opts.mode !== undefined) chmodSync(draft, opts.mode); // whatever the umask
     let replaced: Replaced | undefined;
     try {
       // The holder may release between our failed link and our read of its lock:

@@ -31,10 +31,13 @@ export function envsOf(name: string): string[] {
   return environmentNames(readStackSource(path.join(STACKS_DIR, `${name}.yaml`)));
 }
 
+const GOLDEN_OWNER = { id: '0123456789abcdef', dir: '/srv/lifeops/state', host: 'golden-host' };
+
 /** Render with a render dir inside the stack folder so relative paths in the output are stable. */
 export function renderSeed(name: string, env: string): RenderedFile[] {
   const stack = loadStack({ file: path.join(STACKS_DIR, `${name}.yaml`), env, processEnv: { ...DUMMY_SECRETS } });
-  return renderAll(stack, { renderDir: path.join(STACKS_DIR, '.lifeops', 'render', env) });
+  // a fixed state dir in charge (the CLI sets the real one): the goldens show the labels every container carries
+  return renderAll({ ...stack, owner: GOLDEN_OWNER }, { renderDir: path.join(STACKS_DIR, '.lifeops', 'render', env) });
 }
 
 const update = process.env.UPDATE_GOLDEN === '1';
