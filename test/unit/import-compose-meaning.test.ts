@@ -22,7 +22,7 @@ import { loadStack } from '../../src/config/load.js';
 import { parseEnvText } from '../../src/config/envfile.js';
 import { renderAll, composeFiles } from '../../src/render/index.js';
 import { imagesToBuild } from '../../src/flows/deploy.js';
-import { ROOT } from '../helpers.js';
+import { ROOT, lifeops } from '../helpers.js';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'import');
 type Json = Record<string, any>;
@@ -285,5 +285,17 @@ describe('lifeops import --check', () => {
       'volumes.data: original name "p_data", rendered "q_data"',
     ]);
     expect(diff.join('\n')).not.toMatch(/secret/);
+  });
+
+  it('a healthcheck that would put a secret on a command line: the CLI import exits 2 at the compose key and writes nothing', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeops-import-hcsecret-'));
+    writeFileSync(path.join(dir, '.env'), 'API_KEY=k3y-for-the-healthcheck-test-0123456789\n');
+    writeFileSync(path.join(dir, 'compose.yaml'), 'services:\n  api:\n    image: nginx:1.25\n    environment:\n      API_KEY: ${API_KEY}\n    healthcheck:\n      test: ["CMD-SHELL", "curl -fs -H \\"X-Key: ${API_KEY}\\" http://localhost/health"]\n');
+    const out = path.join(dir, 'ops', 'stack.yaml');
+    const r = await lifeops(['import', path.join(dir, 'compose.yaml'), '-o', out]);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/compose\.yaml:\d+:\d+: services\.api\.healthcheck\.test/);
+    expect(r.stderr).not.toContain('k3y-for-the-healthcheck-test');
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -14,6 +14,7 @@ import { loadStack } from '../../config/load.js';
 import { parseEnvText } from '../../config/envfile.js';
 import { Redactor } from '../../util/redact.js';
 import { importRoundTrip } from '../../flows/import-check.js';
+import { renderStack } from '../../flows/render.js';
 
 export interface ImportOptions {
   envFile?: string;
@@ -75,7 +76,9 @@ export async function importCommand(cli: Cli, target: string, o: ImportOptions):
   try {
     writeFileSync(`${scratch}.env`, trial.env, { mode: 0o600 });
     writeFileSync(`${scratch}.yaml`, trial.stack, { mode: 0o600 });
-    loadStack({ file: `${scratch}.yaml`, processEnv: cli.io.env, env: 'production' });
+    // loads AND renders: a key the renderers refuse (a secret in a healthcheck's command) fails the import too
+    const loaded = loadStack({ file: `${scratch}.yaml`, processEnv: cli.io.env, env: 'production' });
+    renderStack(loaded, path.join(outDir, '.lifeops-import-render'));
   } catch (e) {
     rmSync(`${scratch}.env`, { force: true });
     rmSync(`${scratch}.yaml`, { force: true });
