@@ -7,11 +7,11 @@
 //    previous release converged again, the lock let go);
 //  - backup and rollback authenticate to a Redis that requires a password.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execa } from 'execa';
 import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { demoCopy, lifeops, ROOT, type StackDoc } from '../helpers.js';
+import { demoCopy, lifeops, type StackDoc } from '../helpers.js';
+import { dk, swarmBed, swarmTools } from './swarm-kit.js';
 
 const PORT = 19581;
 const NAME = 'swundo';
@@ -20,24 +20,9 @@ const REDIS_PASSWORD = 'undoRedisPw4711';
 let bed: Record<string, string> = {};
 let stack: { file: string; stateDir: string; dir: string };
 let goodStackFile = '';
+const { taskContainer, sql, removeStack } = swarmTools(() => bed, PROJECT);
 
 const cli = (args: string[], env: Record<string, string> = {}) => lifeops(['-f', stack.file, ...args], { env: { LIFEOPS_STATE_DIR: stack.stateDir, ...env }, timeoutMs: 580_000 });
-const dk = (host: string, ...args: string[]) => execa('docker', ['-H', host, ...args], { reject: false });
-
-async function taskContainer(service: string): Promise<{ host: string; id: string }> {
-  const ps = await dk(bed.SWARM_MANAGER_HOST, 'service', 'ps', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}} {{.Node}} {{.CurrentState}}', `${PROJECT}_${service}`);
-  const line = ps.stdout.split('\n').find((l) => / Running /.test(l));
-  if (!line) throw new Error(`${service}: no running task:\n${ps.stdout}${ps.stderr}`);
-  const [task, node] = line.split(' ');
-  const host = node === 'lsw1' ? bed.SWARM_NODE1_HOST : bed.SWARM_NODE2_HOST;
-  return { host, id: (await dk(host, 'ps', '-q', '--filter', `label=com.docker.swarm.task.id=${task}`)).stdout.trim() };
-}
-const sql = async (q: string) => {
-  const c = await taskContainer('db');
-  const r = await dk(c.host, 'exec', c.id, 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'demo', '-d', 'demo', '-c', q);
-  if (r.exitCode !== 0) throw new Error(`psql: ${r.stderr}`);
-  return r.stdout.trim();
-};
 /** redis-cli in the cache task: with the task's own REDISCLI_AUTH, or with it emptied (no password) */
 const redis = async (auth: boolean, ...a: string[]) => {
   const c = await taskContainer('cache');
@@ -52,26 +37,8 @@ async function version(): Promise<string> {
 const webImage = async () => (await dk(bed.SWARM_MANAGER_HOST, 'service', 'inspect', '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}', `${PROJECT}_web`)).stdout.trim().split('@')[0];
 const history = async () => (JSON.parse((await cli(['history', '--env', 'swarm', '--json'])).stdout) as { kind: string; version: string; outcome: string }[]).map((x) => `${x.kind}:${x.version}:${x.outcome}`);
 
-async function removeStack(): Promise<void> {
-  if (!bed.SWARM_MANAGER_HOST) return;
-  await dk(bed.SWARM_MANAGER_HOST, 'stack', 'rm', PROJECT);
-  await dk(bed.SWARM_MANAGER_HOST, 'service', 'rm', `${PROJECT}_migrate`);
-  for (const host of [bed.SWARM_NODE1_HOST, bed.SWARM_NODE2_HOST]) {
-    for (let i = 0; i < 60; i++) {
-      if (!(await dk(host, 'ps', '-aq', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.trim()) break;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    const vols = (await dk(host, 'volume', 'ls', '-q', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.split('\n').filter(Boolean);
-    if (vols.length) await dk(host, 'volume', 'rm', ...vols);
-  }
-  const configs = (await dk(bed.SWARM_MANAGER_HOST, 'config', 'ls', '-q', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.split('\n').filter(Boolean);
-  if (configs.length) await dk(bed.SWARM_MANAGER_HOST, 'config', 'rm', ...configs);
-}
-
 beforeAll(async () => {
-  const env = await execa('bash', [`${ROOT}/testbed/swarm.sh`], { reject: false, all: true });
-  if (env.exitCode !== 0) throw new Error(`testbed/swarm.sh could not make the swarm test bed:\n${env.all}`);
-  bed = Object.fromEntries(env.stdout.split('\n').filter((l) => /^SWARM_[A-Z0-9_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  bed = await swarmBed();
   stack = demoCopy(NAME, PORT, (doc: StackDoc) => {
     doc.environments.swarm.swarm.monitor = '5s';
     doc.environments.swarm.swarm.converge_timeout = '7m';

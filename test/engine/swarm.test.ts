@@ -11,33 +11,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { demoCopy, lifeops, ROOT, type StackDoc } from '../helpers.js';
+import { demoCopy, lifeops, type StackDoc } from '../helpers.js';
+import { dk, swarmBed, swarmTools } from './swarm-kit.js';
 
 const PORT = 19580;
 const NAME = 'swdemo';
 const PROJECT = `${NAME}-swarm`;
 let bed: Record<string, string> = {};
 let stack: { file: string; stateDir: string; dir: string };
+const { taskContainer, sql, removeStack } = swarmTools(() => bed, PROJECT);
 
 const cli = (args: string[], timeoutMs = 580_000) => lifeops(['-f', stack.file, ...args], { env: { LIFEOPS_STATE_DIR: stack.stateDir }, timeoutMs });
-const dk = (host: string, ...args: string[]) => execa('docker', ['-H', host, ...args], { reject: false });
-
-/** The node running a service's task and that task's container on the node's own engine. */
-async function taskContainer(service: string): Promise<{ node: string; host: string; id: string }> {
-  const ps = await dk(bed.SWARM_MANAGER_HOST, 'service', 'ps', '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.ID}} {{.Node}} {{.CurrentState}}', `${PROJECT}_${service}`);
-  const line = ps.stdout.split('\n').find((l) => / Running /.test(l));
-  if (!line) throw new Error(`${service}: no running task:\n${ps.stdout}${ps.stderr}`);
-  const [task, node] = line.split(' ');
-  const host = node === 'lsw1' ? bed.SWARM_NODE1_HOST : bed.SWARM_NODE2_HOST;
-  const id = (await dk(host, 'ps', '-q', '--filter', `label=com.docker.swarm.task.id=${task}`)).stdout.trim();
-  return { node, host, id };
-}
-const sql = async (q: string) => {
-  const c = await taskContainer('db');
-  const r = await dk(c.host, 'exec', c.id, 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'demo', '-d', 'demo', '-c', q);
-  if (r.exitCode !== 0) throw new Error(`psql: ${r.stderr}`);
-  return r.stdout.trim();
-};
 const redis = async (...a: string[]) => {
   const c = await taskContainer('cache');
   return (await dk(c.host, 'exec', c.id, 'redis-cli', ...a)).stdout.trim();
@@ -83,28 +67,10 @@ async function frontRetries(since: string): Promise<{ proxied: number; retried: 
   return { proxied: proxied.length, retried: retried.map((e) => `${e.time} upstream ${e.upstream_status} -> ${e.status}`) };
 }
 
-async function removeStack(): Promise<void> {
-  if (!bed.SWARM_MANAGER_HOST) return;
-  await dk(bed.SWARM_MANAGER_HOST, 'stack', 'rm', PROJECT);
-  await dk(bed.SWARM_MANAGER_HOST, 'service', 'rm', `${PROJECT}_migrate`);
-  for (const host of [bed.SWARM_NODE1_HOST, bed.SWARM_NODE2_HOST]) {
-    for (let i = 0; i < 60; i++) {
-      if (!(await dk(host, 'ps', '-aq', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.trim()) break;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    const vols = (await dk(host, 'volume', 'ls', '-q', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.split('\n').filter(Boolean);
-    if (vols.length) await dk(host, 'volume', 'rm', ...vols);
-  }
-  const configs = (await dk(bed.SWARM_MANAGER_HOST, 'config', 'ls', '-q', '--filter', `label=com.docker.stack.namespace=${PROJECT}`)).stdout.split('\n').filter(Boolean);
-  if (configs.length) await dk(bed.SWARM_MANAGER_HOST, 'config', 'rm', ...configs);
-}
-
 beforeAll(async () => {
   // the bed and the images it runs (lifeops/demo-app:sw1 and :sw2 built, every image loaded
-  // into both nodes): made here, quick when already in place; it prints the bed's facts
-  const env = await execa('bash', [`${ROOT}/testbed/swarm.sh`], { reject: false, all: true });
-  if (env.exitCode !== 0) throw new Error(`testbed/swarm.sh could not make the swarm test bed:\n${env.all}`);
-  bed = Object.fromEntries(env.stdout.split('\n').filter((l) => /^SWARM_[A-Z0-9_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  // into both nodes): made here, quick when already in place
+  bed = await swarmBed();
   stack = demoCopy(NAME, PORT, (doc: StackDoc) => {
     doc.environments.swarm.swarm.monitor = '5s';
     doc.environments.swarm.swarm.converge_timeout = '7m'; // a first Postgres start on a loaded 2-core machine
