@@ -22,7 +22,8 @@ export function monitoringServices(stack: Stack): { service: string; image: stri
 }
 
 /**
- * The services that reload their configuration in place: the rendered
+ * The services that reload their configuration in place (the renderer's
+ * RELOADED_IN_PLACE: their compose definition carries no digest of these files): the rendered
  * folder their container mounts, the check the program itself makes of the
  * files as the container sees them, and the signal that makes it reload.
  */

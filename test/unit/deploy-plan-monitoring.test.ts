@@ -7,7 +7,10 @@ import { describe, it, expect } from 'vitest';
 import path from 'node:path';
 import { loadStack } from '../../src/config/load.js';
 import { planDeploy, formatDeployPlan, type DeployFacts } from '../../src/plan/deploy.js';
-import { monitoringFilesChanged, monitoringServices } from '../../src/plan/monitoring.js';
+import { monitoringFilesChanged, monitoringServices, RELOADABLE } from '../../src/plan/monitoring.js';
+import { RELOADED_IN_PLACE } from '../../src/render/monitoring.js';
+import { CONFIG_FILES_LABEL } from '../../src/render/index.js';
+import { parse } from 'yaml';
 import type { ObservedContainer } from '../../src/plan/rollout.js';
 import type { ComposeCli } from '../../src/commands/compose.js';
 import { renderStack } from '../../src/flows/render.js';
@@ -110,6 +113,13 @@ describe('the deploy plan and the monitoring services', () => {
     webOnly.services.web.environment = { ...webOnly.services.web.environment, EXTRA: '1' };
     expect(monitoringFilesChanged(before, renderStack(webOnly, dir))).toEqual({ prometheus: false, alertmanager: false });
     expect(monitoringFilesChanged(undefined, before)).toEqual({ prometheus: 'unknown', alertmanager: 'unknown' });
+  });
+
+  it('the renderer leaves exactly the reloadable services without a digest of their mounted files (else compose would recreate them)', () => {
+    expect(Object.keys(RELOADABLE).sort()).toEqual([...RELOADED_IN_PLACE].sort());
+    const mon = renderStack(stack, '/s/render/monitored').find((f) => f.path === 'docker-compose.monitoring.yml')!;
+    const doc = parse(mon.content) as { services: Record<string, { labels: Record<string, string> }> };
+    for (const s of RELOADED_IN_PLACE) expect(doc.services[s].labels[CONFIG_FILES_LABEL], s).toBeUndefined();
   });
 
   it('a stack without monitoring: no monitoring service in the plan', () => {
