@@ -60,8 +60,9 @@ setup-host:
 
 # every benchmark in bench/, one after the other, each against the raw tool in the same run
 # (long: real data sizes, every compose lane; results on stdout). BENCH_SMOKE=1 make bench: the
-# tiny-data smoke run of each (make test runs the cheap ones: test/engine/bench-smoke.test.ts)
-bench: setup build
+# tiny-data smoke run of each (make test runs the cheap ones: test/engine/bench-smoke.test.ts).
+# Deploys the demo first (as make demo): status.sh and startup.sh measure it.
+bench: demo
 	@failed=""; for b in bench/*.sh; do [ "$$b" = bench/lib.sh ] && continue; echo "== $$b"; bash "$$b" || failed="$$failed $$b"; done; \
 	if [ -n "$$failed" ]; then echo "bench failed:$$failed"; exit 1; fi
 
