@@ -24,7 +24,7 @@ if [ "${BENCH_SMOKE:-0}" = 1 ]; then RUNS=${1:-1}; ROWS=${ROWS:-2000}; LIFEOPS_B
 BATCHES=10; ACCOUNTS=$(( ROWS < 200000 ? ROWS : 200000 ))
 DIR=.tmp-tests/bbk; PORT=18092; STATE=$DIR/state; OUT=$DIR/out
 L="node $DIR/bin.mjs -f $DIR/stack.yaml --state-dir $STATE"
-[ -f "$DIR/stack.yaml" ] && [ -f "$DIR/bin.mjs" ] && $L down --volumes --yes >/dev/null 2>&1 || true
+[ -f "$DIR/stack.yaml" ] && [ -f "$DIR/bin.mjs" ] && $L down --volumes --yes --skip-backup >/dev/null 2>&1 || true
 rm -rf "$DIR"; mkdir -p "$DIR" "$OUT"
 if [ -z "${LIFEOPS_BUNDLE:-}" ]; then node scripts/build.mjs; LIFEOPS_BUNDLE=dist/lifeops.mjs; fi
 cp "$LIFEOPS_BUNDLE" "$DIR/lifeops.mjs"   # under the repo: the bundle finds templates/ by walking up
@@ -40,7 +40,7 @@ grep -q 'memory: 1G, cpus: 1 }, reservations: { memory: 64M } }' "$DIR/stack.yam
 sed -i 's/^postgres: { service: db, \(.*\) }$/postgres: { service: db, \1, tuning: { max_parallel_maintenance_workers: 0 } }/' "$DIR/stack.yaml"
 grep -q 'max_parallel_maintenance_workers: 0' "$DIR/stack.yaml" || { echo "could not set max_parallel_maintenance_workers in $DIR/stack.yaml" >&2; exit 2; }
 cp stacks/demo.local.env "$DIR/"
-trap '$L down --volumes --yes >/dev/null 2>&1 || true' EXIT
+trap '$L down --volumes --yes --skip-backup >/dev/null 2>&1 || true' EXIT
 $L deploy local > "$OUT/deploy.log" 2>&1 || { tail -20 "$OUT/deploy.log" >&2; exit 1; }
 
 db() { docker ps -q --filter label=com.docker.compose.project=bbk-local --filter label=com.docker.compose.service=db | head -1; }

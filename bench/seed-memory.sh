@@ -28,7 +28,7 @@ const d = parse(fs.readFileSync("stacks/aiia.yaml", "utf8")); d.project = proces
 fs.writeFileSync(process.argv[2] + "/stack.yaml", stringify(d));' "$PROJECT" "$DIR"
 cp stacks/aiia.testbed.env "$DIR/"
 L() { node bin/lifeops.js -f "$DIR/stack.yaml" --state-dir "$DIR/state" "$@"; }
-cleanup() { [ -n "${SEEDMEM_ATTACH:-}" ] || L down --volumes --yes --env testbed >/dev/null 2>&1 || true; rm -rf "$DIR"; }
+cleanup() { [ -n "${SEEDMEM_ATTACH:-}" ] || L down --volumes --yes --skip-backup --env testbed >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap cleanup EXIT
 
 echo "# AI-IA (stacks/aiia.yaml, env testbed) memory: docker stats vs lifeops plan; $(date -u +%FT%TZ)"

@@ -42,5 +42,5 @@ d = collections.defaultdict(list)
 for line in sys.stdin:
     s, t = line.rstrip('\n').split('\t', 1); d[t].append(float(s))
 for t, v in d.items(): print(f'    {statistics.median(v):6.3f}  {t}')"
-  $L down --volumes --yes >/dev/null 2>&1 || true
+  $L down --volumes --yes --skip-backup >/dev/null 2>&1 || true
 done

@@ -41,7 +41,7 @@ describe('bench/ smoke runs (real engine, tiny data)', () => {
       if (d.exitCode !== 0) throw new Error(`deploy failed:\n${d.stderr}`);
     }, 400_000);
     afterAll(async () => {
-      await lifeops(args('down', '--volumes', '--yes'));
+      await lifeops(args('down', '--volumes', '--yes', '--skip-backup'));
     }, 200_000);
 
     it('status.sh: lifeops status against compose ps, with the ratio', async () => {

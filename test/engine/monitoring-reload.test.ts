@@ -34,12 +34,12 @@ async function waitFor(pred: (q: string | undefined) => boolean, ms = 30_000): P
 
 describe('a changed alert rule goes live on the next deploy (real engine, real Prometheus)', () => {
   beforeAll(async () => {
-    await lifeops(args('down', '--volumes', '--yes', '--env', 'monitored'));
+    await lifeops(args('down', '--volumes', '--yes', '--skip-backup', '--env', 'monitored'));
     const r = await lifeops(args('deploy', 'monitored'));
     if (r.exitCode !== 0) throw new Error(`deploy failed:\n${r.stderr}`);
   }, 400_000);
   afterAll(async () => {
-    await lifeops(args('down', '--volumes', '--yes', '--env', 'monitored'));
+    await lifeops(args('down', '--volumes', '--yes', '--skip-backup', '--env', 'monitored'));
   }, 200_000);
 
   it('the tightened threshold is in the rules API after deploy, Prometheus reloaded in place', async () => {
