@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 LIFEOPS := node bin/lifeops.js -f stacks/demo.yaml
 
-.PHONY: demo test test-unit test-engine test-v1 swarm swarm-test swarm-down seeds-test sweep setup setup-host deps build demo-down clean
+.PHONY: bench demo test test-unit test-engine test-v1 swarm swarm-test swarm-down seeds-test sweep setup setup-host deps build demo-down clean
 
 setup:
 	bash testbed/setup.sh
@@ -57,6 +57,14 @@ sweep: setup build
 
 setup-host:
 	bash testbed/setup.sh --host-only
+
+# every benchmark in bench/, one after the other, each against the raw tool in the same run
+# (long: real data sizes, every compose lane; results on stdout). BENCH_SMOKE=1 make bench: the
+# tiny-data smoke run of each (make test runs the cheap ones: test/engine/bench-smoke.test.ts).
+# Deploys the demo first (as make demo): status.sh and startup.sh measure it.
+bench: demo
+	@failed=""; for b in bench/*.sh; do [ "$$b" = bench/lib.sh ] && continue; echo "== $$b"; bash "$$b" || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "bench failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf dist .tmp-tests .test-report*.json

@@ -12,11 +12,14 @@
 #   SEEDMEM_ATTACH=<project>  measure an AI-IA testbed deployment already running under that
 #                             compose project (e.g. sdaiia while seeds.test.ts runs): no deploy, no removal,
 #                             no rebuild of dist/ (the running test uses it)
+#   BENCH_SMOKE=1: the dist/ already built, 5 warm-up requests per app (make bench's smoke
+#                  run; make test leaves this one out: an AI-IA deploy costs minutes here)
 set -euo pipefail
+SMOKE=${BENCH_SMOKE:-0}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # attached to a running test, its lifeops is in use: do not rebuild dist/ under it
-[ -n "${SEEDMEM_ATTACH:-}" ] || node scripts/build.mjs >/dev/null
+[ -n "${SEEDMEM_ATTACH:-}" ] || [ "$SMOKE" = 1 ] || node scripts/build.mjs >/dev/null
 DIR="$(mktemp -d "$ROOT/.tmp-tests/seedmem-XXXXXX" 2>/dev/null || { mkdir -p "$ROOT/.tmp-tests"; mktemp -d "$ROOT/.tmp-tests/seedmem-XXXXXX"; })"
 PROJECT="${SEEDMEM_ATTACH:-sdaiiamem}"
 node -e '
@@ -25,7 +28,7 @@ const d = parse(fs.readFileSync("stacks/aiia.yaml", "utf8")); d.project = proces
 fs.writeFileSync(process.argv[2] + "/stack.yaml", stringify(d));' "$PROJECT" "$DIR"
 cp stacks/aiia.testbed.env "$DIR/"
 L() { node bin/lifeops.js -f "$DIR/stack.yaml" --state-dir "$DIR/state" "$@"; }
-cleanup() { [ -n "${SEEDMEM_ATTACH:-}" ] || L down --volumes --yes --env testbed >/dev/null 2>&1 || true; rm -rf "$DIR"; }
+cleanup() { [ -n "${SEEDMEM_ATTACH:-}" ] || L down --volumes --yes --skip-backup --env testbed >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap cleanup EXIT
 
 echo "# AI-IA (stacks/aiia.yaml, env testbed) memory: docker stats vs lifeops plan; $(date -u +%FT%TZ)"
@@ -39,14 +42,14 @@ else
 fi
 ok=0; fail=0
 for host in localhost staging.localhost; do
-  for i in $(seq 1 100); do
+  for i in $(seq 1 "$([ "$SMOKE" = 1 ] && echo 5 || echo 100)"); do
     for p in /api/items/ /ready/; do
       if curl -fsS -m 5 -o /dev/null -H "Host: $host" "http://127.0.0.1:19121$p"; then ok=$((ok+1)); else fail=$((fail+1)); fi
     done
   done
 done
 echo "# warm-up: $ok ok, $fail failed requests through nginx"
-sleep 10
+[ "$SMOKE" = 1 ] || sleep 10
 L plan --env testbed --json > "$DIR/plan.json"
 docker ps -q --filter "label=com.docker.compose.project=$PROJECT" \
   | xargs docker inspect -f '{{.Id}} {{index .Config.Labels "com.docker.compose.service"}}' > "$DIR/names.txt"

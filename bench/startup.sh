@@ -2,11 +2,18 @@
 # Start-up cost: `lifeops --version` and `lifeops status` on the deployed demo
 # against the raw tool's `compose ps` on the same stack, in the same run.
 # Prints medians over N runs and the ratios. Needs `make demo` first.
+#   bench/startup.sh [STACK_FILE [STATE_DIR [ENV]]]   (default: the demo as `make demo` deployed it)
+#   BENCH_SMOKE=1: one run (make test's smoke run, on a demo copy it deployed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${N:-11}
+N=${N:-$([ "${BENCH_SMOKE:-0}" = 1 ] && echo 1 || echo 11)}
+STACK=${1:-stacks/demo.yaml}
+STATE=${2:-$(dirname "$STACK")/.lifeops}
+ENV=${3:-local}
 COMPOSE=$(docker compose version >/dev/null 2>&1 && echo "docker compose" || echo "docker-compose")
-FILE=stacks/.lifeops/render/local/docker-compose.yml
+FILE=$STATE/render/$ENV/docker-compose.yml
+# status exits 1-3 when the stack is not OK: the project name is still in its json
+PROJECT=$( (node bin/lifeops.js -f "$STACK" --state-dir "$STATE" status --env "$ENV" --json || true) | python3 -c 'import json,sys; print(json.load(sys.stdin)["project"])')
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 timeit() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
 v=(); s=(); p=(); n=(); h=()
@@ -14,8 +21,8 @@ for _ in $(seq "$N"); do
   n+=("$(timeit node -e '')")
   v+=("$(timeit node bin/lifeops.js --version)")
   h+=("$(timeit node bin/lifeops.js --help)")
-  s+=("$(timeit node bin/lifeops.js -f stacks/demo.yaml status --quiet)")
-  p+=("$(timeit $COMPOSE -p demo-local -f "$FILE" ps)")
+  s+=("$(timeit node bin/lifeops.js -f "$STACK" --state-dir "$STATE" status --env "$ENV" --quiet)")
+  p+=("$(timeit $COMPOSE -p "$PROJECT" -f "$FILE" ps)")
 done
 mv=$(printf '%s\n' "${v[@]}" | median); ms=$(printf '%s\n' "${s[@]}" | median); mp=$(printf '%s\n' "${p[@]}" | median)
 mn=$(printf '%s\n' "${n[@]}" | median); mh=$(printf '%s\n' "${h[@]}" | median)

@@ -5,13 +5,15 @@
 # (`docker compose ps`) and v1 (`docker-compose ps`) when installed.
 # Prints medians over N runs and the ratios.
 #   bench/status.sh [STACK_FILE [STATE_DIR [ENV]]]   (default: the demo, `make demo` first)
+#   BENCH_SMOKE=1: one run, the dist/ already built (make test's smoke run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${N:-11}
+SMOKE=${BENCH_SMOKE:-0}
+N=${N:-$([ "$SMOKE" = 1 ] && echo 1 || echo 11)}
 STACK=${1:-stacks/demo.yaml}
 STATE=${2:-$(dirname "$STACK")/.lifeops}
 ENV=${3:-local}
-[ "${NO_BUILD:-0}" = 1 ] || node scripts/build.mjs   # NO_BUILD=1: measure the dist/ already built (another run is using it)
+[ "${NO_BUILD:-0}" = 1 ] || [ "$SMOKE" = 1 ] || node scripts/build.mjs   # NO_BUILD=1: measure the dist/ already built (another run is using it)
 # status exits 1-3 when the stack is not OK: the project name is still in its json
 PROJECT=$( (node bin/lifeops.js -f "$STACK" --state-dir "$STATE" status --env "$ENV" --json || true) | python3 -c 'import json,sys; print(json.load(sys.stdin)["project"])')
 FILE=$STATE/render/$ENV/docker-compose.yml

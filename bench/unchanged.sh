@@ -4,13 +4,15 @@
 # container is still starting), per compose lane (LANES, default "v2 v1"), on
 # a copy of the demo (port 18093). N alternating pairs per lane; prints one
 # line per lane (medians and the ratio) and the median time of each lifeops
-# step. Network: 127.0.0.1 only.
+# step. Network: 127.0.0.1 only. BENCH_SMOKE=1: one pair on compose v2, the
+# dist/ already built (make test's smoke run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-N=${N:-7}
-LANES=${LANES:-v2 v1}
-node scripts/build.mjs >/dev/null
+SMOKE=${BENCH_SMOKE:-0}
+N=${N:-$([ "$SMOKE" = 1 ] && echo 1 || echo 7)}
+LANES=${LANES:-$([ "$SMOKE" = 1 ] && echo v2 || echo "v2 v1")}
+[ "$SMOKE" = 1 ] || node scripts/build.mjs >/dev/null
 PORT=18093
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -40,5 +42,5 @@ d = collections.defaultdict(list)
 for line in sys.stdin:
     s, t = line.rstrip('\n').split('\t', 1); d[t].append(float(s))
 for t, v in d.items(): print(f'    {statistics.median(v):6.3f}  {t}')"
-  $L down --volumes --yes >/dev/null 2>&1 || true
+  $L down --volumes --yes --skip-backup >/dev/null 2>&1 || true
 done

@@ -16,6 +16,7 @@ import { exec, reloadFront, rollingUpdate, serviceHashes, type RolloutCtx } from
 import { APP_ROLES, composeInputsDigest } from '../plan/rollout.js';
 import type { DeployPlan, DeployStep } from '../plan/deploy.js';
 import { runHooks } from './hooks.js';
+import { reloadMonitoring } from './monitoring-reload.js';
 import { notify } from './notify.js';
 import { takeBackup } from './backup.js';
 import { applyRetention } from './retention.js';
@@ -129,6 +130,11 @@ export async function execute(
         return exec(ctx, step.title, step.argv);
       case 'reload-front':
         return reloadFront(ctx, step.reason);
+      case 'up-monitoring':
+        changes.containers = true;
+        return exec(ctx, step.title, step.argv);
+      case 'reload-monitoring':
+        return reloadMonitoring(ctx, step);
       case 'wait-healthy':
         containers = await run.step(step.title, () => waitHealthy(stack, run.docker));
         return;

@@ -27,6 +27,7 @@ import { checkMigrations, type MigrationPlan } from './migrations.js';
 import { currentImageIds, serviceHashes } from './rollout.js';
 import { describePlan, digestMatches, frontFiles } from '../plan/rollout.js';
 import { adopting } from '../plan/adopt.js';
+import { monitoringFilesChanged, monitoringServices } from '../plan/monitoring.js';
 import { plainComposeText } from '../render/compose-adopt.js';
 import { datastores, formatDeployPlan, planDeploy, type DeployFacts, type DeployPlan, type PlannedBuild } from '../plan/deploy.js';
 import { execute } from './deploy-execute.js';
@@ -69,7 +70,8 @@ async function observe(d: DeployInputs, compose: ComposeCli, mplan: MigrationPla
     const [containers, hashes, imageIds, present, storedData] = await Promise.all([
       run.docker.projectContainers(stack.project),
       reuse ? prev!.service_hashes! : scratchHashes(d, compose),
-      currentImageIds(stack, run.docker),
+      // the monitoring override's services too: a retagged local image recreates them like any service
+      currentImageIds(stack, run.docker).then(async (ids) => ({ ...ids, ...Object.fromEntries(await Promise.all(monitoringServices(stack).map(async (m) => [m.service, await run.docker.imageId(m.image)] as const))) })),
       Promise.all(builds.map((b) => run.docker.imageExists(b.image))),
       keptVolumes(stack),
     ]);
@@ -91,6 +93,7 @@ async function observe(d: DeployInputs, compose: ComposeCli, mplan: MigrationPla
       builds: builds.map((b, i) => ({ ...b, present: present[i] })),
       ...(prev ? { prev: { run_id: prev.run_id, version: prev.version, config_hash: prev.config_hash } } : {}),
       frontChanged: prevFiles ? frontFiles(stack, prevFiles) !== frontFiles(stack, files) : 'unknown',
+      monitoringChanged: monitoringFilesChanged(prevFiles, files),
       ...(mplan ? { newMigrations: mplan.fresh.map((f) => f.name) } : {}),
       storedData,
       options: { build: d.opts.build, skipBackup: d.opts.skipBackup },

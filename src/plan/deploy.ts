@@ -8,6 +8,7 @@ import { composeRun, composeScale, composeStartAsIs, composeUp, composeUpNoDeps,
 import { parseDuration } from '../util/units.js';
 import { keepAdopted } from './adopt.js';
 import { APP_ROLES, expectedServices, planRollout, type ObservedContainer, type RolloutPlan, type ServiceDecision } from './rollout.js';
+import { monitoringServices, planMonitoringReloads, type ReloadMonitoringStep } from './monitoring.js';
 
 export interface PlannedBuild {
   image: string;
@@ -35,6 +36,8 @@ export interface DeployFacts {
   prev?: { run_id: string; version: string; config_hash: string };
   /** the front's rendered configuration differs from the last release's ('unknown': no release to compare with) */
   frontChanged: boolean | 'unknown';
+  /** per reloadable monitoring service (plan/monitoring.ts RELOADABLE): its mounted files differ from the last release's; absent: unknown */
+  monitoringChanged?: Record<string, boolean | 'unknown'>;
   /** migration files not applied by an earlier release; undefined when the stack has no migrations */
   newMigrations?: string[];
   /** the datastores (see datastores()) with a named volume of theirs in the engine: data kept even where no container is */
@@ -56,6 +59,8 @@ export type DeployStep =
   | RollStep
   | { kind: 'up-apps'; title: string; services: string[]; argv: string[] }
   | { kind: 'reload-front'; title: string; service: string; reason: string }
+  | { kind: 'up-monitoring'; title: string; services: string[]; argv: string[] }
+  | ReloadMonitoringStep
   | { kind: 'wait-healthy'; title: string }
   | { kind: 'checks'; title: string; smoke: boolean }
   | { kind: 'record'; title: string }
@@ -151,7 +156,8 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   const notes: string[] = [];
   const builds = f.builds.filter((b) => !b.present || f.options.build);
   const rebuilt = new Set(builds.flatMap((b) => b.services));
-  const rollout = keepAdopted(planRollout(stack, f.containers, f.hashes, f.imageIds, rebuilt, f.compose.version), f.containers, f.plainHashes);
+  const monitoring = monitoringServices(stack).map((m) => m.service);
+  const rollout = keepAdopted(planRollout(stack, f.containers, f.hashes, f.imageIds, rebuilt, f.compose.version, monitoring), f.containers, f.plainHashes);
   const anyContainer = f.containers.length > 0;
 
   if (stack.deploy.hooks.pre_deploy.length) steps.push({ kind: 'hooks', title: 'hooks: pre-deploy', phase: 'pre_deploy', commands: stack.deploy.hooks.pre_deploy });
@@ -176,7 +182,7 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   steps.push({ kind: 'render', title: `render ${f.fileCount} files`, dir: f.renderDir, files: f.fileCount });
   for (const b of builds) steps.push({ kind: 'build', title: `build ${b.image}`, image: b.image, argv: b.argv });
 
-  const infra = rollout.recreate.filter((n) => !APP_ROLES.has(stack.services[n].role));
+  const infra = rollout.recreate.filter((n) => !monitoring.includes(n) && !APP_ROLES.has(stack.services[n].role));
   if (rollout.fresh) {
     if (infra.length) steps.push({ kind: 'up-infra', title: `compose up ${infra.join(', ')}`, services: infra, argv: composeUpNoDeps(f.compose, f.target, infra) });
     steps.push({ kind: 'wait-infra', title: 'wait for databases and other infrastructure to be healthy' });
@@ -200,7 +206,7 @@ export function planDeploy(f: DeployFacts): DeployPlan {
 
   // new containers beside the running ones, then the old ones stop (see flows/rollout.ts)
   for (const name of rollout.rolling) steps.push(planRoll(stack, f.compose, f.target, name, f.containers));
-  const apps = rollout.recreate.filter((n) => APP_ROLES.has(stack.services[n].role));
+  const apps = rollout.recreate.filter((n) => !monitoring.includes(n) && APP_ROLES.has(stack.services[n].role));
   if (rollout.fresh) {
     // nothing runs yet: one `up` brings every service in dependency order
     steps.push({ kind: 'up-apps', title: `compose up (project ${stack.project})`, services: Object.keys(stack.services), argv: composeUp(f.compose, f.target) });
@@ -213,6 +219,11 @@ export function planDeploy(f: DeployFacts): DeployPlan {
     const reason = f.frontChanged === 'unknown' ? 'no earlier release to compare with' : 'its configuration changed';
     steps.push({ kind: 'reload-front', title: `${stack.front.service}: nginx -t, then a graceful reload (${reason})`, service: stack.front.service, reason });
   }
+  // the monitoring override's services (the fresh `up` above brought them): a changed
+  // image or compose configuration recreates them; a changed mounted file reloads in place
+  const monUp = rollout.fresh ? [] : rollout.recreate.filter((n) => monitoring.includes(n));
+  if (monUp.length) steps.push({ kind: 'up-monitoring', title: `compose up --no-deps ${monUp.map((n) => `${n} (${rollout.decisions.find((d) => d.service === n)!.reason})`).join(', ')}`, services: monUp, argv: composeUpNoDeps(f.compose, f.target, monUp) });
+  if (!rollout.fresh) steps.push(...planMonitoringReloads(stack, rollout.unchanged, f.containers, f.monitoringChanged));
   steps.push({ kind: 'wait-healthy', title: 'wait for every service to be healthy' });
   steps.push({ kind: 'checks', title: 'check health and readiness endpoints', smoke: Boolean(stack.deploy.smoke_test && stack.front) });
   steps.push({ kind: 'record', title: 'record the release' });
@@ -249,6 +260,7 @@ export function formatDeployPlan(plan: DeployPlan): string[] {
       lines.push(`      $ ${shellQuote(s.scaleBack)}`);
     }
     if (s.kind === 'hooks') for (const c of s.commands) lines.push(`      $ sh -c ${shellQuote([c])}`);
+    if (s.kind === 'reload-monitoring') lines.splice(lines.length - 1, 0, `      $ ${shellQuote(['docker', 'exec', s.container, ...s.check])}`);
   });
   return lines;
 }

@@ -60,11 +60,11 @@ export function parseHashes(stdout: string): Record<string, string> {
 }
 
 /** Why a service's running containers differ from what this release wants; undefined when they do not. */
-function differs(name: string, svc: Service, all: ObservedContainer[], hashes: Record<string, string>, imageIds: Record<string, string | undefined>, rebuilt: ReadonlySet<string>, composeVersion?: string): string | undefined {
+function differs(name: string, replicas: number, all: ObservedContainer[], hashes: Record<string, string>, imageIds: Record<string, string | undefined>, rebuilt: ReadonlySet<string>, composeVersion?: string): string | undefined {
   const running = all.filter((c) => c.state === 'running');
   if (!all.length) return 'no container yet';
   if (running.length !== all.length) return `${all.length - running.length} of ${all.length} containers not running`;
-  if (running.length !== svc.replicas) return `${running.length} running, ${svc.replicas} wanted`;
+  if (running.length !== replicas) return `${running.length} running, ${replicas} wanted`;
   if (!hashes[name]) return 'compose gave no configuration hash';
   if (running.some((c) => c.labels['com.docker.compose.config-hash'] !== hashes[name])) {
     // v1 and v2 hash the same configuration differently: say so rather than "changed"
@@ -91,11 +91,13 @@ export function planRollout(
   rebuilt: ReadonlySet<string> = new Set(),
   /** the compose implementation's version, to tell a switch between v1 and v2 from a change */
   composeVersion?: string,
+  /** services the stack file does not list but its rendering adds (the monitoring override's): one container each, recreated on a change */
+  monitoring: string[] = [],
 ): RolloutPlan {
   const plan: RolloutPlan = { unchanged: [], rolling: [], recreate: [], fresh: !containers.some((c) => c.state === 'running'), decisions: [] };
   for (const [name, svc] of expectedServices(stack)) {
     const all = containers.filter((c) => c.service === name);
-    const why = differs(name, svc, all, hashes, imageIds, rebuilt, composeVersion);
+    const why = differs(name, svc.replicas, all, hashes, imageIds, rebuilt, composeVersion);
     let action: ServiceAction;
     if (!why) action = 'keep';
     else if (strategyOf(svc) === 'rolling' && all.some((c) => c.state === 'running')) action = 'roll';
@@ -104,6 +106,13 @@ export function planRollout(
     if (action === 'keep') plan.unchanged.push(name);
     else if (action === 'roll') plan.rolling.push(name);
     else plan.recreate.push(name);
+  }
+  for (const name of monitoring) {
+    const all = containers.filter((c) => c.service === name);
+    const why = differs(name, 1, all, hashes, imageIds, rebuilt, composeVersion);
+    const action: ServiceAction = !why ? 'keep' : all.length ? 'recreate' : 'create';
+    plan.decisions.push({ service: name, role: 'monitoring', action, reason: why ?? 'configuration and image unchanged' });
+    (action === 'keep' ? plan.unchanged : plan.recreate).push(name);
   }
   return plan;
 }

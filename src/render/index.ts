@@ -10,7 +10,8 @@ import { ConfigError } from '../errors.js';
 import { toYaml } from './yaml.js';
 import type { RenderedFile, RenderContext, Renderer } from './types.js';
 import { renderCompose } from './compose.js';
-import { renderMonitoring } from './monitoring.js';
+import { RELOADED_IN_PLACE, renderMonitoring } from './monitoring.js';
+import { monitoringOf } from '../config/monitoring.js';
 import { renderNginx } from './nginx.js';
 import { renderTraefik } from './traefik.js';
 import { renderGunicorn } from './gunicorn.js';
@@ -58,16 +59,18 @@ export const CONFIG_FILES_LABEL = 'lifeops.config-files';
  * never from the bytes of a file it bind-mounts: a changed postgresql.conf or
  * gunicorn config would be ignored. So every service that mounts rendered
  * files gets a label with their digest, and a change to them changes the
- * service. The nginx front is left out: deploy reloads it gracefully instead.
+ * service. The nginx front is left out: deploy reloads it gracefully instead;
+ * so are Prometheus and Alertmanager (deploy checks their files with promtool
+ * or amtool inside the running container, then has them reload in place).
  */
 export function labelConfigFiles(stack: Stack, files: RenderedFile[]): RenderedFile[] {
-  const skip = stack.front?.kind === 'nginx' ? stack.front.service : undefined;
+  const skip = new Set([...(stack.front?.kind === 'nginx' ? [stack.front.service] : []), ...(monitoringOf(stack) ? RELOADED_IN_PLACE : [])]);
   return files.map((f) => {
     if (!composeFiles([f]).length) return f;
     const doc = parse(f.content, { version: '1.1' }) as { services?: Record<string, { volumes?: string[]; labels?: Record<string, string> }> };
     let changed = false;
     for (const [name, svc] of Object.entries(doc.services ?? {})) {
-      if (name === skip) continue;
+      if (skip.has(name)) continue;
       const digest = mountedFilesDigest(svc.volumes ?? [], files);
       if (!digest) continue;
       svc.labels = { ...svc.labels, [CONFIG_FILES_LABEL]: digest };

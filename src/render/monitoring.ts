@@ -21,6 +21,14 @@ import type { RenderContext, RenderedFile } from './types.js';
 
 export const MONITORING_COMPOSE_FILE = 'docker-compose.monitoring.yml';
 
+/**
+ * The monitoring services whose mounted configuration is reloaded in place by
+ * deploy (plan/monitoring.ts), so their compose definition carries no digest
+ * of those files (render/index.ts labelConfigFiles): a changed rule keeps the
+ * container, its alerts' pending state and its scrape history running.
+ */
+export const RELOADED_IN_PLACE: readonly string[] = [MON.prometheus.service, MON.alertmanager.service];
+
 /** Official images of the monitoring stack (pinned; the stack's image mapping applies). */
 export const MONITORING_IMAGES = {
   prometheus: 'prom/prometheus:v2.53.0',

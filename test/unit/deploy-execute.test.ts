@@ -28,7 +28,7 @@ const SERVICES = ['db', 'cache', 'web', 'worker', 'front'];
 class ScriptedEngine {
   containers: ContainerState[];
   private seq = 0;
-  constructor(project: string, running: string[]) {
+  constructor(project: string, running: string[], private readonly all: string[] = SERVICES) {
     this.containers = running.map((s) => this.make(project, s));
   }
   make(project: string, service: string): ContainerState {
@@ -47,7 +47,7 @@ class ScriptedEngine {
     const up = argv.indexOf('up');
     if (up >= 0 && (argv[0] === 'docker-compose' || argv[1] === 'compose')) {
       const named = argv.slice(up + 1).filter((a) => !a.startsWith('-'));
-      for (const s of named.length ? named : SERVICES) if (!this.containers.some((c) => c.service === s)) this.containers.push(this.make(project, s));
+      for (const s of named.length ? named : this.all) if (!this.containers.some((c) => c.service === s)) this.containers.push(this.make(project, s));
     }
   }
   asClient(): DockerClient {
@@ -62,16 +62,17 @@ class ScriptedEngine {
   }
 }
 
-function setup(compose: ComposeCli, running: string[], failOn?: RegExp) {
+function setup(compose: ComposeCli, running: string[], failOn?: RegExp, env = 'local') {
   const base = path.join(ROOT, '.tmp-tests');
   mkdirSync(base, { recursive: true });
   const stateDir = mkdtempSync(path.join(base, 'execute-'));
-  const stack = loadStack({ file: path.join(ROOT, 'stacks/demo.yaml'), env: 'local', processEnv: { POSTGRES_PASSWORD: 'pw-for-the-execute-test' } });
+  const stack = loadStack({ file: path.join(ROOT, 'stacks/demo.yaml'), env, processEnv: { POSTGRES_PASSWORD: 'pw-for-the-execute-test' } });
   // the scripted engine answers instantly; the front-settle pause is recorded, not waited
-  const engine = new ScriptedEngine(stack.project, running);
+  const all = env === 'monitored' ? [...SERVICES, 'prometheus', 'alertmanager'] : SERVICES;
+  const engine = new ScriptedEngine(stack.project, running, all);
   let failed = false;
   const rec = new RecordingEffects((argv, kind) => {
-    if (kind === 'read') return argv.includes('--hash=*') ? { stdout: SERVICES.map((s) => `${s} new-${s}`).join('\n') } : undefined;
+    if (kind === 'read') return argv.includes('--hash=*') ? { stdout: all.map((s) => `${s} new-${s}`).join('\n') } : undefined;
     // the scripted failure happens once: the undo's own commands succeed
     if (failOn?.test(argv.join(' ')) && !failed) {
       failed = true;
@@ -107,9 +108,9 @@ function setup(compose: ComposeCli, running: string[], failOn?: RegExp) {
     compose,
     target,
     containers: engine.containers.map((c) => ({ id: c.id, name: c.name, service: c.service, state: c.state, health: c.health, imageId: c.imageId, labels: c.labels })),
-    hashes: Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])),
+    hashes: Object.fromEntries(all.map((s) => [s, `old-${s}`])),
     hashesFrom: 'compose',
-    imageIds: Object.fromEntries(SERVICES.map((s) => [s, `sha256:${s}`])),
+    imageIds: Object.fromEntries(all.map((s) => [s, `sha256:${s}`])),
     builds: [],
     frontChanged: false,
     newMigrations: [],
@@ -123,7 +124,7 @@ function setup(compose: ComposeCli, running: string[], failOn?: RegExp) {
 function plannedChanges(plan: DeployPlan): string[][] {
   return plan.steps.flatMap((s): string[][] => {
     if (s.kind === 'roll') return [s.argv, ...s.retire.flatMap((c) => [c.stop, c.rm]), s.scaleBack];
-    if (s.kind === 'build' || s.kind === 'up-infra' || s.kind === 'up-apps' || s.kind === 'migrate' || s.kind === 'start-data') return [s.argv];
+    if (s.kind === 'build' || s.kind === 'up-infra' || s.kind === 'up-apps' || s.kind === 'migrate' || s.kind === 'start-data' || s.kind === 'up-monitoring' || s.kind === 'reload-monitoring') return [s.argv];
     return [];
   });
 }
@@ -179,6 +180,28 @@ describe('the executor runs exactly the plan (recording port)', () => {
     const planned = plannedChanges(plan);
     const cut = planned.findIndex((a) => a.join(' ').includes('--scale web=1'));
     expect(t.rec.changes().slice(0, cut + 1)).toEqual(planned.slice(0, cut + 1));
+  });
+
+  it('monitoring: a changed rule file reloads Prometheus in place (check inside its container, then the planned HUP), a changed exporter config recreates it', async () => {
+    const t = setup(V2, [...SERVICES, 'prometheus', 'alertmanager'], undefined, 'monitored');
+    const all = [...SERVICES, 'prometheus', 'alertmanager'];
+    const plan = planDeploy(t.facts({ hashes: { ...Object.fromEntries(all.map((s) => [s, `old-${s}`])), alertmanager: 'new-alertmanager' }, newMigrations: undefined, monitoringChanged: { prometheus: true, alertmanager: true } }));
+    expect(plan.steps.filter((s) => s.kind === 'up-monitoring' || s.kind === 'reload-monitoring').map((s) => s.kind)).toEqual(['up-monitoring', 'reload-monitoring']);
+    const promId = t.engine.containers.find((c) => c.service === 'prometheus')!.id;
+    await execute(t.d, plan, V2, undefined, new Date(), result);
+    expect(t.rec.changes()).toEqual(plannedChanges(plan));
+    expect(t.rec.changes()).toContainEqual(['docker', 'kill', '--signal', 'HUP', promId]);
+    expect(t.rec.changes().find((a) => a.includes('up'))).toEqual(expect.arrayContaining(['up', '-d', 'alertmanager']));
+  });
+
+  it('monitoring: the check refusing the new files stops the deploy before the reload (no HUP sent)', async () => {
+    const t = setup(V2, [...SERVICES, 'prometheus', 'alertmanager'], undefined, 'monitored');
+    const client = t.engine.asClient();
+    t.run.useEngine({ ...client, exec: async (id: string, cmd: string[]) => (cmd[0] === 'promtool' ? { exitCode: 1, output: 'FAILED: parsing YAML file rules/alerts.yml' } : client.exec(id, cmd)) } as typeof client);
+    const plan = planDeploy(t.facts({ newMigrations: undefined, monitoringChanged: { prometheus: true, alertmanager: false } }));
+    const err = await execute(t.d, plan, V2, undefined, new Date(), result).catch((e: Error) => e);
+    expect(String((err as Error).message)).toMatch(/prometheus refuses the new configuration .*promtool check config/);
+    expect(t.rec.changes().some((a) => a.includes('kill'))).toBe(false);
   });
 
   it('the dry-run port refuses the first change, with an error that names the command', async () => {
