@@ -35,6 +35,7 @@ import {
   type TlsFact,
 } from '../plan/status.js';
 import { endpointChecks, serviceStatuses } from './health.js';
+import { maintenanceFact } from './maintenance.js';
 import type { IO, Run } from './context.js';
 import { stateIdentity } from '../state/engine-lock.js';
 import { whoIsInCharge } from '../plan/ownership.js';
@@ -198,6 +199,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
   const firstDeploy = releases.find((r) => r.kind === 'deploy' && r.outcome === 'success');
   const drill = readDrill(stateDir, stack.env);
   const lock = lockFacts(stateDir, stack.env);
+  const maintenance = maintenanceFact(stack, stateDir);
 
   const backupDisk = byDeadline(diskSpace(backupDir(stack, stateDir)), deadline, 'disk of the backups');
   const diskFact = async (label: DiskFact['label'], path: Promise<string>, space: (p: string) => Promise<Awaited<ReturnType<typeof diskSpace>>>): Promise<DiskFact> => {
@@ -263,6 +265,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
     tls: engineDone.tls,
     ...(engineDone.front ? { front: engineDone.front } : {}),
     ...(inCharge ? { in_charge: inCharge } : {}),
+    ...(maintenance ? { maintenance } : {}),
   };
   return evaluateStatus(facts, stack.status);
 }
