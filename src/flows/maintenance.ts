@@ -20,7 +20,7 @@ import {
   type MaintenanceRecord,
 } from '../render/maintenance.js';
 import { configuredHostPort } from '../plan/status.js';
-import { ACTIVE_LINK, clearMaintenance, readMaintenance, writeMaintenance, type MaintenanceState } from '../state/maintenance.js';
+import { ACTIVE_LINK, clearMaintenance, readMaintenance, writeMaintenance } from '../state/maintenance.js';
 import { maintenanceDir, renderDir } from '../state/paths.js';
 import { readRenderedDir } from './render.js';
 import type { Run } from './context.js';
@@ -155,13 +155,6 @@ export function maintenanceState(stack: Stack, stateDir: string): MaintenanceRes
   const m = readMaintenance(stateDir, stack.env);
   if (!m) return { env: stack.env, on: false };
   return { env: stack.env, on: true, since: m.since, message: m.message, retry_after: m.retry_after, by: m.by, dir: path.join(maintenanceDir(stateDir, stack.env), m.folder) };
-}
-
-/** For status: the record when maintenance is on, `{on: false}` when off; undefined when the stack has no nginx front. */
-export function maintenanceFact(stack: Stack, stateDir: string): ({ on: boolean } & Partial<MaintenanceState>) | undefined {
-  if (maintenanceUnsupported(stack)) return undefined;
-  const m = readMaintenance(stateDir, stack.env);
-  return m ? { on: true, since: m.since, message: m.message, retry_after: m.retry_after, by: m.by } : { on: false };
 }
 
 /**

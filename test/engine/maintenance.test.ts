@@ -4,10 +4,15 @@
 // or reloaded; requests while toggling are answered (200 or 503), none fail.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { lifeops, demoCopy } from '../helpers.js';
+import { lifeops, demoCopy, at } from '../helpers.js';
 
 const PORT = 18977;
-const stack = demoCopy('mnt', PORT);
+const stack = demoCopy('mnt', PORT, (d) => {
+  // a version can be made to fail /ready from the environment (it checks Redis), as in deploy-rollout.test.ts
+  at(d, 'services.web.environment').REDIS_URL = '${WEB_REDIS_URL}';
+  at(d, 'variables.defaults').WEB_REDIS_URL = 'redis://cache:6379/0';
+  at(d, 'services.web').health_timeout = '45s';
+});
 const args = (...rest: string[]) => ['-f', stack.file, '--state-dir', stack.stateDir, ...rest];
 const ENV = { POSTGRES_PASSWORD: 'demo-local-password-not-secret' };
 const url = (p: string) => `http://127.0.0.1:${PORT}${p}`;
@@ -166,5 +171,20 @@ describe('maintenance mode (real engine)', () => {
     expect((await get('/')).status).toBe(503);
     expect((await lifeops(args('maintenance', 'off'), { env: ENV })).exitCode).toBe(0);
     expect((await get('/')).status).toBe(200);
+  });
+
+  it('deploy --maintenance that fails: undone first, then maintenance off; the previous version serves', async () => {
+    const r = await lifeops(args('deploy', 'local', '--version', 'm3', '--skip-backup', '--maintenance'), { env: { ...ENV, WEB_REDIS_URL: 'redis://nowhere:6379/0' } });
+    expect(r.exitCode).toBe(1);
+    const undone = r.stderr.search(/rolled back to the previous release|rollback: put back the rendered files/);
+    const off = r.stderr.indexOf('maintenance mode off: the deploy is over');
+    expect(r.stderr.indexOf('maintenance mode on for the deploy')).toBeGreaterThan(-1);
+    expect(undone, r.stderr).toBeGreaterThan(-1);
+    expect(off, r.stderr).toBeGreaterThan(undone);
+    const home = await get('/');
+    expect(home.status).toBe(200);
+    expect(JSON.parse(home.body).version).toBe('m2');
+    expect(JSON.parse((await lifeops(args('maintenance', 'status', '--json'), { env: ENV })).stdout)).toMatchObject({ on: false });
+    expect(await frontId()).toBe(front);
   });
 });
