@@ -187,4 +187,33 @@ describe('maintenance mode (real engine)', () => {
     expect(JSON.parse((await lifeops(args('maintenance', 'status', '--json'), { env: ENV })).stdout)).toMatchObject({ on: false });
     expect(await frontId()).toBe(front);
   });
+
+  it('rollback --release --maintenance holds it for the rollback and turns it off at the end', async () => {
+    const history = JSON.parse((await lifeops(args('history', '--json'), { env: ENV })).stdout) as { run_id: string; outcome: string; kind: string }[];
+    const release = history.filter((h) => h.kind === 'deploy' && h.outcome === 'success').at(-1)!.run_id;
+    const b = await lifeops(args('backup', '--tag', 'for-rollback'), { env: ENV });
+    expect(b.exitCode, b.stderr).toBe(0);
+    let done = false;
+    let during = 0;
+    const loop = (async () => {
+      for (let i = 0; i < 1500 && !done; i++) {
+        try {
+          if ((await get('/')).status === 503) during++;
+        } catch {
+          /* only the 503s matter here */
+        }
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    })();
+    const r = await lifeops(args('rollback', '--release', release, '--maintenance', '--yes'), { env: ENV });
+    done = true;
+    await loop;
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/maintenance mode on for the rollback/);
+    expect(r.stderr).toMatch(/maintenance mode off: the rollback is over/);
+    expect(during).toBeGreaterThan(0);
+    expect((await get('/')).status).toBe(200);
+    expect(JSON.parse((await lifeops(args('maintenance', 'status', '--json'), { env: ENV })).stdout)).toMatchObject({ on: false });
+    expect(await frontId()).toBe(front);
+  });
 });
