@@ -24,6 +24,12 @@ import { ACTIVE_LINK, clearMaintenance, readMaintenance, writeMaintenance } from
 import { maintenanceDir, renderDir } from '../state/paths.js';
 import { readRenderedDir } from './render.js';
 import type { Run } from './context.js';
+import { assertInCharge } from './ownership.js';
+import { TAKE_OVER_ENV } from '../plan/ownership.js';
+
+/** The front reads the render dir of the state dir in charge of the project: from another one the flag would not reach it (exit 2). */
+const inCharge = (stack: Stack, run: Run, stateDir: string) =>
+  run.step(`check that this state dir is in charge of project ${stack.project}`, () => assertInCharge(stack, run.docker, stateDir, run.io.env[TAKE_OVER_ENV]));
 
 export interface MaintenanceOnOptions {
   stateDir: string;
@@ -109,6 +115,7 @@ export async function maintenanceOn(stack: Stack, run: Run, o: MaintenanceOnOpti
     run.say('dry run: nothing was changed');
     return { ...base, dir: path.join(dir, folder), dry_run: true, would_write: would };
   }
+  await inCharge(stack, run, o.stateDir);
   await run.step('pre-flight: the front in force has the maintenance check', async () => checkConfigInForce(stack, o.stateDir));
   const before = readMaintenance(o.stateDir, stack.env);
   const written = await run.step(`maintenance on: write the page and point ${ACTIVE_LINK} at it (retry after ${retryAfter}s)`, async () => writeMaintenance(o.stateDir, stack.env, folder, pages));
@@ -138,6 +145,7 @@ export async function maintenanceOff(stack: Stack, run: Run, o: { stateDir: stri
     run.say('dry run: nothing was changed');
     return { env: stack.env, on: Boolean(was), dry_run: true, ...(was ? {} : { unchanged: true }) };
   }
+  await inCharge(stack, run, o.stateDir);
   const removed = await run.step(`maintenance off: remove ${ACTIVE_LINK}`, async () => clearMaintenance(o.stateDir, stack.env));
   const front = await run.step('check the front no longer answers the maintenance page', async () => {
     const a = await askFront(stack, await run.docker.projectContainers(stack.project));
