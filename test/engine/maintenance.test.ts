@@ -103,6 +103,14 @@ describe('maintenance mode (real engine)', () => {
     expect(await frontStarted(front)).toBe(started);
   });
 
+  it('from a state dir not in charge of the project: refused with exit 2, the front untouched', async () => {
+    const other = `${stack.stateDir}-other`;
+    const r = await lifeops(['-f', stack.file, '--state-dir', other, 'maintenance', 'on'], { env: ENV });
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/state dir/);
+    expect((await get('/')).status).toBe(200);
+  });
+
   it('toggling under a bounded request loop: every request is answered 200 or 503, none fails', async () => {
     let done = false;
     const seen = { ok: 0, maintenance: 0, failed: 0 };
