@@ -28,6 +28,7 @@ const backup = () => import('./handlers/backup.js');
 const statusReport = () => import('./handlers/status-report.js');
 const cron = () => import('./handlers/cron.js');
 const importer = () => import('./handlers/import.js');
+const maintenance = () => import('./handlers/maintenance.js');
 
 export function declareCommands(program: Command, act: Act): void {
   program
@@ -86,6 +87,7 @@ export function declareCommands(program: Command, act: Act): void {
     .option('--skip-backup', 'do not take the pre-deploy backup')
     .option('--json', 'print the result (with the plan) as JSON on stdout')
     .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
+    .option('--maintenance', 'hold maintenance mode on (the nginx front answers 503) for the deploy, off at the end, also after a failure and its undo')
     .action(act(deploy, (m, cli, env, o) => m.deployCommand(cli, env, o)));
 
   program
@@ -184,7 +186,32 @@ export function declareCommands(program: Command, act: Act): void {
     .option('--yes', 'do not ask for confirmation (production)')
     .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
     .option('--json', 'print the result as JSON')
+    .option('--maintenance', 'hold maintenance mode on (the nginx front answers 503) for the rollback, off at the end')
     .action(act(backup, (m, cli, id, o) => m.rollbackCommand(cli, id, o)));
+
+  const maint = program.command('maintenance').description('maintenance mode: the nginx front answers 503 with Retry-After and a page (JSON for Accept: application/json); health paths stay up');
+  maint
+    .command('on')
+    .description('turn maintenance mode on (or change its message); no restart or reload of the front')
+    .addOption(envOption())
+    .option('--message <text>', 'the message the page shows (printable text, one line)')
+    .option('--retry-after <seconds>', 'the Retry-After header, in seconds (default 300)')
+    .option('--dry-run', 'print the files it would write, change nothing')
+    .option('--json', 'print the result as JSON')
+    .action(act(maintenance, (m, cli, o) => m.maintenanceOnCommand(cli, o)));
+  maint
+    .command('off')
+    .description('turn maintenance mode off')
+    .addOption(envOption())
+    .option('--dry-run', 'say what it would remove, change nothing')
+    .option('--json', 'print the result as JSON')
+    .action(act(maintenance, (m, cli, o) => m.maintenanceOffCommand(cli, o)));
+  maint
+    .command('status')
+    .description('whether maintenance mode is on, since when, with which message')
+    .addOption(envOption())
+    .option('--json', 'print as JSON')
+    .action(act(maintenance, (m, cli, o) => m.maintenanceStatusCommand(cli, o)));
 
   program
     .command('cron')

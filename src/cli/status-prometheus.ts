@@ -98,5 +98,9 @@ export function formatPrometheus(r: StatusReport): string {
   m.gauge('lifeops_disk_size_bytes', 'Size of that file system.', f.disks.map((d) => ({ labels: { what: d.label, path: d.path }, value: d.size_bytes })));
 
   if (f.front && !f.front.skipped) m.gauge('lifeops_front_ready', "1 when the app's readiness path answered 2xx through the front's published port.", one(!f.front.error && f.front.status !== undefined && f.front.status >= 200 && f.front.status < 300 ? 1 : 0));
+  if (f.maintenance) {
+    m.gauge('lifeops_maintenance', '1 while maintenance mode is on (the nginx front answers 503 but for the health paths).', one(f.maintenance.on ? 1 : 0));
+    m.gauge('lifeops_maintenance_since_timestamp_seconds', 'When maintenance mode was turned on (Unix time).', one(f.maintenance.on ? ts(f.maintenance.since) : undefined));
+  }
   return m.text();
 }

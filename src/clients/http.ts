@@ -12,6 +12,8 @@ export interface HttpProbe {
   hostHeader?: string;
   tls?: boolean;
   timeoutMs: number;
+  /** further request headers (an Accept, say) */
+  headers?: Record<string, string>;
 }
 
 export interface LoopbackAnswer {
@@ -32,7 +34,7 @@ export function httpGetLoopback(p: HttpProbe): Promise<LoopbackAnswer> {
         port: p.port,
         method: 'GET',
         path: p.path,
-        headers: { ...(p.hostHeader ? { host: p.hostHeader } : {}), 'user-agent': 'lifeops-status', connection: 'close' },
+        headers: { ...(p.hostHeader ? { host: p.hostHeader } : {}), 'user-agent': 'lifeops-status', connection: 'close', ...p.headers },
         ...(p.tls ? { servername: p.hostHeader, rejectUnauthorized: false } : {}),
       },
       (res) => {

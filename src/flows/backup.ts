@@ -30,7 +30,7 @@ import { archiveVolume, volumeName } from '../backup/volumes.js';
 import type { Run } from './context.js';
 import { newRunId } from '../state/runlog.js';
 import { readRenderedDir, SECRET_FILES_DIR } from './render.js';
-import { renderDir as renderDirFor } from '../state/paths.js';
+import { MAINTENANCE_SUBDIR, renderDir as renderDirFor } from '../state/paths.js';
 import { readReleases } from '../state/ledger.js';
 import { lockAndRecover } from './recover.js';
 import type { Lock } from '../state/lock.js';
@@ -197,7 +197,9 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
       if (existsSync(renderDir)) {
         // secret files stay out: a rollback writes them from the environment it runs in
         const secrets = path.join(renderDir, SECRET_FILES_DIR);
-        cpSync(renderDir, path.join(tmp, 'release'), { recursive: true, filter: (src) => src !== secrets });
+        // maintenance mode is the moment's, not the release's: a restored release never turns it on
+        const maintenance = path.join(renderDir, MAINTENANCE_SUBDIR);
+        cpSync(renderDir, path.join(tmp, 'release'), { recursive: true, filter: (src) => src !== secrets && src !== maintenance });
         manifest.release.render_dir = 'release';
         manifest.release.compose_files = composeFiles(readRenderedDir(renderDir));
       }

@@ -14,6 +14,8 @@ export interface DeployFlowOptions {
   commandLine: string;
   allowDangerousMigrations?: boolean;
   skipBackup?: boolean;
+  /** --maintenance: the front answers 503 (maintenance mode) while the deploy runs */
+  maintenance?: boolean;
   /** --wait: how long to wait for a live run holding the lock (ms) */
   waitMs?: number;
   /** asks the operator (production); throws when refused or when there is no terminal */

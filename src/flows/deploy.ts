@@ -31,6 +31,7 @@ import { monitoringFilesChanged, monitoringServices } from '../plan/monitoring.j
 import { plainComposeText } from '../render/compose-adopt.js';
 import { datastores, formatDeployPlan, planDeploy, type DeployFacts, type DeployPlan, type PlannedBuild } from '../plan/deploy.js';
 import { execute } from './deploy-execute.js';
+import { holdMaintenance } from './maintenance.js';
 import type { DeployFlowOptions, DeployInputs, DeployResult } from './deploy-types.js';
 
 export type { DeployFlowOptions, DeployResult } from './deploy-types.js';
@@ -184,6 +185,7 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
     const plan = planDeploy(await observe(d, compose, mplan));
     run.info('plan', plan);
     for (const line of formatDeployPlan(plan)) run.say(line);
+    if (opts.maintenance) run.say('maintenance mode (--maintenance): on before the first step, off after the last (also after a failure and its undo)');
     run.say('dry run: nothing was changed');
     return result('planned', plan);
   }
@@ -201,7 +203,13 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
     // the same per-service table and steps --dry-run prints, so a log shows what was decided and why
     for (const line of formatDeployPlan(plan)) run.say(line);
     run.say(`plan: ${describePlan(plan.rollout)}`);
-    return await execute(d, plan, compose, mplan, started, result);
+    const release = opts.maintenance ? await holdMaintenance(stack, run, opts.stateDir, 'deploy') : undefined;
+    try {
+      return await execute(d, plan, compose, mplan, started, result);
+    } finally {
+      // after the executor's own undo on a failure
+      await release?.();
+    }
   } catch (e) {
     throw run.interruption(e);
   } finally {

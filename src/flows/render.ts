@@ -8,6 +8,7 @@ import type { Stack } from '../config/schema.js';
 import { renderAll, composeFiles, type RenderedFile } from '../render/index.js';
 import { alertmanagerSecretFiles } from '../render/alertmanager.js';
 import { chownSync } from 'node:fs';
+import { MAINTENANCE_SUBDIR } from '../state/paths.js';
 
 
 export function renderStack(stack: Stack, renderDir: string): RenderedFile[] {
@@ -89,14 +90,14 @@ export function composePaths(files: RenderedFile[], dir: string): string[] {
  */
 export const SECRET_FILES_DIR = 'alertmanager/secrets';
 
-/** Read back a rendered folder (for plan diffs and release records), secret files left out. */
+/** Read back a rendered folder (for plan diffs and release records), secret files and maintenance mode's folder left out. */
 export function readRenderedDir(dir: string): RenderedFile[] {
   const out: RenderedFile[] = [];
   const walk = (rel: string) => {
     const abs = path.join(dir, rel);
     for (const name of readdirSync(abs).sort()) {
       const r = rel ? `${rel}/${name}` : name;
-      if (r === SECRET_FILES_DIR) continue;
+      if (r === SECRET_FILES_DIR || r === MAINTENANCE_SUBDIR) continue;
       if (statSync(path.join(dir, r)).isDirectory()) walk(r);
       else if (name !== MANIFEST) out.push({ path: r, content: readFileSync(path.join(dir, r), 'utf8') });
     }

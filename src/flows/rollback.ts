@@ -24,6 +24,7 @@ import { reloadFront } from './rollout.js';
 import { releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
 import { waitHealthy } from './wait.js';
 import { appServices, restoreBackup, safetyBackupWithAppsStopped } from './restore.js';
+import { holdMaintenance } from './maintenance.js';
 
 /** Put a backup's rendered files back as the env's render dir; re-tag images to the recorded IDs when they still exist. */
 async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: string, manifest: BackupManifest): Promise<{ files: string[]; changed: boolean }> {
@@ -89,6 +90,8 @@ export interface RollbackOptions {
   commandLine: string;
   /** --wait: how long to wait for a live run holding the lock (ms) */
   waitMs?: number;
+  /** --maintenance: the front answers 503 (maintenance mode) while the rollback runs */
+  maintenance?: boolean;
   confirm: (question: string) => Promise<void>;
 }
 
@@ -138,8 +141,10 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
   /** what the failure path must undo: apps stopped for the safety backup, live data touched, the release in force replaced */
   const changed = { appsStopped: [] as string[], data: false, release: undefined as PriorRelease | undefined };
   let composeCli: ComposeCli | undefined; // known once detected: the undo needs it
+  let endMaintenance: (() => Promise<void>) | undefined;
   try {
     lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, handleSignals: false });
+    if (opts.maintenance) endMaintenance = await holdMaintenance(stack, run, opts.stateDir, 'rollback');
     const compose = (composeCli = await detectCompose());
     if (dataToo) {
       const current = renderDirFor(opts.stateDir, stack.env);
@@ -182,6 +187,7 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
     }
     throw err;
   } finally {
+    await endMaintenance?.(); // after the undo, if there was one
     untrap();
     lock?.release();
   }

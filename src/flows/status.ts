@@ -28,6 +28,7 @@ import {
   type DiskFact,
   type FrontFact,
   type LockFact,
+  type MaintenanceFact,
   type ProbeFact,
   type ServiceFact,
   type StatusFacts,
@@ -35,6 +36,7 @@ import {
   type TlsFact,
 } from '../plan/status.js';
 import { endpointChecks, serviceStatuses } from './health.js';
+import { readMaintenance } from '../state/maintenance.js';
 import type { IO, Run } from './context.js';
 import { stateIdentity } from '../state/engine-lock.js';
 import { whoIsInCharge } from '../plan/ownership.js';
@@ -198,6 +200,9 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
   const firstDeploy = releases.find((r) => r.kind === 'deploy' && r.outcome === 'success');
   const drill = readDrill(stateDir, stack.env);
   const lock = lockFacts(stateDir, stack.env);
+  // maintenance mode of the nginx front (flows/maintenance.ts writes it): one readlink
+  const m = stack.front?.kind === 'nginx' ? readMaintenance(stateDir, stack.env) : undefined;
+  const maintenance: MaintenanceFact | undefined = stack.front?.kind !== 'nginx' ? undefined : m ? { on: true, since: m.since, message: m.message, retry_after: m.retry_after, by: m.by } : { on: false };
 
   const backupDisk = byDeadline(diskSpace(backupDir(stack, stateDir)), deadline, 'disk of the backups');
   const diskFact = async (label: DiskFact['label'], path: Promise<string>, space: (p: string) => Promise<Awaited<ReturnType<typeof diskSpace>>>): Promise<DiskFact> => {
@@ -263,6 +268,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
     tls: engineDone.tls,
     ...(engineDone.front ? { front: engineDone.front } : {}),
     ...(inCharge ? { in_charge: inCharge } : {}),
+    ...(maintenance ? { maintenance } : {}),
   };
   return evaluateStatus(facts, stack.status);
 }

@@ -98,6 +98,15 @@ export interface FrontFact {
   duration_ms: number;
 }
 
+/** Maintenance mode of the nginx front (flows/maintenance.ts); absent for a stack without one. */
+export interface MaintenanceFact {
+  on: boolean;
+  since?: string;
+  message?: string;
+  retry_after?: number;
+  by?: string;
+}
+
 export interface StatusFacts {
   project: string;
   env: string;
@@ -121,6 +130,7 @@ export interface StatusFacts {
   front?: FrontFact;
   /** another state dir manages the containers (their lifeops.state label): this one's ledger says nothing about them */
   in_charge?: { owner: StateRef; self: StateRef };
+  maintenance?: MaintenanceFact;
 }
 
 export interface Check {
@@ -276,6 +286,12 @@ export function frontCheck(fr: FrontFact): Check {
   return { ...base, level: 'CRITICAL', message: `${fr.url} answered ${fr.status}` };
 }
 
+/** Maintenance mode on: a WARNING (users get 503), with since when and the message; none when off. */
+export function maintenanceCheck(m: MaintenanceFact, now: Date): Check {
+  const since = m.since ? ` since ${m.since} (${ago(ageS(now, m.since))})` : '';
+  return { check: 'maintenance', level: 'WARNING', duration_ms: 0, message: `maintenance mode is on${since}${m.by ? `, by ${m.by}` : ''}: the front answers 503 "${m.message ?? '?'}"; end it with lifeops maintenance off` };
+}
+
 /** The test bed's placeholder image (busybox httpd answering 200): stands in for images Debian lacks. */
 export const isPlaceholderImage = (image?: string): boolean => !!image && /^lifeops\/placeholder(:|$)/.test(image);
 
@@ -310,6 +326,7 @@ export function evaluateStatus(f: StatusFacts, thresholds: StatusThresholds): St
   if (!f.engine.ok) checks.push({ check: 'docker engine', level: 'UNKNOWN', message: f.engine.error ?? 'not reachable', duration_ms: f.engine.duration_ms });
   checks.push(...f.probes);
   if (f.front) checks.push(frontCheck(f.front));
+  if (f.maintenance?.on) checks.push(maintenanceCheck(f.maintenance, now));
   if (f.in_charge) checks.push({ check: 'state dir in charge', level: 'WARNING', message: inChargeMessage(f.in_charge.self, f.in_charge.owner), duration_ms: 0 }, lockCheck(f, limits, now));
   else checks.push(backupCheck(f, limits, now), verifiedBackupCheck(f, limits, now), drillCheck(f, limits, now), deployCheck(f, now), lockCheck(f, limits, now));
   checks.push(...f.disks.map((d) => diskCheck(d, limits)));

@@ -12,6 +12,9 @@ export interface Refusal {
 type Check = (value: unknown) => string | undefined;
 const given: Check = (v) => (v === undefined || v === false ? undefined : 'given');
 
+/** Maintenance mode is a flag file lifeops writes on this host into the folder the nginx front bind-mounts. */
+const MAINTENANCE_WHY = "maintenance mode is a flag file in the nginx front's bind-mounted folder on this host; a swarm front runs on a node of its own, which the file would have to reach";
+
 /**
  * Per command, the options the swarm target cannot honour (by commander's
  * attribute name), each with the reason. Whole commands the swarm target
@@ -20,18 +23,23 @@ const given: Check = (v) => (v === undefined || v === false ? undefined : 'given
 const SWARM: Record<string, Record<string, { flag: string; check?: Check; why: string }>> = {
   deploy: {
     build: { flag: '--build', why: 'swarm nodes run images already loaded on them; build and load them first (docker build, docker save | docker -H NODE load)' },
+    maintenance: { flag: '--maintenance', why: MAINTENANCE_WHY },
   },
   logs: {
     follow: { flag: '--follow', why: 'swarm logs are read once (docker service logs); follow them with docker service logs -f' },
   },
   rollback: {
     release: { flag: '--release', why: 'the swarm target returns to a backup (data and release) only: give a backup id' },
+    maintenance: { flag: '--maintenance', why: MAINTENANCE_WHY },
   },
   'backups verify': {
     '*': { flag: 'backups verify', why: 'swarm backups have no restore drill yet' },
   },
   down: {
     '*': { flag: 'down', why: 'the swarm target has no down yet; `docker stack rm PROJECT` on a manager removes the services (volumes stay)' },
+  },
+  maintenance: {
+    '*': { flag: 'maintenance', why: MAINTENANCE_WHY },
   },
   cron: {
     install: { flag: '--install', why: "the installed jobs include the restore drill (backups verify), which the swarm target lacks" },

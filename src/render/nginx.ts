@@ -7,6 +7,7 @@ import { renderTemplate } from './templates.js';
 import { ConfigError } from '../errors.js';
 import { renderedHeader } from './header.js';
 import { upstreamPort, locationPort, domainTls } from './front.js';
+import { maintenanceServerLines } from './maintenance.js';
 
 type Domain = Front['domains'][number];
 
@@ -219,6 +220,7 @@ function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean, dom
     static_location: staticLoc,
     api_location: api,
     path_locations: paths,
+    maintenance: '\n' + lines(maintenanceServerLines(stack, d, headers)) + '\n',
     health_location: health.length ? lines(health) + '\n' : '',
     general_limit: limit('general'),
     auth,

@@ -1,5 +1,6 @@
 // Every file lifeops keeps under the state folder, named in one place:
 //   render/<env>/             the rendered files in force
+//   render/<env>/nginx/maintenance/  maintenance mode of the nginx front (state/maintenance.ts; never part of a release)
 //   releases/<env>/<run>/     each successful release's rendered files (rollback target)
 //   releases.jsonl            the release ledger
 //   logs/<run>.jsonl          one JSON line per step of a run
@@ -15,6 +16,9 @@ import path from 'node:path';
 export const STATE_ENTRIES = ['render', 'releases', 'releases.jsonl', 'logs', 'locks', 'migrations', 'backups', 'drills', 'status', 'cache', 'swarm-backups'] as const;
 
 export const renderDir = (stateDir: string, env: string) => path.join(stateDir, 'render', env);
+/** Maintenance mode's folder: inside the rendered nginx folder, which the front bind-mounts whole. */
+export const MAINTENANCE_SUBDIR = 'nginx/maintenance';
+export const maintenanceDir = (stateDir: string, env: string) => path.join(renderDir(stateDir, env), ...MAINTENANCE_SUBDIR.split('/'));
 export const releaseArchiveDir = (stateDir: string, env: string, runId: string) => path.join(stateDir, 'releases', env, runId);
 export const ledgerFile = (stateDir: string) => path.join(stateDir, 'releases.jsonl');
 export const logsDir = (stateDir: string) => path.join(stateDir, 'logs');

@@ -8,6 +8,7 @@ import { backupDir, listBackups, loadBackup } from '../../backup/catalog.js';
 import { verifyBackup } from '../../flows/verify.js';
 import { rollback } from '../../flows/rollback.js';
 import { verifyLatest } from '../../flows/drill.js';
+import { refuseUnsupported } from '../../flows/maintenance.js';
 import { formatMiB } from '../../util/units.js';
 import { isSwarm, refuseUnhonoured, swarmBackupCommand, swarmBackupsList, swarmBackupShow, swarmRollbackCommand } from './swarm.js';
 
@@ -55,9 +56,10 @@ export async function backupsVerifyCommand(cli: Cli, given: string | undefined, 
   return 0;
 }
 
-export async function rollbackCommand(cli: Cli, id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean; wait?: string }): Promise<number> {
+export async function rollbackCommand(cli: Cli, id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean; wait?: string; maintenance?: boolean }): Promise<number> {
   const stack = cli.load(o.env);
   refuseUnhonoured(stack, 'rollback', o);
+  if (o.maintenance) refuseUnsupported(stack);
   if (isSwarm(stack)) return swarmRollbackCommand(cli, stack, id, o);
   const r = await rollback(stack, cli.newRun(stack), {
     stateDir: cli.stateDir(),
@@ -65,6 +67,7 @@ export async function rollbackCommand(cli: Cli, id: string | undefined, o: { rel
     release: id ? undefined : (o.release ?? 'previous'),
     commandLine: cli.commandLine,
     waitMs: cli.waitMs(o.wait),
+    maintenance: o.maintenance,
     confirm: (q) => cli.confirm(q, o.yes),
   });
   if (o.json) cli.json(r);

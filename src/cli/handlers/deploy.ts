@@ -5,6 +5,7 @@ import { LifeopsError } from '../../errors.js';
 import { deploy } from '../../flows/deploy.js';
 import { formatDuration } from '../../util/units.js';
 import { isSwarm, refuseUnhonoured, swarmDeployCommand } from './swarm.js';
+import { refuseUnsupported } from '../../flows/maintenance.js';
 
 export interface DeployArgs {
   version?: string;
@@ -15,6 +16,7 @@ export interface DeployArgs {
   allowDangerousMigrations?: boolean;
   skipBackup?: boolean;
   wait?: string;
+  maintenance?: boolean;
 }
 
 export async function deployCommand(cli: Cli, env: string, o: DeployArgs): Promise<number> {
@@ -23,6 +25,7 @@ export async function deployCommand(cli: Cli, env: string, o: DeployArgs): Promi
   const stack = cli.load(env, { overrides });
   if (!overrides.VERSION && !stack.vars.VERSION) stack.vars.VERSION = stack.deploy.version;
   refuseUnhonoured(stack, 'deploy', o);
+  if (o.maintenance) refuseUnsupported(stack);
   if (isSwarm(stack)) return swarmDeployCommand(cli, stack, o);
   const run = cli.newRun(stack);
   try {
@@ -33,6 +36,7 @@ export async function deployCommand(cli: Cli, env: string, o: DeployArgs): Promi
       commandLine: cli.commandLine,
       allowDangerousMigrations: o.allowDangerousMigrations,
       skipBackup: o.skipBackup,
+      maintenance: o.maintenance,
       waitMs: cli.waitMs(o.wait),
       confirm: (q) => cli.confirm(q, o.yes),
     });
