@@ -2,7 +2,10 @@
 // against that repository's freshness limits; a failed last copy attempt or a
 // failed last `backups verify --offsite` is at least a WARNING. Pure.
 import { formatDuration } from '../util/units.js';
-import type { Check, Level } from './status.js';
+
+// the shapes of plan/status.ts's Level and Check, restated: status.ts imports this file
+type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
+type Check = { check: string; level: Level; message: string; duration_ms: number };
 
 export interface OffsiteFact {
   repo: string;
