@@ -73,7 +73,7 @@ export async function copyPending(stack: Stack, run: Run, stateDir: string): Pro
           const tags = copyTags(stack.project, stack.env, b.id);
           const s = snaps.filter((x) => tags.every((tag) => x.tags?.includes(tag))).pop();
           if (!s) continue;
-          updateOffsite(stateDir, stack.env, repo.name, (r) => (r.copies[b.id] = { snapshot: s.id, time: s.time }));
+          updateOffsite(stateDir, stack.env, repo.name, (r) => (r.copies[b.id] = { snapshot: s.short_id, time: s.time }));
           o.adopted.push(b.id);
         }
       });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { offsiteFile } from './paths.js';
 
 export interface OffsiteCopy {
+  /** restic's short snapshot id (what `restic backup` names; `restic restore` takes it) */
   snapshot: string;
   /** when the copy finished */
   time: string;

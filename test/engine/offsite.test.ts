@@ -7,6 +7,7 @@
 //   - the repository unreachable: the backup still succeeds locally with a
 //     warning, recorded (status WARNING); the next backup copies both;
 //   - `backups verify --offsite` reads a different subset on each run;
+//   - a copy made but not recorded (killed run) is adopted by its tags;
 //   - the password never reaches an argv, the state dir's records or a log;
 //   - the same over sftp to the off-site host (testbed/offsite-host.sh: sshd
 //     in a network namespace, key-only, its host key pinned), the password
@@ -89,7 +90,7 @@ describe('off-site copies to a local-path restic repository', () => {
     const l = await listed();
     const row = l.find((x) => x.id === first)!;
     expect(row.local).toBe(true);
-    expect(row.offsite.map((o) => [o.repo, o.snapshot])).toEqual([['disk', mine.id]]);
+    expect(row.offsite.map((o) => [o.repo, o.snapshot])).toEqual([['disk', mine.short_id]]);
     const text = await cli(['backups', 'list']);
     expect(text.stdout).toMatch(new RegExp(`^${first} .* local,disk`, 'm'));
   }, 300_000);
@@ -150,6 +151,18 @@ describe('off-site copies to a local-path restic repository', () => {
     expect(two.exitCode, two.stderr).toBe(0);
     expect(two.stderr).toContain('off-site disk: restic check read data subset 2/12 back: no errors');
     expect(JSON.parse(readFileSync(path.join(stack.stateDir, 'offsite', 'local.json'), 'utf8')).disk).toMatchObject({ next_subset: 3, last_check: { ok: true, subset: '2/12' } });
+  }, 300_000);
+
+  it('a copy made but not recorded (a run killed after restic finished) is found by its tags, not made twice', async () => {
+    const file = path.join(stack.stateDir, 'offsite', 'local.json');
+    const rec = JSON.parse(readFileSync(file, 'utf8'));
+    const snap = rec.disk.copies[first].snapshot;
+    delete rec.disk.copies[first];
+    writeFileSync(file, JSON.stringify(rec));
+    const b = await backup();
+    expect(b.offsite.find((o) => o.repo === 'disk')).toMatchObject({ adopted: [first], copied: [b.id] });
+    expect((await snapshots(REPO)).filter((s) => s.tags.includes(`backup=${first}`)).map((s) => s.short_id)).toEqual([snap]);
+    expect((await listed()).find((x) => x.id === first)!.offsite).toMatchObject([{ repo: 'disk', snapshot: snap }]);
   }, 300_000);
 
   it('the password is in no record, log or state file', () => {
