@@ -68,9 +68,12 @@ function base(t: ResticTarget): string[] {
   return ['restic', '--repo', t.url, ...(isSftp(t.url) ? ['--option', `sftp.command=${sshCommand(t).join(' ')}`] : [])];
 }
 
+/** restic variables an operator's shell may hold that would pick another repository or password: emptied (restic treats empty as unset). */
+const CLEARED = { RESTIC_REPOSITORY: '', RESTIC_REPOSITORY_FILE: '', RESTIC_PASSWORD_COMMAND: '', RESTIC_PASSWORD: '', RESTIC_PASSWORD_FILE: '' };
+
 /** The child's environment: the password (file or value) and restic's cache under the state dir. */
 export function resticEnv(secret: ResticSecret, cacheDir: string): Record<string, string> {
-  return { ...('file' in secret ? { RESTIC_PASSWORD_FILE: secret.file } : { RESTIC_PASSWORD: secret.value }), RESTIC_CACHE_DIR: cacheDir };
+  return { ...CLEARED, ...('file' in secret ? { RESTIC_PASSWORD_FILE: secret.file } : { RESTIC_PASSWORD: secret.value }), RESTIC_CACHE_DIR: cacheDir };
 }
 
 const call = (t: ResticTarget, secret: ResticSecret, cacheDir: string, args: string[]): ResticCall => ({ argv: [...base(t), ...args], env: resticEnv(secret, cacheDir) });

@@ -122,8 +122,10 @@ describe('restic argv', () => {
       '--tag', 'lifeops', '--tag', 'project=shop', '--tag', 'env=local', '--tag', 'backup=20261207T051200Z-ab12',
       '20261207T051200Z-ab12',
     ]);
-    expect(b.env).toEqual({ RESTIC_PASSWORD: 'correct-horse-battery-staple', RESTIC_CACHE_DIR: cache });
-    expect(resticInit(t, { file: '/srv/shop/secrets/pw' }, cache)).toEqual({ argv: ['restic', '--repo', '/srv/shop/offsite', 'init'], env: { RESTIC_PASSWORD_FILE: '/srv/shop/secrets/pw', RESTIC_CACHE_DIR: cache } });
+    // variables of the operator's shell that would choose another repository or password are emptied (restic: unset)
+    const cleared = { RESTIC_REPOSITORY: '', RESTIC_REPOSITORY_FILE: '', RESTIC_PASSWORD_COMMAND: '', RESTIC_PASSWORD: '', RESTIC_PASSWORD_FILE: '' };
+    expect(b.env).toEqual({ ...cleared, RESTIC_PASSWORD: 'correct-horse-battery-staple', RESTIC_CACHE_DIR: cache });
+    expect(resticInit(t, { file: '/srv/shop/secrets/pw' }, cache)).toEqual({ argv: ['restic', '--repo', '/srv/shop/offsite', 'init'], env: { ...cleared, RESTIC_PASSWORD_FILE: '/srv/shop/secrets/pw', RESTIC_CACHE_DIR: cache } });
     expect(resticSnapshots(t, secret, cache, o).argv.slice(3)).toEqual(['snapshots', '--json', '--tag', 'project=shop,env=local']);
     expect(resticCheck(t, secret, cache, 3, 12).argv.slice(3)).toEqual(['check', '--read-data-subset=3/12']);
     expect(() => resticCheck(t, secret, cache, 13, 12)).toThrow();
