@@ -240,6 +240,32 @@ describe('off-site copies over sftp to the off-site host', () => {
     expect((JSON.parse(v.stdout) as { offsite: { repo: string; ok: boolean }[] }).offsite.map((c) => [c.repo, c.ok])).toEqual([['disk', true], ['box', true]]);
   }, 400_000);
 
+  it('while copying, no process has the password on its command line: restic gets it in its environment', async () => {
+    // a fresh backup with two repositories to copy to; /proc read every 10 ms meanwhile
+    const run = cli(['backup', '--json']);
+    let finished = false;
+    void run.finally(() => (finished = true));
+    const seen = new Map<number, { cmdline: string; env: string }>();
+    while (!finished) {
+      for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+        try {
+          const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+          if (!/(^|\/)restic |(^| )ssh /.test(cmdline) || seen.has(Number(pid))) continue;
+          seen.set(Number(pid), { cmdline, env: readFileSync(`/proc/${pid}/environ`, 'utf8') });
+        } catch {
+          /* ended meanwhile */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect((await run).exitCode).toBe(0);
+    const restics = [...seen.values()].filter((p) => /(^|\/)restic /.test(p.cmdline));
+    expect(restics.length, 'no restic process was seen').toBeGreaterThan(0);
+    for (const p of seen.values()) expect(p.cmdline).not.toContain(PASSWORD);
+    // the password travelled by the environment: the value for disk (env file), the file for box
+    expect(restics.some((p) => p.env.includes(`RESTIC_PASSWORD=${PASSWORD}`) || p.env.includes(`RESTIC_PASSWORD_FILE=${path.join(secrets, 'box.pw')}`))).toBe(true);
+  }, 300_000);
+
   it('a host key that does not match the pinned one is refused, never accepted', async () => {
     writeFileSync(box.kh, readFileSync(box.kh, 'utf8').replace(/ssh-ed25519 \S+/, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqHqGTVFXbVhVbOHVvjzI0ZrkG8dQk1OqpGWlR0eVb4'));
     const b = await backup();
