@@ -162,7 +162,7 @@ export function declareCommands(program: Command, act: Act): void {
   backups
     .command('list')
     .addOption(envOption())
-    .option('--json', 'print an array of {id, env, time, tag, size}')
+    .option('--json', 'print an array of {id, env, time, tag, size, verified, local, offsite}')
     .action(act(backup, (m, cli, o) => m.backupsListCommand(cli, o)));
   backups
     .command('show')
@@ -173,6 +173,7 @@ export function declareCommands(program: Command, act: Act): void {
     .command('verify')
     .argument('[id]', 'backup id (or --latest)')
     .option('--latest', 'verify the newest backup and record the restore drill for `status` (for cron)')
+    .option('--offsite', "check each backup.offsite repository, reading back the next part of its data (restic check --read-data-subset)")
     .addOption(envOption())
     .option('--json', 'print the result as JSON')
     .action(act(backup, (m, cli, id, o) => m.backupsVerifyCommand(cli, id, o)));

@@ -108,7 +108,8 @@ export function schemaError(src: Source, error: ZodError, value: unknown, envNam
     } else {
       const keyName = keyPath.length ? keyPath.join('.') : '(top level)';
       const where = found === undefined && keyPath.length ? locate(src, srcPath.slice(0, -1)) : locate(src, srcPath);
-      const text = found === undefined ? `missing required key${issue.code === 'invalid_type' ? ` (expected ${(issue as any).expected})` : ''}` : msg.text;
+      // a refinement that asks for a key not given keeps its own words (what the key is for)
+      const text = found === undefined ? (issue.code === 'custom' ? `missing: ${issue.message}` : `missing required key${issue.code === 'invalid_type' ? ` (expected ${(issue as any).expected})` : ''}`) : msg.text;
       lines.push(`${src.file}:${where}: ${keyName}: ${text}`);
     }
   }

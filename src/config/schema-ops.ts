@@ -3,6 +3,7 @@
 // and budget.
 import { z } from 'zod';
 import { numeric } from './numeric.js';
+import { offsiteSchema } from './offsite-schema.js';
 import { name, duration, memSize, safeToken, hostname, pgIdent, email, urlPath, port, cpus, stringOrList } from './schema-values.js';
 
 const tuningValue = z.union([z.string(), z.number(), z.boolean()]);
@@ -164,6 +165,7 @@ export const backupSchema = z
     compression: numeric(z.number().int().min(0).max(9)).optional().describe("pg_dump -Z level for backups (0-9; default pg_dump's own); safety backups use at most 1"),
     encryption_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional().describe('variable holding the encryption passphrase'),
     dir: z.string().optional().describe('where backups go; default <state-dir>/backups'),
+    offsite: offsiteSchema,
   })
   .strict();
 

@@ -35,6 +35,7 @@ import { readReleases } from '../state/ledger.js';
 import { lockAndRecover } from './recover.js';
 import type { Lock } from '../state/lock.js';
 import { applyRetention } from './retention.js';
+import { copyPending, type CopyOutcome } from './offsite.js';
 
 export function backupId(now: Date): string {
   return newRunId(now);
@@ -238,22 +239,25 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
 /**
  * `lifeops backup`: the lock (a dead run's taken over, a live one waited for
  * with --wait), the recovery of what a dead run left, the backup, then
- * retention (only after it succeeded). Returns the manifest and what
- * retention deleted.
+ * the off-site copies (backup.offsite: this backup and any earlier one still
+ * without a copy; a failure there is a warning, never the backup's), then
+ * retention (only after it succeeded). Returns the manifest, what was copied
+ * off-site and what retention deleted.
  */
 export async function backupFlow(
   stack: Stack,
   run: Run,
   opts: { stateDir: string; tag?: string; commandLine: string; waitMs?: number },
-): Promise<{ manifest: BackupManifest; deleted: string[] }> {
+): Promise<{ manifest: BackupManifest; deleted: string[]; offsite: CopyOutcome[] }> {
   // SIGINT/SIGTERM: the next step throws, the incomplete folder is removed, the CLI exits 130/143
   let lock: Lock | undefined;
   const untrap = run.trapSignals(() => lock?.release());
   try {
     lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, handleSignals: false });
     const manifest = await takeBackup(stack, run, { stateDir: opts.stateDir, tag: opts.tag });
+    const offsite = await copyPending(stack, run, opts.stateDir);
     const deleted = await applyRetention(run, stack, opts.stateDir);
-    return { manifest, deleted };
+    return { manifest, deleted, offsite };
   } catch (e) {
     throw run.interruption(e);
   } finally {

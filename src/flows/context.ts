@@ -195,6 +195,7 @@ export function redactorFor(stack: Stack): Redactor {
       am?.slack_webhook_url,
       am?.pagerduty_routing_key,
       ...stack.deploy.notifications.map((n) => n.url),
+      ...stack.backup.offsite.map((r) => (r.password_env ? stack.vars[r.password_env] : undefined)),
     ],
   });
 }

@@ -18,6 +18,8 @@ import { readReleases } from '../state/ledger.js';
 import { readLock, isStale } from '../state/lock.js';
 import { lockFile } from '../state/paths.js';
 import { readDrill, readStatusMemory, writeStatusMemory } from '../state/status.js';
+import { readOffsite } from '../state/offsite.js';
+import type { OffsiteFact } from '../plan/offsite-status.js';
 import { parseDuration } from '../util/units.js';
 import { domainTls } from '../render/front.js';
 import {
@@ -83,6 +85,25 @@ function backupFacts(stack: Stack, stateDir: string): BackupFacts {
   } catch (e) {
     return { count: 0, error: firstLine(e), duration_ms: ms(t0) };
   }
+}
+
+/** What the off-site copies' record says, per backup.offsite repository (files only: status never calls restic). */
+function offsiteFacts(stack: Stack, stateDir: string): OffsiteFact[] {
+  const rec = readOffsite(stateDir, stack.env);
+  return stack.backup.offsite.map((repo) => {
+    const r = rec[repo.name];
+    const copies = Object.entries(r?.copies ?? {}).sort((a, b) => a[1].time.localeCompare(b[1].time));
+    const newest = copies.at(-1);
+    return {
+      repo: repo.name,
+      copies: copies.length,
+      ...(newest ? { newest: { id: newest[0], time: newest[1].time } } : {}),
+      ...(r?.last_attempt ? { last_attempt: r.last_attempt } : {}),
+      ...(r?.last_check ? { last_check: r.last_check } : {}),
+      warn_s: parseDuration(repo.freshness.warn) / 1000,
+      crit_s: parseDuration(repo.freshness.crit) / 1000,
+    };
+  });
 }
 
 function lockFacts(stateDir: string, env: string): LockFact {
@@ -203,6 +224,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
   // maintenance mode of the nginx front (flows/maintenance.ts writes it): one readlink
   const m = stack.front?.kind === 'nginx' ? readMaintenance(stateDir, stack.env) : undefined;
   const maintenance: MaintenanceFact | undefined = stack.front?.kind !== 'nginx' ? undefined : m ? { on: true, since: m.since, message: m.message, retry_after: m.retry_after, by: m.by } : { on: false };
+  const offsite = offsiteFacts(stack, stateDir);
 
   const backupDisk = byDeadline(diskSpace(backupDir(stack, stateDir)), deadline, 'disk of the backups');
   const diskFact = async (label: DiskFact['label'], path: Promise<string>, space: (p: string) => Promise<Awaited<ReturnType<typeof diskSpace>>>): Promise<DiskFact> => {
@@ -269,6 +291,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
     ...(engineDone.front ? { front: engineDone.front } : {}),
     ...(inCharge ? { in_charge: inCharge } : {}),
     ...(maintenance ? { maintenance } : {}),
+    ...(offsite.length ? { offsite } : {}),
   };
   return evaluateStatus(facts, stack.status);
 }

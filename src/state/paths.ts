@@ -9,6 +9,8 @@
 //   backups/                  the default backup folder (backup.dir overrides it)
 //   drills/<env>.json         the last restore drill (`backups verify`): when, which backup, outcome
 //   status/<env>.json         what the last `status` run saw (restart counts per container)
+//   offsite/<env>.json        the off-site copies made (repository -> backup -> snapshot), attempts, the check rotation
+//   cache/restic/             restic's cache for the off-site repositories
 //   cache/stack-<h>.json      the last parse of a stack file, found by its bytes' hash (status reads it)
 import path from 'node:path';
 
@@ -31,3 +33,5 @@ export const drillFile = (stateDir: string, env: string) => path.join(stateDir, 
 export const statusMemoryFile = (stateDir: string, env: string) => path.join(stateDir, 'status', `${env}.json`);
 /** cache/stack-<hash of the stack file's path>.json: the last parse of that stack file (config/parse-cache.ts) */
 export const stackParseCacheFile = (stateDir: string, stackFileKey: string) => path.join(stateDir, 'cache', `stack-${stackFileKey}.json`);
+export const offsiteFile = (stateDir: string, env: string) => path.join(stateDir, 'offsite', `${env}.json`);
+export const resticCacheDir = (stateDir: string) => path.join(stateDir, 'cache', 'restic');

@@ -9,6 +9,7 @@ import { verifyBackup } from '../../flows/verify.js';
 import { rollback } from '../../flows/rollback.js';
 import { verifyLatest } from '../../flows/drill.js';
 import { refuseUnsupported } from '../../flows/maintenance.js';
+import { backupPlaces, verifyOffsite } from '../../flows/offsite.js';
 import { formatMiB } from '../../util/units.js';
 import { isSwarm, refuseUnhonoured, swarmBackupCommand, swarmBackupsList, swarmBackupShow, swarmRollbackCommand } from './swarm.js';
 
@@ -19,10 +20,16 @@ export async function backupCommand(cli: Cli, o: { env?: string; tag?: string; j
   refuseUnhonoured(stack, 'backup', o);
   if (isSwarm(stack)) return swarmBackupCommand(cli, stack, o);
   const stateDir = cli.stateDir();
-  const { manifest: m, deleted } = await backupFlow(stack, cli.newRun(stack), { stateDir, tag: o.tag, commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait) });
+  const { manifest: m, deleted, offsite } = await backupFlow(stack, cli.newRun(stack), { stateDir, tag: o.tag, commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait) });
   const dir = path.join(backupDir(stack, stateDir), m.id);
-  if (o.json) cli.json({ id: m.id, env: m.env, time: m.time, tag: m.tag, size: m.size, dir, files: m.files.length, deleted });
-  else cli.err(chalk.green(`backup ${m.id} written to ${dir} (${human(m.size)}, ${m.files.length} files)${deleted.length ? `; retention deleted ${deleted.join(', ')}` : ''}`));
+  if (o.json) cli.json({ id: m.id, env: m.env, time: m.time, tag: m.tag, size: m.size, dir, files: m.files.length, deleted, offsite });
+  else {
+    cli.err(chalk.green(`backup ${m.id} written to ${dir} (${human(m.size)}, ${m.files.length} files)${deleted.length ? `; retention deleted ${deleted.join(', ')}` : ''}`));
+    for (const c of offsite) {
+      if (c.failed) cli.err(chalk.yellow(`off-site ${c.repo}: NOT copied (${c.failed}); retried on the next backup`));
+      else if (c.copied.length || c.adopted.length) cli.err(chalk.green(`off-site ${c.repo}: copied ${[...c.adopted, ...c.copied].join(', ')}`));
+    }
+  }
   return 0;
 }
 
@@ -30,9 +37,18 @@ export function backupsListCommand(cli: Cli, o: { env?: string; json?: boolean }
   const stack = cli.load(o.env, { allowMissing: true });
   if (isSwarm(stack)) return swarmBackupsList(cli, stack, o);
   const list = listBackups(backupDir(stack, cli.stateDir()), stack.project, stack.env);
-  if (o.json) cli.json(list);
-  else if (!list.length) cli.err(`no backups for ${stack.env} in ${backupDir(stack, cli.stateDir())}`);
-  else for (const b of list) cli.out(`${b.id}  ${b.env.padEnd(11)} ${b.time}  ${human(b.size).padStart(9)}  ${b.verified ? 'verified' : '        '}  ${b.tag ?? ''}`);
+  // where each copy lives: this host's backup folder and the off-site repositories (a copy can outlive its local folder)
+  const places = backupPlaces(stack, cli.stateDir(), list.map((b) => b.id));
+  const rows = places.map((p) => ({ ...(list.find((b) => b.id === p.id) ?? { id: p.id, env: stack.env }), local: p.local, offsite: p.offsite }));
+  if (o.json) cli.json(rows);
+  else if (!rows.length) cli.err(`no backups for ${stack.env} in ${backupDir(stack, cli.stateDir())}`);
+  else {
+    for (const b of rows) {
+      const where = [...(b.local ? ['local'] : []), ...b.offsite.map((c) => c.repo)].join(',');
+      const s = 'size' in b ? b : undefined;
+      cli.out(`${b.id}  ${b.env.padEnd(11)} ${s?.time ?? '(off-site only)'.padEnd(24)}  ${s ? human(s.size).padStart(9) : ''.padStart(9)}  ${s?.verified ? 'verified' : '        '}  ${where.padEnd(16)}  ${s?.tag ?? ''}`.trimEnd());
+    }
+  }
   return 0;
 }
 
@@ -43,7 +59,8 @@ export function backupsShowCommand(cli: Cli, id: string, o: { env?: string }): n
   return 0;
 }
 
-export async function backupsVerifyCommand(cli: Cli, given: string | undefined, o: { env?: string; json?: boolean; latest?: boolean }): Promise<number> {
+export async function backupsVerifyCommand(cli: Cli, given: string | undefined, o: { env?: string; json?: boolean; latest?: boolean; offsite?: boolean }): Promise<number> {
+  if (o.offsite) return offsiteVerifyCommand(cli, given, o);
   if (!given === !o.latest) throw new UsageError('give a backup id or --latest (not both)', 'see `lifeops backups list`');
   const stack = cli.load(o.env);
   refuseUnhonoured(stack, 'backups verify', o);
@@ -72,5 +89,14 @@ export async function rollbackCommand(cli: Cli, id: string | undefined, o: { rel
   });
   if (o.json) cli.json(r);
   else cli.err(chalk.green(`rolled ${stack.project} back to backup ${r.backup}${r.data ? ' (data and release)' : ' (release only)'}${r.safety_backup ? `; the state before is in backup ${r.safety_backup}` : ''}`));
+  return 0;
+}
+
+async function offsiteVerifyCommand(cli: Cli, given: string | undefined, o: { env?: string; json?: boolean; latest?: boolean }): Promise<number> {
+  if (given || o.latest) throw new UsageError('--offsite checks whole repositories: give no backup id and no --latest', 'lifeops backups verify --offsite');
+  const stack = cli.load(o.env);
+  const checks = await verifyOffsite(stack, cli.newRun(stack), cli.stateDir());
+  if (o.json) cli.json({ ok: true, offsite: checks });
+  else for (const c of checks) cli.err(chalk.green(`off-site ${c.repo}: restic check read data subset ${c.subset} back: no errors`));
   return 0;
 }

@@ -53,6 +53,7 @@ export async function swarmDeployCommand(cli: Cli, stack: Stack, o: { json?: boo
 
 export async function swarmBackupCommand(cli: Cli, stack: Stack, o: { tag?: string; json?: boolean; wait?: string }): Promise<number> {
   const m = await swarmBackupFlow(stack, cli.newRun(stack), { stateDir: cli.stateDir(), commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait), tag: o.tag });
+  if (stack.backup.offsite.length) cli.err(chalk.yellow(`WARNING: backup.offsite is not applied to swarm backups yet: swarm backup ${m.id} stays on this host only`));
   if (o.json) cli.json(m);
   else cli.err(chalk.green(`swarm backup ${m.id}: ${Object.keys(m.files).join(', ') || 'no data'} (postgres on ${m.nodes.postgres ?? '-'}, redis on ${m.nodes.redis ?? '-'})`));
   return 0;
