@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import spec from './compose-spec/compose-spec.json' with { type: 'json' };
 import { networkSchema, serviceObjectSchema, volumeSchema } from './schema.js';
+import { describeValue } from './suggest.js';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -118,15 +119,6 @@ export interface ComposeProblem {
   valid?: string[];
 }
 
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${String(v)}`;
-}
-
 function pointerPath(p: string): (string | number)[] {
   if (!p) return [];
   return p
@@ -186,10 +178,10 @@ export function composeSpecProblems(doc: Json): ComposeProblem[] {
     const enums = list.filter((e) => e.keyword === 'enum').flatMap((e) => (e.params as { allowedValues: unknown[] }).allowedValues);
     const others = list.filter((e) => e.keyword !== 'type' && e.keyword !== 'enum');
     let text: string;
-    if (enums.length) text = `found ${describe(found)}; valid values: ${[...new Set(enums)].map((v) => JSON.stringify(v)).join(', ')}`;
-    else if (others.length === 1 && others[0].keyword === 'pattern') text = `found ${describe(found)}; valid: a value matching ${String((others[0].params as { pattern: string }).pattern)}`;
-    else if (others.length) text = `found ${describe(found)}; ${others.map((e) => e.message).filter((m, i, a) => a.indexOf(m) === i).join('; ')}`;
-    else text = `found ${describe(found)}; valid: ${types.map((t) => typeName[t] ?? t).join(' or ')}`;
+    if (enums.length) text = `found ${describeValue(found)}; valid values: ${[...new Set(enums)].map((v) => JSON.stringify(v)).join(', ')}`;
+    else if (others.length === 1 && others[0].keyword === 'pattern') text = `found ${describeValue(found)}; valid: a value matching ${String((others[0].params as { pattern: string }).pattern)}`;
+    else if (others.length) text = `found ${describeValue(found)}; ${others.map((e) => e.message).filter((m, i, a) => a.indexOf(m) === i).join('; ')}`;
+    else text = `found ${describeValue(found)}; valid: ${types.map((t) => typeName[t] ?? t).join(' or ')}`;
     out.push({ path: keyPath, text: `${text} (Compose Specification)` });
   }
   return out;

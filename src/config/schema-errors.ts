@@ -5,17 +5,8 @@ import type { ZodError } from 'zod';
 import { ConfigError } from '../errors.js';
 import { stackFileSchema } from './schema.js';
 import { locate, locateKey, sourcePath, keySourcePath, type Source } from './source.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean, describeValue } from './suggest.js';
 import { validKeysOf } from './compose-spec.js';
-
-function describeValue(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${String(v)}`;
-}
 
 function getAt(obj: unknown, keyPath: PropertyKey[]): unknown {
   let cur: unknown = obj;

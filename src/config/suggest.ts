@@ -1,4 +1,5 @@
-// "Did you mean": the closest of the valid words, when it is close enough.
+// Wording for errors about a key: "did you mean" (the closest of the valid words,
+// when it is close enough) and how a value found is named.
 
 /** Edit distance where swapping two neighbouring letters ("wbe" for "web") counts as one edit, as a typo does. */
 export function levenshtein(a: string, b: string): number {
@@ -28,3 +29,12 @@ export function didYouMean(word: string, options: string[]): string | undefined 
   return best !== undefined && bestScore <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
+/** A found value as an error message names it: a short quoted string, "a list", "a mapping", "number 3". */
+export function describeValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${String(v)}`;
+}
