@@ -10,7 +10,8 @@ for a in "$@"; do
 done
 [ -n "$conn" ] || { echo "pgbouncer-exporter: no --pgBouncer.connectionString" >&2; exit 2; }
 rest="${conn#*://}"; cred="${rest%%@*}"; hostpart="${rest#*@}"; hp="${hostpart%%/*}"
-user="${cred%%:*}"; [ "$cred" != "$user" ] && export PGPASSWORD="$(python3 -c 'import sys,urllib.parse;print(urllib.parse.unquote(sys.argv[1]))' "${cred#*:}")"
+# the password is decoded from the environment, never passed as an argument (argv is visible in ps)
+user="${cred%%:*}"; [ "$cred" != "$user" ] && export PGPASSWORD="$(ENCODED_PASSWORD="${cred#*:}" python3 -c 'import os,urllib.parse;print(urllib.parse.unquote(os.environ["ENCODED_PASSWORD"]))')"
 host="${hp%%:*}"; port=6432; [ "$hp" != "$host" ] && port="${hp#*:}"
 # Debian's exporter (through compat.py) connects with psycopg2 (libpq reads PGPASSWORD) to the admin database "pgbouncer"
 exec python3 /compat.py --host 0.0.0.0 --port "${listen##*:}" \
