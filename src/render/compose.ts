@@ -29,17 +29,30 @@ function envValue(stack: Stack, service: string, key: string, value: string | nu
  * out with the value in it, and every run of it shows the value in `ps` on
  * the host and in `docker inspect`. Refused, naming the key and the variables.
  */
-function refuseSecretInHealthcheck(stack: Stack, name: string): void {
-  const at = `services.${name}.healthcheck.test`;
+function refuseSecretAt(stack: Stack, at: string, where: string, hint: string): void {
   const hit = Object.keys(stack.secretTemplates).find((k) => k === at || k.startsWith(`${at}.`));
   if (hit === undefined) return;
   const vars = [...new Set([...stack.secretTemplates[hit].matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]))];
-  throw ConfigError.at(
-    hit.split('.'),
-    `holds the secret ${vars.map((v) => `\${${v}}`).join(', ')}, which would be on a process's command line (readable by every local user with ps, and in docker inspect)`,
+  throw ConfigError.at(hit.split('.'), `holds the secret ${vars.map((v) => `\${${v}}`).join(', ')}, which would ${where}`, hint);
+}
+
+const refuseSecretInHealthcheck = (stack: Stack, name: string) =>
+  refuseSecretAt(
+    stack,
+    `services.${name}.healthcheck.test`,
+    "be on a process's command line (readable by every local user with ps, and in docker inspect)",
     'read it from the container\'s environment instead (redis-cli reads REDISCLI_AUTH, which lifeops sets on the redis: service; psql reads PGPASSWORD)',
   );
-}
+
+// A build argument is stored in the image's metadata for good: `docker history`
+// shows it to anyone who has the image, wherever the image is pushed.
+const refuseSecretInBuildArgs = (stack: Stack, name: string) =>
+  refuseSecretAt(
+    stack,
+    `services.${name}.build.args`,
+    'be stored in the built image (docker history shows build arguments to anyone who has the image)',
+    'pass it to the container at run time (environment:) instead of at build time',
+  );
 
 function healthcheck(svc: Service) {
   const hc = svc.healthcheck!;
@@ -182,6 +195,7 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   if (svc.volumes.length) out.volumes = svc.volumes.map((v) => volumeSpec(stack, renderDir, v));
   const deps = Object.keys(svc.depends_on).sort();
   if (deps.length) out.depends_on = Object.fromEntries(deps.map((d) => [d, { condition: DEPENDS[svc.depends_on[d]] }]));
+  if (svc.build) refuseSecretInBuildArgs(stack, name);
   if (svc.healthcheck) {
     refuseSecretInHealthcheck(stack, name);
     out.healthcheck = healthcheck(svc);

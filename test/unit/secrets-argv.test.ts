@@ -133,6 +133,23 @@ describe('rendered compose files: no secret on a command line, as compose resolv
     expect(err.message).not.toContain(REDIS_PASSWORD);
     expect(err.hint).toContain('REDISCLI_AUTH');
   });
+  it('a secret in a build argument is refused at render (docker history would show it to anyone who has the image)', () => {
+    const text = FULL_STACK.replace('api: { role: web, image: shop/api:1, command: ["uvicorn", "main:app"] }', 'api: { role: web, image: shop/api:1, build: { context: ., args: { APP_VERSION: "${VERSION}", NPM_TOKEN: "${NPM_TOKEN}" } } }');
+    const stack = loadStack({ file: writeStack(text), env: 'staging', processEnv: { ...ENV, NPM_TOKEN: 'npm-token-value-7f3a9c' } });
+    let err: any;
+    try {
+      renderAll(stack, { renderDir: path.join(tmp, 'build-args') });
+    } catch (e) {
+      err = e;
+    }
+    expect(err?.exitCode).toBe(2);
+    expect(err.message).toContain('services.api.build.args.NPM_TOKEN: holds the secret ${NPM_TOKEN}, which would be stored in the built image');
+    expect(err.message).not.toContain('npm-token-value-7f3a9c');
+    expect(err.hint).toContain('at run time');
+    // a plain build argument renders
+    const plain = loadStack({ file: writeStack(text.replace(', NPM_TOKEN: "${NPM_TOKEN}"', '')), env: 'staging', processEnv: ENV });
+    expect(() => renderAll(plain, { renderDir: path.join(tmp, 'build-args-plain') })).not.toThrow();
+  });
 });
 
 describe('argv builders: passwords travel in the environment, never as arguments', () => {
@@ -166,7 +183,7 @@ describe('argv builders: passwords travel in the environment, never as arguments
     expect(externalEnv(q).PGPASSWORD).toBe(PW);
   });
 
-  it('docker build: a build arg from a secret variable is named alone (--build-arg NAME), its value in docker\'s environment', () => {
+  it('docker build (defence in depth; render refuses such a stack): a build arg from a secret variable is named alone (--build-arg NAME), its value in docker\'s environment', () => {
     const text = FULL_STACK.replace('api: { role: web, image: shop/api:1, command: ["uvicorn", "main:app"] }', `api: { role: web, image: shop/api:1, build: { context: ., args: { NPM_TOKEN: "\${NPM_TOKEN}", APP_VERSION: "\${VERSION}" } } }`);
     const stack = loadStack({ file: writeStack(text), env: 'staging', processEnv: { ...ENV, NPM_TOKEN: PW } });
     const build = imagesToBuild(stack).find((b) => b.image === 'shop/api:1')!;
