@@ -6,6 +6,7 @@
 // stack mean something else than the compose file. Pure.
 import { ConfigError } from '../errors.js';
 import { isSecretName } from '../util/redact.js';
+import { braceBareVars, interpolateString } from '../config/interpolate.js';
 import { conditionOf, duration, guessRole, isObject, memory, portString, urlPassword, type Json, type Secrets } from './values.js';
 
 export interface ServiceContext {
@@ -125,12 +126,12 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
         if (hc.disable === true) out.healthcheck = { test: ['NONE'] };
         else if (hc.test !== undefined) {
           const h: Json = { test: Array.isArray(hc.test) ? hc.test.map(c.str) : c.str(hc.test) };
-          for (const k of ['interval', 'timeout', 'start_period'] as const) if (hc[k] !== undefined) h[k] = duration(hc[k]);
+          for (const k of ['interval', 'timeout', 'start_period'] as const) if (hc[k] !== undefined) h[k] = duration(fixed(c, name, ['healthcheck', k], hc[k]));
           const other = Object.keys(hc).find((k) => !['test', 'interval', 'timeout', 'start_period', 'start_interval', 'retries', 'disable'].includes(k));
           if (other) refuse(['healthcheck', other], 'a healthcheck key lifeops does not carry; valid: test, interval, timeout, retries, start_period, start_interval, disable', 'remove it from the compose file, then import again');
-          if (hc.retries !== undefined) h.retries = Number(hc.retries);
+          if (hc.retries !== undefined) h.retries = Number(fixed(c, name, ['healthcheck', 'retries'], hc.retries));
           out.healthcheck = h;
-          if (hc.start_interval !== undefined) h.start_interval = duration(hc.start_interval);
+          if (hc.start_interval !== undefined) h.start_interval = duration(fixed(c, name, ['healthcheck', 'start_interval'], hc.start_interval));
         }
         break;
       }
@@ -150,7 +151,7 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
         if ((l.driver ?? 'json-file') !== 'json-file') refuse(['logging', 'driver'], `logging driver ${String(l.driver)}: lifeops writes json-file with rotation (max_size, max_file) and reads logs from it`, 'remove the logging driver from the compose file (or set json-file), then import again');
         const opt = Object.keys(o).find((k) => !['max-size', 'max-file'].includes(k));
         if (opt) refuse(['logging', 'options', opt], 'a json-file option lifeops does not carry; valid: max-size, max-file', 'remove it from the compose file, then import again');
-        out.logging = { max_size: String(o['max-size'] ?? '10m'), max_file: Number(o['max-file'] ?? 3) };
+        out.logging = { max_size: String(fixed(c, name, ['logging', 'options', 'max-size'], o['max-size'] ?? '10m')), max_file: Number(fixed(c, name, ['logging', 'options', 'max-file'], o['max-file'] ?? 3)) };
         break;
       }
       case 'mem_limit':
@@ -158,12 +159,12 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
       case 'mem_reservation': {
         const res = (out.resources ??= {}) as Json;
         const set = (res[key === 'mem_reservation' ? 'reservations' : 'limits'] ??= {}) as Json;
-        if (key === 'cpus') set.cpus = Number(value);
-        else set.memory = memory(value);
+        if (key === 'cpus') set.cpus = Number(fixed(c, name, [key], value));
+        else set.memory = memory(fixed(c, name, [key], value));
         break;
       }
       case 'scale':
-        out.replicas = Number(value);
+        out.replicas = Number(fixed(c, name, [key], value));
         break;
       case 'deploy':
         deploy(c, name, out, value as Json);
@@ -179,6 +180,18 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
     }
   }
   return { out, role: guess };
+}
+
+/**
+ * A value lifeops checks itself (a duration, a count, a size) that the compose
+ * file takes from a variable: read now from .env as compose reads it (lifeops'
+ * schema checks the value, not a template), with a comment naming where it came from.
+ */
+function fixed(c: ServiceContext, name: string, key: (string | number)[], v: unknown): unknown {
+  if (typeof v !== 'string' || !v.replace(/\$\$/g, '').includes('$')) return v;
+  const r = interpolateString(braceBareVars(v), c.envVars);
+  c.comments.push({ path: ['services', name, ...key], text: ` ${v} in the compose file, read from .env at import` });
+  return r.value;
 }
 
 /**
@@ -247,7 +260,7 @@ function environment(c: ServiceContext, name: string, value: unknown): Json {
 
 function deploy(c: ServiceContext, name: string, out: Json, value: Json): void {
   const d = { ...value };
-  if (d.replicas !== undefined) out.replicas = Number(d.replicas);
+  if (d.replicas !== undefined) out.replicas = Number(fixed(c, name, ['deploy', 'replicas'], d.replicas));
   delete d.replicas;
   if (isObject(d.resources)) {
     const res = (out.resources ??= {}) as Json;
@@ -257,8 +270,8 @@ function deploy(c: ServiceContext, name: string, out: Json, value: Json): void {
       const set = (res[kind] ??= {}) as Json;
       const other = Object.keys(r).find((k) => !['cpus', 'memory'].includes(k));
       if (other) throw new ConfigError(`${c.atKey(['services', name, 'deploy', 'resources', kind, other])}: services.${name}.deploy.resources.${kind}.${other}: lifeops sets ${kind} of cpus and memory only`, 'remove it from the compose file (devices such as GPUs are not managed by lifeops yet), then import again');
-      if (r.cpus !== undefined) set.cpus = Number(r.cpus);
-      if (r.memory !== undefined) set.memory = memory(r.memory);
+      if (r.cpus !== undefined) set.cpus = Number(fixed(c, name, ['deploy', 'resources', kind, 'cpus'], r.cpus));
+      if (r.memory !== undefined) set.memory = memory(fixed(c, name, ['deploy', 'resources', kind, 'memory'], r.memory));
     }
     delete d.resources;
   }
