@@ -220,7 +220,7 @@ function definedOnly(env: Record<string, string | undefined> | undefined): Recor
 /** A literal secret seen in an environment value also hides in commands (redis-server --requirepass ...). */
 function hideSecretsInCommands(services: Json, secrets: Secrets, notes: string[]): void {
   const literal = [...secrets.values].filter(([, v]) => v.length >= 6).sort((a, b) => b[1].length - a[1].length);
-  const hide = (s: string) => literal.reduce((acc, [k, v]) => acc.split(v).join(`\${${k}}`), s);
+  const hide = (s: string) => literal.reduce((acc, [k, v]) => hideValue(acc, v, `\${${k}}`), s);
   for (const [name, svc] of Object.entries(services) as [string, Json][]) {
     for (const key of ['command', 'entrypoint'] as const) {
       const v = svc[key];
@@ -233,4 +233,25 @@ function hideSecretsInCommands(services: Json, secrets: Secrets, notes: string[]
     const hc = svc.healthcheck;
     if (isObject(hc) && hc.test !== undefined) hc.test = Array.isArray(hc.test) ? hc.test.map((x) => hide(String(x))) : hide(String(hc.test));
   }
+}
+
+/** where a password is given on a command line: after a password flag or option, or in a URL's user part */
+const PASSWORD_CONTEXT = /(?:pass(?:word)?|requirepass|secret|token|auth|key)[\w-]*[\s=:]+['"]?$|(?:^|\s)-[ap]\s*['"]?$|:\/\/[^\s:@/]*:$/i;
+
+/**
+ * A secret's value replaced by its variable in a command. A value that is a
+ * plain word ("postgres", "paperless": also a user, a database, a host name)
+ * is replaced only where a password is given (`--requirepass WORD`, `-pWORD`,
+ * `user:WORD@`); elsewhere (`pg_isready -U postgres`) it is that other thing.
+ */
+export function hideValue(text: string, value: string, variable: string): string {
+  const plainWord = /^[A-Za-z]+$/.test(value);
+  let out = '';
+  let from = 0;
+  for (let i = text.indexOf(value); i >= 0; i = text.indexOf(value, i + value.length)) {
+    if (plainWord && !PASSWORD_CONTEXT.test(text.slice(0, i))) continue;
+    out += text.slice(from, i) + variable;
+    from = i + value.length;
+  }
+  return out + text.slice(from);
 }

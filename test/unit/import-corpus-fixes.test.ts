@@ -1,0 +1,51 @@
+// What the import corpus (test/fixtures/corpus/) found, one test each, in the
+// smallest compose setup that shows it (the corpus test runs the whole
+// projects). Pure: importCompose on text, the stack loaded as lifeops loads it.
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { importCompose, hideValue } from '../../src/import/compose.js';
+import { loadStack } from '../../src/config/load.js';
+
+type Json = Record<string, any>;
+
+function importText(compose: string, env?: string) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeops-corpus-fix-'));
+  mkdirSync(path.join(dir, 'app'));
+  mkdirSync(path.join(dir, 'ops'));
+  const composeFile = path.join(dir, 'app', 'compose.yaml');
+  writeFileSync(composeFile, compose);
+  const outFile = path.join(dir, 'ops', 'stack.yaml');
+  const result = importCompose({ composeText: compose, composeFile, envText: env, envFile: env === undefined ? undefined : path.join(dir, 'app', '.env'), processEnv: {}, outFile, envFileName: 'stack.env' });
+  writeFileSync(outFile, result.stack);
+  writeFileSync(path.join(dir, 'ops', 'stack.env'), result.env);
+  const stack = loadStack({ file: outFile, processEnv: {}, env: 'production' });
+  return { result, doc: parse(result.stack) as Json, stack };
+}
+
+describe('found by the import corpus', () => {
+  it('sentry: healthcheck timings and retries taken from .env (bare $VAR) are read at import, with a comment', () => {
+    const { doc, stack } = importText(
+      'x-hc: &hc\n  interval: "$HEALTHCHECK_INTERVAL"\n  timeout: "${HEALTHCHECK_TIMEOUT}"\n  retries: $HEALTHCHECK_RETRIES\nservices:\n  cache:\n    image: memcached:1.6\n    healthcheck:\n      <<: *hc\n      test: echo stats | nc 127.0.0.1 11211\n',
+      'HEALTHCHECK_INTERVAL=30s\nHEALTHCHECK_TIMEOUT=1m30s\nHEALTHCHECK_RETRIES=10\n',
+    );
+    expect(doc.services.cache.healthcheck).toMatchObject({ interval: '30s', timeout: '90s', retries: 10 });
+    expect(stack.services.cache.healthcheck).toMatchObject({ interval: '30s', timeout: '90s', retries: 10 });
+  });
+
+  it('plausible: a password that is a plain word ("postgres") is not taken for a secret where the command names a user', () => {
+    const { doc } = importText('services:\n  db:\n    image: postgres:16\n    environment:\n      - POSTGRES_PASSWORD=postgres\n    healthcheck:\n      test: ["CMD-SHELL", "pg_isready -U postgres"]\n');
+    expect(doc.services.db.healthcheck.test).toEqual(['CMD-SHELL', 'pg_isready -U postgres']);
+    expect(doc.services.db.environment.POSTGRES_PASSWORD).toBe('${POSTGRES_PASSWORD}');
+  });
+
+  it('a secret in a command is still hidden where a password is given, plain word or not', () => {
+    expect(hideValue('redis-server --requirepass paperless --appendonly yes', 'paperless', '${P}')).toBe('redis-server --requirepass ${P} --appendonly yes');
+    expect(hideValue('mysqladmin ping -ppaperless', 'paperless', '${P}')).toBe('mysqladmin ping -p${P}');
+    expect(hideValue('psql postgres://paperless:paperless@db/paperless', 'paperless', '${P}')).toBe('psql postgres://paperless:${P}@db/paperless');
+    expect(hideValue('psql -U paperless', 'paperless', '${P}')).toBe('psql -U paperless');
+    expect(hideValue('check --token=x9-Long-Secret-1 -u x9-Long-Secret-1', 'x9-Long-Secret-1', '${T}')).toBe('check --token=${T} -u ${T}');
+  });
+});
