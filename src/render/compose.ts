@@ -37,7 +37,7 @@ function refuseSecretInHealthcheck(stack: Stack, name: string): void {
   throw ConfigError.at(
     hit.split('.'),
     `holds the secret ${vars.map((v) => `\${${v}}`).join(', ')}, which would be on a process's command line (readable by every local user with ps, and in docker inspect)`,
-    'read it from the container\'s environment instead (redis-cli reads REDISCLI_AUTH, which lifeops sets on the redis: service; psql reads PGPASSWORD)',
+    `read it from the container's environment instead: give the service ${vars[0]} in environment: and write $$${vars[0]} in the test, so the container's shell expands it (redis-cli reads REDISCLI_AUTH, which lifeops sets on the redis: service; psql reads PGPASSWORD)`,
   );
 }
 

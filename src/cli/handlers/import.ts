@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, writeFileSync, renameSync, rmSync, statSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Cli } from '../context.js';
-import { ConfigError, UsageError } from '../../errors.js';
+import { ConfigError, LifeopsError, UsageError } from '../../errors.js';
 import { importCompose, type ImportInput } from '../../import/compose.js';
 import { composeFilesIn, defaultComposeFile } from '../../import/files.js';
 import { loadStack } from '../../config/load.js';
@@ -95,7 +95,8 @@ export async function importCommand(cli: Cli, target: string, o: ImportOptions):
       .join('\n');
     throw new ConfigError(
       `${redactor.text(msg)}\n(the stack lifeops would write from ${files.join(' + ')} does not load; nothing was written)`,
-      `change ${path.basename(composeFile)} (or its .env) where it says, then import again`,
+      // the check that refused says what to do, when it knows; then where to do it
+      `${e instanceof LifeopsError && e.hint ? `${e.hint}: ` : ''}change ${path.basename(composeFile)} (or its .env) where it says, then import again`,
     );
   } finally {
     rmSync(`${scratch}.env`, { force: true });
