@@ -54,6 +54,8 @@ export function serviceMeaning(svc: Json): Json {
 function healthcheck(hc: unknown): Json | null {
   // no test of its own (`disable: false` alone): the image's own check runs, as with none written
   if (!isObject(hc) || (hc.test === undefined && hc.disable !== true)) return null;
+  // `disable: true` and `test: [NONE]` turn the image's check off alike
+  if (hc.disable === true || (Array.isArray(hc.test) && hc.test[0] === 'NONE')) return { disable: true };
   const out: Json = { interval: '30s', timeout: '30s', retries: 3, start_period: '0s', ...hc };
   if (out.start_period === '0s') delete out.start_period;
   return out;

@@ -49,3 +49,12 @@ describe('found by the import corpus', () => {
     expect(hideValue('check --token=x9-Long-Secret-1 -u x9-Long-Secret-1', 'x9-Long-Secret-1', '${T}')).toBe('check --token=${T} -u ${T}');
   });
 });
+
+describe('the round-trip comparison (import --check)', () => {
+  it('superset: healthcheck disable: true and test [NONE] mean the same (no check)', async () => {
+    const { meaningDiff } = await import('../../src/import/check.js');
+    const svc = (healthcheck: Json) => ({ name: 'p', services: { init: { image: 'superset', healthcheck } } });
+    expect(meaningDiff(svc({ interval: '30s', timeout: '30s', retries: 3, disable: true }), svc({ interval: '30s', timeout: '30s', retries: 3, test: ['NONE'] }))).toEqual([]);
+    expect(meaningDiff(svc({ disable: true }), svc({ test: ['CMD', 'true'] }))).toHaveLength(1);
+  });
+});

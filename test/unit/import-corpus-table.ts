@@ -4,6 +4,8 @@
 // exercises; `secrets` are values that must never leave the env file.
 export interface CorpusCase {
   features: string;
+  /** the file the project's guide names with -f (default: the folder, read as compose reads it) */
+  file?: string;
   /** the exit-2 message expected; absent: the round trip finds no difference */
   refused?: RegExp;
   secrets?: string[];
@@ -14,4 +16,18 @@ export const CORPUS: Record<string, CorpusCase> = {
   sentry: { features: 'anchors and merge keys, healthcheck timings from .env, profiles, ulimits, build args list, null env, external volumes, bare $VAR' },
   mattermost: { features: 'image, restart, read_only, bind paths and ports (udp and tcp) from .env, bare environment names, a .env value built from others, tmpfs, security_opt, pids_limit', secrets: ['mm-corpus-db-pw'] },
   plausible: { features: 'compose.override.yml publishing ports, bare environment names set in .env or nowhere, ulimits, healthcheck start_period, a plain-word password beside pg_isready -U', secrets: ['As0fZsJlUpuFYSthRjT5Yflg8dlK6pLVZb7AAbPE0rxAcCkIFRBxOhUDxC6tJYz9'] },
+  supabase: { features: 'name:, ports from .env with /tcp, :Z and :ro,z mounts, $$ in entrypoint and command, URLs built from the password, numbers and booleans in environment', refused: /docker-compose\.yml:\d+:\d+: services\.realtime\.healthcheck\.test\.1: holds the secret \$\{ANON_KEY\}, which would be on a process's command line[\s\S]*fix: read it from the container's environment instead: give the service ANON_KEY in environment: and write \$\$ANON_KEY in the test/, secrets: ['your-super-secret-and-long-postgres-password', 'corpus-anon-key'] },
+  netbox: { features: 'a service anchor reused by its worker (merge key), ${VERSION-default}, docker-compose.override.yml, env_file per service, user:, $$ in healthchecks, healthcheck anchor, two Valkey instances', secrets: ['J5brHrAXFLQSif0K', 'H733Kdjndks81'] },
+  paperless: { features: 'COMPOSE_PROJECT_NAME in .env, env_file docker-compose.env, ./consume and ./export binds, a plain-word postgres password, numbers in environment', secrets: [] },
+  mastodon: { features: 'internal network, env_file .env.production, bind mounts, shm_size, shell healthchecks with quotes and a backslash, web/worker role guesses', secrets: ['corpus-mastodon-secret-key-base'] },
+  n8n: { features: 'x-shared anchors merged into services, bare environment names from .env, ${POSTGRES_USER} in a healthcheck, init script bind, depends_on healthy', secrets: ['corpus-n8n-encryption-key-0123', 'corpus-n8n-runners-token-4567'] },
+  nextcloud: { features: 'env_file list, :Z, :z and :z,ro volume modes, an nginx front with a bound config, entrypoint override (cron)', secrets: ['corpus-nextcloud-db-pw'] },
+  gitea: { features: 'a top-level network with external: false, container_name, /etc/timezone binds, ssh port 222, literal passwords in list environment' },
+  outline: { features: 'env_file ./docker.env on every service, expose, redis with its own config file in command, links, a DATABASE_URL with a password in an env file', secrets: ['corpus0outline0secret0key'] },
+  wikijs: { features: 'logging driver none on postgres', refused: /docker-compose\.yml:10:7: services\.db\.logging\.driver: logging driver none: lifeops writes json-file[\s\S]*fix: remove the logging driver/ },
+  'grafana-stack': { features: 'container_name, command flags naming a bound config, a named volume, GF_ admin password in list environment', secrets: [] },
+  minio: { features: 'x-minio-common anchor (command, expose, environment, healthcheck) merged into nodes, hostname:, a brace pattern in the command, nginx front', secrets: ['corpus-minio-root-pw'] },
+  keycloak: { features: 'a start command with flags, KC_ environment with literal passwords, a bridge network with driver, local volume driver', secrets: ['corpus-kc-db-pw', 'corpus-kc-admin-pw'] },
+  redash: { features: 'x-redash-service anchor (image, depends_on, env_file, restart) with per-service command and environment overrides, links with an alias, numbers in environment', secrets: ['corpusRedashPg01'] },
+  superset: { features: 'a non-default file named with -f, a scalar anchor for the image, a list anchor for volumes, env_file path/required: false, user root, depends_on completed, healthcheck disable: true, $$HOSTNAME', file: 'docker-compose-non-dev.yml' },
 };

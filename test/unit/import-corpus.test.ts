@@ -17,10 +17,10 @@ import { CORPUS } from './import-corpus-table.js';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'corpus');
 
-async function importWithCheck(project: string) {
+async function importWithCheck(project: string, file?: string) {
   const dir = mkdtempSync(path.join(os.tmpdir(), `lifeops-corpus-${project}-`));
   cpSync(path.join(FIXTURES, project), path.join(dir, 'app'), { recursive: true });
-  const r = await execa('node', [BIN, 'import', 'app', '-o', 'ops/stack.yaml', '--check', '--json'], {
+  const r = await execa('node', [BIN, 'import', file ? path.join('app', file) : 'app', '-o', 'ops/stack.yaml', '--check', '--json'], {
     cwd: dir,
     reject: false,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' },
@@ -35,7 +35,7 @@ describe('the import corpus', () => {
     expect(dirs.length).toBeGreaterThanOrEqual(30);
     expect(Object.keys(CORPUS).sort()).toEqual(dirs);
     for (const d of dirs) {
-      const first = readdirSync(path.join(FIXTURES, d)).find((f) => /^(docker-)?compose\.ya?ml$/.test(f));
+      const first = CORPUS[d].file ?? readdirSync(path.join(FIXTURES, d)).find((f) => /^(docker-)?compose\.ya?ml$/.test(f));
       expect(first, `${d}: a compose file compose picks by itself`).toBeDefined();
       expect(readFileSync(path.join(FIXTURES, d, first!), 'utf8'), d).toMatch(/^# Models [\w.-]+\/[\w.-]+ \S+/);
     }
@@ -43,7 +43,7 @@ describe('the import corpus', () => {
 
   for (const [project, want] of Object.entries(CORPUS)) {
     it.concurrent(`${project}: ${want.refused ? 'refused at its key' : 'same meaning'} (${want.features})`, async () => {
-      const r = await importWithCheck(project);
+      const r = await importWithCheck(project, want.file);
       // never a stack trace, never a secret the fixture holds
       expect(r.stderr).not.toMatch(/\n\s+at /);
       for (const s of want.secrets ?? []) expect(r.stdout + r.stderr, `${project}: a secret printed`).not.toContain(s);
