@@ -80,7 +80,7 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
         out.ports = (value as unknown[]).map((p) => c.str(portString(p, at)));
         break;
       case 'expose':
-        out.expose = (value as unknown[]).map((p) => Number(String(p).replace(/\/.*$/, '')));
+        out.expose = (value as unknown[]).map((p, i) => Number(String(fixed(c, name, ['expose', i], p)).replace(/\/.*$/, '')));
         break;
       case 'volumes': {
         const vols: string[] = [];
@@ -88,8 +88,8 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
         let i = 0;
         for (const v of value as unknown[]) {
           if (typeof v === 'string') {
-            const [src, ...rest] = c.str(v).split(':');
-            vols.push(rest.length ? [c.relocate(src), ...rest].join(':') : src);
+            const [src, ...rest] = splitOutsideVars(c.str(v), ':');
+            vols.push(rest.length ? [relocateSource(c, src), ...rest].join(':') : src);
           } else if (isObject(v)) vols.push(...longVolume(c, name, i, v, tmpfs));
           i++;
         }
@@ -182,6 +182,38 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
   return { out, role: guess };
 }
 
+/** `text` split at `sep`, except inside ${...} (`${DIR:-.}/data:/data` is two parts). */
+export function splitOutsideVars(text: string, sep: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '$' && text[i + 1] === '{') {
+      depth++;
+      cur += '${';
+      i++;
+      continue;
+    }
+    if (text[i] === '}' && depth > 0) depth--;
+    if (text[i] === sep && depth === 0) {
+      parts.push(cur);
+      cur = '';
+    } else cur += text[i];
+  }
+  return [...parts, cur];
+}
+
+/**
+ * A bind mount's host path, relative to the compose file, made relative to the
+ * stack file; so is a relative default it starts with (`${DIR:-.}/dags`, the
+ * variable unset in .env: a value set there is rewritten in the env file).
+ */
+function relocateSource(c: ServiceContext, src: string): string {
+  const m = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-)(\.{1,2}(?:\/[^}$]*)?)\}/.exec(src);
+  if (m && !(m[1] in c.envVars)) return `\${${m[1]}${m[2]}${c.relocate(m[3])}}${src.slice(m[0].length)}`;
+  return c.relocate(src);
+}
+
 /**
  * A value lifeops checks itself (a duration, a count, a size) that the compose
  * file takes from a variable: read now from .env as compose reads it (lifeops'
@@ -221,7 +253,7 @@ function longVolume(c: ServiceContext, name: string, i: number, v: Json, tmpfs: 
     if (v.bind.propagation !== undefined) modes.push(String(v.bind.propagation));
   }
   if (isObject(v.volume) && Object.keys(v.volume).length) refuse(`volume.${Object.keys(v.volume)[0]}`, 'a named-volume option the short form cannot say (compose reads "NAME:TARGET:nocopy" as a bind mount)');
-  const src = v.source === undefined ? '' : v.type === 'bind' ? c.relocate(c.str(v.source)) : c.str(v.source);
+  const src = v.source === undefined ? '' : v.type === 'bind' ? relocateSource(c, c.str(v.source)) : c.str(v.source);
   const mode = modes.length ? `:${modes.join(',')}` : '';
   return [src ? `${src}:${v.target}${mode}` : String(v.target)];
 }

@@ -50,6 +50,19 @@ describe('found by the import corpus', () => {
   });
 });
 
+describe('found by the import corpus: paths and ports in variables', () => {
+  it('airflow: a bind mount under ${DIR:-.} (DIR unset) keeps pointing at the compose folder', () => {
+    const { doc, stack } = importText('x-common: &common\n  image: apache/airflow:3\n  volumes:\n    - ${AIRFLOW_PROJ_DIR:-.}/dags:/opt/airflow/dags\n    - type: bind\n      source: ${AIRFLOW_PROJ_DIR-.}/logs\n      target: /opt/airflow/logs\nservices:\n  worker:\n    <<: *common\n');
+    expect(doc.services.worker.volumes).toEqual(['${AIRFLOW_PROJ_DIR:-../app}/dags:/opt/airflow/dags', '${AIRFLOW_PROJ_DIR-../app}/logs:/opt/airflow/logs']);
+    expect(stack.services.worker.volumes[0]).toBe('../app/dags:/opt/airflow/dags');
+  });
+
+  it('rocketchat: expose: [${PORT:-3000}] is read as compose reads it', () => {
+    const { doc } = importText('services:\n  chat:\n    image: rocketchat\n    expose:\n      - ${PORT:-3000}\n      - "9458/tcp"\n');
+    expect(doc.services.chat.expose).toEqual([3000, 9458]);
+  });
+});
+
 describe('the round-trip comparison (import --check)', () => {
   it('superset: healthcheck disable: true and test [NONE] mean the same (no check)', async () => {
     const { meaningDiff } = await import('../../src/import/check.js');

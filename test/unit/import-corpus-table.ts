@@ -30,4 +30,7 @@ export const CORPUS: Record<string, CorpusCase> = {
   keycloak: { features: 'a start command with flags, KC_ environment with literal passwords, a bridge network with driver, local volume driver', secrets: ['corpus-kc-db-pw', 'corpus-kc-admin-pw'] },
   redash: { features: 'x-redash-service anchor (image, depends_on, env_file, restart) with per-service command and environment overrides, links with an alias, numbers in environment', secrets: ['corpusRedashPg01'] },
   superset: { features: 'a non-default file named with -f, a scalar anchor for the image, a list anchor for volumes, env_file path/required: false, user root, depends_on completed, healthcheck disable: true, $$HOSTNAME', file: 'docker-compose-non-dev.yml' },
+  airflow: { features: 'x-airflow-common with nested anchors (&airflow-common-env, &airflow-common-depends-on) merged and extended, ${AIRFLOW_PROJ_DIR:-.} bind paths, user "${AIRFLOW_UID:-50000}:0", a profile, a multi-line bash command, $${HOSTNAME} in a healthcheck, a plain-word password in URLs' },
+  synapse: { features: 'build with context ../.. and dockerfile beside image, traefik labels with backquoted rules, an environment value with spaces and "=", a plain-word password (changeme)' },
+  rocketchat: { features: 'image and ports from nested ${VAR:-${OTHER:-default}} forms, expose from a variable, a labels map with a rule built from a variable, ${BIND_IP:-0.0.0.0} in a port' },
 };
