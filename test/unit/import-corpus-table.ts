@@ -33,4 +33,11 @@ export const CORPUS: Record<string, CorpusCase> = {
   airflow: { features: 'x-airflow-common with nested anchors (&airflow-common-env, &airflow-common-depends-on) merged and extended, ${AIRFLOW_PROJ_DIR:-.} bind paths, user "${AIRFLOW_UID:-50000}:0", a profile, a multi-line bash command, $${HOSTNAME} in a healthcheck, a plain-word password in URLs' },
   synapse: { features: 'build with context ../.. and dockerfile beside image, traefik labels with backquoted rules, an environment value with spaces and "=", a plain-word password (changeme)' },
   rocketchat: { features: 'image and ports from nested ${VAR:-${OTHER:-default}} forms, expose from a variable, a labels map with a rule built from a variable, ${BIND_IP:-0.0.0.0} in a port' },
+  ghost: { features: '${VAR:?message} required variables set in .env, ${A:+https://${A}} nested, ${UPLOAD_LOCATION:-./data/ghost} default bind paths, double-underscore keys, -p$$MYSQL_ROOT_PASSWORD in a healthcheck, start_interval, a profile', secrets: ['corpus-ghost-root-pw', 'corpus-ghost-db-pw'] },
+  wordpress: { features: 'a one-string command, expose of two ports, plain-word passwords in list environment' },
+  joplin: { features: 'list environment with ${VAR} from .env, a ./data/postgres bind, a published database port', secrets: ['corpus-joplin-pw'] },
+  vaultwarden: { features: 'an argon2 hash with $$ in a secret environment value, container_name, 443/udp, Caddyfile bind mount read-only' },
+  umami: { features: '${APP_SECRET:-default}, init: true, $${POSTGRES_USER} in a healthcheck, depends_on healthy, a URL with a plain-word password' },
+  appwrite: { features: 'x-logging anchor merged into services (json-file rotation), traefik command flags with backquotes, docker.sock bind, named networks (name:), _APP_ variables passed by name, a folded multi-line redis command', secrets: ['corpus-appwrite-db-pw', 'corpus-appwrite-root-pw'] },
+  penpot: { features: 'x- anchors merged as a list (<< : [*a, *b]) into environment maps, numbers in environment, stop_signal, valkey with environment flags' },
 };
