@@ -9,11 +9,12 @@
 import { isObject, type Json } from './values.js';
 
 /** What one service means to compose, from `docker compose config --format json`. */
-export function serviceMeaning(svc: Json): Json {
+export function serviceMeaning(svc: Json, builtImage?: string): Json {
   const list = (v: unknown) => (Array.isArray(v) ? v : []) as Json[];
   const networks = isObject(svc.networks) ? svc.networks : {};
   return {
-    image: svc.image,
+    // a built service without image: is tagged <project>-<service> by compose v2
+    image: svc.image ?? (svc.build !== undefined ? builtImage : undefined),
     command: svc.command ?? null,
     entrypoint: svc.entrypoint ?? null,
     // a variable compose passes nothing for (named without a value, set nowhere) is no variable
@@ -77,8 +78,8 @@ export function meaningDiff(original: Json, rendered: Json): string[] {
       out.push(`services.${name}: only in the rendered files`);
       continue;
     }
-    const ma = serviceMeaning(a[name] as Json);
-    const mb = serviceMeaning(b[name] as Json);
+    const ma = serviceMeaning(a[name] as Json, `${String(original.name)}-${name}`);
+    const mb = serviceMeaning(b[name] as Json, `${String(rendered.name)}-${name}`);
     for (const key of Object.keys(ma)) {
       if (same(ma[key], mb[key])) continue;
       if (key === 'environment' || key === 'labels') {

@@ -280,7 +280,9 @@ function environment(c: ServiceContext, name: string, value: unknown): Json {
       continue;
     }
     let s = c.str(v);
-    if (isSecretName(k) && s !== '' && !s.includes('${')) {
+    // NAME_FILE=/run/secrets/x names the file that holds the secret (the images' convention for compose secrets): a path, not a secret
+    const pathToSecret = /_FILE$/i.test(k) && s.startsWith('/');
+    if (isSecretName(k) && !pathToSecret && s !== '' && !s.includes('${')) {
       const varName = c.secrets.varFor(k, name, s.replace(/\$\$/g, '$'));
       s = `\${${varName}}`;
     } else s = urlPassword(k, name, s, c.secrets, { ...c.envVars, ...Object.fromEntries(c.secrets.values) });

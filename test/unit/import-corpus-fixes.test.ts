@@ -63,11 +63,27 @@ describe('found by the import corpus: paths and ports in variables', () => {
   });
 });
 
+describe('found by the import corpus: secrets', () => {
+  it('nginx-flask-mysql: MYSQL_ROOT_PASSWORD_FILE=/run/secrets/x is the path of a compose secret, not a secret: the healthcheck reading it is kept', () => {
+    const { doc, result } = importText("services:\n  db:\n    image: mariadb:10\n    healthcheck:\n      test: ['CMD-SHELL', 'mysqladmin ping --password=\"$$(cat /run/secrets/db-password)\" --silent']\n    secrets: [db-password]\n    environment:\n      - MYSQL_ROOT_PASSWORD_FILE=/run/secrets/db-password\n      - MYSQL_PASSWORD=s3cret-corpus-pw\nsecrets:\n  db-password:\n    file: db/password.txt\n");
+    expect(doc.services.db.environment).toEqual({ MYSQL_ROOT_PASSWORD_FILE: '/run/secrets/db-password', MYSQL_PASSWORD: '${MYSQL_PASSWORD}' });
+    expect(doc.services.db.healthcheck.test[1]).toContain('/run/secrets/db-password');
+    expect(result.secretVars).toEqual(['MYSQL_PASSWORD']);
+  });
+});
+
 describe('the round-trip comparison (import --check)', () => {
   it('superset: healthcheck disable: true and test [NONE] mean the same (no check)', async () => {
     const { meaningDiff } = await import('../../src/import/check.js');
     const svc = (healthcheck: Json) => ({ name: 'p', services: { init: { image: 'superset', healthcheck } } });
     expect(meaningDiff(svc({ interval: '30s', timeout: '30s', retries: 3, disable: true }), svc({ interval: '30s', timeout: '30s', retries: 3, test: ['NONE'] }))).toEqual([]);
     expect(meaningDiff(svc({ disable: true }), svc({ test: ['CMD', 'true'] }))).toHaveLength(1);
+  });
+
+  it('nginx-flask-mysql: a built service without image: is the image compose tags <project>-<service>', async () => {
+    const { meaningDiff } = await import('../../src/import/check.js');
+    const built = { build: { context: '/app/backend', target: 'builder' } };
+    expect(meaningDiff({ name: 'app', services: { backend: built } }, { name: 'app', services: { backend: { ...built, image: 'app-backend' } } })).toEqual([]);
+    expect(meaningDiff({ name: 'app', services: { backend: built } }, { name: 'app', services: { backend: { ...built, image: 'other' } } })).toEqual(['services.backend.image: original "app-backend", rendered "other"']);
   });
 });
