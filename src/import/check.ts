@@ -2,8 +2,9 @@
 // and from lifeops' rendered files (both `docker compose config --format
 // json`), compared service by service on what a container gets: image,
 // command, entrypoint, environment, volumes, ports, networks with their
-// options, labels, restart, depends_on, healthcheck; and the project's volume
-// names. lifeops' own additions (its labels, logging, init, the backend
+// options, labels, restart, depends_on, healthcheck, and every other key
+// compose prints (user, hostname, secrets, ulimits ...); and the project's
+// volume names. lifeops' own additions (its labels, logging, init, the backend
 // network it adds at the top level) are not differences. Environment values
 // are never printed (they may be secrets): only which keys differ. Pure.
 import { isObject, type Json } from './values.js';
@@ -48,8 +49,21 @@ export function serviceMeaning(svc: Json, builtImage?: string): Json {
     restart: svc.restart ?? 'no',
     depends_on: Object.fromEntries(Object.entries(isObject(svc.depends_on) ? svc.depends_on : {}).map(([k, v]) => [k, isObject(v) ? v.condition : v])),
     healthcheck: healthcheck(svc.healthcheck),
+    // everything else compose reads (user, hostname, secrets, ulimits, sysctls, cap_add, ...), compared as compose prints it
+    ...Object.fromEntries(Object.keys(svc).filter((k) => !COMPARED.has(k) && !NOT_MEANING.has(k)).sort().map((k) => [k, svc[k]])),
   };
 }
+
+/** keys serviceMeaning reads itself */
+const COMPARED = new Set(['image', 'command', 'entrypoint', 'environment', 'volumes', 'tmpfs', 'ports', 'networks', 'labels', 'restart', 'depends_on', 'healthcheck']);
+/**
+ * keys that are lifeops' own or say nothing about what runs: logging (lifeops
+ * writes json-file rotation), init (lifeops adds it to postgres), build (how
+ * the image is made: its context moves with the stack file; the image name is
+ * compared), container_name (left out for a web service, which is rolled
+ * with a second container), env_file (compose has read it into environment)
+ */
+const NOT_MEANING = new Set(['logging', 'init', 'build', 'container_name', 'env_file']);
 
 /** compose's defaults filled in (lifeops writes every timing out) */
 function healthcheck(hc: unknown): Json | null {
@@ -80,7 +94,7 @@ export function meaningDiff(original: Json, rendered: Json): string[] {
     }
     const ma = serviceMeaning(a[name] as Json, `${String(original.name)}-${name}`);
     const mb = serviceMeaning(b[name] as Json, `${String(rendered.name)}-${name}`);
-    for (const key of Object.keys(ma)) {
+    for (const key of [...new Set([...Object.keys(ma), ...Object.keys(mb)])]) {
       if (same(ma[key], mb[key])) continue;
       if (key === 'environment' || key === 'labels') {
         const ea = ma[key] as Json;

@@ -80,6 +80,13 @@ describe('the round-trip comparison (import --check)', () => {
     expect(meaningDiff(svc({ disable: true }), svc({ test: ['CMD', 'true'] }))).toHaveLength(1);
   });
 
+  it('every key compose prints is compared (user, secrets, ulimits ...), except lifeops\' own (logging, init) and how the image is built', async () => {
+    const { meaningDiff } = await import('../../src/import/check.js');
+    const a = { name: 'p', services: { web: { image: 'app:1', user: '1000', secrets: [{ source: 'db', target: '/run/secrets/db' }], logging: { driver: 'json-file' } } } };
+    const b = { name: 'p', services: { web: { image: 'app:1', user: 'root', logging: { driver: 'json-file', options: { 'max-size': '10m' } }, init: true, build: { context: '/elsewhere' } } } };
+    expect(meaningDiff(a, b)).toEqual(['services.web.secrets: original [{"source":"db","target":"/run/secrets/db"}], rendered undefined', 'services.web.user: original "1000", rendered "root"']);
+  });
+
   it('nginx-flask-mysql: a built service without image: is the image compose tags <project>-<service>', async () => {
     const { meaningDiff } = await import('../../src/import/check.js');
     const built = { build: { context: '/app/backend', target: 'builder' } };

@@ -40,4 +40,7 @@ export const CORPUS: Record<string, CorpusCase> = {
   umami: { features: '${APP_SECRET:-default}, init: true, $${POSTGRES_USER} in a healthcheck, depends_on healthy, a URL with a plain-word password' },
   appwrite: { features: 'x-logging anchor merged into services (json-file rotation), traefik command flags with backquotes, docker.sock bind, named networks (name:), _APP_ variables passed by name, a folded multi-line redis command', secrets: ['corpus-appwrite-db-pw', 'corpus-appwrite-root-pw'] },
   penpot: { features: 'x- anchors merged as a list (<< : [*a, *b]) into environment maps, numbers in environment, stop_signal, valkey with environment flags' },
+  'nginx-flask-mysql': { features: 'build.target (builder stage), build as a string, a file-based top-level secret mounted by a service, MYSQL_ROOT_PASSWORD_FILE, $$(cat /run/secrets/...) in a healthcheck, built services without image:' },
+  elk: { features: 'dotted environment keys (discovery.type, discovery.seed_hosts), container_name, 5000/tcp and 5000/udp ports, a bridge network with driver' },
+  'nginx-proxy': { features: 'a label without a value (the companion finds its proxy by it), volumes_from, network_mode: bridge, docker.sock binds read-only' },
 };
