@@ -107,6 +107,13 @@ export function meaningDiff(original: Json, rendered: Json): string[] {
       } else out.push(`services.${name}.${key}: original ${JSON.stringify(ma[key])}, rendered ${JSON.stringify(mb[key])}`);
     }
   }
+  // the original's networks as compose creates them (name, driver, subnets ...); lifeops may add its own beside them
+  const na = isObject(original.networks) ? original.networks : {};
+  const nb = isObject(rendered.networks) ? rendered.networks : {};
+  for (const n of Object.keys(na).sort()) {
+    if (!(n in nb)) out.push(`networks.${n}: only in the original`);
+    else if (!same(na[n], nb[n])) out.push(`networks.${n}: original ${JSON.stringify(na[n])}, rendered ${JSON.stringify(nb[n])}`);
+  }
   const va = isObject(original.volumes) ? original.volumes : {};
   const vb = isObject(rendered.volumes) ? rendered.volumes : {};
   for (const v of Object.keys(va)) {

@@ -87,6 +87,13 @@ describe('the round-trip comparison (import --check)', () => {
     expect(meaningDiff(a, b)).toEqual(['services.web.secrets: original [{"source":"db","target":"/run/secrets/db"}], rendered undefined', 'services.web.user: original "1000", rendered "root"']);
   });
 
+  it("mailcow: the original's networks are compared as compose creates them (subnets, driver options); lifeops' own added network is not a difference", async () => {
+    const { meaningDiff } = await import('../../src/import/check.js');
+    const net = { name: 'p_mailcow-network', driver: 'bridge', ipam: { config: [{ subnet: '172.22.1.0/24' }] } };
+    expect(meaningDiff({ name: 'p', services: {}, networks: { 'mailcow-network': net } }, { name: 'p', services: {}, networks: { 'mailcow-network': net, backend: { name: 'p_backend', internal: true } } })).toEqual([]);
+    expect(meaningDiff({ name: 'p', services: {}, networks: { 'mailcow-network': net } }, { name: 'p', services: {}, networks: { 'mailcow-network': { ...net, ipam: {} } } })).toHaveLength(1);
+  });
+
   it('nginx-flask-mysql: a built service without image: is the image compose tags <project>-<service>', async () => {
     const { meaningDiff } = await import('../../src/import/check.js');
     const built = { build: { context: '/app/backend', target: 'builder' } };

@@ -43,4 +43,5 @@ export const CORPUS: Record<string, CorpusCase> = {
   'nginx-flask-mysql': { features: 'build.target (builder stage), build as a string, a file-based top-level secret mounted by a service, MYSQL_ROOT_PASSWORD_FILE, $$(cat /run/secrets/...) in a healthcheck, built services without image:' },
   elk: { features: 'dotted environment keys (discovery.type, discovery.seed_hosts), container_name, 5000/tcp and 5000/udp ports, a bridge network with driver' },
   'nginx-proxy': { features: 'a label without a value (the companion finds its proxy by it), volumes_from, network_mode: bridge, docker.sock binds read-only' },
+  mailcow: { features: 'fixed ipv4 addresses built from ${IPV4_NETWORK:-172.22.1}, a network with driver_opts, enable_ipv6 and two subnets from variables, dns: at a fixed address, aliases, sysctls, privileged, network_mode host, cap_add, stop_grace_period, tty, COMPOSE_PROJECT_NAME', secrets: ['corpusMailcowDb0123', 'corpusMailcowRedis0123'] },
 };
