@@ -63,6 +63,14 @@ describe('found by the import corpus: paths and ports in variables', () => {
   });
 });
 
+describe('found by the import corpus: names', () => {
+  it('jitsi: a network named with a dot (meet.jitsi), as a list and as a mapping with aliases, loads', () => {
+    const { stack } = importText('services:\n  web:\n    image: jitsi/web\n    networks:\n      meet.jitsi:\n  prosody:\n    image: jitsi/prosody\n    networks:\n      meet.jitsi:\n        aliases: [xmpp.meet.jitsi]\nnetworks:\n  meet.jitsi:\n');
+    expect(stack.services.web.networks).toEqual(['meet.jitsi']);
+    expect(Object.keys(stack.networks)).toEqual(['meet.jitsi']);
+  });
+});
+
 describe('found by the import corpus: secrets', () => {
   it('nginx-flask-mysql: MYSQL_ROOT_PASSWORD_FILE=/run/secrets/x is the path of a compose secret, not a secret: the healthcheck reading it is kept', () => {
     const { doc, result } = importText("services:\n  db:\n    image: mariadb:10\n    healthcheck:\n      test: ['CMD-SHELL', 'mysqladmin ping --password=\"$$(cat /run/secrets/db-password)\" --silent']\n    secrets: [db-password]\n    environment:\n      - MYSQL_ROOT_PASSWORD_FILE=/run/secrets/db-password\n      - MYSQL_PASSWORD=s3cret-corpus-pw\nsecrets:\n  db-password:\n    file: db/password.txt\n");

@@ -44,4 +44,7 @@ export const CORPUS: Record<string, CorpusCase> = {
   elk: { features: 'dotted environment keys (discovery.type, discovery.seed_hosts), container_name, 5000/tcp and 5000/udp ports, a bridge network with driver' },
   'nginx-proxy': { features: 'a label without a value (the companion finds its proxy by it), volumes_from, network_mode: bridge, docker.sock binds read-only' },
   mailcow: { features: 'fixed ipv4 addresses built from ${IPV4_NETWORK:-172.22.1}, a network with driver_opts, enable_ipv6 and two subnets from variables, dns: at a fixed address, aliases, sysctls, privileged, network_mode host, cap_add, stop_grace_period, tty, COMPOSE_PROJECT_NAME', secrets: ['corpusMailcowDb0123', 'corpusMailcowRedis0123'] },
+  jitsi: { features: 'a network named meet.jitsi (a dot), ${CONFIG}/web:/config:Z with CONFIG=~/..., restart: ${RESTART_POLICY:-unless-stopped}, udp ports from variables, aliases from a variable, expose from a variable, bare environment names set or unset', secrets: ['corpusJicofoAuth0123', 'corpusJvbAuth0123'] },
+  pihole: { features: '53/tcp and 53/udp, cap_add, container_name, a quoted password in map environment', secrets: ['corpus-pihole-web-pw'] },
+  'home-assistant': { features: 'network_mode: host, privileged, /run/dbus and /etc/localtime read-only binds, container_name' },
 };
