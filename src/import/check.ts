@@ -114,6 +114,15 @@ export function meaningDiff(original: Json, rendered: Json): string[] {
     if (!(n in nb)) out.push(`networks.${n}: only in the original`);
     else if (!same(na[n], nb[n])) out.push(`networks.${n}: original ${JSON.stringify(na[n])}, rendered ${JSON.stringify(nb[n])}`);
   }
+  // secrets and configs: the same file, content or variable behind each name
+  for (const top of ['secrets', 'configs'] as const) {
+    const ta = isObject(original[top]) ? original[top] : {};
+    const tb = isObject(rendered[top]) ? rendered[top] : {};
+    for (const n of Object.keys(ta).sort()) {
+      if (!(n in tb)) out.push(`${top}.${n}: only in the original`);
+      else if (!same(ta[n], tb[n])) out.push(`${top}.${n}: ${top === 'secrets' ? 'differs' : `original ${JSON.stringify(ta[n])}, rendered ${JSON.stringify(tb[n])}`}`);
+    }
+  }
   const va = isObject(original.volumes) ? original.volumes : {};
   const vb = isObject(rendered.volumes) ? rendered.volumes : {};
   for (const v of Object.keys(va)) {

@@ -108,6 +108,11 @@ export function importCompose(input: ImportInput): ImportResult {
   const projectSource = input.project ?? input.processEnv?.COMPOSE_PROJECT_NAME ?? envVars.COMPOSE_PROJECT_NAME ?? (typeof raw.name === 'string' ? interpolateString(braceBareVars(raw.name), { ...envVars, ...definedOnly(input.processEnv) }).value : undefined) ?? path.basename(composeDir);
   const project = composeProjectName(projectSource);
   if (!project) throw new ConfigError(`${input.composeFile}: cannot make a compose project name from it; pass --project NAME`);
+  // compose interpolates ${COMPOSE_PROJECT_NAME} as the project's name when nothing sets it
+  if (!('COMPOSE_PROJECT_NAME' in envVars)) {
+    vars.entries.push({ key: 'COMPOSE_PROJECT_NAME', value: project, raw: project, quote: "'", line: 0 });
+    envVars.COMPOSE_PROJECT_NAME = project;
+  }
   const stackName = /^[a-z]/.test(project) ? project.replace(/[^a-z0-9_-]/g, '-') : `app-${project}`;
 
   // Every variable the files read, wherever it is (a port, a volume path, restart: ...).

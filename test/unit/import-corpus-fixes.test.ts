@@ -71,6 +71,15 @@ describe('found by the import corpus: names', () => {
   });
 });
 
+describe('found by the import corpus: the project name', () => {
+  it('traefik-configs: ${COMPOSE_PROJECT_NAME} that .env does not set is the project name, as compose reads it', () => {
+    const { result, stack } = importText('services:\n  web:\n    image: nginx\n    environment:\n      ORIGIN: ${COMPOSE_PROJECT_NAME}-web\n');
+    expect(result.env).toContain("COMPOSE_PROJECT_NAME='app'");
+    expect(stack.services.web.environment.ORIGIN).toBe('app-web');
+    expect(result.notes.join('\n')).not.toContain('COMPOSE_PROJECT_NAME');
+  });
+});
+
 describe('found by the import corpus: secrets', () => {
   it('nginx-flask-mysql: MYSQL_ROOT_PASSWORD_FILE=/run/secrets/x is the path of a compose secret, not a secret: the healthcheck reading it is kept', () => {
     const { doc, result } = importText("services:\n  db:\n    image: mariadb:10\n    healthcheck:\n      test: ['CMD-SHELL', 'mysqladmin ping --password=\"$$(cat /run/secrets/db-password)\" --silent']\n    secrets: [db-password]\n    environment:\n      - MYSQL_ROOT_PASSWORD_FILE=/run/secrets/db-password\n      - MYSQL_PASSWORD=s3cret-corpus-pw\nsecrets:\n  db-password:\n    file: db/password.txt\n");

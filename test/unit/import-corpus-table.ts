@@ -47,4 +47,7 @@ export const CORPUS: Record<string, CorpusCase> = {
   jitsi: { features: 'a network named meet.jitsi (a dot), ${CONFIG}/web:/config:Z with CONFIG=~/..., restart: ${RESTART_POLICY:-unless-stopped}, udp ports from variables, aliases from a variable, expose from a variable, bare environment names set or unset', secrets: ['corpusJicofoAuth0123', 'corpusJvbAuth0123'] },
   pihole: { features: '53/tcp and 53/udp, cap_add, container_name, a quoted password in map environment', secrets: ['corpus-pihole-web-pw'] },
   'home-assistant': { features: 'network_mode: host, privileged, /run/dbus and /etc/localtime read-only binds, container_name' },
+  gitlab: { features: 'hostname:, a multi-line GITLAB_OMNIBUS_CONFIG with quotes and brackets, bare $GITLAB_HOME in quoted volume paths, shm_size, 2424:22' },
+  zammad: { features: 'anchors nested under an x-shared mapping, an environment anchor merged and extended, ${VAR:-default} for image, restart and every value, user 0:0, restart: on-failure, a memcached command from a variable, "03:00" kept a string' },
+  'traefik-configs': { features: 'top-level configs with file: and inline content: using ${COMPOSE_PROJECT_NAME} (set by compose itself), a service config in long and short form, build as a string, traefik labels with backquotes' },
 };
