@@ -41,7 +41,7 @@ describe('the import corpus', () => {
       const header = readFileSync(path.join(FIXTURES, d, first!), 'utf8').split('\n')[0];
       expect(header, d).toMatch(/^# Models /);
       expect(header, d).toMatch(/\b[\w.-]+\/[\w.-]+\b/);
-      expect(header, d).toMatch(/\b[\w.-]+\.ya?ml\b/);
+      expect(header, d).toMatch(/\b[\w.-]+\.(ya?ml|md)\b/);
     }
   });
 
