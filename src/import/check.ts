@@ -78,8 +78,48 @@ function healthcheck(hc: unknown): Json | null {
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
+/**
+ * The stack's managed Redis, when the import moved a `redis-server
+ * --requirepass ...` into the redis: block: lifeops starts it through a
+ * script that hands the server its password in a file (render/datastores.ts),
+ * with REDISCLI_AUTH in its environment and the rendered redis.conf mounted at
+ * `conf`. What remains comparable is the flags after the config file.
+ */
+export interface ManagedRedis {
+  service: string;
+  conf: string;
+  envVar: string;
+}
+
+const REDIS_BLOCK_FLAGS = ['requirepass', 'maxmemory', 'maxmemory-policy', 'appendonly', 'save'];
+
+/** redis-server and the flags the redis: block does not own, from either reading. */
+function redisFlags(svc: Json, redis: ManagedRedis, side: 'original' | 'rendered'): string[] {
+  const argv = (Array.isArray(svc.command) ? svc.command : []).map(String);
+  if (side === 'rendered') {
+    const at = argv.indexOf(redis.conf);
+    return at < 0 ? argv : ['redis-server', ...argv.slice(at + 1)];
+  }
+  const out = argv.slice(0, 1);
+  let keep = true;
+  for (const w of argv.slice(1)) {
+    if (w.startsWith('--')) keep = !REDIS_BLOCK_FLAGS.includes(w.slice(2));
+    if (keep) out.push(w);
+  }
+  return out;
+}
+
+function managedView(svc: Json, redis: ManagedRedis, side: 'original' | 'rendered'): Json {
+  const env = isObject(svc.environment) ? { ...svc.environment } : undefined;
+  // lifeops sets it to the block's password (an original may set it too, for redis-cli)
+  if (env) delete env[redis.envVar];
+  const volumes = Array.isArray(svc.volumes) ? svc.volumes.filter((v: Json) => !(side === 'rendered' && v.target === redis.conf)) : svc.volumes;
+  const { entrypoint: _e, ...rest } = svc;
+  return { ...rest, command: redisFlags(svc, redis, side), ...(env ? { environment: env } : {}), ...(volumes ? { volumes } : {}) };
+}
+
 /** One line per difference between compose's two readings; none when they mean the same. */
-export function meaningDiff(original: Json, rendered: Json): string[] {
+export function meaningDiff(original: Json, rendered: Json, redis?: ManagedRedis): string[] {
   const out: string[] = [];
   const a = isObject(original.services) ? original.services : {};
   const b = isObject(rendered.services) ? rendered.services : {};
@@ -92,8 +132,9 @@ export function meaningDiff(original: Json, rendered: Json): string[] {
       out.push(`services.${name}: only in the rendered files`);
       continue;
     }
-    const ma = serviceMeaning(a[name] as Json, `${String(original.name)}-${name}`);
-    const mb = serviceMeaning(b[name] as Json, `${String(rendered.name)}-${name}`);
+    const managed = redis?.service === name;
+    const ma = serviceMeaning(managed ? managedView(a[name] as Json, redis, 'original') : (a[name] as Json), `${String(original.name)}-${name}`);
+    const mb = serviceMeaning(managed ? managedView(b[name] as Json, redis, 'rendered') : (b[name] as Json), `${String(rendered.name)}-${name}`);
     for (const key of [...new Set([...Object.keys(ma), ...Object.keys(mb)])]) {
       if (same(ma[key], mb[key])) continue;
       if (key === 'environment' || key === 'labels') {

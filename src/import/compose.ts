@@ -20,6 +20,7 @@ import { interpolateString, variableRefs, braceBareVars } from '../config/interp
 import { readComposeYaml } from './yaml-read.js';
 import { mergeComposeFiles, resolveExtends } from './merge.js';
 import { convertService } from './service.js';
+import { managedRedis } from './redis.js';
 import { envFileText, planVariables } from './env.js';
 import { composeProjectName, isObject, orderKeys, Secrets, type Json } from './values.js';
 
@@ -182,6 +183,8 @@ export function importCompose(input: ImportInput): ImportResult {
     services[name] = orderKeys(out);
   }
   hideSecretsInCommands(services, secrets, notes);
+  // a redis-server given --requirepass: lifeops' redis: block, the password off the command line
+  const redis = managedRedis({ atKey, secrets, notes, comments }, services);
 
   const stack: Json = { version: 1, name: stackName, project, default_environment: 'production', services };
   for (const top of ['networks', 'volumes'] as const) {
@@ -191,6 +194,8 @@ export function importCompose(input: ImportInput): ImportResult {
     if (!isObject(raw[top])) continue;
     stack[top] = Object.fromEntries(Object.entries(deep(raw[top]) as Json).map(([k, v]) => [k, isObject(v) && typeof v.file === 'string' ? { ...v, file: relocateFile(v.file) } : v]));
   }
+
+  if (redis) stack.redis = redis;
 
   const env = envFileText({ plan: vars, secrets, refs, unsetBoth, pathVars, relocate, notes, envFile });
   if (env.derivedSecrets.length) stack.variables = { secrets: env.derivedSecrets };
