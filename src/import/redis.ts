@@ -21,7 +21,10 @@ export function shellWords(s: string): string[] {
       if (cur !== undefined) words.push(cur);
       cur = undefined;
     } else if (ch === "'" || ch === '"') {
-      const end = s.indexOf(ch, i + 1);
+      let end = i + 1;
+      // inside double quotes a backslash escapes the quote
+      while (end < s.length && s[end] !== ch) end += ch === '"' && s[end] === '\\' ? 2 : 1;
+      if (end >= s.length) end = -1;
       const inner = s.slice(i + 1, end < 0 ? s.length : end);
       cur = (cur ?? '') + (ch === '"' ? inner.replace(/\\(["\\$`])/g, '$1') : inner);
       i = end < 0 ? s.length : end;

@@ -50,4 +50,5 @@ export const CORPUS: Record<string, CorpusCase> = {
   gitlab: { features: 'hostname:, a multi-line GITLAB_OMNIBUS_CONFIG with quotes and brackets, bare $GITLAB_HOME in quoted volume paths, shm_size, 2424:22' },
   zammad: { features: 'anchors nested under an x-shared mapping, an environment anchor merged and extended, ${VAR:-default} for image, restart and every value, user 0:0, restart: on-failure, a memcached command from a variable, "03:00" kept a string' },
   'traefik-configs': { features: 'top-level configs with file: and inline content: using ${COMPOSE_PROJECT_NAME} (set by compose itself), a service config in long and short form, build as a string, traefik labels with backquotes' },
+  dify: { features: 'redis-server --requirepass ${REDIS_PASSWORD:-default} with REDISCLI_AUTH (becomes the redis: block), an x-shared-env anchor of ${VAR:-default} values merged into two services, a folded postgres command with quoted -c values, ${PGUSER:-postgres} in a healthcheck, an internal network', secrets: ['corpus-dify-redis-pw', 'corpus-dify-db-pw', 'corpus-dify-secret-key'] },
 };
