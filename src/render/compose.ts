@@ -165,9 +165,10 @@ export function ownerLabels(stack: Pick<Stack, 'owner'>): Record<string, string>
 
 export function composeService(stack: Stack, name: string, svc: Service, renderDir: string): Record<string, unknown> {
   const out: Record<string, unknown> = { image: mapImage(svc.image, stack.images) };
-  // A secret in a command the stack wrote itself stays its ${VAR} reference (an
-  // imported compose file's `redis-server --requirepass ...`, kept so the adopted
-  // container is unchanged); lifeops' own commands never carry one.
+  // A secret in a command the stack wrote itself stays its ${VAR} reference, not
+  // its value, in the rendered file (the import moves `redis-server
+  // --requirepass ...` into the redis: block instead); lifeops' own commands
+  // never carry one.
   const argv = (key: 'entrypoint' | 'command', v: string | string[]) =>
     typeof v === 'string' ? composeValue(stack, `services.${name}.${key}`, v) : v.map((x, i) => composeValue(stack, `services.${name}.${key}.${i}`, x));
   if (svc.entrypoint !== undefined) out.entrypoint = argv('entrypoint', svc.entrypoint);
