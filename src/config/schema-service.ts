@@ -153,7 +153,7 @@ export const serviceObjectSchema = z
     health_timeout: duration.default('120s').describe('how long deploy waits for this service to become healthy'),
     labels: z.record(z.string(), z.string()).default({}),
     networks: z
-      .union([z.array(name), z.record(name, networkAttachment.nullable())])
+      .union([z.array(composeKey), z.record(composeKey, networkAttachment.nullable())])
       .optional()
       .describe('networks the service joins: default, backend, or ones declared under the top-level networks:; as a mapping, each with its options (aliases, ipv4_address, ipv6_address ...)'),
     shm_size: z.union([memSize, numeric(z.number().int().min(1).max(MAX_SIZE_BYTES))]).optional().describe('size of /dev/shm, such as "256M"'),

@@ -26,7 +26,7 @@ export const stackBaseShape = {
     .default({ required: [], secrets: [], defaults: {} }),
   images: z.record(z.string(), z.string()).default({}).describe('image mapping: official repository -> local image'),
   services: z.record(name, serviceSchema),
-  networks: z.record(name, networkSchema).default({}).describe('networks services may join besides the built-in default and backend'),
+  networks: z.record(composeKey, networkSchema).default({}).describe('networks services may join besides the built-in default and backend'),
   volumes: z.record(composeKey, volumeSchema).default({}).describe('named volumes with options (external, name ...); volumes only used by services need no entry'),
   postgres: postgresSchema.optional(),
   redis: redisSchema.optional(),

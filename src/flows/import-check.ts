@@ -8,6 +8,7 @@ import { loadStack } from '../config/load.js';
 import { meaningDiff } from '../import/check.js';
 import { renderStack, writeRendered, composePaths } from './render.js';
 import { detectCompose, run } from '../clients/runner.js';
+import { REDIS_CONF, REDIS_PASSWORD_ENV } from '../render/datastores.js';
 
 /**
  * --check: the stack written is rendered into a scratch folder, and compose
@@ -29,7 +30,9 @@ export async function importRoundTrip(processEnv: Record<string, string | undefi
     };
     const original = await read([...composeFiles.flatMap((f) => ['-f', path.resolve(f)]), ...(envFile ? ['--env-file', path.resolve(envFile)] : [])], { cwd: path.dirname(path.resolve(composeFiles[0])) });
     const rendered = await read(['-p', stack.project, ...composePaths(files, dir).flatMap((f) => ['-f', f])], { cwd: dir, env: stack.vars });
-    const diff = meaningDiff(original, rendered);
+    // a redis: block the import made from `redis-server --requirepass ...` starts the server its own way
+    const redis = stack.redis?.password ? { service: stack.redis.service, conf: REDIS_CONF, envVar: REDIS_PASSWORD_ENV } : undefined;
+    const diff = meaningDiff(original, rendered, redis);
     if (original.name !== stack.project) diff.unshift(`project: original ${JSON.stringify(original.name)}, rendered ${JSON.stringify(stack.project)}`);
     return diff;
   } finally {

@@ -20,6 +20,7 @@ import { interpolateString, variableRefs, braceBareVars } from '../config/interp
 import { readComposeYaml } from './yaml-read.js';
 import { mergeComposeFiles, resolveExtends } from './merge.js';
 import { convertService } from './service.js';
+import { managedRedis } from './redis.js';
 import { envFileText, planVariables } from './env.js';
 import { composeProjectName, isObject, orderKeys, Secrets, type Json } from './values.js';
 
@@ -108,6 +109,11 @@ export function importCompose(input: ImportInput): ImportResult {
   const projectSource = input.project ?? input.processEnv?.COMPOSE_PROJECT_NAME ?? envVars.COMPOSE_PROJECT_NAME ?? (typeof raw.name === 'string' ? interpolateString(braceBareVars(raw.name), { ...envVars, ...definedOnly(input.processEnv) }).value : undefined) ?? path.basename(composeDir);
   const project = composeProjectName(projectSource);
   if (!project) throw new ConfigError(`${input.composeFile}: cannot make a compose project name from it; pass --project NAME`);
+  // compose interpolates ${COMPOSE_PROJECT_NAME} as the project's name when nothing sets it
+  if (!('COMPOSE_PROJECT_NAME' in envVars)) {
+    vars.entries.push({ key: 'COMPOSE_PROJECT_NAME', value: project, raw: project, quote: "'", line: 0 });
+    envVars.COMPOSE_PROJECT_NAME = project;
+  }
   const stackName = /^[a-z]/.test(project) ? project.replace(/[^a-z0-9_-]/g, '-') : `app-${project}`;
 
   // Every variable the files read, wherever it is (a port, a volume path, restart: ...).
@@ -177,6 +183,8 @@ export function importCompose(input: ImportInput): ImportResult {
     services[name] = orderKeys(out);
   }
   hideSecretsInCommands(services, secrets, notes);
+  // a redis-server given --requirepass: lifeops' redis: block, the password off the command line
+  const redis = managedRedis({ atKey, secrets, notes, comments }, services);
 
   const stack: Json = { version: 1, name: stackName, project, default_environment: 'production', services };
   for (const top of ['networks', 'volumes'] as const) {
@@ -186,6 +194,8 @@ export function importCompose(input: ImportInput): ImportResult {
     if (!isObject(raw[top])) continue;
     stack[top] = Object.fromEntries(Object.entries(deep(raw[top]) as Json).map(([k, v]) => [k, isObject(v) && typeof v.file === 'string' ? { ...v, file: relocateFile(v.file) } : v]));
   }
+
+  if (redis) stack.redis = redis;
 
   const env = envFileText({ plan: vars, secrets, refs, unsetBoth, pathVars, relocate, notes, envFile });
   if (env.derivedSecrets.length) stack.variables = { secrets: env.derivedSecrets };
@@ -220,7 +230,7 @@ function definedOnly(env: Record<string, string | undefined> | undefined): Recor
 /** A literal secret seen in an environment value also hides in commands (redis-server --requirepass ...). */
 function hideSecretsInCommands(services: Json, secrets: Secrets, notes: string[]): void {
   const literal = [...secrets.values].filter(([, v]) => v.length >= 6).sort((a, b) => b[1].length - a[1].length);
-  const hide = (s: string) => literal.reduce((acc, [k, v]) => acc.split(v).join(`\${${k}}`), s);
+  const hide = (s: string) => literal.reduce((acc, [k, v]) => hideValue(acc, v, `\${${k}}`), s);
   for (const [name, svc] of Object.entries(services) as [string, Json][]) {
     for (const key of ['command', 'entrypoint'] as const) {
       const v = svc[key];
@@ -233,4 +243,25 @@ function hideSecretsInCommands(services: Json, secrets: Secrets, notes: string[]
     const hc = svc.healthcheck;
     if (isObject(hc) && hc.test !== undefined) hc.test = Array.isArray(hc.test) ? hc.test.map((x) => hide(String(x))) : hide(String(hc.test));
   }
+}
+
+/** where a password is given on a command line: after a password flag or option, or in a URL's user part */
+const PASSWORD_CONTEXT = /(?:pass(?:word)?|requirepass|secret|token|auth|key)[\w-]*[\s=:]+['"]?$|(?:^|\s)-[ap]\s*['"]?$|:\/\/[^\s:@/]*:$/i;
+
+/**
+ * A secret's value replaced by its variable in a command. A value that is a
+ * plain word ("postgres", "paperless": also a user, a database, a host name)
+ * is replaced only where a password is given (`--requirepass WORD`, `-pWORD`,
+ * `user:WORD@`); elsewhere (`pg_isready -U postgres`) it is that other thing.
+ */
+export function hideValue(text: string, value: string, variable: string): string {
+  const plainWord = /^[A-Za-z]+$/.test(value);
+  let out = '';
+  let from = 0;
+  for (let i = text.indexOf(value); i >= 0; i = text.indexOf(value, i + value.length)) {
+    if (plainWord && !PASSWORD_CONTEXT.test(text.slice(0, i))) continue;
+    out += text.slice(from, i) + variable;
+    from = i + value.length;
+  }
+  return out + text.slice(from);
 }

@@ -6,6 +6,7 @@
 // stack mean something else than the compose file. Pure.
 import { ConfigError } from '../errors.js';
 import { isSecretName } from '../util/redact.js';
+import { braceBareVars, interpolateString } from '../config/interpolate.js';
 import { conditionOf, duration, guessRole, isObject, memory, portString, urlPassword, type Json, type Secrets } from './values.js';
 
 export interface ServiceContext {
@@ -79,7 +80,7 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
         out.ports = (value as unknown[]).map((p) => c.str(portString(p, at)));
         break;
       case 'expose':
-        out.expose = (value as unknown[]).map((p) => Number(String(p).replace(/\/.*$/, '')));
+        out.expose = (value as unknown[]).map((p, i) => Number(String(fixed(c, name, ['expose', i], p)).replace(/\/.*$/, '')));
         break;
       case 'volumes': {
         const vols: string[] = [];
@@ -87,8 +88,8 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
         let i = 0;
         for (const v of value as unknown[]) {
           if (typeof v === 'string') {
-            const [src, ...rest] = c.str(v).split(':');
-            vols.push(rest.length ? [c.relocate(src), ...rest].join(':') : src);
+            const [src, ...rest] = splitOutsideVars(c.str(v), ':');
+            vols.push(rest.length ? [relocateSource(c, src), ...rest].join(':') : src);
           } else if (isObject(v)) vols.push(...longVolume(c, name, i, v, tmpfs));
           i++;
         }
@@ -125,12 +126,12 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
         if (hc.disable === true) out.healthcheck = { test: ['NONE'] };
         else if (hc.test !== undefined) {
           const h: Json = { test: Array.isArray(hc.test) ? hc.test.map(c.str) : c.str(hc.test) };
-          for (const k of ['interval', 'timeout', 'start_period'] as const) if (hc[k] !== undefined) h[k] = duration(hc[k]);
+          for (const k of ['interval', 'timeout', 'start_period'] as const) if (hc[k] !== undefined) h[k] = duration(fixed(c, name, ['healthcheck', k], hc[k]));
           const other = Object.keys(hc).find((k) => !['test', 'interval', 'timeout', 'start_period', 'start_interval', 'retries', 'disable'].includes(k));
           if (other) refuse(['healthcheck', other], 'a healthcheck key lifeops does not carry; valid: test, interval, timeout, retries, start_period, start_interval, disable', 'remove it from the compose file, then import again');
-          if (hc.retries !== undefined) h.retries = Number(hc.retries);
+          if (hc.retries !== undefined) h.retries = Number(fixed(c, name, ['healthcheck', 'retries'], hc.retries));
           out.healthcheck = h;
-          if (hc.start_interval !== undefined) h.start_interval = duration(hc.start_interval);
+          if (hc.start_interval !== undefined) h.start_interval = duration(fixed(c, name, ['healthcheck', 'start_interval'], hc.start_interval));
         }
         break;
       }
@@ -150,7 +151,7 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
         if ((l.driver ?? 'json-file') !== 'json-file') refuse(['logging', 'driver'], `logging driver ${String(l.driver)}: lifeops writes json-file with rotation (max_size, max_file) and reads logs from it`, 'remove the logging driver from the compose file (or set json-file), then import again');
         const opt = Object.keys(o).find((k) => !['max-size', 'max-file'].includes(k));
         if (opt) refuse(['logging', 'options', opt], 'a json-file option lifeops does not carry; valid: max-size, max-file', 'remove it from the compose file, then import again');
-        out.logging = { max_size: String(o['max-size'] ?? '10m'), max_file: Number(o['max-file'] ?? 3) };
+        out.logging = { max_size: String(fixed(c, name, ['logging', 'options', 'max-size'], o['max-size'] ?? '10m')), max_file: Number(fixed(c, name, ['logging', 'options', 'max-file'], o['max-file'] ?? 3)) };
         break;
       }
       case 'mem_limit':
@@ -158,12 +159,12 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
       case 'mem_reservation': {
         const res = (out.resources ??= {}) as Json;
         const set = (res[key === 'mem_reservation' ? 'reservations' : 'limits'] ??= {}) as Json;
-        if (key === 'cpus') set.cpus = Number(value);
-        else set.memory = memory(value);
+        if (key === 'cpus') set.cpus = Number(fixed(c, name, [key], value));
+        else set.memory = memory(fixed(c, name, [key], value));
         break;
       }
       case 'scale':
-        out.replicas = Number(value);
+        out.replicas = Number(fixed(c, name, [key], value));
         break;
       case 'deploy':
         deploy(c, name, out, value as Json);
@@ -179,6 +180,50 @@ export function convertService(c: ServiceContext, name: string, def: Json): { ou
     }
   }
   return { out, role: guess };
+}
+
+/** `text` split at `sep`, except inside ${...} (`${DIR:-.}/data:/data` is two parts). */
+export function splitOutsideVars(text: string, sep: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '$' && text[i + 1] === '{') {
+      depth++;
+      cur += '${';
+      i++;
+      continue;
+    }
+    if (text[i] === '}' && depth > 0) depth--;
+    if (text[i] === sep && depth === 0) {
+      parts.push(cur);
+      cur = '';
+    } else cur += text[i];
+  }
+  return [...parts, cur];
+}
+
+/**
+ * A bind mount's host path, relative to the compose file, made relative to the
+ * stack file; so is a relative default it starts with (`${DIR:-.}/dags`, the
+ * variable unset in .env: a value set there is rewritten in the env file).
+ */
+function relocateSource(c: ServiceContext, src: string): string {
+  const m = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-)(\.{1,2}(?:\/[^}$]*)?)\}/.exec(src);
+  if (m && !(m[1] in c.envVars)) return `\${${m[1]}${m[2]}${c.relocate(m[3])}}${src.slice(m[0].length)}`;
+  return c.relocate(src);
+}
+
+/**
+ * A value lifeops checks itself (a duration, a count, a size) that the compose
+ * file takes from a variable: read now from .env as compose reads it (lifeops'
+ * schema checks the value, not a template), with a comment naming where it came from.
+ */
+function fixed(c: ServiceContext, name: string, key: (string | number)[], v: unknown): unknown {
+  if (typeof v !== 'string' || !v.replace(/\$\$/g, '').includes('$')) return v;
+  const r = interpolateString(braceBareVars(v), c.envVars);
+  c.comments.push({ path: ['services', name, ...key], text: ` ${v} in the compose file, read from .env at import` });
+  return r.value;
 }
 
 /**
@@ -208,7 +253,7 @@ function longVolume(c: ServiceContext, name: string, i: number, v: Json, tmpfs: 
     if (v.bind.propagation !== undefined) modes.push(String(v.bind.propagation));
   }
   if (isObject(v.volume) && Object.keys(v.volume).length) refuse(`volume.${Object.keys(v.volume)[0]}`, 'a named-volume option the short form cannot say (compose reads "NAME:TARGET:nocopy" as a bind mount)');
-  const src = v.source === undefined ? '' : v.type === 'bind' ? c.relocate(c.str(v.source)) : c.str(v.source);
+  const src = v.source === undefined ? '' : v.type === 'bind' ? relocateSource(c, c.str(v.source)) : c.str(v.source);
   const mode = modes.length ? `:${modes.join(',')}` : '';
   return [src ? `${src}:${v.target}${mode}` : String(v.target)];
 }
@@ -235,7 +280,9 @@ function environment(c: ServiceContext, name: string, value: unknown): Json {
       continue;
     }
     let s = c.str(v);
-    if (isSecretName(k) && s !== '' && !s.includes('${')) {
+    // NAME_FILE=/run/secrets/x names the file that holds the secret (the images' convention for compose secrets): a path, not a secret
+    const pathToSecret = /_FILE$/i.test(k) && s.startsWith('/');
+    if (isSecretName(k) && !pathToSecret && s !== '' && !s.includes('${')) {
       const varName = c.secrets.varFor(k, name, s.replace(/\$\$/g, '$'));
       s = `\${${varName}}`;
     } else s = urlPassword(k, name, s, c.secrets, { ...c.envVars, ...Object.fromEntries(c.secrets.values) });
@@ -247,7 +294,7 @@ function environment(c: ServiceContext, name: string, value: unknown): Json {
 
 function deploy(c: ServiceContext, name: string, out: Json, value: Json): void {
   const d = { ...value };
-  if (d.replicas !== undefined) out.replicas = Number(d.replicas);
+  if (d.replicas !== undefined) out.replicas = Number(fixed(c, name, ['deploy', 'replicas'], d.replicas));
   delete d.replicas;
   if (isObject(d.resources)) {
     const res = (out.resources ??= {}) as Json;
@@ -257,8 +304,8 @@ function deploy(c: ServiceContext, name: string, out: Json, value: Json): void {
       const set = (res[kind] ??= {}) as Json;
       const other = Object.keys(r).find((k) => !['cpus', 'memory'].includes(k));
       if (other) throw new ConfigError(`${c.atKey(['services', name, 'deploy', 'resources', kind, other])}: services.${name}.deploy.resources.${kind}.${other}: lifeops sets ${kind} of cpus and memory only`, 'remove it from the compose file (devices such as GPUs are not managed by lifeops yet), then import again');
-      if (r.cpus !== undefined) set.cpus = Number(r.cpus);
-      if (r.memory !== undefined) set.memory = memory(r.memory);
+      if (r.cpus !== undefined) set.cpus = Number(fixed(c, name, ['deploy', 'resources', kind, 'cpus'], r.cpus));
+      if (r.memory !== undefined) set.memory = memory(fixed(c, name, ['deploy', 'resources', kind, 'memory'], r.memory));
     }
     delete d.resources;
   }

@@ -25,9 +25,10 @@ function envValue(stack: Stack, service: string, key: string, value: string | nu
 }
 
 /**
- * A secret never goes into a healthcheck's test: the test would be written
- * out with the value in it, and every run of it shows the value in `ps` on
- * the host and in `docker inspect`. Refused, naming the key and the variables.
+ * A secret never goes where it would be kept or shown outside its container's
+ * environment: a healthcheck's test (written out with the value in it, and
+ * every run shows it in `ps` on the host and in `docker inspect`) or a build
+ * argument. Refused, naming the key and the variables.
  */
 function refuseSecretAt(stack: Stack, at: string, where: string, hint: string): void {
   const hit = Object.keys(stack.secretTemplates).find((k) => k === at || k.startsWith(`${at}.`));
@@ -41,7 +42,7 @@ const refuseSecretInHealthcheck = (stack: Stack, name: string) =>
     stack,
     `services.${name}.healthcheck.test`,
     "be on a process's command line (readable by every local user with ps, and in docker inspect)",
-    'read it from the container\'s environment instead (redis-cli reads REDISCLI_AUTH, which lifeops sets on the redis: service; psql reads PGPASSWORD)',
+    'read it from the container\'s environment or a file instead (redis-cli reads REDISCLI_AUTH, which lifeops sets on the redis: service; psql reads PGPASSWORD; curl takes headers from a file with -H @FILE): a $$VAR that the container\'s shell expands still lands on that command\'s line',
   );
 
 // A build argument is stored in the image's metadata for good: `docker history`
@@ -178,9 +179,10 @@ export function ownerLabels(stack: Pick<Stack, 'owner'>): Record<string, string>
 
 export function composeService(stack: Stack, name: string, svc: Service, renderDir: string): Record<string, unknown> {
   const out: Record<string, unknown> = { image: mapImage(svc.image, stack.images) };
-  // A secret in a command the stack wrote itself stays its ${VAR} reference (an
-  // imported compose file's `redis-server --requirepass ...`, kept so the adopted
-  // container is unchanged); lifeops' own commands never carry one.
+  // A secret in a command the stack wrote itself stays its ${VAR} reference, not
+  // its value, in the rendered file (the import moves `redis-server
+  // --requirepass ...` into the redis: block instead); lifeops' own commands
+  // never carry one.
   const argv = (key: 'entrypoint' | 'command', v: string | string[]) =>
     typeof v === 'string' ? composeValue(stack, `services.${name}.${key}`, v) : v.map((x, i) => composeValue(stack, `services.${name}.${key}.${i}`, x));
   if (svc.entrypoint !== undefined) out.entrypoint = argv('entrypoint', svc.entrypoint);

@@ -4,6 +4,10 @@
 // schema errors. Pure: stacks are written to a temp folder and loaded with the
 // real loader, nothing is deployed.
 import { describe, it, expect } from 'vitest';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { lifeops, ROOT } from '../helpers.js';
 import { loadStack } from '../../src/config/load.js';
 import type { Stack } from '../../src/config/schema.js';
 import { ConfigError, LifeopsError } from '../../src/errors.js';
@@ -137,5 +141,16 @@ describe('ConfigError with a key path', () => {
     expect(located.keyPath).toEqual(e.keyPath);
     expect(located.hint).toBe(e.hint);
     expect(located.withSource('other.yaml:1:1')).toBe(located);
+  });
+});
+
+describe('render --env NAME', () => {
+  it('a stack with no environment NAME: exit 2 naming the environments it has, nothing rendered, no stack trace', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeops-render-env-'));
+    const r = await lifeops(['-f', path.join(ROOT, 'stacks', 'demo.yaml'), '--state-dir', dir, 'render', '--env', 'staging']);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/demo\.yaml:\d+:\d+: environments: no environment "staging"; declared: local, monitored, production, swarm/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

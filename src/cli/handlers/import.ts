@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, writeFileSync, renameSync, rmSync, statSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Cli } from '../context.js';
-import { ConfigError, UsageError } from '../../errors.js';
+import { ConfigError, LifeopsError, UsageError } from '../../errors.js';
 import { importCompose, type ImportInput } from '../../import/compose.js';
 import { composeFilesIn, defaultComposeFile } from '../../import/files.js';
 import { loadStack } from '../../config/load.js';
@@ -95,7 +95,8 @@ export async function importCommand(cli: Cli, target: string, o: ImportOptions):
       .join('\n');
     throw new ConfigError(
       `${redactor.text(msg)}\n(the stack lifeops would write from ${files.join(' + ')} does not load; nothing was written)`,
-      `change ${path.basename(composeFile)} (or its .env) where it says, then import again`,
+      // the check that refused says what to do, when it knows; then where to do it
+      `${e instanceof LifeopsError && e.hint ? `${e.hint}: ` : ''}change ${path.basename(composeFile)} (or its .env) where it says, then import again`,
     );
   } finally {
     rmSync(`${scratch}.env`, { force: true });
@@ -103,7 +104,8 @@ export async function importCommand(cli: Cli, target: string, o: ImportOptions):
   }
   writeAtomic(envOut, result.env, 0o600);
   writeAtomic(out, result.stack, 0o644);
-  const differences = o.check ? await importRoundTrip(cli.io.env, out, files, o.envFile) : undefined;
+  // a command compared may hold a value of the env file (a password the original put on a command line)
+  const differences = o.check ? (await importRoundTrip(cli.io.env, out, files, o.envFile)).map((d) => redactor.text(d)) : undefined;
   if (o.json) {
     cli.json({ stack: out, env_file: envOut, ...(differences ? { differences } : {}), read: [...files, ...(envFile ? [envFile] : [])], roles: result.roles, secret_variables: result.secretVars, notes: result.notes.map((n) => redactor.text(n)), loads: true });
     return differences?.length ? 1 : 0;
