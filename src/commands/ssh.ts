@@ -13,7 +13,7 @@ export interface SshHost {
   user?: string;
 }
 
-const URL_FORM = /^ssh:\/\/(?:([A-Za-z0-9._-]+)@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(\d{1,5}))?\/?$/;
+const URL_FORM = /^ssh:\/\/(?:([A-Za-z0-9_][A-Za-z0-9._-]*)@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:]+\])(?::(\d{1,5}))?\/?$/;
 const ALIAS_FORM = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** undefined when `host` has neither form (the schema says which forms are valid). */

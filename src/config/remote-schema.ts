@@ -5,7 +5,7 @@ import { z } from 'zod';
 export const hostSchema = z
   .string()
   .regex(
-    /^(ssh:\/\/([A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:\d{1,5})?\/?|[A-Za-z0-9][A-Za-z0-9._-]*)$/,
+    /^(ssh:\/\/([A-Za-z0-9_][A-Za-z0-9._-]*@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:]+\])(:\d{1,5})?\/?|[A-Za-z0-9][A-Za-z0-9._-]*)$/,
     'an SSH address such as "ssh://ops@server", "ssh://ops@server:2222", or a Host name of ~/.ssh/config',
   )
   .describe('the server this environment runs on, reached over SSH (default: this machine)');
