@@ -87,7 +87,7 @@ export class Cli {
     const cmd = commandOf(this.argv);
     if (cmd === 'hosts' || cmd === 'render' || this.remote) return;
     refuseOnRemote(stack, this.argv);
-    this.remote = RemoteTarget.open(stack, this.io.env, cmd !== 'deploy');
+    this.remote = RemoteTarget.open(stack, this.io.env);
   }
 
   newRun(stack: Stack): Run {

@@ -295,6 +295,9 @@ export function setPublishedPortReach(fn: ((hostPort: number) => number) | undef
   reachPublished = fn ?? ((p) => p);
 }
 
+/** The port of this machine that reaches `hostPort` of the engine's host (see setPublishedPortReach). */
+export const reachPublishedPort = (hostPort: number): number => reachPublished(hostPort);
+
 function toState(info: Docker.ContainerInspectInfo): ContainerState {
   const labels = info.Config.Labels ?? {};
   const ports: Record<number, number> = {};

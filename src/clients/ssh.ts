@@ -123,13 +123,6 @@ export class SshConnection {
     return spawnSync(argv[0], argv.slice(1), { timeout: 10_000, stdio: 'ignore' }).status === 0;
   }
 
-  /** Forward one more socket or port through the master (a port already taken here is an error). */
-  forward(f: Forward): void {
-    const argv = sshForward(this.settings, this.host, f);
-    const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'ignore', 'pipe'] });
-    if (r.status !== 0) throw new OperationError(`could not forward ${f.local} to ${f.remote} on ${this.host.destination}: ${String(r.stderr ?? '').trim() || `exit ${r.status}`}`, 'free that port on this machine (the server\'s published ports are reached at the same port here)');
-  }
-
   /** Whether the master still runs (the connection is up). */
   alive(): boolean {
     const argv = sshCheck(this.settings, this.host);

@@ -60,3 +60,8 @@ cat > "$1.tmp"
 mv "$1.tmp" "$1"`;
 
 export const writeSecretFile = (file: string) => remoteScript(SECRET, [file]);
+
+/** Whether a TCP port is listened on, on the server: prints "busy" or "free" ("free" when ss is missing: compose then reports a clash itself). */
+const PORT_PROBE = `if command -v ss >/dev/null 2>&1 && [ -n "$(ss -Hltn "sport = :$1")" ]; then echo busy; else echo free; fi`;
+
+export const probePort = (port: number) => remoteScript(PORT_PROBE, [String(port)]);

@@ -18,9 +18,9 @@ import { OperationError, UnhonouredOptionError, UsageError } from '../errors.js'
 import { SshConnection } from '../clients/ssh.js';
 import { runChecked, setArgvAdjuster } from '../clients/runner.js';
 import { composeWithServerDir, parseSshHost, type SshHost } from '../commands/ssh.js';
-import { holdLock, publishBundle, serverEnvRoot, writeSecretFile } from '../commands/remote-scripts.js';
-import { publishedPorts } from './preflight.js';
+import { holdLock, probePort, publishBundle, serverEnvRoot, writeSecretFile } from '../commands/remote-scripts.js';
 import { setPublishedPortReach } from '../clients/docker.js';
+import { setPortProbe } from '../clients/ports.js';
 import type { Effects } from './effects.js';
 
 /** Commands (and sub-commands) that work on a remote environment; any other is refused with exit 2. */
@@ -74,11 +74,11 @@ export class RemoteTarget {
 
   /**
    * Connect (one master for the whole command) and point this process's
-   * Docker clients at the server's engine. `forwardPortsNow`: also the
-   * stack's fixed published ports (status, health-check); deploy adds them
-   * after its pre-flight checked they are free here.
+   * Docker clients at the server's engine; the server's published ports are
+   * reached through forwards made on first use, and the pre-flight asks the
+   * server whether a port is free.
    */
-  static open(stack: Stack, env: Record<string, string | undefined>, forwardPortsNow: boolean): RemoteTarget {
+  static open(stack: Stack, env: Record<string, string | undefined>): RemoteTarget {
     const host = parseSshHost(stack.host!);
     if (!host) throw new UsageError(`environments.${stack.env}.host: "${stack.host}" is not an SSH address`, 'write ssh://user@server[:port] or a Host name of ~/.ssh/config');
     const settings = remoteSettings(stack);
@@ -91,9 +91,12 @@ export class RemoteTarget {
     env.DOCKER_HOST = dockerHost;
     delete process.env.DOCKER_CONTEXT;
     delete env.DOCKER_CONTEXT;
+    // the stack's variables (compose's environment) captured ours at load: an operator's own DOCKER_HOST must not win
+    if ('DOCKER_HOST' in stack.vars) stack.vars.DOCKER_HOST = dockerHost;
+    delete stack.vars.DOCKER_CONTEXT;
     setArgvAdjuster((argv) => composeWithServerDir(argv, target.currentDir));
     setPublishedPortReach((port) => target.reach(port));
-    if (forwardPortsNow) target.forwardPorts();
+    setPortProbe((port) => target.portFree(port));
     return target;
   }
 
@@ -102,13 +105,15 @@ export class RemoteTarget {
     return `${this.envRoot}/current`;
   }
 
-  /** The stack's fixed ports published on the server's loopback, reachable at the same port here (the front's smoke test, status). */
-  forwardPorts(): void {
-    for (const p of publishedPorts(this.stack)) {
-      if (this.forwarded.has(p.port)) continue;
-      this.conn.forward({ local: `127.0.0.1:${p.port}`, remote: `127.0.0.1:${p.port}` });
-      this.forwarded.set(p.port, p.port);
-    }
+  /**
+   * Whether the server's port is free for this stack: one a container of
+   * this project publishes (forwarded when the containers were listed) is
+   * ours; any other is asked on the server.
+   */
+  async portFree(port: number): Promise<boolean> {
+    if (this.forwarded.has(port)) return true;
+    const r = await this.conn.run(probePort(port));
+    return r.stdout.trim() !== 'busy';
   }
 
   /**
@@ -143,7 +148,6 @@ export class RemoteTarget {
         const w = await this.conn.run(writeSecretFile(`${this.envRoot}/releases/${releaseId}/${SECRETS_DIR}/${file}`), { input: readFileSync(path.join(renderDir, SECRETS_DIR, file), 'utf8') });
         if (w.exitCode !== 0) throw new OperationError(`writing secret file ${file} on ${this.host.destination} failed (exit ${w.exitCode})`);
       }
-      this.forwardPorts();
       return r.stdout.trim();
     } finally {
       rmSync(scratch, { recursive: true, force: true });
@@ -167,6 +171,7 @@ export class RemoteTarget {
   close(): void {
     setArgvAdjuster(undefined);
     setPublishedPortReach(undefined);
+    setPortProbe(undefined);
     this.conn.close();
   }
 }
