@@ -13,6 +13,12 @@ import { sshCheck, sshExit, sshForward, sshMaster, sshRun, type Forward, type Ss
 
 export class HostKeyError extends UsageError {}
 
+/** From now on, every docker/compose process and engine call of this process uses `dockerHost` (a context would override it: dropped). */
+export function useEngineForThisProcess(dockerHost: string): void {
+  process.env.DOCKER_HOST = dockerHost;
+  delete process.env.DOCKER_CONTEXT;
+}
+
 /** What ssh's stderr says about a host key it refused, as an exit-2 error naming the fix; undefined for any other failure. */
 export function hostKeyRefusal(stderr: string, env: string, host: SshHost): HostKeyError | undefined {
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(stderr)) {

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { Stack } from '../config/schema.js';
 import { OperationError, UnhonouredOptionError, UsageError } from '../errors.js';
-import { SshConnection } from '../clients/ssh.js';
+import { SshConnection, useEngineForThisProcess } from '../clients/ssh.js';
 import { runChecked, setArgvAdjuster } from '../clients/runner.js';
 import { composeWithServerDir, parseSshHost, type SshHost } from '../commands/ssh.js';
 import { holdLock, probePort, publishBundle, serverEnvRoot, writeSecretFile } from '../commands/remote-scripts.js';
@@ -87,9 +87,8 @@ export class RemoteTarget {
     const target = new RemoteTarget(stack, host, conn, settings);
     const dockerHost = `unix://${conn.socket('docker')}`;
     // every docker/compose process and engine API call of this command goes to the server
-    process.env.DOCKER_HOST = dockerHost;
+    useEngineForThisProcess(dockerHost);
     env.DOCKER_HOST = dockerHost;
-    delete process.env.DOCKER_CONTEXT;
     delete env.DOCKER_CONTEXT;
     // the stack's variables (compose's environment) captured ours at load: an operator's own DOCKER_HOST must not win
     if ('DOCKER_HOST' in stack.vars) stack.vars.DOCKER_HOST = dockerHost;
