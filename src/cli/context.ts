@@ -82,10 +82,10 @@ export class Cli {
     return stack;
   }
 
-  /** Refuse what the server cannot do (exit 2), else connect once; `render` and `hosts` need no connection. */
+  /** Refuse what the server cannot do (exit 2), else connect once; `render`, `validate` and `hosts` need no connection. */
   private connectRemote(stack: Stack): void {
     const cmd = commandOf(this.argv);
-    if (cmd === 'hosts' || cmd === 'render' || this.remote) return;
+    if (['hosts', 'render', 'validate'].includes(cmd) || this.remote) return;
     refuseOnRemote(stack, this.argv);
     this.remote = RemoteTarget.open(stack, this.io.env);
   }
