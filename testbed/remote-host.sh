@@ -92,8 +92,13 @@ AllowStreamLocalForwarding yes
 MaxSessions 64
 MaxStartups 64:30:128
 LogLevel VERBOSE
+# a client gone without a word (a cut link) is noticed in ~15 s: its session, and the lock it held, end
+ClientAliveInterval 5
+ClientAliveCountMax 3
 EOF
 /usr/sbin/sshd -t -f "$STATE/sshd_config" || fail "sshd refuses its config"
+# a running sshd re-reads its config (new connections get it; open sessions are kept)
+if alive sshd; then kill -HUP "$(cat "$PIDS/sshd")"; fi
 
 # ------------------------------------------------------------- the server's process tree
 if ! alive init; then

@@ -40,6 +40,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
     try {
       // commander passes the positional arguments, the options, then the command itself
       exitCode = await call(m, cli, ...args.slice(0, -1));
+    } catch (e) {
+      throw cli.remote?.explainLoss(e) ?? e;
     } finally {
       cli.remote?.close(); // a remote environment's SSH connection lasts one command
     }

@@ -154,17 +154,28 @@ export class RemoteTarget {
   }
 
   /**
-   * The server's lock for `name` (deploy, backup), held by this command's SSH
-   * session: a dead operator or a dropped connection lets go of it. Waits up
-   * to remote.lock_wait for another operator, then fails naming the holder.
+   * The environment's lock on the server (one for every mutating command:
+   * deploy, backup), held by this command's SSH session: a dead operator or
+   * a dropped connection lets go of it. Waits up to remote.lock_wait for
+   * another operator, then fails naming the holder.
    */
-  async lock(name: string, say: (line: string) => void): Promise<() => void> {
-    const holder = `${os.userInfo().username}@${os.hostname()} pid ${process.pid} (lifeops ${name})`;
-    const held = await this.conn.hold(holdLock(`${this.envRoot}/locks`, name, holder, this.settings.lockWaitSeconds), 'locked', (l) => say(`server lock: ${l}`));
+  async lock(command: string, say: (line: string) => void): Promise<() => void> {
+    const holder = `${os.userInfo().username}@${os.hostname()} pid ${process.pid} (lifeops ${command})`;
+    const held = await this.conn.hold(holdLock(`${this.envRoot}/locks`, this.stack.env, holder, this.settings.lockWaitSeconds), 'locked', (l) => say(`server lock: ${l}`));
     if (held.failure) {
-      throw new OperationError(`the ${name} lock on ${this.host.destination} is ${held.failure.startsWith('held by') ? held.failure : `not available: ${held.failure}`}`, `wait for that run to end (remote.lock_wait is ${this.settings.lockWaitSeconds}s)`);
+      throw new OperationError(`the lock of ${this.stack.env} on ${this.host.destination} is ${held.failure.startsWith('held by') ? held.failure : `not available: ${held.failure}`}`, `wait for that run to end (remote.lock_wait is ${this.settings.lockWaitSeconds}s)`);
     }
     return held.release;
+  }
+
+  /** A failure while the SSH connection is gone: said as such (exit 1), with what the next run does. */
+  explainLoss(e: unknown): OperationError | undefined {
+    if (this.conn.alive()) return undefined;
+    const msg = (e as Error)?.message?.split('\n')[0] ?? String(e);
+    return new OperationError(
+      `the SSH connection to ${this.host.destination} (environment ${this.stack.env}) was lost: ${msg}`,
+      `run the command again once the server answers: the server's lock went with the connection, and the next deploy recovers what this run left (lifeops history shows it)`,
+    );
   }
 
   close(): void {

@@ -151,7 +151,7 @@ describe('a remote environment over SSH', () => {
     let holder = '';
     for (let i = 0; i < 100 && !holder.includes(`pid ${a.pid}`); i++) {
       await new Promise((r) => setTimeout(r, 200));
-      holder = (await onServer(['cat', `/srv/lifeops/${PROJECT}/locks/deploy.holder`])).stdout;
+      holder = (await onServer(['cat', `/srv/lifeops/${PROJECT}/locks/remote.holder`])).stdout;
     }
     expect(holder).toContain(`pid ${a.pid} (lifeops deploy)`);
     const b = await cli(['deploy', 'remote', '--version', 'v3'], other);
