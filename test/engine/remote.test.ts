@@ -14,6 +14,8 @@
 //   - two operators (two state dirs) serialize on the server's lock;
 //   - the operator killed mid-deploy: the next run goes on (the server's lock
 //     went with the dead process's SSH session);
+//   - the link cut mid-deploy (the veth down past the keepalives): the run
+//     fails naming the lost connection, the next one finishes;
 //   - backup over the same connection;
 //   - figures: SSH connections per command; unchanged deploy and status from
 //     here against the same commands run on the server itself.
@@ -173,6 +175,28 @@ describe('a remote environment over SSH', () => {
     expect(image.stdout.trim()).toBe('lifeops/demo-app:v4');
   });
 
+  it('the link cut mid-deploy: the run fails naming the lost connection; the next run finishes', async () => {
+    let out = '';
+    const cut = execa('node', [BIN, '-f', stack.file, '--state-dir', stack.stateDir, 'deploy', 'remote', '--version', 'v5'], { reject: false, all: true, env: { CI: '1', ...operatorEnv() } });
+    cut.all!.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 600 && !out.includes('plan: '); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toContain('plan: ');
+    await execa('ip', ['link', 'set', 'lrmh1', 'down']);
+    try {
+      // the client gives up after ServerAliveInterval x ServerAliveCountMax (15 s), sshd as long (ClientAlive)
+      await new Promise((r) => setTimeout(r, 20_000));
+    } finally {
+      await execa('ip', ['link', 'set', 'lrmh1', 'up']);
+    }
+    const r = await cut;
+    expect(r.exitCode).toBe(1);
+    expect(r.all).toContain('the SSH connection to root@10.238.1.2 (environment remote) was lost');
+    const next = await cli(['deploy', 'remote', '--version', 'v5']);
+    expect(next.exitCode, next.stderr).toBe(0);
+    const image = await onServer(['docker', 'inspect', (await serverContainers(PROJECT)).web, '--format', '{{.Config.Image}}']);
+    expect(image.stdout.trim()).toBe('lifeops/demo-app:v5');
+  });
+
   it('backup over the same connection', async () => {
     const b = await counted(() => cli(['backup', '--env', 'remote']));
     expect(b.exitCode, b.stderr).toBe(0);
@@ -183,12 +207,12 @@ describe('a remote environment over SSH', () => {
 
   it('figures: unchanged deploy and status from here against the same on the server', async () => {
     const remoteStatus = await medianMs(3, () => cli(['status', '--env', 'remote']));
-    const remoteDeploy = await medianMs(3, () => cli(['deploy', 'remote', '--version', 'v4']));
+    const remoteDeploy = await medianMs(3, () => cli(['deploy', 'remote', '--version', 'v5']));
     // lifeops on the server itself (same project; its own state dir, taking the containers over once)
     const serverState = mkdtempSync(path.join(stack.dir, 'server-state-'));
     const owner = (await onServer(['docker', 'ps', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Label "lifeops.state"}}'])).stdout.trim().split('\n')[0];
     const onserver = (args: string[], env: Record<string, string> = {}) =>
-      onServer(['env', 'CI=1', 'LIFEOPS_COMPOSE=v2', 'VERSION=v4', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'node', BIN, '-f', stack.file, '--state-dir', serverState, ...args], { timeoutMs: 400_000 });
+      onServer(['env', 'CI=1', 'LIFEOPS_COMPOSE=v2', 'VERSION=v5', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'node', BIN, '-f', stack.file, '--state-dir', serverState, ...args], { timeoutMs: 400_000 });
     const converge = await onserver(['deploy', 'onserver'], { LIFEOPS_TAKE_OVER: owner });
     expect(converge.exitCode, converge.stderr).toBe(0);
     const serverDeploy = await medianMs(3, async () => expect((await onserver(['deploy', 'onserver'])).exitCode).toBe(0));
