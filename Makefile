@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 LIFEOPS := node bin/lifeops.js -f stacks/demo.yaml
 
-.PHONY: bench demo test test-unit test-engine test-v1 swarm swarm-test swarm-down seeds-test sweep setup setup-host deps build demo-down clean
+.PHONY: bench demo demo-remote test test-unit test-engine test-v1 swarm swarm-test swarm-down seeds-test sweep setup setup-host deps build demo-down clean
 
 setup:
 	bash testbed/setup.sh
@@ -18,6 +18,10 @@ build: deps
 demo: setup build
 	$(LIFEOPS) deploy local
 	$(LIFEOPS) status
+
+# the demo stack's `remote` environment, deployed over SSH to the test bed's namespace server (docs/remote.md)
+demo-remote: setup build
+	bash testbed/demo-remote.sh
 
 demo-down: build
 	$(LIFEOPS) down --volumes --yes

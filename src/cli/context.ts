@@ -14,6 +14,7 @@ import { Run, redactorFor, type IO } from '../flows/context.js';
 import { parseWait } from '../util/units.js';
 import { stateParseCache } from '../state/stack-cache.js';
 import { stateIdentity } from '../state/engine-lock.js';
+import { commandOf, refuseOnRemote, remoteEffects, RemoteTarget } from '../flows/remote-target.js';
 
 /**
  * The lifeops build, for what a cache keeps of its work: this bundle file's
@@ -40,6 +41,8 @@ export interface GlobalOptions {
 export class Cli {
   /** the secrets of the last stack loaded (env_file values included), for the final error line */
   stackRedactor?: Redactor;
+  /** an environment with `host:`: the server, one SSH connection for the whole command (main.ts closes it) */
+  remote?: RemoteTarget;
 
   constructor(
     readonly io: IO,
@@ -75,11 +78,22 @@ export class Cli {
     // the containers it renders carry this state dir's identity (plan/ownership.ts)
     stack.owner = stateIdentity(this.stateDir());
     this.stackRedactor = redactorFor(stack);
+    if (stack.host) this.connectRemote(stack);
     return stack;
   }
 
+  /** Refuse what the server cannot do (exit 2), else connect once; `render`, `validate` and `hosts` need no connection. */
+  private connectRemote(stack: Stack): void {
+    const cmd = commandOf(this.argv);
+    if (['hosts', 'render', 'validate'].includes(cmd) || this.remote) return;
+    refuseOnRemote(stack, this.argv);
+    this.remote = RemoteTarget.open(stack, this.io.env);
+  }
+
   newRun(stack: Stack): Run {
-    return new Run(this.io, this.stateDir(), redactorFor(stack), this.commandLine);
+    const run = new Run(this.io, this.stateDir(), redactorFor(stack), this.commandLine);
+    if (this.remote) run.effects = remoteEffects(run.effects, this.remote);
+    return run;
   }
 
   out(text: string): void {

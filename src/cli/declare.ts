@@ -29,6 +29,7 @@ const statusReport = () => import('./handlers/status-report.js');
 const cron = () => import('./handlers/cron.js');
 const importer = () => import('./handlers/import.js');
 const maintenance = () => import('./handlers/maintenance.js');
+const hosts = () => import('./handlers/hosts.js');
 
 export function declareCommands(program: Command, act: Act): void {
   program
@@ -48,6 +49,16 @@ export function declareCommands(program: Command, act: Act): void {
     .option('--force', 'overwrite the stack file and env file if they exist')
     .option('--json', 'print what was written, the roles and notes as JSON (never the secrets)')
     .action(act(importer, (m, cli, file, o) => m.importCommand(cli, file, o)));
+
+  program
+    .command('hosts')
+    .description("the servers of environments with host: (SSH)")
+    .command('trust')
+    .description("show the host key fingerprints of an environment's server and pin them in known_hosts ($LIFEOPS_SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts)")
+    .argument('<env>', 'the environment whose host: to trust')
+    .option('--yes', 'pin without asking (after checking the fingerprints printed)')
+    .option('--json', 'print the keys and fingerprints as JSON')
+    .action(act(hosts, (m, cli, env, o) => m.hostsTrustCommand(cli, env, o)));
 
   program
     .command('render')

@@ -37,8 +37,14 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const act: Act = (load, call) => async (...args) => {
     const [m, { Cli }] = await Promise.all([load(), import('./context.js')]);
     cli = new Cli(io, argv, program.opts<GlobalOptions>());
-    // commander passes the positional arguments, the options, then the command itself
-    exitCode = await call(m, cli, ...args.slice(0, -1));
+    try {
+      // commander passes the positional arguments, the options, then the command itself
+      exitCode = await call(m, cli, ...args.slice(0, -1));
+    } catch (e) {
+      throw cli.remote?.explainLoss(e) ?? e;
+    } finally {
+      cli.remote?.close(); // a remote environment's SSH connection lasts one command
+    }
   };
   declareCommands(program, act);
   // Global options go before the command (so `deploy --version V` is deploy's); --verbose is accepted anywhere.

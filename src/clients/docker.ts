@@ -285,12 +285,25 @@ export class DockerClient {
   }
 }
 
+/**
+ * Where this process reaches a port the engine published on its host's
+ * loopback: the same port here, unless the engine is a remote server's
+ * (forwarded through the SSH connection to a port of this machine).
+ */
+let reachPublished: (hostPort: number) => number = (p) => p;
+export function setPublishedPortReach(fn: ((hostPort: number) => number) | undefined): void {
+  reachPublished = fn ?? ((p) => p);
+}
+
+/** The port of this machine that reaches `hostPort` of the engine's host (see setPublishedPortReach). */
+export const reachPublishedPort = (hostPort: number): number => reachPublished(hostPort);
+
 function toState(info: Docker.ContainerInspectInfo): ContainerState {
   const labels = info.Config.Labels ?? {};
   const ports: Record<number, number> = {};
   for (const [key, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
     const hostPort = bindings?.find((b) => b.HostIp === '127.0.0.1' || b.HostIp === '0.0.0.0' || b.HostIp === '')?.HostPort;
-    if (hostPort) ports[Number(key.split('/')[0])] = Number(hostPort);
+    if (hostPort) ports[Number(key.split('/')[0])] = reachPublished(Number(hostPort));
   }
   const health = (info.State.Health?.Status as ContainerState['health'] | undefined) ?? 'none';
   return {

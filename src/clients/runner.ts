@@ -19,7 +19,18 @@ export interface RunResult {
   exitCode: number;
 }
 
-export async function run(argv: string[], opts: { env?: Record<string, string>; timeoutMs?: number; input?: string; cwd?: string } = {}): Promise<RunResult> {
+/**
+ * A target whose engine is elsewhere (a server over SSH) adjusts the argv of
+ * every process before it starts (compose's project folder: the server's).
+ * Identity unless one is installed.
+ */
+let adjustArgv: (argv: string[]) => string[] = (argv) => argv;
+export function setArgvAdjuster(fn: ((argv: string[]) => string[]) | undefined): void {
+  adjustArgv = fn ?? ((argv) => argv);
+}
+
+export async function run(argvAsked: string[], opts: { env?: Record<string, string>; timeoutMs?: number; input?: string; cwd?: string } = {}): Promise<RunResult> {
+  const argv = adjustArgv(argvAsked);
   const [file, ...args] = argv;
   const r = await execa(file, args, {
     reject: false,
@@ -54,7 +65,7 @@ export interface CombinedResult {
 }
 
 export async function runCombined(argv: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; ignoreStdout?: boolean } = {}): Promise<CombinedResult> {
-  const [file, ...args] = argv;
+  const [file, ...args] = adjustArgv(argv);
   // ignoreStdout: a program that opens /dev/stdout itself (nginx's access_log) cannot open a socket pair
   const r = await execa(file, args, { reject: false, all: true, env: opts.env, extendEnv: true, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000, stdin: 'ignore', ...(opts.ignoreStdout ? { stdout: 'ignore' as const } : {}) });
   const notFound = (r as { code?: string }).code === 'ENOENT';
@@ -63,7 +74,7 @@ export async function runCombined(argv: string[], opts: { env?: Record<string, s
 
 /** Run a program whose output goes to the caller as it comes (logs --follow); resolves with the exit code. */
 export async function runStreaming(argv: string[], onStdout: (chunk: string) => void, onStderr: (chunk: string) => void, opts: { env?: Record<string, string> } = {}): Promise<number> {
-  const [file, ...args] = argv;
+  const [file, ...args] = adjustArgv(argv);
   const child = execa(file, args, { reject: false, env: opts.env, buffer: false });
   child.stdout?.on('data', (d: Buffer) => onStdout(d.toString()));
   child.stderr?.on('data', (d: Buffer) => onStderr(d.toString()));

@@ -2,6 +2,7 @@
 // (`lifeops schema`) both come from here, so editors and the loader agree.
 import { z } from 'zod';
 import { swarmSchema, targetSchema } from './swarm-schema.js';
+import { hostSchema, remoteSchema } from './remote-schema.js';
 import { name } from './schema-values.js';
 import { envFileEntry, gunicornSchema, networkSchema, composeKey, projectName, serviceSchema, volumeSchema } from './schema-service.js';
 import { backupSchema, budgetSchema, cronSchema, deploySchema, frontSchema, migrationsSchema, monitoringSchema, pgbouncerSchema, postgresSchema, redisSchema, statusSchema } from './schema-ops.js';
@@ -42,6 +43,8 @@ export const stackBaseShape = {
   templates: z.record(z.string(), z.string()).default({}).describe('rendered file -> template file overriding the built-in one'),
   target: targetSchema.default('compose'),
   swarm: swarmSchema.optional(),
+  host: hostSchema.optional(),
+  remote: remoteSchema.optional().describe('with host: where lifeops keeps things on the server'),
 };
 
 export const environmentSchema = z

@@ -85,6 +85,7 @@ export async function execute(
           changes.files = true;
           writeRendered(d.files, d.renderDir);
           writeSecretFiles(stack, d.renderDir);
+          await run.effects.publishRendered?.(d.renderDir, run.id);
         }
         await exec(ctx, step.title, step.argv);
         const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => step.services.includes(n))) } as Stack;
@@ -103,6 +104,7 @@ export async function execute(
           writeRendered(d.files, d.renderDir);
           const secrets = writeSecretFiles(stack, d.renderDir);
           if (secrets.length) run.info('secret files', { written: secrets });
+          await run.effects.publishRendered?.(d.renderDir, run.id);
         });
       case 'build':
         // a secret build arg's value travels in docker's environment, not its argv
@@ -178,6 +180,7 @@ export async function execute(
     } else if (prevKept) {
       // only files changed: put the last release's back, nothing else was touched
       writeRendered(readRenderedDir(d.prev!.render_dir!), d.renderDir);
+      await run.effects.publishRendered?.(d.renderDir, d.prev!.run_id).catch((pe: Error) => run.say(`warning: ${pe.message.split('\n')[0]}`));
       if (changes.files) message = `deploy of version ${d.version} failed: ${err.message}\nthe rendered files of release ${d.prev!.run_id} were put back; no container was changed`;
     }
     record(outcome, { error: run.redactor.text(message.split('\n')[0]) });

@@ -22,7 +22,10 @@ export async function undoDeploy(d: DeployInputs, ctx: RolloutCtx, changes: Chan
     throw new OperationError(`no previous release with kept rendered files to return to${prev ? ` (release ${prev.run_id})` : ''}`);
   }
   const prevFiles = readRenderedDir(prev.render_dir);
-  await run.step(`rollback: put back the rendered files of release ${prev.run_id} (version ${prev.version})`, async () => writeRendered(prevFiles, d.renderDir));
+  await run.step(`rollback: put back the rendered files of release ${prev.run_id} (version ${prev.version})`, async () => {
+    writeRendered(prevFiles, d.renderDir);
+    await run.effects.publishRendered?.(d.renderDir, prev.run_id);
+  });
   const target: ComposeTarget = { project: stack.project, files: composePaths(prevFiles, d.renderDir) };
   const rctx: RolloutCtx = { ...ctx, target };
   if (changes.migrationsRan && changes.backupId) {

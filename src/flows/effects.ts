@@ -28,6 +28,8 @@ export interface Effects {
   execIn(docker: ContainerExec, container: string, argv: string[], timeoutMs?: number): Promise<{ exitCode: number; output: string }>;
   /** A pause between changes (a front picking up new addresses). */
   sleep(ms: number): Promise<void>;
+  /** A target whose files live elsewhere (a server over SSH) receives each release's rendered folder here once it is written. */
+  publishRendered?(renderDir: string, releaseId: string): Promise<void>;
   /** Called as the run's Nth step starts (after its start is logged): the crash tests' kill points. */
   stepStarting?(n: number): void;
 }

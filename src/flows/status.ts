@@ -12,6 +12,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
 import { DockerClient, type ContainerState } from '../clients/docker.js';
 import { httpGetLoopback } from '../clients/http.js';
+import { reachPublishedPort } from '../clients/docker.js';
 import { diskSpace } from '../clients/host.js';
 import { backupDir, listBackups } from '../backup/catalog.js';
 import { readReleases } from '../state/ledger.js';
@@ -126,7 +127,9 @@ async function frontFact(stack: Stack, containers: ContainerState[], deadline: n
   if (!c) return { url: url('?'), error: `the front (${front.service}) has no running container`, duration_ms: 0 };
   // The port the stack file publishes, else the one the engine shows: a front
   // detached from its network loses its live port mapping but not its config.
-  const hostPort = configuredHostPort(stack.services[front.service]?.ports ?? [], port) ?? c.ports[port];
+  const configured = configuredHostPort(stack.services[front.service]?.ports ?? [], port);
+  // a remote engine's port is reached through a forward to a port of this machine
+  const hostPort = configured !== undefined ? reachPublishedPort(configured) : c.ports[port];
   if (!hostPort) return { url: url('?'), skipped: `the front publishes no port for ${port} on 127.0.0.1`, duration_ms: 0 };
   const t0 = performance.now();
   try {

@@ -20,7 +20,9 @@ export async function backupCommand(cli: Cli, o: { env?: string; tag?: string; j
   refuseUnhonoured(stack, 'backup', o);
   if (isSwarm(stack)) return swarmBackupCommand(cli, stack, o);
   const stateDir = cli.stateDir();
-  const { manifest: m, deleted, offsite } = await backupFlow(stack, cli.newRun(stack), { stateDir, tag: o.tag, commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait) });
+  // a remote environment: the server's lock, shared with deploys from any operator
+  const releaseServerLock = await cli.remote?.lock('backup', (l) => cli.err(l));
+  const { manifest: m, deleted, offsite } = await backupFlow(stack, cli.newRun(stack), { stateDir, tag: o.tag, commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait) }).finally(() => releaseServerLock?.());
   const dir = path.join(backupDir(stack, stateDir), m.id);
   if (o.json) cli.json({ id: m.id, env: m.env, time: m.time, tag: m.tag, size: m.size, dir, files: m.files.length, deleted, offsite });
   else {

@@ -28,6 +28,8 @@ export async function deployCommand(cli: Cli, env: string, o: DeployArgs): Promi
   if (o.maintenance) refuseUnsupported(stack);
   if (isSwarm(stack)) return swarmDeployCommand(cli, stack, o);
   const run = cli.newRun(stack);
+  // a remote environment: operators on other machines serialize on the server's lock too
+  const releaseServerLock = o.dryRun ? undefined : await cli.remote?.lock('deploy', (l) => cli.err(l));
   try {
     const result = await deploy(stack, run, {
       stateDir: cli.stateDir(),
@@ -47,5 +49,7 @@ export async function deployCommand(cli: Cli, env: string, o: DeployArgs): Promi
   } catch (e) {
     if (e instanceof LifeopsError) cli.err(chalk.dim(`step log: ${run.logFile}`));
     throw e;
+  } finally {
+    releaseServerLock?.();
   }
 }

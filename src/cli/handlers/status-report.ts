@@ -50,6 +50,8 @@ export async function statusCommand(cli: Cli, o: StatusOptions): Promise<number>
     // with --env (cron's lines pass it), the last run's engine calls start while the stack loads
     if (o.env) await session.startLastProbes(cli.stateDir(), o.env);
     const stack = cli.load(o.env, { parseCache: true });
+    // a remote environment: what started early asked this machine's engine, not the server's
+    if (cli.remote) session.close();
     // the swarm handler (and its flows, execa among them) loads only for a swarm stack
     if (stack.target === 'swarm') {
       const swarm = await import('./swarm.js');

@@ -1,0 +1,67 @@
+// The few shell scripts lifeops runs on a remote server (issue 26), fixed
+// text whose inputs arrive as positional words (quoted by commands/ssh.ts)
+// or on stdin (bundles, secret values): nothing the stack says is ever
+// pasted into a script.
+import { remoteScript } from './ssh.js';
+
+/** The server's folders for one environment, under its state root. */
+export const serverEnvRoot = (root: string, project: string) => `${root.replace(/\/+$/, '')}/${project}`;
+
+/**
+ * Receive a release bundle on stdin: keep it only if its sha256 is the one
+ * announced, unpack it into releases/<id>, then point `current` at it with
+ * one rename (a reader sees the old release or the new one, never a mix).
+ * Prints the folder `current` resolves to.
+ */
+const PUBLISH = `set -eu
+root=$1; id=$2; sum=$3
+umask 022
+mkdir -p "$root/releases"
+tmp=$(mktemp -d "$root/releases/.incoming-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/bundle.tar"
+printf '%s  %s\\n' "$sum" "$tmp/bundle.tar" | sha256sum -c --status || { echo "bundle digest mismatch: the bundle was damaged on the way" >&2; exit 3; }
+mkdir "$tmp/files"
+tar -xf "$tmp/bundle.tar" -C "$tmp/files"
+rm -rf "$root/releases/$id"
+mv "$tmp/files" "$root/releases/$id"
+ln -sfn "releases/$id" "$root/.current-$$"
+mv -T "$root/.current-$$" "$root/current"
+readlink -f "$root/current"`;
+
+export const publishBundle = (envRoot: string, releaseId: string, sha256: string) => remoteScript(PUBLISH, [envRoot, releaseId, sha256]);
+
+/**
+ * Hold the environment's lock on the server for as long as stdin stays open:
+ * the lock belongs to this ssh session, so an operator that dies or loses its
+ * connection lets go of it (sshd closes the session, `cat` ends). Prints
+ * "locked" once held; on a timeout, the holder and exit 75.
+ */
+const LOCK = `set -eu
+dir=$1; name=$2; holder=$3; wait_s=$4
+mkdir -p "$dir"; chmod 700 "$dir"
+exec 9>>"$dir/$name.lock"
+if ! flock -n 9; then
+  printf 'waiting for %s\\n' "$(cat "$dir/$name.holder" 2>/dev/null || echo unknown)" >&2
+  flock -w "$wait_s" 9 || { printf 'held by %s\\n' "$(cat "$dir/$name.holder" 2>/dev/null || echo unknown)"; exit 75; }
+fi
+printf '%s\\n' "$holder" > "$dir/$name.holder"
+echo locked
+cat >/dev/null
+rm -f "$dir/$name.holder"`;
+
+export const holdLock = (locksDir: string, name: string, holder: string, waitSeconds: number) => remoteScript(LOCK, [locksDir, name, holder, String(waitSeconds)]);
+
+/** A secret value from stdin into a 0600 file (its folder 0700): never a command-line word. */
+const SECRET = `set -eu
+umask 077
+mkdir -p "$(dirname "$1")"
+cat > "$1.tmp"
+mv "$1.tmp" "$1"`;
+
+export const writeSecretFile = (file: string) => remoteScript(SECRET, [file]);
+
+/** Whether a TCP port is listened on, on the server: prints "busy" or "free" ("free" when ss is missing: compose then reports a clash itself). */
+const PORT_PROBE = `if command -v ss >/dev/null 2>&1 && [ -n "$(ss -Hltn "sport = :$1")" ]; then echo busy; else echo free; fi`;
+
+export const probePort = (port: number) => remoteScript(PORT_PROBE, [String(port)]);
