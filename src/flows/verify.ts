@@ -90,7 +90,7 @@ export async function verifyBackup(stack: Stack, run: Run, opts: { stateDir: str
   }
   markVerified(backupDir(stack, opts.stateDir), opts.id, run.io.now());
   // backup.pitr: the WAL archive must run unbroken from this backup's base backup to its newest segment
-  const wal = await run.step('WAL archive: every segment from the base backup on is there', () => archiveFromBase(stack, run, manifest));
+  const wal = manifest.contents.postgres?.base_backup ? await run.step('WAL archive: every segment from the base backup on is there', () => archiveFromBase(stack, run, manifest)) : undefined;
   if (wal?.gap) {
     const g = wal.gap;
     throw new OperationError(
