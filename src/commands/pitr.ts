@@ -22,9 +22,16 @@ export function archiverQueryCmd(user: string, database: string): string[] {
   return ['psql', '-X', '-At', '-U', user, '-d', database, '-c', ARCHIVER_SQL];
 }
 
-/** Close the current segment so that everything committed so far gets archived; prints the closed segment's name. */
+/**
+ * A commit stamped now (a transaction that only takes an id), then the
+ * current segment closed so that it and everything before it gets archived.
+ * Recovery to a time stops at the first commit after it: without one in the
+ * WAL it runs to the end and fails ("recovery ended before configured
+ * recovery target was reached"), so the marker makes every instant up to now
+ * reachable. Prints the marker's time (Unix seconds) and the closed segment.
+ */
 export function switchWalCmd(user: string, database: string): string[] {
-  return ['psql', '-X', '-At', '-U', user, '-d', database, '-c', 'SELECT pg_walfile_name(pg_switch_wal())'];
+  return ['psql', '-X', '-At', '-U', user, '-d', database, '-c', 'SELECT pg_current_xact_id(), extract(epoch FROM clock_timestamp())', '-c', 'SELECT pg_walfile_name(pg_switch_wal())'];
 }
 
 /** The segment the server writes now (the first a base backup started after this needs at the latest). */

@@ -72,9 +72,9 @@ export async function rollbackToTime(stack: Stack, run: Run, opts: RollbackToOpt
   try {
     lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, handleSignals: false });
     const db = await serviceContainer(run.docker, stack, pg.service);
-    await run.step('postgres: close the current WAL segment and wait until it is archived (the range then reaches now)', () => archiveNow(db.id, pg.user, pg.database));
+    const now = await run.step('postgres: a marker commit, the current WAL segment closed and awaited in the archive (the range then reaches now)', () => archiveNow(db.id, pg.user, pg.database));
     const files = await run.step('read the WAL archive', () => readArchive(db.id));
-    const { base, range } = pickBase(baseBackups(stack, opts.stateDir), files, target);
+    const { base, range } = pickBase(baseBackups(stack, opts.stateDir), files, target, now);
     run.say(`recoverable range ${range.from} .. ${range.to}; replaying base backup ${base.id} (ended ${base.end_time}) to ${target.toISOString()}`);
     const { dir, manifest } = await run.step(`verify checksums of backup ${base.id} (its base backup)`, () => verifyChecksums(stack, opts.stateDir, base.id));
     const baseFile = manifest.contents.postgres!.base_backup!.file;

@@ -18,13 +18,14 @@ import type { Run } from './context.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** pg_switch_wal, then wait (bounded) until pg_stat_archiver shows that segment archived. Returns its name. */
+/** A marker commit and pg_switch_wal, then wait (bounded) until pg_stat_archiver shows that segment archived. Returns the marker's time (ISO): every instant up to it is reachable. */
 export async function archiveNow(containerId: string, user: string, database: string, timeoutMs = 120_000): Promise<string> {
-  const seg = (await dockerExec(containerId, switchWalCmd(user, database))).trim();
+  const [marker, seg] = (await dockerExec(containerId, switchWalCmd(user, database))).trim().split('\n').map((l) => l.trim().split('|').pop()!);
+  const markerIso = new Date(Math.floor(Number(marker) * 1000)).toISOString();
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const a = await readArchiver(containerId, user, database);
-    if (a.last_archived_wal && a.last_archived_wal.slice(0, 24) >= seg) return seg;
+    if (a.last_archived_wal && a.last_archived_wal.slice(0, 24) >= seg) return markerIso;
     if (Date.now() > deadline) {
       throw new OperationError(
         `WAL segment ${seg} was not archived within ${timeoutMs / 1000}s (${a.failed_count} failed attempts${a.last_failed_wal ? `, last for ${a.last_failed_wal}` : ''})`,

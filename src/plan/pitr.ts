@@ -4,8 +4,6 @@
 import { UsageError } from '../errors.js';
 import type { ArchivedFile, BaseRef } from '../commands/pitr.js';
 
-export type { ArchivedFile, BaseRef };
-
 // ------------------------------------------------------------------ the target
 
 const TARGET = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
@@ -113,13 +111,17 @@ export interface Range {
   to: string;
 }
 
-/** What `rollback --to` can reach: from the oldest base backup's end to the newest archived segment (or the first gap after the base backup). */
-export function recoverableRange(bases: BaseRef[], files: ArchivedFile[]): Range | undefined {
+/**
+ * What `rollback --to` can reach: from the oldest base backup's end to the
+ * newest archived segment, or to `reachable` (the last commit known to be
+ * archived) when given, or to the segment before the first gap.
+ */
+export function recoverableRange(bases: BaseRef[], files: ArchivedFile[], reachable?: string): Range | undefined {
   const newest = newestArchived(files);
   if (!bases.length || !newest) return undefined;
   const oldest = [...bases].sort((a, b) => a.end_time.localeCompare(b.end_time))[0];
   const gap = archiveGap(files, oldest.start_wal);
-  const to = gap?.recoverable_until ?? new Date(newest.mtime * 1000).toISOString();
+  const to = gap?.recoverable_until ?? reachable ?? new Date(newest.mtime * 1000).toISOString();
   return { from: oldest.end_time, to };
 }
 
@@ -128,8 +130,8 @@ export function recoverableRange(bases: BaseRef[], files: ArchivedFile[]): Range
  * target. Refused (exit 2, naming the range) when the target is outside
  * what the base backups and the archive cover.
  */
-export function pickBase(bases: BaseRef[], files: ArchivedFile[], target: Date): { base: BaseRef; range: Range } {
-  const range = recoverableRange(bases, files);
+export function pickBase(bases: BaseRef[], files: ArchivedFile[], target: Date, reachable?: string): { base: BaseRef; range: Range } {
+  const range = recoverableRange(bases, files, reachable);
   const t = target.toISOString();
   if (!range) {
     throw new UsageError(

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { loadStack } from '../../src/config/load.js';
 import { ConfigError, UsageError } from '../../src/errors.js';
-import { archiveGap, parseSegment, parseTargetTime, pgTimestamp, pickBase, recoverableRange, recoverySettings, segmentName, type ArchivedFile, type BaseRef } from '../../src/plan/pitr.js';
-import { archiveCleanupArgv, archiveListArgv, baseBackupArgv, copyVolumeArgv, parseArchiveListing, parseArchiver, restoreBaseArgv } from '../../src/commands/pitr.js';
+import { archiveGap, parseSegment, parseTargetTime, pgTimestamp, pickBase, recoverableRange, recoverySettings, segmentName } from '../../src/plan/pitr.js';
+import { archiveCleanupArgv, archiveListArgv, baseBackupArgv, copyVolumeArgv, parseArchiveListing, parseArchiver, restoreBaseArgv, type ArchivedFile, type BaseRef } from '../../src/commands/pitr.js';
 import { ARCHIVE_COMMAND, RESTORE_COMMAND } from '../../src/render/pitr.js';
 import { renderPostgresConf } from '../../src/render/datastores.js';
 import { renderCompose } from '../../src/render/compose.js';
@@ -85,8 +85,10 @@ describe('the WAL archive', () => {
     expect(recoverableRange(bases, files)).toEqual({ from: '2026-12-07T10:00:00.500Z', to: '2026-12-07T10:04:00.000Z' });
     expect(pickBase(bases, files, new Date('2026-12-07T10:01:00Z')).base.id).toBe('b1');
     expect(pickBase(bases, files, new Date('2026-12-07T10:03:30Z')).base.id).toBe('b2');
+    // the marker commit `rollback --to` makes before reading the archive: the range ends there
+    expect(recoverableRange(bases, files, '2026-12-07T10:04:30.250Z')).toEqual({ from: '2026-12-07T10:00:00.500Z', to: '2026-12-07T10:04:30.250Z' });
     const holed = files.filter((f) => f.name !== '000000010000000000000004');
-    expect(recoverableRange(bases, holed)).toEqual({ from: '2026-12-07T10:00:00.500Z', to: '2026-12-07T10:00:00.000Z' });
+    expect(recoverableRange(bases, holed, '2026-12-07T10:04:30.250Z')).toEqual({ from: '2026-12-07T10:00:00.500Z', to: '2026-12-07T10:00:00.000Z' });
   });
 
   it('refuses a target outside the range with exit 2, naming the range', () => {
