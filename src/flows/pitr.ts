@@ -38,9 +38,11 @@ export async function archiveNow(containerId: string, user: string, database: st
 
 /** The named volume mounted at the container's PGDATA (the official image's /var/lib/postgresql/data unless PGDATA says otherwise). */
 export async function dataVolume(containerId: string): Promise<string> {
-  const r = await runChecked(['docker', 'inspect', '-f', '{{json .Mounts}}|{{json .Config.Env}}', containerId]);
-  const [mounts, env] = r.stdout.split('|').map((j) => JSON.parse(j)) as [{ Type: string; Name?: string; Destination: string }[], string[]];
-  const pgdata = (env.find((e) => e.startsWith('PGDATA=')) ?? 'PGDATA=/var/lib/postgresql/data').slice('PGDATA='.length).replace(/\/+$/, '');
+  // only PGDATA is read from the environment: the rest holds the database password
+  const r = await runChecked(['docker', 'inspect', '-f', '{{json .Mounts}}|{{range .Config.Env}}{{if eq (index (split . "=") 0) "PGDATA"}}{{.}}{{end}}{{end}}', containerId]);
+  const [json, env] = r.stdout.split('|');
+  const mounts = JSON.parse(json) as { Type: string; Name?: string; Destination: string }[];
+  const pgdata = (env.trim() || 'PGDATA=/var/lib/postgresql/data').slice('PGDATA='.length).replace(/\/+$/, '');
   const m = mounts.find((x) => x.Destination.replace(/\/+$/, '') === pgdata);
   if (!m || m.Type !== 'volume' || !m.Name) {
     throw new OperationError(`the database's data folder ${pgdata} is not a named volume of its own (${m ? `a ${m.Type} mount` : 'not mounted'}): rollback --to replaces that volume's files`, `mount a named volume at ${pgdata}`);
