@@ -14,7 +14,8 @@ export function baseBackupArgv(container: string, user: string, label: string): 
 }
 
 /** The archive's files as "path mtime size" lines (GNU or busybox find and stat both do this). */
-export const ARCHIVE_LIST_CMD = ['find', WAL_ARCHIVE_DIR, '-maxdepth', '1', '-type', 'f', '-exec', 'stat', '-c', '%n %Y %s', '{}', '+'];
+// a copy in progress (NAME.tmp) is renamed away between find and stat: left out by name
+export const ARCHIVE_LIST_CMD = ['find', WAL_ARCHIVE_DIR, '-maxdepth', '1', '-type', 'f', '!', '-name', '*.tmp', '-exec', 'stat', '-c', '%n %Y %s', '{}', '+'];
 export const archiveListArgv = (container: string): string[] => ['docker', 'exec', container, ...ARCHIVE_LIST_CMD];
 
 /** pg_stat_archiver and the waiting segments as one "|"-separated line (plan/pitr.ts parses it). */

@@ -87,7 +87,8 @@ describe('point-in-time recovery on the demo stack', () => {
     expect(prom).toMatch(/^lifeops_wal_archive_gap\{[^}]*\} 0$/m);
     expect(prom).toMatch(/^lifeops_wal_archive_failures\{[^}]*\} 0$/m);
     const nagios = (await cli(['status', '--format', 'nagios'])).stdout;
-    expect(nagios).toMatch(/^[A-Z ]+OK/);
+    expect(nagios).toMatch(/^OK: pitr-local: /);
+    expect(nagios).toMatch(/^OK wal archive: last archived 00000002/m);
   }, 300_000);
 
   it('a time outside the recoverable range exits 2 naming the range, and nothing changes', async () => {

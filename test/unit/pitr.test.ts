@@ -141,7 +141,7 @@ describe('recovery settings and argv (exact)', () => {
 
   it('builds the base backup, listing, cleanup, copy and restore commands', () => {
     expect(baseBackupArgv('c1', 'demo', 'lifeops X')).toEqual(['docker', 'exec', 'c1', 'pg_basebackup', '-U', 'demo', '-D', '-', '-F', 't', '-X', 'fetch', '-c', 'fast', '-l', 'lifeops X']);
-    expect(archiveListArgv('c1')).toEqual(['docker', 'exec', 'c1', 'find', '/var/lib/postgresql/wal-archive', '-maxdepth', '1', '-type', 'f', '-exec', 'stat', '-c', '%n %Y %s', '{}', '+']);
+    expect(archiveListArgv('c1')).toEqual(['docker', 'exec', 'c1', 'find', '/var/lib/postgresql/wal-archive', '-maxdepth', '1', '-type', 'f', '!', '-name', '*.tmp', '-exec', 'stat', '-c', '%n %Y %s', '{}', '+']);
     expect(archiveCleanupArgv('c1', '000000010000000000000005')).toEqual(['docker', 'exec', 'c1', 'pg_archivecleanup', '/var/lib/postgresql/wal-archive', '000000010000000000000005']);
     expect(copyVolumeArgv('img', 'p-local', 'p-local_pgdata', 'undo')).toEqual([
       'docker', 'run', '--rm', '--label', 'lifeops.project=p-local', '--label', 'lifeops.oneoff=pitr-copy', '--user', '0', '--entrypoint', 'sh',
