@@ -50,6 +50,8 @@ export interface PostgresContents {
   user: string;
   databases: { name: string; file: string; rows: Record<string, number> }[];
   globals?: string;
+  /** backup.pitr: a physical copy of the data directory (pg_basebackup tar) that `rollback --to` replays the WAL archive on */
+  base_backup?: { file: string; start_wal: string; start_time: string; end_time: string };
   /** set when the database is outside the stack (postgres.external_url), dumped by the host's pg_dump */
   external?: { server: string; server_version: number; pg_dump_version: number };
 }

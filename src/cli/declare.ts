@@ -194,6 +194,7 @@ export function declareCommands(program: Command, act: Act): void {
     .description('restore a backup (data and release), or return to an earlier release (--release)')
     .argument('[backup]', 'backup id (data + release)')
     .option('--release <run-id>', "return to this release's images and rendered files, data untouched")
+    .option('--to <time>', 'point-in-time recovery (backup.pitr): the database as it was at TIME, "2026-12-07 10:31:05" (UTC unless an offset is given)')
     .addOption(envOption())
     .option('--yes', 'do not ask for confirmation (production)')
     .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')

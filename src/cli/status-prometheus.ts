@@ -102,5 +102,15 @@ export function formatPrometheus(r: StatusReport): string {
     m.gauge('lifeops_maintenance', '1 while maintenance mode is on (the nginx front answers 503 but for the health paths).', one(f.maintenance.on ? 1 : 0));
     m.gauge('lifeops_maintenance_since_timestamp_seconds', 'When maintenance mode was turned on (Unix time).', one(f.maintenance.on ? ts(f.maintenance.since) : undefined));
   }
+  if (f.pitr) {
+    const a = f.pitr.archiver;
+    m.gauge('lifeops_wal_archived_last_age_seconds', "Time since Postgres last archived a WAL segment (pg_stat_archiver.last_archived_time).", one(ageS(a?.last_archived_time)));
+    m.gauge('lifeops_wal_archive_newest_age_seconds', 'Age of the newest segment in the WAL archive (when it was archived).', one(ageS(f.pitr.newest?.time)));
+    m.gauge('lifeops_wal_archive_waiting_segments', 'Finished WAL segments not archived yet.', one(a?.waiting));
+    m.gauge('lifeops_wal_archive_waiting_oldest_age_seconds', 'How long the oldest segment not archived yet has waited (0 when none waits): the archiving lag.', one(a ? (a.oldest_waiting_since ? ageS(a.oldest_waiting_since) : 0) : undefined));
+    m.gauge('lifeops_wal_archive_failures', 'Failed archive_command runs since the server started (pg_stat_archiver.failed_count).', one(a?.failed_count));
+    m.gauge('lifeops_wal_archive_gap', '1 when a WAL segment is missing from the archive after the oldest base backup.', one(a ? (f.pitr.gap ? 1 : 0) : undefined));
+    m.gauge('lifeops_wal_base_backups', 'Backups holding a base backup for point-in-time recovery.', one(f.pitr.base_backups));
+  }
   return m.text();
 }

@@ -208,6 +208,16 @@ export function checkStack(src: Source, file: StackFile, envName: string, baseDi
     if (svc) p.at(['backup', 'volumes', i], `"${vol}" is the data volume of the postgres service ${svc}; its data is backed up with pg_dump, and a file copy of a running database is not consistent; valid: volumes holding files (uploads, media), not a database's data directory`);
   });
 
+  // Point-in-time recovery archives the WAL of the stack's own Postgres, on this host's engine.
+  if (file.backup?.pitr?.enabled) {
+    const at = ['backup', 'pitr', 'enabled'];
+    if (!file.postgres || file.postgres.external_url) p.at(at, 'point-in-time recovery archives the WAL of the stack\'s own Postgres service; this stack has no postgres: block with a service (or its database is external); valid: false, or a postgres: block naming a service');
+    else if ((file.target ?? 'compose') !== 'compose') p.at(at, 'point-in-time recovery runs on the compose target only (the archive is a volume beside the database on this host); valid: false for a swarm environment');
+    for (const key of ['archive_mode', 'archive_command', 'archive_library', 'archive_timeout', 'restore_command', 'wal_level']) {
+      if (file.postgres?.tuning && key in file.postgres.tuning) p.at(['postgres', 'tuning', key], `backup.pitr sets ${key} itself; valid: remove it from postgres.tuning (backup.pitr.archive_timeout sets the timeout)`);
+    }
+  }
+
   // Blocks that configure a service: its role must agree, and one service per block.
   const blocks: { key: 'front' | 'postgres' | 'redis' | 'pgbouncer'; service?: string }[] = [
     { key: 'front', service: file.front?.service },

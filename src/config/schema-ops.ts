@@ -3,6 +3,7 @@
 // and budget.
 import { z } from 'zod';
 import { numeric } from './numeric.js';
+import { pitrSchema } from './pitr-schema.js';
 import { offsiteSchema } from './offsite-schema.js';
 import { name, duration, memSize, safeToken, hostname, pgIdent, email, urlPath, port, cpus, stringOrList } from './schema-values.js';
 
@@ -166,6 +167,7 @@ export const backupSchema = z
     encryption_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional().describe('variable holding the encryption passphrase'),
     dir: z.string().optional().describe('where backups go; default <state-dir>/backups'),
     offsite: offsiteSchema,
+    pitr: pitrSchema.optional(),
   })
   .strict();
 

@@ -19,7 +19,9 @@ import { dumpCompression } from '../commands/postgres.js';
 import { mapImage } from '../config/images.js';
 import { composeFiles } from '../render/index.js';
 import { writeFileSynced } from '../util/durable.js';
-import { encryptionKey, fsyncPath, sha256File, walkDirs, walkFiles, writeError, type BackupManifest, type Written } from '../backup/format.js';
+import { encryptionKey, fsyncPath, sha256File, walkDirs, walkFiles, writeError, type BackupManifest, type PostgresContents, type Written } from '../backup/format.js';
+import { takeBaseBackup } from '../backup/pitr.js';
+import { pitrOn } from '../config/pitr-schema.js';
 import { backupDir, cleanTmp, prepareBackupDir, tmpFolder } from '../backup/catalog.js';
 import { mkdirPrivate, tightenTree } from '../util/private-files.js';
 import { firstLocalImage, helperImageCandidates, serviceContainer } from '../backup/containers.js';
@@ -36,6 +38,7 @@ import { lockAndRecover } from './recover.js';
 import type { Lock } from '../state/lock.js';
 import { applyRetention } from './retention.js';
 import { copyPending, type CopyOutcome } from './offsite.js';
+import { pruneArchive } from './pitr.js';
 
 export function backupId(now: Date): string {
   return newRunId(now);
@@ -138,8 +141,20 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
           globals = rel;
         }
       });
+      // backup.pitr: a physical copy too, the start of `rollback --to` (a safety backup, on the downtime path, takes none)
+      let base: PostgresContents['base_backup'];
+      if (pitrOn(stack) && !pgc.external_url && !opts.safety) {
+        await run.step('postgres: base backup for point-in-time recovery (pg_basebackup -Ft -X fetch, in the container)', async () => {
+          const rel = `postgres/base.tar${ext}`;
+          const c = await serviceContainer(docker, stack, pgc.service);
+          const r = await takeBaseBackup(c.id, pgc.user, pgc.database, path.join(tmp, rel), passphrase, `lifeops ${id}`, () => run.io.now());
+          hashed.set(rel, r.written);
+          base = { file: rel, start_wal: r.start_wal, start_time: r.start_time, end_time: r.end_time };
+          run.info('backup', { base_backup: rel, bytes: r.written.size, start_wal: r.start_wal });
+        });
+      }
       const { external, ...who } = source.contents();
-      manifest.contents.postgres = { ...who, databases, ...(globals ? { globals } : {}), ...(external ? { external } : {}) };
+      manifest.contents.postgres = { ...who, databases, ...(globals ? { globals } : {}), ...(base ? { base_backup: base } : {}), ...(external ? { external } : {}) };
     }
 
     if (stack.redis) {
@@ -257,6 +272,7 @@ export async function backupFlow(
     const manifest = await takeBackup(stack, run, { stateDir: opts.stateDir, tag: opts.tag });
     const offsite = await copyPending(stack, run, opts.stateDir);
     const deleted = await applyRetention(run, stack, opts.stateDir);
+    await pruneArchive(stack, run, opts.stateDir);
     return { manifest, deleted, offsite };
   } catch (e) {
     throw run.interruption(e);

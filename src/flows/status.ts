@@ -21,6 +21,8 @@ import { lockFile } from '../state/paths.js';
 import { readDrill, readStatusMemory, writeStatusMemory } from '../state/status.js';
 import { readOffsite } from '../state/offsite.js';
 import type { OffsiteFact } from '../plan/offsite-status.js';
+import type { PitrFact } from '../plan/pitr-status.js';
+import { pitrFact } from './pitr.js';
 import { parseDuration } from '../util/units.js';
 import { domainTls } from '../render/front.js';
 import {
@@ -254,7 +256,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
   const engine = timedFact(() => byDeadline(ctx.docker.projectContainers(stack.project, true, timeoutMs), deadline, 'the Docker engine'));
   const engineDone = await engine.then(async (e) => {
     const containers = e.value;
-    if (!containers) return { e, containers: undefined, services: undefined, probes: [] as ProbeFact[], front: undefined, tls: [] as TlsFact[], grown: {}, previous: undefined };
+    if (!containers) return { e, containers: undefined, services: undefined, probes: [] as ProbeFact[], front: undefined, tls: [] as TlsFact[], grown: {}, previous: undefined, pitr: undefined };
     const services: ServiceFact[] = serviceStatuses(stack, containers, now);
     const [probes, front, tls] = await Promise.all([
       byDeadline(endpointChecks(stack, ctx.docker, containers, Math.max(500, Math.round((deadline - Date.now()) * 0.6))), deadline, 'endpoint checks').catch((err): ProbeFact[] => [
@@ -263,8 +265,11 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
       byDeadline(frontFact(stack, containers, deadline), deadline, 'the front').catch((err): FrontFact => ({ url: 'through the front', error: firstLine(err), duration_ms: ms(engineT0) })),
       byDeadline(tlsFacts(stack, ctx, containers, deadline), deadline, 'TLS certificates').catch((err): TlsFact[] => [{ domain: '*', file: '?', error: firstLine(err), duration_ms: ms(engineT0) }]),
     ]);
+    const pitr = await byDeadline(pitrFact(stack, ctx.docker, stateDir, containers, Math.max(500, deadline - Date.now())), deadline, 'the WAL archive').catch(
+      (err): PitrFact => ({ base_backups: 0, error: firstLine(err), warn_s: 0, crit_s: 0, duration_ms: ms(engineT0) }),
+    );
     const { grown, previous } = restartGrowth(ctx, stack, containers, now);
-    return { e, containers, services: services.map((s) => (grown[s.service] ? { ...s, restarts_grown: grown[s.service] } : s)), probes, front, tls, grown, previous };
+    return { e, containers, services: services.map((s) => (grown[s.service] ? { ...s, restarts_grown: grown[s.service] } : s)), probes, front, tls, grown, previous, pitr };
   });
   const disks = await Promise.all([
     diskFact('backups', Promise.resolve(backupDir(stack, stateDir)), () => backupDisk),
@@ -295,6 +300,7 @@ export async function gatherStatus(stack: Stack, ctx: StatusContext): Promise<St
     ...(inCharge ? { in_charge: inCharge } : {}),
     ...(maintenance ? { maintenance } : {}),
     ...(offsite.length ? { offsite } : {}),
+    ...(engineDone.pitr ? { pitr: engineDone.pitr } : {}),
   };
   return evaluateStatus(facts, stack.status);
 }

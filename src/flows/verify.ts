@@ -15,6 +15,7 @@ import { rowDiffs, verifyChecksums } from '../backup/integrity.js';
 import { serviceContainer } from '../backup/containers.js';
 import { parseRowCounts, ROW_COUNT_SQL } from '../backup/postgres.js';
 import type { Run } from './context.js';
+import { archiveFromBase } from './pitr.js';
 
 type RestoredDatabase = { name: string; tables: number; rows: number };
 
@@ -63,7 +64,7 @@ async function verifyExternal(stack: Stack, run: Run, dir: string, manifest: Bac
 }
 
 /** Full verification: checksums, then each dump restored into a scratch database and its row counts compared. */
-export async function verifyBackup(stack: Stack, run: Run, opts: { stateDir: string; id: string }): Promise<{ id: string; files: number; databases: RestoredDatabase[] }> {
+export async function verifyBackup(stack: Stack, run: Run, opts: { stateDir: string; id: string }): Promise<{ id: string; files: number; databases: RestoredDatabase[]; wal?: Awaited<ReturnType<typeof archiveFromBase>> }> {
   const { dir, manifest } = await run.step(`verify checksums of backup ${opts.id}`, () => verifyChecksums(stack, opts.stateDir, opts.id));
   const out: RestoredDatabase[] = [];
   const pg = manifest.contents.postgres;
@@ -88,5 +89,14 @@ export async function verifyBackup(stack: Stack, run: Run, opts: { stateDir: str
     }
   }
   markVerified(backupDir(stack, opts.stateDir), opts.id, run.io.now());
-  return { id: opts.id, files: manifest.files.length, databases: out };
+  // backup.pitr: the WAL archive must run unbroken from this backup's base backup to its newest segment
+  const wal = manifest.contents.postgres?.base_backup ? await run.step('WAL archive: every segment from the base backup on is there', () => archiveFromBase(stack, run, manifest)) : undefined;
+  if (wal?.gap) {
+    const g = wal.gap;
+    throw new OperationError(
+      `backup ${opts.id} restores, but the WAL archive has a gap: ${g.missing} segment${g.missing > 1 ? 's' : ''} missing from ${g.first_missing}${g.recoverable_until ? `; rollback --to reaches ${g.recoverable_until} at most from this base backup` : ''}`,
+      'a new base backup (lifeops backup) starts an unbroken stretch again',
+    );
+  }
+  return { id: opts.id, files: manifest.files.length, databases: out, ...(wal ? { wal } : {}) };
 }

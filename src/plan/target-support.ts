@@ -30,6 +30,7 @@ const SWARM: Record<string, Record<string, { flag: string; check?: Check; why: s
   },
   rollback: {
     release: { flag: '--release', why: 'the swarm target returns to a backup (data and release) only: give a backup id' },
+    to: { flag: '--to', why: 'point-in-time recovery archives WAL into a volume beside the database on this host: the compose target only' },
     maintenance: { flag: '--maintenance', why: MAINTENANCE_WHY },
   },
   'backups verify': {

@@ -12,6 +12,7 @@ import { applyRenderedMounts } from './extras.js';
 import { composeValue, escapeDollar } from './values.js';
 import { aliasClashes, hostAlias } from './hostnames.js';
 import { ConfigError } from '../errors.js';
+import { pitrOn, WAL_ARCHIVE_VOLUME } from '../config/pitr-schema.js';
 
 export const BACKEND_NETWORK = 'backend';
 
@@ -134,7 +135,7 @@ function composeNetworks(stack: Stack): Record<string, unknown> {
 
 /** Top-level volumes: every named volume a service mounts, and every declared one, with its options. */
 function composeVolumes(stack: Stack): Record<string, unknown> | undefined {
-  const names = [...new Set([...namedVolumes(stack), ...Object.keys(stack.volumes)])].sort();
+  const names = [...new Set([...namedVolumes(stack), ...Object.keys(stack.volumes), ...(pitrOn(stack) && !stack.postgres?.external_url ? [WAL_ARCHIVE_VOLUME] : [])])].sort();
   if (!names.length) return undefined;
   return Object.fromEntries(names.map((v) => [v, stack.volumes[v] ? definedOnly({ ...stack.volumes[v] }) : {}]));
 }

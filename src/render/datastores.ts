@@ -7,6 +7,7 @@ import { renderedHeader } from './header.js';
 import { parseSize } from '../util/units.js';
 import { ConfigError } from '../errors.js';
 import { escapeDollar } from './values.js';
+import { pitrSettings } from './pitr.js';
 
 export const POSTGRES_CONF = '/etc/postgresql/postgresql.conf';
 export const REDIS_CONF = '/usr/local/etc/redis/redis.conf';
@@ -46,11 +47,13 @@ export function pgValue(key: string, v: string | number | boolean): string {
 
 export function renderPostgresConf(stack: Stack): string {
   const pg = stack.postgres!;
-  const settings: Record<string, string | number | boolean> = { ...POSTGRES_DEFAULTS, ...pg.tuning };
+  const pitr = pitrSettings(stack);
+  const settings: Record<string, string | number | boolean> = { ...POSTGRES_DEFAULTS, ...pg.tuning, ...pitr };
   delete settings.listen_addresses;
   delete settings.port;
   const keys = Object.keys(settings).sort();
-  const body = keys.map((k) => `${k} = ${pgValue(k, settings[k])}${k in pg.tuning ? '' : '   # default'}`).join('\n');
+  const origin = (k: string) => (k in pitr ? '   # backup.pitr' : k in pg.tuning ? '' : '   # default');
+  const body = keys.map((k) => `${k} = ${pgValue(k, settings[k])}${origin(k)}`).join('\n');
   return renderTemplate(stack, 'postgres/postgresql.conf', 'postgres/postgresql.conf', { header: renderedHeader(stack), settings: body });
 }
 

@@ -6,6 +6,8 @@ import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
 import { renderedHeader } from './header.js';
 import { BASIC_AUTH_VAR, traefikLabels } from './traefik.js';
+import { archiveMount, postgresCommandWithArchive } from './pitr.js';
+import { pitrOn } from '../config/pitr-schema.js';
 import { POSTGRES_CONF, REDIS_CONF, PGBOUNCER_DIR, REDIS_PASSWORD_ENV, checkRedisPassword, redisCommandWithPassword } from './datastores.js';
 import { GUNICORN_CONF, GUNICORN_LOGGING_CONF } from './gunicorn.js';
 import { composeValue } from './values.js';
@@ -122,6 +124,11 @@ export function applyRenderedMounts(stack: Stack, name: string, out: Record<stri
   if (stack.postgres && !stack.postgres.external_url && stack.postgres.service === name) {
     volumes.push(`./postgres/postgresql.conf:${POSTGRES_CONF}:ro`);
     out.command = withArgs(out.command, 'postgres', ['postgres'], ['-c', `config_file=${POSTGRES_CONF}`]);
+    if (pitrOn(stack)) {
+      // the WAL archive beside the data directory, made the postgres user's at each start (render/pitr.ts)
+      volumes.push(archiveMount());
+      if (Array.isArray(out.command)) out.command = postgresCommandWithArchive(out.command as string[]);
+    }
   }
   if (stack.redis && stack.redis.service === name) {
     volumes.push(`./redis/redis.conf:${REDIS_CONF}:ro`);

@@ -7,6 +7,8 @@ import { backupFlow } from '../../flows/backup.js';
 import { backupDir, listBackups, loadBackup } from '../../backup/catalog.js';
 import { verifyBackup } from '../../flows/verify.js';
 import { rollback } from '../../flows/rollback.js';
+import { rollbackToTime } from '../../flows/pitr-rollback.js';
+import type { Stack } from '../../config/schema.js';
 import { verifyLatest } from '../../flows/drill.js';
 import { refuseUnsupported } from '../../flows/maintenance.js';
 import { backupPlaces, verifyOffsite } from '../../flows/offsite.js';
@@ -75,10 +77,11 @@ export async function backupsVerifyCommand(cli: Cli, given: string | undefined, 
   return 0;
 }
 
-export async function rollbackCommand(cli: Cli, id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean; wait?: string; maintenance?: boolean }): Promise<number> {
+export async function rollbackCommand(cli: Cli, id: string | undefined, o: { release?: string; to?: string; env?: string; yes?: boolean; json?: boolean; wait?: string; maintenance?: boolean }): Promise<number> {
   const stack = cli.load(o.env);
   refuseUnhonoured(stack, 'rollback', o);
   if (o.maintenance) refuseUnsupported(stack);
+  if (o.to !== undefined) return rollbackToCommand(cli, stack, id, o);
   if (isSwarm(stack)) return swarmRollbackCommand(cli, stack, id, o);
   const r = await rollback(stack, cli.newRun(stack), {
     stateDir: cli.stateDir(),
@@ -100,5 +103,14 @@ async function offsiteVerifyCommand(cli: Cli, given: string | undefined, o: { en
   const checks = await verifyOffsite(stack, cli.newRun(stack), cli.stateDir());
   if (o.json) cli.json({ ok: true, offsite: checks });
   else for (const c of checks) cli.err(chalk.green(`off-site ${c.repo}: restic check read data subset ${c.subset} back: no errors`));
+  return 0;
+}
+
+/** `rollback --to TIME`: point-in-time recovery of the database (flows/pitr-rollback.ts). */
+async function rollbackToCommand(cli: Cli, stack: Stack, id: string | undefined, o: { release?: string; to?: string; yes?: boolean; json?: boolean; wait?: string; maintenance?: boolean }): Promise<number> {
+  if (id || o.release || o.maintenance) throw new UsageError(`--to picks its own base backup and leaves the release as it is: give it without ${id ? `a backup id (${id})` : o.release ? '--release' : '--maintenance'}`, 'lifeops rollback --to "2026-12-07 10:31:05"');
+  const r = await rollbackToTime(stack, cli.newRun(stack), { stateDir: cli.stateDir(), to: o.to!, commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait), confirm: (q) => cli.confirm(q, o.yes) });
+  if (o.json) cli.json(r);
+  else cli.err(chalk.green(`rolled the database of ${stack.project} back to ${r.target} (base backup ${r.base_backup} and the WAL archive); the state before is in backup ${r.safety_backup}`));
   return 0;
 }
