@@ -8,6 +8,9 @@
 //     warning, recorded (status WARNING); the next backup copies both;
 //   - `backups verify --offsite` reads a different subset on each run;
 //   - a copy made but not recorded (killed run) is adopted by its tags;
+//   - a backup killed -9 (with its restic) while copying: the next one copies
+//     what was missed, once (the off-site case of the crash sweep);
+//   - retention off-site: the copies left are exactly the local backups;
 //   - the password never reaches an argv, the state dir's records or a log;
 //   - the same over sftp to the off-site host (testbed/offsite-host.sh: sshd
 //     in a network namespace, key-only, its host key pinned), the password
@@ -18,7 +21,9 @@ import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, readdir
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lifeops, demoCopy, at, demoProject, editStack, ROOT } from '../helpers.js';
+import { spawn } from 'node:child_process';
+import { lifeops, demoCopy, at, demoProject, editStack, BIN, ROOT } from '../helpers.js';
+import { runLogs } from './crash-kit.js';
 
 const PASSWORD = 'offsite-test-pw-7c1e9a52d4';
 const stack = demoCopy('offs', 18787, (d) => {
@@ -164,6 +169,51 @@ describe('off-site copies to a local-path restic repository', () => {
     expect((await snapshots(REPO)).filter((s) => s.tags.includes(`backup=${first}`)).map((s) => s.short_id)).toEqual([snap]);
     expect((await listed()).find((x) => x.id === first)!.offsite).toMatchObject([{ repo: 'disk', snapshot: snap }]);
   }, 300_000);
+
+  it('killed -9 with its restic while copying: the next backup takes the lock over and copies what was missed, once', async () => {
+    const logs = runLogs(path.join(stack.stateDir, 'logs'));
+    const known = new Set(logs.names());
+    // the whole process group dies (lifeops and the restic it started), as when a service's cgroup is killed
+    const child = spawn('node', [BIN, ...base, 'backup'], { cwd: ROOT, detached: true, stdio: 'ignore', env: { ...process.env, CI: '1' } });
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    let killedId = '';
+    let log = '';
+    for (const t0 = Date.now(); !killedId; await new Promise((r) => setTimeout(r, 5))) {
+      log = logs.names().find((n) => !known.has(n)) ?? '';
+      const step = log ? logs.startedSteps(log).find((x) => /^off-site disk: restic backup of /.test(x)) : undefined;
+      if (step) {
+        process.kill(-child.pid!, 'SIGKILL');
+        killedId = step.split(' ').pop()!;
+      }
+      if (child.exitCode !== null || Date.now() - t0 > 240_000) throw new Error('the backup ended (or never reached its copy) before the kill');
+    }
+    await exited;
+    // killed while the copy ran: the step has no end in the dead run's log
+    expect(logs.events(log).some((e) => e.event === 'end' && /^off-site disk: restic backup of /.test(e.step))).toBe(false);
+    const b = await backup();
+    expect(b.stderr).toMatch(/took over the stale lock of run /);
+    const disk = b.offsite.find((o) => o.repo === 'disk')!;
+    expect(disk.failed).toBeUndefined();
+    expect([...disk.adopted, ...disk.copied]).toEqual([killedId, b.id]);
+    // exactly one copy of each, and the repository reads back clean
+    const snaps = await snapshots(REPO);
+    for (const id of [killedId, b.id]) expect(snaps.filter((x) => x.tags.includes(`backup=${id}`))).toHaveLength(1);
+    const v = await cli(['backups', 'verify', '--offsite', '--json']);
+    expect(v.exitCode, v.stderr).toBe(0);
+  }, 400_000);
+
+  it('retention is the same off-site (keep_last 5): the copies left are the local backups, the newest verified one among them', async () => {
+    for (let i = 0; i < 2; i++) await backup();
+    const local = (await listed()).filter((b) => b.local);
+    const ids = local.map((b) => b.id).sort();
+    // keep_last 5, plus the newest verified (the first one, verified above) if it is older
+    expect(ids.length).toBeGreaterThanOrEqual(5);
+    expect(ids).toContain(first);
+    const inRepo = (await snapshots(REPO)).map((x) => x.tags.find((t) => t.startsWith('backup='))!.slice(7)).sort();
+    expect(inRepo).toEqual(ids);
+    // the forgotten copies are gone from the records too
+    expect(Object.keys(JSON.parse(readFileSync(path.join(stack.stateDir, 'offsite', 'local.json'), 'utf8')).disk.copies).sort()).toEqual(ids);
+  }, 400_000);
 
   it('the password is in no record, log or state file', () => {
     // the restic cache and the backups are not lifeops' records; everything else under the state dir is
