@@ -24,7 +24,7 @@ import { psqlQueryCmd } from '../commands/postgres.js';
 import type { BackupManifest } from '../backup/format.js';
 import { fsyncPath } from '../backup/format.js';
 import { tightenTree } from '../util/private-files.js';
-import { chooseCopy, copiesOf, targetDecision, type OffsiteCopyFound } from '../plan/disaster.js';
+import { checkRecoveryInput, chooseCopy, copiesOf, targetDecision, type OffsiteCopyFound } from '../plan/disaster.js';
 import { datastoresToStart, dataToStartWhy } from '../plan/deploy.js';
 import { clearDisaster, readDisaster, writeDisaster, type DisasterMarker } from '../state/disaster.js';
 import { updateOffsite } from '../state/offsite.js';
@@ -150,8 +150,7 @@ async function compareRows(stack: Stack, run: Run, manifest: BackupManifest): Pr
 }
 
 export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOptions): Promise<DisasterResult> {
-  if (!loaded.backup.offsite.length) throw new UsageError(`environment ${loaded.env} has no backup.offsite repositories to restore from`, 'add backup.offsite (with its credentials) to the stack file');
-  if (o.repo && !loaded.backup.offsite.some((r) => r.name === o.repo)) throw new UsageError(`--repo ${o.repo}: backup.offsite has no repository of that name (it has ${loaded.backup.offsite.map((r) => r.name).join(', ')})`);
+  checkRecoveryInput(loaded.env, loaded.backup.offsite.map((r) => r.name), o.repo);
   let lock: Lock | undefined;
   const untrap = run.trapSignals(() => lock?.release());
   let marker: DisasterMarker;

@@ -80,3 +80,9 @@ export function targetDecision(f: TargetFacts): 'fresh' | 'resume' | 'safety' {
     'pass --replace-data to replace it (a safety backup of it is taken first), or restore a local backup with `lifeops rollback <id>`',
   );
 }
+
+/** Bad input, refused before anything runs: no repositories to restore from, or --repo naming none of them. */
+export function checkRecoveryInput(env: string, repos: string[], repo: string | undefined): void {
+  if (!repos.length) throw new UsageError(`environment ${env} has no backup.offsite repositories to restore from`, 'add backup.offsite (with its credentials) to the stack file');
+  if (repo && !repos.includes(repo)) throw new UsageError(`--repo ${repo}: backup.offsite has no repository of that name (it has ${repos.join(', ')})`);
+}

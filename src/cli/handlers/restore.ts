@@ -3,6 +3,7 @@ import chalk from 'chalk';
 import type { Cli } from '../context.js';
 import { LifeopsError, UsageError } from '../../errors.js';
 import { restoreFromOffsite } from '../../flows/disaster.js';
+import { checkRecoveryInput } from '../../plan/disaster.js';
 import { formatDuration } from '../../util/units.js';
 import { isSwarm } from './swarm.js';
 
@@ -21,6 +22,8 @@ export async function restoreCommand(cli: Cli, o: RestoreArgs): Promise<number> 
   if (!o.fromOffsite) throw new UsageError('restore needs --from-offsite latest|<backup id>', 'a local backup is restored with `lifeops rollback <id>`');
   const stack = cli.load(o.env);
   if (isSwarm(stack)) throw new UsageError(`environment ${stack.env} (target swarm) cannot honour restore --from-offsite: it restores onto a compose target only; nothing was changed`, 'use an environment with target compose');
+  // bad input exits 2 before a run (and its log) exists
+  checkRecoveryInput(stack.env, stack.backup.offsite.map((r) => r.name), o.repo);
   const run = cli.newRun(stack);
   const started = Date.now();
   try {
