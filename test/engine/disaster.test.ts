@@ -14,7 +14,8 @@
 // app serves the restored data (the Redis counter it increments continues
 // from the restored value; /ready reaches Postgres; the table equals the
 // source's). A second recovery onto the now populated engine is refused
-// (exit 2) without --replace-data.
+// (exit 2) without --replace-data; with it, a safety backup of what the
+// engine held is taken first and the copy replaces it.
 //
 // The front publishes on ${FRONT_BIND}: 127.0.0.1 on the source host, 0.0.0.0
 // in the new host's namespace (reached at 10.234.1.2 from here). db and cache
@@ -196,5 +197,21 @@ describe('disaster recovery from the off-site copy onto a fresh engine', () => {
     expect(r.stderr).not.toContain('\n    at ');
     expect(await onNewContainer('db')).toBe(before);
     expect(await newSql(HASH)).toBe(sourceHash);
+  }, SLOW);
+
+  it('--replace-data: a safety backup of what the engine held first, then the copy replaces it', async () => {
+    await newSql('INSERT INTO items VALUES (999999, \'written on the new host\')');
+    const r = await onNew(['restore', '--from-offsite', backupId, '--replace-data', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { backup: string; safety_backup: string; resumed: boolean };
+    expect(out).toMatchObject({ backup: backupId, resumed: false });
+    expect(out.safety_backup).toBeTruthy();
+    expect(r.stderr).toContain(`safety backup of the data this engine held: ${out.safety_backup}`);
+    expect(await newSql(HASH)).toBe(sourceHash);
+    // the replaced row is in the safety backup (its row counts: one more than the copy's)
+    const show = await onNew(['backups', 'show', out.safety_backup]);
+    const rows = (JSON.parse(show.stdout) as { contents: { postgres: { databases: { rows: Record<string, number> }[] } } }).contents.postgres.databases[0].rows;
+    expect(rows['public.items']).toBe(3001);
+    expect((await fetchJson('/ready')).status).toBe(200);
   }, SLOW);
 });

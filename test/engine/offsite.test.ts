@@ -259,7 +259,10 @@ describe('off-site copies over sftp to the off-site host', () => {
     // the disk repository only needed the new one
     expect(b.offsite.find((x) => x.repo === 'disk')!.copied).toEqual([b.id]);
     const snaps = await boxSnapshots();
-    expect(snaps.map((s) => s.tags.find((t) => t.startsWith('backup='))).sort()).toEqual([...before, b.id].map((i) => `backup=${i}`).sort());
+    // then retention ran on both sides (keep_last 5 and the newest verified): box holds what the local folder holds
+    const local = (await listed()).filter((x) => x.local).map((x) => `backup=${x.id}`);
+    expect(local).toContain(`backup=${b.id}`);
+    expect(snaps.map((s) => s.tags.find((t) => t.startsWith('backup='))).sort()).toEqual(local.sort());
     const row = (await listed()).find((x) => x.id === b.id)!;
     expect(row.offsite.map((c) => c.repo)).toEqual(['disk', 'box']);
 
