@@ -15,7 +15,8 @@
 //   - the same over sftp to the off-site host (testbed/offsite-host.sh: sshd
 //     in a network namespace, key-only, its host key pinned), the password
 //     from a secret file; sshd stopped: the local backup still succeeds and
-//     the next one copies both.
+//     the next one copies both; a full host (a 16 KB tmpfs there) and a key it
+//     refuses: the same, status WARNING.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -245,7 +246,10 @@ describe('off-site copies over sftp to the off-site host', () => {
     });
   }, 120_000);
 
+  const tiny = path.join('/srv/lifeops-offsite', `${path.basename(stack.dir)}-full`);
   afterAll(async () => {
+    await execa('umount', [tiny], { reject: false });
+    await execa('rm', ['-rf', tiny], { reject: false });
     await execa('bash', [HOST_SH], { reject: false }); // up again if a failed test left sshd stopped, so the data can go
     await execa('rm', ['-rf', path.join('/srv/lifeops-offsite', path.basename(stack.dir))], { reject: false });
   }, 60_000);
@@ -318,6 +322,37 @@ describe('off-site copies over sftp to the off-site host', () => {
     // the password travelled by the environment: the value for disk (env file), the file for box
     expect(restics.some((p) => p.env.includes(`RESTIC_PASSWORD=${PASSWORD}`) || p.env.includes(`RESTIC_PASSWORD_FILE=${path.join(secrets, 'box.pw')}`))).toBe(true);
   }, 300_000);
+
+  it('a full off-site host (a 16 KB filesystem there) or a refused key: the backup counts locally, status WARNING; with room, the next backup copies both', async () => {
+    mkdirSync(tiny, { recursive: true });
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'lifeops-offsite-full', tiny]);
+    const stranger = path.join(secrets, 'unauthorized_ed25519');
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+    const extra = { password_file: 'secrets/box.pw', known_hosts: 'secrets/known_hosts' };
+    editStack(stack.file, (d) => {
+      at(d, 'backup').offsite.push({ name: 'full', repository: `sftp:root@10.236.1.2:${tiny}/repo`, identity_file: 'secrets/offsite_ed25519', ...extra });
+      at(d, 'backup').offsite.push({ name: 'refused', repository: `sftp:root@10.236.1.2:${tiny}-refused`, identity_file: 'secrets/unauthorized_ed25519', ...extra });
+    });
+    const b = await backup();
+    const by = (n: string) => b.offsite.find((x) => x.repo === n)!;
+    console.log(`full host: ${by('full').failed}\nrefused key: ${by('refused').failed}`);
+    expect(by('full').failed).toBeTruthy();
+    expect(by('refused').failed).toMatch(/permission denied|cannot be opened/i);
+    expect(by('box')).toMatchObject({ copied: [b.id] });
+    expect(b.stderr).toMatch(/WARNING: off-site copy to full failed/);
+    const st = await cli(['status', '--json']);
+    const checks = (JSON.parse(st.stdout) as { checks: { check: string; level: string; message: string }[] }).checks;
+    for (const n of ['full', 'refused']) expect(checks.find((c) => c.check === `off-site ${n}`)).toMatchObject({ level: 'WARNING', message: expect.stringMatching(/last copy attempt FAILED/) });
+
+    // room again (the filesystem gone), and the refused repository dropped: the next backup copies what full missed
+    await execa('umount', [tiny]);
+    editStack(stack.file, (d) => (at(d, 'backup').offsite = at(d, 'backup').offsite.filter((r: { name: string }) => r.name !== 'refused')));
+    const next = await backup();
+    const full = next.offsite.find((x) => x.repo === 'full')!;
+    expect(full.failed).toBeUndefined();
+    expect(full.copied).toEqual(expect.arrayContaining([b.id, next.id]));
+    editStack(stack.file, (d) => (at(d, 'backup').offsite = at(d, 'backup').offsite.filter((r: { name: string }) => r.name !== 'full')));
+  }, 400_000);
 
   it('a host key that does not match the pinned one is refused, never accepted', async () => {
     writeFileSync(box.kh, readFileSync(box.kh, 'utf8').replace(/ssh-ed25519 \S+/, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqHqGTVFXbVhVbOHVvjzI0ZrkG8dQk1OqpGWlR0eVb4'));
