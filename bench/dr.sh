@@ -79,25 +79,24 @@ $L down --yes > /dev/null 2>&1   # the source host is gone
 
 # the new host: only the stack file, its env file and the off-site credentials
 cp "$DIR/stack.yaml" "$DIR/demo.local.env" "$NEW/"
-export DOCKER_HOST=$BED_HOST FRONT_BIND=0.0.0.0
 t0=$(now)
-$LN restore --from-offsite latest > /dev/null 2> "$OUT/restore.log" || { tail -20 "$OUT/restore.log" >&2; exit 1; }
+DOCKER_HOST=$BED_HOST FRONT_BIND=0.0.0.0 $LN restore --from-offsite latest > /dev/null 2> "$OUT/restore.log" || { tail -20 "$OUT/restore.log" >&2; exit 1; }
 WHOLE=$(secs "$t0" "$(now)")
 LOG=$(ls -t "$NEW"/state/logs/*.jsonl | head -1)
 FETCH=$(node bench/runlog.mjs "$LOG" 'off-site box: restic restore')
 PGR=$(node bench/runlog.mjs "$LOG" 'postgres: restore')
 ID=$(python3 -c "import json; print(json.load(open('$OUT/backup.json'))['id'])")
 DUMP=$NEW/state/backups/$ID/postgres/demo.dump
-COUNT=$(docker exec "$(docker ps -q --filter label=com.docker.compose.project=$PROJECT --filter label=com.docker.compose.service=db | head -1)" psql -X -At -U demo -d demo -c 'SELECT count(*) FROM bench_big')
+COUNT=$(docker -H "$BED_HOST" exec "$(docker -H "$BED_HOST" ps -q --filter label=com.docker.compose.project=$PROJECT --filter label=com.docker.compose.service=db | head -1)" psql -X -At -U demo -d demo -c 'SELECT count(*) FROM bench_big')
 [ "$COUNT" = "$ROWS" ] || { echo "bench_big holds $COUNT rows after the recovery, not $ROWS" >&2; exit 1; }
 
 # raw: a new Postgres of the same image on the same engine, then pg_restore of the same dump
-docker run -d --name bdr-raw --memory 1g -e POSTGRES_USER=demo -e POSTGRES_PASSWORD=bench -e POSTGRES_DB=demo lifeops/postgres:15 -c max_parallel_maintenance_workers=0 >/dev/null
-for _ in $(seq 1 300); do docker exec bdr-raw pg_isready -q -h 127.0.0.1 -U demo 2>/dev/null && break; sleep 0.5; done
+docker -H "$BED_HOST" run -d --name bdr-raw --memory 1g -e POSTGRES_USER=demo -e POSTGRES_PASSWORD=bench -e POSTGRES_DB=demo lifeops/postgres:15 -c max_parallel_maintenance_workers=0 >/dev/null
+for _ in $(seq 1 300); do docker -H "$BED_HOST" exec bdr-raw pg_isready -q -h 127.0.0.1 -U demo 2>/dev/null && break; sleep 0.5; done
 t0=$(now)
-docker exec -i bdr-raw pg_restore --single-transaction --exit-on-error --no-owner -U demo -d demo < "$DUMP"
+docker -H "$BED_HOST" exec -i bdr-raw pg_restore --single-transaction --exit-on-error --no-owner -U demo -d demo < "$DUMP"
 RAW=$(secs "$t0" "$(now)")
-[ "$(docker exec bdr-raw psql -X -At -U demo -d demo -c 'SELECT count(*) FROM bench_big')" = "$ROWS" ] || { echo "the raw restore does not hold $ROWS rows" >&2; exit 1; }
+[ "$(docker -H "$BED_HOST" exec bdr-raw psql -X -At -U demo -d demo -c 'SELECT count(*) FROM bench_big')" = "$ROWS" ] || { echo "the raw restore does not hold $ROWS rows" >&2; exit 1; }
 
 python3 - "$SIZE" "$(stat -c %s "$DUMP")" "$WHOLE" "$FETCH" "$PGR" "$RAW" <<'PY'
 import sys
