@@ -15,8 +15,11 @@ deps:
 build: deps
 	node scripts/build.mjs
 
+# the demo's local environment copies its backups to the off-site host (testbed/offsite-host.sh)
 demo: setup build
+	bash testbed/offsite-host.sh --demo >/dev/null
 	$(LIFEOPS) deploy local
+	$(LIFEOPS) backup
 	$(LIFEOPS) status
 
 # the demo stack's `remote` environment, deployed over SSH to the test bed's namespace server (docs/remote.md)

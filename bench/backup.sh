@@ -34,6 +34,9 @@ echo 'process.exitCode = await (await import("./lifeops.mjs")).run(process.argv.
 DBLIMIT='resources: { limits: { memory: 256M, cpus: 1 }, reservations: { memory: 64M } }'
 sed -e 's/^name: demo$/name: bbk/' -e "s/DEMO_HTTP_PORT: \"8080\"/DEMO_HTTP_PORT: \"$PORT\"/" -e 's#\.\./demo/#../../demo/#g' \
     -e "s/$DBLIMIT/resources: { limits: { memory: 1G, cpus: 1 }, reservations: { memory: 64M } }/" stacks/demo.yaml > "$DIR/stack.yaml"
+# without the demo's off-site copies (env local): the raw pg_dump writes to this disk only
+sed -i '/^    # Every backup is also copied off-site/,/demo_ed25519$/d' "$DIR/stack.yaml"
+! grep -q 'offsite:' "$DIR/stack.yaml" || { echo "could not drop backup.offsite from $DIR/stack.yaml" >&2; exit 2; }
 grep -q 'memory: 1G, cpus: 1 }, reservations: { memory: 64M } }' "$DIR/stack.yaml" || { echo "could not raise the db memory limit in $DIR/stack.yaml" >&2; exit 2; }
 # The container's /dev/shm is Docker's default 64 MB: a parallel CREATE INDEX on the big table
 # (the data set's, and pg_restore's) fails there ("could not resize shared memory segment").

@@ -51,6 +51,10 @@ export function demoCopy(name: string, port: number, edit?: (doc: StackDoc) => v
   const doc = parse(readFileSync(path.join(ROOT, 'stacks', 'demo.yaml'), 'utf8')) as StackDoc;
   doc.name = name;
   at(doc, 'variables.defaults').DEMO_HTTP_PORT = String(port);
+  // the demo's local environment copies every backup off-site (to the test bed's
+  // off-site host): a copy leaves that out, so each test's backups stay its own
+  // business; a test of off-site copies sets backup.offsite itself
+  delete at(doc, 'environments.local').backup;
   // the copy sits one folder deeper than stacks/
   at(doc, 'services.web.build').context = '../../demo/app';
   at(doc, 'migrations').path = '../../demo/app/migrations';

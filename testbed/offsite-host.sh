@@ -11,6 +11,8 @@
 #
 #   testbed/offsite-host.sh                   create or repair, then print KEY=VALUE facts
 #   testbed/offsite-host.sh --authorize FILE  also allow the public key in FILE to log in (idempotent)
+#   testbed/offsite-host.sh --demo            also make (once) and allow the demo stack's key,
+#                                             /var/lib/lifeops-offsite/demo_ed25519 (stacks/demo.yaml, env local)
 #   testbed/offsite-host.sh --stop            stop sshd only (the host stays: connections are refused)
 #   testbed/offsite-host.sh --down            stop sshd, remove namespace and link (keeps keys and data)
 # sshd runs under `nsenter --net=...` like the crash bed's dockerd. Only the
@@ -78,6 +80,10 @@ echo "$ADDR $(cut -d' ' -f1,2 "$STATE/ssh_host_ed25519_key.pub")" > "$STATE/know
 touch "$STATE/authorized_keys"
 chmod 600 "$STATE/authorized_keys"
 
+if [ "${1:-}" = "--demo" ]; then
+  [ -f "$STATE/demo_ed25519" ] || { ssh-keygen -q -t ed25519 -N '' -C lifeops-demo -f "$STATE/demo_ed25519"; log "demo key made"; }
+  set -- --authorize "$STATE/demo_ed25519.pub"
+fi
 if [ "${1:-}" = "--authorize" ]; then
   [ -f "${2:-}" ] || fail "--authorize needs a public key file"
   key=$(cut -d' ' -f1,2 "$2")

@@ -30,6 +30,7 @@ const cron = () => import('./handlers/cron.js');
 const importer = () => import('./handlers/import.js');
 const maintenance = () => import('./handlers/maintenance.js');
 const hosts = () => import('./handlers/hosts.js');
+const restore = () => import('./handlers/restore.js');
 
 export function declareCommands(program: Command, act: Act): void {
   program
@@ -201,6 +202,19 @@ export function declareCommands(program: Command, act: Act): void {
     .option('--json', 'print the result as JSON')
     .option('--maintenance', 'hold maintenance mode on (the nginx front answers 503) for the rollback, off at the end')
     .action(act(backup, (m, cli, id, o) => m.rollbackCommand(cli, id, o)));
+
+  program
+    .command('restore')
+    .description('disaster recovery onto this host: fetch an off-site copy (restic), verify it, restore Postgres, Redis and volumes, deploy the app at the backup\'s version, check health')
+    .requiredOption('--from-offsite <latest|id>', "the copy: latest, a backup id or a restic snapshot id (from backup.offsite's repositories)")
+    .option('--repo <name>', 'only this backup.offsite repository (default: each in order)')
+    .option('--replace-data', "this engine holds the project's data already: replace it (a safety backup of it is taken first)")
+    .option('--version <version>', "app version to deploy (default: the backup's release)")
+    .addOption(envOption())
+    .option('--yes', 'do not ask for confirmation (production)')
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
+    .option('--json', 'print the result as JSON')
+    .action(act(restore, (m, cli, o) => m.restoreCommand(cli, o)));
 
   const maint = program.command('maintenance').description('maintenance mode: the nginx front answers 503 with Retry-After and a page (JSON for Accept: application/json); health paths stay up');
   maint

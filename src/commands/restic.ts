@@ -109,3 +109,9 @@ export function resticCheck(t: ResticTarget, s: ResticSecret, cache: string, n: 
 
 /** Restore one copy (a snapshot id) into `target`: the backup folder comes back as target/<backup id>. */
 export const resticRestore = (t: ResticTarget, s: ResticSecret, cache: string, snapshot: string, target: string): ResticCall => call(t, s, cache, ['restore', snapshot, '--target', target]);
+
+/** Remove the given copies (snapshot ids, as retention chose them) and the data only they used. */
+export function resticForget(t: ResticTarget, s: ResticSecret, cache: string, snapshots: string[]): ResticCall {
+  if (!snapshots.length || snapshots.some((id) => !/^[0-9a-f]{8,64}$/.test(id))) throw new Error(`restic forget needs snapshot ids, got ${JSON.stringify(snapshots)}`);
+  return call(t, s, cache, ['forget', '--prune', ...snapshots]);
+}

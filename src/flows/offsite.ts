@@ -11,9 +11,11 @@ import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import type { OffsiteRepo } from '../config/offsite-schema.js';
 import { InterruptedError, OperationError, UsageError } from '../errors.js';
-import { copyTags, resticBackup, resticCatConfig, resticCheck, resticInit, resticSnapshots, resticTarget, type ResticSecret } from '../commands/restic.js';
+import { copyTags, resticBackup, resticForget, resticCatConfig, resticCheck, resticInit, resticSnapshots, resticTarget, type ResticSecret, type ResticTarget } from '../commands/restic.js';
 import { ensureRepository, parseSnapshots, resticChecked, snapshotIdOf } from '../clients/restic.js';
-import { backupDir, listBackups } from '../backup/catalog.js';
+import { backupDir, listBackups, readPinned, readVerified } from '../backup/catalog.js';
+import { offsiteDeletions } from '../plan/offsite-retention.js';
+import { retentionPolicy } from './retention.js';
 import { verifyChecksums } from '../backup/integrity.js';
 import { readOffsite, updateOffsite, type OffsiteCheck } from '../state/offsite.js';
 import { resticCacheDir } from '../state/paths.js';
@@ -40,6 +42,8 @@ export interface CopyOutcome {
   copied: string[];
   /** copies found already in the repository (a run killed after restic finished) and recorded now */
   adopted: string[];
+  /** copies retention removed from the repository (backup ids) */
+  forgotten: string[];
   /** the warning when the repository could not be used (the copies wait for the next run) */
   failed?: string;
 }
@@ -54,7 +58,7 @@ export async function copyPending(stack: Stack, run: Run, stateDir: string): Pro
   const dir = backupDir(stack, stateDir);
   const cache = resticCacheDir(stateDir);
   for (const repo of stack.backup.offsite) {
-    const o: CopyOutcome = { repo: repo.name, copied: [], adopted: [] };
+    const o: CopyOutcome = { repo: repo.name, copied: [], adopted: [], forgotten: [] };
     out.push(o);
     const known = readOffsite(stateDir, stack.env)[repo.name]?.copies ?? {};
     let pending = listBackups(dir, stack.project, stack.env).filter((b) => !known[b.id]);
@@ -97,6 +101,12 @@ export async function copyPending(stack: Stack, run: Run, stateDir: string): Pro
         });
       }
       updateOffsite(stateDir, stack.env, repo.name, (r) => (r.last_attempt = { time: run.io.now().toISOString(), ok: true }));
+      // a retention that fails is its own warning: the copies themselves are made and recorded
+      o.forgotten = await offsiteRetention(stack, run, stateDir, t, secret).catch((e: unknown) => {
+        if (e instanceof InterruptedError) throw e;
+        run.say(`WARNING: off-site ${repo.name}: retention did not run: ${run.redactor.text(firstLine(e))}; tried again after the next copy`);
+        return [];
+      });
     } catch (e) {
       if (e instanceof InterruptedError) throw e;
       const msg = run.redactor.text(firstLine(e));
@@ -107,6 +117,29 @@ export async function copyPending(stack: Stack, run: Run, stateDir: string): Pro
     }
   }
   return out;
+}
+
+/**
+ * The stack's retention applied to one repository's copies of this project
+ * and environment: the same decision as for the local folder (keep_last,
+ * max_age_days, daily/weekly/monthly generations), with the local verified
+ * marks and pins, so the newest copy and the newest verified one are never
+ * removed. Only after this run's copies succeeded (the caller's order).
+ */
+async function offsiteRetention(stack: Stack, run: Run, stateDir: string, t: ResticTarget, secret: ResticSecret): Promise<string[]> {
+  const cache = resticCacheDir(stateDir);
+  const snaps = parseSnapshots((await resticChecked(resticSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${t.name}`, { timeoutMs: 300_000 })).stdout);
+  const dir = backupDir(stack, stateDir);
+  const doomed = offsiteDeletions(snaps, { project: stack.project, env: stack.env, policy: retentionPolicy(stack), verified: readVerified(dir), pinned: readPinned(dir), now: run.io.now() });
+  if (!doomed.length) return [];
+  await run.step(`off-site ${t.name}: retention: restic forget --prune ${doomed.length} old cop${doomed.length > 1 ? 'ies' : 'y'} (${doomed.map((d) => d.backup).join(', ')})`, async () => {
+    await resticChecked(resticForget(t, secret, cache, doomed.map((d) => d.snapshot)), `restic forget in ${t.name}`, { timeoutMs: 60 * 60_000 });
+    updateOffsite(stateDir, stack.env, t.name, (r) => {
+      for (const d of doomed) if (r.copies[d.backup]?.snapshot === d.snapshot) delete r.copies[d.backup];
+    });
+    run.info('offsite', { repo: t.name, forgotten: doomed.map((d) => d.backup) });
+  });
+  return [...new Set(doomed.map((d) => d.backup))];
 }
 
 /** Where each backup's copies live: local (a complete folder here) and the off-site repositories holding it. */

@@ -6,6 +6,12 @@ import type { Stack } from '../config/schema.js';
 import { chooseDeletions, releasedPins, type RetentionPolicy } from '../plan/retention.js';
 import { backupDir, deleteBackup, listBackups, unpinBackup } from '../backup/catalog.js';
 
+/** The stack's retention settings: the same policy here and in every off-site repository. */
+export function retentionPolicy(stack: Stack): RetentionPolicy {
+  const b = stack.backup;
+  return { keep_last: b.keep_last, max_age_days: b.max_age_days, keep_daily: b.keep_daily, keep_weekly: b.keep_weekly, keep_monthly: b.keep_monthly };
+}
+
 /**
  * Delete what the stack's policy says among this project's and environment's
  * backups (a shared backup.dir's other stacks are never touched). Pins that a
@@ -14,7 +20,7 @@ import { backupDir, deleteBackup, listBackups, unpinBackup } from '../backup/cat
  */
 export async function applyRetention(run: Run, stack: Stack, stateDir: string): Promise<string[]> {
   const dir = backupDir(stack, stateDir);
-  const policy: RetentionPolicy = { keep_last: stack.backup.keep_last, max_age_days: stack.backup.max_age_days };
+  const policy = retentionPolicy(stack);
   const backups = listBackups(dir, stack.project, stack.env);
   const released = releasedPins(backups);
   for (const id of released) unpinBackup(dir, id);

@@ -7,7 +7,30 @@
 export interface RetentionPolicy {
   keep_last?: number;
   max_age_days?: number;
+  /** the newest backup of each of the N newest days (UTC) that have one */
+  keep_daily?: number;
+  /** ... of each of the N newest ISO weeks */
+  keep_weekly?: number;
+  /** ... of each of the N newest months */
+  keep_monthly?: number;
 }
+
+type Generation = 'keep_daily' | 'keep_weekly' | 'keep_monthly';
+
+/** The calendar bucket a backup time falls in, per generation (UTC): 2026-12-07, 2026-W49, 2026-12. */
+export function generationKey(kind: Generation, time: string): string {
+  const d = new Date(time);
+  if (kind === 'keep_daily') return d.toISOString().slice(0, 10);
+  if (kind === 'keep_monthly') return d.toISOString().slice(0, 7);
+  // ISO week: numbered by its Thursday (Monday first), in the Thursday's year
+  const t = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+  t.setUTCDate(t.getUTCDate() - ((t.getUTCDay() + 6) % 7) + 3);
+  const week = 1 + Math.floor((t.getTime() - Date.UTC(t.getUTCFullYear(), 0, 1)) / 86_400_000 / 7);
+  return `${t.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
+}
+
+const GENERATIONS: Generation[] = ['keep_daily', 'keep_weekly', 'keep_monthly'];
+const hasPolicy = (p: RetentionPolicy) => [p.keep_last, p.max_age_days, ...GENERATIONS.map((g) => p[g])].some((v) => v !== undefined);
 
 /** What the decision needs of a backup (a catalog summary has these). */
 export interface RetainedBackup {
@@ -26,9 +49,13 @@ export function releasedPins(backups: RetainedBackup[]): string[] {
   return backups.filter((b) => b.pinned && backups.some((o) => o.verified && newer(o, b))).map((b) => b.id);
 }
 
-/** ids to delete, oldest first. A backup is kept when it is among the keep_last newest OR younger than max_age_days. */
+/**
+ * ids to delete, oldest first. A backup is kept when it is among the
+ * keep_last newest, OR younger than max_age_days, OR the newest of one of
+ * the keep_daily newest days (keep_weekly weeks, keep_monthly months).
+ */
 export function chooseDeletions(backups: RetainedBackup[], policy: RetentionPolicy, now: Date): string[] {
-  if (policy.keep_last === undefined && policy.max_age_days === undefined) return [];
+  if (!hasPolicy(policy)) return [];
   const newestFirst = [...backups].sort((a, b) => b.time.localeCompare(a.time) || b.id.localeCompare(a.id));
   const keep = new Set<string>();
   if (newestFirst[0]) keep.add(newestFirst[0].id);
@@ -41,5 +68,17 @@ export function chooseDeletions(backups: RetainedBackup[], policy: RetentionPoli
     const byAge = policy.max_age_days !== undefined && now.getTime() - Date.parse(b.time) <= policy.max_age_days * 86_400_000;
     if (byCount || byAge) keep.add(b.id);
   });
+  for (const g of GENERATIONS) {
+    const n = policy[g];
+    if (!n) continue;
+    const seen = new Set<string>();
+    for (const b of newestFirst) {
+      const k = generationKey(g, b.time);
+      if (seen.has(k)) continue;
+      if (seen.size >= n) break;
+      seen.add(k);
+      keep.add(b.id);
+    }
+  }
   return newestFirst.filter((b) => !keep.has(b.id)).map((b) => b.id).reverse();
 }

@@ -8,17 +8,23 @@
 //     warning, recorded (status WARNING); the next backup copies both;
 //   - `backups verify --offsite` reads a different subset on each run;
 //   - a copy made but not recorded (killed run) is adopted by its tags;
+//   - a backup killed -9 (with its restic) while copying: the next one copies
+//     what was missed, once (the off-site case of the crash sweep);
+//   - retention off-site: the copies left are exactly the local backups;
 //   - the password never reaches an argv, the state dir's records or a log;
 //   - the same over sftp to the off-site host (testbed/offsite-host.sh: sshd
 //     in a network namespace, key-only, its host key pinned), the password
 //     from a secret file; sshd stopped: the local backup still succeeds and
-//     the next one copies both.
+//     the next one copies both; a full host (a 16 KB tmpfs there) and a key it
+//     refuses: the same, status WARNING.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lifeops, demoCopy, at, demoProject, editStack, ROOT } from '../helpers.js';
+import { spawn } from 'node:child_process';
+import { lifeops, demoCopy, at, demoProject, editStack, BIN, ROOT } from '../helpers.js';
+import { runLogs } from './crash-kit.js';
 
 const PASSWORD = 'offsite-test-pw-7c1e9a52d4';
 const stack = demoCopy('offs', 18787, (d) => {
@@ -165,6 +171,51 @@ describe('off-site copies to a local-path restic repository', () => {
     expect((await listed()).find((x) => x.id === first)!.offsite).toMatchObject([{ repo: 'disk', snapshot: snap }]);
   }, 300_000);
 
+  it('killed -9 with its restic while copying: the next backup takes the lock over and copies what was missed, once', async () => {
+    const logs = runLogs(path.join(stack.stateDir, 'logs'));
+    const known = new Set(logs.names());
+    // the whole process group dies (lifeops and the restic it started), as when a service's cgroup is killed
+    const child = spawn('node', [BIN, ...base, 'backup'], { cwd: ROOT, detached: true, stdio: 'ignore', env: { ...process.env, CI: '1' } });
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    let killedId = '';
+    let log = '';
+    for (const t0 = Date.now(); !killedId; await new Promise((r) => setTimeout(r, 5))) {
+      log = logs.names().find((n) => !known.has(n)) ?? '';
+      const step = log ? logs.startedSteps(log).find((x) => /^off-site disk: restic backup of /.test(x)) : undefined;
+      if (step) {
+        process.kill(-child.pid!, 'SIGKILL');
+        killedId = step.split(' ').pop()!;
+      }
+      if (child.exitCode !== null || Date.now() - t0 > 240_000) throw new Error('the backup ended (or never reached its copy) before the kill');
+    }
+    await exited;
+    // killed while the copy ran: the step has no end in the dead run's log
+    expect(logs.events(log).some((e) => e.event === 'end' && /^off-site disk: restic backup of /.test(e.step))).toBe(false);
+    const b = await backup();
+    expect(b.stderr).toMatch(/took over the stale lock of run /);
+    const disk = b.offsite.find((o) => o.repo === 'disk')!;
+    expect(disk.failed).toBeUndefined();
+    expect([...disk.adopted, ...disk.copied]).toEqual([killedId, b.id]);
+    // exactly one copy of each, and the repository reads back clean
+    const snaps = await snapshots(REPO);
+    for (const id of [killedId, b.id]) expect(snaps.filter((x) => x.tags.includes(`backup=${id}`))).toHaveLength(1);
+    const v = await cli(['backups', 'verify', '--offsite', '--json']);
+    expect(v.exitCode, v.stderr).toBe(0);
+  }, 400_000);
+
+  it('retention is the same off-site (keep_last 5): the copies left are the local backups, the newest verified one among them', async () => {
+    for (let i = 0; i < 2; i++) await backup();
+    const local = (await listed()).filter((b) => b.local);
+    const ids = local.map((b) => b.id).sort();
+    // keep_last 5, plus the newest verified (the first one, verified above) if it is older
+    expect(ids.length).toBeGreaterThanOrEqual(5);
+    expect(ids).toContain(first);
+    const inRepo = (await snapshots(REPO)).map((x) => x.tags.find((t) => t.startsWith('backup='))!.slice(7)).sort();
+    expect(inRepo).toEqual(ids);
+    // the forgotten copies are gone from the records too
+    expect(Object.keys(JSON.parse(readFileSync(path.join(stack.stateDir, 'offsite', 'local.json'), 'utf8')).disk.copies).sort()).toEqual(ids);
+  }, 400_000);
+
   it('the password is in no record, log or state file', () => {
     // the restic cache and the backups are not lifeops' records; everything else under the state dir is
     const hits = filesHolding(stack.stateDir, PASSWORD).filter((f) => !f.startsWith(backups + path.sep) && !f.includes(`${path.sep}cache${path.sep}restic${path.sep}`));
@@ -195,7 +246,10 @@ describe('off-site copies over sftp to the off-site host', () => {
     });
   }, 120_000);
 
+  const tiny = path.join('/srv/lifeops-offsite', `${path.basename(stack.dir)}-full`);
   afterAll(async () => {
+    await execa('umount', [tiny], { reject: false });
+    await execa('rm', ['-rf', tiny], { reject: false });
     await execa('bash', [HOST_SH], { reject: false }); // up again if a failed test left sshd stopped, so the data can go
     await execa('rm', ['-rf', path.join('/srv/lifeops-offsite', path.basename(stack.dir))], { reject: false });
   }, 60_000);
@@ -209,7 +263,10 @@ describe('off-site copies over sftp to the off-site host', () => {
     // the disk repository only needed the new one
     expect(b.offsite.find((x) => x.repo === 'disk')!.copied).toEqual([b.id]);
     const snaps = await boxSnapshots();
-    expect(snaps.map((s) => s.tags.find((t) => t.startsWith('backup='))).sort()).toEqual([...before, b.id].map((i) => `backup=${i}`).sort());
+    // then retention ran on both sides (keep_last 5 and the newest verified): box holds what the local folder holds
+    const local = (await listed()).filter((x) => x.local).map((x) => `backup=${x.id}`);
+    expect(local).toContain(`backup=${b.id}`);
+    expect(snaps.map((s) => s.tags.find((t) => t.startsWith('backup='))).sort()).toEqual(local.sort());
     const row = (await listed()).find((x) => x.id === b.id)!;
     expect(row.offsite.map((c) => c.repo)).toEqual(['disk', 'box']);
 
@@ -265,6 +322,37 @@ describe('off-site copies over sftp to the off-site host', () => {
     // the password travelled by the environment: the value for disk (env file), the file for box
     expect(restics.some((p) => p.env.includes(`RESTIC_PASSWORD=${PASSWORD}`) || p.env.includes(`RESTIC_PASSWORD_FILE=${path.join(secrets, 'box.pw')}`))).toBe(true);
   }, 300_000);
+
+  it('a full off-site host (a 16 KB filesystem there) or a refused key: the backup counts locally, status WARNING; with room, the next backup copies both', async () => {
+    mkdirSync(tiny, { recursive: true });
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'lifeops-offsite-full', tiny]);
+    const stranger = path.join(secrets, 'unauthorized_ed25519');
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+    const extra = { password_file: 'secrets/box.pw', known_hosts: 'secrets/known_hosts' };
+    editStack(stack.file, (d) => {
+      at(d, 'backup').offsite.push({ name: 'full', repository: `sftp:root@10.236.1.2:${tiny}/repo`, identity_file: 'secrets/offsite_ed25519', ...extra });
+      at(d, 'backup').offsite.push({ name: 'refused', repository: `sftp:root@10.236.1.2:${tiny}-refused`, identity_file: 'secrets/unauthorized_ed25519', ...extra });
+    });
+    const b = await backup();
+    const by = (n: string) => b.offsite.find((x) => x.repo === n)!;
+    console.log(`full host: ${by('full').failed}\nrefused key: ${by('refused').failed}`);
+    expect(by('full').failed).toBeTruthy();
+    expect(by('refused').failed).toMatch(/permission denied|cannot be opened/i);
+    expect(by('box')).toMatchObject({ copied: [b.id] });
+    expect(b.stderr).toMatch(/WARNING: off-site copy to full failed/);
+    const st = await cli(['status', '--json']);
+    const checks = (JSON.parse(st.stdout) as { checks: { check: string; level: string; message: string }[] }).checks;
+    for (const n of ['full', 'refused']) expect(checks.find((c) => c.check === `off-site ${n}`)).toMatchObject({ level: 'WARNING', message: expect.stringMatching(/last copy attempt FAILED/) });
+
+    // room again (the filesystem gone), and the refused repository dropped: the next backup copies what full missed
+    await execa('umount', [tiny]);
+    editStack(stack.file, (d) => (at(d, 'backup').offsite = at(d, 'backup').offsite.filter((r: { name: string }) => r.name !== 'refused')));
+    const next = await backup();
+    const full = next.offsite.find((x) => x.repo === 'full')!;
+    expect(full.failed).toBeUndefined();
+    expect(full.copied).toEqual(expect.arrayContaining([b.id, next.id]));
+    editStack(stack.file, (d) => (at(d, 'backup').offsite = at(d, 'backup').offsite.filter((r: { name: string }) => r.name !== 'full')));
+  }, 400_000);
 
   it('a host key that does not match the pinned one is refused, never accepted', async () => {
     writeFileSync(box.kh, readFileSync(box.kh, 'utf8').replace(/ssh-ed25519 \S+/, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqHqGTVFXbVhVbOHVvjzI0ZrkG8dQk1OqpGWlR0eVb4'));

@@ -31,7 +31,7 @@ export async function backupCommand(cli: Cli, o: { env?: string; tag?: string; j
     cli.err(chalk.green(`backup ${m.id} written to ${dir} (${human(m.size)}, ${m.files.length} files)${deleted.length ? `; retention deleted ${deleted.join(', ')}` : ''}`));
     for (const c of offsite) {
       if (c.failed) cli.err(chalk.yellow(`off-site ${c.repo}: NOT copied (${c.failed}); retried on the next backup`));
-      else if (c.copied.length || c.adopted.length) cli.err(chalk.green(`off-site ${c.repo}: copied ${[...c.adopted, ...c.copied].join(', ')}`));
+      else if (c.copied.length || c.adopted.length) cli.err(chalk.green(`off-site ${c.repo}: copied ${[...c.adopted, ...c.copied].join(', ')}${c.forgotten.length ? `; retention removed ${c.forgotten.join(', ')}` : ''}`));
     }
   }
   return 0;
