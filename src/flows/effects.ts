@@ -6,26 +6,28 @@
 //    that reached a mutation fails loudly instead of changing anything;
 //  - recording: for tests without Docker, scripted answers to reads and a
 //    list of every call made, to compare with the plan that was printed.
-import { run as runProcess, runChecked } from '../clients/runner.js';
-import type { RunResult } from '../clients/runner.js';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { pipeInto, run as runProcess, runChecked, runStreamingOut } from '../clients/runner.js';
+import { httpGet } from '../clients/http.js';
+import type { RunResult, StreamedOutcome } from '../clients/runner.js';
+import type { CommandOptions, CommandPort } from '../clients/port.js';
 import { OperationError } from '../errors.js';
 import { shellQuote } from '../commands/compose.js';
 
-export interface ProcessOptions {
-  env?: Record<string, string>;
-  timeoutMs?: number;
-  input?: string;
-  cwd?: string;
-}
+export type ProcessOptions = CommandOptions;
 
-export interface Effects {
+/**
+ * The port (read, change, readStream, changeFrom: clients/port.ts, which the
+ * clients that take a port, such as SwarmClient, name), plus what flows ask
+ * of it directly.
+ */
+export interface Effects extends CommandPort {
   readonly kind: 'real' | 'dry-run' | 'recording';
-  /** A command that only reads (compose config, docker inspect): its result, whatever the exit code. */
-  read(argv: string[], opts?: ProcessOptions): Promise<RunResult>;
-  /** A command that changes the target; a non-zero exit throws (OperationError with the command and its output). */
-  change(argv: string[], opts?: ProcessOptions): Promise<RunResult>;
   /** A command run inside a running container that changes it (a graceful nginx reload): its exit code and output. */
   execIn(docker: ContainerExec, container: string, argv: string[], timeoutMs?: number): Promise<{ exitCode: number; output: string }>;
+  /** An HTTP GET that only reads (a smoke test through the front): its status; a connection failure throws. */
+  httpGet(url: string, timeoutMs: number): Promise<{ ok: boolean; status: number }>;
   /** A pause between changes (a front picking up new addresses). */
   sleep(ms: number): Promise<void>;
   /** Called as the run's Nth step starts (after its start is logged): the crash tests' kill points. */
@@ -40,7 +42,13 @@ export interface ContainerExec {
 export const realEffects: Effects = {
   kind: 'real',
   read: (argv, opts) => runProcess(argv, opts),
-  change: (argv, opts) => runChecked(argv, opts),
+  change: (argv, opts) => (opts?.allowFailure ? runProcess(argv, opts) : runChecked(argv, opts)),
+  readStream: (argv, stages) => runStreamingOut(argv, stages),
+  changeFrom: (argv, input, what) => pipeInto(argv, input, what),
+  httpGet: async (url, timeoutMs) => {
+    const r = await httpGet(url, { timeoutMs });
+    return { ok: r.ok, status: r.status };
+  },
   execIn: (docker, container, argv, timeoutMs) => docker.exec(container, argv, timeoutMs),
   sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
 };
@@ -55,6 +63,11 @@ export const dryRunEffects: Effects = {
   kind: 'dry-run',
   read: realEffects.read,
   change: async (argv) => {
+    throw dryRunRefusal(argv);
+  },
+  readStream: realEffects.readStream,
+  httpGet: realEffects.httpGet,
+  changeFrom: async (argv) => {
     throw dryRunRefusal(argv);
   },
   execIn: async (_docker, container, argv) => {
@@ -87,11 +100,33 @@ export class RecordingEffects implements Effects {
     return this.result(argv, 'read');
   }
 
-  async change(argv: string[]): Promise<RunResult> {
+  async change(argv: string[], opts?: ProcessOptions): Promise<RunResult> {
     this.calls.push({ kind: 'change', argv });
     const r = this.result(argv, 'change');
-    if (r.exitCode !== 0) throw new OperationError(`command failed (exit ${r.exitCode}): ${shellQuote(argv)}\n${r.stderr}`);
+    if (r.exitCode !== 0 && !opts?.allowFailure) throw new OperationError(`command failed (exit ${r.exitCode}): ${shellQuote(argv)}\n${r.stderr}`);
     return r;
+  }
+
+  /** the scripted stdout flows through the stages (into the dump file) */
+  async readStream(argv: string[], stages: (Readable | Writable)[]): Promise<StreamedOutcome> {
+    this.calls.push({ kind: 'read', argv });
+    const r = this.result(argv, 'read');
+    await (pipeline as (...s: unknown[]) => Promise<void>)(Readable.from([Buffer.from(r.stdout)]), ...stages);
+    return { exitCode: r.exitCode, stderrTail: r.stderr };
+  }
+
+  /** answered like a read of ['GET', url]: exit 0 is HTTP 200, anything else HTTP 503 */
+  async httpGet(url: string): Promise<{ ok: boolean; status: number }> {
+    this.calls.push({ kind: 'read', argv: ['GET', url] });
+    const r = this.result(['GET', url], 'read');
+    return r.exitCode === 0 ? { ok: true, status: 200 } : { ok: false, status: 503 };
+  }
+
+  async changeFrom(argv: string[], _input: Readable | { file: string }, what: string): Promise<string> {
+    this.calls.push({ kind: 'change', argv });
+    const r = this.result(argv, 'change');
+    if (r.exitCode !== 0) throw new OperationError(`${what} failed (exit ${r.exitCode}):\n${r.stderr}`);
+    return r.stdout;
   }
 
   async execIn(_docker: ContainerExec, container: string, argv: string[]): Promise<{ exitCode: number; output: string }> {
