@@ -59,22 +59,27 @@ export class DryRunMutationError extends OperationError {}
 const dryRunRefusal = (argv: string[]) =>
   new DryRunMutationError(`dry run: refused to run a command that changes the target: ${shellQuote(argv)}`, 'this is a lifeops bug: a dry run must not reach a change; please report it with the step log');
 
-export const dryRunEffects: Effects = {
-  kind: 'dry-run',
-  read: realEffects.read,
-  change: async (argv) => {
-    throw dryRunRefusal(argv);
-  },
-  readStream: realEffects.readStream,
-  httpGet: realEffects.httpGet,
-  changeFrom: async (argv) => {
-    throw dryRunRefusal(argv);
-  },
-  execIn: async (_docker, container, argv) => {
-    throw dryRunRefusal(['docker', 'exec', container, ...argv]);
-  },
-  sleep: async () => undefined,
-};
+/** `base` for what reads (commands, streams, HTTP); every change refused with a DryRunMutationError; no waits. */
+export function refusingChanges(base: Effects): Effects {
+  return {
+    kind: 'dry-run',
+    read: (argv, opts) => base.read(argv, opts),
+    readStream: (argv, stages) => base.readStream(argv, stages),
+    httpGet: (url, timeoutMs) => base.httpGet(url, timeoutMs),
+    change: async (argv) => {
+      throw dryRunRefusal(argv);
+    },
+    changeFrom: async (argv) => {
+      throw dryRunRefusal(argv);
+    },
+    execIn: async (_docker, container, argv) => {
+      throw dryRunRefusal(['docker', 'exec', container, ...argv]);
+    },
+    sleep: async () => undefined,
+  };
+}
+
+export const dryRunEffects: Effects = refusingChanges(realEffects);
 
 export interface RecordedCall {
   kind: 'read' | 'change' | 'sleep';

@@ -12,7 +12,6 @@ import { acquireEngineLock, engineLockDir, engineSocket, prepareEngineLockDir, s
 import { describeLock, describeTakeover, type Lock } from '../state/lock.js';
 import { refusal, takesOver, whoIsInCharge, TAKE_OVER_ENV, type Ownership, type StateRef } from '../plan/ownership.js';
 import { formatDuration } from '../util/units.js';
-import { run as runCmd } from '../clients/runner.js';
 import { engineInfo } from '../commands/swarm.js';
 import { swarmOptions } from '../render/swarm.js';
 import type { Run } from './context.js';
@@ -57,7 +56,7 @@ function releaseWith(lock: Lock, other: Lock): void {
 async function engineKeyOf(stack: Stack, run: Run): Promise<string> {
   if (stack.target !== 'swarm') return `engine:${await run.docker.engineId()}`;
   const manager = swarmOptions(stack).manager ?? run.io.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
-  const r = await runCmd(engineInfo(manager), { timeoutMs: 30_000 });
+  const r = await run.effects.read(engineInfo(manager), { timeoutMs: 30_000 });
   let cluster: string | undefined;
   try {
     cluster = r.exitCode === 0 ? (JSON.parse(r.stdout) as { Cluster?: { ID?: string } }).Cluster?.ID : undefined;

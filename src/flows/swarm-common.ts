@@ -106,7 +106,7 @@ export async function smokeTest(stack: Stack, run: Pick<Run, 'effects'>, dir: st
     } catch (e) {
       last = (e as Error).message;
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await run.effects.sleep(1000);
   }
   throw new OperationError(`smoke test failed: ${url} answered ${last}`);
 }

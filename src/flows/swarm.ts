@@ -26,7 +26,7 @@ import { lastGoodRelease, readReleases, recordRelease, type ReleaseRecord } from
 import { lockFile, releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
 import { deployStackDir, preflight, runMigrationJob, smokeTest, swarmClient, waitConverged, dbService, redisService, readStackServices, migrationJob, type SwarmFlowOptions } from './swarm-common.js';
 import { planSwarmDeploy, type MigrationJob, type SwarmDeployFacts, type SwarmDeployStep } from '../plan/swarm-deploy.js';
-import { dryRunEffects } from './effects.js';
+import { refusingChanges } from './effects.js';
 import { swarmBackup } from './swarm-backup.js';
 import { checkSecrets } from './preflight.js';
 import { checkMigrations, migrationEffect, writeMigrationRecord, type MigrationPlan } from './migrations.js';
@@ -81,9 +81,18 @@ export const planLines = (steps: SwarmDeployStep[]): string[] => steps.map((s) =
  * files are rendered into a temporary folder, so no lock, ledger, release or
  * service changes. The run's port refuses any change that would be reached.
  */
-export async function swarmDeployPlan(stack: Stack, run: Run, o: SwarmFlowOptions): Promise<SwarmDeployResult & { steps: string[] }> {
+export async function swarmDeployPlan(stack: Stack, run: Run, o: SwarmFlowOptions): Promise<SwarmDeployResult & { steps: string[]; plan: SwarmDeployStep[] }> {
+  const own = run.effects;
+  run.effects = refusingChanges(own);
+  try {
+    return await planOnly(stack, run, o);
+  } finally {
+    run.effects = own;
+  }
+}
+
+async function planOnly(stack: Stack, run: Run, o: SwarmFlowOptions): Promise<SwarmDeployResult & { steps: string[]; plan: SwarmDeployStep[] }> {
   const started = run.io.now();
-  run.effects = dryRunEffects;
   const sw = swarmClient(stack, run);
   if (stack.production) await run.step('pre-flight: production secrets are strong', async () => checkSecrets(stack));
   const mplan = stack.migrations ? await run.step('pre-flight: new migrations are safe', async () => checkMigrations(stack, o.stateDir, { allowDangerous: o.allowDangerousMigrations })) : undefined;
@@ -94,11 +103,12 @@ export async function swarmDeployPlan(stack: Stack, run: Run, o: SwarmFlowOption
     await preflight(stack, run, sw, scratch);
     // the stack file as this run would deploy it: in its release folder
     const facts = await observe(stack, run, sw, o, scratch, path.join(releaseArchiveDir(o.stateDir, stack.env, run.id), SWARM_STACK_FILE), mplan);
-    const steps = [`render ${files.length} files (config ${configHash(files)}) into the release folder`, ...(facts.dbRunning && o.skipBackup ? ['no pre-deploy backup (--skip-backup)'] : []), ...planLines(planSwarmDeploy(facts))];
+    const plan = planSwarmDeploy(facts);
+    const steps = [`render ${files.length} files (config ${configHash(files)}) into the release folder`, ...(facts.dbRunning && o.skipBackup ? ['no pre-deploy backup (--skip-backup)'] : []), ...planLines(plan)];
     run.say(`plan for ${stack.project} version ${facts.version} on swarm (manager ${sw.manager}):`);
     steps.forEach((s, i) => run.say(`  ${String(i + 1).padStart(2)}. ${s}`));
     run.say('dry run: nothing was changed');
-    return { project: stack.project, version: facts.version, outcome: 'planned', nodes: (await sw.nodes()).length, converge_ms: 0, duration_ms: run.io.now().getTime() - started.getTime(), migrations_ran: false, steps };
+    return { project: stack.project, version: facts.version, outcome: 'planned', nodes: (await sw.nodes()).length, converge_ms: 0, duration_ms: run.io.now().getTime() - started.getTime(), migrations_ran: false, steps, plan };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
