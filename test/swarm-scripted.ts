@@ -21,6 +21,9 @@ interface ScriptedService {
   job?: boolean;
 }
 
+/** What the fingerprint query prints (flows/migrations.ts parseFingerprint): one digest per part, and the version tables seen. */
+export const fingerprint = (tables: string): string => JSON.stringify({ parts: { tables: tables.repeat(32).slice(0, 32) }, version_tables: ['schema_migrations'] });
+
 export class ScriptedSwarm {
   services = new Map<string, ScriptedService>();
   /** fingerprints the database answers, in turn (migrations that change the schema change it) */
@@ -77,9 +80,10 @@ export class ScriptedSwarm {
     if (a[0] === 'exec') {
       if (line.includes('pg_isready')) return { stdout: 'accepting connections' };
       if (line.includes('pg_dump')) return { stdout: 'PGDMP scripted dump' };
-      if (line.includes('psql') && line.includes('-At')) return { stdout: this.fingerprints.shift() ?? 'public.t|1' };
+      if (line.includes('psql') && line.includes('-At')) return { stdout: this.fingerprints.shift() ?? fingerprint('a') };
       if (line.includes('CONFIG GET dir')) return { stdout: 'dir\n/data\n' };
       if (line.includes('cat /data/dump.rdb')) return { stdout: 'REDIS0011 scripted' };
+      if (line.includes('INFO persistence')) return { stdout: 'rdb_bgsave_in_progress:0\naof_rewrite_in_progress:0' };
       if (line.includes('SAVE') || line.includes('CONFIG SET')) return { stdout: 'OK' };
       return undefined;
     }

@@ -30,8 +30,8 @@ export interface Effects extends CommandPort {
   httpGet(url: string, timeoutMs: number): Promise<{ ok: boolean; status: number }>;
   /** A pause between changes (a front picking up new addresses). */
   sleep(ms: number): Promise<void>;
-  /** Called as the run's Nth step starts (after its start is logged): the crash tests' kill points. */
-  stepStarting?(n: number): void;
+  /** Called as the run's Nth step, titled `title`, starts (after its start is logged): the crash and signal tests' points. */
+  stepStarting?(n: number, title: string): void;
 }
 
 /** What execIn needs of the engine client (clients/docker.ts DockerClient has it). */
@@ -93,6 +93,8 @@ export interface RecordedCall {
 export class RecordingEffects implements Effects {
   readonly kind = 'recording';
   readonly calls: RecordedCall[] = [];
+  /** a signal delivered to this process's handlers (Run.trapSignals) as the first step whose title matches starts */
+  signalAt?: { title: RegExp; signal: 'SIGINT' | 'SIGTERM' };
 
   constructor(private readonly answer: (argv: string[], kind: 'read' | 'change') => Partial<RunResult> | undefined = () => undefined) {}
 
@@ -143,6 +145,14 @@ export class RecordingEffects implements Effects {
 
   async sleep(ms: number): Promise<void> {
     this.calls.push({ kind: 'sleep', argv: [String(ms)] });
+  }
+
+  stepStarting(_n: number, title: string): void {
+    if (!this.signalAt?.title.test(title)) return;
+    const { signal } = this.signalAt;
+    this.signalAt = undefined;
+    // to the handlers only: a real signal with no handler would end the test runner
+    process.emit(signal, signal);
   }
 
   /** the commands that changed something, in order */

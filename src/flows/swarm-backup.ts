@@ -2,6 +2,7 @@
 // saved in their tasks, on whichever node runs them (through that node's
 // engine), with the stack file in force; the rollback restores both and
 // deploys that stack file again.
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -38,7 +39,8 @@ export interface SwarmBackupManifest {
 const sha256File = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
 export async function swarmBackup(stack: Stack, run: Run, sw: SwarmClient, o: { stateDir: string; tag?: string }): Promise<SwarmBackupManifest> {
-  const id = `${run.io.now().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${run.id.slice(-6)}`;
+  // a suffix of its own, not the run's: one run can take two backups within a second (pre-deploy, then the undo's safety backup)
+  const id = `${run.io.now().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
   const final = swarmBackupDir(o.stateDir, stack.env, id);
   const tmp = `${final}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
