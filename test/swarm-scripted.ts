@@ -13,11 +13,13 @@ import type { DockerClient } from '../src/clients/docker.js';
 import { Run } from '../src/flows/context.js';
 import { RecordingEffects } from '../src/flows/effects.js';
 import { Redactor } from '../src/util/redact.js';
+import { stateIdentity } from '../src/state/engine-lock.js';
 import { ROOT } from './helpers.js';
 
 interface ScriptedService {
   image: string;
   replicas: number;
+  labels?: Record<string, string>;
   job?: boolean;
 }
 
@@ -36,8 +38,8 @@ export class ScriptedSwarm {
 
   /** the stack file `file` deployed: its services run, one task per replica, on their image */
   deployFile(file: string): void {
-    const doc = parse(readFileSync(file, 'utf8'), { version: '1.1' }) as { services: Record<string, { image: string; deploy?: { replicas?: number } }> };
-    for (const [name, s] of Object.entries(doc.services)) this.services.set(`${this.project}_${name}`, { image: s.image, replicas: s.deploy?.replicas ?? 1 });
+    const doc = parse(readFileSync(file, 'utf8'), { version: '1.1' }) as { services: Record<string, { image: string; deploy?: { replicas?: number; labels?: Record<string, string> } }> };
+    for (const [name, s] of Object.entries(doc.services)) this.services.set(`${this.project}_${name}`, { image: s.image, replicas: s.deploy?.replicas ?? 1, labels: s.deploy?.labels ?? {} });
   }
 
   private tasks(name: string): string {
@@ -50,7 +52,7 @@ export class ScriptedSwarm {
   }
 
   private inspect(names: string[]): string {
-    return JSON.stringify(names.map((n) => ({ Spec: { Name: n, Mode: { Replicated: { Replicas: this.services.get(n)!.replicas } }, TaskTemplate: { ContainerSpec: { Image: this.services.get(n)!.image } } }, UpdateStatus: { State: 'completed' } })));
+    return JSON.stringify(names.map((n) => ({ Spec: { Name: n, Labels: this.services.get(n)!.labels ?? {}, Mode: { Replicated: { Replicas: this.services.get(n)!.replicas } }, TaskTemplate: { ContainerSpec: { Image: this.services.get(n)!.image } } }, UpdateStatus: { State: 'completed' } })));
   }
 
   /** What the swarm answers to `argv` (docker -H HOST ...), and what a change does to it. */
@@ -98,11 +100,16 @@ export class ScriptedSwarm {
 }
 
 /** The demo's swarm environment, a fresh state dir, a run on the recording port and a scripted swarm. */
-export function swarmSetup(prefix: string, version = 'sw1'): { stack: Stack; stackAt: (version: string) => Stack; stateDir: string; swarm: ScriptedSwarm; rec: RecordingEffects; run: Run; newRun: () => Run } {
+export function swarmSetup(prefix: string, version = 'sw1'): { stack: Stack; stackAt: (version: string, owner?: string) => Stack; stateDir: string; swarm: ScriptedSwarm; rec: RecordingEffects; run: Run; newRun: () => Run } {
   const base = path.join(ROOT, '.tmp-tests');
   mkdirSync(base, { recursive: true });
   const stateDir = mkdtempSync(path.join(base, prefix));
-  const stackAt = (v: string) => loadStack({ file: path.join(ROOT, 'stacks/demo.yaml'), env: 'swarm', processEnv: { POSTGRES_PASSWORD: 'pw-for-the-swarm-test' }, overrides: { VERSION: v } });
+  const stackAt = (v: string, owner = stateDir) => {
+    const s = loadStack({ file: path.join(ROOT, 'stacks/demo.yaml'), env: 'swarm', processEnv: { POSTGRES_PASSWORD: 'pw-for-the-swarm-test' }, overrides: { VERSION: v } });
+    // as the CLI loads it: the services it renders carry the state dir in charge
+    s.owner = stateIdentity(owner);
+    return s;
+  };
   const stack = stackAt(version);
   const swarm = new ScriptedSwarm(stack.project);
   const rec = new RecordingEffects((argv, kind) => swarm.answer(argv, kind));

@@ -84,6 +84,7 @@ export class SwarmClient {
     const raw = JSON.parse(await this.checked(cmd.serviceInspect(this.manager, services), 'docker service inspect')) as {
       Spec: {
         Name: string;
+        Labels?: Record<string, string>;
         Mode: { Replicated?: { Replicas: number }; ReplicatedJob?: unknown };
         TaskTemplate: { ContainerSpec: { Image: string }; Placement?: { Constraints?: string[] } };
       };
@@ -96,6 +97,7 @@ export class SwarmClient {
       updateState: s.UpdateStatus?.State ?? '',
       updateMessage: s.UpdateStatus?.Message ?? '',
       constraints: s.Spec.TaskTemplate.Placement?.Constraints ?? [],
+      labels: s.Spec.Labels ?? {},
     }));
   }
 
