@@ -29,6 +29,8 @@ const SWARM: Record<string, Record<string, { flag: string; check?: Check; why: s
     follow: { flag: '--follow', why: 'swarm logs are read once (docker service logs); follow them with docker service logs -f' },
   },
   rollback: {
+    // the backup id is the positional argument (handlers pass it as `id`): on swarm it is never optional
+    id: { flag: 'rollback without a backup id', check: (v) => (v === undefined ? 'rollback without a backup id' : undefined), why: 'on swarm a rollback always replaces the data with a backup\'s, so it is never the default: give the backup id (lifeops backups list)' },
     release: { flag: '--release', why: 'the swarm target returns to a backup (data and release) only: give a backup id' },
     maintenance: { flag: '--maintenance', why: MAINTENANCE_WHY },
   },

@@ -49,7 +49,7 @@ export async function backupsVerifyCommand(cli: Cli, given: string | undefined, 
 
 export async function rollbackCommand(cli: Cli, id: string | undefined, o: { release?: string; env?: string; yes?: boolean; json?: boolean; wait?: string; maintenance?: boolean }): Promise<number> {
   const stack = cli.load(o.env);
-  refuseUnhonoured(stack, 'rollback', o);
+  refuseUnhonoured(stack, 'rollback', { ...o, id });
   if (o.maintenance) refuseUnsupported(stack);
   const target = await cli.target(stack);
   const waitMs = cli.waitMs(o.wait);
