@@ -3,14 +3,14 @@
 // plants one violation of every rule in a copy of src/ and sees this config
 // reject each. One direction, lowest first:
 //   util -> config -> import, commands -> render -> plan
-//        -> state, clients -> backup -> flows -> cli
+//        -> state, clients -> backup -> flows -> target -> cli
 // A module directly under src/ (src/errors.ts) is open to every layer, so it
 // may depend on util only; otherwise it could pass a higher layer's code down.
 // What the rules cannot see (process.kill, stdout, file length) the same test
 // file checks by reading the sources.
 /** @type {import('dependency-cruiser').IConfiguration} */
 
-const LAYERS = ['util', 'config', 'import', 'commands', 'render', 'plan', 'state', 'clients', 'backup', 'flows', 'cli'];
+const LAYERS = ['util', 'config', 'import', 'commands', 'render', 'plan', 'state', 'clients', 'backup', 'flows', 'target', 'cli'];
 
 /** A rule that lets modules of layer `from` import only their own layer, src/*.ts and the layers named in `may`. */
 function only(name, from, may, comment) {
@@ -65,8 +65,17 @@ module.exports = {
     {
       name: 'flows-never-reach-cli',
       severity: 'error',
+      comment: 'flows run on any target and under any front end: they never reach the targets or the CLI above them',
       from: { path: '^src/flows/' },
-      to: { path: '^src/cli/' },
+      to: { path: '^src/(cli|target)/' },
+    },
+    only('targets-run-flows', 'target', ['flows', 'backup', 'state', 'plan', 'render', 'commands', 'config', 'util'], 'a target (compose, swarm, later a host over SSH) maps the verbs onto flows; its processes run through the effects port the flows hold, never through clients of its own'),
+    {
+      name: 'cli-picks-no-target',
+      severity: 'error',
+      comment: 'the CLI gets its target from target/index.ts (targetFor) and calls its verbs; it never imports one kind of target, nor the swarm flows, so no command asks which kind it runs on (test/layer-scan.ts also rejects a kind comparison in src/cli)',
+      from: { path: '^src/cli/' },
+      to: { path: '^src/(flows/swarm|target/)', pathNot: '^src/target/(index|types)\\.ts$' },
     },
     {
       name: 'cli-goes-through-flows',

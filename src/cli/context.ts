@@ -15,6 +15,8 @@ import { parseWait } from '../util/units.js';
 import { stateParseCache } from '../state/stack-cache.js';
 import { stateIdentity } from '../state/engine-lock.js';
 import { commandOf, refuseOnRemote, remoteEffects, RemoteTarget } from '../flows/remote-target.js';
+import { targetFor, type Outcome, type Target } from '../target/index.js';
+import chalk from 'chalk';
 
 /**
  * The lifeops build, for what a cache keeps of its work: this bundle file's
@@ -94,6 +96,17 @@ export class Cli {
     const run = new Run(this.io, this.stateDir(), redactorFor(stack), this.commandLine);
     if (this.remote) run.effects = remoteEffects(run.effects, this.remote);
     return run;
+  }
+
+  /** The stack's target (compose, swarm), chosen here once for the command. */
+  target(stack: Stack): Promise<Target> {
+    return targetFor(stack, { io: this.io, stateDir: this.stateDir(), commandLine: this.commandLine, newRun: () => this.newRun(stack) });
+  }
+
+  /** A verb's outcome: its data on stdout with --json, else its notes on stderr. */
+  show(outcome: Outcome, json: boolean | undefined, redactor?: Redactor): void {
+    if (json) this.json(outcome.data, redactor);
+    else for (const n of outcome.notes) this.err(n.tone === 'ok' ? chalk.green(n.text) : chalk.yellow(n.text));
   }
 
   out(text: string): void {

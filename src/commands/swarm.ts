@@ -97,4 +97,6 @@ export interface ServiceSpecFacts {
   updateState: string;
   updateMessage: string;
   constraints: string[];
+  /** the service's own labels (the state dir in charge of it: plan/ownership.ts) */
+  labels: Record<string, string>;
 }

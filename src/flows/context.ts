@@ -138,7 +138,7 @@ export class Run {
     this.write({ run: this.id, step: title, event: 'start', start: start.toISOString() });
     this.stepsStarted++;
     // the crash tests' kill points live in their effects (flows/effects.ts crashTestEffects)
-    this.effects.stepStarting?.(this.stepsStarted);
+    this.effects.stepStarting?.(this.stepsStarted, title);
     const tty = Boolean(this.io.stderr.isTTY) && !this.io.env.CI;
     // titles can name commands that carry a secret (a hook's command line): the console gets them masked, like the log
     const shown = this.redactor.text(title);

@@ -6,32 +6,34 @@
 //    that reached a mutation fails loudly instead of changing anything;
 //  - recording: for tests without Docker, scripted answers to reads and a
 //    list of every call made, to compare with the plan that was printed.
-import { run as runProcess, runChecked } from '../clients/runner.js';
-import type { RunResult } from '../clients/runner.js';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { pipeInto, run as runProcess, runChecked, runStreamingOut } from '../clients/runner.js';
+import { httpGet } from '../clients/http.js';
+import type { RunResult, StreamedOutcome } from '../clients/runner.js';
+import type { CommandOptions, CommandPort } from '../clients/port.js';
 import { OperationError } from '../errors.js';
 import { shellQuote } from '../commands/compose.js';
 
-export interface ProcessOptions {
-  env?: Record<string, string>;
-  timeoutMs?: number;
-  input?: string;
-  cwd?: string;
-}
+export type ProcessOptions = CommandOptions;
 
-export interface Effects {
+/**
+ * The port (read, change, readStream, changeFrom: clients/port.ts, which the
+ * clients that take a port, such as SwarmClient, name), plus what flows ask
+ * of it directly.
+ */
+export interface Effects extends CommandPort {
   readonly kind: 'real' | 'dry-run' | 'recording';
-  /** A command that only reads (compose config, docker inspect): its result, whatever the exit code. */
-  read(argv: string[], opts?: ProcessOptions): Promise<RunResult>;
-  /** A command that changes the target; a non-zero exit throws (OperationError with the command and its output). */
-  change(argv: string[], opts?: ProcessOptions): Promise<RunResult>;
   /** A command run inside a running container that changes it (a graceful nginx reload): its exit code and output. */
   execIn(docker: ContainerExec, container: string, argv: string[], timeoutMs?: number): Promise<{ exitCode: number; output: string }>;
+  /** An HTTP GET that only reads (a smoke test through the front): its status; a connection failure throws. */
+  httpGet(url: string, timeoutMs: number): Promise<{ ok: boolean; status: number }>;
   /** A pause between changes (a front picking up new addresses). */
   sleep(ms: number): Promise<void>;
   /** A target whose files live elsewhere (a server over SSH) receives each release's rendered folder here once it is written. */
   publishRendered?(renderDir: string, releaseId: string): Promise<void>;
-  /** Called as the run's Nth step starts (after its start is logged): the crash tests' kill points. */
-  stepStarting?(n: number): void;
+  /** Called as the run's Nth step, titled `title`, starts (after its start is logged): the crash and signal tests' points. */
+  stepStarting?(n: number, title: string): void;
 }
 
 /** What execIn needs of the engine client (clients/docker.ts DockerClient has it). */
@@ -42,7 +44,13 @@ export interface ContainerExec {
 export const realEffects: Effects = {
   kind: 'real',
   read: (argv, opts) => runProcess(argv, opts),
-  change: (argv, opts) => runChecked(argv, opts),
+  change: (argv, opts) => (opts?.allowFailure ? runProcess(argv, opts) : runChecked(argv, opts)),
+  readStream: (argv, stages) => runStreamingOut(argv, stages),
+  changeFrom: (argv, input, what) => pipeInto(argv, input, what),
+  httpGet: async (url, timeoutMs) => {
+    const r = await httpGet(url, { timeoutMs });
+    return { ok: r.ok, status: r.status };
+  },
   execIn: (docker, container, argv, timeoutMs) => docker.exec(container, argv, timeoutMs),
   sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
 };
@@ -53,17 +61,27 @@ export class DryRunMutationError extends OperationError {}
 const dryRunRefusal = (argv: string[]) =>
   new DryRunMutationError(`dry run: refused to run a command that changes the target: ${shellQuote(argv)}`, 'this is a lifeops bug: a dry run must not reach a change; please report it with the step log');
 
-export const dryRunEffects: Effects = {
-  kind: 'dry-run',
-  read: realEffects.read,
-  change: async (argv) => {
-    throw dryRunRefusal(argv);
-  },
-  execIn: async (_docker, container, argv) => {
-    throw dryRunRefusal(['docker', 'exec', container, ...argv]);
-  },
-  sleep: async () => undefined,
-};
+/** `base` for what reads (commands, streams, HTTP); every change refused with a DryRunMutationError; no waits. */
+export function refusingChanges(base: Effects): Effects {
+  return {
+    kind: 'dry-run',
+    read: (argv, opts) => base.read(argv, opts),
+    readStream: (argv, stages) => base.readStream(argv, stages),
+    httpGet: (url, timeoutMs) => base.httpGet(url, timeoutMs),
+    change: async (argv) => {
+      throw dryRunRefusal(argv);
+    },
+    changeFrom: async (argv) => {
+      throw dryRunRefusal(argv);
+    },
+    execIn: async (_docker, container, argv) => {
+      throw dryRunRefusal(['docker', 'exec', container, ...argv]);
+    },
+    sleep: async () => undefined,
+  };
+}
+
+export const dryRunEffects: Effects = refusingChanges(realEffects);
 
 export interface RecordedCall {
   kind: 'read' | 'change' | 'sleep';
@@ -77,6 +95,8 @@ export interface RecordedCall {
 export class RecordingEffects implements Effects {
   readonly kind = 'recording';
   readonly calls: RecordedCall[] = [];
+  /** a signal delivered to this process's handlers (Run.trapSignals) as the first step whose title matches starts */
+  signalAt?: { title: RegExp; signal: 'SIGINT' | 'SIGTERM' };
 
   constructor(private readonly answer: (argv: string[], kind: 'read' | 'change') => Partial<RunResult> | undefined = () => undefined) {}
 
@@ -89,11 +109,33 @@ export class RecordingEffects implements Effects {
     return this.result(argv, 'read');
   }
 
-  async change(argv: string[]): Promise<RunResult> {
+  async change(argv: string[], opts?: ProcessOptions): Promise<RunResult> {
     this.calls.push({ kind: 'change', argv });
     const r = this.result(argv, 'change');
-    if (r.exitCode !== 0) throw new OperationError(`command failed (exit ${r.exitCode}): ${shellQuote(argv)}\n${r.stderr}`);
+    if (r.exitCode !== 0 && !opts?.allowFailure) throw new OperationError(`command failed (exit ${r.exitCode}): ${shellQuote(argv)}\n${r.stderr}`);
     return r;
+  }
+
+  /** the scripted stdout flows through the stages (into the dump file) */
+  async readStream(argv: string[], stages: (Readable | Writable)[]): Promise<StreamedOutcome> {
+    this.calls.push({ kind: 'read', argv });
+    const r = this.result(argv, 'read');
+    await (pipeline as (...s: unknown[]) => Promise<void>)(Readable.from([Buffer.from(r.stdout)]), ...stages);
+    return { exitCode: r.exitCode, stderrTail: r.stderr };
+  }
+
+  /** answered like a read of ['GET', url]: exit 0 is HTTP 200, anything else HTTP 503 */
+  async httpGet(url: string): Promise<{ ok: boolean; status: number }> {
+    this.calls.push({ kind: 'read', argv: ['GET', url] });
+    const r = this.result(['GET', url], 'read');
+    return r.exitCode === 0 ? { ok: true, status: 200 } : { ok: false, status: 503 };
+  }
+
+  async changeFrom(argv: string[], _input: Readable | { file: string }, what: string): Promise<string> {
+    this.calls.push({ kind: 'change', argv });
+    const r = this.result(argv, 'change');
+    if (r.exitCode !== 0) throw new OperationError(`${what} failed (exit ${r.exitCode}):\n${r.stderr}`);
+    return r.stdout;
   }
 
   async execIn(_docker: ContainerExec, container: string, argv: string[]): Promise<{ exitCode: number; output: string }> {
@@ -105,6 +147,14 @@ export class RecordingEffects implements Effects {
 
   async sleep(ms: number): Promise<void> {
     this.calls.push({ kind: 'sleep', argv: [String(ms)] });
+  }
+
+  stepStarting(_n: number, title: string): void {
+    if (!this.signalAt?.title.test(title)) return;
+    const { signal } = this.signalAt;
+    this.signalAt = undefined;
+    // to the handlers only: a real signal with no handler would end the test runner
+    process.emit(signal, signal);
   }
 
   /** the commands that changed something, in order */

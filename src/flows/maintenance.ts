@@ -29,7 +29,7 @@ import { TAKE_OVER_ENV } from '../plan/ownership.js';
 
 /** The front reads the render dir of the state dir in charge of the project: from another one the flag would not reach it (exit 2). */
 const inCharge = (stack: Stack, run: Run, stateDir: string) =>
-  run.step(`check that this state dir is in charge of project ${stack.project}`, () => assertInCharge(stack, run.docker, stateDir, run.io.env[TAKE_OVER_ENV]));
+  run.step(`check that this state dir is in charge of project ${stack.project}`, () => assertInCharge(stack, run, stateDir, run.io.env[TAKE_OVER_ENV]));
 
 export interface MaintenanceOnOptions {
   stateDir: string;

@@ -10,9 +10,10 @@ import { UsageError } from '../errors.js';
 import { DockerClient } from '../clients/docker.js';
 import { acquireEngineLock, engineLockDir, engineSocket, prepareEngineLockDir, stateIdentity } from '../state/engine-lock.js';
 import { describeLock, describeTakeover, type Lock } from '../state/lock.js';
-import { refusal, takesOver, whoIsInCharge, TAKE_OVER_ENV, type Ownership, type StateRef } from '../plan/ownership.js';
+import { refusal, takesOver, whoIsInCharge, TAKE_OVER_ENV, type LabeledContainer, type Ownership, type StateRef } from '../plan/ownership.js';
+import { swarmClient } from './swarm-common.js';
+import { realEffects } from './effects.js';
 import { formatDuration } from '../util/units.js';
-import { run as runCmd } from '../clients/runner.js';
 import { engineInfo } from '../commands/swarm.js';
 import { swarmOptions } from '../render/swarm.js';
 import type { Run } from './context.js';
@@ -20,16 +21,24 @@ import type { Run } from './context.js';
 /** The state dir a stack was loaded for (Cli.load sets it), else the one given. */
 export const selfState = (stack: Stack, stateDir: string): StateRef => stack.owner ?? stateIdentity(stateDir);
 
-/** Who is in charge of the stack's project, from its containers' labels. */
-export async function observeOwnership(stack: Stack, docker: DockerClient, stateDir: string): Promise<{ self: StateRef; ownership: Ownership }> {
+type Observer = Pick<Run, 'docker' | 'env' | 'effects'>;
+
+/** What carries the state labels: the project's containers on this engine; on a swarm, the stack's services. */
+async function labelled(stack: Stack, run: Observer): Promise<LabeledContainer[]> {
+  if (stack.target !== 'swarm') return run.docker.projectContainers(stack.project);
+  const sw = swarmClient(stack, run);
+  return (await sw.serviceSpecs(await sw.services(stack.project))).map((s) => ({ name: s.name, labels: s.labels }));
+}
+
+/** Who is in charge of the stack's project, from its containers' (or swarm services') labels. */
+export async function observeOwnership(stack: Stack, run: Observer, stateDir: string): Promise<{ self: StateRef; ownership: Ownership }> {
   const self = selfState(stack, stateDir);
-  const containers = await docker.projectContainers(stack.project);
-  return { self, ownership: whoIsInCharge(self, containers) };
+  return { self, ownership: whoIsInCharge(self, await labelled(stack, run)) };
 }
 
 /** Refuses (exit 2) when another state dir is in charge of the project, unless `takeOver` names it. */
-export async function assertInCharge(stack: Stack, docker: DockerClient, stateDir: string, takeOver?: string): Promise<Ownership> {
-  const { self, ownership } = await observeOwnership(stack, docker, stateDir);
+export async function assertInCharge(stack: Stack, run: Observer, stateDir: string, takeOver?: string): Promise<Ownership> {
+  const { self, ownership } = await observeOwnership(stack, run, stateDir);
   if (ownership.kind === 'other' && !takesOver(ownership, takeOver)) {
     const r = refusal(stack.project, self, ownership, existsSync(ownership.owner.dir));
     throw new UsageError(r.message, r.hint);
@@ -57,7 +66,7 @@ function releaseWith(lock: Lock, other: Lock): void {
 async function engineKeyOf(stack: Stack, run: Run): Promise<string> {
   if (stack.target !== 'swarm') return `engine:${await run.docker.engineId()}`;
   const manager = swarmOptions(stack).manager ?? run.io.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
-  const r = await runCmd(engineInfo(manager), { timeoutMs: 30_000 });
+  const r = await run.effects.read(engineInfo(manager), { timeoutMs: 30_000 });
   let cluster: string | undefined;
   try {
     cluster = r.exitCode === 0 ? (JSON.parse(r.stdout) as { Cluster?: { ID?: string } }).Cluster?.ID : undefined;
@@ -102,7 +111,7 @@ export async function holdProject(stack: Stack, run: Run, lock: Lock, o: EngineL
     run.info('engine lock', { replaced: engineLock.replaced.lock, reason: engineLock.replaced.reason });
   }
   const takeOver = run.io.env[TAKE_OVER_ENV];
-  const ownership = await run.step(`check that this state dir is in charge of project ${stack.project}`, () => assertInCharge(stack, run.docker, o.stateDir, takeOver));
+  const ownership = await run.step(`check that this state dir is in charge of project ${stack.project}`, () => assertInCharge(stack, run, o.stateDir, takeOver));
   run.info('ownership', { kind: ownership.kind, state: selfState(stack, o.stateDir), ...(ownership.kind === 'other' ? { taken_over_from: [ownership.owner, ...ownership.also] } : {}) });
   if (ownership.kind === 'other') {
     run.say(`${TAKE_OVER_ENV}: taking project ${stack.project} over from the state dir ${ownership.owner.dir}; its releases and backups stay there, a deploy from here relabels the containers`);
@@ -123,5 +132,5 @@ export async function checkCronInstall(stack: Stack, stateDir: string, say: (tex
     say(`the Docker engine did not answer: cannot check which state dir is in charge of ${stack.project} (each job checks when it runs)`);
     return;
   }
-  await assertInCharge(stack, docker, stateDir, takeOver);
+  await assertInCharge(stack, { docker, env: {}, effects: realEffects }, stateDir, takeOver);
 }

@@ -10,7 +10,7 @@ import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { detectCompose, inheritedByChildren, run as runCmd, runChecked } from '../clients/runner.js';
+import { detectCompose, inheritedByChildren } from '../clients/runner.js';
 import { composeEnv, composeStart, dockerStop, type ComposeTarget } from '../commands/compose.js';
 import { backupDir, listTmp } from '../backup/catalog.js';
 import { Lock, describeLock, describeTakeover, type Replaced } from '../state/lock.js';
@@ -132,10 +132,10 @@ export async function recover(stack: Stack, run: Run, o: { stateDir: string; rep
   return actions;
 }
 
-async function removeContainer(id: string, graceSeconds: number): Promise<void> {
-  await runCmd(dockerStop(id, graceSeconds), { timeoutMs: (graceSeconds + 60) * 1000 });
+async function removeContainer(run: Run, id: string, graceSeconds: number): Promise<void> {
+  await run.effects.change(dockerStop(id, graceSeconds), { timeoutMs: (graceSeconds + 60) * 1000, allowFailure: true });
   // a --rm container removes itself when it stops: "no such container" is the goal reached
-  const r = await runCmd(['docker', 'rm', '-f', id], { timeoutMs: 60_000 });
+  const r = await run.effects.change(['docker', 'rm', '-f', id], { timeoutMs: 60_000, allowFailure: true });
   if (r.exitCode !== 0 && !/No such container/i.test(r.stderr)) throw new OperationError(`docker rm ${id} failed: ${r.stderr.trim().split('\n').pop()}`);
 }
 
@@ -171,10 +171,10 @@ async function act(
             run.info('recovery', { stopping: c.name, after_ms: ONE_OFF_FINISH_MS });
             break;
           }
-          await new Promise((r) => setTimeout(r, 500));
+          await run.effects.sleep(500);
         }
       }
-      await removeContainer(c.id, 10);
+      await removeContainer(run, c.id, 10);
       return;
     }
     case 'remove-tmp':
@@ -183,7 +183,7 @@ async function act(
     case 'remove-surplus': {
       const svc = stack.services[a.service];
       const grace = Math.ceil(parseDuration(svc.stop_grace_period ?? '10s') / 1000);
-      for (const c of a.remove) await removeContainer(c.id, grace);
+      for (const c of a.remove) await removeContainer(run, c.id, grace);
       return;
     }
     case 'restore-render': {
@@ -195,7 +195,7 @@ async function act(
     case 'start-apps': {
       const compose = await detectCompose();
       const files = composePaths(readRenderedDir(o.renderDir), o.renderDir);
-      await runChecked(composeStart(compose, { project: stack.project, files }, a.services), { env: composeEnv(stack), timeoutMs: 5 * 60_000 });
+      await run.effects.change(composeStart(compose, { project: stack.project, files }, a.services), { env: composeEnv(stack), timeoutMs: 5 * 60_000 });
       run.info('apps', { started: a.services });
       return;
     }

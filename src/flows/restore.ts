@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
-import { pipedOutput, pipeInto, runChecked, runWithStdin } from '../clients/runner.js';
+import { pipedOutput, pipeInto, runWithStdin } from '../clients/runner.js';
 import { composeEnv, composeStart, composeStop, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { restoreDatabaseArgv, restoreBesideArgv, restoreExternalArgv, BESIDE_UNREACHABLE } from '../commands/postgres.js';
 import { encryptionKey, plainInput, plainStream, readPlain, type BackupManifest } from '../backup/format.js';
@@ -130,7 +130,7 @@ export async function safetyBackupWithAppsStopped(
   if (o.apps.length) {
     // read by the recovery after a crash: these were stopped on purpose and must be started again
     run.info('apps', { stopping: o.apps });
-    await run.step(`stop app services (${o.apps.join(', ')}): no write may land after the safety backup`, () => runChecked(composeStop(o.compose, o.target, o.apps), { env, timeoutMs: 5 * 60_000 }));
+    await run.step(`stop app services (${o.apps.join(', ')}): no write may land after the safety backup`, () => run.effects.change(composeStop(o.compose, o.target, o.apps), { env, timeoutMs: 5 * 60_000 }));
   }
   try {
     return await takeBackup(stack, run, { stateDir: o.stateDir, tag: o.tag, safety: true });
@@ -138,7 +138,7 @@ export async function safetyBackupWithAppsStopped(
     if (o.apps.length) {
       await run
         .step(`undo: start ${o.apps.join(', ')} again (the safety backup failed; no data was touched)`, async () => {
-          await runChecked(composeStart(o.compose, o.target, o.apps), { env, timeoutMs: 5 * 60_000 });
+          await run.effects.change(composeStart(o.compose, o.target, o.apps), { env, timeoutMs: 5 * 60_000 });
           run.info('apps', { started: o.apps });
         })
         .catch((u: Error) => run.say(`warning: could not start ${o.apps.join(', ')} again: ${u.message.split('\n')[0]}`));

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { detectCompose, runChecked } from '../clients/runner.js';
+import { detectCompose } from '../clients/runner.js';
 import { composeEnv, composeStart, composeStartAsIs, composeUp, type ComposeCli } from '../commands/compose.js';
 import { datastoresToStart, dataToStartWhy } from '../plan/deploy.js';
 import { keptVolumes } from './deploy.js';
@@ -46,7 +46,7 @@ async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: str
       run.say(`warning: image ${img.image} of ${svc} (${img.id.slice(0, 19)}) is gone; using the tag as it is now`);
       continue;
     }
-    await runChecked(['docker', 'tag', img.id, img.image]);
+    await run.effects.change(['docker', 'tag', img.id, img.image]);
     run.info('rollback', { retagged: img.image, id: img.id });
     changed = true;
   }
@@ -70,7 +70,7 @@ async function startDatastores(stack: Stack, run: Run, o: { stateDir: string; co
   }
   const names = start.map((d) => d.service);
   await run.step(`start ${names.join(', ')} for the safety backup and the restore (${dataToStartWhy(start)})`, () =>
-    runChecked(composeStartAsIs(o.compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }),
+    run.effects.change(composeStartAsIs(o.compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }),
   );
   const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => names.includes(n))) } as Stack;
   await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker));
@@ -163,10 +163,10 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
     const present = new Set((await docker.projectContainers(stack.project)).map((c) => c.service));
     const missing = Object.keys(stack.services).filter((n) => !present.has(n));
     if (releaseChanged || missing.length) {
-      await run.step(`compose up (${compose.kind}, project ${stack.project})`, () => runChecked(composeUp(compose, { project: stack.project, files }), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
+      await run.step(`compose up (${compose.kind}, project ${stack.project})`, () => run.effects.change(composeUp(compose, { project: stack.project, files }), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
     } else {
       // the release in force is the backup's (same files, same images): start what the restore stopped
-      await run.step(`compose start (${compose.kind}, project ${stack.project}): the release is unchanged`, () => runChecked(composeStart(compose, { project: stack.project, files }, []), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
+      await run.step(`compose start (${compose.kind}, project ${stack.project}): the release is unchanged`, () => run.effects.change(composeStart(compose, { project: stack.project, files }, []), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
     }
     if (stack.front && releaseChanged) await reloadFront({ stack, run, docker, compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
     await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker));
@@ -230,14 +230,14 @@ async function undoRollback(
       await run.step('undo: bring back the release in force before (its rendered files and image tags)', async () => {
         if (prior.files.length) writeRendered(prior.files, renderDir);
         writeSecretFiles(stack, renderDir);
-        for (const [image, id] of Object.entries(prior.images)) if ((await run.docker.imageId(image)) !== id) await runChecked(['docker', 'tag', id, image]);
+        for (const [image, id] of Object.entries(prior.images)) if ((await run.docker.imageId(image)) !== id) await run.effects.change(['docker', 'tag', id, image]);
       });
     }
     const target = { project: stack.project, files: composePaths(readRenderedDir(renderDir), renderDir) };
     if (o.release || o.data) {
-      await run.step(`undo: compose up (${o.compose.kind}, project ${stack.project})`, () => runChecked(composeUp(o.compose, target), { env, timeoutMs: 15 * 60_000 }));
+      await run.step(`undo: compose up (${o.compose.kind}, project ${stack.project})`, () => run.effects.change(composeUp(o.compose, target), { env, timeoutMs: 15 * 60_000 }));
     } else {
-      await run.step(`undo: start ${o.appsStopped.join(', ')} again`, () => runChecked(composeStart(o.compose, target, o.appsStopped), { env, timeoutMs: 15 * 60_000 }));
+      await run.step(`undo: start ${o.appsStopped.join(', ')} again`, () => run.effects.change(composeStart(o.compose, target, o.appsStopped), { env, timeoutMs: 15 * 60_000 }));
     }
     await run.step('undo: wait for every service to be healthy', () => waitHealthy(stack, run.docker));
     run.say(o.data ? `undone: the data and release in force before this rollback are back (safety backup ${o.safety?.id})` : 'undone: the release in force before this rollback is back');

@@ -2,6 +2,7 @@
 // saved in their tasks, on whichever node runs them (through that node's
 // engine), with the stack file in force; the rollback restores both and
 // deploys that stack file again.
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -38,7 +39,8 @@ export interface SwarmBackupManifest {
 const sha256File = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
 export async function swarmBackup(stack: Stack, run: Run, sw: SwarmClient, o: { stateDir: string; tag?: string }): Promise<SwarmBackupManifest> {
-  const id = `${run.io.now().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${run.id.slice(-6)}`;
+  // a suffix of its own, not the run's: one run can take two backups within a second (pre-deploy, then the undo's safety backup)
+  const id = `${run.io.now().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
   const final = swarmBackupDir(o.stateDir, stack.env, id);
   const tmp = `${final}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
@@ -59,7 +61,7 @@ export async function swarmBackup(stack: Stack, run: Run, sw: SwarmClient, o: { 
       await run.step(`backup: redis SAVE in ${cache}'s task, then its dump.rdb`, async () => {
         const t = await sw.taskContainer(swarmServiceName(stack, cache));
         nodes.redis = t.node;
-        const save = await sw.exec(t.engine, t.container, ['redis-cli', 'SAVE']);
+        const save = await sw.execChange(t.engine, t.container, ['redis-cli', 'SAVE']);
         if (save.exitCode !== 0 || !/OK/.test(save.output)) throw new OperationError(`redis SAVE failed: ${save.output}`);
         const dir = (await sw.exec(t.engine, t.container, ['redis-cli', '--raw', 'CONFIG', 'GET', 'dir'])).output.split('\n')[1]?.trim() || '/data';
         await sw.execToFile(t.engine, t.container, ['cat', `${dir}/dump.rdb`], path.join(tmp, 'redis.rdb'));
@@ -118,7 +120,7 @@ export function readSwarmBackup(stateDir: string, env: string, id: string): { di
 }
 
 export async function swarmBackupFlow(stack: Stack, run: Run, o: SwarmFlowOptions & { tag?: string }): Promise<SwarmBackupManifest> {
-  const sw = swarmClient(stack, run.env);
+  const sw = swarmClient(stack, run);
   const lock = await lockAndRecover(stack, run, { stateDir: o.stateDir, commandLine: o.commandLine, waitMs: o.waitMs });
   try {
     return await swarmBackup(stack, run, sw, { stateDir: o.stateDir, tag: o.tag });
@@ -134,7 +136,7 @@ export async function swarmBackupFlow(stack: Stack, run: Run, o: SwarmFlowOption
  * deployed again and must converge and pass the smoke test.
  */
 export async function swarmRollback(stack: Stack, run: Run, o: SwarmFlowOptions & { backup: string }): Promise<{ backup: string; version: string; converge_ms: number }> {
-  const sw = swarmClient(stack, run.env);
+  const sw = swarmClient(stack, run);
   const opts = swarmOptions(stack);
   const started = run.io.now();
   const { dir, manifest } = readSwarmBackup(o.stateDir, stack.env, o.backup);
@@ -157,7 +159,7 @@ export async function swarmRollback(stack: Stack, run: Run, o: SwarmFlowOptions 
     await deployStackDir(stack, run, sw, releaseDir, `docker stack deploy: the release recorded with backup ${manifest.id} (version ${manifest.release.version})`);
     await startApps(stack, run, sw, scaleDown, releaseDir);
     const convergeMs = await run.step(`wait until every service converged (deadline ${opts.converge_timeout})`, () => waitConverged(stack, run, sw, parseDuration(opts.converge_timeout)));
-    await run.step('smoke test through the front', () => smokeTest(stack, releaseDir));
+    await run.step('smoke test through the front', () => smokeTest(stack, run, releaseDir));
     writeRendered(
       readdirSync(releaseDir, { recursive: true, withFileTypes: true })
         .filter((d) => d.isFile() && d.name !== '.lifeops-rendered.json')

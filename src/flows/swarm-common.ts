@@ -8,9 +8,9 @@ import { parse } from 'yaml';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import { SwarmClient } from '../clients/swarm.js';
-import { httpGet } from '../clients/http.js';
 import { SWARM_STACK_FILE, swarmOptions, swarmServiceName } from '../render/swarm.js';
 import { serviceConvergence, swarmPreflightProblems, type Convergence } from '../plan/swarm.js';
+import type { MigrationJob } from '../plan/swarm-deploy.js';
 import { parseDuration } from '../util/units.js';
 import type { Run } from './context.js';
 
@@ -25,9 +25,10 @@ export interface SwarmFlowOptions {
   confirm?: (question: string) => Promise<void>;
 }
 
-export function swarmClient(stack: Stack, env: Record<string, string | undefined>): SwarmClient {
+/** The swarm of the stack, reached through the run's effects port (a dry run refuses its changes; a test records them). */
+export function swarmClient(stack: Stack, run: Pick<Run, 'env' | 'effects'>): SwarmClient {
   const o = swarmOptions(stack);
-  return new SwarmClient(o.manager ?? env.DOCKER_HOST ?? 'unix:///var/run/docker.sock', o.nodes);
+  return new SwarmClient(o.manager ?? run.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock', o.nodes, run.effects);
 }
 
 export interface StackFileService {
@@ -93,19 +94,19 @@ export async function waitConverged(stack: Stack, run: Run, sw: SwarmClient, dea
   throw new OperationError(`the stack did not converge within ${Math.round(deadlineMs / 1000)} s: ${pending.join('; ') || 'no services'}`);
 }
 
-export async function smokeTest(stack: Stack, dir: string, attempts = 10): Promise<string | undefined> {
+export async function smokeTest(stack: Stack, run: Pick<Run, 'effects'>, dir: string, attempts = 10): Promise<string | undefined> {
   const url = frontUrl(stack, dir);
   if (!url) return undefined;
   let last = '';
   for (let i = 0; i < attempts; i++) {
     try {
-      const r = await httpGet(url, { timeoutMs: 5000 });
+      const r = await run.effects.httpGet(url, 5000);
       if (r.ok) return url;
       last = `HTTP ${r.status}`;
     } catch (e) {
       last = (e as Error).message;
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await run.effects.sleep(1000);
   }
   throw new OperationError(`smoke test failed: ${url} answered ${last}`);
 }
@@ -135,32 +136,35 @@ export async function waitDatabaseReady(stack: Stack, sw: SwarmClient, deadlineM
   throw new OperationError(`the database did not accept connections within ${Math.round(deadlineMs / 1000)} s: ${last}`);
 }
 
-/** The migrations as a one-off Swarm job on the database's node and networks; its log is returned. */
-export async function runMigrationJob(stack: Stack, run: Run, sw: SwarmClient, dir: string): Promise<string> {
-  const m = stack.migrations!;
-  await waitDatabaseReady(stack, sw, parseDuration(swarmOptions(stack).converge_timeout));
-  const services = readStackServices(dir);
-  const image = services[m.service]?.image;
+/** The migrations' one-off job for the stack file in `dir`: on the database's node and the stack's networks, its environment in a private file named after the run. */
+export function migrationJob(stack: Stack, dir: string, runId: string): MigrationJob | undefined {
+  const m = stack.migrations;
+  if (!m) return undefined;
+  const image = readStackServices(dir)[m.service]?.image;
   if (!image) throw new OperationError(`migrations.service ${m.service} is not in the stack`);
-  const name = `${stack.project}_migrate`;
+  const nets = Object.keys((parse(readFileSync(path.join(dir, SWARM_STACK_FILE), 'utf8'), { version: '1.1' }) as { networks?: object }).networks ?? { default: {} });
+  return {
+    name: `${stack.project}_migrate`,
+    image,
+    command: Array.isArray(m.command) ? m.command : ['sh', '-c', m.command],
+    networks: nets.map((n) => `${stack.project}_${n}`),
+    constraints: [swarmOptions(stack).data_constraint],
+    envFile: path.join(os.tmpdir(), `lifeops-migrate-${runId}.env`),
+    labels: { 'lifeops.project': stack.project, 'lifeops.oneoff': 'migrate', 'lifeops.run': runId },
+  };
+}
+
+/** Runs the migrations' job (planned by migrationJob) and waits for it; its log is returned. */
+export async function runMigrationJob(stack: Stack, sw: SwarmClient, job: MigrationJob): Promise<string> {
+  await waitDatabaseReady(stack, sw, parseDuration(swarmOptions(stack).converge_timeout));
+  const { name } = job;
   await sw.removeService(name); // a leftover from a crashed run
-  const envFile = path.join(os.tmpdir(), `lifeops-migrate-${run.id}.env`);
-  const env = stack.services[m.service]?.environment ?? {};
-  writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}=${String(v)}`).join('\n') + '\n', { mode: 0o600 });
+  const env = stack.services[stack.migrations!.service]?.environment ?? {};
+  writeFileSync(job.envFile!, Object.entries(env).map(([k, v]) => `${k}=${String(v)}`).join('\n') + '\n', { mode: 0o600 });
   try {
-    const nets = Object.keys((parse(readFileSync(path.join(dir, SWARM_STACK_FILE), 'utf8'), { version: '1.1' }) as { networks?: object }).networks ?? { default: {} });
-    const command = Array.isArray(m.command) ? m.command : ['sh', '-c', m.command];
-    await sw.createJob({
-      name,
-      image,
-      command,
-      networks: nets.map((n) => `${stack.project}_${n}`),
-      constraints: [swarmOptions(stack).data_constraint],
-      envFile,
-      labels: { 'lifeops.project': stack.project, 'lifeops.oneoff': 'migrate', 'lifeops.run': run.id },
-    });
+    await sw.createJob(job);
   } finally {
-    rmSync(envFile, { force: true });
+    rmSync(job.envFile!, { force: true });
   }
   try {
     const t0 = Date.now();

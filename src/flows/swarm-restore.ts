@@ -51,7 +51,7 @@ export async function restorePostgres(stack: Stack, run: Run, sw: SwarmClient, d
     const t = await sw.taskContainer(swarmServiceName(stack, db));
     const { user, database } = stack.postgres!;
     const ident = `"${database.replace(/"/g, '""')}"`;
-    const recreate = await sw.exec(t.engine, t.container, ['psql', '-X', '-v', 'ON_ERROR_STOP=1', '-U', user, '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${ident} WITH (FORCE)`, '-c', `CREATE DATABASE ${ident}`]);
+    const recreate = await sw.execChange(t.engine, t.container, ['psql', '-X', '-v', 'ON_ERROR_STOP=1', '-U', user, '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${ident} WITH (FORCE)`, '-c', `CREATE DATABASE ${ident}`]);
     if (recreate.exitCode !== 0) throw new OperationError(`could not recreate database ${database}: ${recreate.output}`);
     await sw.execFromFile(t.engine, t.container, ['pg_restore', '-U', user, '-d', database, '--no-owner', '--single-transaction', '--exit-on-error'], dumpFile);
     return t.node;
@@ -75,7 +75,7 @@ export async function restoreRedis(stack: Stack, run: Run, sw: SwarmClient, rdbF
     // A save point or a background save finishing after the copy would write
     // today's data over the restored file (seen under load): no saves from
     // here on, and none still running, before the file goes in.
-    const off = await sw.exec(t.engine, t.container, ['redis-cli', 'CONFIG', 'SET', 'save', '']);
+    const off = await sw.execChange(t.engine, t.container, ['redis-cli', 'CONFIG', 'SET', 'save', '']);
     if (off.exitCode !== 0 || !/OK/.test(off.output)) throw new OperationError(`redis CONFIG SET save failed: ${off.output}`);
     for (let i = 0; ; i++) {
       const info = (await sw.exec(t.engine, t.container, ['redis-cli', 'INFO', 'persistence'])).output;
@@ -84,7 +84,7 @@ export async function restoreRedis(stack: Stack, run: Run, sw: SwarmClient, rdbF
       await new Promise((r) => setTimeout(r, 500));
     }
     await sw.execFromFile(t.engine, t.container, ['sh', '-c', `cat > ${dataDir}/dump.rdb.restore && mv ${dataDir}/dump.rdb.restore ${dataDir}/dump.rdb`], rdbFile);
-    await sw.exec(t.engine, t.container, ['redis-cli', 'SHUTDOWN', 'NOSAVE']);
+    await sw.execChange(t.engine, t.container, ['redis-cli', 'SHUTDOWN', 'NOSAVE']);
     return t.node;
   });
 }

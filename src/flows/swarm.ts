@@ -14,7 +14,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { stackDeploy as stackDeployArgv } from '../commands/swarm.js';
 import { shellQuote } from '../commands/compose.js';
 import type { Stack } from '../config/schema.js';
 import { SWARM_STACK_FILE, swarmOptions, swarmServiceName } from '../render/swarm.js';
@@ -25,7 +24,9 @@ import { lockAndRecover } from './recover.js';
 import { configHash, renderStack, writeRendered } from './render.js';
 import { lastGoodRelease, readReleases, recordRelease, type ReleaseRecord } from '../state/ledger.js';
 import { lockFile, releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
-import { deployStackDir, preflight, runMigrationJob, smokeTest, swarmClient, waitConverged, dbService, readStackServices, type SwarmFlowOptions } from './swarm-common.js';
+import { deployStackDir, preflight, runMigrationJob, smokeTest, swarmClient, waitConverged, dbService, redisService, readStackServices, migrationJob, type SwarmFlowOptions } from './swarm-common.js';
+import { planSwarmDeploy, type MigrationJob, type SwarmDeployFacts, type SwarmDeployStep } from '../plan/swarm-deploy.js';
+import { refusingChanges } from './effects.js';
 import { swarmBackup } from './swarm-backup.js';
 import { checkSecrets } from './preflight.js';
 import { checkMigrations, migrationEffect, writeMigrationRecord, type MigrationPlan } from './migrations.js';
@@ -50,15 +51,49 @@ export interface SwarmDeployResult {
   smoke?: string;
 }
 
+/** What the plan needs that only the swarm can tell: whether the database runs, the Redis task, a leftover migration job. */
+async function observe(stack: Stack, run: Run, sw: SwarmClient, o: SwarmFlowOptions, dir: string, stackFile: string, mplan: MigrationPlan | undefined): Promise<SwarmDeployFacts> {
+  const db = dbService(stack);
+  const dbRunning = db ? (await sw.tasks(swarmServiceName(stack, db)).catch(() => [])).some((t) => /^running/i.test(t.CurrentState)) : false;
+  const cache = redisService(stack);
+  const cacheTask = dbRunning && !o.skipBackup && cache ? await sw.taskContainer(swarmServiceName(stack, cache)).catch(() => undefined) : undefined;
+  const job = migrationJob(stack, dir, run.id);
+  return {
+    stack,
+    version: stack.vars.VERSION ?? stack.deploy.version,
+    manager: sw.manager,
+    stackFile,
+    dbRunning,
+    skipBackup: o.skipBackup,
+    freshMigrations: mplan?.fresh.length ?? 0,
+    ...(cacheTask ? { cacheTask: { engine: cacheTask.engine, container: cacheTask.container } } : {}),
+    ...(job ? { job, leftoverJob: await sw.hasService(job.name) } : {}),
+    convergeTimeout: swarmOptions(stack).converge_timeout,
+  };
+}
+
+/** The plan as people read it: each step, and under it each command that changes the swarm. */
+export const planLines = (steps: SwarmDeployStep[]): string[] => steps.map((s) => [s.title, ...s.commands.map((c) => `      $ ${shellQuote(c)}`)].join('\n'));
+
 /**
  * `deploy <swarm env> --dry-run`: the same pre-flight (it only reads), then
- * the steps a deploy would take with the exact `docker stack deploy` command;
- * the files are rendered into a temporary folder, so no lock, ledger, release
- * or service changes.
+ * the plan a deploy would run, with every command that changes the swarm; the
+ * files are rendered into a temporary folder, so no lock, ledger, release or
+ * service changes. The run's port refuses any change that would be reached.
  */
-export async function swarmDeployPlan(stack: Stack, run: Run, o: SwarmFlowOptions): Promise<SwarmDeployResult & { steps: string[] }> {
+export async function swarmDeployPlan(stack: Stack, run: Run, o: SwarmFlowOptions): Promise<SwarmDeployResult & { steps: string[]; plan: SwarmDeployStep[] }> {
+  const own = run.effects;
+  run.effects = refusingChanges(own);
+  try {
+    return await planOnly(stack, run, o);
+  } finally {
+    run.effects = own;
+  }
+}
+
+async function planOnly(stack: Stack, run: Run, o: SwarmFlowOptions): Promise<SwarmDeployResult & { steps: string[]; plan: SwarmDeployStep[] }> {
   const started = run.io.now();
-  const sw = swarmClient(stack, run.env);
+  const sw = swarmClient(stack, run);
   if (stack.production) await run.step('pre-flight: production secrets are strong', async () => checkSecrets(stack));
   const mplan = stack.migrations ? await run.step('pre-flight: new migrations are safe', async () => checkMigrations(stack, o.stateDir, { allowDangerous: o.allowDangerousMigrations })) : undefined;
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'lifeops-swarm-plan-'));
@@ -66,24 +101,14 @@ export async function swarmDeployPlan(stack: Stack, run: Run, o: SwarmFlowOption
     const files = renderStack(stack, scratch);
     writeRendered(files, scratch);
     await preflight(stack, run, sw, scratch);
-    const db = dbService(stack);
-    const dbRunning = db ? (await sw.tasks(swarmServiceName(stack, db)).catch(() => [])).some((t) => /^running/i.test(t.CurrentState)) : false;
-    const version = stack.vars.VERSION ?? stack.deploy.version;
-    const file = path.join(releaseArchiveDir(o.stateDir, stack.env, '<run>'), SWARM_STACK_FILE);
-    const steps = [
-      `render ${files.length} files (config ${configHash(files)}) into the release folder`,
-      ...(dbRunning && !o.skipBackup ? ['pre-deploy backup of Postgres and Redis in their tasks'] : dbRunning ? ['no pre-deploy backup (--skip-backup)'] : []),
-      ...(stack.migrations && dbRunning ? [`migrations (${mplan?.fresh.length ?? 0} new files): a one-off Swarm job next to the database, between two schema fingerprints (if they differ and the deploy then fails, the undo restores the database from the pre-deploy backup)`] : []),
-      `docker stack deploy (version ${version})\n      $ ${shellQuote(stackDeployArgv(sw.manager, file, stack.project))}`,
-      `wait until every service converged (deadline ${swarmOptions(stack).converge_timeout})`,
-      ...(stack.migrations && !dbRunning ? ['migrations: a one-off Swarm job next to the database (first deploy)'] : []),
-      'smoke test through the front',
-      'record the release',
-    ];
-    run.say(`plan for ${stack.project} version ${version} on swarm (manager ${sw.manager}):`);
+    // the stack file as this run would deploy it: in its release folder
+    const facts = await observe(stack, run, sw, o, scratch, path.join(releaseArchiveDir(o.stateDir, stack.env, run.id), SWARM_STACK_FILE), mplan);
+    const plan = planSwarmDeploy(facts);
+    const steps = [`render ${files.length} files (config ${configHash(files)}) into the release folder`, ...(facts.dbRunning && o.skipBackup ? ['no pre-deploy backup (--skip-backup)'] : []), ...planLines(plan)];
+    run.say(`plan for ${stack.project} version ${facts.version} on swarm (manager ${sw.manager}):`);
     steps.forEach((s, i) => run.say(`  ${String(i + 1).padStart(2)}. ${s}`));
     run.say('dry run: nothing was changed');
-    return { project: stack.project, version, outcome: 'planned', nodes: (await sw.nodes()).length, converge_ms: 0, duration_ms: run.io.now().getTime() - started.getTime(), migrations_ran: false, steps };
+    return { project: stack.project, version: facts.version, outcome: 'planned', nodes: (await sw.nodes()).length, converge_ms: 0, duration_ms: run.io.now().getTime() - started.getTime(), migrations_ran: false, steps, plan };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -91,7 +116,7 @@ export async function swarmDeployPlan(stack: Stack, run: Run, o: SwarmFlowOption
 
 export async function swarmDeploy(stack: Stack, run: Run, o: SwarmFlowOptions): Promise<SwarmDeployResult> {
   const started = run.io.now();
-  const sw = swarmClient(stack, run.env);
+  const sw = swarmClient(stack, run);
   // the same pre-flight gates as the compose target, before anything changes
   if (stack.production) await run.step('pre-flight: production secrets are strong', async () => checkSecrets(stack));
   const mplan = stack.migrations
@@ -145,12 +170,12 @@ async function deployLocked(stack: Stack, run: Run, o: SwarmFlowOptions, sw: Swa
   const files = renderStack(stack, stage);
   const hash = configHash(files);
   /** the migrations as a job; whether they changed the database is told by the schema fingerprint before and after */
-  const migrate = async (title: string, first: boolean) => {
-    const before = first ? undefined : await swarmFingerprint(stack, run, sw, 'before');
+  const migrate = async (step: SwarmDeployStep, job: MigrationJob) => {
+    const before = step.first ? undefined : await swarmFingerprint(stack, run, sw, 'before');
     // a job that fails half-way may have changed the database: counted as changed unless shown otherwise
     changes.migrationsRan = true;
-    changes.dbChanged = !first;
-    await run.step(title, async () => runMigrationJob(stack, run, sw, stage));
+    changes.dbChanged = !step.first;
+    await run.step(step.title, async () => runMigrationJob(stack, sw, job));
     if (!before) return;
     const effect = migrationEffect(before, await swarmFingerprint(stack, run, sw, 'after'), mplan?.fresh.length ?? 0);
     changes.dbChanged = effect.changed;
@@ -160,22 +185,27 @@ async function deployLocked(stack: Stack, run: Run, o: SwarmFlowOptions, sw: Swa
   try {
     await run.step(`render the stack file (${files.length} files, config ${hash})`, async () => writeRendered(files, stage, 'private'));
     await preflight(stack, run, sw, stage);
-    const db = dbService(stack);
-    const dbRunning = db ? (await sw.tasks(swarmServiceName(stack, db)).catch(() => [])).some((t) => /^running/i.test(t.CurrentState)) : false;
-    if (dbRunning && !o.skipBackup) changes.backupId = (await run.step('pre-deploy backup', () => swarmBackup(stack, run, sw, { stateDir: o.stateDir, tag: `pre-deploy ${run.id}` }))).id;
-    if (stack.migrations && dbRunning) await migrate('migrations: a one-off Swarm job next to the database', false);
-    changes.deployed = true;
-    await deployStackDir(stack, run, sw, stage, `docker stack deploy ${stack.project} (version ${version})`);
-    const deadline = parseDuration(opts.converge_timeout);
-    const convergeMs = await run.step(`wait until every service converged on the new spec (deadline ${opts.converge_timeout})`, () => waitConverged(stack, run, sw, deadline));
-    // first deploy: the database exists only now
-    if (stack.migrations && !dbRunning) await migrate('migrations: a one-off Swarm job next to the database (first deploy)', true);
-    const smoke = await run.step('smoke test through the front', () => smokeTest(stack, stage));
-    await run.step('record the release', async () => {
-      writeRendered(files, renderDirFor(o.stateDir, stack.env));
-      if (mplan) writeMigrationRecord(o.stateDir, stack.env, mplan.files, run.id);
-      record('success');
-    });
+    const facts = await observe(stack, run, sw, o, stage, path.join(stage, SWARM_STACK_FILE), mplan);
+    const plan = planSwarmDeploy(facts);
+    run.info('plan', plan.map((p) => ({ kind: p.kind, commands: p.commands.length })));
+    let convergeMs = 0;
+    let smoke: string | undefined;
+    // each step of the plan, in order: the commands it lists are the ones that run
+    for (const step of plan) {
+      if (step.kind === 'backup') changes.backupId = (await run.step(step.title, () => swarmBackup(stack, run, sw, { stateDir: o.stateDir, tag: `pre-deploy ${run.id}` }))).id;
+      else if (step.kind === 'migrate') await migrate(step, facts.job!);
+      else if (step.kind === 'stack-deploy') {
+        changes.deployed = true;
+        await deployStackDir(stack, run, sw, stage, step.title);
+      } else if (step.kind === 'converge') convergeMs = await run.step(step.title, () => waitConverged(stack, run, sw, parseDuration(opts.converge_timeout)));
+      else if (step.kind === 'smoke') smoke = await run.step(step.title, () => smokeTest(stack, run, stage));
+      else
+        await run.step(step.title, async () => {
+          writeRendered(files, renderDirFor(o.stateDir, stack.env));
+          if (mplan) writeMigrationRecord(o.stateDir, stack.env, mplan.files, run.id);
+          record('success');
+        });
+    }
     const nodes = (await sw.nodes()).length;
     return { project: stack.project, version, outcome: 'success', nodes, converge_ms: convergeMs, duration_ms: run.io.now().getTime() - started.getTime(), backup: changes.backupId, migrations_ran: changes.migrationsRan, smoke };
   } catch (e) {
@@ -244,7 +274,7 @@ export interface SwarmServiceStatus {
 
 export async function swarmStatus(stack: Stack, run: Run): Promise<{ project: string; nodes: { hostname: string; role: string; state: string; availability: string }[]; services: SwarmServiceStatus[]; release?: ReleaseRecord; facts: SwarmStatusFacts }> {
   const t0 = Date.now();
-  const sw = swarmClient(stack, run.env);
+  const sw = swarmClient(stack, run);
   const nodes = (await sw.nodes()).map((n) => ({ hostname: n.hostname, role: n.role, state: n.state, availability: n.availability }));
   const specs = await sw.serviceSpecs(await sw.services(stack.project));
   const seen = await Promise.all(
@@ -283,7 +313,7 @@ export async function swarmStatus(stack: Stack, run: Run): Promise<{ project: st
 }
 
 export async function swarmLogs(stack: Stack, run: Run, service: string | undefined, tail: number): Promise<string> {
-  const sw = swarmClient(stack, run.env);
+  const sw = swarmClient(stack, run);
   const names = service ? [swarmServiceName(stack, service)] : await sw.services(stack.project);
   const parts = await Promise.all(names.map(async (n) => sw.logs(n, tail)));
   return run.redactor.text(parts.filter(Boolean).join('\n'));
@@ -300,7 +330,7 @@ export async function swarmHealthCheck(stack: Stack, run: Run): Promise<{ ok: bo
   const dir = renderDirFor(run.stateDir, stack.env);
   if (existsSync(path.join(dir, SWARM_STACK_FILE))) {
     try {
-      url = await smokeTest(stack, dir, 3);
+      url = await smokeTest(stack, run, dir, 3);
     } catch (e) {
       problems.push((e as Error).message);
     }

@@ -29,6 +29,8 @@ const SWARM: Record<string, Record<string, { flag: string; check?: Check; why: s
     follow: { flag: '--follow', why: 'swarm logs are read once (docker service logs); follow them with docker service logs -f' },
   },
   rollback: {
+    // the backup id is the positional argument (handlers pass it as `id`): on swarm it is never optional
+    id: { flag: 'rollback without a backup id', check: (v) => (v === undefined ? 'rollback without a backup id' : undefined), why: 'on swarm a rollback always replaces the data with a backup\'s, so it is never the default: give the backup id (lifeops backups list)' },
     release: { flag: '--release', why: 'the swarm target returns to a backup (data and release) only: give a backup id' },
     to: { flag: '--to', why: 'point-in-time recovery archives WAL into a volume beside the database on this host: the compose target only' },
     maintenance: { flag: '--maintenance', why: MAINTENANCE_WHY },
@@ -41,6 +43,9 @@ const SWARM: Record<string, Record<string, { flag: string; check?: Check; why: s
   },
   maintenance: {
     '*': { flag: 'maintenance', why: MAINTENANCE_WHY },
+  },
+  restore: {
+    '*': { flag: 'restore --from-offsite', why: 'swarm backups have no off-site copies yet: a disaster recovery restores onto a compose target only' },
   },
   cron: {
     install: { flag: '--install', why: "the installed jobs include the restore drill (backups verify), which the swarm target lacks" },

@@ -12,6 +12,7 @@
 //   - published ports in long syntax, ingress (routing mesh) or host mode
 // Values of secret variables never enter the file: they stay `${VAR}` and are
 // supplied to `docker stack deploy` through its environment.
+import { ownerLabels } from './compose.js';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
@@ -121,7 +122,7 @@ export function renderSwarm(stack: Stack, files: RenderedFile[]): RenderedFile[]
       mode: 'replicated',
       replicas: replicasOf(stack, name),
       endpoint_mode: o.endpoint_mode,
-      labels: { 'lifeops.stack': stack.name, 'lifeops.env': stack.env, 'lifeops.role': role },
+      labels: { 'lifeops.stack': stack.name, 'lifeops.env': stack.env, 'lifeops.role': role, ...ownerLabels(stack) },
       update_config: { parallelism: 1, delay: '0s', order, failure_action: 'rollback', monitor: o.monitor, max_failure_ratio: 0 },
       rollback_config: { parallelism: 1, delay: '0s', order, failure_action: 'pause', monitor: o.monitor },
       restart_policy: { condition: 'any', delay: '2s', window: '0s' },

@@ -242,11 +242,11 @@ describe('the executor runs exactly the plan (recording port)', () => {
     // process.kill is watched, not run: the worker must not get the signal
     const kill = vi.spyOn(process, 'kill').mockImplementation(() => true);
     try {
-      fx.stepStarting!(2);
+      fx.stepStarting!(2, 'a step');
       expect(kill).not.toHaveBeenCalled();
-      fx.stepStarting!(3);
+      fx.stepStarting!(3, 'a step');
       expect(kill).toHaveBeenCalledWith(process.pid, 'SIGTERM');
-      crashTestEffects({ LIFEOPS_TEST_KILL_AT_STEP: '1' })!.stepStarting!(1);
+      crashTestEffects({ LIFEOPS_TEST_KILL_AT_STEP: '1' })!.stepStarting!(1, 'a step');
       expect(kill).toHaveBeenLastCalledWith(process.pid, 'SIGKILL');
     } finally {
       kill.mockRestore();

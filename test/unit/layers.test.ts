@@ -94,6 +94,11 @@ const PLANTED: [string, string, string][] = [
   ['src/plan/zz-state.ts', "import { readReleases } from '../state/ledger.js';\nexport const x = readReleases;\n", 'plan-decides-from-below'],
   ['src/backup/zz-state.ts', "import { readReleases } from '../state/ledger.js';\nexport const x = readReleases;\n", 'backup-owns-the-archive'],
   ['src/flows/zz-cli.ts', "import { Cli } from '../cli/context.js';\nexport const x = Cli;\n", 'flows-never-reach-cli'],
+  ['src/flows/zz-target.ts', "import { targetFor } from '../target/index.js';\nexport const x = targetFor;\n", 'flows-never-reach-cli'],
+  ['src/target/zz-clients.ts', "import { SwarmClient } from '../clients/swarm.js';\nexport const x = SwarmClient;\n", 'targets-run-flows'],
+  ['src/target/zz-cli.ts', "import { Cli } from '../cli/context.js';\nexport const x = Cli;\n", 'targets-run-flows'],
+  ['src/cli/handlers/zz-swarm-flow.ts', "import { swarmDeploy } from '../../flows/swarm.js';\nexport const x = swarmDeploy;\n", 'cli-picks-no-target'],
+  ['src/cli/handlers/zz-swarm-target.ts', "import { swarmTarget } from '../../target/swarm.js';\nexport const x = swarmTarget;\n", 'cli-picks-no-target'],
 ];
 
 // Written beside them: the other half of the planted cycle (the cycle is reported once, from its first module).
@@ -107,6 +112,8 @@ const PLANTED_SCAN: [string, string, RegExp][] = [
   ['src/render/zz-write.ts', "import { writeFileSync } from 'node:fs';\nexport const x = writeFileSync;\n", /zz-write\.ts: render takes writeFileSync from node:fs/],
   ['src/render/zz-long.ts', 'export const x = 1;\n'.repeat(MAX_LINES + 1), new RegExp(`zz-long\\.ts: ${MAX_LINES + 1} lines`)],
   ['src/flows/zz-print.ts', "export const say = (t: string) => console.log(t);\n", /zz-print\.ts:1: prints or exits/],
+  ['src/cli/handlers/zz-kind.ts', "import type { Stack } from '../../config/schema.js';\nexport const swarmy = (s: Stack) => s.target === 'swarm';\n", /zz-kind\.ts:2: tests the target kind in src\/cli/],
+  ['src/cli/handlers/zz-kind-literal.ts', "export const swarmy = (kind: string) => 'swarm' !== kind;\n", /zz-kind-literal\.ts:1: tests the target kind in src\/cli/],
 ];
 
 describe('every layer rule rejects a planted violation', () => {

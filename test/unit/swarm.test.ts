@@ -153,7 +153,7 @@ describe('plan: swarm', () => {
   });
 
   const task = (image: string, current: string, desired = 'Running', err = ''): SwarmTask => ({ ID: 'x', Name: 's.1', Image: image, Node: 'n1', DesiredState: desired, CurrentState: current, Error: err });
-  const spec = (updateState = '', replicas = 2) => ({ name: 's', replicas, image: 'app:2@sha256:abc', updateState, updateMessage: '', constraints: [] });
+  const spec = (updateState = '', replicas = 2) => ({ name: 's', replicas, image: 'app:2@sha256:abc', updateState, updateMessage: '', constraints: [], labels: {} });
 
   it('convergence: every replica running the new image, and the update completed', () => {
     expect(serviceConvergence(spec('completed'), [task('app:2', 'Running 3 seconds ago'), task('app:2', 'Running 1 second ago')])).toEqual({ state: 'converged' });

@@ -25,7 +25,9 @@ describe('refusedOptions', () => {
   it('refuses whole commands swarm cannot run', () => {
     expect(refusedOptions('swarm', 'down', {}).map((r) => r.flag)).toEqual(['down']);
     expect(refusedOptions('swarm', 'backups verify', { latest: true }).map((r) => r.flag)).toEqual(['backups verify']);
-    expect(refusedOptions('swarm', 'rollback', { release: 'x' }).map((r) => r.flag)).toEqual(['--release']);
+    expect(refusedOptions('swarm', 'rollback', { release: 'x', id: '20261207T120000-abcdef' }).map((r) => r.flag)).toEqual(['--release']);
+    expect(refusedOptions('swarm', 'rollback', {}).map((r) => r.flag)).toEqual(['rollback without a backup id']);
+    expect(refusedOptions('swarm', 'rollback', { id: '20261207T120000-abcdef' })).toEqual([]);
   });
 });
 

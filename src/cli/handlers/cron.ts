@@ -8,7 +8,7 @@ import type { Stack } from '../../config/schema.js';
 import { UsageError } from '../../errors.js';
 import { runCronJob } from '../../flows/cron.js';
 import { checkCronInstall } from '../../flows/ownership.js';
-import { refuseUnhonoured } from './swarm.js';
+import { refuseUnhonoured } from '../../target/index.js';
 import { appendPrivate, mkdirPrivate } from '../../util/private-files.js';
 import { CRON_JOBS, cronFileName, renderCronD, type CronJob } from '../../render/cron.js';
 

@@ -2,9 +2,7 @@
 import chalk from 'chalk';
 import type { Cli } from '../context.js';
 import { LifeopsError } from '../../errors.js';
-import { deploy } from '../../flows/deploy.js';
-import { formatDuration } from '../../util/units.js';
-import { isSwarm, refuseUnhonoured, swarmDeployCommand } from './swarm.js';
+import { refuseUnhonoured } from '../../target/index.js';
 import { refuseUnsupported } from '../../flows/maintenance.js';
 
 export interface DeployArgs {
@@ -26,25 +24,21 @@ export async function deployCommand(cli: Cli, env: string, o: DeployArgs): Promi
   if (!overrides.VERSION && !stack.vars.VERSION) stack.vars.VERSION = stack.deploy.version;
   refuseUnhonoured(stack, 'deploy', o);
   if (o.maintenance) refuseUnsupported(stack);
-  if (isSwarm(stack)) return swarmDeployCommand(cli, stack, o);
+  const target = await cli.target(stack);
   const run = cli.newRun(stack);
   // a remote environment: operators on other machines serialize on the server's lock too
   const releaseServerLock = o.dryRun ? undefined : await cli.remote?.lock('deploy', (l) => cli.err(l));
   try {
-    const result = await deploy(stack, run, {
-      stateDir: cli.stateDir(),
+    const outcome = await target.deploy(run, {
       build: o.build,
       dryRun: o.dryRun,
-      commandLine: cli.commandLine,
       allowDangerousMigrations: o.allowDangerousMigrations,
       skipBackup: o.skipBackup,
       maintenance: o.maintenance,
       waitMs: cli.waitMs(o.wait),
       confirm: (q) => cli.confirm(q, o.yes),
     });
-    if (o.json) cli.json(result, run.redactor);
-    else if (o.dryRun) cli.err(chalk.green(`dry run of ${stack.project} version ${result.version}: nothing was changed (run ${run.id})`));
-    else cli.err(chalk.green(`deployed ${stack.project} version ${result.version} in ${formatDuration(result.duration_ms)} (run ${run.id})`));
+    cli.show(outcome, o.json, run.redactor);
     return 0;
   } catch (e) {
     if (e instanceof LifeopsError) cli.err(chalk.dim(`step log: ${run.logFile}`));

@@ -11,7 +11,7 @@ import type { Cli } from '../context.js';
 import type { Stack } from '../../config/schema.js';
 import { UsageError } from '../../errors.js';
 import { down } from '../../flows/down.js';
-import { refuseUnhonoured } from './swarm.js';
+import { refuseUnhonoured } from '../../target/index.js';
 
 interface DownCliOptions {
   env?: string;

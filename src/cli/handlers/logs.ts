@@ -2,24 +2,17 @@
 import { readFileSync } from 'node:fs';
 import type { Cli } from '../context.js';
 import { UsageError } from '../../errors.js';
-import { streamComposeLogs } from '../../flows/logs.js';
 import { runLogFile } from '../../state/paths.js';
 import { formatDuration } from '../../util/units.js';
-import { isSwarm, refuseUnhonoured, swarmLogsCommand } from './swarm.js';
+import { refuseUnhonoured } from '../../target/index.js';
 
 export async function logsCommand(cli: Cli, service: string | undefined, o: { env?: string; follow?: boolean; tail?: number; run?: string }): Promise<number> {
   if (o.run) return replayRun(cli, o.run);
   const stack = cli.load(o.env, { allowMissing: true });
   if (service && !stack.services[service]) throw new UsageError(`no service "${service}" in ${stack.name}; services: ${Object.keys(stack.services).join(', ')}`);
   refuseUnhonoured(stack, 'logs', o);
-  if (isSwarm(stack)) return swarmLogsCommand(cli, stack, service, o);
-  const code = await streamComposeLogs(
-    stack,
-    cli.stateDir(),
-    { service, follow: o.follow, tail: o.tail },
-    (s) => cli.io.stdout.write(s),
-    (s) => cli.io.stderr.write(s),
-  );
+  const target = await cli.target(stack);
+  const code = await target.logs({ service, follow: o.follow, tail: o.tail, out: (s) => cli.io.stdout.write(s), err: (s) => cli.io.stderr.write(s) });
   return code === 0 ? 0 : 1;
 }
 

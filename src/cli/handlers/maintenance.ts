@@ -2,7 +2,7 @@
 import chalk from 'chalk';
 import type { Cli } from '../context.js';
 import { maintenanceOff, maintenanceOn, maintenanceState, refuseUnsupported, type MaintenanceResult } from '../../flows/maintenance.js';
-import { refuseUnhonoured } from './swarm.js';
+import { refuseUnhonoured } from '../../target/index.js';
 
 export interface MaintenanceArgs {
   env?: string;

@@ -5,7 +5,7 @@ import { LifeopsError, UsageError } from '../../errors.js';
 import { restoreFromOffsite } from '../../flows/disaster.js';
 import { checkRecoveryInput } from '../../plan/disaster.js';
 import { formatDuration } from '../../util/units.js';
-import { isSwarm } from './swarm.js';
+import { refuseUnhonoured } from '../../target/index.js';
 
 export interface RestoreArgs {
   fromOffsite?: string;
@@ -21,7 +21,7 @@ export interface RestoreArgs {
 export async function restoreCommand(cli: Cli, o: RestoreArgs): Promise<number> {
   if (!o.fromOffsite) throw new UsageError('restore needs --from-offsite latest|<backup id>', 'a local backup is restored with `lifeops rollback <id>`');
   const stack = cli.load(o.env);
-  if (isSwarm(stack)) throw new UsageError(`environment ${stack.env} (target swarm) cannot honour restore --from-offsite: it restores onto a compose target only; nothing was changed`, 'use an environment with target compose');
+  refuseUnhonoured(stack, 'restore', o);
   // bad input exits 2 before a run (and its log) exists
   checkRecoveryInput(stack.env, stack.backup.offsite.map((r) => r.name), o.repo);
   const run = cli.newRun(stack);
