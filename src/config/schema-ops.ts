@@ -73,6 +73,18 @@ export const domainSchema = z
   })
   .strict();
 
+/** Let's Encrypt's production directory: the default CA of front.tls.acme. */
+export const LETSENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
+
+const acmeSchema = z
+  .object({
+    email: email.describe('the ACME account contact (expiry notices from the CA)'),
+    directory: z.string().regex(/^https:\/\/[^\s"'`$\\]+$/, 'an https URL of an RFC 8555 directory, such as "https://acme-staging-v02.api.letsencrypt.org/directory"').default(LETSENCRYPT_DIRECTORY).describe("the CA's ACME directory URL (default: Let's Encrypt production)"),
+    renew_before: numeric(z.number().int().min(1).max(365)).default(30).describe('renew a certificate when fewer days than this are left'),
+    ca_bundle: z.string().min(1).optional().describe("PEM file of the CA that signs the directory's own HTTPS listener, for a private CA (relative to the stack file); public CAs need none"),
+  })
+  .strict();
+
 export const frontSchema = z
   .object({
     kind: z.enum(['nginx', 'traefik']).default('nginx'),
@@ -84,6 +96,7 @@ export const frontSchema = z
         enabled: z.boolean().default(false),
         letsencrypt_email: email.optional(),
         certs_dir: safeToken.default('/etc/letsencrypt/live'),
+        acme: acmeSchema.optional().describe('lifeops obtains, installs and renews the certificates itself (HTTP-01 through the front); certs_dir is then not read'),
       })
       .strict()
       .default({ enabled: false, certs_dir: '/etc/letsencrypt/live' }),
