@@ -247,10 +247,11 @@ export const cronSchema = z
   .object({
     verify_schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "30 4 * * 0"').default('30 4 * * 0').describe('when the restore drill (`backups verify --latest`) runs'),
     status_schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "* * * * *"').default('* * * * *'),
+    renew_schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "17 3,15 * * *"').default('17 3,15 * * *').describe('when `certs renew` runs (only with front.tls.acme); twice a day, so a refused renewal is retried long before expiry'),
     textfile_dir: z.string().optional().describe("node_exporter's textfile-collector folder; the status job writes lifeops-<project>.prom there"),
     user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'a user name').default('root').describe('the user the jobs run as'),
     ping: z
-      .object({ backup: pingUrl.optional(), verify: pingUrl.optional(), status: pingUrl.optional() })
+      .object({ backup: pingUrl.optional(), verify: pingUrl.optional(), status: pingUrl.optional(), renew: pingUrl.optional() })
       .strict()
       .default({})
       .describe("healthchecks-style dead-man's switch URLs per job"),

@@ -23,6 +23,8 @@ import { applyRetention } from './retention.js';
 import { endpointChecks } from './health.js';
 import { waitHealthy } from './wait.js';
 import { undoDeploy } from './deploy-undo.js';
+import { obtainCertificates } from './certs.js';
+import { changedCerts, rerenderForCerts } from './certs-apply.js';
 import type { Changes, DeployInputs, DeployResult } from './deploy-types.js';
 
 /** How long failing endpoint checks are retried after a rollout before the release counts as failed. */
@@ -140,6 +142,18 @@ export async function execute(
         return;
       case 'checks':
         return checks(stack, run, containers, step.smoke);
+      case 'certificates': {
+        // the front serves HTTP and the challenge path by now; a refusal is reported, never fatal (flows/certs.ts)
+        const changed = changedCerts(await obtainCertificates(stack, run, opts.stateDir));
+        const next = rerenderForCerts(stack, opts.stateDir, d, d.renderDir);
+        if (next) {
+          await run.step('render HTTPS for the domains that got their first certificate', async () => writeRendered(next.files, d.renderDir));
+          d.files = next.files;
+          d.hash = next.hash;
+        }
+        if (next || changed.length) await reloadFront(ctx, 'certificates installed');
+        return;
+      }
       case 'record': {
         const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
         writeRendered(d.files, archive, 'private');

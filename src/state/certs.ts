@@ -10,7 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { acmeDir } from './paths.js';
-import { mkdirPrivate, replacePrivate, writePrivate } from '../util/private-files.js';
+import { mkdirPrivate, replacePrivate } from '../util/private-files.js';
 
 export const CHALLENGE_SUBDIR = '.well-known/acme-challenge';
 export const liveDir = (stateDir: string, env: string) => path.join(acmeDir(stateDir, env), 'live');
@@ -96,13 +96,17 @@ export function installCert(stateDir: string, env: string, domain: string, keyPe
   return describeCert(domain, fullchainPem);
 }
 
-/** The account key (PEM), made by `create` on first use. */
-export function accountKey(stateDir: string, env: string, create: () => string): string {
-  const file = path.join(acmeDir(stateDir, env), 'account.key');
-  if (existsSync(file)) return readFileSync(file, 'utf8');
-  const pem = create();
-  writePrivate(file, pem);
-  return pem;
+const accountKeyFile = (stateDir: string, env: string) => path.join(acmeDir(stateDir, env), 'account.key');
+
+/** The ACME account's key (PEM), or undefined before the first order. */
+export function readAccountKey(stateDir: string, env: string): string | undefined {
+  const file = accountKeyFile(stateDir, env);
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+}
+
+export function writeAccountKey(stateDir: string, env: string, pem: string): void {
+  mkdirPrivate(acmeDir(stateDir, env));
+  replacePrivate(accountKeyFile(stateDir, env), pem);
 }
 
 export interface AccountRecord {
