@@ -48,10 +48,39 @@ function reason(e: unknown): string {
 
 export class AcmeRefused extends Error {}
 
+/**
+ * GET the directory once, quickly: a CA that is down or a wrong URL is told
+ * in one line at once (acme-client would retry a refused connection for more
+ * than a minute and then report an error of its own retry code).
+ */
+function directoryAnswers(url: string, agent: https.Agent | undefined, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { agent, timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c.length < 65536 ? c : ''));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new AcmeRefused(`directory ${url} answered ${res.statusCode}`));
+        try {
+          if (typeof (JSON.parse(body) as { newOrder?: unknown }).newOrder !== 'string') throw new Error('no newOrder');
+          resolve();
+        } catch {
+          reject(new AcmeRefused(`${url} is not an ACME directory (no newOrder URL in its answer)`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on('error', (e: NodeJS.ErrnoException) => reject(new AcmeRefused(`directory ${url}: ${e.code && !e.message.includes(e.code) ? `${e.code}: ` : ''}${e.message}`)));
+  });
+}
+
 export async function orderCertificate(o: AcmeOrder): Promise<AcmeResult> {
   const acme = await load();
-  acme.axios.defaults.timeout = o.timeoutMs ?? 30_000;
-  acme.axios.defaults.httpsAgent = o.caBundlePath ? new https.Agent({ ca: readFileSync(o.caBundlePath, 'utf8'), keepAlive: false }) : undefined;
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  const agent = o.caBundlePath ? new https.Agent({ ca: readFileSync(o.caBundlePath, 'utf8'), keepAlive: false }) : undefined;
+  await directoryAnswers(o.directory, agent, Math.min(timeoutMs, 10_000));
+  acme.axios.defaults.timeout = timeoutMs;
+  acme.axios.defaults.httpsAgent = agent;
   try {
     const client = new acme.Client({ directoryUrl: o.directory, accountKey: o.accountKeyPem, backoffAttempts: 5, backoffMin: 500, backoffMax: 5000 });
     const keyPem = await newKeyPem();
