@@ -284,7 +284,7 @@ export function tlsCheck(t: TlsFact, l: StatusLimits, now: Date): Check {
   const failed = t.last_attempt && !t.last_attempt.ok ? `; the last renewal attempt failed (${t.last_attempt.time}, ${t.last_attempt.failures} in a row): ${t.last_attempt.error ?? '?'}` : '';
   if (t.pending !== undefined) return { ...base, level: 'WARNING', message: `no certificate: served over HTTP only: ${t.pending}` };
   if (t.error || days === undefined) return { ...base, level: 'UNKNOWN', message: `${t.file}: ${t.error ?? 'no expiry date'}${failed}` };
-  const from = `${t.issuer ? `, issuer ${t.issuer}` : ''}, ${t.file}`;
+  const from = `${t.issuer ? `, issuer ${t.issuer}` : ''}${t.source === 'served' ? `, ${t.file}` : ''}`;
   if (days <= 0) return { ...base, level: 'CRITICAL', message: `certificate expired ${formatDuration(-days * 86_400_000)} ago (${t.not_after}${from})${failed}` };
   if (t.name_match === false) return { ...base, level: 'CRITICAL', message: `the certificate does not cover ${t.domain} (${t.not_after}${from})` };
   let level: Level = days < l.tls.crit_days ? 'CRITICAL' : days < l.tls.warn_days ? 'WARNING' : 'OK';
