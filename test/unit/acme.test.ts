@@ -15,7 +15,7 @@ import { renderAll } from '../../src/render/index.js';
 import { renderCronD } from '../../src/render/cron.js';
 import { planCertificates, backoffMs, type CertFacts } from '../../src/plan/certs.js';
 import { tlsCheck, statusLimits, type TlsFact } from '../../src/plan/status.js';
-import { demoCopy, editStack, type StackDoc } from '../helpers.js';
+import { demoCopy, editStack, lifeops, type StackDoc } from '../helpers.js';
 
 const tmps: string[] = [];
 afterAll(() => tmps.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -175,5 +175,15 @@ describe('the traefik front', () => {
     expect(Object.values(resolver)[0]).toMatchObject({ acme: { email: 'ops@example.org', caServer: 'https://acme-staging-v02.api.letsencrypt.org/directory', httpChallenge: { entryPoint: 'web' } } });
     editStack(s.file, (d) => void (d.front.tls.acme.ca_bundle = 'pebble.pem'));
     expect(() => renderAll(load(s.file), { renderDir: '/tmp/x' })).toThrow(/front\.tls\.acme\.ca_bundle.*traefik/s);
+  });
+});
+
+describe('targets', () => {
+  it('a swarm environment with front.tls.acme is refused by deploy (exit 2, nothing done)', async () => {
+    const s = acmeStack();
+    const r = await lifeops(['-f', s.file, '--state-dir', s.stateDir, 'deploy', 'swarm', '--dry-run'], { env: { POSTGRES_PASSWORD: 'x' } });
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/front\.tls\.acme is not honoured by environment swarm \(target swarm\)/);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 });

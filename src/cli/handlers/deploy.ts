@@ -1,7 +1,7 @@
 // lifeops deploy <env>
 import chalk from 'chalk';
 import type { Cli } from '../context.js';
-import { LifeopsError } from '../../errors.js';
+import { LifeopsError, UsageError } from '../../errors.js';
 import { deploy } from '../../flows/deploy.js';
 import { formatDuration } from '../../util/units.js';
 import { isSwarm, refuseUnhonoured, swarmDeployCommand } from './swarm.js';
@@ -26,6 +26,10 @@ export async function deployCommand(cli: Cli, env: string, o: DeployArgs): Promi
   if (!overrides.VERSION && !stack.vars.VERSION) stack.vars.VERSION = stack.deploy.version;
   refuseUnhonoured(stack, 'deploy', o);
   if (o.maintenance) refuseUnsupported(stack);
+  if (isSwarm(stack) && stack.front?.tls.acme) {
+    // the certificates live in this host's state dir and are bind-mounted into the front: a swarm front runs on a node of its own
+    throw new UsageError(`${stack.file}: front.tls.acme is not honoured by environment ${stack.env} (target swarm): lifeops obtains certificates for the compose target's nginx front only; nothing was changed`, 'remove front.tls.acme from the swarm environment, or deploy it with target compose');
+  }
   if (isSwarm(stack)) return swarmDeployCommand(cli, stack, o);
   const run = cli.newRun(stack);
   try {
