@@ -40,7 +40,7 @@ await build({
   target: 'node20',
   format: 'esm',
   // loaded on first use with createRequire (ajv: only for stacks with compose-only keys)
-  external: ['dockerode', 'pg', 'ioredis', 'ora', 'tsx', 'ajv'],
+  external: ['dockerode', 'pg', 'ioredis', 'ora', 'tsx', 'ajv', 'acme-client'],
   plugins: [zodEnglishOnly],
   // bundled CommonJS packages (commander) call require() for node builtins
   banner: { js: "import { createRequire as lifeopsCreateRequire } from 'node:module'; const require = lifeopsCreateRequire(import.meta.url);" },

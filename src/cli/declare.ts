@@ -31,6 +31,7 @@ const importer = () => import('./handlers/import.js');
 const maintenance = () => import('./handlers/maintenance.js');
 const hosts = () => import('./handlers/hosts.js');
 const restore = () => import('./handlers/restore.js');
+const certs = () => import('./handlers/certs.js');
 
 export function declareCommands(program: Command, act: Act): void {
   program
@@ -215,6 +216,22 @@ export function declareCommands(program: Command, act: Act): void {
     .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
     .option('--json', 'print the result as JSON')
     .action(act(restore, (m, cli, o) => m.restoreCommand(cli, o)));
+
+  const certsCmd = program.command('certs').description("the front's certificates obtained through ACME (front.tls.acme): list them, renew them");
+  certsCmd
+    .command('list')
+    .description('each TLS domain: issuer, not-after, days left, serial, the last renewal attempt and its result')
+    .addOption(envOption())
+    .option('--json', 'print the list as JSON')
+    .action(act(certs, (m, cli, o) => m.certsListCommand(cli, o)));
+  certsCmd
+    .command('renew')
+    .description('renew the certificates that are due (renew_before) or missing, then reload the front gracefully; what the cron line runs')
+    .addOption(envOption())
+    .option('--force', 'renew every certificate now, due or not (and ignore the backoff after failed attempts)')
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
+    .option('--json', 'print the outcomes as JSON')
+    .action(act(certs, (m, cli, o) => m.certsRenewCommand(cli, o)));
 
   const maint = program.command('maintenance').description('maintenance mode: the nginx front answers 503 with Retry-After and a page (JSON for Accept: application/json); health paths stay up');
   maint

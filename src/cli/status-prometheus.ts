@@ -93,6 +93,8 @@ export function formatPrometheus(r: StatusReport): string {
   // seconds, the base unit promtool insists on (days left = value / 86400)
   m.gauge('lifeops_tls_cert_expiry_seconds', "Time until the front's certificate for the domain expires (negative: expired); days = value / 86400.", f.tls.map((t) => ({ labels: { domain: t.domain }, value: t.not_after ? (Date.parse(t.not_after) - now) / 1000 : undefined })));
   m.gauge('lifeops_tls_cert_not_after_timestamp_seconds', "When the front's certificate for the domain expires (Unix time).", f.tls.map((t) => ({ labels: { domain: t.domain }, value: ts(t.not_after) })));
+  m.gauge('lifeops_tls_cert_name_match', '1 when the certificate the front serves for the domain covers it.', f.tls.map((t) => ({ labels: { domain: t.domain }, value: t.name_match === undefined ? undefined : t.name_match ? 1 : 0 })));
+  m.gauge('lifeops_tls_renewal_last_success', "front.tls.acme: 1 when the last attempt to obtain or renew the domain's certificate succeeded.", f.tls.filter((t) => t.last_attempt).map((t) => ({ labels: { domain: t.domain }, value: t.last_attempt!.ok ? 1 : 0 })));
 
   m.gauge('lifeops_disk_free_bytes', 'Free bytes on the file system (for unprivileged users) where backups or Docker data live.', f.disks.map((d) => ({ labels: { what: d.label, path: d.path }, value: d.free_bytes })));
   m.gauge('lifeops_disk_size_bytes', 'Size of that file system.', f.disks.map((d) => ({ labels: { what: d.label, path: d.path }, value: d.size_bytes })));

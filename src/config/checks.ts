@@ -218,6 +218,11 @@ export function checkStack(src: Source, file: StackFile, envName: string, baseDi
     }
   }
 
+  // ACME certificates live in this host's state dir, bind-mounted into the compose front.
+  if (file.front?.tls.acme && (file.target ?? 'compose') !== 'compose') {
+    p.at(['front', 'tls', 'acme'], "lifeops obtains certificates for the compose target's nginx front only (they live in this host's state dir, which a swarm front on a node of its own cannot mount); valid: no acme: block in a swarm environment");
+  }
+
   // Blocks that configure a service: its role must agree, and one service per block.
   const blocks: { key: 'front' | 'postgres' | 'redis' | 'pgbouncer'; service?: string }[] = [
     { key: 'front', service: file.front?.service },

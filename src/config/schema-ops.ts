@@ -74,6 +74,18 @@ export const domainSchema = z
   })
   .strict();
 
+/** Let's Encrypt's production directory: the default CA of front.tls.acme. */
+export const LETSENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
+
+const acmeSchema = z
+  .object({
+    email: email.describe('the ACME account contact (expiry notices from the CA)'),
+    directory: z.string().regex(/^https:\/\/[^\s"'`$\\]+$/, 'an https URL of an RFC 8555 directory, such as "https://acme-staging-v02.api.letsencrypt.org/directory"').default(LETSENCRYPT_DIRECTORY).describe("the CA's ACME directory URL (default: Let's Encrypt production)"),
+    renew_before: numeric(z.number().int().min(1).max(365)).default(30).describe('renew a certificate when fewer days than this are left'),
+    ca_bundle: z.string().min(1).optional().describe("PEM file of the CA that signs the directory's own HTTPS listener, for a private CA (relative to the stack file); public CAs need none"),
+  })
+  .strict();
+
 export const frontSchema = z
   .object({
     kind: z.enum(['nginx', 'traefik']).default('nginx'),
@@ -85,6 +97,7 @@ export const frontSchema = z
         enabled: z.boolean().default(false),
         letsencrypt_email: email.optional(),
         certs_dir: safeToken.default('/etc/letsencrypt/live'),
+        acme: acmeSchema.optional().describe('lifeops obtains, installs and renews the certificates itself (HTTP-01 through the front); certs_dir is then not read'),
       })
       .strict()
       .default({ enabled: false, certs_dir: '/etc/letsencrypt/live' }),
@@ -239,10 +252,11 @@ export const cronSchema = z
   .object({
     verify_schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "30 4 * * 0"').default('30 4 * * 0').describe('when the restore drill (`backups verify --latest`) runs'),
     status_schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "* * * * *"').default('* * * * *'),
+    renew_schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "17 3,15 * * *"').default('17 3,15 * * *').describe('when `certs renew` runs (only with front.tls.acme); twice a day, so a refused renewal is retried long before expiry'),
     textfile_dir: z.string().optional().describe("node_exporter's textfile-collector folder; the status job writes lifeops-<project>.prom there"),
     user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'a user name').default('root').describe('the user the jobs run as'),
     ping: z
-      .object({ backup: pingUrl.optional(), verify: pingUrl.optional(), status: pingUrl.optional() })
+      .object({ backup: pingUrl.optional(), verify: pingUrl.optional(), status: pingUrl.optional(), renew: pingUrl.optional() })
       .strict()
       .default({})
       .describe("healthchecks-style dead-man's switch URLs per job"),

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import type { Stack } from '../config/schema.js';
 import { OperationError, LifeopsError } from '../errors.js';
 import type { ContainerState } from '../clients/docker.js';
-import { httpGet } from '../clients/http.js';
+import { httpGet, httpGetLoopback } from '../clients/http.js';
 import { buildEnv, composeEnv, type ComposeCli } from '../commands/compose.js';
 import type { Run } from './context.js';
 import { recordRelease, type ReleaseRecord } from '../state/ledger.js';
@@ -23,12 +23,14 @@ import { applyRetention } from './retention.js';
 import { endpointChecks } from './health.js';
 import { waitHealthy } from './wait.js';
 import { undoDeploy } from './deploy-undo.js';
+import { obtainCertificates } from './certs.js';
+import { changedCerts, rerenderForCerts } from './certs-apply.js';
 import type { Changes, DeployInputs, DeployResult } from './deploy-types.js';
 
 /** How long failing endpoint checks are retried after a rollout before the release counts as failed. */
 const ENDPOINT_RETRY_MS = 30_000;
 
-async function frontSmoke(stack: Stack, containers: ContainerState[]): Promise<string> {
+async function frontSmoke(stack: Stack, containers: ContainerState[], servedOverTls: boolean): Promise<string> {
   if (!stack.front) return 'no front';
   const front = containers.find((c) => c.service === stack.front!.service && c.state === 'running');
   if (!front) throw new OperationError(`front service ${stack.front.service} is not running`);
@@ -36,6 +38,15 @@ async function frontSmoke(stack: Stack, containers: ContainerState[]): Promise<s
   if (!port) return 'front publishes no port on 127.0.0.1; checked from inside the containers only';
   const web = Object.values(stack.services).find((s) => s.role === 'web' && s.http);
   const paths = [web?.http?.health ?? '/health', ...(web?.http?.ready ? [web.http.ready] : [])];
+  // a domain served over HTTPS redirects plain HTTP: ask through the published 443 with its name (SNI)
+  const tlsPort = servedOverTls && front.ports[443];
+  if (tlsPort) {
+    for (const p of paths) {
+      const res = await httpGetLoopback({ port: tlsPort, path: p, hostHeader: stack.front.domains[0].name, tls: true, timeoutMs: 10_000 });
+      if (res.status < 200 || res.status >= 300) throw new OperationError(`smoke test through the front: GET https://${stack.front.domains[0].name}${p} answered ${res.status}: ${res.excerpt}`);
+    }
+    return `${paths.join(' and ')} answered 200 through 127.0.0.1:${tlsPort} (HTTPS)`;
+  }
   for (const p of paths) {
     const res = await httpGet(`http://127.0.0.1:${port}${p}`, { timeoutMs: 10_000, headers: { host: stack.front.domains[0].name } });
     if (!res.ok) throw new OperationError(`smoke test through the front: GET ${p} answered ${res.status}: ${res.body.slice(0, 200)}`);
@@ -141,7 +152,19 @@ export async function execute(
         containers = await run.step(step.title, () => waitHealthy(stack, run.docker));
         return;
       case 'checks':
-        return checks(stack, run, containers, step.smoke);
+        return checks(stack, run, containers, step.smoke, frontServesTls(stack, d.files));
+      case 'certificates': {
+        // the front serves HTTP and the challenge path by now; a refusal is reported, never fatal (flows/certs.ts)
+        const changed = changedCerts(await obtainCertificates(stack, run, opts.stateDir));
+        const next = rerenderForCerts(stack, opts.stateDir, d, d.renderDir);
+        if (next) {
+          await run.step('render HTTPS for the domains that got their first certificate', async () => writeRendered(next.files, d.renderDir));
+          d.files = next.files;
+          d.hash = next.hash;
+        }
+        if (next || changed.length) await reloadFront(ctx, 'certificates installed');
+        return;
+      }
       case 'record': {
         const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
         writeRendered(d.files, archive, 'private');
@@ -221,9 +244,15 @@ async function migrate(d: DeployInputs, ctx: RolloutCtx, step: Extract<DeploySte
   run.say(`migrations: ${effect.reason}`);
 }
 
-async function checks(stack: Stack, run: Run, containers: ContainerState[], smoke: boolean): Promise<void> {
+/** The rendered nginx site of the first domain listens on 443 (so its HTTP server redirects). */
+function frontServesTls(stack: Stack, files: DeployInputs['files']): boolean {
+  const first = stack.front?.kind === 'nginx' ? stack.front.domains[0].name : undefined;
+  return Boolean(first && files.find((f) => f.path === `nginx/conf.d/${first}.conf`)?.content.includes('listen 443 ssl'));
+}
+
+async function checks(stack: Stack, run: Run, containers: ContainerState[], smoke: boolean, servedOverTls: boolean): Promise<void> {
   // the smoke test through the front starts beside the endpoint checks (both only read); a failure is retried below
-  const earlySmoke = smoke ? frontSmoke(stack, containers).then((ok) => ({ ok }), (e: Error) => ({ e })) : undefined;
+  const earlySmoke = smoke ? frontSmoke(stack, containers, servedOverTls).then((ok) => ({ ok }), (e: Error) => ({ e })) : undefined;
   await run.step('check health and readiness endpoints', async () => {
     // a loaded host can miss one check's timeout: retry failures for a while before rolling back a release
     const deadline = Date.now() + ENDPOINT_RETRY_MS;
@@ -243,7 +272,7 @@ async function checks(stack: Stack, run: Run, containers: ContainerState[], smok
   if (earlySmoke) {
     await run.step('smoke test through the front', async () => {
       const first = await earlySmoke;
-      run.info('smoke', 'ok' in first ? first.ok : await frontSmoke(stack, containers));
+      run.info('smoke', 'ok' in first ? first.ok : await frontSmoke(stack, containers, servedOverTls));
     });
   }
 }

@@ -31,6 +31,8 @@ import { monitoringFilesChanged, monitoringServices } from '../plan/monitoring.j
 import { plainComposeText } from '../render/compose-adopt.js';
 import { datastores, formatDeployPlan, planDeploy, type DeployFacts, type DeployPlan, type PlannedBuild } from '../plan/deploy.js';
 import { execute } from './deploy-execute.js';
+import { acmeFront, certifiedDomains } from './certs.js';
+import { ensureWebroot } from '../state/certs.js';
 import { holdMaintenance } from './maintenance.js';
 import type { DeployFlowOptions, DeployInputs, DeployResult } from './deploy-types.js';
 
@@ -134,7 +136,8 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
   // a dry run may read but never change: a change attempted through the effects port throws
   if (opts.dryRun) run.effects = dryRunEffects;
   const renderDir = renderDirFor(opts.stateDir, stack.env);
-  const files = renderStack(stack, renderDir);
+  // front.tls.acme: a domain is rendered with HTTPS once its certificate is installed (the certificates step gets it)
+  const files = renderStack(stack, renderDir, certifiedDomains(stack, opts.stateDir));
   const d: DeployInputs = {
     stack,
     run,
@@ -203,6 +206,8 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
     // the same per-service table and steps --dry-run prints, so a log shows what was decided and why
     for (const line of formatDeployPlan(plan)) run.say(line);
     run.say(`plan: ${describePlan(plan.rollout)}`);
+    // the front mounts the ACME webroot and certificates from the state dir: they exist before it starts
+    if (acmeFront(stack)) ensureWebroot(opts.stateDir, stack.env);
     const release = opts.maintenance ? await holdMaintenance(stack, run, opts.stateDir, 'deploy') : undefined;
     try {
       return await execute(d, plan, compose, mplan, started, result);

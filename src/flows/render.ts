@@ -11,8 +11,9 @@ import { chownSync } from 'node:fs';
 import { MAINTENANCE_SUBDIR } from '../state/paths.js';
 
 
-export function renderStack(stack: Stack, renderDir: string): RenderedFile[] {
-  return renderAll(stack, { renderDir: path.resolve(renderDir) });
+/** `certified`: with front.tls.acme, the domains whose certificate is installed (flows/certs.ts); the others are rendered HTTP-only. */
+export function renderStack(stack: Stack, renderDir: string, certified?: string[]): RenderedFile[] {
+  return renderAll(stack, { renderDir: path.resolve(renderDir), ...(certified ? { certified } : {}) });
 }
 
 /** sha256 over every rendered file's path and bytes. */

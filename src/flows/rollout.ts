@@ -169,7 +169,7 @@ export async function rollApps(ctx: RolloutCtx, plan: Pick<RolloutPlan, 'rolling
  */
 const NO_PID_YET = /invalid PID number|nginx\.pid" failed \(2: No such file/;
 
-export async function reloadFront(ctx: RolloutCtx, reason: string): Promise<void> {
+export async function reloadFront<C extends Pick<RolloutCtx, 'stack' | 'run' | 'docker'>>(ctx: C, reason: string): Promise<void> {
   const front = ctx.stack.front;
   if (front?.kind !== 'nginx') return;
   const running = (await ctx.docker.projectContainers(ctx.stack.project)).filter((c) => c.service === front.service && c.state === 'running');

@@ -8,7 +8,6 @@
 // It takes the slice of the run context it needs (io, docker, stateDir) and
 // not a whole Run: a Run writes a step log per invocation, and status runs
 // every minute from cron and monitoring agents.
-import { X509Certificate } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
 import { DockerClient, type ContainerState } from '../clients/docker.js';
 import { httpGetLoopback } from '../clients/http.js';
@@ -45,6 +44,7 @@ import { readMaintenance } from '../state/maintenance.js';
 import type { IO, Run } from './context.js';
 import { stateIdentity } from '../state/engine-lock.js';
 import { whoIsInCharge } from '../plan/ownership.js';
+import { tlsFacts } from './status-tls.js';
 
 export type StatusContext = Pick<Run, 'io' | 'docker' | 'stateDir'>;
 
@@ -143,30 +143,6 @@ async function frontFact(stack: Stack, containers: ContainerState[], deadline: n
     const msg = firstLine(e);
     return { url: url(hostPort), error: code && !msg.includes(code) ? `${code}: ${msg}` : msg, duration_ms: ms(t0) };
   }
-}
-
-/** Expiry of each certificate the nginx front serves, read inside the front container (what nginx itself reads). */
-async function tlsFacts(stack: Stack, ctx: StatusContext, containers: ContainerState[], deadline: number): Promise<TlsFact[]> {
-  const front = stack.front;
-  if (!front || front.kind !== 'nginx') return []; // traefik keeps its certificates in acme.json: not read here
-  const domains = front.domains.filter((d) => domainTls(front, d));
-  if (!domains.length) return [];
-  const c = containers.find((x) => x.service === front.service && x.state === 'running');
-  return Promise.all(
-    domains.map(async (d): Promise<TlsFact> => {
-      const file = `${front.tls.certs_dir}/${d.name}/fullchain.pem`;
-      const t0 = performance.now();
-      if (!c) return { domain: d.name, file, error: 'the front has no running container', duration_ms: 0 };
-      try {
-        const r = await ctx.docker.exec(c.id, ['cat', file], Math.max(500, deadline - Date.now()));
-        if (r.exitCode !== 0) throw new Error(r.output.trim().split('\n')[0] || `cat exit ${r.exitCode}`);
-        const cert = new X509Certificate(r.output);
-        return { domain: d.name, file, not_after: new Date(cert.validTo).toISOString(), duration_ms: ms(t0) };
-      } catch (e) {
-        return { domain: d.name, file, error: firstLine(e), duration_ms: ms(t0) };
-      }
-    }),
-  );
 }
 
 /** Restarts per service since the previous run, from the remembered per-container counts; remembers the new ones. */

@@ -9,6 +9,7 @@ import { parseDuration } from '../util/units.js';
 import { keepAdopted } from './adopt.js';
 import { APP_ROLES, expectedServices, planRollout, type ObservedContainer, type RolloutPlan, type ServiceDecision } from './rollout.js';
 import { monitoringServices, planMonitoringReloads, type ReloadMonitoringStep } from './monitoring.js';
+import { tlsDomains } from './certs.js';
 
 export interface PlannedBuild {
   image: string;
@@ -63,6 +64,7 @@ export type DeployStep =
   | ReloadMonitoringStep
   | { kind: 'wait-healthy'; title: string }
   | { kind: 'checks'; title: string; smoke: boolean }
+  | { kind: 'certificates'; title: string; domains: string[] }
   | { kind: 'record'; title: string }
   | { kind: 'retention'; title: string }
   | { kind: 'notify'; title: string; targets: string[] };
@@ -226,6 +228,11 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   if (!rollout.fresh) steps.push(...planMonitoringReloads(stack, rollout.unchanged, f.containers, f.monitoringChanged));
   steps.push({ kind: 'wait-healthy', title: 'wait for every service to be healthy' });
   steps.push({ kind: 'checks', title: 'check health and readiness endpoints', smoke: Boolean(stack.deploy.smoke_test && stack.front) });
+  const acme = stack.front?.kind === 'nginx' ? stack.front.tls.acme : undefined;
+  const acmeDomains = acme ? tlsDomains(stack.front!).map((d) => d.domain) : [];
+  if (acmeDomains.length) {
+    steps.push({ kind: 'certificates', title: `certificates from ${acme!.directory} for ${acmeDomains.join(', ')}: those missing or due (renew_before ${acme!.renew_before} days), then HTTPS and a graceful reload`, domains: acmeDomains });
+  }
   steps.push({ kind: 'record', title: 'record the release' });
   if (stack.deploy.hooks.post_deploy.length) steps.push({ kind: 'hooks', title: 'hooks: post-deploy', phase: 'post_deploy', commands: stack.deploy.hooks.post_deploy });
   if (steps.some((s) => s.kind === 'backup')) steps.push({ kind: 'retention', title: 'apply backup retention' });

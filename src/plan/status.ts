@@ -83,8 +83,17 @@ export interface DiskFact {
 
 export interface TlsFact {
   domain: string;
+  /** where the certificate was read: "served on 127.0.0.1:PORT (SNI name)", or the file in the front */
   file: string;
+  source?: 'served' | 'file';
   not_after?: string;
+  issuer?: string;
+  /** the certificate covers the domain */
+  name_match?: boolean;
+  /** front.tls.acme: the last attempt to obtain or renew it */
+  last_attempt?: { time: string; ok: boolean; failures: number; error?: string };
+  /** front.tls.acme: no certificate yet (the domain is on HTTP), and why */
+  pending?: string;
   error?: string;
   duration_ms: number;
 }
@@ -275,10 +284,15 @@ export const tlsDaysLeft = (t: TlsFact, now: Date): number | undefined => (t.not
 export function tlsCheck(t: TlsFact, l: StatusLimits, now: Date): Check {
   const base = { check: `tls ${t.domain}`, duration_ms: t.duration_ms };
   const days = tlsDaysLeft(t, now);
-  if (t.error || days === undefined) return { ...base, level: 'UNKNOWN', message: `${t.file}: ${t.error ?? 'no expiry date'}` };
-  if (days <= 0) return { ...base, level: 'CRITICAL', message: `certificate expired ${formatDuration(-days * 86_400_000)} ago (${t.not_after})` };
-  const level: Level = days < l.tls.crit_days ? 'CRITICAL' : days < l.tls.warn_days ? 'WARNING' : 'OK';
-  return { ...base, level, message: `certificate expires in ${Math.floor(days)} days (${t.not_after})` };
+  const failed = t.last_attempt && !t.last_attempt.ok ? `; the last renewal attempt failed (${t.last_attempt.time}, ${t.last_attempt.failures} in a row): ${t.last_attempt.error ?? '?'}` : '';
+  if (t.pending !== undefined) return { ...base, level: 'WARNING', message: `no certificate: served over HTTP only: ${t.pending}` };
+  if (t.error || days === undefined) return { ...base, level: 'UNKNOWN', message: `${t.file}: ${t.error ?? 'no expiry date'}${failed}` };
+  const from = `${t.issuer ? `, issuer ${t.issuer}` : ''}${t.source === 'served' ? `, ${t.file}` : ''}`;
+  if (days <= 0) return { ...base, level: 'CRITICAL', message: `certificate expired ${formatDuration(-days * 86_400_000)} ago (${t.not_after}${from})${failed}` };
+  if (t.name_match === false) return { ...base, level: 'CRITICAL', message: `the certificate does not cover ${t.domain} (${t.not_after}${from})` };
+  let level: Level = days < l.tls.crit_days ? 'CRITICAL' : days < l.tls.warn_days ? 'WARNING' : 'OK';
+  if (failed && level === 'OK') level = 'WARNING';
+  return { ...base, level, message: `certificate expires in ${Math.floor(days)} days (${t.not_after}${from})${failed}` };
 }
 
 export function frontCheck(fr: FrontFact): Check {

@@ -1,11 +1,11 @@
-// /etc/cron.d/lifeops-<project>: the backup, the restore drill and the status
-// check of one environment. Pure: the stack and where lifeops lives in, the
+// /etc/cron.d/lifeops-<project>: the backup, the restore drill, the status
+// check and (front.tls.acme) the certificate renewal of one environment. Pure: the stack and where lifeops lives in, the
 // file's text out. A job with a ping URL runs through `lifeops cron --run
 // JOB`, which reads the URL from the stack when it runs: the URL (a secret
 // for healthchecks-style services) is never written into this world-readable file.
 import type { Stack } from '../config/schema.js';
 
-export const CRON_JOBS = ['backup', 'verify', 'status'] as const;
+export const CRON_JOBS = ['backup', 'verify', 'status', 'renew'] as const;
 export type CronJob = (typeof CRON_JOBS)[number];
 
 export interface CronTarget {
@@ -23,6 +23,8 @@ const q = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace
 export function cronJobArgs(stack: Stack, job: CronJob): string[] {
   if (job === 'backup') return ['backup', '--env', stack.env];
   if (job === 'verify') return ['backups', 'verify', '--latest', '--env', stack.env];
+  // waits out a deploy holding the lock rather than skipping a renewal
+  if (job === 'renew') return ['certs', 'renew', '--wait', '10m', '--env', stack.env];
   return ['status', '--quiet', '--env', stack.env, ...(stack.cron.textfile_dir ? ['--textfile', stack.cron.textfile_dir] : [])];
 }
 
@@ -41,6 +43,8 @@ export function renderCronD(stack: Stack, t: CronTarget): string {
     line(stack.backup.schedule, 'backup'),
     line(stack.cron.verify_schedule, 'verify'),
     line(stack.cron.status_schedule, 'status'),
+    // front.tls.acme: lifeops renews the nginx front's certificates (a traefik front renews its own)
+    ...(stack.front?.tls.acme && stack.front.kind === 'nginx' && stack.front.domains.some((d) => d.tls ?? stack.front!.tls.enabled) ? [line(stack.cron.renew_schedule, 'renew')] : []),
     '',
   ].join('\n');
 }

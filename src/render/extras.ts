@@ -13,6 +13,7 @@ import { GUNICORN_CONF, GUNICORN_LOGGING_CONF } from './gunicorn.js';
 import { composeValue } from './values.js';
 import { isSecretName } from '../util/redact.js';
 import { ConfigError } from '../errors.js';
+import { ACME_CERTS, ACME_WEBROOT } from './front.js';
 
 export const HTPASSWD_VAR = 'NGINX_AUTH_FILE';
 const SECRET_PLACEHOLDER = 'change-me';
@@ -108,9 +109,13 @@ export function applyRenderedMounts(stack: Stack, name: string, out: Record<stri
       volumes.push(...NGINX_MOUNTS);
       out.command = withArgs(out.command, 'nginx', ['nginx', '-g', 'daemon off;'], ['-c', NGINX_CONF]);
       const tls = front.domains.some((d) => d.tls ?? front.tls.enabled);
-      if (tls) {
+      if (tls && front.tls.acme) {
+        // the state dir's acme/<env>/ seen from render/<env>/, where compose runs (state/paths.ts)
+        const acme = `../../acme/${stack.env}`;
+        volumes.push(`${acme}/live:${ACME_CERTS}:ro`, `${acme}/webroot:${ACME_WEBROOT}:ro`);
+      } else if (tls) {
         if (front.tls.certs_dir.startsWith('/etc/letsencrypt/')) volumes.push('/etc/letsencrypt:/etc/letsencrypt:ro');
-        volumes.push('/var/www/certbot:/var/www/certbot:ro');
+        volumes.push(`${ACME_WEBROOT}:${ACME_WEBROOT}:ro`);
       }
       if (front.domains.some((d) => d.basic_auth)) volumes.push(`\${${HTPASSWD_VAR}:-./htpasswd}:/etc/nginx/htpasswd:ro`);
     } else {

@@ -44,3 +44,8 @@ export function dockerNetworkName(stack: Stack, net: string): string {
 export function domainTls(front: Front, d: Domain): boolean {
   return d.tls ?? front.tls.enabled;
 }
+
+/** Where the nginx front serves the HTTP-01 challenge path from. */
+export const ACME_WEBROOT = '/var/www/certbot';
+/** Where the nginx front finds the certificates lifeops obtained itself (front.tls.acme): acme/<env>/live of the state dir, read-only. */
+export const ACME_CERTS = '/etc/lifeops/certs';

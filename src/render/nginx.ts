@@ -6,13 +6,23 @@ import type { RenderedFile, RenderContext } from './types.js';
 import { renderTemplate } from './templates.js';
 import { ConfigError } from '../errors.js';
 import { renderedHeader } from './header.js';
-import { upstreamPort, locationPort, domainTls } from './front.js';
+import { upstreamPort, locationPort, domainTls, ACME_CERTS, ACME_WEBROOT } from './front.js';
 import { maintenanceServerLines } from './maintenance.js';
 
 type Domain = Front['domains'][number];
 
 export const NGINX_HTPASSWD = '/etc/nginx/htpasswd';
-export const ACME_WEBROOT = '/var/www/certbot';
+
+/**
+ * Whether a domain is served over HTTPS. With front.tls.acme, only once its
+ * certificate is installed: until then it stays on HTTP, which also answers
+ * the CA's HTTP-01 challenge.
+ */
+export function servesTls(front: Front, d: Domain, certified: readonly string[] | undefined): boolean {
+  return domainTls(front, d) && (!front.tls.acme || Boolean(certified?.includes(d.name)));
+}
+
+const challengeLocation = [`location /.well-known/acme-challenge/ {`, `    root ${ACME_WEBROOT};`, '}'];
 
 const lines = (xs: string[], spaces = 4) => xs.map((l) => (l ? ' '.repeat(spaces) + l : l)).join('\n');
 
@@ -119,8 +129,10 @@ export const WEBSOCKET_TIMEOUT = '3600s';
 
 const slash = (p: string) => (p.endsWith('/') ? p : p + '/');
 
-function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean, domainIndex: number): string {
-  const tls = domainTls(front, d);
+function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean, domainIndex: number, certified: readonly string[] | undefined): string {
+  const tls = servesTls(front, d, certified);
+  const awaitingCert = domainTls(front, d) && !tls;
+  const certsDir = front.tls.acme ? ACME_CERTS : front.tls.certs_dir;
   const port = upstreamPort(stack, d);
   const names = [d.name, ...d.aliases].join(' ');
   const def = isDefault ? ' default_server' : '';
@@ -133,7 +145,7 @@ function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean, dom
       [
         'server {',
         lines([`listen ${front.listen_port}${def};`, `server_name ${names};`, '']),
-        lines([`location /.well-known/acme-challenge/ {`, `    root ${ACME_WEBROOT};`, '}', ...health, 'location / {', '    return 301 https://$host$request_uri;', '}']),
+        lines([...challengeLocation, ...health, 'location / {', '    return 301 https://$host$request_uri;', '}']),
         '}',
       ].join('\n') + '\n\n';
   }
@@ -143,8 +155,8 @@ function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean, dom
   const tlsBlock = tls
     ? '\n' +
       lines([
-        `ssl_certificate ${front.tls.certs_dir}/${d.name}/fullchain.pem;`,
-        `ssl_certificate_key ${front.tls.certs_dir}/${d.name}/privkey.pem;`,
+        `ssl_certificate ${certsDir}/${d.name}/fullchain.pem;`,
+        `ssl_certificate_key ${certsDir}/${d.name}/privkey.pem;`,
         'ssl_protocols TLSv1.2 TLSv1.3;',
         'ssl_prefer_server_ciphers off;',
         'ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;',
@@ -221,7 +233,8 @@ function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean, dom
     api_location: api,
     path_locations: paths,
     maintenance: '\n' + lines(maintenanceServerLines(stack, d, headers)) + '\n',
-    health_location: health.length ? lines(health) + '\n' : '',
+    // a domain waiting for its first certificate: HTTP only, with the challenge path
+    health_location: awaitingCert || health.length ? lines([...(awaitingCert ? challengeLocation : []), ...health]) + '\n' : '',
     general_limit: limit('general'),
     auth,
     upstream: d.upstream,
@@ -230,7 +243,7 @@ function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean, dom
   });
 }
 
-export function renderNginx(stack: Stack, _ctx?: RenderContext): RenderedFile[] {
+export function renderNginx(stack: Stack, ctx?: RenderContext): RenderedFile[] {
   const front = stack.front;
   if (!front || front.kind !== 'nginx') return [];
   const files: RenderedFile[] = [{ path: 'nginx/nginx.conf', content: mainConf(stack, front) }];
@@ -241,7 +254,7 @@ export function renderNginx(stack: Stack, _ctx?: RenderContext): RenderedFile[] 
       throw ConfigError.at(['front', 'domains', i, 'name'], `${d.name} is listed twice (also front.domains.${first}.name); valid: a name no other domain has (add a second name to aliases)`);
     }
     seen.set(d.name, i);
-    files.push({ path: `nginx/conf.d/${d.name}.conf`, content: siteConf(stack, front, d, i === 0, i) });
+    files.push({ path: `nginx/conf.d/${d.name}.conf`, content: siteConf(stack, front, d, i === 0, i, ctx?.certified) });
   });
   return files;
 }

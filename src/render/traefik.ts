@@ -88,7 +88,12 @@ export function renderTraefik(stack: Stack, _ctx?: RenderContext): RenderedFile[
   const anyTls = front.domains.some((d) => domainTls(front, d));
   let certresolver = '';
   if (anyTls) {
-    const email = front.tls.letsencrypt_email;
+    // front.tls.acme names the CA (any RFC 8555 directory) and the contact; Traefik's own ACME client then obtains and renews
+    const acme = front.tls.acme;
+    const email = acme?.email ?? front.tls.letsencrypt_email;
+    if (acme?.ca_bundle) {
+      throw ConfigError.at(['front', 'tls', 'acme', 'ca_bundle'], 'the traefik front talks to the CA with its own client, which lifeops does not hand a CA bundle; valid: no ca_bundle with front.kind traefik (a public CA needs none), or front.kind nginx', 'remove front.tls.acme.ca_bundle, or use the nginx front');
+    }
     if (!email || !EMAIL.test(email)) {
       throw ConfigError.at(
         ['front', 'tls', 'letsencrypt_email'],
@@ -102,6 +107,7 @@ export function renderTraefik(stack: Stack, _ctx?: RenderContext): RenderedFile[
       '    acme:',
       `      email: "${email}"`,
       `      storage: "${TRAEFIK_ACME}"`,
+      ...(acme ? [`      caServer: "${acme.directory}"`] : []),
       '      httpChallenge:',
       '        entryPoint: web',
     ].join('\n');

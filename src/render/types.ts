@@ -14,6 +14,8 @@ export interface RenderedFile {
 export interface RenderContext {
   /** absolute path of the folder the files will be written to (for relative mounts) */
   renderDir: string;
+  /** front.tls.acme: the domains whose certificate is installed (only those are served over HTTPS; the others stay on HTTP) */
+  certified?: string[];
 }
 
 export type Renderer = (stack: Stack, ctx: RenderContext) => RenderedFile[];

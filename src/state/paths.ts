@@ -12,10 +12,11 @@
 //   offsite/<env>.json        the off-site copies made (repository -> backup -> snapshot), attempts, the check rotation
 //   cache/restic/             restic's cache for the off-site repositories
 //   cache/stack-<h>.json      the last parse of a stack file, found by its bytes' hash (status reads it)
+//   acme/<env>/               front.tls.acme: the ACME account, live/<domain>/ key and certificate, the HTTP-01 webroot, renewal attempts (state/certs.ts)
 import path from 'node:path';
 
 /** The names lifeops writes at the top of a state folder (this list, and swarm-paths.ts): what tightening a loose one touches, never anything else in it. */
-export const STATE_ENTRIES = ['render', 'releases', 'releases.jsonl', 'logs', 'locks', 'migrations', 'backups', 'drills', 'status', 'cache', 'swarm-backups'] as const;
+export const STATE_ENTRIES = ['render', 'releases', 'releases.jsonl', 'logs', 'locks', 'migrations', 'backups', 'drills', 'status', 'cache', 'swarm-backups', 'acme'] as const;
 
 export const renderDir = (stateDir: string, env: string) => path.join(stateDir, 'render', env);
 /** Maintenance mode's folder: inside the rendered nginx folder, which the front bind-mounts whole. */
@@ -36,3 +37,5 @@ export const stackParseCacheFile = (stateDir: string, stackFileKey: string) => p
 export const offsiteFile = (stateDir: string, env: string) => path.join(stateDir, 'offsite', `${env}.json`);
 export const disasterFile = (stateDir: string, env: string) => path.join(stateDir, 'disaster', `${env}.json`);
 export const resticCacheDir = (stateDir: string) => path.join(stateDir, 'cache', 'restic');
+/** acme/<env>/: what lifeops' ACME client keeps for one environment (state/certs.ts names what is inside). */
+export const acmeDir = (stateDir: string, env: string) => path.join(stateDir, 'acme', env);

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { STATE_ENTRIES } from './paths.js';
 import { PRIVATE_DIR, mkdirPrivate, tightenTree } from '../util/private-files.js';
 
-/** render/<env>/: what it holds is mounted into containers and keeps its own modes (flows/render.ts sets them). */
-const containerReadable = (rel: string) => /^render\/[^/]+$/.test(rel);
+/** render/<env>/ and acme/<env>/: what they hold is mounted into containers and keeps its own modes (flows/render.ts, state/certs.ts set them). */
+const containerReadable = (rel: string) => /^(render|acme)\/[^/]+$/.test(rel);
 
 /**
  * The state folder, 0700. One found looser was made by an older version (or
