@@ -20,6 +20,8 @@ import { reloadMonitoring } from './monitoring-reload.js';
 import { notify } from './notify.js';
 import { takeBackup } from './backup.js';
 import { applyRetention } from './retention.js';
+import { prune } from './prune.js';
+import { mb } from '../plan/prune.js';
 import { endpointChecks } from './health.js';
 import { waitHealthy } from './wait.js';
 import { undoDeploy } from './deploy-undo.js';
@@ -151,6 +153,11 @@ export async function execute(
       case 'retention':
         // only after a release succeeded: a failed one keeps every backup as evidence
         return void (await applyRetention(run, stack, opts.stateDir).catch((e: Error) => run.say(`warning: retention: ${e.message.split('\n')[0]} (the release is live)`)));
+      case 'prune':
+        // the release is live: pruning only reports, never fails it
+        return void (await prune(stack, run, { stateDir: opts.stateDir })
+          .then((r) => r.removed_images.length + r.removed_containers.length && run.say(`pruned ${r.removed_images.length} image(s) (${mb(r.bytes)}), ${r.removed_containers.length} container(s)`))
+          .catch((e: Error) => run.say(`warning: prune: ${e.message.split('\n')[0]} (the release is live)`)));
       case 'notify':
         return notify(stack, run, { env: stack.env, project: stack.project, version: d.version, outcome: 'success', run_id: run.id, duration_ms: run.io.now().getTime() - started.getTime(), user });
     }

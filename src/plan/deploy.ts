@@ -65,6 +65,7 @@ export type DeployStep =
   | { kind: 'checks'; title: string; smoke: boolean }
   | { kind: 'record'; title: string }
   | { kind: 'retention'; title: string }
+  | { kind: 'prune'; title: string; keep_releases: number }
   | { kind: 'notify'; title: string; targets: string[] };
 
 /**
@@ -229,6 +230,7 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   steps.push({ kind: 'record', title: 'record the release' });
   if (stack.deploy.hooks.post_deploy.length) steps.push({ kind: 'hooks', title: 'hooks: post-deploy', phase: 'post_deploy', commands: stack.deploy.hooks.post_deploy });
   if (steps.some((s) => s.kind === 'backup')) steps.push({ kind: 'retention', title: 'apply backup retention' });
+  if (stack.deploy.prune) steps.push({ kind: 'prune', title: `prune the stack's images and stopped containers no kept release (newest ${stack.deploy.keep_releases}) or backup refers to`, keep_releases: stack.deploy.keep_releases });
   if (stack.deploy.notifications.length) steps.push({ kind: 'notify', title: 'notify', targets: stack.deploy.notifications.map((n) => n.type) });
 
   return {
