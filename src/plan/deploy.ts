@@ -198,11 +198,12 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   if (stack.migrations && f.newMigrations) {
     const m = stack.migrations;
     const command = Array.isArray(m.command) ? m.command : ['sh', '-c', m.command];
-    const imageChanged = !rollout.unchanged.includes(m.service);
-    if (f.newMigrations.length || imageChanged) {
+    // migrations.path lists every migration file and the last release recorded which it applied:
+    // with none new there is nothing to run (a new image alone brings no migration)
+    if (f.newMigrations.length) {
       const n = f.newMigrations.length;
       steps.push({ kind: 'migrate', title: `migrations: ${shellQuote(command)} in a one-off ${m.service} container (${n} new file${n === 1 ? '' : 's'})`, service: m.service, argv: composeRun(f.compose, f.target, m.service, command), newFiles: n });
-    } else notes.push('migrations: nothing new and the image is unchanged');
+    } else notes.push(`migrations: no new file in ${m.path} since the last release: no migrations container`);
   }
 
   // new containers beside the running ones, then the old ones stop (see flows/rollout.ts)
@@ -230,7 +231,9 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   steps.push({ kind: 'record', title: 'record the release' });
   if (stack.deploy.hooks.post_deploy.length) steps.push({ kind: 'hooks', title: 'hooks: post-deploy', phase: 'post_deploy', commands: stack.deploy.hooks.post_deploy });
   if (steps.some((s) => s.kind === 'backup')) steps.push({ kind: 'retention', title: 'apply backup retention' });
-  if (stack.deploy.prune) steps.push({ kind: 'prune', title: `prune the stack's images and stopped containers no kept release (newest ${stack.deploy.keep_releases}) or backup refers to`, keep_releases: stack.deploy.keep_releases });
+  // only after a deploy that built or replaced something: an unchanged one leaves nothing new behind
+  const replaced = builds.length > 0 || rollout.rolling.length > 0 || rollout.recreate.length > 0;
+  if (stack.deploy.prune && replaced) steps.push({ kind: 'prune', title: `prune the stack's images and stopped containers no kept release (newest ${stack.deploy.keep_releases}) or backup refers to`, keep_releases: stack.deploy.keep_releases });
   if (stack.deploy.notifications.length) steps.push({ kind: 'notify', title: 'notify', targets: stack.deploy.notifications.map((n) => n.type) });
 
   return {

@@ -136,8 +136,8 @@ describe('the executor runs exactly the plan (recording port)', () => {
     const lane = `compose ${compose.kind}`;
     it(`${lane}: a version change: web rolls (scale up, stop and remove the old, scale back), worker recreated, migrations run`, async () => {
       const t = setup(compose, SERVICES);
-      const plan = planDeploy(t.facts({ hashes: { ...Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])), web: 'new-web', worker: 'new-worker' }, imageIds: { ...Object.fromEntries(SERVICES.map((s) => [s, `sha256:${s}`])), web: 'sha256:v9', worker: 'sha256:v9' } }));
-      expect(plan.steps.map((s) => s.kind)).toEqual(expect.arrayContaining(['migrate', 'roll', 'up-apps']));
+      const plan = planDeploy(t.facts({ hashes: { ...Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])), web: 'new-web', worker: 'new-worker' }, imageIds: { ...Object.fromEntries(SERVICES.map((s) => [s, `sha256:${s}`])), web: 'sha256:v9', worker: 'sha256:v9' }, newMigrations: ['0002_referrer.sql'] }));
+      expect(plan.steps.map((s) => s.kind)).toEqual(expect.arrayContaining(['migrate', 'roll', 'up-apps', 'prune']));
       await execute(t.d, plan, compose, undefined, new Date(), result);
       expect(t.rec.changes()).toEqual(plannedChanges(plan));
       // the old web container is gone, a new one serves
