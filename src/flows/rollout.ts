@@ -202,7 +202,7 @@ export async function rollingUpdate(ctx: RolloutCtx, step: RollStep): Promise<vo
       });
     }
   }
-  await exec(ctx, `${name}: scale back to ${n} in compose`, step.scaleBack);
+  if (step.scaleBack) await exec(ctx, `${name}: scale back to ${n} in compose`, step.scaleBack);
 }
 
 /** Roll web services, then `up -d --no-deps` the other changed app services (a first deploy: `up -d` of everything). */

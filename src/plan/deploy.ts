@@ -57,7 +57,7 @@ export type DeployStep =
   | { kind: 'wait-infra'; title: string }
   | { kind: 'migrate'; title: string; service: string; argv: string[]; newFiles: number }
   | RollStep
-  | { kind: 'up-apps'; title: string; services: string[]; argv: string[] }
+  | { kind: 'up-apps'; title: string; services: string[]; argv: string[]; besideRoll?: boolean }
   | { kind: 'reload-front'; title: string; service: string; reason: string }
   | { kind: 'up-monitoring'; title: string; services: string[]; argv: string[] }
   | ReloadMonitoringStep
@@ -82,7 +82,13 @@ export interface RollStep {
   argv: string[];
   /** the containers found for the service (every state), each with its stop and remove commands */
   retire: { id: string; name: string; running: boolean; stop: string[]; rm: string[] }[];
-  scaleBack: string[];
+  /**
+   * Only when none of the old containers runs (they are then left as they
+   * are): compose back to `want`. Otherwise every old container is removed,
+   * the new ones are exactly `want`, and compose keeps no scale of its own:
+   * there is nothing to scale back.
+   */
+  scaleBack?: string[];
   /** seconds given to a container to stop after SIGTERM */
   grace_s: number;
 }
@@ -99,7 +105,7 @@ export function planRoll(stack: Stack, compose: ComposeCli, target: ComposeTarge
     service: name,
     argv: composeScale(compose, target, name, running + want),
     retire: mine.map((c) => ({ id: c.id, name: c.name, running: c.state === 'running', stop: dockerStop(c.id, grace), rm: dockerRm(c.id) })),
-    scaleBack: composeScale(compose, target, name, want),
+    ...(running ? {} : { scaleBack: composeScale(compose, target, name, want) }),
     grace_s: grace,
   };
 }
@@ -150,6 +156,13 @@ export function datastoresToStart(stack: Pick<Stack, 'postgres' | 'redis' | 'ser
 const WHY: Record<DataToStart['state'], string> = { stopped: 'stopped', 'volume kept': 'no container, its volume kept', new: 'no container and no data yet: a new one' };
 /** "db: stopped; cache: no container, its volume kept" */
 export const dataToStartWhy = (start: DataToStart[]) => start.map((d) => `${d.service}: ${WHY[d.state]}`).join('; ');
+
+/** `name` depends on one of `others`, directly or through its own dependencies. */
+export function dependsOnAny(stack: Pick<Stack, 'services'>, name: string, others: string[], seen = new Set<string>()): boolean {
+  if (seen.has(name)) return false;
+  seen.add(name);
+  return Object.keys(stack.services[name]?.depends_on ?? {}).some((dep) => others.includes(dep) || dependsOnAny(stack, dep, others, seen));
+}
 
 export function planDeploy(f: DeployFacts): DeployPlan {
   const { stack } = f;
@@ -215,7 +228,9 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   } else if (apps.length) {
     // --no-deps: compose v2 would otherwise recreate the services these depend
     // on or that depend on them (the front, whose container must stay)
-    steps.push({ kind: 'up-apps', title: `compose up --no-deps ${apps.join(', ')}`, services: apps, argv: composeUpNoDeps(f.compose, f.target, apps) });
+    // apps that depend on no rolling service are recreated while the rolls run (as one `compose up` of both would)
+    const besideRoll = rollout.rolling.length > 0 && !apps.some((a) => dependsOnAny(stack, a, rollout.rolling));
+    steps.push({ kind: 'up-apps', title: `compose up --no-deps ${apps.join(', ')}${besideRoll ? ` (while ${rollout.rolling.join(', ')} roll${rollout.rolling.length > 1 ? '' : 's'})` : ''}`, services: apps, argv: composeUpNoDeps(f.compose, f.target, apps), ...(besideRoll ? { besideRoll } : {}) });
   }
   if (stack.front?.kind === 'nginx' && rollout.unchanged.includes(stack.front.service) && f.frontChanged !== false) {
     const reason = f.frontChanged === 'unknown' ? 'no earlier release to compare with' : 'its configuration changed';
@@ -262,7 +277,7 @@ export function formatDeployPlan(plan: DeployPlan): string[] {
     if ('argv' in s) lines.push(`      $ ${shellQuote(s.argv)}`);
     if (s.kind === 'roll') {
       for (const c of s.retire) lines.push(`      $ ${shellQuote(c.stop)}`, `      $ ${shellQuote(c.rm)}`);
-      lines.push(`      $ ${shellQuote(s.scaleBack)}`);
+      if (s.scaleBack) lines.push(`      $ ${shellQuote(s.scaleBack)}`);
     }
     if (s.kind === 'hooks') for (const c of s.commands) lines.push(`      $ sh -c ${shellQuote([c])}`);
     if (s.kind === 'reload-monitoring') lines.splice(lines.length - 1, 0, `      $ ${shellQuote(['docker', 'exec', s.container, ...s.check])}`);

@@ -58,9 +58,17 @@ export function nginxLiteral(value: string): string {
   return value.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\$/g, () => `\${${NGINX_DOLLAR_VAR}}`);
 }
 
+/**
+ * Set on every answer the front proxied from an upstream (nginx leaves out a
+ * header whose value is empty, and $upstream_status is empty for what the
+ * front answers itself): the smoke test and `status` require it, so a
+ * placeholder, a default server or the front's own page cannot pass for the app.
+ */
+export const UPSTREAM_MARKER_HEADER = 'X-Lifeops-Upstream-Status';
+
 function securityHeaders(front: Front, tls: boolean): string[] {
   const h = front.security_headers;
-  const out: string[] = [];
+  const out: string[] = [`add_header ${UPSTREAM_MARKER_HEADER} $upstream_status always;`];
   if (tls && h.hsts) out.push('add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;');
   out.push(
     `add_header X-Frame-Options ${h.frame_options} always;`,
