@@ -5,7 +5,7 @@
 // this plan; a real deploy hands the same plan to the executor.
 import type { Stack } from '../config/schema.js';
 import { composeRun, composeScale, composeStartAsIs, composeUp, composeUpNoDeps, dockerRm, dockerStop, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
-import { parseDuration } from '../util/units.js';
+import { stopGraceSeconds } from '../config/grace.js';
 import { keepAdopted } from './adopt.js';
 import { APP_ROLES, expectedServices, planRollout, type ObservedContainer, type RolloutPlan, type ServiceDecision } from './rollout.js';
 import { monitoringServices, planMonitoringReloads, type ReloadMonitoringStep } from './monitoring.js';
@@ -98,7 +98,7 @@ export function planRoll(stack: Stack, compose: ComposeCli, target: ComposeTarge
   const mine = containers.filter((c) => c.service === name);
   const running = mine.filter((c) => c.state === 'running').length;
   const want = Math.max(1, stack.services[name].replicas);
-  const grace = Math.ceil(parseDuration(stack.services[name].stop_grace_period ?? '10s') / 1000);
+  const grace = stopGraceSeconds(stack.services[name]);
   return {
     kind: 'roll',
     title: `roll ${name}: ${want} new beside ${running} running, then stop the old`,

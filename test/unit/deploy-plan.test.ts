@@ -70,7 +70,7 @@ describe('the deploy plan', () => {
       '   2. render 9 files',
       '   3. roll web: 1 new beside 1 running, then stop the old',
       '      $ docker compose -p demo-local -f /s/render/local/docker-compose.yml up -d --no-recreate --scale web=2 web',
-      '      $ docker stop -t 10 id-web',
+      '      $ docker stop -t 25 id-web',
       '      $ docker rm id-web',
       '   4. compose up --no-deps worker (while web rolls)',
       '      $ docker compose -p demo-local -f /s/render/local/docker-compose.yml up -d worker',
