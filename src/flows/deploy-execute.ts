@@ -39,7 +39,7 @@ const ENDPOINT_RETRY_MS = 30_000;
  * domain leaves to the front itself is taken without it; when that is all
  * there is, `/` must come from the app (any status below 500).
  */
-async function frontSmoke(stack: Stack, containers: ContainerState[]): Promise<string> {
+export async function frontSmoke(stack: Stack, containers: ContainerState[]): Promise<string> {
   if (!stack.front) return 'no front';
   const front = containers.find((c) => c.service === stack.front!.service && c.state === 'running');
   if (!front) throw new OperationError(`front service ${stack.front.service} is not running`);
