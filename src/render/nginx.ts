@@ -141,6 +141,8 @@ function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean, dom
       [
         'server {',
         lines([`listen ${front.listen_port}${def};`, `server_name ${names};`, '']),
+        // maintenance answers plain HTTP too (rather than a redirect to the 503); certificate renewals still pass
+        lines(maintenanceServerLines(stack, d, securityHeaders(front, false), ['/.well-known/acme-challenge/'])),
         lines([`location /.well-known/acme-challenge/ {`, `    root ${ACME_WEBROOT};`, '}', ...health, 'location / {', '    return 301 https://$host$request_uri;', '}']),
         '}',
       ].join('\n') + '\n\n';
