@@ -76,3 +76,10 @@ export class InterruptedError extends LifeopsError {
     super(message, signal === 'SIGINT' ? 130 : 143, hint);
   }
 }
+
+/** Not enough free space on the engine's data root for the images a deploy would build or pull: exit 2, refused before anything changed. */
+export class DiskSpaceError extends LifeopsError {
+  constructor(message: string, hint?: string) {
+    super(message, 2, hint);
+  }
+}

@@ -131,6 +131,23 @@ export function listBackups(dir: string, project: string, env?: string): BackupS
 }
 
 /**
+ * The images (reference and recorded id) named by every complete backup in
+ * the folder, whatever its project: pruning keeps them all, so a shared
+ * backup.dir only ever keeps more.
+ */
+export function backupImages(dir: string): { image: string; id?: string }[] {
+  if (!existsSync(dir)) return [];
+  const out: { image: string; id?: string }[] = [];
+  for (const n of readdirSync(dir)) {
+    if (n.startsWith('.')) continue;
+    const m = readManifest(dir, n);
+    if (!m || m.id !== n) continue;
+    for (const img of Object.values(m.release?.images ?? {})) out.push({ image: img.image, ...(img.id ? { id: img.id } : {}) });
+  }
+  return out;
+}
+
+/**
  * Delete one backup: the manifest first, so a half-deleted folder is never
  * listed as a backup; then its verified mark.
  */

@@ -32,6 +32,7 @@ const maintenance = () => import('./handlers/maintenance.js');
 const hosts = () => import('./handlers/hosts.js');
 const restore = () => import('./handlers/restore.js');
 const certs = () => import('./handlers/certs.js');
+const pruneCmd = () => import('./handlers/prune.js');
 
 export function declareCommands(program: Command, act: Act): void {
   program
@@ -143,6 +144,15 @@ export function declareCommands(program: Command, act: Act): void {
     .option('--json', 'print what was done (the last backup: id, folder, verified row counts) as JSON')
     .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
     .action(act(down, (m, cli, o) => m.downCommand(cli, o)));
+
+  program
+    .command('prune')
+    .description("remove the stack's images and stopped containers that no kept release (deploy.keep_releases) or backup refers to, and older releases' rendered files; only images carrying the stack's lifeops.stack label, never build cache")
+    .addOption(envOption())
+    .option('--dry-run', 'print what would be removed and why, change nothing')
+    .option('--json', 'print the decision and what was removed as JSON')
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
+    .action(act(pruneCmd, (m, cli, o) => m.pruneCommand(cli, o)));
 
   program
     .command('history')

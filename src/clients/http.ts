@@ -21,6 +21,8 @@ export interface LoopbackAnswer {
   /** the first 200 characters of the body */
   excerpt: string;
   duration_ms: number;
+  /** response headers, names in lower case */
+  headers: Record<string, string | string[] | undefined>;
 }
 
 /** GET http(s)://127.0.0.1:PORT/PATH; rejects on no answer within the deadline or a refused connection. */
@@ -45,7 +47,7 @@ export function httpGetLoopback(p: HttpProbe): Promise<LoopbackAnswer> {
         });
         res.on('end', () => {
           clearTimeout(deadline);
-          resolve({ status: res.statusCode ?? 0, excerpt: body.trim().slice(0, 200), duration_ms: Math.round(performance.now() - t0) });
+          resolve({ status: res.statusCode ?? 0, excerpt: body.trim().slice(0, 200), duration_ms: Math.round(performance.now() - t0), headers: res.headers });
         });
         res.on('error', (e) => (clearTimeout(deadline), reject(e)));
       },
@@ -81,12 +83,14 @@ export interface HttpAnswer {
   status: number;
   ok: boolean;
   body: string;
+  /** response headers, names in lower case */
+  headers: Record<string, string>;
 }
 
 export async function httpGet(url: string, opts: { timeoutMs: number; headers?: Record<string, string>; followRedirects?: boolean }): Promise<HttpAnswer> {
   const res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs), headers: opts.headers, redirect: opts.followRedirects === false ? 'manual' : 'follow' });
   const body = await res.text();
-  return { status: res.status, ok: res.ok, body };
+  return { status: res.status, ok: res.ok, body, headers: Object.fromEntries(res.headers) };
 }
 
 /** POST a body; only the status comes back (a webhook's answer is not read). */

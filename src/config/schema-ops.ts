@@ -204,6 +204,10 @@ export const deploySchema = z
     version: z.string().default('latest').describe('default app version, interpolated as ${VERSION}'),
     min_free_disk_mb: numeric(z.number().int().min(0)).default(1024),
     smoke_test: z.boolean().default(true),
+    keep_releases: numeric(z.number().int().min(1).max(100))
+      .default(5)
+      .describe('successful releases per environment kept for `rollback --release`: their rendered files and images; older ones are pruned after each deploy and by `lifeops prune`'),
+    prune: z.boolean().default(true).describe('after a successful deploy, remove the images and stopped containers of this stack that no kept release or backup refers to'),
     hooks: z.object({ pre_deploy: hookList, post_deploy: hookList, on_failure: hookList }).strict().default({ pre_deploy: [], post_deploy: [], on_failure: [] }),
     notifications: z
       .array(z.object({ type: z.enum(['slack', 'webhook']), url: z.string() }).strict())

@@ -6,6 +6,7 @@ import type { Stack } from '../config/schema.js';
 import { OperationError, LifeopsError } from '../errors.js';
 import type { ContainerState } from '../clients/docker.js';
 import { httpGet, httpGetLoopback } from '../clients/http.js';
+import { UPSTREAM_MARKER_HEADER } from '../render/nginx.js';
 import { buildEnv, composeEnv, type ComposeCli } from '../commands/compose.js';
 import type { Run } from './context.js';
 import { recordRelease, type ReleaseRecord } from '../state/ledger.js';
@@ -20,6 +21,8 @@ import { reloadMonitoring } from './monitoring-reload.js';
 import { notify } from './notify.js';
 import { takeBackup } from './backup.js';
 import { applyRetention } from './retention.js';
+import { prune } from './prune.js';
+import { mb } from '../plan/prune.js';
 import { endpointChecks } from './health.js';
 import { waitHealthy } from './wait.js';
 import { undoDeploy } from './deploy-undo.js';
@@ -30,7 +33,15 @@ import type { Changes, DeployInputs, DeployResult } from './deploy-types.js';
 /** How long failing endpoint checks are retried after a rollout before the release counts as failed. */
 const ENDPOINT_RETRY_MS = 30_000;
 
-async function frontSmoke(stack: Stack, containers: ContainerState[], servedOverTls: boolean): Promise<string> {
+/**
+ * The web service's health and ready paths through the front's published
+ * port. An nginx front marks what it proxied from an upstream
+ * (UPSTREAM_MARKER_HEADER): a 200 without it came from a placeholder, a
+ * default server or the front's own page, and fails. Only a /health the
+ * domain leaves to the front itself is taken without it; when that is all
+ * there is, `/` must come from the app (any status below 500).
+ */
+export async function frontSmoke(stack: Stack, containers: ContainerState[], servedOverTls = false): Promise<string> {
   if (!stack.front) return 'no front';
   const front = containers.find((c) => c.service === stack.front!.service && c.state === 'running');
   if (!front) throw new OperationError(`front service ${stack.front.service} is not running`);
@@ -38,20 +49,34 @@ async function frontSmoke(stack: Stack, containers: ContainerState[], servedOver
   if (!port) return 'front publishes no port on 127.0.0.1; checked from inside the containers only';
   const web = Object.values(stack.services).find((s) => s.role === 'web' && s.http);
   const paths = [web?.http?.health ?? '/health', ...(web?.http?.ready ? [web.http.ready] : [])];
+  const domain = stack.front.domains[0];
+  const frontService = stack.front.service;
+  const marked = stack.front.kind === 'nginx';
+  const ownPage = (p: string) => marked && domain.health === 'front' && p === '/health';
+  const marker = UPSTREAM_MARKER_HEADER.toLowerCase();
+  const notFromApp = (p: string, status: number) =>
+    new OperationError(`smoke test through the front: GET ${p} answered ${status} without the ${UPSTREAM_MARKER_HEADER} header the front sets on what an upstream answered: not the app (a placeholder, a default server or a page of the front's own)`, `check the front's routing of ${domain.name}: lifeops -f ${stack.file} logs ${frontService}`);
   // a domain served over HTTPS redirects plain HTTP: ask through the published 443 with its name (SNI)
   const tlsPort = servedOverTls && front.ports[443];
   if (tlsPort) {
     for (const p of paths) {
-      const res = await httpGetLoopback({ port: tlsPort, path: p, hostHeader: stack.front.domains[0].name, tls: true, timeoutMs: 10_000 });
-      if (res.status < 200 || res.status >= 300) throw new OperationError(`smoke test through the front: GET https://${stack.front.domains[0].name}${p} answered ${res.status}: ${res.excerpt}`);
+      const res = await httpGetLoopback({ port: tlsPort, path: p, hostHeader: domain.name, tls: true, timeoutMs: 10_000 });
+      if (res.status < 200 || res.status >= 300) throw new OperationError(`smoke test through the front: GET https://${domain.name}${p} answered ${res.status}: ${res.excerpt}`);
+      if (marked && !ownPage(p) && !res.headers[marker]) throw notFromApp(p, res.status);
     }
-    return `${paths.join(' and ')} answered 200 through 127.0.0.1:${tlsPort} (HTTPS)`;
+    return `${paths.join(' and ')} answered 200 through 127.0.0.1:${tlsPort} (HTTPS${marked ? ', from the app: marked by the front' : ''})`;
   }
   for (const p of paths) {
-    const res = await httpGet(`http://127.0.0.1:${port}${p}`, { timeoutMs: 10_000, headers: { host: stack.front.domains[0].name } });
+    const res = await httpGet(`http://127.0.0.1:${port}${p}`, { timeoutMs: 10_000, headers: { host: domain.name } });
     if (!res.ok) throw new OperationError(`smoke test through the front: GET ${p} answered ${res.status}: ${res.body.slice(0, 200)}`);
+    if (marked && !ownPage(p) && !res.headers[marker]) throw notFromApp(p, res.status);
   }
-  return `${paths.join(' and ')} answered 200 through 127.0.0.1:${port}`;
+  if (marked && paths.every(ownPage)) {
+    const res = await httpGet(`http://127.0.0.1:${port}/`, { timeoutMs: 10_000, headers: { host: domain.name } });
+    if (!res.headers[marker] || res.status >= 500) throw notFromApp('/', res.status);
+    return `${paths.join(' and ')} answered 200 through 127.0.0.1:${port}, and / came from the app (${res.status})`;
+  }
+  return `${paths.join(' and ')} answered 200 through 127.0.0.1:${port}${marked ? ' (from the app: marked by the front)' : ''}`;
 }
 
 export async function execute(
@@ -176,13 +201,39 @@ export async function execute(
       case 'retention':
         // only after a release succeeded: a failed one keeps every backup as evidence
         return void (await applyRetention(run, stack, opts.stateDir).catch((e: Error) => run.say(`warning: retention: ${e.message.split('\n')[0]} (the release is live)`)));
+      case 'prune':
+        // the release is live: pruning only reports, never fails it
+        return void (await prune(stack, run, { stateDir: opts.stateDir })
+          .then((r) => r.removed_images.length + r.removed_containers.length && run.say(`pruned ${r.removed_images.length} image(s) (${mb(r.bytes)}), ${r.removed_containers.length} container(s)`))
+          .catch((e: Error) => run.say(`warning: prune: ${e.message.split('\n')[0]} (the release is live)`)));
       case 'notify':
         return notify(stack, run, { env: stack.env, project: stack.project, version: d.version, outcome: 'success', run_id: run.id, duration_ms: run.io.now().getTime() - started.getTime(), user });
     }
   };
 
   try {
-    for (const step of plan.steps) await runStep(step);
+    for (let i = 0; i < plan.steps.length; i++) {
+      const step = plan.steps[i];
+      if (step.kind !== 'roll') {
+        await runStep(step);
+        continue;
+      }
+      // the rolls, and beside them the apps the plan lets be recreated meanwhile
+      let j = i;
+      while (plan.steps[j + 1]?.kind === 'roll') j++;
+      const rolls = plan.steps.slice(i, j + 1);
+      const beside = plan.steps[j + 1]?.kind === 'up-apps' && (plan.steps[j + 1] as { besideRoll?: boolean }).besideRoll ? plan.steps[j + 1] : undefined;
+      const results = await Promise.allSettled([
+        (async () => {
+          for (const r of rolls) await runStep(r);
+        })(),
+        ...(beside ? [runStep(beside)] : []),
+      ]);
+      // both ended (none is left running while the undo starts): the first failure is the deploy's
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      i = beside ? j + 1 : j;
+    }
     return result('success', plan);
   } catch (e) {
     const err = e as Error;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdirPrivate } from '../util/private-files.js';
 import type { Stack } from '../config/schema.js';
-import { OperationError } from '../errors.js';
+import { DiskSpaceError, OperationError } from '../errors.js';
 import { detectCompose, runChecked } from '../clients/runner.js';
 import { composeEnv, dockerBuild, secretBuildArgs, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { namedVolumes } from '../render/compose.js';
@@ -35,6 +35,9 @@ import { acmeFront, certifiedDomains } from './certs.js';
 import { ensureWebroot } from '../state/certs.js';
 import { holdMaintenance } from './maintenance.js';
 import type { DeployFlowOptions, DeployInputs, DeployResult } from './deploy-types.js';
+import { checkImageRoom } from './prune.js';
+import { mb } from '../plan/prune.js';
+import type { ContainerState } from '../clients/docker.js';
 
 export type { DeployFlowOptions, DeployResult } from './deploy-types.js';
 
@@ -131,6 +134,24 @@ async function scratchHashes(d: DeployInputs, compose: ComposeCli, transform: (t
   }
 }
 
+/** Pre-flight before any build: room on the engine's data root for the images the plan builds (refused with the figures, exit 2). */
+async function imageRoom(d: DeployInputs, plan: DeployPlan, containers: ContainerState[]): Promise<void> {
+  const images = new Set(plan.steps.flatMap((s) => (s.kind === 'build' ? [s.image] : [])));
+  if (!images.size) return;
+  const builds = imagesToBuild(d.stack).filter((b) => images.has(b.image));
+  const running = Object.fromEntries(containers.filter((c) => c.state === 'running').map((c) => [c.service, c.imageId]));
+  await d.run.step(`pre-flight: room on the Docker data root for ${images.size} image(s) to build`, async () => {
+    const room = await checkImageRoom(d.stack, d.run, builds, running);
+    if (!room) return d.run.info('disk', 'the engine\'s data root is not a local path: not measured');
+    d.run.info('disk', { free: mb(room.free_bytes), needed: mb(room.needed_bytes), images: room.images.map((i) => `${i.image}: ${mb(i.estimate_bytes)} (${i.from})`) });
+    if (room.ok) return;
+    throw new DiskSpaceError(
+      `not enough room on the Docker data root to build ${room.images.map((i) => i.image).join(', ')}: ${mb(room.free_bytes)} free, ${mb(room.needed_bytes)} needed (${room.images.map((i) => `${i.image} about ${mb(i.estimate_bytes)}, from ${i.from}`).join('; ')}; plus deploy.min_free_disk_mb ${d.stack.deploy.min_free_disk_mb} MB left over); nothing was changed`,
+      `free space first: lifeops -f ${d.stack.file} prune --env ${d.stack.env} (old releases' images), or lower deploy.min_free_disk_mb`,
+    );
+  });
+}
+
 export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): Promise<DeployResult> {
   const started = run.io.now();
   // a dry run may read but never change: a change attempted through the effects port throws
@@ -188,6 +209,7 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
     const plan = planDeploy(await observe(d, compose, mplan));
     run.info('plan', plan);
     for (const line of formatDeployPlan(plan)) run.say(line);
+    await imageRoom(d, plan, before);
     if (opts.maintenance) run.say('maintenance mode (--maintenance): on before the first step, off after the last (also after a failure and its undo)');
     run.say('dry run: nothing was changed');
     return result('planned', plan);
@@ -208,6 +230,7 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
     run.say(`plan: ${describePlan(plan.rollout)}`);
     // the front mounts the ACME webroot and certificates from the state dir: they exist before it starts
     if (acmeFront(stack)) ensureWebroot(opts.stateDir, stack.env);
+    await imageRoom(d, plan, before);
     const release = opts.maintenance ? await holdMaintenance(stack, run, opts.stateDir, 'deploy') : undefined;
     try {
       return await execute(d, plan, compose, mplan, started, result);

@@ -109,6 +109,58 @@ async function tail(ctx: RolloutCtx, id: string): Promise<string> {
 /** How long the front may keep a resolved address (nginx `resolver ... valid=`), plus a second of margin. */
 export const DNS_SETTLE_MS = parseDuration(FRONT_RESOLVER_VALID) + 1000;
 
+/** The front container's processes, one `pid title` line each (any image with a shell: nginx writes its process titles into /proc/N/cmdline). */
+const PROCESS_LIST = ['sh', '-c', 'for d in /proc/[0-9]*; do [ -r "$d/cmdline" ] && printf "%s %s\\n" "${d#/proc/}" "$(tr "\\000" " " < "$d/cmdline")"; done; true'];
+
+async function nginxWorkers(ctx: RolloutCtx, container: string): Promise<string[]> {
+  const r = await ctx.docker.exec(container, PROCESS_LIST, 10_000);
+  return r.output.split('\n').filter((l) => / nginx: worker process/.test(l)).map((l) => l.split(' ')[0]);
+}
+
+/**
+ * Before the old containers stop, the front must send new requests to the
+ * new ones. An nginx front is told at once: a graceful reload starts workers
+ * with an empty resolver cache (they resolve the service name to the new
+ * containers' addresses beside the old, and retry the next address once an
+ * old one refuses), and the old workers, which knew only the old addresses,
+ * are waited for until they have finished their requests and exited. Any
+ * other front (or none reachable) waits out its DNS cache instead.
+ */
+async function frontSeesNew(ctx: RolloutCtx, name: string): Promise<void> {
+  const front = ctx.stack.front;
+  const fronts = front?.kind === 'nginx' ? (await ctx.docker.projectContainers(ctx.stack.project)).filter((c) => c.service === front.service && c.state === 'running') : [];
+  if (!fronts.length) {
+    await ctx.run.step(`${name}: let the front pick up the new address (${DNS_SETTLE_MS / 1000}s)`, () => ctx.run.effects.sleep(DNS_SETTLE_MS));
+    return;
+  }
+  await ctx.run.step(`${name}: reload the front (${fronts.map((c) => c.name).join(', ')}) so its workers resolve ${name} afresh, and wait for the old workers to finish`, async () => {
+    const before = await Promise.all(fronts.map((c) => nginxWorkers(ctx, c.id)));
+    if (before.some((pids) => !pids.length)) {
+      // no process list from the front (an image without a shell): its DNS cache is waited out instead
+      ctx.run.info('rollout', { front_workers: 'not listed', instead: `wait ${DNS_SETTLE_MS} ms` });
+      await ctx.run.effects.sleep(DNS_SETTLE_MS);
+      return;
+    }
+    for (const c of fronts) {
+      const r = await ctx.run.effects.execIn(ctx.docker, c.id, nginxReload(NGINX_CONF), 30_000);
+      if (r.exitCode !== 0) {
+        ctx.run.info('rollout', { reload_refused: r.output.trim().split('\n').slice(-2).join(' '), instead: `wait ${DNS_SETTLE_MS} ms` });
+        await ctx.run.effects.sleep(DNS_SETTLE_MS);
+        return;
+      }
+    }
+    // the old workers knew only the old addresses: done when none of them is left (they exit once their requests end)
+    const deadline = Date.now() + 30_000;
+    for (let delay = 25; ; delay = Math.min(delay * 2, 500)) {
+      const now = await Promise.all(fronts.map((c) => nginxWorkers(ctx, c.id)));
+      const left = now.reduce((n, pids, i) => n + pids.filter((p) => before[i].includes(p)).length, 0);
+      if (!left) return;
+      if (Date.now() > deadline) return ctx.run.info('rollout', { old_front_workers_still_running: left, after_ms: 30_000 });
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  });
+}
+
 /**
  * Replace one web service's containers with new ones without a gap, running
  * exactly the commands of its planned step (plan/deploy.ts planRoll).
@@ -142,7 +194,7 @@ export async function rollingUpdate(ctx: RolloutCtx, step: RollStep): Promise<vo
     throw e;
   }
   if (running) {
-    await ctx.run.step(`${name}: let the front pick up the new address (${DNS_SETTLE_MS / 1000}s)`, () => ctx.run.effects.sleep(DNS_SETTLE_MS));
+    await frontSeesNew(ctx, name);
     for (const c of step.retire) {
       await ctx.run.step(`${name}: stop old container ${c.name} (SIGTERM, grace ${step.grace_s}s) and remove it`, async () => {
         await ctx.run.effects.change(c.stop, { timeoutMs: (step.grace_s + 60) * 1000 });
@@ -150,7 +202,7 @@ export async function rollingUpdate(ctx: RolloutCtx, step: RollStep): Promise<vo
       });
     }
   }
-  await exec(ctx, `${name}: scale back to ${n} in compose`, step.scaleBack);
+  if (step.scaleBack) await exec(ctx, `${name}: scale back to ${n} in compose`, step.scaleBack);
 }
 
 /** Roll web services, then `up -d --no-deps` the other changed app services (a first deploy: `up -d` of everything). */

@@ -24,6 +24,7 @@ import type { PitrFact } from '../plan/pitr-status.js';
 import { pitrFact } from './pitr.js';
 import { parseDuration } from '../util/units.js';
 import { domainTls } from '../render/front.js';
+import { UPSTREAM_MARKER_HEADER } from '../render/nginx.js';
 import {
   isPlaceholderImage,
   configuredHostPort,
@@ -137,7 +138,9 @@ async function frontFact(stack: Stack, containers: ContainerState[], deadline: n
   try {
     const timeoutMs = Math.max(500, Math.min(5000, deadline - Date.now()));
     const r = await httpGetLoopback({ port: hostPort, path: urlPath, hostHeader: domain.name, tls, timeoutMs });
-    return { url: url(hostPort), status: r.status, duration_ms: ms(t0), ...(isPlaceholderImage(c.image) ? { placeholder: c.image } : {}) };
+    // an nginx front marks what an upstream answered: its absence is a placeholder, a default server or the front's own page
+    const marked = front.kind === 'nginx' && !(domain.health === 'front' && urlPath === '/health');
+    return { url: url(hostPort), status: r.status, duration_ms: ms(t0), ...(isPlaceholderImage(c.image) ? { placeholder: c.image } : {}), ...(marked ? { from_app: Boolean(r.headers[UPSTREAM_MARKER_HEADER.toLowerCase()]) } : {}) };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const msg = firstLine(e);

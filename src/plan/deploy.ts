@@ -5,7 +5,7 @@
 // this plan; a real deploy hands the same plan to the executor.
 import type { Stack } from '../config/schema.js';
 import { composeRun, composeScale, composeStartAsIs, composeUp, composeUpNoDeps, dockerRm, dockerStop, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
-import { parseDuration } from '../util/units.js';
+import { stopGraceSeconds } from '../config/grace.js';
 import { keepAdopted } from './adopt.js';
 import { APP_ROLES, expectedServices, planRollout, type ObservedContainer, type RolloutPlan, type ServiceDecision } from './rollout.js';
 import { monitoringServices, planMonitoringReloads, type ReloadMonitoringStep } from './monitoring.js';
@@ -58,7 +58,7 @@ export type DeployStep =
   | { kind: 'wait-infra'; title: string }
   | { kind: 'migrate'; title: string; service: string; argv: string[]; newFiles: number }
   | RollStep
-  | { kind: 'up-apps'; title: string; services: string[]; argv: string[] }
+  | { kind: 'up-apps'; title: string; services: string[]; argv: string[]; besideRoll?: boolean }
   | { kind: 'reload-front'; title: string; service: string; reason: string }
   | { kind: 'up-monitoring'; title: string; services: string[]; argv: string[] }
   | ReloadMonitoringStep
@@ -67,6 +67,7 @@ export type DeployStep =
   | { kind: 'certificates'; title: string; domains: string[] }
   | { kind: 'record'; title: string }
   | { kind: 'retention'; title: string }
+  | { kind: 'prune'; title: string; keep_releases: number }
   | { kind: 'notify'; title: string; targets: string[] };
 
 /**
@@ -83,7 +84,13 @@ export interface RollStep {
   argv: string[];
   /** the containers found for the service (every state), each with its stop and remove commands */
   retire: { id: string; name: string; running: boolean; stop: string[]; rm: string[] }[];
-  scaleBack: string[];
+  /**
+   * Only when none of the old containers runs (they are then left as they
+   * are): compose back to `want`. Otherwise every old container is removed,
+   * the new ones are exactly `want`, and compose keeps no scale of its own:
+   * there is nothing to scale back.
+   */
+  scaleBack?: string[];
   /** seconds given to a container to stop after SIGTERM */
   grace_s: number;
 }
@@ -93,14 +100,14 @@ export function planRoll(stack: Stack, compose: ComposeCli, target: ComposeTarge
   const mine = containers.filter((c) => c.service === name);
   const running = mine.filter((c) => c.state === 'running').length;
   const want = Math.max(1, stack.services[name].replicas);
-  const grace = Math.ceil(parseDuration(stack.services[name].stop_grace_period ?? '10s') / 1000);
+  const grace = stopGraceSeconds(stack.services[name]);
   return {
     kind: 'roll',
     title: `roll ${name}: ${want} new beside ${running} running, then stop the old`,
     service: name,
     argv: composeScale(compose, target, name, running + want),
     retire: mine.map((c) => ({ id: c.id, name: c.name, running: c.state === 'running', stop: dockerStop(c.id, grace), rm: dockerRm(c.id) })),
-    scaleBack: composeScale(compose, target, name, want),
+    ...(running ? {} : { scaleBack: composeScale(compose, target, name, want) }),
     grace_s: grace,
   };
 }
@@ -152,6 +159,13 @@ const WHY: Record<DataToStart['state'], string> = { stopped: 'stopped', 'volume 
 /** "db: stopped; cache: no container, its volume kept" */
 export const dataToStartWhy = (start: DataToStart[]) => start.map((d) => `${d.service}: ${WHY[d.state]}`).join('; ');
 
+/** `name` depends on one of `others`, directly or through its own dependencies. */
+export function dependsOnAny(stack: Pick<Stack, 'services'>, name: string, others: string[], seen = new Set<string>()): boolean {
+  if (seen.has(name)) return false;
+  seen.add(name);
+  return Object.keys(stack.services[name]?.depends_on ?? {}).some((dep) => others.includes(dep) || dependsOnAny(stack, dep, others, seen));
+}
+
 export function planDeploy(f: DeployFacts): DeployPlan {
   const { stack } = f;
   const steps: DeployStep[] = [];
@@ -199,11 +213,12 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   if (stack.migrations && f.newMigrations) {
     const m = stack.migrations;
     const command = Array.isArray(m.command) ? m.command : ['sh', '-c', m.command];
-    const imageChanged = !rollout.unchanged.includes(m.service);
-    if (f.newMigrations.length || imageChanged) {
+    // migrations.path lists every migration file and the last release recorded which it applied:
+    // with none new there is nothing to run (a new image alone brings no migration)
+    if (f.newMigrations.length) {
       const n = f.newMigrations.length;
       steps.push({ kind: 'migrate', title: `migrations: ${shellQuote(command)} in a one-off ${m.service} container (${n} new file${n === 1 ? '' : 's'})`, service: m.service, argv: composeRun(f.compose, f.target, m.service, command), newFiles: n });
-    } else notes.push('migrations: nothing new and the image is unchanged');
+    } else notes.push(`migrations: no new file in ${m.path} since the last release: no migrations container`);
   }
 
   // new containers beside the running ones, then the old ones stop (see flows/rollout.ts)
@@ -215,7 +230,9 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   } else if (apps.length) {
     // --no-deps: compose v2 would otherwise recreate the services these depend
     // on or that depend on them (the front, whose container must stay)
-    steps.push({ kind: 'up-apps', title: `compose up --no-deps ${apps.join(', ')}`, services: apps, argv: composeUpNoDeps(f.compose, f.target, apps) });
+    // apps that depend on no rolling service are recreated while the rolls run (as one `compose up` of both would)
+    const besideRoll = rollout.rolling.length > 0 && !apps.some((a) => dependsOnAny(stack, a, rollout.rolling));
+    steps.push({ kind: 'up-apps', title: `compose up --no-deps ${apps.join(', ')}${besideRoll ? ` (while ${rollout.rolling.join(', ')} roll${rollout.rolling.length > 1 ? '' : 's'})` : ''}`, services: apps, argv: composeUpNoDeps(f.compose, f.target, apps), ...(besideRoll ? { besideRoll } : {}) });
   }
   if (stack.front?.kind === 'nginx' && rollout.unchanged.includes(stack.front.service) && f.frontChanged !== false) {
     const reason = f.frontChanged === 'unknown' ? 'no earlier release to compare with' : 'its configuration changed';
@@ -236,6 +253,9 @@ export function planDeploy(f: DeployFacts): DeployPlan {
   steps.push({ kind: 'record', title: 'record the release' });
   if (stack.deploy.hooks.post_deploy.length) steps.push({ kind: 'hooks', title: 'hooks: post-deploy', phase: 'post_deploy', commands: stack.deploy.hooks.post_deploy });
   if (steps.some((s) => s.kind === 'backup')) steps.push({ kind: 'retention', title: 'apply backup retention' });
+  // only after a deploy that built or replaced something: an unchanged one leaves nothing new behind
+  const replaced = builds.length > 0 || rollout.rolling.length > 0 || rollout.recreate.length > 0;
+  if (stack.deploy.prune && replaced) steps.push({ kind: 'prune', title: `prune the stack's images and stopped containers no kept release (newest ${stack.deploy.keep_releases}) or backup refers to`, keep_releases: stack.deploy.keep_releases });
   if (stack.deploy.notifications.length) steps.push({ kind: 'notify', title: 'notify', targets: stack.deploy.notifications.map((n) => n.type) });
 
   return {
@@ -264,7 +284,7 @@ export function formatDeployPlan(plan: DeployPlan): string[] {
     if ('argv' in s) lines.push(`      $ ${shellQuote(s.argv)}`);
     if (s.kind === 'roll') {
       for (const c of s.retire) lines.push(`      $ ${shellQuote(c.stop)}`, `      $ ${shellQuote(c.rm)}`);
-      lines.push(`      $ ${shellQuote(s.scaleBack)}`);
+      if (s.scaleBack) lines.push(`      $ ${shellQuote(s.scaleBack)}`);
     }
     if (s.kind === 'hooks') for (const c of s.commands) lines.push(`      $ sh -c ${shellQuote([c])}`);
     if (s.kind === 'reload-monitoring') lines.splice(lines.length - 1, 0, `      $ ${shellQuote(['docker', 'exec', s.container, ...s.check])}`);

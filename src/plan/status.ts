@@ -106,6 +106,8 @@ export interface FrontFact {
   skipped?: string;
   /** the front container runs the test bed's placeholder image (it answers 200 to anything) */
   placeholder?: string;
+  /** an nginx front's answer carried the header it sets on what an upstream answered (absent: not tellable, e.g. Traefik) */
+  from_app?: boolean;
   duration_ms: number;
 }
 
@@ -299,6 +301,9 @@ export function frontCheck(fr: FrontFact): Check {
   const base = { check: 'front readiness', duration_ms: fr.duration_ms };
   if (fr.skipped) return { ...base, level: 'OK', message: `skipped: ${fr.skipped}` };
   if (fr.error) return { ...base, level: 'CRITICAL', message: `${fr.url}: no answer through the front (${fr.error})` };
+  if (fr.from_app === false) {
+    return { ...base, level: 'CRITICAL', message: `${fr.url} answered ${fr.status}, but not from the app: the front's mark of an upstream answer is missing (a placeholder, a default server or a page of the front's own)` };
+  }
   if (fr.status !== undefined && fr.status >= 200 && fr.status < 300 && fr.placeholder) {
     return { ...base, level: 'WARNING', message: `${fr.url} answered ${fr.status} from a PLACEHOLDER front (${fr.placeholder}): the path through the front is not tested` };
   }

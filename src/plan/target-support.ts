@@ -41,6 +41,9 @@ const SWARM: Record<string, Record<string, { flag: string; check?: Check; why: s
   down: {
     '*': { flag: 'down', why: 'the swarm target has no down yet; `docker stack rm PROJECT` on a manager removes the services (volumes stay)' },
   },
+  prune: {
+    '*': { flag: 'prune', why: "swarm nodes each keep their own images; prune them on each node (docker image rm), lifeops prunes compose targets only" },
+  },
   maintenance: {
     '*': { flag: 'maintenance', why: MAINTENANCE_WHY },
   },

@@ -3,6 +3,7 @@
 // project name passed with -p. Secret values never appear: a value that came
 // from a secret variable is written as its ${VAR} reference, and compose
 // reads the value from the environment lifeops gives it.
+import { renderedStopGrace } from '../config/grace.js';
 import { mapImage } from '../config/images.js';
 import path from 'node:path';
 import type { Service, Stack } from '../config/schema.js';
@@ -212,7 +213,8 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   if (svc.stdin_open !== undefined) out.stdin_open = svc.stdin_open;
   if (svc.tty !== undefined) out.tty = svc.tty;
   out.restart = svc.restart;
-  if (svc.stop_grace_period) out.stop_grace_period = svc.stop_grace_period;
+  const grace = renderedStopGrace(svc); // gunicorn's graceful_timeout plus a margin at least
+  if (grace) out.stop_grace_period = grace;
   // network_mode (host, service:NAME) and networks: exclude each other in compose.
   if (svc.compose?.network_mode === undefined) out.networks = networksWithAlias(stack, name, svc);
   const logging = svc.logging ?? { max_size: '10m', max_file: 3 };

@@ -59,7 +59,7 @@ export function exemptPaths(stack: Stack, d: Domain): string[] {
  * page. `headers` are the site's security headers (an add_header in a
  * location hides the server's own). Paths were validated by the schema (urlPath).
  */
-export function maintenanceServerLines(stack: Stack, d: Domain, headers: string[]): string[] {
+export function maintenanceServerLines(stack: Stack, d: Domain, headers: string[], exemptPrefixes: string[] = []): string[] {
   const active = `${NGINX_MAINTENANCE_DIR}/${MAINTENANCE_LINK}`;
   return [
     `${MAINTENANCE_MARKER} (lifeops maintenance on|off): while ${active} points at a page,`,
@@ -69,6 +69,7 @@ export function maintenanceServerLines(stack: Stack, d: Domain, headers: string[
     '    set $lifeops_maintenance on;',
     '}',
     ...exemptPaths(stack, d).flatMap((p) => [`if ($uri = ${p}) {`, '    set $lifeops_maintenance "";', '}']),
+    ...exemptPrefixes.flatMap((p) => [`if ($uri ~ "^${p.replace(/\./g, '\\.')}") {`, '    set $lifeops_maintenance "";', '}']),
     `if ($uri ~ "^${MAINTENANCE_URI.replace(/\./g, '\\.')}") {`,
     '    set $lifeops_maintenance "";',
     '}',

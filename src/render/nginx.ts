@@ -68,9 +68,17 @@ export function nginxLiteral(value: string): string {
   return value.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\$/g, () => `\${${NGINX_DOLLAR_VAR}}`);
 }
 
+/**
+ * Set on every answer the front proxied from an upstream (nginx leaves out a
+ * header whose value is empty, and $upstream_status is empty for what the
+ * front answers itself): the smoke test and `status` require it, so a
+ * placeholder, a default server or the front's own page cannot pass for the app.
+ */
+export const UPSTREAM_MARKER_HEADER = 'X-Lifeops-Upstream-Status';
+
 function securityHeaders(front: Front, tls: boolean): string[] {
   const h = front.security_headers;
-  const out: string[] = [];
+  const out: string[] = [`add_header ${UPSTREAM_MARKER_HEADER} $upstream_status always;`];
   if (tls && h.hsts) out.push('add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;');
   out.push(
     `add_header X-Frame-Options ${h.frame_options} always;`,
@@ -145,6 +153,8 @@ function siteConf(stack: Stack, front: Front, d: Domain, isDefault: boolean, dom
       [
         'server {',
         lines([`listen ${front.listen_port}${def};`, `server_name ${names};`, '']),
+        // maintenance answers plain HTTP too (rather than a redirect to the 503); certificate renewals still pass
+        lines(maintenanceServerLines(stack, d, securityHeaders(front, false), ['/.well-known/acme-challenge/'])),
         lines([...challengeLocation, ...health, 'location / {', '    return 301 https://$host$request_uri;', '}']),
         '}',
       ].join('\n') + '\n\n';

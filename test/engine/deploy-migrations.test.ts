@@ -120,7 +120,7 @@ describe('deploy migrations (real engine)', () => {
     expect(await psql("SELECT coalesce(to_regclass('public.v2_audit')::text, 'gone')")).toBe('gone');
   });
 
-  it('a failing deploy whose migration command changed nothing does not restore the database', async () => {
+  it('a failing deploy with no new migration file runs no migrations container and does not restore the database', async () => {
     rmSync(path.join(migrationsDir, '0002_referrer.sql'));
     await psql("INSERT INTO visits (path) VALUES ('/d')");
     const rows = await visits();
@@ -130,9 +130,9 @@ describe('deploy migrations (real engine)', () => {
     const r = await lifeops(args('deploy', 'local', '--version', 'v3'), { env: BROKEN, ...deployTimeout });
     console.log(`failing deploy v3 without schema change, rollback without restore: ${Date.now() - t0} ms`);
     expect(r.exitCode, r.stderr).toBe(1);
-    // the command ran (new image), found nothing to apply, and the fingerprint says so
-    expect(r.stderr).toMatch(/migrations: python3 migrate\.py in a one-off web container \(0 new files\)/);
-    expect(r.stderr).toMatch(/migrations: the database did not change \(schema fingerprint [0-9a-f]{12} before and after\): a rollback will not restore it/);
+    // a new image but no new migration file: no one-off container at all
+    expect(r.stderr).toMatch(/note: migrations: no new file in \S+ since the last release: no migrations container/);
+    expect(r.stderr).not.toMatch(/in a one-off web container/);
     expect(r.stderr).toMatch(/rolled back to the previous release \S+ \(version v1\), which is serving/);
     expect(r.stderr).not.toMatch(/database restored|safety backup|safety-before-restore/);
     const pre = /pre-deploy backup: (\S+)/.exec(r.stderr)?.[1];

@@ -123,7 +123,7 @@ function setup(compose: ComposeCli, running: string[], failOn?: RegExp, env = 'l
 /** Every changing command of the plan, in the order the executor must run them. */
 function plannedChanges(plan: DeployPlan): string[][] {
   return plan.steps.flatMap((s): string[][] => {
-    if (s.kind === 'roll') return [s.argv, ...s.retire.flatMap((c) => [c.stop, c.rm]), s.scaleBack];
+    if (s.kind === 'roll') return [s.argv, ...s.retire.flatMap((c) => [c.stop, c.rm]), ...(s.scaleBack ? [s.scaleBack] : [])];
     if (s.kind === 'build' || s.kind === 'up-infra' || s.kind === 'up-apps' || s.kind === 'migrate' || s.kind === 'start-data' || s.kind === 'up-monitoring' || s.kind === 'reload-monitoring') return [s.argv];
     return [];
   });
@@ -136,10 +136,18 @@ describe('the executor runs exactly the plan (recording port)', () => {
     const lane = `compose ${compose.kind}`;
     it(`${lane}: a version change: web rolls (scale up, stop and remove the old, scale back), worker recreated, migrations run`, async () => {
       const t = setup(compose, SERVICES);
-      const plan = planDeploy(t.facts({ hashes: { ...Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])), web: 'new-web', worker: 'new-worker' }, imageIds: { ...Object.fromEntries(SERVICES.map((s) => [s, `sha256:${s}`])), web: 'sha256:v9', worker: 'sha256:v9' } }));
-      expect(plan.steps.map((s) => s.kind)).toEqual(expect.arrayContaining(['migrate', 'roll', 'up-apps']));
+      const plan = planDeploy(t.facts({ hashes: { ...Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])), web: 'new-web', worker: 'new-worker' }, imageIds: { ...Object.fromEntries(SERVICES.map((s) => [s, `sha256:${s}`])), web: 'sha256:v9', worker: 'sha256:v9' }, newMigrations: ['0002_referrer.sql'] }));
+      expect(plan.steps.map((s) => s.kind)).toEqual(expect.arrayContaining(['migrate', 'roll', 'up-apps', 'prune']));
+      // the worker depends on no rolling service: it is recreated while web rolls
+      expect(plan.steps.find((s) => s.kind === 'up-apps')).toMatchObject({ besideRoll: true, title: 'compose up --no-deps worker (while web rolls)' });
       await execute(t.d, plan, compose, undefined, new Date(), result);
-      expect(t.rec.changes()).toEqual(plannedChanges(plan));
+      // every planned change made once; each step's own commands in their order
+      const key = (a: string[]) => a.join(' ');
+      expect(t.rec.changes().map(key).sort()).toEqual(plannedChanges(plan).map(key).sort());
+      for (const step of plan.steps) {
+        const own = plannedChanges({ ...plan, steps: [step] }).map(key);
+        expect(t.rec.changes().map(key).filter((c) => own.includes(c))).toEqual(own);
+      }
       // the old web container is gone, a new one serves
       expect(t.engine.containers.filter((c) => c.service === 'web').map((c) => c.id)).not.toContain('c3-web');
       expect(t.rec.calls.some((c) => c.kind === 'sleep')).toBe(true);
@@ -173,12 +181,13 @@ describe('the executor runs exactly the plan (recording port)', () => {
     expect(t.rec.changes()).toEqual(plannedChanges(plan));
   });
 
-  it('a failure at the scale-back: the error is reported, and nothing after it in the plan runs', async () => {
-    const t = setup(V2, SERVICES, /--scale web=1/);
+  it('a failure removing the old web container: the error is reported, and nothing after it in the plan runs', async () => {
+    const t = setup(V2, SERVICES, /^docker rm c3-web$/);
     const plan = planDeploy(t.facts({ hashes: { ...Object.fromEntries(SERVICES.map((s) => [s, `old-${s}`])), web: 'new-web' } }));
     await expect(execute(t.d, plan, V2, undefined, new Date(), result)).rejects.toThrow(/scripted failure|no earlier release/);
     const planned = plannedChanges(plan);
-    const cut = planned.findIndex((a) => a.join(' ').includes('--scale web=1'));
+    const cut = planned.findIndex((a) => a.join(' ') === 'docker rm c3-web');
+    expect(cut).toBeGreaterThan(0);
     expect(t.rec.changes().slice(0, cut + 1)).toEqual(planned.slice(0, cut + 1));
   });
 
@@ -215,7 +224,7 @@ describe('the executor runs exactly the plan (recording port)', () => {
   });
 
   it('a failure after the roll with an earlier release kept: the undo rolls web back through the port, and the release is recorded rolled-back', async () => {
-    const t = setup(V2, SERVICES, /--scale web=1/);
+    const t = setup(V2, SERVICES, /^docker rm c3-web$/);
     // an earlier release whose rendered files are kept: the undo returns to them
     const prevDir = path.join(t.d.opts.stateDir, 'releases', 'local', 'R0');
     writeRendered(t.d.files, prevDir);
@@ -224,7 +233,7 @@ describe('the executor runs exactly the plan (recording port)', () => {
     const err = await execute(d, plan, V2, undefined, new Date(), result).catch((e) => e);
     expect(String(err.message)).toMatch(/rolled back to the previous release R0/);
     const planned = plannedChanges(plan);
-    const cut = planned.findIndex((a) => a.join(' ').includes('--scale web=1'));
+    const cut = planned.findIndex((a) => a.join(' ') === 'docker rm c3-web');
     // the plan up to the failure, then the undo: compose's hashes read again, and changes made by the undo
     expect(t.rec.changes().slice(0, cut + 1)).toEqual(planned.slice(0, cut + 1));
     expect(t.rec.calls.filter((c) => c.kind === 'read' && c.argv.includes('--hash=*')).length).toBeGreaterThanOrEqual(1);

@@ -41,8 +41,8 @@ const actions = (f: DeployFacts) => Object.fromEntries(planDeploy(f).services.ma
 
 describe('the deploy plan', () => {
   it('first deploy: build, datastores first, then one compose up of everything, no backup (nothing runs yet)', () => {
-    const f = facts({ containers: [], prev: undefined, frontChanged: 'unknown', builds: [{ ...facts({}).builds[0], present: false }] });
-    expect(steps(f)).toEqual(['render', 'build', 'up-infra', 'wait-infra', 'migrate', 'up-apps', 'wait-healthy', 'checks', 'record']);
+    const f = facts({ containers: [], prev: undefined, frontChanged: 'unknown', builds: [{ ...facts({}).builds[0], present: false }], newMigrations: ['0001_create_visits.sql'] });
+    expect(steps(f)).toEqual(['render', 'build', 'up-infra', 'wait-infra', 'migrate', 'up-apps', 'wait-healthy', 'checks', 'record', 'prune']);
     const plan = planDeploy(f);
     expect(plan.notes).toContain('no running stack yet and no data kept: no pre-deploy backup needed');
     expect(steps(f)).not.toContain('start-data');
@@ -55,7 +55,7 @@ describe('the deploy plan', () => {
     expect(new Set(Object.values(actions(f)))).toEqual(new Set(['keep: configuration and image unchanged']));
   });
 
-  it('a new version: backup, migrations, web rolls beside the old, worker up --no-deps, db/cache/front kept', () => {
+  it('a new version: backup, web rolls beside the old, worker up --no-deps, db/cache/front kept; no migration file is new: no migrations container', () => {
     const changed = { ...HASHES, web: 'f'.repeat(64), worker: '9'.repeat(64) };
     const f = facts({ hashes: changed });
     expect(actions(f)).toEqual({
@@ -65,23 +65,28 @@ describe('the deploy plan', () => {
       worker: 'recreate: configuration changed',
       front: 'keep: configuration and image unchanged',
     });
-    expect(formatDeployPlan(planDeploy(f)).slice(6)).toEqual([
+    expect(formatDeployPlan(planDeploy(f)).slice(7)).toEqual([
       '   1. pre-deploy backup',
       '   2. render 9 files',
-      '   3. migrations: python3 migrate.py in a one-off web container (0 new files)',
-      '      $ docker compose -p demo-local -f /s/render/local/docker-compose.yml run --rm --no-deps -T web python3 migrate.py',
-      '   4. roll web: 1 new beside 1 running, then stop the old',
+      '   3. roll web: 1 new beside 1 running, then stop the old',
       '      $ docker compose -p demo-local -f /s/render/local/docker-compose.yml up -d --no-recreate --scale web=2 web',
-      '      $ docker stop -t 10 id-web',
+      '      $ docker stop -t 25 id-web',
       '      $ docker rm id-web',
-      '      $ docker compose -p demo-local -f /s/render/local/docker-compose.yml up -d --no-recreate --scale web=1 web',
-      '   5. compose up --no-deps worker',
+      '   4. compose up --no-deps worker (while web rolls)',
       '      $ docker compose -p demo-local -f /s/render/local/docker-compose.yml up -d worker',
-      '   6. wait for every service to be healthy',
-      '   7. check health and readiness endpoints',
-      '   8. record the release',
-      '   9. apply backup retention',
+      '   5. wait for every service to be healthy',
+      '   6. check health and readiness endpoints',
+      '   7. record the release',
+      '   8. apply backup retention',
+      "   9. prune the stack's images and stopped containers no kept release (newest 5) or backup refers to",
     ]);
+    expect(planDeploy(f).notes).toContain('migrations: no new file in ../demo/app/migrations since the last release: no migrations container');
+  });
+
+  it('a new version with a new migration file: the migrations container runs before web rolls', () => {
+    const f = facts({ hashes: { ...HASHES, web: 'f'.repeat(64), worker: '9'.repeat(64) }, newMigrations: ['0002_referrer.sql'] });
+    expect(steps(f)).toEqual(['backup', 'render', 'migrate', 'roll', 'up-apps', 'wait-healthy', 'checks', 'record', 'retention', 'prune']);
+    expect(formatDeployPlan(planDeploy(f))).toContain('   3. migrations: python3 migrate.py in a one-off web container (1 new file)');
   });
 
   it('only the front configuration changed: a graceful reload, no container touched', () => {
@@ -120,7 +125,7 @@ describe('the deploy plan after a killed down: datastores up before the pre-depl
       title: 'start db, cache for the pre-deploy backup (db: stopped; cache: stopped), then wait for them to be healthy',
     });
     // the rest of the deploy as for a stack that runs nothing: datastores, migrations, then every service
-    expect(steps(f).slice(3)).toEqual(['up-infra', 'wait-infra', 'migrate', 'up-apps', 'wait-healthy', 'checks', 'record', 'retention']);
+    expect(steps(f).slice(3)).toEqual(['up-infra', 'wait-infra', 'up-apps', 'wait-healthy', 'checks', 'record', 'retention', 'prune']);
   });
 
   it('db removed with its volume kept, cache stopped: both brought up (db created from its volume) before the backup', () => {

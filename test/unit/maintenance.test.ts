@@ -187,3 +187,15 @@ describe('the CLI refuses with exit 2, writing nothing', () => {
     }
   });
 });
+
+describe('maintenance on a TLS site', () => {
+  it("the port-80 server (the redirect to HTTPS) answers maintenance too, and lets ACME challenges through", () => {
+    const stack = loadStack({ file: path.join(ROOT, 'stacks/lifeos.yaml'), env: 'production', processEnv: { POSTGRES_PASSWORD: 'x'.repeat(40), SECRET_KEY: 'y'.repeat(40), JWT_SECRET_KEY: 'z'.repeat(40) } });
+    const site = renderAll(stack, { renderDir: '/tmp/lifeops-maint-tls' }).find((f) => f.path.startsWith('nginx/conf.d/'))!.content;
+    const plain = site.slice(0, site.indexOf('listen 443'));
+    expect(plain).toContain('return 301 https://$host$request_uri;');
+    expect(plain).toContain('if ($lifeops_maintenance) {');
+    expect(plain).toContain('if ($uri ~ "^/\\.well-known/acme-challenge/") {');
+    expect(plain.indexOf('if ($lifeops_maintenance)')).toBeLessThan(plain.indexOf('return 301'));
+  });
+});
