@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 LIFEOPS := node bin/lifeops.js -f stacks/demo.yaml
 
-.PHONY: bench demo demo-remote test test-unit test-engine test-v1 swarm swarm-test swarm-down seeds-test sweep setup setup-host deps build demo-down clean
+.PHONY: bench demo demo-tls demo-remote test test-unit test-engine test-v1 swarm swarm-test swarm-down seeds-test sweep setup setup-host deps build demo-down clean
 
 setup:
 	bash testbed/setup.sh
@@ -21,6 +21,16 @@ demo: setup build
 	$(LIFEOPS) deploy local
 	$(LIFEOPS) backup
 	$(LIFEOPS) status
+
+# the demo over HTTPS: its certificate obtained by the deploy from the test bed's ACME CA (pebble; docs/https.md)
+PEBBLE_DEMO := PEBBLE_HTTP_PORT=8480 PEBBLE_DIR=/var/lib/lifeops-pebble/demo
+demo-tls: setup build
+	$(PEBBLE_DEMO) bash testbed/pebble.sh start >/dev/null
+	$(LIFEOPS) deploy local-tls
+	-$(LIFEOPS) status --env local-tls
+	@echo "HTTPS:   https://app.demo.test:8443/  (app.demo.test is 127.0.0.1 here: add --resolve app.demo.test:8443:127.0.0.1 to curl)"
+	@echo "CA root: /var/lib/lifeops-pebble/demo/roots.pem  (pebble's, new on each start; trust it for this demo only)"
+	@echo "try:     curl --cacert /var/lib/lifeops-pebble/demo/roots.pem --resolve app.demo.test:8443:127.0.0.1 https://app.demo.test:8443/"
 
 # the demo stack's `remote` environment, deployed over SSH to the test bed's namespace server (docs/remote.md)
 demo-remote: setup build

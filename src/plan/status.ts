@@ -294,7 +294,7 @@ export function tlsCheck(t: TlsFact, l: StatusLimits, now: Date): Check {
   if (t.name_match === false) return { ...base, level: 'CRITICAL', message: `the certificate does not cover ${t.domain} (${t.not_after}${from})` };
   let level: Level = days < l.tls.crit_days ? 'CRITICAL' : days < l.tls.warn_days ? 'WARNING' : 'OK';
   if (failed && level === 'OK') level = 'WARNING';
-  return { ...base, level, message: `certificate expires in ${Math.floor(days)} days (${t.not_after}${from})${failed}` };
+  return { ...base, level, message: `certificate expires in ${Math.floor(days)} day${Math.floor(days) === 1 ? '' : 's'} (${t.not_after}${from})${failed}` };
 }
 
 export function frontCheck(fr: FrontFact): Check {

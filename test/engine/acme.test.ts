@@ -157,7 +157,7 @@ describe('HTTPS through ACME (pebble, real engine)', () => {
     expect(tls.map((c: { check: string }) => c.check).sort()).toEqual(['tls api.acme.test', 'tls app.acme.test']);
     for (const c of tls) {
       expect(c.level, c.message).toBe('OK');
-      expect(c.message).toMatch(/expires in 1 days .*issuer Pebble Intermediate.*served on 127\.0\.0\.1:18471 \(SNI/);
+      expect(c.message).toMatch(/expires in 1 day .*issuer Pebble Intermediate.*served on 127\.0\.0\.1:18471 \(SNI/);
     }
     await pebble('stop'); // the CA is down
     const r = await lifeops(args('certs', 'renew', '--force'), { env: ENV });

@@ -149,7 +149,7 @@ describe('render --env NAME', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeops-render-env-'));
     const r = await lifeops(['-f', path.join(ROOT, 'stacks', 'demo.yaml'), '--state-dir', dir, 'render', '--env', 'staging']);
     expect(r.exitCode, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/demo\.yaml:\d+:\d+: environments: no environment "staging"; declared: local, monitored, production, swarm/);
+    expect(r.stderr).toMatch(/demo\.yaml:\d+:\d+: environments: no environment "staging"; declared: local, local-tls, monitored, production, swarm, remote/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(readdirSync(dir)).toEqual([]);
   });
