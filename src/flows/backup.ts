@@ -32,7 +32,8 @@ import { archiveVolume, volumeName } from '../backup/volumes.js';
 import type { Run } from './context.js';
 import { newRunId } from '../state/runlog.js';
 import { readRenderedDir, SECRET_FILES_DIR } from './render.js';
-import { MAINTENANCE_SUBDIR, renderDir as renderDirFor } from '../state/paths.js';
+import { MAINTENANCE_SUBDIR, acmeDir, renderDir as renderDirFor } from '../state/paths.js';
+import { archiveCerts } from '../backup/certs.js';
 import { readReleases } from '../state/ledger.js';
 import { lockAndRecover } from './recover.js';
 import type { Lock } from '../state/lock.js';
@@ -220,6 +221,13 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
         manifest.release.compose_files = composeFiles(readRenderedDir(renderDir));
       }
     });
+
+    // the ACME account and certificates hold private keys: through the backup's encryption (backup/certs.ts)
+    if (existsSync(acmeDir(opts.stateDir, stack.env))) {
+      await run.step('ACME account and certificates', async () => {
+        for (const [rel, w] of await archiveCerts(acmeDir(opts.stateDir, stack.env), tmp, ext, passphrase)) hashed.set(rel, w);
+      });
+    }
 
     await run.step('checksums, manifest, rename into place', async () => {
       // the rendered files copied above keep the modes containers need in the render folder: not here

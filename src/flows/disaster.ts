@@ -28,7 +28,8 @@ import { checkRecoveryInput, chooseCopy, copiesOf, targetDecision, type OffsiteC
 import { datastoresToStart, dataToStartWhy } from '../plan/deploy.js';
 import { clearDisaster, readDisaster, writeDisaster, type DisasterMarker } from '../state/disaster.js';
 import { updateOffsite } from '../state/offsite.js';
-import { resticCacheDir, renderDir as renderDirFor } from '../state/paths.js';
+import { acmeDir, resticCacheDir, renderDir as renderDirFor } from '../state/paths.js';
+import { certFiles, restoreCerts } from '../backup/certs.js';
 import type { Lock } from '../state/lock.js';
 import type { Run } from './context.js';
 import { lockAndRecover } from './recover.js';
@@ -181,7 +182,7 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
     }
     const copy: OffsiteCopyFound = { repo: marker.repo, backup: marker.backup, snapshot: marker.snapshot, time: marker.started };
     await fetchCopy(loaded, run, o, copy);
-    const { manifest } = await run.step(`verify checksums of backup ${copy.backup}`, () => verifyChecksums(loaded, o.stateDir, copy.backup));
+    const { manifest, dir: backupFolder } = await run.step(`verify checksums of backup ${copy.backup}`, () => verifyChecksums(loaded, o.stateDir, copy.backup));
     if (manifest.project !== loaded.project || manifest.env !== loaded.env) throw new OperationError(`backup ${copy.backup} is of ${manifest.project} ${manifest.env}, not ${loaded.project} ${loaded.env}`);
     // the copy is now also here: the next backup run need not copy it again
     updateOffsite(o.stateDir, loaded.env, copy.repo, (r) => (r.copies[copy.backup] ??= { snapshot: copy.snapshot, time: run.io.now().toISOString() }));
@@ -205,6 +206,8 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
         writeDisaster(o.stateDir, stack.env, marker);
       }
       await restoreBackup(stack, run, { stateDir: o.stateDir, id: copy.backup });
+      // its ACME account and certificates: the deploy then asks the CA for nothing the backup held (rate limits)
+      if (certFiles(manifest).length) await run.step('ACME account and certificates from the backup', () => restoreCerts(stack, run.io.env, manifest, backupFolder, acmeDir(o.stateDir, stack.env)));
       databases = await compareRows(stack, run, manifest);
       markVerified(backupDir(stack, o.stateDir), copy.backup, run.io.now());
       marker = { ...marker, phase: 'deploy' };

@@ -21,7 +21,8 @@ import { appendRelease, readReleases, type ReleaseRecord } from '../state/ledger
 import { composePaths, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
 import type { RenderedFile } from '../render/types.js';
 import { reloadFront } from './rollout.js';
-import { releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
+import { acmeDir, releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
+import { restoreCerts } from '../backup/certs.js';
 import { waitHealthy } from './wait.js';
 import { appServices, restoreBackup, safetyBackupWithAppsStopped } from './restore.js';
 import { holdMaintenance } from './maintenance.js';
@@ -37,6 +38,10 @@ async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: str
   // folders (the nginx front's), and a swapped folder would leave them on the deleted one
   writeRendered(release, renderDir);
   writeSecretFiles(stack, renderDir);
+  // the backup's ACME account and certificates (front.tls.acme): the front reloads onto them
+  const certs = await restoreCerts(stack, run.io.env, manifest, dir, acmeDir(stateDir, stack.env));
+  if (certs.files) run.info('rollback', { certificates: certs.files, changed: certs.changed });
+  changed ||= certs.changed;
   const docker = run.docker;
   for (const [svc, img] of Object.entries(manifest.release.images)) {
     if (!img.id) continue;

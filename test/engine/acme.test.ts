@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import http from 'node:http';
 import https from 'node:https';
 import { execa } from 'execa';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { lifeops, demoCopy, at, editStack, ROOT } from '../helpers.js';
 
@@ -191,5 +191,28 @@ describe('HTTPS through ACME (pebble, real engine)', () => {
     expect(await eventually(() => getHttps('new.acme.test'))).toBe(200);
     const after = await certs();
     expect(after['app.acme.test'].serial).toBe(before['app.acme.test'].serial);
+  }, 240_000);
+
+  it('a backup holds the account and certificates (0600, not the webroot); a rollback to it brings them back and the front serves them', async () => {
+    const b = await lifeops(args('backup', '--json'), { env: ENV });
+    expect(b.exitCode, b.stderr).toBe(0);
+    const backup = JSON.parse(b.stdout);
+    const kept = (await certs())['api.acme.test'].serial!;
+    const inBackup = readdirSync(path.join(backup.dir, 'acme'), { recursive: true }).map(String).sort();
+    expect(inBackup).toEqual(expect.arrayContaining(['live/api.acme.test/fullchain.pem', 'live/api.acme.test/privkey.pem', 'account.key']));
+    expect(inBackup.some((f) => f.startsWith('webroot'))).toBe(false);
+    expect(statSync(path.join(backup.dir, 'acme', 'live', 'api.acme.test', 'privkey.pem')).mode & 0o777).toBe(0o600);
+    const renew = await lifeops(args('certs', 'renew', '--force'), { env: ENV });
+    expect(renew.exitCode, renew.stderr).toBe(0);
+    expect((await certs())['api.acme.test'].serial).not.toBe(kept);
+    const rb = await lifeops(args('rollback', backup.id, '--yes'), { env: ENV });
+    expect(rb.exitCode, rb.stderr).toBe(0);
+    expect((await certs())['api.acme.test'].serial).toBe(kept);
+    let served = '';
+    for (let i = 0; i < 25 && served !== kept.toLowerCase(); i++) {
+      served = (await getHttps('api.acme.test')).serial.toLowerCase();
+      if (served !== kept.toLowerCase()) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(served).toBe(kept.toLowerCase());
   }, 240_000);
 });
