@@ -19,7 +19,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LANES=${LIFEOPS_TEST_LANES:-unit engine engine-v1 swarm}
-rm -f .test-report*.json
+rm -f .test-report*.json .test-errors*.json
 # Leftovers from an interrupted earlier run would hold ports, names and data.
 # Only projects whose files live under this checkout's .tmp-tests/ are touched.
 remove_leftovers() {
@@ -36,6 +36,8 @@ remove_leftovers() {
 remove_leftovers
 rm -rf .tmp-tests
 reports=()
+# vitest's own lines, the hook errors its JSON report drops, and that report
+REPORTERS="--reporter=default --reporter=./test/suite-errors-reporter.ts --reporter=json"
 rc=0
 # what each lane sets for vitest (a rerun needs the same)
 declare -A lane_env=([unit]='DOCKER_HOST=unix:///nonexistent' [engine]='LIFEOPS_COMPOSE=v2' [engine-v1]='LIFEOPS_COMPOSE=v1' [swarm]='' [seeds]='LIFEOPS_SEEDS=lifeos,commandcenter,aiia LIFEOPS_COMPOSE=v2' [sweep]='LIFEOPS_SWEEP=full')
@@ -44,14 +46,16 @@ for lane in $LANES; do
   reports+=("$report")
   echo "== lane $lane ($(date +%T))" >&2
   t0=$(date +%s)
+  # hook and unhandled errors, which the JSON report leaves out (summary.mjs prints them)
+  export LIFEOPS_SUITE_ERRORS=".test-errors-$lane.json"
   case "$lane" in
-    unit) DOCKER_HOST=unix:///nonexistent npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$report" ;;
-    engine) LIFEOPS_COMPOSE=v2 npx vitest run --project engine --exclude "test/engine/swarm*.test.ts" --reporter=default --reporter=json --outputFile.json="$report" ;;
-    engine-v1) LIFEOPS_COMPOSE=v1 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" \
+    unit) DOCKER_HOST=unix:///nonexistent npx vitest run --project unit $REPORTERS --outputFile.json="$report" ;;
+    engine) LIFEOPS_COMPOSE=v2 npx vitest run --project engine --exclude "test/engine/swarm*.test.ts" $REPORTERS --outputFile.json="$report" ;;
+    engine-v1) LIFEOPS_COMPOSE=v1 npx vitest run --project engine $REPORTERS --outputFile.json="$report" \
       test/engine/deploy-rollout.test.ts test/engine/backup-roundtrip.test.ts ;;
-    swarm) bash testbed/swarm.sh >/dev/null && npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/swarm.test.ts test/engine/swarm-undo.test.ts ;;
-    seeds) LIFEOPS_SEEDS=lifeos,commandcenter,aiia LIFEOPS_COMPOSE=v2 npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/seeds.test.ts ;;
-    sweep) LIFEOPS_SWEEP=full npx vitest run --project engine --reporter=default --reporter=json --outputFile.json="$report" test/engine/crash-sweep.test.ts test/engine/crash-rollback.test.ts ;;
+    swarm) bash testbed/swarm.sh >/dev/null && npx vitest run --project engine $REPORTERS --outputFile.json="$report" test/engine/swarm.test.ts test/engine/swarm-undo.test.ts ;;
+    seeds) LIFEOPS_SEEDS=lifeos,commandcenter,aiia LIFEOPS_COMPOSE=v2 npx vitest run --project engine $REPORTERS --outputFile.json="$report" test/engine/seeds.test.ts ;;
+    sweep) LIFEOPS_SWEEP=full npx vitest run --project engine $REPORTERS --outputFile.json="$report" test/engine/crash-sweep.test.ts test/engine/crash-rollback.test.ts ;;
     *) echo "unknown lane $lane" >&2; exit 2 ;;
   esac
   lane_rc=$?
@@ -66,7 +70,8 @@ for lane in $LANES; do
       echo "== lane $lane: rerunning ${failed_files[*]}" >&2
       remove_leftovers
       rerun_report=".rerun-$lane.json"
-      env ${lane_env[$lane]} npx vitest run --project "$([ "$lane" = unit ] && echo unit || echo engine)" --reporter=default --reporter=json --outputFile.json="$rerun_report" "${failed_files[@]}"
+      export LIFEOPS_SUITE_ERRORS=".test-errors-$lane-rerun.json"
+      env ${lane_env[$lane]} npx vitest run --project "$([ "$lane" = unit ] && echo unit || echo engine)" $REPORTERS --outputFile.json="$rerun_report" "${failed_files[@]}"
       node scripts/rerun-merge.mjs merge "$report" "$rerun_report" && rm -f "$rerun_report"
       node -e 'process.exit(JSON.parse(require("fs").readFileSync(process.argv[1])).success ? 0 : 1)' "$report" && lane_rc=0
     fi
