@@ -9,7 +9,8 @@ import path from 'node:path';
 import type { Service, Stack } from '../config/schema.js';
 import { dockerSize } from '../util/units.js';
 import { toYaml } from './yaml.js';
-import { applyRenderedMounts } from './extras.js';
+import { applyRenderedMounts, isSecretVar } from './extras.js';
+import { secretsExpandedOntoArgv, startArgv } from './secret-commands.js';
 import { composeValue, escapeDollar } from './values.js';
 import { aliasClashes, hostAlias } from './hostnames.js';
 import { ConfigError } from '../errors.js';
@@ -56,6 +57,31 @@ const refuseSecretInBuildArgs = (stack: Stack, name: string) =>
     'be stored in the built image (docker history shows build arguments to anyone who has the image)',
     'pass it to the container at run time (environment:) instead of at build time',
   );
+
+const ON_COMMAND_LINE = "be on the container process's command line (readable by every local user with ps, and in docker inspect)";
+const COMMAND_HINT =
+  "give the program the secret through its environment or a file instead: a shell builtin can write it to a file first (printf 'requirepass %s\\n' \"$$REDIS_PASSWORD\" > /tmp/redis.conf; exec redis-server /tmp/redis.conf), and lifeops' redis: block hands Redis its password that way";
+
+/**
+ * A service's command or entrypoint never carries a secret: neither one that
+ * compose interpolates into it, nor one that the container's shell expands
+ * from its environment into a program's arguments (secret-commands.ts).
+ */
+function refuseSecretOnCommandLine(stack: Stack, name: string, svc: Service): void {
+  refuseSecretAt(stack, `services.${name}.entrypoint`, ON_COMMAND_LINE, COMMAND_HINT);
+  refuseSecretAt(stack, `services.${name}.command`, ON_COMMAND_LINE, COMMAND_HINT);
+  const isSecret = (v: string) => isSecretVar(stack, v) || stack.secretTemplates[`services.${name}.environment.${v}`] !== undefined;
+  const inCommand = secretsExpandedOntoArgv(startArgv(undefined, svc.command), isSecret);
+  const hits = inCommand.length ? inCommand : secretsExpandedOntoArgv(startArgv(svc.entrypoint, svc.command), isSecret);
+  if (!hits.length) return;
+  // the key that holds the script (a shell in the entrypoint often runs a command's text)
+  const key = inCommand.length || JSON.stringify(svc.command ?? '').includes(hits[0].name) ? 'command' : 'entrypoint';
+  throw ConfigError.at(
+    ['services', name, key],
+    `runs a shell that expands the secret ${hits.map((h) => `$${h.name} onto ${h.program}'s command line`).join(', ')}, where it would ${ON_COMMAND_LINE}`,
+    COMMAND_HINT,
+  );
+}
 
 function healthcheck(svc: Service) {
   const hc = svc.healthcheck!;
@@ -181,8 +207,7 @@ export function ownerLabels(stack: Pick<Stack, 'owner'>): Record<string, string>
 
 export function composeService(stack: Stack, name: string, svc: Service, renderDir: string): Record<string, unknown> {
   const out: Record<string, unknown> = { image: mapImage(svc.image, stack.images) };
-  // A secret in a command the stack wrote itself stays its ${VAR} reference, not
-  // its value, in the rendered file (the import moves `redis-server
+  // A command carrying a secret is refused below (the import moves `redis-server
   // --requirepass ...` into the redis: block instead); lifeops' own commands
   // never carry one.
   const argv = (key: 'entrypoint' | 'command', v: string | string[]) =>
@@ -200,6 +225,7 @@ export function composeService(stack: Stack, name: string, svc: Service, renderD
   const deps = Object.keys(svc.depends_on).sort();
   if (deps.length) out.depends_on = Object.fromEntries(deps.map((d) => [d, { condition: DEPENDS[svc.depends_on[d]] }]));
   if (svc.build) refuseSecretInBuildArgs(stack, name);
+  refuseSecretOnCommandLine(stack, name, svc);
   if (svc.healthcheck) {
     refuseSecretInHealthcheck(stack, name);
     out.healthcheck = healthcheck(svc);

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { importCompose } from '../../src/import/compose.js';
-import { shellWords } from '../../src/import/redis.js';
+import { shellWords } from '../../src/util/shell-words.js';
 import { meaningDiff } from '../../src/import/check.js';
 import { loadStack } from '../../src/config/load.js';
 import { parseEnvText } from '../../src/config/envfile.js';

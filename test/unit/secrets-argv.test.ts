@@ -46,11 +46,11 @@ function secretValues(stack: Stack): string[] {
 }
 
 /** The merged services as `docker compose config` resolves them, with the variables lifeops gives compose. */
-async function resolvedServices(stack: Stack, dir: string): Promise<Record<string, Json>> {
+async function resolvedServices(stack: Stack, dir: string, tamper: (path: string, content: string) => string = (_, c) => c): Promise<Record<string, Json>> {
   const files = renderAll(stack, { renderDir: dir });
   for (const f of files) {
     mkdirSync(path.dirname(path.join(dir, f.path)), { recursive: true });
-    writeFileSync(path.join(dir, f.path), f.content);
+    writeFileSync(path.join(dir, f.path), tamper(f.path, f.content));
   }
   const composes = composeFiles(files);
   const args = ['compose', '-p', 'secrets-argv', ...composes.flatMap((c) => ['-f', c]), 'config', '--format', 'json'];
@@ -111,13 +111,33 @@ describe('rendered compose files: no secret on a command line, as compose resolv
     expect(services.cache.command.slice(-3)).toEqual(['redis-start', 'redis-server', '/usr/local/etc/redis/redis.conf']);
   }, 60_000);
 
-  it('the check sees a secret on a command line: a command of the stack\'s own carrying one is caught', async () => {
-    // (a command the stack writes itself is the stack's own choice and is rendered as written)
-    const text = FULL_STACK.replace('api: { role: web, image: shop/api:1, command: ["uvicorn", "main:app"] }', 'api: { role: web, image: shop/api:1, command: ["uvicorn", "main:app", "--key", "${DJANGO_SECRET_KEY}"] }');
-    const stack = loadStack({ file: writeStack(text), env: 'staging', processEnv: ENV });
-    const services = await resolvedServices(stack, path.join(tmp, 'control'));
+  it('the check sees a secret on a command line: a rendered command edited to carry one is caught', async () => {
+    // (lifeops refuses such a command at render, below: the control edits the rendered file)
+    const stack = loadStack({ file: writeStack(FULL_STACK), env: 'staging', processEnv: ENV });
+    const services = await resolvedServices(stack, path.join(tmp, 'control'), (p, c) => (p.endsWith('.yml') || p.endsWith('.yaml') ? c.replace(/- main:app\n/, '- main:app\n      - --key\n      - ${DJANGO_SECRET_KEY}\n') : c));
     expect(leaks(services, secretValues(stack))).toEqual(['api.command']);
   }, 60_000);
+
+  it('a secret in a command is refused at render: interpolated by compose, or expanded by the container\'s shell onto a program\'s arguments', () => {
+    const refused = (api: string) => {
+      const stack = loadStack({ file: writeStack(FULL_STACK.replace('api: { role: web, image: shop/api:1, command: ["uvicorn", "main:app"] }', () => `api: { role: web, image: shop/api:1, ${api} }`)), env: 'staging', processEnv: ENV });
+      try {
+        renderAll(stack, { renderDir: path.join(tmp, 'cmd') });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return undefined;
+    };
+    expect(refused('command: ["uvicorn", "main:app", "--key", "${DJANGO_SECRET_KEY}"]')).toMatch(/services\.api\.command\.3: holds the secret \$\{DJANGO_SECRET_KEY\}, which would be on the container process's command line/);
+    expect(refused('entrypoint: "uvicorn --key ${DJANGO_SECRET_KEY}"')).toMatch(/services\.api\.entrypoint: holds the secret/);
+    expect(refused('command: ["sh", "-c", "exec uvicorn main:app --key $$DJANGO_SECRET_KEY"]')).toMatch(/services\.api\.command: runs a shell that expands the secret \$DJANGO_SECRET_KEY onto uvicorn's command line/);
+    expect(refused('entrypoint: ["/bin/bash", "-ec"], command: ["worker --token=\\"$${API_TOKEN}\\""]')).toMatch(/services\.api\.command: runs a shell that expands the secret \$API_TOKEN onto worker's/);
+    // the shell's own builtins put nothing on a command line; a single-quoted $ is not expanded; nor is a plain variable
+    expect(refused(`command: ["sh", "-c", "printf 'key %s\\\\n' \\"$$DJANGO_SECRET_KEY\\" > /tmp/k.conf && exec uvicorn main:app --config /tmp/k.conf"]`)).toBeUndefined();
+    expect(refused(`command: ["sh", "-c", "echo '$$DJANGO_SECRET_KEY' && KEY=$$DJANGO_SECRET_KEY exec uvicorn main:app --port $$PORT"]`)).toBeUndefined();
+    // without a shell nothing expands $$NAME: the program gets the literal text
+    expect(refused('command: ["uvicorn", "--key", "$$DJANGO_SECRET_KEY"]')).toBeUndefined();
+  });
 
   it('a secret in a healthcheck test is refused at render (it would be written out, and run, with the value in it)', () => {
     const text = FULL_STACK.replace('cache: { role: redis, image: redis:7 }', 'cache: { role: redis, image: redis:7, healthcheck: { test: "redis-cli -a ${REDIS_PASSWORD} ping" } }');
