@@ -78,7 +78,7 @@ function refuseSecretOnCommandLine(stack: Stack, name: string, svc: Service): vo
   const key = inCommand.length || JSON.stringify(svc.command ?? '').includes(hits[0].name) ? 'command' : 'entrypoint';
   throw ConfigError.at(
     ['services', name, key],
-    `runs a shell that expands the secret ${hits.map((h) => `$${h.name} onto ${h.program}'s command line`).join(', ')}, where it would ${ON_COMMAND_LINE}`,
+    `runs a shell that expands the secret ${hits.map((h) => `$${h.name} onto ${h.program}'s command line`).join(', ')} (readable by every local user with ps, and in docker inspect)`,
     COMMAND_HINT,
   );
 }
