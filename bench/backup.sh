@@ -150,9 +150,11 @@ raw_d, lo_b, lo_d, raw_r, lo_rb, lo_r = ([float(x) for x in a.split()] for a in 
 cpu = [[float(v) for v in run.split(',')] for run in sys.argv[11].split()]
 print(f"\ndatabase {size/1e9:.2f} GB; pg_dump -Fc file: raw {raw_sz/1e6:.0f} MB, lifeops {lo_sz/1e6:.0f} MB; {runs} runs, medians (alternating order)")
 print(f"{'wall time':36}{'raw':>9}{'lifeops':>10}{'ratio':>8}   per-run ratios")
+# a raw figure can be 0 (a host process that used no CPU tick): no ratio then, not a crash
+ratio = lambda lo, raw: f'{lo / raw:.2f}' if raw > 0 else 'n/a'
 def row(name, raw, lo, unit='s'):
-    rs = ' '.join(f'{l/r:.2f}' for r, l in zip(raw, lo))
-    print(f"{name:36}{st.median(raw):8.2f}{unit}{st.median(lo):9.2f}{unit}{st.median(lo)/st.median(raw):7.2f}x   {rs}")
+    rs = ' '.join(ratio(l, r) for r, l in zip(raw, lo))
+    print(f"{name:36}{st.median(raw):8.2f}{unit}{st.median(lo):9.2f}{unit}{ratio(st.median(lo), st.median(raw)) + ('x' if st.median(raw) > 0 else ''):>8}   {rs}")
 row('backup: whole `lifeops backup`', raw_d, lo_b)
 row('backup: pg_dump step (run log)', raw_d, lo_d)
 row('restore: restore step (run log)', raw_r, lo_r)
