@@ -40,7 +40,10 @@ for (const f of files.length ? files : ['.test-report.json']) {
     if (!existsSync(file)) continue;
     for (const e of JSON.parse(readFileSync(file, 'utf8'))) {
       const where = e.file.startsWith('(') ? e.file : path.relative(process.cwd(), e.file);
-      suiteErrors.push(`ERROR [${run}] ${where}${e.suite ? ` > ${e.suite}` : ''}: ${String(e.message).split('\n')[0].slice(0, 240)}`);
+      // a hook's error often says what failed on its first line and why on its last (a command's stderr)
+      const lines = String(e.message).split('\n').map((l) => l.trim()).filter(Boolean);
+      const said = lines.length > 1 ? `${lines[0].slice(0, 200)} ... ${lines.slice(-3).join(' | ').slice(0, 400)}` : (lines[0] ?? '').slice(0, 400);
+      suiteErrors.push(`ERROR [${run}] ${where}${e.suite ? ` > ${e.suite}` : ''}: ${said}`);
     }
   }
   for (const file of report.testResults ?? []) {
