@@ -4,7 +4,7 @@
 // rendered-file archives of releases beyond deploy.keep_releases. Every
 // removal goes through the run's effects port; an image the engine refuses to
 // remove (a container took it meanwhile) is a warning, never a failure.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
@@ -12,7 +12,7 @@ import { OperationError } from '../errors.js';
 import type { Run } from './context.js';
 import { readReleases } from '../state/ledger.js';
 import { backupDir, backupImages } from '../backup/catalog.js';
-import { containerRemoveArgv, diskRoom, imageRemoveArgv, mb, planPrune, type DiskRoom, type PruneImage, type PrunePlan } from '../plan/prune.js';
+import { buildInputs, containerRemoveArgv, diskRoom, finalBaseImage, imageRemoveArgv, mb, planPrune, type DiskRoom, type PruneImage, type PrunePlan } from '../plan/prune.js';
 import type { PlannedBuild } from '../plan/deploy.js';
 
 export interface PruneResult extends PrunePlan {
@@ -138,7 +138,7 @@ export async function prune(stack: Stack, run: Run, o: { stateDir: string; dryRu
  * tag points at now, else the one the service runs, else the stack's largest)
  * against the free space on the engine's data root. Read-only.
  */
-export async function checkImageRoom(stack: Stack, run: Run, builds: Pick<PlannedBuild, 'image' | 'services'>[], runningImage: Record<string, string | undefined>): Promise<DiskRoom | undefined> {
+export async function checkImageRoom(stack: Stack, run: Run, builds: Pick<PlannedBuild, 'image' | 'services' | 'argv'>[], runningImage: Record<string, string | undefined>): Promise<DiskRoom | undefined> {
   if (!builds.length) return undefined;
   const free = await freeBytes(run);
   if (free === undefined) return undefined;
@@ -147,16 +147,33 @@ export async function checkImageRoom(stack: Stack, run: Run, builds: Pick<Planne
   const largest = Math.max(0, ...own.map((i) => i.size));
   const estimates = await Promise.all(
     builds.map(async (b) => {
+      const base = await localBase(run, b.argv);
+      // what the build adds: the reference image less the base the engine already holds
+      const unique = (bytes: number, from: string) => ({ image: b.image, estimate_bytes: Math.max(0, bytes - (base?.bytes ?? 0)), from: base ? `${from}, less its base ${base.image}` : from });
       const current = await run.docker.imageId(b.image);
       const byTag = current ? (sizeOf(current) ?? (await imageSize(run, current))) : undefined;
-      if (byTag !== undefined) return { image: b.image, estimate_bytes: byTag, from: 'the image its tag points at now' };
+      if (byTag !== undefined) return unique(byTag, 'the image its tag points at now');
       const running = b.services.map((s) => runningImage[s]).find(Boolean);
       const byService = running ? (sizeOf(running) ?? (await imageSize(run, running))) : undefined;
-      if (byService !== undefined) return { image: b.image, estimate_bytes: byService, from: `the image ${b.services[0]} runs now` };
-      return { image: b.image, estimate_bytes: largest, from: largest ? "the stack's largest image" : 'no earlier image to go by' };
+      if (byService !== undefined) return unique(byService, `the image ${b.services[0]} runs now`);
+      return unique(largest, largest ? "the stack's largest image" : 'no earlier image to go by');
     }),
   );
   return diskRoom(free, estimates, stack.deploy.min_free_disk_mb * 1024 * 1024);
+}
+
+/** The final stage's base image of a build, with its size, when the engine holds it (the build then pulls nothing). */
+async function localBase(run: Run, argv: string[]): Promise<{ image: string; bytes: number } | undefined> {
+  const { context, dockerfile, target } = buildInputs(argv);
+  let text: string;
+  try {
+    text = readFileSync(path.resolve(context, dockerfile), 'utf8');
+  } catch {
+    return undefined; // a remote context or a Dockerfile elsewhere: counted whole
+  }
+  const image = finalBaseImage(text, target);
+  const bytes = image ? await imageSize(run, image) : undefined;
+  return image && bytes !== undefined ? { image, bytes } : undefined;
 }
 
 async function imageSize(run: Run, id: string): Promise<number | undefined> {

@@ -143,3 +143,33 @@ export function diskRoom(freeBytes: number, images: DiskRoom['images'], marginBy
 }
 
 export const mb = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MB`;
+
+/**
+ * The image the final stage of a Dockerfile starts FROM, following stages
+ * built FROM earlier ones; undefined for scratch or a name a build argument
+ * makes. A rebuild on a base the engine already holds adds only its own
+ * layers: the room check counts those, not the base again.
+ */
+export function finalBaseImage(dockerfile: string, target?: string): string | undefined {
+  const stageBase = new Map<string, string | undefined>();
+  let base: string | undefined;
+  for (const line of dockerfile.split('\n')) {
+    const m = /^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
+    if (!m) continue;
+    const from = m[1].toLowerCase();
+    base = stageBase.has(from) ? stageBase.get(from) : from.includes('$') || from === 'scratch' ? undefined : m[1];
+    if (m[2]) stageBase.set(m[2].toLowerCase(), base);
+    // --target: the build stops at that stage
+    if (target && m[2]?.toLowerCase() === target.toLowerCase()) return base;
+  }
+  return base;
+}
+
+/** The context folder, Dockerfile and target stage of a `docker build` argv (commands/compose.ts dockerBuild: -f FILE, --target, the context last). */
+export function buildInputs(argv: string[]): { context: string; dockerfile: string; target?: string } {
+  const context = argv[argv.length - 1];
+  const f = argv.indexOf('-f');
+  const t = argv.indexOf('--target');
+  return { context, dockerfile: f >= 0 ? argv[f + 1] : 'Dockerfile', ...(t >= 0 ? { target: argv[t + 1] } : {}) };
+}
+

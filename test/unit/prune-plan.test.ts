@@ -1,7 +1,7 @@
 // Release-aware pruning decided from observations (plan/prune.ts): what goes,
 // what stays and why; and the disk room decision before a deploy builds.
 import { describe, it, expect } from 'vitest';
-import { diskRoom, imageRemoveArgv, planPrune, retainedReleases, type PruneFacts, type PruneRelease } from '../../src/plan/prune.js';
+import { buildInputs, diskRoom, finalBaseImage, imageRemoveArgv, planPrune, retainedReleases, type PruneFacts, type PruneRelease } from '../../src/plan/prune.js';
 
 const MB = 1024 * 1024;
 const rel = (n: number, over: Partial<PruneRelease> = {}): PruneRelease => ({
@@ -114,3 +114,20 @@ describe('diskRoom', () => {
     expect(diskRoom(0, [], 1024 * MB)).toMatchObject({ ok: true, needed_bytes: 0 });
   });
 });
+
+describe('the base a build starts from (the room check counts only what a build adds to it)', () => {
+  it('the final stage\'s FROM, through stages built from earlier ones, or up to --target', () => {
+    expect(finalBaseImage('# app\nFROM lifeops/python:local\nRUN true\n')).toBe('lifeops/python:local');
+    const multi = 'FROM node:20 AS build\nRUN make\nFROM --platform=linux/amd64 python:3.12-slim AS base\nFROM base AS final\nCOPY --from=build /out /app\n';
+    expect(finalBaseImage(multi)).toBe('python:3.12-slim');
+    expect(finalBaseImage(multi, 'build')).toBe('node:20');
+    expect(finalBaseImage('FROM scratch\nCOPY app /\n')).toBeUndefined();
+    expect(finalBaseImage('ARG BASE=debian\nFROM ${BASE}\n')).toBeUndefined();
+    expect(finalBaseImage('RUN nothing')).toBeUndefined();
+  });
+  it('reads the context, -f and --target back from the build argv', () => {
+    expect(buildInputs(['docker', 'build', '-t', 'a:1', '-f', '/s/app/Dockerfile.prod', '--target', 'web', '--label', 'x=y', '/s/app'])).toEqual({ context: '/s/app', dockerfile: '/s/app/Dockerfile.prod', target: 'web' });
+    expect(buildInputs(['docker', 'build', '-t', 'a:1', '/s/app'])).toEqual({ context: '/s/app', dockerfile: 'Dockerfile' });
+  });
+});
+
