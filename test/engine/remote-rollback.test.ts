@@ -150,7 +150,7 @@ describe('rollback, backups verify and down on a remote environment', () => {
     expect(await serving()).toBe('v2');
     expect(await current()).toMatch(/-undo$/);
     // the server's lock went with the command's SSH session
-    expect((await onServer(['cat', `/srv/lifeops/${PROJECT}/locks/remote.holder`])).exitCode).not.toBe(0);
+    expect((await onServer(['flock', '-n', `/srv/lifeops/${PROJECT}/locks/remote.lock`, 'true'])).exitCode).toBe(0);
   });
 
   it('backups verify restores the backup and the safety backup through the server engine', async () => {
