@@ -24,11 +24,9 @@ import { acceptedConnections, cleanServer, onServer, remoteBed, serverContainers
 const PORT = 18517;
 const PROJECT = 'rrb-remote';
 const PASSWORD = 'demo-local-password-not-secret';
-const IMAGES = { postgres: 'lifeops/postgres:15', redis: 'lifeops/redis:7', nginx: 'lifeops/nginx:local' };
 let bed: RemoteBed;
-const stack = demoCopy('rrb', PORT, (d) => {
-  d.environments.remote = { env_file: 'demo.local.env', host: 'ssh://root@10.238.1.2', images: IMAGES };
-});
+// the demo stack's own `remote` environment (ssh://root@10.238.1.2, the local images)
+const stack = demoCopy('rrb', PORT);
 
 const cli = (args: string[]) =>
   lifeops(['-f', stack.file, '--state-dir', stack.stateDir, ...args], {
