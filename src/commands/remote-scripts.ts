@@ -12,6 +12,11 @@ export const serverEnvRoot = (root: string, project: string) => `${root.replace(
  * announced, unpack it into releases/<id>, then point `current` at it with
  * one rename (a reader sees the old release or the new one, never a mix).
  * Prints the folder `current` resolves to.
+ * A release sent again (a failed deploy's undo, a rollback that published
+ * before starting the datastores) may be what a running container
+ * bind-mounted (the front's nginx folder): the same files are kept as they
+ * are; different ones send the old folder aside, never delete it under the
+ * container.
  */
 const PUBLISH = `set -eu
 root=$1; id=$2; sum=$3
@@ -23,8 +28,13 @@ cat > "$tmp/bundle.tar"
 printf '%s  %s\\n' "$sum" "$tmp/bundle.tar" | sha256sum -c --status || { echo "bundle digest mismatch: the bundle was damaged on the way" >&2; exit 3; }
 mkdir "$tmp/files"
 tar -xf "$tmp/bundle.tar" -C "$tmp/files"
-rm -rf "$root/releases/$id"
-mv "$tmp/files" "$root/releases/$id"
+# (the secret files are not in the bundle: they are written after it, whichever folder is kept)
+if [ -d "$root/releases/$id" ] && diff -r -x secrets "$tmp/files" "$root/releases/$id" >/dev/null 2>&1; then
+  :
+else
+  if [ -e "$root/releases/$id" ]; then mv "$root/releases/$id" "$root/releases/.replaced-$id-$$"; fi
+  mv "$tmp/files" "$root/releases/$id"
+fi
 ln -sfn "releases/$id" "$root/.current-$$"
 mv -T "$root/.current-$$" "$root/current"
 readlink -f "$root/current"`;

@@ -75,6 +75,8 @@ async function lastBackup(stack: Stack, run: Run, o: { stateDir: string; compose
     let files = composePaths(readRenderedDir(o.dir), o.dir);
     if (!files.length) {
       writeRendered(o.files, o.dir);
+      // a server over SSH reads them there
+      await run.effects.publishRendered?.(o.dir, run.id);
       files = composePaths(o.files, o.dir);
     }
     const names = start.map((d) => d.service);

@@ -24,7 +24,17 @@ import { setPortProbe } from '../clients/ports.js';
 import type { Effects } from './effects.js';
 
 /** Commands (and sub-commands) that work on a remote environment; any other is refused with exit 2. */
-const SUPPORTED = new Set(['deploy', 'plan', 'validate', 'render', 'status', 'health-check', 'logs', 'history', 'backup', 'backups list', 'backups show', 'lock status']);
+const SUPPORTED = new Set(['deploy', 'plan', 'validate', 'render', 'status', 'health-check', 'logs', 'history', 'backup', 'backups list', 'backups show', 'backups verify', 'rollback', 'down', 'lock status']);
+const MAINTENANCE_WHY = "the maintenance page is switched in a folder the release bundle leaves out";
+/** Options of supported commands that a remote environment cannot honour yet: command -> [option, why, what to do instead]. */
+const REFUSED_OPTIONS: Record<string, [string, string, string][]> = {
+  deploy: [['--maintenance', MAINTENANCE_WHY, 'deploy without --maintenance']],
+  rollback: [
+    ['--maintenance', MAINTENANCE_WHY, 'roll back without --maintenance'],
+    ['--to', "point-in-time recovery reads the WAL archive through this host's paths", 'roll back to a backup (lifeops rollback <id>), or run --to on the server itself'],
+  ],
+  'backups verify': [['--offsite', 'the off-site check has not been tried against a remote environment', 'run it on the server itself, or from an environment without host:']],
+};
 const GLOBAL_WITH_VALUE = new Set(['-f', '--file', '--state-dir']);
 
 /** The command the operator typed: `deploy`, `backups verify` ... (global options skipped). */
@@ -55,7 +65,9 @@ export function refuseOnRemote(stack: Stack, argv: string[]): void {
   const where = `environment ${stack.env} runs on ${stack.host}`;
   if (stack.target === 'swarm') throw new UsageError(`${where}: host: and target: swarm cannot be combined`, 'a swarm names its managers in swarm.manager (ssh:// addresses work there)');
   if (!SUPPORTED.has(cmd)) throw new UnhonouredOptionError(`\`lifeops ${cmd}\` is not supported on a remote host yet (${where})`, `supported there: ${[...SUPPORTED].join(', ')}; run it on the server itself meanwhile`);
-  if (cmd === 'deploy' && argv.includes('--maintenance')) throw new UnhonouredOptionError(`deploy --maintenance is not supported on a remote host yet (${where})`, 'deploy without --maintenance');
+  for (const [option, why, instead] of REFUSED_OPTIONS[cmd] ?? []) {
+    if (argv.some((a) => a === option || a.startsWith(`${option}=`))) throw new UnhonouredOptionError(`${cmd} ${option} is not supported on a remote host yet (${where}): ${why}; nothing was changed`, instead);
+  }
 }
 
 export class RemoteTarget {

@@ -38,6 +38,8 @@ async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: str
   // folders (the nginx front's), and a swapped folder would leave them on the deleted one
   writeRendered(release, renderDir);
   writeSecretFiles(stack, renderDir);
+  // a server over SSH: the files reach it as this run's release (compose reads them there)
+  await run.effects.publishRendered?.(renderDir, run.id);
   // the backup's ACME account and certificates (front.tls.acme): the front reloads onto them
   const certs = await restoreCerts(stack, run.io.env, manifest, dir, acmeDir(stateDir, stack.env));
   if (certs.files) run.info('rollback', { certificates: certs.files, changed: certs.changed });
@@ -235,6 +237,7 @@ async function undoRollback(
       await run.step('undo: bring back the release in force before (its rendered files and image tags)', async () => {
         if (prior.files.length) writeRendered(prior.files, renderDir);
         writeSecretFiles(stack, renderDir);
+        if (prior.files.length) await run.effects.publishRendered?.(renderDir, `${run.id}-undo`);
         for (const [image, id] of Object.entries(prior.images)) if ((await run.docker.imageId(image)) !== id) await run.effects.change(['docker', 'tag', id, image]);
       });
     }

@@ -4,7 +4,7 @@
 // environment refuses before connecting.
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { composeWithServerDir, parseSshHost, quoteWord, remoteCommandLine, sshMaster, sshRun, sshExit, sshForward, sshKeyscan, sshOptions } from '../../src/commands/ssh.js';
@@ -115,6 +115,31 @@ describe('the server-side scripts, run by a local sh', () => {
     expect(out).toBe(path.join(dir, 'env', 'releases', 'r2'));
     expect(execFileSync('cat', [path.join(dir, 'env', 'current', 'nginx', 'nginx.conf')]).toString()).toBe('events {}\n');
   });
+  // a release sent again (a deploy's undo, a rollback) may be bind-mounted by a running container: never deleted under it
+  const publishAgain = (files: Record<string, string>) => {
+    const src = mkdtempSync(path.join(dir, 'again-'));
+    for (const [name, text] of Object.entries(files)) writeFileSync(path.join(src, name), text);
+    const tar = execFileSync('tar', ['-C', src, '-cf', '-', '.']);
+    const sum = execFileSync('sha256sum', { input: tar }).toString().split(' ')[0];
+    const [cmd, ...args] = publishBundle(path.join(dir, 'env'), 'r3', sum);
+    return execFileSync(cmd, args, { input: tar }).toString().trim();
+  };
+  const inode = (f: string) => execFileSync('stat', ['-c', '%i', f]).toString().trim();
+  it('the same release sent again keeps its folder (a container that mounted it still sees it)', () => {
+    publishAgain({ 'nginx.conf': 'events {}\n' });
+    const before = inode(path.join(dir, 'env', 'releases', 'r3'));
+    expect(publishAgain({ 'nginx.conf': 'events {}\n' })).toBe(path.join(dir, 'env', 'releases', 'r3'));
+    expect(inode(path.join(dir, 'env', 'releases', 'r3'))).toBe(before);
+  });
+  it('the same id with other files: the old folder is set aside, not deleted', () => {
+    const before = inode(path.join(dir, 'env', 'releases', 'r3'));
+    publishAgain({ 'nginx.conf': 'events { worker_connections 64; }\n' });
+    expect(readFileSync(path.join(dir, 'env', 'current', 'nginx.conf'), 'utf8')).toContain('worker_connections');
+    const aside = readdirSync(path.join(dir, 'env', 'releases')).filter((n) => n.startsWith('.replaced-r3-'));
+    expect(aside).toHaveLength(1);
+    expect(inode(path.join(dir, 'env', 'releases', aside[0]))).toBe(before);
+    expect(readFileSync(path.join(dir, 'env', 'releases', aside[0], 'nginx.conf'), 'utf8')).toBe('events {}\n');
+  });
   it('a secret file is written 0600 from stdin', () => {
     const f = path.join(dir, 'env', 'releases', 'r2', 'alertmanager', 'secrets', 'slack_webhook_url');
     const [cmd, ...args] = writeSecretFile(f);
@@ -157,16 +182,39 @@ describe('what a remote environment supports', () => {
     expect(commandOf(['-f', 'stack.yaml', '--state-dir', '/s', 'deploy', 'prod'])).toBe('deploy');
     expect(commandOf(['backups', 'verify', '--latest'])).toBe('backups verify');
   });
-  it.each([['deploy', 'prod'], ['status', '--env', 'prod'], ['backup', '--env', 'prod'], ['backups', 'list']])('%s is supported', (...argv) => expect(() => refuseOnRemote(stack, argv)).not.toThrow());
-  it.each([['rollback', '--env', 'prod'], ['down', '--env', 'prod'], ['backups', 'verify'], ['cron', '--install'], ['maintenance', 'on', 'prod'], ['deploy', 'prod', '--maintenance']])('%s is refused with exit 2', (...argv) => {
-    let code = 0;
+  it.each([
+    ['deploy', 'prod'],
+    ['status', '--env', 'prod'],
+    ['backup', '--env', 'prod'],
+    ['backups', 'list'],
+    ['backups', 'verify', '20261207T000000Z-abc', '--env', 'prod'],
+    ['backups', 'verify', '--latest'],
+    ['rollback', '20261207T000000Z-abc', '--env', 'prod', '--yes'],
+    ['rollback', '--release', 'previous', '--env', 'prod'],
+    ['down', '--env', 'prod', '--volumes', '--yes'],
+  ])('%s is supported', (...argv) => expect(() => refuseOnRemote(stack, argv)).not.toThrow());
+  const refusal = (argv: string[]) => {
     try {
       refuseOnRemote(stack, argv);
     } catch (e) {
-      code = (e as { exitCode: number }).exitCode;
+      return e as { exitCode: number; message: string };
     }
-    expect(code).toBe(2);
-  });
+    return undefined;
+  };
+  it.each([
+    ['cron', '--install'],
+    ['maintenance', 'on', 'prod'],
+    ['lock', 'release', 'x'],
+    ['restore', '--from-offsite', 'latest'],
+    ['prune', '--env', 'prod'],
+    ['certs', 'list'],
+    ['deploy', 'prod', '--maintenance'],
+    ['rollback', 'b1', '--maintenance'],
+    ['rollback', '--to', '2026-12-07 10:31:05'],
+    ['rollback', '--to=2026-12-07 10:31:05'],
+    ['backups', 'verify', '--offsite'],
+  ])('%s is refused with exit 2', (...argv) => expect(refusal(argv)?.exitCode).toBe(2));
+  it('an option refusal names the command, the option and the server', () => expect(refusal(['rollback', '--env', 'prod', '--to', 'yesterday'])?.message).toMatch(/^rollback --to is not supported on a remote host yet \(environment prod runs on ssh:\/\/ops@server\).*nothing was changed/));
 });
 
 describe('host: in the stack file', () => {

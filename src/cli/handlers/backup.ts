@@ -63,7 +63,13 @@ export async function rollbackCommand(cli: Cli, id: string | undefined, o: { rel
   const target = await cli.target(stack);
   const waitMs = cli.waitMs(o.wait);
   const run = cli.newRun(stack);
-  cli.show(await target.rollback(run, { id, release: o.release, waitMs, maintenance: o.maintenance, confirm: (q) => cli.confirm(q, o.yes) }), o.json, run.redactor);
+  // a remote environment: the server's lock, shared with deploys and backups from any operator
+  const releaseServerLock = await cli.remote?.lock('rollback', (l) => cli.err(l));
+  try {
+    cli.show(await target.rollback(run, { id, release: o.release, waitMs, maintenance: o.maintenance, confirm: (q) => cli.confirm(q, o.yes) }), o.json, run.redactor);
+  } finally {
+    releaseServerLock?.();
+  }
   return 0;
 }
 

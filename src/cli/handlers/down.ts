@@ -50,7 +50,15 @@ export async function downCommand(cli: Cli, o: DownCliOptions): Promise<number> 
     if (o.skipBackup) throw new UsageError('--skip-backup goes with --volumes (without it no data is deleted, so no backup is taken)');
   }
   if (o.volumes) await confirmDeletion(cli, stack, o);
-  const { last } = await down(stack, cli.newRun(stack), { stateDir: cli.stateDir(), volumes: Boolean(o.volumes), commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait), skipBackup: o.skipBackup });
+  const run = cli.newRun(stack);
+  // a remote environment: the server's lock, shared with every mutating command from any operator
+  const releaseServerLock = await cli.remote?.lock('down', (l) => cli.err(l));
+  let last;
+  try {
+    ({ last } = await down(stack, run, { stateDir: cli.stateDir(), volumes: Boolean(o.volumes), commandLine: cli.commandLine, waitMs: cli.waitMs(o.wait), skipBackup: o.skipBackup }));
+  } finally {
+    releaseServerLock?.();
+  }
   if (o.json) {
     cli.json({ project: stack.project, env: stack.env, volumes_deleted: Boolean(o.volumes), ...(last ? { last_backup: last } : {}) });
     return 0;
