@@ -164,7 +164,7 @@ describe('status: the WAL off-site check', () => {
     expect(crit.message).toContain('9 segments not off-site yet, the oldest archived 1h30m ago');
     const failed = walOffsiteCheck({ ...base, last_attempt: { time: '2026-12-07T11:59:00Z', ok: false, error: 'ssh: connect refused' } }, now);
     expect(failed.level).toBe('WARNING');
-    expect(failed.message).toContain('last push FAILED 1m ago: ssh: connect refused');
+    expect(failed.message).toContain('last push FAILED 1m00s ago: ssh: connect refused');
   });
   it('without the archive listing, the newest off-site segment\'s age is judged; never pushed is a WARNING', () => {
     expect(walOffsiteCheck({ ...base, waiting: undefined }, now).level).toBe('CRITICAL');
