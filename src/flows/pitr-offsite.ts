@@ -51,6 +51,8 @@ export const walPushApplies = (stack: Stack): boolean => Boolean(pitrOn(stack) &
 /** The mirror made equal to the archive: new files read out of the container (fsynced, renamed, their archive time kept), pruned ones dropped. */
 async function syncMirror(containerId: string, files: ArchivedFile[], dir: string): Promise<{ fetched: number; dropped: number }> {
   mkdirPrivate(dir);
+  // a copy a killed push left half-written
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.tmp'))) rmSync(path.join(dir, name), { force: true });
   const { fetch, drop } = mirrorPlan(files, readdirSync(dir));
   for (const f of fetch) {
     const dest = path.join(dir, f.name);
