@@ -141,7 +141,7 @@ describe('disaster recovery from the off-site copy onto a fresh engine', () => {
   it('rows committed after the backup: the archived WAL pushed off-site (offsite push), status says so', async () => {
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     for (let i = 1; i <= 30; i++) {
-      afterBackup.push({ id: i, at: await source.sql(`INSERT INTO marks(id) VALUES (${i}) RETURNING to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`) });
+      afterBackup.push({ id: i, at: await source.sql(`WITH m AS (INSERT INTO marks(id) VALUES (${i}) RETURNING at) SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM m`) });
       if (i === 20) {
         await sleep(300);
         pitrTarget = await source.sql(`SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
