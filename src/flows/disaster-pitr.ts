@@ -17,8 +17,8 @@ import { resticCatConfig, resticDump, resticRestore, resticTarget, resticWalSnap
 import { copyWalInArgv, ownArchiveArgv, prepareRecoveryArgv } from '../commands/pitr-offsite.js';
 import { WAL_ARCHIVE_DIR } from '../config/pitr-schema.js';
 import { RESTORE_COMMAND } from '../render/pitr.js';
-import { recoverySettings, RECOVERY_KEYS } from '../plan/pitr.js';
-import { WAL_INDEX_FILE, type WalIndex } from '../plan/pitr-offsite.js';
+import { RECOVERY_KEYS } from '../plan/pitr.js';
+import { offsiteRecoverySettings, WAL_INDEX_FILE, type WalIndex } from '../plan/pitr-offsite.js';
 import { plainInput, type BackupManifest } from '../backup/format.js';
 import { serviceContainer } from '../backup/containers.js';
 import { resticCacheDir, walMirrorDir } from '../state/paths.js';
@@ -102,7 +102,7 @@ async function archiveVolume(containerId: string): Promise<string> {
  * settings, the WAL copied in, started, waited for until it has promoted, the
  * recovery settings reset. Running it again redoes it from the start.
  */
-export async function replayOffsite(stack: Stack, run: Run, o: { compose: ComposeCli; target: ComposeTarget; manifest: BackupManifest; backupFolder: string; walDir: string; to: Date }): Promise<void> {
+export async function replayOffsite(stack: Stack, run: Run, o: { compose: ComposeCli; target: ComposeTarget; manifest: BackupManifest; backupFolder: string; walDir: string; to: Date; rangeEnd: string }): Promise<void> {
   const pg = stack.postgres!;
   const env = composeEnv(stack);
   const base = o.manifest.contents.postgres?.base_backup;
@@ -111,14 +111,14 @@ export async function replayOffsite(stack: Stack, run: Run, o: { compose: Compos
   const [data, archive] = await run.step(`postgres: find the data and archive volumes of ${pg.service}`, async () => [await dataVolume(db.id), await archiveVolume(db.id)]);
   await run.step(`stop ${pg.service}`, () => runChecked(composeStop(o.compose, o.target, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
   await run.step(`unpack base backup ${o.manifest.id} into ${data}, with recovery to ${o.to.toISOString()}; empty ${archive}`, async () => {
-    const r = await runWithStdin(prepareRecoveryArgv(db.imageId, stack.project, data, archive), plainInput(stack, run.io.env, o.manifest, path.join(o.backupFolder, base.file)), { LIFEOPS_RECOVERY: recoverySettings(o.to, RESTORE_COMMAND) });
+    const r = await runWithStdin(prepareRecoveryArgv(db.imageId, stack.project, data, archive), plainInput(stack, run.io.env, o.manifest, path.join(o.backupFolder, base.file)), { LIFEOPS_RECOVERY: offsiteRecoverySettings(o.to, o.rangeEnd, RESTORE_COMMAND) });
     return pipedOutput(r, `restore of base backup ${o.manifest.id}`);
   });
   await run.step(`copy the off-site WAL into ${archive}`, async () => {
     await runChecked(copyWalInArgv(o.walDir, db.id), { timeoutMs: 6 * 60 * 60_000 });
     await runChecked(ownArchiveArgv(db.imageId, stack.project, archive, WAL_INDEX_FILE), { timeoutMs: 60 * 60_000 });
   });
-  await run.step(`start ${pg.service}: it replays the off-site WAL to ${o.to.toISOString()} and promotes`, () => runChecked(composeStart(o.compose, o.target, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
+  await run.step(`start ${pg.service}: it replays the off-site WAL ${o.to.toISOString() < o.rangeEnd ? `to ${o.to.toISOString()}` : 'to its end (its last commit)'} and promotes`, () => runChecked(composeStart(o.compose, o.target, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
   await run.step(`wait for ${pg.service} to finish the recovery and promote`, () => waitPromoted(run, stack));
   await run.step('postgres: remove the recovery settings (ALTER SYSTEM RESET), reload', async () => {
     const c = await serviceContainer(run.docker, stack, pg.service);

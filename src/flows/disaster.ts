@@ -241,7 +241,7 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
         // Redis and the volumes as the backup holds them; Postgres replayed to the target
         const walDir = await fetchOffsiteWal(stack, run, o.stateDir, marker.wal);
         await restoreBackup(stack, run, { stateDir: o.stateDir, id: copy.backup, parts: ['redis', 'volumes'] });
-        await replayOffsite(stack, run, { compose, target: { project: stack.project, files }, manifest, backupFolder, walDir, to: target });
+        await replayOffsite(stack, run, { compose, target: { project: stack.project, files }, manifest, backupFolder, walDir, to: target, rangeEnd: marker.wal.range.to });
       } else await restoreBackup(stack, run, { stateDir: o.stateDir, id: copy.backup });
       // its ACME account and certificates: the deploy then asks the CA for nothing the backup held (rate limits)
       if (certFiles(manifest).length) await run.step('ACME account and certificates from the backup', () => restoreCerts(stack, run.io.env, manifest, backupFolder, acmeDir(o.stateDir, stack.env)));

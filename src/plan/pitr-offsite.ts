@@ -6,7 +6,7 @@
 import { UsageError } from '../errors.js';
 import type { ArchivedFile, BaseRef } from '../commands/pitr.js';
 import { isArchiveName } from '../commands/pitr-offsite.js';
-import { isSegmentName, type Range } from './pitr.js';
+import { isSegmentName, recoverySettings, type Range } from './pitr.js';
 
 /** The index pushed beside the segments (wal/lifeops-wal.json): what a new host reads before fetching anything. */
 export const WAL_INDEX_FILE = 'lifeops-wal.json';
@@ -102,4 +102,17 @@ export function offsiteRecoveryPlan(index: WalIndex, copies: string[], target: D
   }
   const base = [...usable].reverse().find((b) => b.end_time <= t)!;
   return { base, range };
+}
+
+/**
+ * The recovery settings for a replay of the off-site WAL. A target before
+ * the range's end stops there. At the end itself (the last pushed commit, cut
+ * to the millisecond, so that commit lies just after it) the whole WAL is
+ * replayed: every pushed commit comes back, where a recovery to that instant
+ * would stop just before the last one.
+ */
+export function offsiteRecoverySettings(target: Date, rangeEnd: string, restoreCommand: string): string {
+  if (target.toISOString() < rangeEnd) return recoverySettings(target, restoreCommand);
+  const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
+  return ['# lifeops restore --from-offsite --to the end of the off-site WAL: removed again once the server is promoted', `restore_command = ${q(restoreCommand)}`, "recovery_target_timeline = 'latest'", ''].join('\n');
 }

@@ -12,7 +12,7 @@ import { UsageError } from '../../src/errors.js';
 import { resticBackupWal, resticDump, resticForgetOnly, resticWalSnapshots, walTags, type ResticTarget } from '../../src/commands/restic.js';
 import { archiveFileArgv, copyWalInArgv, ownArchiveArgv, prepareRecoveryArgv, walDumpArgv } from '../../src/commands/pitr-offsite.js';
 import type { ArchivedFile, BaseRef } from '../../src/commands/pitr.js';
-import { indexKey, lastCommitTime, mirrorPlan, offsiteRecoveryPlan, segmentsNewestFirst, walIndex, type WalIndex } from '../../src/plan/pitr-offsite.js';
+import { indexKey, lastCommitTime, mirrorPlan, offsiteRecoveryPlan, offsiteRecoverySettings, segmentsNewestFirst, walIndex, type WalIndex } from '../../src/plan/pitr-offsite.js';
 import { walOffsiteCheck, type WalOffsiteFact } from '../../src/plan/pitr-offsite-status.js';
 import { supersededWal } from '../../src/flows/pitr-offsite.js';
 import { renderCronD } from '../../src/render/cron.js';
@@ -138,6 +138,16 @@ describe('restore --from-offsite --to: the index and the plan', () => {
     expect(usage(() => offsiteRecoveryPlan(pruned, ids, new Date('2026-12-07T09:30:00Z'), 'box')).message).toContain(`(${bases[1].id}, ended ${bases[1].end_time})`);
     expect(usage(() => offsiteRecoveryPlan({ ...index, reachable_until: undefined }, ids, new Date('2026-12-07T10:10:00Z'), 'box')).message).toContain('holds no commit yet');
     expect(usage(() => offsiteRecoveryPlan(index, [], new Date('2026-12-07T10:10:00Z'), 'box')).message).toContain('starts after every base backup copied there');
+  });
+
+  it('replays to the target, or the whole WAL at the range end (the last pushed commit lies just after its millisecond)', () => {
+    const end = '2026-12-07T10:19:58.123Z';
+    const before = offsiteRecoverySettings(new Date('2026-12-07T10:10:00Z'), end, 'cp /a/%f %p');
+    expect(before).toContain("recovery_target_time = '2026-12-07 10:10:00.000+00'");
+    expect(before).toContain("recovery_target_action = 'promote'");
+    expect(offsiteRecoverySettings(new Date(end), end, 'cp /a/%f %p')).toBe(
+      "# lifeops restore --from-offsite --to the end of the off-site WAL: removed again once the server is promoted\nrestore_command = 'cp /a/%f %p'\nrecovery_target_timeline = 'latest'\n",
+    );
   });
 
   it('keeps the newest three WAL snapshots and forgets the others (backup copies untouched)', () => {
