@@ -31,6 +31,7 @@ const importer = () => import('./handlers/import.js');
 const maintenance = () => import('./handlers/maintenance.js');
 const hosts = () => import('./handlers/hosts.js');
 const restore = () => import('./handlers/restore.js');
+const offsite = () => import('./handlers/offsite.js');
 const certs = () => import('./handlers/certs.js');
 const pruneCmd = () => import('./handlers/prune.js');
 
@@ -218,6 +219,7 @@ export function declareCommands(program: Command, act: Act): void {
     .command('restore')
     .description('disaster recovery onto this host: fetch an off-site copy (restic), verify it, restore Postgres, Redis and volumes, deploy the app at the backup\'s version, check health')
     .requiredOption('--from-offsite <latest|id>', "the copy: latest, a backup id or a restic snapshot id (from backup.offsite's repositories)")
+    .option('--to <time>', 'backup.pitr: the database as it was at TIME, from the newest off-site base backup before it and the off-site WAL ("2026-12-07 10:31:05", UTC unless an offset is given)')
     .option('--repo <name>', 'only this backup.offsite repository (default: each in order)')
     .option('--replace-data', "this engine holds the project's data already: replace it (a safety backup of it is taken first)")
     .option('--version <version>', "app version to deploy (default: the backup's release)")
@@ -226,6 +228,15 @@ export function declareCommands(program: Command, act: Act): void {
     .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
     .option('--json', 'print the result as JSON')
     .action(act(restore, (m, cli, o) => m.restoreCommand(cli, o)));
+
+  const offsiteCmd = program.command('offsite').description('copies in the backup.offsite repositories');
+  offsiteCmd
+    .command('push')
+    .description('copy the backups still without an off-site copy, then (backup.pitr) the WAL archive; what the cron line of backup.pitr.offsite.schedule runs')
+    .addOption(envOption())
+    .option('--wait <duration>', 'wait up to DURATION (30s, 5m) for another run holding the lock, instead of failing')
+    .option('--json', 'print what was copied and pushed per repository as JSON')
+    .action(act(offsite, (m, cli, o) => m.offsitePushCommand(cli, o)));
 
   const certsCmd = program.command('certs').description("the front's certificates obtained through ACME (front.tls.acme): list them, renew them");
   certsCmd

@@ -113,6 +113,10 @@ export function formatPrometheus(r: StatusReport): string {
     m.gauge('lifeops_wal_archive_failures', 'Failed archive_command runs since the server started (pg_stat_archiver.failed_count).', one(a?.failed_count));
     m.gauge('lifeops_wal_archive_gap', '1 when a WAL segment is missing from the archive after the oldest base backup.', one(a ? (f.pitr.gap ? 1 : 0) : undefined));
     m.gauge('lifeops_wal_base_backups', 'Backups holding a base backup for point-in-time recovery.', one(f.pitr.base_backups));
+    const off = f.pitr.offsite ?? [];
+    m.gauge('lifeops_wal_offsite_newest_age_seconds', 'Age of the newest WAL segment in the off-site repository (when the server archived it).', off.filter((o) => o.newest).map((o) => ({ labels: { repo: o.repo }, value: ageS(o.newest!.time)! })));
+    m.gauge('lifeops_wal_offsite_waiting_segments', 'Archived WAL segments not copied to the off-site repository yet.', off.filter((o) => o.waiting !== undefined).map((o) => ({ labels: { repo: o.repo }, value: o.waiting! })));
+    m.gauge('lifeops_wal_offsite_waiting_oldest_age_seconds', 'How long the oldest archived segment not off-site yet has waited (0 when none waits): the off-site lag.', off.filter((o) => o.waiting !== undefined).map((o) => ({ labels: { repo: o.repo }, value: o.oldest_waiting_since ? ageS(o.oldest_waiting_since)! : 0 })));
   }
   return m.text();
 }

@@ -115,3 +115,32 @@ export function resticForget(t: ResticTarget, s: ResticSecret, cache: string, sn
   if (!snapshots.length || snapshots.some((id) => !/^[0-9a-f]{8,64}$/.test(id))) throw new Error(`restic forget needs snapshot ids, got ${JSON.stringify(snapshots)}`);
   return call(t, s, cache, ['forget', '--prune', ...snapshots]);
 }
+
+// ------------------------------------------------------------------ the WAL archive (backup.pitr)
+
+/** The tags of an environment's off-site WAL archive snapshots (no backup= tag: they are not backup copies). */
+export function walTags(project: string, env: string): string[] {
+  return ['lifeops', `project=${project}`, `env=${env}`, 'wal'];
+}
+
+/** Copy the WAL mirror folder; run with the mirror's parent as cwd, so the snapshot holds `wal/...`. restic stores only new chunks. */
+export function resticBackupWal(t: ResticTarget, s: ResticSecret, cache: string, o: { project: string; env: string }): ResticCall {
+  return call(t, s, cache, ['backup', '--json', '--host', snapshotHost(o.project, o.env), ...walTags(o.project, o.env).flatMap((tag) => ['--tag', tag]), 'wal']);
+}
+
+/** The WAL archive snapshots of one project and environment. */
+export function resticWalSnapshots(t: ResticTarget, s: ResticSecret, cache: string, o: { project: string; env: string }): ResticCall {
+  return call(t, s, cache, ['snapshots', '--json', '--tag', `project=${o.project},env=${o.env},wal`]);
+}
+
+/** One file of a snapshot on stdout (the WAL index, read before anything is fetched). */
+export function resticDump(t: ResticTarget, s: ResticSecret, cache: string, snapshot: string, file: string): ResticCall {
+  if (!/^[0-9a-f]{8,64}$/.test(snapshot)) throw new Error(`restic dump needs a snapshot id, got ${JSON.stringify(snapshot)}`);
+  return call(t, s, cache, ['dump', snapshot, file]);
+}
+
+/** Forget superseded WAL snapshots (each holds the whole archive): no prune here, the data goes with the next retention's prune. */
+export function resticForgetOnly(t: ResticTarget, s: ResticSecret, cache: string, snapshots: string[]): ResticCall {
+  if (!snapshots.length || snapshots.some((id) => !/^[0-9a-f]{8,64}$/.test(id))) throw new Error(`restic forget needs snapshot ids, got ${JSON.stringify(snapshots)}`);
+  return call(t, s, cache, ['forget', ...snapshots]);
+}

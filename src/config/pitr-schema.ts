@@ -20,6 +20,18 @@ export const pitrSchema = z
       .strict()
       .default({ warn: '5m', crit: '30m' })
       .describe('`status`: how old the oldest WAL segment still waiting to be archived may be before WARNING / CRITICAL'),
+    offsite: z
+      .object({
+        schedule: z.string().regex(/^(\S+\s+){4}\S+$/, 'a five-field cron expression such as "*/5 * * * *"').default('*/5 * * * *').describe('when `lifeops offsite push` copies the archived WAL off-site (a cron line of its own; every backup pushes too)'),
+        lag: z
+          .object({ warn: seconds.default('15m'), crit: seconds.default('1h') })
+          .strict()
+          .default({ warn: '15m', crit: '1h' })
+          .describe('`status`: how long an archived segment may wait for its off-site copy before WARNING / CRITICAL'),
+      })
+      .strict()
+      .default({ schedule: '*/5 * * * *', lag: { warn: '15m', crit: '1h' } })
+      .describe('the WAL archive copied to the backup.offsite repositories (only with backup.offsite)'),
   })
   .strict()
   .describe('point-in-time recovery: continuous WAL archiving and base backups (`lifeops rollback --to TIME`)');

@@ -40,6 +40,7 @@ import type { Lock } from '../state/lock.js';
 import { applyRetention } from './retention.js';
 import { copyPending, type CopyOutcome } from './offsite.js';
 import { pruneArchive } from './pitr.js';
+import { pushWal, type WalPushOutcome } from './pitr-offsite.js';
 
 export function backupId(now: Date): string {
   return newRunId(now);
@@ -271,7 +272,7 @@ export async function backupFlow(
   stack: Stack,
   run: Run,
   opts: { stateDir: string; tag?: string; commandLine: string; waitMs?: number },
-): Promise<{ manifest: BackupManifest; deleted: string[]; offsite: CopyOutcome[] }> {
+): Promise<{ manifest: BackupManifest; deleted: string[]; offsite: CopyOutcome[]; wal?: WalPushOutcome[] }> {
   // SIGINT/SIGTERM: the next step throws, the incomplete folder is removed, the CLI exits 130/143
   let lock: Lock | undefined;
   const untrap = run.trapSignals(() => lock?.release());
@@ -281,7 +282,9 @@ export async function backupFlow(
     const offsite = await copyPending(stack, run, opts.stateDir);
     const deleted = await applyRetention(run, stack, opts.stateDir);
     await pruneArchive(stack, run, opts.stateDir);
-    return { manifest, deleted, offsite };
+    // the archive after its cleanup, with this backup's base backup in the index: a new host can replay from it
+    const wal = await pushWal(stack, run, opts.stateDir);
+    return { manifest, deleted, offsite, ...(wal.length ? { wal } : {}) };
   } catch (e) {
     throw run.interruption(e);
   } finally {

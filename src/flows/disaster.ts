@@ -38,6 +38,10 @@ import { composePaths, renderStack, writeRendered, writeSecretFiles } from './re
 import { waitHealthy } from './wait.js';
 import { appServices, restoreBackup, safetyBackupWithAppsStopped } from './restore.js';
 import { resticSecret } from './offsite.js';
+import { fetchOffsiteWal, findOffsiteWal, replayOffsite, type OffsiteWal } from './disaster-pitr.js';
+import { offsiteRecoveryPlan } from '../plan/pitr-offsite.js';
+import { parseTargetTime, type Range } from '../plan/pitr.js';
+import { pitrOn } from '../config/pitr-schema.js';
 
 export interface DisasterOptions {
   stateDir: string;
@@ -54,6 +58,8 @@ export interface DisasterOptions {
   confirm: (question: string) => Promise<void>;
   /** the stack loaded again with VERSION set (the version is known once the manifest is back) */
   stackFor: (version: string | undefined) => Stack;
+  /** backup.pitr: the database as it was at this time, replayed from the off-site WAL */
+  to?: string;
 }
 
 export interface DisasterResult {
@@ -63,14 +69,16 @@ export interface DisasterResult {
   resumed: boolean;
   safety_backup?: string;
   databases: { name: string; tables: number; rows: number }[];
+  /** --to: the instant recovered, the range the off-site copies reach, the WAL snapshot replayed */
+  pitr?: { to: string; range: Range; wal_snapshot: string };
   deploy: Pick<DeployResult, 'run_id' | 'version' | 'outcome' | 'duration_ms'>;
 }
 
 const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0];
 
-/** The copies in each repository (ones that cannot be opened are skipped with a warning), then the one wanted. */
-async function findCopy(stack: Stack, run: Run, o: DisasterOptions): Promise<OffsiteCopyFound> {
-  const repos = o.repo ? stack.backup.offsite.filter((r) => r.name === o.repo) : stack.backup.offsite;
+/** The copies in each repository (ones that cannot be opened are skipped with a warning; `only`: that repository). */
+async function listCopies(stack: Stack, run: Run, o: DisasterOptions, only = o.repo): Promise<OffsiteCopyFound[]> {
+  const repos = only ? stack.backup.offsite.filter((r) => r.name === only) : stack.backup.offsite;
   const cache = resticCacheDir(o.stateDir);
   const all: OffsiteCopyFound[] = [];
   const failed: string[] = [];
@@ -93,7 +101,23 @@ async function findCopy(stack: Stack, run: Run, o: DisasterOptions): Promise<Off
     }
   }
   if (!all.length && failed.length) throw new OperationError(`no off-site repository could be read: ${failed.join('; ')}`, 'check the network, the credentials in the env file and the known_hosts/identity files');
-  return chooseCopy(all, o.wanted, repos.map((r) => r.name).join(', '));
+  return all;
+}
+
+/** The copy to restore: the one wanted, or with --to the base backup the off-site WAL replays from (exit 2 outside its range). */
+async function chooseFor(stack: Stack, run: Run, o: DisasterOptions, target: Date | undefined): Promise<{ copy: OffsiteCopyFound; pitr?: { wal: OffsiteWal; range: Range } }> {
+  if (!target) return { copy: chooseCopy(await listCopies(stack, run, o), o.wanted, o.repo ?? stack.backup.offsite.map((r) => r.name).join(', ')) };
+  const wal = await findOffsiteWal(stack, run, o.stateDir, o.repo);
+  const copies = await listCopies(stack, run, o, wal.repo);
+  const { base, range } = offsiteRecoveryPlan(wal.index, copies.map((c) => c.backup), target, wal.repo);
+  let id = base.id;
+  if (o.wanted !== 'latest' && o.wanted !== base.id) {
+    const named = wal.index.bases.find((b) => b.id === o.wanted && b.end_time <= target.toISOString() && copies.some((c) => c.backup === b.id));
+    if (!named) throw new UsageError(`backup ${o.wanted} is not a base backup in ${wal.repo} that ended before ${target.toISOString()}`, `lifeops restore --from-offsite latest --to ... picks it (here: ${base.id})`);
+    id = named.id;
+  }
+  run.say(`recoverable from the off-site copies in ${wal.repo}: ${range.from} .. ${range.to}; base backup ${id} replayed to ${target.toISOString()}`);
+  return { copy: copies.filter((c) => c.backup === id).at(-1)!, pitr: { wal, range } };
 }
 
 /** restic restore into a .tmp folder (removed by the recovery should this run die), then renamed into place. */
@@ -133,16 +157,16 @@ async function startData(stack: Stack, run: Run, compose: ComposeCli, files: str
   }
 }
 
-/** The restored databases counted table by table against the manifest: the restore drill, made on the real thing. */
-async function compareRows(stack: Stack, run: Run, manifest: BackupManifest): Promise<DisasterResult['databases']> {
+/** The restored databases counted table by table against the manifest: the restore drill, made on the real thing (replayed to a later time: counted only). */
+async function compareRows(stack: Stack, run: Run, manifest: BackupManifest, compare = true): Promise<DisasterResult['databases']> {
   const pg = manifest.contents.postgres;
   if (!pg || pg.external) return [];
   const c = await serviceContainer(run.docker, stack, pg.service);
   const out: DisasterResult['databases'] = [];
   for (const db of pg.databases) {
-    await run.step(`postgres: count the rows of ${db.name} and compare them with the manifest`, async () => {
+    await run.step(`postgres: count the rows of ${db.name}${compare ? ' and compare them with the manifest' : ''}`, async () => {
       const got = parseRowCounts(await dockerExec(c.id, psqlQueryCmd(pg.user, db.name, ROW_COUNT_SQL)));
-      const diffs = rowDiffs(db.rows, got);
+      const diffs = compare ? rowDiffs(db.rows, got) : [];
       if (diffs.length) throw new OperationError(`backup ${manifest.id}: ${db.name} restored with different row counts:\n  ${diffs.join('\n  ')}`);
       out.push({ name: db.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((a, b) => a + b, 0) });
     });
@@ -158,6 +182,9 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
   let stack = loaded;
   let databases: DisasterResult['databases'] = [];
   let resumed = false;
+  const target = o.to ? parseTargetTime(o.to) : undefined;
+  if (target && !pitrOn(loaded)) throw new UsageError(`restore --to needs backup.pitr, which environment ${loaded.env} does not have on in ${loaded.file}`, 'restore --from-offsite latest without --to restores the newest backup as it was taken');
+  let range: Range | undefined;
   try {
     lock = await lockAndRecover(loaded, run, { stateDir: o.stateDir, commandLine: o.commandLine, waitMs: o.waitMs, handleSignals: false });
     const earlier = readDisaster(o.stateDir, loaded.env);
@@ -169,15 +196,20 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
     if (earlier && o.wanted !== 'latest' && o.wanted !== earlier.backup && o.wanted !== earlier.snapshot) {
       throw new UsageError(`an unfinished recovery of backup ${earlier.backup} (run ${earlier.run}) is recorded in this state dir`, `finish it: lifeops restore --from-offsite ${earlier.backup}`);
     }
+    if (earlier && (earlier.to ?? '') !== (target?.toISOString() ?? '')) {
+      throw new UsageError(`an unfinished recovery of backup ${earlier.backup}${earlier.to ? ` to ${earlier.to}` : ''} (run ${earlier.run}) is recorded in this state dir`, `finish it: lifeops restore --from-offsite ${earlier.backup}${earlier.to ? ` --to ${earlier.to}` : ''}`);
+    }
     if (earlier) {
       resumed = true;
       marker = earlier;
       run.say(`continuing the recovery of backup ${earlier.backup} that run ${earlier.run} started (${earlier.phase === 'deploy' ? 'its data is back; deploying the app' : 'restoring its data'})`);
     } else {
-      const copy = await findCopy(loaded, run, o);
+      const chosen = await chooseFor(loaded, run, o, target);
+      const copy = chosen.copy;
+      range = chosen.pitr?.range;
       run.say(`off-site copy chosen: backup ${copy.backup} (snapshot ${copy.snapshot} in ${copy.repo}, copied ${copy.time})`);
       if (loaded.production) await o.confirm(`restore ${loaded.project} (${loaded.env}) from the off-site copy of backup ${copy.backup}${decision === 'safety' ? ', replacing the data this engine holds' : ''}?`);
-      marker = { run: run.id, started: run.io.now().toISOString(), backup: copy.backup, repo: copy.repo, snapshot: copy.snapshot, phase: 'data' };
+      marker = { run: run.id, started: run.io.now().toISOString(), backup: copy.backup, repo: copy.repo, snapshot: copy.snapshot, phase: 'data', ...(chosen.pitr ? { to: target!.toISOString(), wal: { repo: chosen.pitr.wal.repo, snapshot: chosen.pitr.wal.snapshot, range: chosen.pitr.range } } : {}) };
       writeDisaster(o.stateDir, loaded.env, marker);
     }
     const copy: OffsiteCopyFound = { repo: marker.repo, backup: marker.backup, snapshot: marker.snapshot, time: marker.started };
@@ -205,11 +237,16 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
         marker = { ...marker, safety_backup: safety.id };
         writeDisaster(o.stateDir, stack.env, marker);
       }
-      await restoreBackup(stack, run, { stateDir: o.stateDir, id: copy.backup });
+      if (target && marker.wal) {
+        // Redis and the volumes as the backup holds them; Postgres replayed to the target
+        const walDir = await fetchOffsiteWal(stack, run, o.stateDir, marker.wal);
+        await restoreBackup(stack, run, { stateDir: o.stateDir, id: copy.backup, parts: ['redis', 'volumes'] });
+        await replayOffsite(stack, run, { compose, target: { project: stack.project, files }, manifest, backupFolder, walDir, to: target, rangeEnd: marker.wal.range.to });
+      } else await restoreBackup(stack, run, { stateDir: o.stateDir, id: copy.backup });
       // its ACME account and certificates: the deploy then asks the CA for nothing the backup held (rate limits)
       if (certFiles(manifest).length) await run.step('ACME account and certificates from the backup', () => restoreCerts(stack, run.io.env, manifest, backupFolder, acmeDir(o.stateDir, stack.env)));
-      databases = await compareRows(stack, run, manifest);
-      markVerified(backupDir(stack, o.stateDir), copy.backup, run.io.now());
+      databases = await compareRows(stack, run, manifest, !target);
+      if (!target) markVerified(backupDir(stack, o.stateDir), copy.backup, run.io.now());
       marker = { ...marker, phase: 'deploy' };
       writeDisaster(o.stateDir, stack.env, marker);
     }
@@ -230,6 +267,7 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
     resumed,
     ...(marker.safety_backup ? { safety_backup: marker.safety_backup } : {}),
     databases,
+    ...(marker.to && marker.wal ? { pitr: { to: marker.to, range: range ?? marker.wal.range, wal_snapshot: marker.wal.snapshot } } : {}),
     deploy: { run_id: d.run_id, version: d.version, outcome: d.outcome, duration_ms: d.duration_ms },
   };
 }

@@ -5,7 +5,7 @@
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import { dockerExec, runChecked } from '../clients/runner.js';
-import { ARCHIVE_LIST_CMD, ARCHIVER_SQL, archiveCleanupArgv, parseArchiveListing, parseArchiver, switchWalCmd } from '../commands/pitr.js';
+import { ARCHIVE_LIST_CMD, ARCHIVER_SQL, archiveCleanupArgv, parseArchiveListing, parseArchiver, switchWalCmd, type ArchivedFile } from '../commands/pitr.js';
 import { pitrOn, WAL_ARCHIVE_DIR } from '../config/pitr-schema.js';
 import { archiveGap, newestArchived, type ArchiveGap } from '../plan/pitr.js';
 import type { PitrFact } from '../plan/pitr-status.js';
@@ -15,6 +15,7 @@ import { serviceContainer } from '../backup/containers.js';
 import { baseBackups, readArchive, readArchiver } from '../backup/pitr.js';
 import type { BackupManifest } from '../backup/format.js';
 import type { Run } from './context.js';
+import { walOffsiteFacts } from './pitr-offsite.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -110,7 +111,11 @@ export async function pitrFact(stack: Stack, docker: Run['docker'], stateDir: st
   const t0 = performance.now();
   const bases = baseBackups(stack, stateDir);
   const c = containers?.find((x) => x.service === pg.service && x.state === 'running');
-  if (!c) return { ...limits, base_backups: bases.length, error: `${pg.service} is not running: the archiver cannot be asked`, duration_ms: 0 };
+  const offsite = (files?: ArchivedFile[]) => {
+    const o = walOffsiteFacts(stack, stateDir, files);
+    return o.length ? { offsite: o } : {};
+  };
+  if (!c) return { ...limits, base_backups: bases.length, error: `${pg.service} is not running: the archiver cannot be asked`, duration_ms: 0, ...offsite() };
   try {
     const [a, l] = await Promise.all([
       docker.exec(c.id, ['psql', '-X', '-At', '-U', pg.user, '-d', pg.database, '-c', ARCHIVER_SQL], timeoutMs),
@@ -129,8 +134,9 @@ export async function pitrFact(stack: Stack, docker: Run['docker'], stateDir: st
       ...(newest ? { newest: { name: newest.name, time: new Date(newest.mtime * 1000).toISOString() } } : {}),
       ...(gap ? { gap } : {}),
       duration_ms: Math.round(performance.now() - t0),
+      ...offsite(files),
     };
   } catch (e) {
-    return { ...limits, base_backups: bases.length, error: (e as Error).message.split('\n')[0], duration_ms: Math.round(performance.now() - t0) };
+    return { ...limits, base_backups: bases.length, error: (e as Error).message.split('\n')[0], duration_ms: Math.round(performance.now() - t0), ...offsite() };
   }
 }

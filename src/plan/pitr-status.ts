@@ -5,6 +5,7 @@
 import { formatDuration } from '../util/units.js';
 import type { ArchiveGap } from './pitr.js';
 import type { ArchiverFact } from '../commands/pitr.js';
+import type { WalOffsiteFact } from './pitr-offsite-status.js';
 
 // the shapes of plan/status.ts's Level and Check, restated: status.ts imports this file
 type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
@@ -20,6 +21,8 @@ export interface PitrFact {
   warn_s: number;
   crit_s: number;
   duration_ms: number;
+  /** the archive's off-site copies (backup.offsite), one per repository */
+  offsite?: WalOffsiteFact[];
 }
 
 const RANK: Record<Level, number> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };

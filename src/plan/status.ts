@@ -7,6 +7,7 @@ import type { StatusThresholds } from '../config/schema.js';
 import { parseDuration, formatDuration } from '../util/units.js';
 import { inChargeMessage, type StateRef } from './ownership.js';
 import { offsiteCheck, type OffsiteFact } from './offsite-status.js';
+import { walOffsiteCheck } from './pitr-offsite-status.js';
 import { pitrCheck, type PitrFact } from './pitr-status.js';
 
 export type Level = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
@@ -353,7 +354,7 @@ export function evaluateStatus(f: StatusFacts, thresholds: StatusThresholds): St
   if (f.front) checks.push(frontCheck(f.front));
   if (f.maintenance?.on) checks.push(maintenanceCheck(f.maintenance, now));
   if (f.in_charge) checks.push({ check: 'state dir in charge', level: 'WARNING', message: inChargeMessage(f.in_charge.self, f.in_charge.owner), duration_ms: 0 }, lockCheck(f, limits, now));
-  else checks.push(backupCheck(f, limits, now), verifiedBackupCheck(f, limits, now), drillCheck(f, limits, now), deployCheck(f, now), lockCheck(f, limits, now), ...(f.offsite ?? []).map((o) => offsiteCheck(o, now, f.due_since)), ...(f.pitr ? [pitrCheck(f.pitr, now)] : []));
+  else checks.push(backupCheck(f, limits, now), verifiedBackupCheck(f, limits, now), drillCheck(f, limits, now), deployCheck(f, now), lockCheck(f, limits, now), ...(f.offsite ?? []).map((o) => offsiteCheck(o, now, f.due_since)), ...(f.pitr ? [pitrCheck(f.pitr, now)] : []), ...(f.pitr?.offsite ?? []).map((o) => walOffsiteCheck(o, now)));
   checks.push(...f.disks.map((d) => diskCheck(d, limits)));
   checks.push(...f.tls.map((t) => tlsCheck(t, limits, now)));
   const level = worstLevel([...services.map((s) => s.level), ...checks.map((c) => c.level)]);

@@ -50,6 +50,9 @@ const SWARM: Record<string, Record<string, { flag: string; check?: Check; why: s
   restore: {
     '*': { flag: 'restore --from-offsite', why: 'swarm backups have no off-site copies yet: a disaster recovery restores onto a compose target only' },
   },
+  'offsite push': {
+    '*': { flag: 'offsite push', why: 'swarm backups have no off-site copies yet, and the WAL archive is a volume beside the database on a compose host' },
+  },
   cron: {
     install: { flag: '--install', why: "the installed jobs include the restore drill (backups verify), which the swarm target lacks" },
     run: { flag: '--run', why: "the cron jobs include the restore drill (backups verify), which the swarm target lacks" },

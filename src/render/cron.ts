@@ -4,6 +4,7 @@
 // JOB`, which reads the URL from the stack when it runs: the URL (a secret
 // for healthchecks-style services) is never written into this world-readable file.
 import type { Stack } from '../config/schema.js';
+import { pitrOn } from '../config/pitr-schema.js';
 
 export const CRON_JOBS = ['backup', 'verify', 'status', 'renew'] as const;
 export type CronJob = (typeof CRON_JOBS)[number];
@@ -44,7 +45,15 @@ export function renderCronD(stack: Stack, t: CronTarget): string {
     line(stack.cron.verify_schedule, 'verify'),
     line(stack.cron.status_schedule, 'status'),
     // front.tls.acme: lifeops renews the nginx front's certificates (a traefik front renews its own)
+    // backup.pitr with backup.offsite: the WAL archive pushed off-site between backups (bounds what a lost host loses)
+    ...(walPushLine(stack) ? [`${walPushLine(stack)} ${stack.cron.user} ${base} ${['offsite', 'push', '--wait', '4m', '--env', stack.env].map(q).join(' ')} >> ${log} 2>&1`] : []),
     ...(stack.front?.tls.acme && stack.front.kind === 'nginx' && stack.front.domains.some((d) => d.tls ?? stack.front!.tls.enabled) ? [line(stack.cron.renew_schedule, 'renew')] : []),
     '',
   ].join('\n');
+}
+
+/** The schedule of `offsite push` when the WAL archive has somewhere to go, else undefined. */
+function walPushLine(stack: Stack): string | undefined {
+  const p = pitrOn(stack);
+  return p && stack.postgres && !stack.postgres.external_url && stack.backup.offsite.length ? p.offsite.schedule : undefined;
 }

@@ -19,6 +19,9 @@ export interface DisasterMarker {
   phase: 'data' | 'deploy';
   /** the backup of what the target held before (--replace-data) */
   safety_backup?: string;
+  /** --to: the instant the database is replayed to (ISO), and the off-site WAL snapshot replayed */
+  to?: string;
+  wal?: { repo: string; snapshot: string; range: { from: string; to: string } };
 }
 
 export function readDisaster(stateDir: string, env: string): DisasterMarker | undefined {

@@ -28,8 +28,22 @@ export interface OffsiteCheck {
   error?: string;
 }
 
+/** The last push of the WAL archive (backup.pitr) into this repository. */
+export interface OffsiteWal {
+  snapshot: string;
+  /** when the push finished */
+  time: string;
+  newest_segment?: { name: string; time: string };
+  /** the last commit the pushed WAL holds */
+  reachable_until?: string;
+  /** what the push held (plan/pitr-offsite.ts indexKey): an unchanged archive is not pushed again */
+  key: string;
+}
+
 export interface OffsiteRepoRecord {
   copies: Record<string, OffsiteCopy>;
+  wal?: OffsiteWal;
+  wal_attempt?: OffsiteAttempt;
   last_attempt?: OffsiteAttempt;
   /** the subset the next `backups verify --offsite` reads (1-based) */
   next_subset?: number;

@@ -35,6 +35,8 @@ export const statusMemoryFile = (stateDir: string, env: string) => path.join(sta
 /** cache/stack-<hash of the stack file's path>.json: the last parse of that stack file (config/parse-cache.ts) */
 export const stackParseCacheFile = (stateDir: string, stackFileKey: string) => path.join(stateDir, 'cache', `stack-${stackFileKey}.json`);
 export const offsiteFile = (stateDir: string, env: string) => path.join(stateDir, 'offsite', `${env}.json`);
+/** The host's mirror of the WAL archive that `offsite push` copies off-site (offsite/<env>-wal/wal/...). */
+export const walMirrorDir = (stateDir: string, env: string) => path.join(stateDir, 'offsite', `${env}-wal`);
 export const disasterFile = (stateDir: string, env: string) => path.join(stateDir, 'disaster', `${env}.json`);
 export const resticCacheDir = (stateDir: string) => path.join(stateDir, 'cache', 'restic');
 /** acme/<env>/: what lifeops' ACME client keeps for one environment (state/certs.ts names what is inside). */

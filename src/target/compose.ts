@@ -49,14 +49,15 @@ export function composeTarget(stack: Stack, ctx: TargetContext): Target {
     },
 
     async backup(run, o) {
-      const { manifest: m, deleted, offsite } = await backupFlow(stack, run, { stateDir, tag: o.tag, commandLine, waitMs: o.waitMs });
+      const { manifest: m, deleted, offsite, wal } = await backupFlow(stack, run, { stateDir, tag: o.tag, commandLine, waitMs: o.waitMs });
       const dir = path.join(backupDir(stack, stateDir), m.id);
       const notes: { tone: 'ok' | 'warn'; text: string }[] = [{ tone: 'ok', text: `backup ${m.id} written to ${dir} (${human(m.size)}, ${m.files.length} files)${deleted.length ? `; retention deleted ${deleted.join(', ')}` : ''}` }];
       for (const c of offsite) {
         if (c.failed) notes.push({ tone: 'warn', text: `off-site ${c.repo}: NOT copied (${c.failed}); retried on the next backup` });
         else if (c.copied.length || c.adopted.length) notes.push({ tone: 'ok', text: `off-site ${c.repo}: copied ${[...c.adopted, ...c.copied].join(', ')}${c.forgotten.length ? `; retention removed ${c.forgotten.join(', ')}` : ''}` });
       }
-      return { data: { id: m.id, env: m.env, time: m.time, tag: m.tag, size: m.size, dir, files: m.files.length, deleted, offsite }, notes };
+      for (const w of wal ?? []) notes.push(w.failed ? { tone: 'warn', text: `WAL archive to ${w.repo}: NOT pushed (${w.failed}); retried on the next push` } : { tone: 'ok', text: `WAL archive to ${w.repo}: pushed up to ${w.newest_segment ?? 'nothing yet'}${w.reachable_until ? ` (last commit ${w.reachable_until})` : ''}` });
+      return { data: { id: m.id, env: m.env, time: m.time, tag: m.tag, size: m.size, dir, files: m.files.length, deleted, offsite, ...(wal ? { wal } : {}) }, notes };
     },
 
     async rollback(run, o) {

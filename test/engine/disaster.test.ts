@@ -17,13 +17,20 @@
 // (exit 2) without --replace-data; with it, a safety backup of what the
 // engine held is taken first and the copy replaces it.
 //
+// backup.pitr is on: rows written after the backup (one commit each) are
+// archived and pushed off-site (`offsite push`) with the WAL; then the new
+// host is lost too (its volumes and state dir gone), a time past the last
+// pushed commit or before the base backup exits 2 naming the range, and
+// `restore --from-offsite latest --to T` brings back exactly the rows
+// committed up to T.
+//
 // The front publishes on ${FRONT_BIND}: 127.0.0.1 on the source host, 0.0.0.0
 // in the new host's namespace (reached at 10.234.1.2 from here). db and cache
 // publish no port (lifeops reaches them with docker exec), and lifeops' smoke
 // test (which asks the host's 127.0.0.1) is off, as in crash-engine.test.ts.
 // Not to be run at the same time as crash-engine.test.ts (the same bed).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { chmodSync, copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
@@ -43,6 +50,7 @@ const src = demoCopy('dr', PORT, (d) => {
   delete at(d, 'services.db').ports;
   delete at(d, 'services.cache').ports;
   at(d, 'deploy').smoke_test = false;
+  at(d, 'backup').pitr = { enabled: true, archive_timeout: '10s' };
   // a machine shared by several test runs is slow: a slow answer is not a sick service
   for (const svc of Object.values(at(d, 'services') as Record<string, Record<string, unknown>>)) {
     svc.health_timeout = '600s';
@@ -79,6 +87,12 @@ const fetchJson = async (p: string) => {
 
 let sourceHash = '';
 let backupId = '';
+/** --to: an instant between the commits of marks 20 and 21, and the commit times of the rows written after the backup */
+let pitrTarget = '';
+/** the end of what the off-site WAL reaches, as the refusal names it */
+let reachEnd = '';
+const afterBackup: { id: number; at: string }[] = [];
+const MARKS = "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM marks";
 
 beforeAll(async () => {
   // the off-site host and a key made for this test, its host key pinned
@@ -116,6 +130,7 @@ describe('disaster recovery from the off-site copy onto a fresh engine', () => {
     await source.sql('CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 3000) g');
     await source.redis('SET', 'k1', 'one');
     await source.redis('SET', 'demo:hits', '41000');
+    await source.sql('CREATE TABLE marks(id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())');
     sourceHash = await source.sql(HASH);
     const b = await onSource(['backup', '--json']);
     expect(b.exitCode, b.stderr).toBe(0);
@@ -123,6 +138,41 @@ describe('disaster recovery from the off-site copy onto a fresh engine', () => {
     expect(out.offsite[0].failed).toBeUndefined();
     expect(out.offsite[0].copied).toContain(out.id);
     backupId = out.id;
+  }, SLOW);
+
+  it('rows committed after the backup: the archived WAL pushed off-site (offsite push), status says so', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    for (let i = 1; i <= 30; i++) {
+      afterBackup.push({ id: i, at: await source.sql(`WITH m AS (INSERT INTO marks(id) VALUES (${i}) RETURNING at) SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM m`) });
+      if (i === 20) {
+        await sleep(300);
+        pitrTarget = await source.sql(`SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+        await sleep(300);
+      } else await sleep(100);
+    }
+    // what archive_timeout does after 10 s, at once: the segment closed and archived
+    const seg = await source.sql('SELECT pg_walfile_name(pg_switch_wal())');
+    for (let i = 0; i < 100 && (await source.sql('SELECT last_archived_wal FROM pg_stat_archiver')) < seg; i++) await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    const p = await onSource(['offsite', 'push', '--json']);
+    expect(p.exitCode, p.stderr).toBe(0);
+    const pushed = JSON.parse(p.stdout) as { wal: { repo: string; snapshot: string; newest_segment: string; reachable_until: string; failed?: string }[] };
+    console.log(`offsite push of the WAL: ${Date.now() - t0} ms, ${JSON.stringify(pushed.wal)}`);
+    expect(pushed.wal[0].repo).toBe('box');
+    // archive_timeout may have closed one more segment meanwhile
+    expect(pushed.wal[0].newest_segment.slice(8) >= seg.slice(8), pushed.wal[0].newest_segment).toBe(true);
+    expect(pushed.wal[0].failed).toBeUndefined();
+    expect(pushed.wal[0].snapshot).toMatch(/^[0-9a-f]{8,}$/);
+    expect(pushed.wal[0].reachable_until >= afterBackup[29].at.slice(0, 23)).toBe(true);
+    // the same archive again is not pushed again
+    const again = JSON.parse((await onSource(['offsite', 'push', '--json'])).stdout) as { wal: { snapshot: string; newest_segment: string }[] };
+    if (again.wal[0].newest_segment === pushed.wal[0].newest_segment) expect(again.wal[0].snapshot).toBe('unchanged');
+    const st = JSON.parse((await onSource(['status', '--json'])).stdout) as { checks: { check: string; level: string; message: string }[] };
+    const walCheck = st.checks.find((c) => c.check === 'wal off-site box')!;
+    expect(walCheck.level, walCheck.message).toBe('OK');
+    expect(walCheck.message).toContain(`newest segment off-site ${again.wal[0].newest_segment}`);
+    // written after the push: these are lost with the host
+    for (let i = 31; i <= 35; i++) await source.sql(`INSERT INTO marks(id) VALUES (${i})`);
   }, SLOW);
 
   it('the new host: restore --from-offsite latest, killed -9 while it restores Postgres; run again, it finishes and the app serves the data', async () => {
@@ -214,4 +264,45 @@ describe('disaster recovery from the off-site copy onto a fresh engine', () => {
     expect(rows['public.items']).toBe(3001);
     expect((await fetchJson('/ready')).status).toBe(200);
   }, SLOW);
+
+  it('the new host is lost too; restore --from-offsite --to T on a fresh engine and state dir brings back exactly the rows committed up to T', async () => {
+    const wipe = await onNew(['down', '--volumes', '--yes', '--skip-backup']);
+    expect(wipe.exitCode, wipe.stderr).toBe(0);
+    rmSync(dst.stateDir, { recursive: true, force: true });
+    expect(await onNewContainer('db')).toBe('');
+    // outside what the off-site copies reach: exit 2 naming the range, nothing created
+    const past = await onNew(['restore', '--from-offsite', 'latest', '--to', '2099-01-01 00:00:00']);
+    expect(past.exitCode, past.stderr).toBe(2);
+    const reach = /past the newest point the off-site WAL reaches: (\S+) /.exec(past.stderr)?.[1] ?? '';
+    reachEnd = reach;
+    expect(reach >= afterBackup[29].at.slice(0, 23), past.stderr).toBe(true);
+    const early = await onNew(['restore', '--from-offsite', 'latest', '--to', '2000-01-01 00:00:00']);
+    expect(early.exitCode, early.stderr).toBe(2);
+    expect(early.stderr).toMatch(new RegExp(`before the end of the oldest off-site base backup \\(\\S+, ended .*\\); recoverable from the off-site copies: .* \\.\\. ${reach.replace(/\./g, '\\.')}`));
+    expect(`${past.stderr}${early.stderr}`).not.toContain('\n    at ');
+    expect(await onNewContainer('db')).toBe('');
+
+    const t0 = Date.now();
+    const r = await onNew(['restore', '--from-offsite', 'latest', '--to', pitrTarget, '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { backup: string; pitr: { to: string; range: { from: string; to: string } }; deploy: { outcome: string } };
+    expect(out).toMatchObject({ backup: backupId, pitr: { to: pitrTarget, range: { to: reach } }, deploy: { outcome: 'success' } });
+    const upToT = afterBackup.filter((m) => m.at.slice(0, 23) <= pitrTarget).map((m) => m.id);
+    expect(upToT).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(await newSql(MARKS)).toBe(upToT.join(','));
+    expect(await newSql(HASH)).toBe(sourceHash);
+    expect((await fetchJson('/ready')).status).toBe(200);
+    console.log(`restore --from-offsite --to T: ${Date.now() - t0} ms; rows committed after the last backup: 35 (30 before the push); back with --to T: ${upToT.length} (all up to T)`);
+  }, 2 * SLOW);
+
+  it('--to the end the refusal named (with --replace-data): every row pushed off-site comes back, those written after the push do not', async () => {
+    const t0 = Date.now();
+    const r = await onNew(['restore', '--from-offsite', 'latest', '--to', reachEnd, '--replace-data', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ backup: backupId, pitr: { to: reachEnd }, deploy: { outcome: 'success' } });
+    expect(await newSql(MARKS)).toBe(Array.from({ length: 30 }, (_, i) => i + 1).join(','));
+    expect(await newSql(HASH)).toBe(sourceHash);
+    const lastPushed = afterBackup[29].at;
+    console.log(`restore --from-offsite --to ${reachEnd} (the range end): ${Date.now() - t0} ms; rows committed after the last backup: 35; back: 30 (every row pushed; the last one committed ${lastPushed}); lost with the host: 5 written after the push`);
+  }, 2 * SLOW);
 });
