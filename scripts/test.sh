@@ -20,18 +20,16 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 LANES=${LIFEOPS_TEST_LANES:-unit engine engine-v1 swarm}
 rm -f .test-report*.json .test-errors*.json
-# Leftovers from an interrupted earlier run would hold ports, names and data.
-# Only projects whose files live under this checkout's .tmp-tests/ are touched.
+# This run is alive while .test-run.pid names it: scripts/remove-leftovers.sh
+# (here, between lanes and in the test beds) leaves this checkout's projects
+# alone only then, and removes every other interrupted run's.
+echo $$ > .test-run.pid
+trap 'rm -f .test-run.pid' EXIT
 remove_leftovers() {
-  local tmp_root="$PWD/.tmp-tests/" c wd p
-  docker info >/dev/null 2>&1 || return 0
-  for c in $(docker ps -aq --filter label=lifeops.stack 2>/dev/null); do
-    wd=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.project.working_dir"}}' "$c" 2>/dev/null)
-    [ "${wd#"$tmp_root"}" != "$wd" ] || continue
-    p=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$c")
-    docker rm -f "$c" >/dev/null
-    docker volume ls -q --filter "label=com.docker.compose.project=$p" | xargs -r docker volume rm >/dev/null 2>&1 || true
-  done
+  bash scripts/remove-leftovers.sh
+  # the crash bed's own engine (testbed/engine-bed.sh), when it is up
+  [ -S /run/lifeops-crashbed/docker.sock ] && bash scripts/remove-leftovers.sh unix:///run/lifeops-crashbed/docker.sock
+  return 0
 }
 remove_leftovers
 rm -rf .tmp-tests

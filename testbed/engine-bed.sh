@@ -125,6 +125,8 @@ ip -n "$NS" link set eth0 up
 # ------------------------------------------------------------- engine
 engine_up || { log "starting dockerd"; start_engine; log "engine up"; }
 [ "$(dk info --format '{{.Swarm.LocalNodeState}}')" = inactive ] || fail "the crash bed's engine is in a swarm"
+# its data root outlives machine restarts: drop what interrupted test runs left
+bash "$(dirname "$0")/../scripts/remove-leftovers.sh" "unix://$SOCK"
 
 # ------------------------------------------------------------- images
 for img in $IMAGES; do
