@@ -8,6 +8,8 @@ import { Redactor, stackRedactor } from '../util/redact.js';
 import { parseEnvFile } from '../config/envfile.js';
 import { formatDuration } from '../util/units.js';
 import { DockerClient } from '../clients/docker.js';
+import { detectCompose } from '../clients/runner.js';
+import type { ComposeCli } from '../commands/compose.js';
 import { RunLog, newRunId, type StepEvent } from '../state/runlog.js';
 import { InterruptedError, LifeopsError } from '../errors.js';
 import { crashTestEffects, realEffects, type Effects } from './effects.js';
@@ -52,6 +54,14 @@ export class Run {
     this.write({ run: this.id, step: 'run', event: 'info', detail: { command: redactor.text(command), pid: process.pid } });
   }
 
+  private composeCli?: Promise<ComposeCli>;
+
+  /** compose v1 or v2, as detected on this host (once) */
+  compose(): Promise<ComposeCli> {
+    this.composeCli ??= detectCompose();
+    return this.composeCli;
+  }
+
   /** the Docker engine, one client for the whole run */
   get docker(): DockerClient {
     this.dockerClient ??= new DockerClient();
@@ -61,6 +71,11 @@ export class Run {
   /** tests without Docker: an engine whose answers the test scripts (with effects = a RecordingEffects) */
   useEngine(docker: DockerClient): void {
     this.dockerClient = docker;
+  }
+
+  /** tests without Docker: the compose a scripted engine answers as */
+  useCompose(cli: ComposeCli): void {
+    this.composeCli = Promise.resolve(cli);
   }
 
   get env(): Record<string, string | undefined> {

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { mkdirPrivate } from '../util/private-files.js';
 import type { Stack } from '../config/schema.js';
 import { DiskSpaceError, OperationError } from '../errors.js';
-import { detectCompose, runChecked } from '../clients/runner.js';
+import { runChecked } from '../clients/runner.js';
 import { composeEnv, dockerBuild, secretBuildArgs, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { namedVolumes } from '../render/compose.js';
 import { mapImage } from '../config/images.js';
@@ -186,7 +186,7 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
   // ---- pre-flight: nothing changes before these pass
   const compose = await run.step('pre-flight: engine, compose, stack', async () => {
     const engine = await run.docker.ping();
-    const found = await detectCompose();
+    const found = await run.compose();
     run.info('pre-flight', { engine, compose: `${found.kind} ${found.version}`, services: Object.keys(stack.services).length });
     return found;
   });

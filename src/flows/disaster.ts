@@ -12,7 +12,7 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
-import { detectCompose, dockerExec, runChecked } from '../clients/runner.js';
+import { portExec } from '../clients/port-exec.js';
 import { composeEnv, composeStartAsIs, type ComposeCli } from '../commands/compose.js';
 import { resticCatConfig, resticRestore, resticSnapshots, resticTarget } from '../commands/restic.js';
 import { parseSnapshots, restic, resticChecked } from '../clients/restic.js';
@@ -124,7 +124,7 @@ async function startData(stack: Stack, run: Run, compose: ComposeCli, files: str
   const start = datastoresToStart(stack, await run.docker.projectContainers(stack.project), await keptVolumes(stack), true);
   if (!start.length) return;
   const names = start.map((d) => d.service);
-  await run.step(`start ${names.join(', ')} (${dataToStartWhy(start)})`, () => runChecked(composeStartAsIs(compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
+  await run.step(`start ${names.join(', ')} (${dataToStartWhy(start)})`, () => run.effects.change(composeStartAsIs(compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
   const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => names.includes(n))) } as Stack;
   await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker));
   if (stack.postgres && !stack.postgres.external_url && names.includes(stack.postgres.service)) {
@@ -141,7 +141,7 @@ async function compareRows(stack: Stack, run: Run, manifest: BackupManifest): Pr
   const out: DisasterResult['databases'] = [];
   for (const db of pg.databases) {
     await run.step(`postgres: count the rows of ${db.name} and compare them with the manifest`, async () => {
-      const got = parseRowCounts(await dockerExec(c.id, psqlQueryCmd(pg.user, db.name, ROW_COUNT_SQL)));
+      const got = parseRowCounts(await portExec(run.effects, 'read', c.id, psqlQueryCmd(pg.user, db.name, ROW_COUNT_SQL)));
       const diffs = rowDiffs(db.rows, got);
       if (diffs.length) throw new OperationError(`backup ${manifest.id}: ${db.name} restored with different row counts:\n  ${diffs.join('\n  ')}`);
       out.push({ name: db.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((a, b) => a + b, 0) });
@@ -189,7 +189,7 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
 
     stack = o.stackFor(o.version ?? manifest.release.version);
     if (marker.phase === 'data') {
-      const compose = await detectCompose();
+      const compose = await run.compose();
       const renderDir = renderDirFor(o.stateDir, stack.env);
       const files = await run.step('render the stack (the data services start from it)', async () => {
         const rendered = renderStack(stack, renderDir);
