@@ -121,7 +121,7 @@ async function fetchCopy(stack: Stack, run: Run, o: DisasterOptions, copy: Offsi
 
 /** Start the data services (created empty where there are none) and wait until they serve. */
 async function startData(stack: Stack, run: Run, compose: ComposeCli, files: string[]): Promise<void> {
-  const start = datastoresToStart(stack, await run.docker.projectContainers(stack.project), await keptVolumes(stack), true);
+  const start = datastoresToStart(stack, await run.docker.projectContainers(stack.project), await keptVolumes(stack, run.effects), true);
   if (!start.length) return;
   const names = start.map((d) => d.service);
   await run.step(`start ${names.join(', ')} (${dataToStartWhy(start)})`, () => run.effects.change(composeStartAsIs(compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
@@ -162,7 +162,7 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
     lock = await lockAndRecover(loaded, run, { stateDir: o.stateDir, commandLine: o.commandLine, waitMs: o.waitMs, handleSignals: false });
     const earlier = readDisaster(o.stateDir, loaded.env);
     const facts = await run.step('look at what this engine holds of the project', async () => ({
-      dataVolumes: await keptVolumes(loaded),
+      dataVolumes: await keptVolumes(loaded, run.effects),
       containers: (await run.docker.projectContainers(loaded.project)).map((c) => c.service),
     }));
     const decision = targetDecision({ project: loaded.project, ...facts, unfinished: Boolean(earlier), replaceData: Boolean(o.replaceData) });

@@ -94,6 +94,8 @@ export interface RecordedCall {
   argv: string[];
   /** the names of the variables given in its environment (their values are not kept) */
   env?: string[];
+  /** a change fed from a file: that file's path */
+  input?: string;
 }
 
 /**
@@ -183,8 +185,9 @@ export class RecordingEffects implements Effects {
   }
 
   async changeFrom(argv: string[], input: Readable | { file: string }, what: string, opts?: { env?: Record<string, string> }): Promise<string> {
-    this.calls.push({ kind: 'change', argv, ...(opts?.env ? { env: Object.keys(opts.env) } : {}) });
-    if (input instanceof Readable) input.destroy(); // nothing reads it: let go of its file
+    const file = 'file' in input ? input.file : (input as Readable & { path?: unknown }).path;
+    this.calls.push({ kind: 'change', argv, ...(opts?.env ? { env: Object.keys(opts.env) } : {}), ...(typeof file === 'string' ? { input: file } : {}) });
+    if (input instanceof Readable) input.on('error', () => undefined).resume(); // read to its end, as the command would
     const r = this.result(argv, 'change');
     if (r.exitCode !== 0) throw new CommandFailedError(`${what} failed (exit ${r.exitCode}):\n${r.stderr}`, r.exitCode);
     return r.stdout;

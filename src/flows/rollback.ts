@@ -66,7 +66,7 @@ async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: str
  * first. Returns the compose files to use.
  */
 async function startDatastores(stack: Stack, run: Run, o: { stateDir: string; compose: ComposeCli; files: string[]; backupDir: string; manifest: BackupManifest }): Promise<string[]> {
-  const start = datastoresToStart(stack, await run.docker.projectContainers(stack.project), await keptVolumes(stack), true);
+  const start = datastoresToStart(stack, await run.docker.projectContainers(stack.project), await keptVolumes(stack, run.effects), true);
   if (!start.length) return o.files;
   let files = o.files;
   if (files.length < o.manifest.release.compose_files.length) {
