@@ -96,6 +96,8 @@ export interface RecordedCall {
   env?: string[];
   /** a change fed from a file: that file's path */
   input?: string;
+  /** a change fed from a stream (a decrypted backup file): the bytes it read */
+  fed?: Buffer;
 }
 
 /**
@@ -186,8 +188,14 @@ export class RecordingEffects implements Effects {
 
   async changeFrom(argv: string[], input: Readable | { file: string }, what: string, opts?: { env?: Record<string, string> }): Promise<string> {
     const file = 'file' in input ? input.file : (input as Readable & { path?: unknown }).path;
-    this.calls.push({ kind: 'change', argv, ...(opts?.env ? { env: Object.keys(opts.env) } : {}), ...(typeof file === 'string' ? { input: file } : {}) });
-    if (input instanceof Readable) input.on('error', () => undefined).resume(); // read to its end, as the command would
+    const call: RecordedCall = { kind: 'change', argv, ...(opts?.env ? { env: Object.keys(opts.env) } : {}), ...(typeof file === 'string' ? { input: file } : {}) };
+    this.calls.push(call);
+    if (input instanceof Readable) {
+      // read to its end, as the command would (a stream that fails, a wrong key, fails the change)
+      const chunks: Buffer[] = [];
+      for await (const c of input) chunks.push(Buffer.from(c as Buffer));
+      call.fed = Buffer.concat(chunks);
+    }
     const r = this.result(argv, 'change');
     if (r.exitCode !== 0) throw new CommandFailedError(`${what} failed (exit ${r.exitCode}):\n${r.stderr}`, r.exitCode);
     return r.stdout;
