@@ -13,6 +13,7 @@ import type { ComposeCli } from '../commands/compose.js';
 import { RunLog, newRunId, type StepEvent } from '../state/runlog.js';
 import { InterruptedError, LifeopsError } from '../errors.js';
 import { crashTestEffects, realEffects, type Effects } from './effects.js';
+import { enginePlace, type ProjectPlace } from './place.js';
 
 export interface IO {
   stdout: NodeJS.WritableStream;
@@ -40,6 +41,8 @@ export class Run {
   private dockerClient?: DockerClient;
   /** how the run changes the target (processes, waits): real, dry run or recording (flows/effects.ts) */
   effects: Effects;
+  /** where the stack's project lives, as its target says (src/target placeOf; the CLI sets it): the engine-wide lock's key, the state labels */
+  place: ProjectPlace = enginePlace;
 
   constructor(
     readonly io: IO,
