@@ -4,7 +4,7 @@
 // redis-cli, a volume's tar, the engine API's container archive), and what
 // their changes do (docker tag moves an image tag; BGSAVE moves LASTSAVE).
 // Used by test/unit/rollback-flow.test.ts and restore-flow.test.ts.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -42,15 +42,31 @@ export class ScriptedCompose {
   /** a changing command line matching this fails (once) */
   failOn?: RegExp;
   failed?: string;
+  /** the off-site repository's one copy: restic lists it and restores this folder */
+  offsite?: { id: string; snapshot: string; folder: string };
+  /** the deploy's pre-flight asks the engine for its version: this refusal instead, where a test stops */
+  pingRefusal?: string;
   private lastSave = 1_700_000_000;
+  private seq = 0;
   private readonly volumeTar = tarOf(UPLOADS.file, UPLOADS.content);
 
   constructor(readonly stack: Stack) {
-    // one id per image: web and worker run the same build
-    const mk = (service: string, n: number, image: string): ContainerState => ({ id: `c${n}-${service}`, name: `${stack.project}-${service}-1`, service, number: 1, image, imageId: `sha256:${image.replace(/[^a-z0-9]/g, '')}`, state: 'running', health: 'healthy', restarts: 0, ports: {}, labels: { 'com.docker.compose.service': service } });
-    this.containers = Object.entries(stack.services).map(([name, s], i) => mk(name, i + 1, s.image));
+    this.containers = Object.keys(stack.services).map((name) => this.container(name));
     for (const c of this.containers) this.images.set(c.image, c.imageId);
     this.volumes = new Set([`${stack.project}_pgdata`, `${stack.project}_redisdata`, `${stack.project}_${UPLOADS.name}`]);
+  }
+
+  /** a running, healthy container of `service` on its image (one id per image: web and worker run the same build) */
+  private container(service: string): ContainerState {
+    const n = ++this.seq;
+    const image = this.stack.services[service].image;
+    return { id: `c${n}-${service}`, name: `${this.stack.project}-${service}-1`, service, number: 1, image, imageId: this.images.get(image) ?? `sha256:${image.replace(/[^a-z0-9]/g, '')}`, state: 'running', health: 'healthy', restarts: 0, ports: {}, labels: { 'com.docker.compose.service': service } };
+  }
+
+  /** a new host: no container, no volume of the project */
+  empty(): void {
+    this.containers = [];
+    this.volumes.clear();
   }
 
   /** the app's image (web and worker run it) */
@@ -72,6 +88,13 @@ export class ScriptedCompose {
       return { exitCode: 1, stderr: 'scripted failure' };
     }
     if (line === 'docker volume ls -q') return { stdout: [...this.volumes].join('\n') };
+    if (argv[0] === 'restic') return this.restic(argv);
+    if (kind === 'change' && argv[1] === 'compose' && argv.includes('up')) {
+      // compose up of named services creates those that have no container (and their volumes)
+      for (const svc of argv.slice(argv.indexOf('up') + 1).filter((x) => !x.startsWith('-'))) {
+        if (!this.containers.some((c) => c.service === svc)) this.containers.push(this.container(svc));
+      }
+    }
     if (argv.includes('psql')) {
       const sql = argv[argv.length - 1];
       if (sql.includes('pg_export_snapshot')) return { stdout: '00000003-00000002-1\n' };
@@ -101,6 +124,17 @@ export class ScriptedCompose {
     return undefined;
   }
 
+  /** restic against the scripted repository: it opens, lists the one copy, restores it into --target */
+  private restic(argv: string[]): { exitCode?: number; stdout?: string; stderr?: string } | undefined {
+    const copy = this.offsite;
+    if (argv.includes('snapshots')) {
+      const tags = copy ? ['lifeops', `project=${this.stack.project}`, `env=${this.stack.env}`, `backup=${copy.id}`] : [];
+      return { stdout: JSON.stringify(copy ? [{ id: `${copy.snapshot}full`, short_id: copy.snapshot, time: '2026-01-01T00:00:00Z', tags }] : []) };
+    }
+    if (argv.includes('restore') && copy) cpSync(copy.folder, path.join(argv[argv.indexOf('--target') + 1], copy.id), { recursive: true });
+    return undefined;
+  }
+
   asClient(): DockerClient {
     const archive = (text: string) => Readable.from([Buffer.from(text)]);
     return {
@@ -108,6 +142,10 @@ export class ScriptedCompose {
       oneOffContainers: async () => [],
       inspect: async (id: string) => ({ ...this.containers.find((c) => c.id === id)! }),
       engineId: async () => 'scripted-engine',
+      ping: async () => {
+        if (this.pingRefusal) throw new Error(this.pingRefusal);
+        return '20.10.24';
+      },
       imageId: async (ref: string) => this.images.get(ref),
       imageExists: async (ref: string) => this.images.has(ref) || [...this.images.values()].includes(ref) || ref.startsWith('sha256:'),
       // nginx -t in the front before its reload
@@ -175,6 +213,7 @@ export function what(call: { argv: string[]; input?: string }): string {
   const line = a.join(' ');
   // <backup dir>/<id>/postgres/demo.dump: the backup's id
   const from = call.input ? ` from ${path.basename(path.dirname(path.dirname(call.input)))}` : '';
+  if (a[0] === 'restic') return `restic ${['restore', 'snapshots', 'backup', 'forget'].find((v) => a.includes(v)) ?? a.at(-1)}`;
   if (a[1] === 'compose') {
     const verb = a.find((x) => ['up', 'start', 'stop'].includes(x))!;
     const named = a.slice(a.indexOf(verb) + 1).filter((x) => !x.startsWith('-'));

@@ -5,20 +5,31 @@
 import { OperationError } from '../errors.js';
 import { run, type RunResult } from './runner.js';
 import type { ResticCall } from '../commands/restic.js';
+import type { CommandPort } from './port.js';
 
 const tail = (r: RunResult) => (r.stderr || r.stdout).split('\n').map((l) => l.trim()).filter(Boolean).slice(-4).join('; ');
 
+export interface ResticOptions {
+  cwd?: string;
+  timeoutMs?: number;
+  /** the run's port: the call goes through it as a read (listing, opening) or a change (restore, backup, forget); without one it runs directly */
+  port?: CommandPort;
+  changes?: boolean;
+}
+
 /** Run one restic call; the result whatever the exit code. A missing restic binary is an error saying how to get it. */
-export async function restic(c: ResticCall, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function restic(c: ResticCall, opts: ResticOptions = {}): Promise<RunResult> {
+  const o = { env: c.env, cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 30 * 60_000 };
   try {
-    return await run(c.argv, { env: c.env, cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 30 * 60_000 });
+    if (opts.port) return await (opts.changes ? opts.port.change(c.argv, { ...o, allowFailure: true }) : opts.port.read(c.argv, o));
+    return await run(c.argv, o);
   } catch (e) {
     throw new OperationError(`could not run restic: ${(e as Error).message}`, 'apt-get install restic');
   }
 }
 
 /** Run one restic call; a non-zero exit is an OperationError naming what was attempted and restic's last lines. */
-export async function resticChecked(c: ResticCall, what: string, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function resticChecked(c: ResticCall, what: string, opts: ResticOptions = {}): Promise<RunResult> {
   const r = await restic(c, opts);
   if (r.exitCode !== 0) throw new OperationError(`${what} failed (restic exit ${r.exitCode}): ${tail(r)}`);
   return r;

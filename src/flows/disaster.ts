@@ -79,9 +79,9 @@ async function findCopy(stack: Stack, run: Run, o: DisasterOptions): Promise<Off
     const secret = resticSecret(stack, repo, run.io.env);
     try {
       await run.step(`off-site ${repo.name}: list the copies of ${stack.project} ${stack.env} (${t.url})`, async () => {
-        const open = await restic(resticCatConfig(t, secret, cache), { timeoutMs: 120_000 });
+        const open = await restic(resticCatConfig(t, secret, cache), { timeoutMs: 120_000, port: run.effects });
         if (open.exitCode !== 0) throw new OperationError(`off-site repository ${repo.name} cannot be opened (restic exit ${open.exitCode}): ${(open.stderr || open.stdout).trim().split('\n').slice(-2).join('; ')}`);
-        const r = await resticChecked(resticSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${repo.name}`, { timeoutMs: 300_000 });
+        const r = await resticChecked(resticSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${repo.name}`, { timeoutMs: 300_000, port: run.effects });
         const found = copiesOf(repo.name, parseSnapshots(r.stdout), stack.project, stack.env);
         run.info('disaster', { repo: repo.name, copies: found.length, newest: found.at(-1)?.backup });
         all.push(...found);
@@ -109,7 +109,7 @@ async function fetchCopy(stack: Stack, run: Run, o: DisasterOptions, copy: Offsi
     prepareBackupDir(dir);
     const tmp = tmpFolder(dir, copy.backup, stack.project);
     rmSync(tmp, { recursive: true, force: true });
-    await resticChecked(resticRestore(t, resticSecret(stack, repo, run.io.env), resticCacheDir(o.stateDir), copy.snapshot, tmp), `restic restore of ${copy.backup} from ${repo.name}`);
+    await resticChecked(resticRestore(t, resticSecret(stack, repo, run.io.env), resticCacheDir(o.stateDir), copy.snapshot, tmp), `restic restore of ${copy.backup} from ${repo.name}`, { port: run.effects, changes: true });
     const got = path.join(tmp, copy.backup);
     if (!existsSync(path.join(got, 'manifest.json'))) throw new OperationError(`the copy ${copy.snapshot} in ${repo.name} holds no ${copy.backup}/manifest.json`);
     tightenTree(got);
