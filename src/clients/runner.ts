@@ -82,14 +82,6 @@ export async function runStreaming(argv: string[], onStdout: (chunk: string) => 
   return r.exitCode ?? 1;
 }
 
-/** Like run, but undefined when the program is not installed (ENOENT) instead of an error. */
-export async function runUnlessMissing(argv: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult | undefined> {
-  const [file, ...args] = argv;
-  const r = await execa(file, args, { reject: false, timeout: opts.timeoutMs });
-  if ((r as { code?: string }).code === 'ENOENT') return undefined;
-  return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 1 };
-}
-
 /** docker exec (argv, not through a shell) returning stdout; env names are passed through from ours. */
 export async function dockerExec(id: string, cmd: string[], opts: { input?: string; envNames?: string[]; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
   const [file, ...args] = dockerExecWith(id, cmd, { stdin: opts.input !== undefined, envNames: opts.envNames });
