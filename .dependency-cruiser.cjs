@@ -63,6 +63,13 @@ module.exports = {
     only('clients-know-no-project-layers', 'clients', ['commands', 'config', 'util'], 'clients run argv and talk to engines; the types they fill live in commands or config, never in plan'),
     only('backup-owns-the-archive', 'backup', ['clients', 'commands', 'config', 'util'], 'the archive format reads and writes through clients; it never reaches state, flows or cli'),
     {
+      name: 'backup-runs-through-the-port',
+      severity: 'error',
+      comment: "the archive's processes (dumps, restores, redis-cli, volume tars) run through the run's port (clients/port.ts, clients/port-exec.ts), so a dry run refuses their changes and a recording test sees them: never through the process runners of clients/runner.ts, clients/session.ts or clients/processes.ts",
+      from: { path: '^src/backup/' },
+      to: { path: '^src/clients/(runner|session|processes)\\.ts$', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'flows-never-reach-cli',
       severity: 'error',
       comment: 'flows run on any target and under any front end: they never reach the targets or the CLI above them',

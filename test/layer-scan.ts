@@ -56,14 +56,15 @@ export function sourceProblems(root: string): string[] {
 
     const inCli = rel.startsWith('src/cli/');
     const inClients = rel.startsWith('src/clients/');
+    const asksNoKind = /^src\/(cli|flows|backup|state)\//.test(rel);
     const lines = text.split('\n');
     lines.forEach((l, i) => {
       if (/^\s*(\/\/|\*|\/\*)/.test(l)) return; // comments may name them
       const at = `${rel}:${i + 1}`;
       if (!inCli && /process\.(stdin|stdout|stderr|exit|exitCode)\b|console\./.test(l)) bad.push(`${at}: prints or exits outside src/cli: ${l.trim()}`);
       if (!inCli && !inClients && /process\.env\b/.test(l)) bad.push(`${at}: reads process.env outside src/cli and src/clients: ${l.trim()}`);
-      // which target a stack runs on is asked in src/target/index.ts only: the CLI calls the Target's verbs
-      if (inCli && /\bisSwarm\b|\.target\s*[!=]==|[!=]==\s*['"](swarm|compose)['"]|['"](swarm|compose)['"]\s*[!=]==/.test(l)) bad.push(`${at}: tests the target kind in src/cli (ask the Target from targetFor instead): ${l.trim()}`);
+      // which target a stack runs on is asked in src/target only: the CLI calls the Target's verbs, flows what the target put on the run (Run.place)
+      if (asksNoKind && /\bisSwarm\b|\.target\s*[!=]==|[!=]==\s*['"](swarm|compose)['"]|['"](swarm|compose)['"]\s*[!=]==/.test(l)) bad.push(`${at}: tests the target kind in ${rel.split('/').slice(0, 2).join('/')} (ask the Target from src/target instead): ${l.trim()}`);
       if (!inClients && /\bfetch\(/.test(l)) bad.push(`${at}: fetch outside src/clients: ${l.trim()}`);
       // outside clients a process may re-raise a signal at itself (after letting go of its lock) or probe with signal 0, nothing else
       for (const m of l.matchAll(/process\.kill\(([^,)]+)(?:,\s*([^)]+))?\)/g)) {

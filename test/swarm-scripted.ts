@@ -12,6 +12,7 @@ import type { Stack } from '../src/config/schema.js';
 import type { DockerClient } from '../src/clients/docker.js';
 import { Run } from '../src/flows/context.js';
 import { RecordingEffects } from '../src/flows/effects.js';
+import { placeOf } from '../src/target/index.js';
 import { Redactor } from '../src/util/redact.js';
 import { stateIdentity } from '../src/state/engine-lock.js';
 import { ROOT } from './helpers.js';
@@ -120,6 +121,8 @@ export function swarmSetup(prefix: string, version = 'sw1'): { stack: Stack; sta
     const run = new Run(io, stateDir, new Redactor([]), 'test');
     run.effects = rec;
     run.useEngine(engine);
+    // as the CLI does: the target says where the project lives (a swarm's services carry the labels)
+    run.place = placeOf(stack);
     return run;
   };
   return { stack, stackAt, stateDir, swarm, rec, run: newRun(), newRun };

@@ -4,7 +4,7 @@
 import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
 import { connectPostgres, type PgClient } from '../clients/postgres.js';
-import { runUnlessMissing } from '../clients/runner.js';
+import type { CommandPort } from '../clients/port.js';
 import { externalDumpArgv, externalGlobalsArgv } from '../commands/postgres.js';
 import { streamCommandToFile } from './format.js';
 import { pgSnapshotSession, type Dumped, type PostgresSource } from './postgres.js';
@@ -47,8 +47,12 @@ export function externalEnv(t: ExternalTarget): Record<string, string> {
 }
 
 /** Major version of a host client tool (pg_dump 15.20 -> 15); a clear error when it is missing. */
-export async function hostToolMajor(tool: 'pg_dump' | 'pg_restore' | 'pg_dumpall'): Promise<number> {
-  const r = await runUnlessMissing([tool, '--version'], { timeoutMs: 30_000 });
+export async function hostToolMajor(port: CommandPort, tool: 'pg_dump' | 'pg_restore' | 'pg_dumpall'): Promise<number> {
+  // a program that is not installed cannot start (ENOENT): said as such below
+  const r = await port.read([tool, '--version'], { timeoutMs: 30_000 }).catch((e: Error) => {
+    if (/ENOENT/.test(e.message)) return undefined;
+    throw e;
+  });
   if (!r) {
     throw new OperationError(`${tool} is not installed on this machine: an external database (postgres.external_url) is backed up and restored with the host's PostgreSQL client tools`, 'apt-get install postgresql-client (the server\'s major version or newer)');
   }
@@ -78,7 +82,7 @@ export async function serverMajor(client: PgClient): Promise<number> {
  * same snapshot: a REPEATABLE READ transaction exports its snapshot, counts
  * rows in it, and pg_dump --snapshot reads exactly that; then it commits.
  */
-async function dumpExternal(t: ExternalTarget, clientMajor: number, file: string, compression: string[], passphrase?: string): Promise<Dumped & { server: number }> {
+async function dumpExternal(port: CommandPort, t: ExternalTarget, clientMajor: number, file: string, compression: string[], passphrase?: string): Promise<Dumped & { server: number }> {
   const client = await externalClient(t);
   try {
     const server = await serverMajor(client);
@@ -89,7 +93,7 @@ async function dumpExternal(t: ExternalTarget, clientMajor: number, file: string
     const snapshot = await session.exportSnapshot();
     const counting = session.countRows(); // beside the dump, in the same snapshot
     counting.catch(() => undefined);
-    const res = await streamCommandToFile(externalDumpArgv(t.url, snapshot, compression), file, { passphrase, env: externalEnv(t) });
+    const res = await streamCommandToFile(port, externalDumpArgv(t.url, snapshot, compression), file, { passphrase, env: externalEnv(t) });
     const rows = await counting;
     await session.commit();
     return { rows, ...res, server };
@@ -102,10 +106,10 @@ async function dumpExternal(t: ExternalTarget, clientMajor: number, file: string
  * An external server, dumped by the host's pg_dump (whose version is asked
  * here: it must be at least the server's).
  */
-export async function externalPostgres(pgc: NonNullable<Stack['postgres']>): Promise<PostgresSource & { target(db: string): ExternalTarget }> {
+export async function externalPostgres(port: CommandPort, pgc: NonNullable<Stack['postgres']>): Promise<PostgresSource & { target(db: string): ExternalTarget }> {
   const url = pgc.external_url!;
   const first = externalTarget(url, pgc.database);
-  const client = await hostToolMajor('pg_dump');
+  const client = await hostToolMajor(port, 'pg_dump');
   let server = 0;
   return {
     target: (db) => externalTarget(url, db),
@@ -116,14 +120,14 @@ export async function externalPostgres(pgc: NonNullable<Stack['postgres']>): Pro
     }),
     dumpTitle: (db, pgDump) => `postgres (external ${externalTarget(url, db).display}): ${pgDump} on this host (with row counts)`,
     dump: async (db, file, compression, passphrase) => {
-      const r = await dumpExternal(externalTarget(url, db), client, file, compression, passphrase);
+      const r = await dumpExternal(port, externalTarget(url, db), client, file, compression, passphrase);
       server = r.server;
       return r;
     },
     globalsTitle: 'postgres (external): pg_dumpall --globals-only --no-role-passwords',
     dumpGlobals: async (file, passphrase, warn) => {
       try {
-        return await streamCommandToFile(externalGlobalsArgv(first.url), file, { passphrase, env: externalEnv(first) });
+        return await streamCommandToFile(port, externalGlobalsArgv(first.url), file, { passphrase, env: externalEnv(first) });
       } catch (e) {
         // managed servers often refuse this to non-superusers; the globals are informational (never restored)
         if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || /no space left/.test((e as Error).message)) throw e;

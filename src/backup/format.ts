@@ -11,7 +11,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { createHash, randomBytes, scryptSync, createCipheriv, createDecipheriv, type DecipherGCM } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
 import { LifeopsError, OperationError, UsageError } from '../errors.js';
-import { runStreamingOut } from '../clients/runner.js';
+import type { CommandPort } from '../clients/port.js';
 
 export interface FileEntry {
   path: string;
@@ -209,13 +209,13 @@ export async function streamToFile(src: NodeJS.ReadableStream, file: string, pas
 }
 
 /**
- * Run argv, streaming its stdout (through `through`, then optionally encrypted)
- * into `file`; returns the written file's sha256 and size. stderr kept (tail)
- * for the error message.
+ * Run argv (a read, through the run's port), streaming its stdout (through
+ * `through`, then optionally encrypted) into `file`; returns the written
+ * file's sha256 and size. stderr kept (tail) for the error message.
  */
-export async function streamCommandToFile(argv: string[], file: string, opts: { passphrase?: string; env?: Record<string, string>; through?: Transform } = {}): Promise<Written> {
+export async function streamCommandToFile(port: CommandPort, argv: string[], file: string, opts: { passphrase?: string; env?: Record<string, string>; through?: Transform } = {}): Promise<Written> {
   const counter = new HashCounter();
-  const r = await runStreamingOut(argv, [...(opts.through ? [opts.through] : []), ...fileStages(file, opts.passphrase, counter)], { env: opts.env });
+  const r = await port.readStream(argv, [...(opts.through ? [opts.through] : []), ...fileStages(file, opts.passphrase, counter)], opts.env ? { env: opts.env } : undefined);
   const failed = r.exitCode !== 0 ? new OperationError(`${argv.slice(0, 4).join(' ')} … failed (exit ${r.exitCode}): ${r.stderrTail}`) : undefined;
   // a write error (full disk) explains a killed command; otherwise the command's own error comes first
   if (r.pipeErr && (/^E[A-Z]+$/.test(String((r.pipeErr as NodeJS.ErrnoException).code)) || !failed)) throw writeError(r.pipeErr, file);

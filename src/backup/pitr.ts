@@ -3,7 +3,10 @@
 // every other file), the list of base backups, and what the WAL archive in
 // the database's container holds.
 import type { Stack } from '../config/schema.js';
-import { dockerExec, runChecked } from '../clients/runner.js';
+import type { CommandPort } from '../clients/port.js';
+import { portExec } from '../clients/port-exec.js';
+import { OperationError } from '../errors.js';
+import { shellQuote } from '../commands/compose.js';
 import { archiveListArgv, archiverQueryCmd, baseBackupArgv, currentWalCmd, parseArchiveListing, parseArchiver, type ArchivedFile, type ArchiverFact, type BaseRef } from '../commands/pitr.js';
 import { backupDir, listBackups, readManifest } from './catalog.js';
 import { streamCommandToFile, type Written } from './format.js';
@@ -13,10 +16,10 @@ import { streamCommandToFile, type Written } from './format.js';
  * it starts is at or before the backup's own start (its checkpoint comes
  * later), so replaying from it is safe and the archive is kept from there.
  */
-export async function takeBaseBackup(containerId: string, user: string, database: string, file: string, passphrase: string | undefined, label: string, now: () => Date): Promise<{ written: Written; start_wal: string; start_time: string; end_time: string }> {
-  const start_wal = (await dockerExec(containerId, currentWalCmd(user, database))).trim();
+export async function takeBaseBackup(port: CommandPort, containerId: string, user: string, database: string, file: string, passphrase: string | undefined, label: string, now: () => Date): Promise<{ written: Written; start_wal: string; start_time: string; end_time: string }> {
+  const start_wal = (await portExec(port, 'read', containerId, currentWalCmd(user, database))).trim();
   const start_time = now().toISOString();
-  const written = await streamCommandToFile(baseBackupArgv(containerId, user, label), file, { passphrase });
+  const written = await streamCommandToFile(port, baseBackupArgv(containerId, user, label), file, { passphrase });
   // pg_basebackup returns once the backup's last segment is archived: recovery can stop from here on
   return { written, start_wal, start_time, end_time: now().toISOString() };
 }
@@ -33,12 +36,14 @@ export function baseBackups(stack: Stack, stateDir: string): BaseRef[] {
 }
 
 /** The archive's files, read in the database container. */
-export async function readArchive(containerId: string): Promise<ArchivedFile[]> {
-  const r = await runChecked(archiveListArgv(containerId), { timeoutMs: 60_000 });
+export async function readArchive(port: CommandPort, containerId: string): Promise<ArchivedFile[]> {
+  const argv = archiveListArgv(containerId);
+  const r = await port.read(argv, { timeoutMs: 60_000 });
+  if (r.exitCode !== 0) throw new OperationError(`command failed (exit ${r.exitCode}): ${shellQuote(argv)}\n${(r.stderr || r.stdout).split('\n').slice(-15).join('\n')}`);
   return parseArchiveListing(r.stdout);
 }
 
 /** pg_stat_archiver and the segments waiting to be archived. */
-export async function readArchiver(containerId: string, user: string, database: string, timeoutMs = 30_000): Promise<ArchiverFact> {
-  return parseArchiver(await dockerExec(containerId, archiverQueryCmd(user, database), { timeoutMs }));
+export async function readArchiver(port: CommandPort, containerId: string, user: string, database: string, timeoutMs = 30_000): Promise<ArchiverFact> {
+  return parseArchiver(await portExec(port, 'read', containerId, archiverQueryCmd(user, database), { timeoutMs }));
 }

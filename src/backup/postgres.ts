@@ -14,7 +14,7 @@ import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import type { ContainerState } from '../clients/docker.js';
 import { connectPostgres, type PgClient } from '../clients/postgres.js';
-import { spawnTiedToUs, startSession } from '../clients/runner.js';
+import type { CommandPort } from '../clients/port.js';
 import { containerDumpArgv, containerGlobalsArgv, containerPsqlSessionArgv } from '../commands/postgres.js';
 import { PRIVATE_FILE } from '../util/private-files.js';
 import { HashCounter, fileStages, fsyncPath, hashWhileWritten, streamCommandToFile, writeError, type PostgresContents, type Written } from './format.js';
@@ -78,68 +78,36 @@ export function pgSnapshotSession(client: PgClient, via: string): SnapshotSessio
   };
 }
 
-/** The same over `docker exec psql` in the db container, for a db service that publishes no port. */
-function psqlSnapshotSession(containerId: string, user: string, db: string): SnapshotSession {
-  const psql = startSession(containerPsqlSessionArgv(containerId, user, db));
-  let out = '';
-  let errText = '';
-  psql.stderr!.on('data', (d: Buffer) => (errText += d.toString()));
+/** The same over `docker exec psql` in the db container (a read through the port), for a db service that publishes no port. */
+function psqlSnapshotSession(port: CommandPort, containerId: string, user: string, db: string): SnapshotSession {
+  const psql = port.readSession(containerPsqlSessionArgv(containerId, user, db), 'psql in the database container');
   /** send SQL, then wait for the marker it selects last; what came before it */
-  const ask = (sql: string, marker: string) =>
-    new Promise<string>((resolve, reject) => {
-      const check = () => {
-        const i = out.indexOf(marker + '\n');
-        if (i >= 0) {
-          const before = out.slice(0, i);
-          out = out.slice(i + marker.length + 1);
-          psql.stdout!.off('data', onData);
-          psql.off('exit', onExit);
-          resolve(before);
-        }
-      };
-      const onData = (d: Buffer) => ((out += d.toString()), check());
-      // an engine that went away leaves psql's docker client without a word: say how it ended
-      const onExit = () => reject(new OperationError(`psql in the database container ended early (${psql.signalCode ?? `exit ${psql.exitCode}`}): ${errText.trim().split('\n').slice(-3).join(' ') || 'no message; did the engine or the container stop?'}`));
-      psql.stdout!.on('data', onData);
-      psql.once('exit', onExit);
-      psql.stdin!.write(`${sql}\nSELECT '${marker}';\n`);
-      check();
-    });
+  const ask = (sql: string, marker: string) => psql.ask(`${sql}\nSELECT '${marker}';\n`, marker);
   return {
     via: 'docker exec psql',
     exportSnapshot: async () => {
       const snapshot = (await ask('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSELECT pg_export_snapshot();', '@@SNAP')).trim().split('\n').pop()!.trim();
-      if (!/^[0-9A-F-]+$/i.test(snapshot)) throw new OperationError(`could not export a snapshot from ${db}: ${errText}`);
+      if (!/^[0-9A-F-]+$/i.test(snapshot)) throw new OperationError(`could not export a snapshot from ${db}: ${psql.stderr()}`);
       return snapshot;
     },
     countRows: async () => parseRowCounts(await ask(ROW_COUNT_SQL, '@@ROWS')),
-    commit: async () => {
-      psql.stdin!.end('COMMIT;\n');
-      await psql;
-    },
-    close: async () => {
-      if (psql.exitCode === null) {
-        psql.stdin!.destroy(); // end-of-file: psql ends, its transaction rolled back
-        await Promise.race([psql.catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
-        if (psql.exitCode === null) psql.kill('SIGTERM');
-      }
-      await psql.catch(() => undefined);
-    },
+    commit: () => psql.finish('COMMIT;\n'),
+    close: () => psql.close(),
   };
 }
 
 /** pg on the db service's published 127.0.0.1 port when there is one and it answers, else psql in the container. */
-async function openSnapshotSession(c: ContainerState, user: string, password: string | undefined, db: string): Promise<SnapshotSession> {
-  const port = c.ports[5432];
-  if (port) {
+async function openSnapshotSession(port: CommandPort, c: ContainerState, user: string, password: string | undefined, db: string): Promise<SnapshotSession> {
+  const published = c.ports[5432];
+  if (published) {
     try {
-      const client = await connectPostgres({ host: '127.0.0.1', port, user, password, database: db, connectionTimeoutMillis: 5000 });
-      return pgSnapshotSession(client, `pg on 127.0.0.1:${port}`);
+      const client = await connectPostgres({ host: '127.0.0.1', port: published, user, password, database: db, connectionTimeoutMillis: 5000 });
+      return pgSnapshotSession(client, `pg on 127.0.0.1:${published}`);
     } catch {
       // no answer on the port: psql in the container below
     }
   }
-  return psqlSnapshotSession(c.id, user, db);
+  return psqlSnapshotSession(port, c.id, user, db);
 }
 
 /**
@@ -150,7 +118,7 @@ async function openSnapshotSession(c: ContainerState, user: string, password: st
  * page cache as it grows; an encrypted backup streams through the cipher
  * instead. The file is fsynced before this returns.
  */
-async function dumpDatabase(session: SnapshotSession, containerId: string, user: string, db: string, file: string, compression: string[], passphrase?: string): Promise<Dumped> {
+async function dumpDatabase(port: CommandPort, session: SnapshotSession, containerId: string, user: string, db: string, file: string, compression: string[], passphrase?: string): Promise<Dumped> {
   let fh: FileHandle | undefined;
   try {
     fh = passphrase ? undefined : await openFile(file, 'w+', PRIVATE_FILE);
@@ -159,7 +127,7 @@ async function dumpDatabase(session: SnapshotSession, containerId: string, user:
     await session.close();
     throw writeError(e, file);
   }
-  const { child: dump, lifeline } = spawnTiedToUs(containerDumpArgv(containerId, user, db, compression), fh ? fh.fd : 'pipe');
+  const { child: dump, lifeline } = port.readTied(containerDumpArgv(containerId, user, db, compression), fh ? fh.fd : 'pipe');
   dump.stdin!.on('error', () => undefined); // a dump that failed to start: its own error is reported
   lifeline.on('error', () => undefined);
   let dumpErr = '';
@@ -245,16 +213,16 @@ async function dumpDatabase(session: SnapshotSession, containerId: string, user:
 }
 
 /** The db service's container: pg_dump and pg_dumpall run inside it (client and server versions match). */
-export function containerPostgres(c: ContainerState, pgc: NonNullable<Stack['postgres']>): PostgresSource {
+export function containerPostgres(port: CommandPort, c: ContainerState, pgc: NonNullable<Stack['postgres']>): PostgresSource {
   return {
     contents: () => ({ service: pgc.service, user: pgc.user }),
     dumpTitle: (db, pgDump) => `postgres: ${pgDump} ${db} (with row counts)`,
     dump: async (db, file, compression, passphrase, info) => {
-      const session = await openSnapshotSession(c, pgc.user, pgc.password, db);
+      const session = await openSnapshotSession(port, c, pgc.user, pgc.password, db);
       info({ database: db, snapshot_and_row_counts: session.via });
-      return dumpDatabase(session, c.id, pgc.user, db, file, compression, passphrase);
+      return dumpDatabase(port, session, c.id, pgc.user, db, file, compression, passphrase);
     },
     globalsTitle: 'postgres: pg_dumpall --globals-only',
-    dumpGlobals: (file, passphrase) => streamCommandToFile(containerGlobalsArgv(c.id, pgc.user), file, { passphrase }),
+    dumpGlobals: (file, passphrase) => streamCommandToFile(port, containerGlobalsArgv(c.id, pgc.user), file, { passphrase }),
   };
 }

@@ -7,7 +7,8 @@ import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import type { ContainerState, DockerClient } from '../clients/docker.js';
 import { connectRedis } from '../clients/datastores.js';
-import { dockerExec, pipeInto, runChecked } from '../clients/runner.js';
+import type { CommandPort } from '../clients/port.js';
+import { portExec } from '../clients/port-exec.js';
 import { streamToFile, type Written } from './format.js';
 
 /** The few Redis commands a backup needs, over ioredis or over docker exec redis-cli. */
@@ -70,9 +71,9 @@ async function ioredisSession(port: number, password: string | undefined): Promi
   };
 }
 
-/** The fallback when Redis publishes no port: one docker exec per command. */
-function execSession(id: string, password: string | undefined): RedisSession {
-  const cli = (args: string[]) => dockerExec(id, ['redis-cli', ...args], cliAuth(password));
+/** The fallback when Redis publishes no port: one docker exec per command, through the port (BGSAVE a change, the rest reads). */
+function execSession(port: CommandPort, id: string, password: string | undefined): RedisSession {
+  const cli = (args: string[], kind: 'read' | 'change' = 'read') => portExec(port, kind, id, ['redis-cli', ...args], cliAuth(password));
   return {
     via: 'docker exec redis-cli',
     info: async () => parseInfo(await cli(['INFO', 'persistence'])),
@@ -80,7 +81,7 @@ function execSession(id: string, password: string | undefined): RedisSession {
     lastsave: async () => Number(stripQuotes(await cli(['LASTSAVE']))),
     bgsave: async () => {
       try {
-        return (await cli(['BGSAVE'])).trim();
+        return (await cli(['BGSAVE'], 'change')).trim();
       } catch (e) {
         return (e as Error).message;
       }
@@ -98,22 +99,20 @@ function execSession(id: string, password: string | undefined): RedisSession {
 }
 
 /** ioredis through the port Redis publishes on 127.0.0.1 when there is one, else docker exec; `note` hears why the port was not used. */
-export async function openRedis(c: ContainerState, password: string | undefined, note: (message: string) => void): Promise<RedisSession> {
-  const port = c.ports[6379];
-  if (port) {
+export async function openRedis(port: CommandPort, c: ContainerState, password: string | undefined, note: (message: string) => void): Promise<RedisSession> {
+  const published = c.ports[6379];
+  if (published) {
     try {
-      return await ioredisSession(port, password);
+      return await ioredisSession(published, password);
     } catch (e) {
-      note(`127.0.0.1:${port} did not answer (${(e as Error).message}); using docker exec`);
+      note(`127.0.0.1:${published} did not answer (${(e as Error).message}); using docker exec`);
     }
   }
-  return execSession(c.id, password);
+  return execSession(port, c.id, password);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** BGSAVE, then wait until a save started after this call succeeded. */
-export async function redisSave(s: RedisSession, timeoutMs = 300_000): Promise<void> {
+/** BGSAVE, then wait until a save started after this call succeeded; `sleep` between polls (the port's). */
+export async function redisSave(s: RedisSession, sleep: (ms: number) => Promise<void>, timeoutMs = 300_000): Promise<void> {
   const t0 = Date.now();
   let before = 0;
   for (;;) {
@@ -146,7 +145,7 @@ export async function redisSave(s: RedisSession, timeoutMs = 300_000): Promise<v
 }
 
 /** Wait until no AOF rewrite runs or is scheduled; returns INFO persistence of that moment. */
-async function waitNoRewrite(s: RedisSession, timeoutMs = 300_000): Promise<Record<string, string>> {
+async function waitNoRewrite(s: RedisSession, sleep: (ms: number) => Promise<void>, timeoutMs = 300_000): Promise<Record<string, string>> {
   const t0 = Date.now();
   for (;;) {
     const info = await s.info();
@@ -162,6 +161,7 @@ async function waitNoRewrite(s: RedisSession, timeoutMs = 300_000): Promise<Reco
  * relative to `folder`, and each one's checksum.
  */
 export async function copyRedisOut(
+  port: CommandPort,
   session: RedisSession,
   docker: DockerClient,
   containerId: string,
@@ -183,7 +183,7 @@ export async function copyRedisOut(
     const adir = (await session.configGet('appenddirname')) ?? 'appendonlydir';
     // an AOF rewrite swaps the folder's files and manifest: copy it between rewrites
     for (let attempt = 1; ; attempt++) {
-      const before = await waitNoRewrite(session);
+      const before = await waitNoRewrite(session, (ms) => port.sleep(ms));
       await grab(adir, `redis/${adir}.tar${o.ext}`);
       const after = await session.info();
       if (after.aof_rewrite_in_progress === '0' && after.aof_rewrites === before.aof_rewrites) break;
@@ -200,35 +200,37 @@ export async function copyRedisOut(
  */
 export async function restoreRedisFiles(
   docker: DockerClient,
+  port: CommandPort,
   stack: Stack,
   c: ContainerState,
   rd: { service: string; dir: string; files: string[] },
   input: (file: string) => Readable | { file: string },
   helperImage: () => Promise<string>,
 ): Promise<void> {
+  // stopped and started through the port (changes a dry run refuses); the engine API only reads
   const container = docker.api.getContainer(c.id);
-  if ((await container.inspect()).State.Running) await container.stop({ t: 30 });
+  if ((await container.inspect()).State.Running) await port.change(['docker', 'stop', '-t', '30', c.id], { timeoutMs: 120_000 });
   // Remove the live AOF first: Redis would load it instead of dump.rdb, and when the backup
   // carries an AOF folder, newer files left beside it would otherwise survive the copy.
   const mount = (await container.inspect()).Mounts.find((m) => m.Destination === rd.dir);
   const source = mount?.Name ?? mount?.Source;
   if (source) {
     const image = await helperImage();
-    await runChecked(['docker', 'run', '--rm', '--network', 'none', '--entrypoint', 'sh', '-v', `${source}:/d`, image, '-c', 'rm -rf /d/appendonlydir /d/appendonly.aof*']);
+    await port.change(['docker', 'run', '--rm', '--network', 'none', '--entrypoint', 'sh', '-v', `${source}:/d`, image, '-c', 'rm -rf /d/appendonlydir /d/appendonly.aof*']);
   }
   // each file is a tar from the archive API; `docker cp -` takes it as a stream (no copy in memory)
   for (const f of rd.files) {
-    await pipeInto(['docker', 'cp', '-', `${c.id}:${rd.dir}`], input(f), `docker cp ${f} into ${rd.service}:${rd.dir}`);
+    await port.changeFrom(['docker', 'cp', '-', `${c.id}:${rd.dir}`], input(f), `docker cp ${f} into ${rd.service}:${rd.dir}`);
   }
-  await container.start();
+  await port.change(['docker', 'start', c.id], { timeoutMs: 120_000 });
   const pass = stack.redis?.password;
   for (let i = 0; i < 300; i++) {
     try {
-      if ((await dockerExec(c.id, ['redis-cli', 'PING'], cliAuth(pass))).includes('PONG')) return;
+      if ((await portExec(port, 'read', c.id, ['redis-cli', 'PING'], cliAuth(pass))).includes('PONG')) return;
     } catch {
       /* loading */
     }
-    await sleep(200);
+    await port.sleep(200);
   }
   throw new OperationError('redis did not answer PING after the restore');
 }

@@ -8,7 +8,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import type { DockerClient } from '../clients/docker.js';
-import { pipeInto } from '../clients/runner.js';
+import type { CommandPort } from '../clients/port.js';
 import { streamCommandToFile, streamToFile, type Written } from './format.js';
 
 /** how many times a volume whose files change while tar reads them is archived before the backup fails */
@@ -30,6 +30,7 @@ export function volumeName(stack: Stack, vol: string): string {
  */
 export async function archiveVolume(
   docker: DockerClient,
+  port: CommandPort,
   o: { full: string; configured: string; image: string; folder: string; rel: string; listRel: string; passphrase?: string; retrying: (attempt: number, tries: number) => void },
 ): Promise<Map<string, Written>> {
   try {
@@ -43,7 +44,7 @@ export async function archiveVolume(
   for (let attempt = 1; ; attempt++) {
     try {
       lister = new TarLister();
-      written.set(o.rel, await streamCommandToFile(argv, path.join(o.folder, o.rel), { passphrase: o.passphrase, through: lister }));
+      written.set(o.rel, await streamCommandToFile(port, argv, path.join(o.folder, o.rel), { passphrase: o.passphrase, through: lister }));
       break;
     } catch (e) {
       const changing = e instanceof OperationError && /exit 1\b/.test(e.message) && /(changed as we read it|before we read it|shrank)/.test(e.message);
@@ -66,9 +67,9 @@ export async function archiveVolume(
  * against `expectedList` (sha256sum format). The same container lists what
  * landed, so a short or failed extraction cannot pass. Returns how many files.
  */
-export async function restoreVolume(volume: string, image: string, tar: Readable, expectedList: string, backupId: string): Promise<number> {
+export async function restoreVolume(port: CommandPort, volume: string, image: string, tar: Readable, expectedList: string, backupId: string): Promise<number> {
   const expected = parseSumList(expectedList);
-  const landed = await pipeInto(
+  const landed = await port.changeFrom(
     ['docker', 'run', '--rm', '-i', '--network', 'none', '--entrypoint', 'sh', '-v', `${volume}:/v`, image, '-c', 'find /v -mindepth 1 -delete && tar -C /v -xf - && cd /v && find . -type f -print0 | sort -z | xargs -0 -r sha256sum'],
     tar,
     `restoring volume ${volume}`,

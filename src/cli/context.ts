@@ -15,7 +15,7 @@ import { parseWait } from '../util/units.js';
 import { stateParseCache } from '../state/stack-cache.js';
 import { stateIdentity } from '../state/engine-lock.js';
 import { commandOf, refuseOnRemote, remoteEffects, RemoteTarget } from '../flows/remote-target.js';
-import { targetFor, type Outcome, type Target } from '../target/index.js';
+import { placeOf, refuseSwarmOnHost, targetFor, type Outcome, type Target } from '../target/index.js';
 import chalk from 'chalk';
 
 /**
@@ -88,12 +88,14 @@ export class Cli {
   private connectRemote(stack: Stack): void {
     const cmd = commandOf(this.argv);
     if (['hosts', 'render', 'validate'].includes(cmd) || this.remote) return;
+    refuseSwarmOnHost(stack);
     refuseOnRemote(stack, this.argv);
     this.remote = RemoteTarget.open(stack, this.io.env);
   }
 
   newRun(stack: Stack): Run {
     const run = new Run(this.io, this.stateDir(), redactorFor(stack), this.commandLine);
+    run.place = placeOf(stack);
     if (this.remote) run.effects = remoteEffects(run.effects, this.remote);
     return run;
   }

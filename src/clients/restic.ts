@@ -3,22 +3,34 @@
 // Failures come back as an OperationError whose message is restic's own last
 // lines (restic never prints the password).
 import { OperationError } from '../errors.js';
-import { run, type RunResult } from './runner.js';
+import type { RunResult } from './runner.js';
 import type { ResticCall } from '../commands/restic.js';
+import type { CommandPort } from './port.js';
 
 const tail = (r: RunResult) => (r.stderr || r.stdout).split('\n').map((l) => l.trim()).filter(Boolean).slice(-4).join('; ');
 
+export interface ResticOptions {
+  cwd?: string;
+  timeoutMs?: number;
+  /** the run's port: the call goes through it as a read (listing, opening, check) or, with `changes`, a change (init, backup, forget, restore) */
+  port: CommandPort;
+  changes?: boolean;
+}
+
 /** Run one restic call; the result whatever the exit code. A missing restic binary is an error saying how to get it. */
-export async function restic(c: ResticCall, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function restic(c: ResticCall, opts: ResticOptions): Promise<RunResult> {
+  const o = { env: c.env, cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 30 * 60_000 };
   try {
-    return await run(c.argv, { env: c.env, cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 30 * 60_000 });
+    return await (opts.changes ? opts.port.change(c.argv, { ...o, allowFailure: true }) : opts.port.read(c.argv, o));
   } catch (e) {
+    // restic did not start (not installed, killed by its timeout); any other refusal (a dry run's) passes as it is
+    if (!/^could not run /.test((e as Error).message)) throw e;
     throw new OperationError(`could not run restic: ${(e as Error).message}`, 'apt-get install restic');
   }
 }
 
 /** Run one restic call; a non-zero exit is an OperationError naming what was attempted and restic's last lines. */
-export async function resticChecked(c: ResticCall, what: string, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function resticChecked(c: ResticCall, what: string, opts: ResticOptions): Promise<RunResult> {
   const r = await restic(c, opts);
   if (r.exitCode !== 0) throw new OperationError(`${what} failed (restic exit ${r.exitCode}): ${tail(r)}`);
   return r;
@@ -32,11 +44,11 @@ const NO_REPOSITORY = /Is there a repository at the following location\?|config:
  * password); a repository that is not there yet is created with `init`.
  * Anything else (unreachable host, refused key, wrong password) is an error.
  */
-export async function ensureRepository(open: ResticCall, init: ResticCall, repoName: string): Promise<'opened' | 'created'> {
-  const r = await restic(open, { timeoutMs: 120_000 });
+export async function ensureRepository(open: ResticCall, init: ResticCall, repoName: string, port: CommandPort): Promise<'opened' | 'created'> {
+  const r = await restic(open, { timeoutMs: 120_000, port });
   if (r.exitCode === 0) return 'opened';
   if (!NO_REPOSITORY.test(r.stderr)) throw new OperationError(`off-site repository ${repoName} cannot be opened (restic exit ${r.exitCode}): ${tail(r)}`);
-  await resticChecked(init, `restic init of off-site repository ${repoName}`, { timeoutMs: 120_000 });
+  await resticChecked(init, `restic init of off-site repository ${repoName}`, { timeoutMs: 120_000, port, changes: true });
   return 'created';
 }
 

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { OperationError } from '../errors.js';
 import type { ComposeCli } from '../commands/compose.js';
-import { shellQuote } from '../commands/compose.js';
+import { dockerExecWith, shellQuote } from '../commands/compose.js';
 
 export interface RunResult {
   stdout: string;
@@ -82,18 +82,10 @@ export async function runStreaming(argv: string[], onStdout: (chunk: string) => 
   return r.exitCode ?? 1;
 }
 
-/** Like run, but undefined when the program is not installed (ENOENT) instead of an error. */
-export async function runUnlessMissing(argv: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult | undefined> {
-  const [file, ...args] = argv;
-  const r = await execa(file, args, { reject: false, timeout: opts.timeoutMs });
-  if ((r as { code?: string }).code === 'ENOENT') return undefined;
-  return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 1 };
-}
-
 /** docker exec (argv, not through a shell) returning stdout; env names are passed through from ours. */
 export async function dockerExec(id: string, cmd: string[], opts: { input?: string; envNames?: string[]; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
-  const envFlags = (opts.envNames ?? []).flatMap((n) => ['-e', n]);
-  const r = await execa('docker', ['exec', ...(opts.input !== undefined ? ['-i'] : []), ...envFlags, id, ...cmd], {
+  const [file, ...args] = dockerExecWith(id, cmd, { stdin: opts.input !== undefined, envNames: opts.envNames });
+  const r = await execa(file, args, {
     reject: false,
     input: opts.input,
     env: opts.env,
@@ -170,11 +162,21 @@ export async function runWithStdin(argv: string[], input: Readable | { file: str
   return { ...(await child), pipeErr };
 }
 
+/** A command that exited non-zero: `commandExit` is its exit code (null: ended by a signal or never started). */
+export class CommandFailedError extends OperationError {
+  constructor(
+    message: string,
+    readonly commandExit: number | null | undefined,
+  ) {
+    super(message);
+  }
+}
+
 /** The output of a piped command that must succeed; a clear error otherwise. */
 export function pipedOutput(r: Piped, what: string): string {
   if (r.exitCode !== 0) {
     const tail = String(r.stderr || r.stdout).split('\n').slice(-6).join('\n');
-    throw new OperationError(`${what} failed (exit ${r.exitCode}):\n${tail}`);
+    throw new CommandFailedError(`${what} failed (exit ${r.exitCode}):\n${tail}`, r.exitCode);
   }
   if (r.pipeErr && (r.pipeErr as NodeJS.ErrnoException).code !== 'EPIPE') throw new OperationError(`${what}: ${(r.pipeErr as Error).message}`);
   return String(r.stdout ?? '');

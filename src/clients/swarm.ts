@@ -23,6 +23,11 @@ export class SwarmClient {
     private readonly port: CommandPort,
   ) {}
 
+  /** a pause between polls, the port's (none in a dry run or a recording) */
+  sleep(ms: number): Promise<void> {
+    return this.port.sleep(ms);
+  }
+
   /** a read that must succeed: its stdout */
   private async checked(argv: string[], what: string, opts: CommandOptions = {}): Promise<string> {
     const r = await this.port.read(argv, { timeoutMs: 120_000, ...opts });

@@ -155,6 +155,8 @@ export const nginxTest = (conf: string) => ['nginx', '-t', '-q', '-c', conf];
 /** Graceful: the master starts workers on the new configuration; old workers finish their requests, then exit. */
 export const nginxReload = (conf: string) => ['nginx', '-c', conf, '-s', 'reload'];
 export const dockerExecArgv = (container: string, cmd: string[]) => ['docker', 'exec', container, ...cmd];
+/** docker exec with stdin open (`stdin`) and variables passed through by name only (`envNames`: their values travel in the environment, never on argv). */
+export const dockerExecWith = (container: string, cmd: string[], o: { stdin?: boolean; envNames?: string[] } = {}) => ['docker', 'exec', ...(o.stdin ? ['-i'] : []), ...(o.envNames ?? []).flatMap((n) => ['-e', n]), container, ...cmd];
 
 /** The variables compose commands run with: the stack's resolved values (secrets reach compose only this way). */
 export function composeEnv(stack: { vars: Record<string, string> }): Record<string, string> {

@@ -73,7 +73,7 @@ async function databaseBack(run: Run, stack: Stack, service: string): Promise<vo
       if (cs.some(ready)) return;
       if (!cs.some(coming)) throw new OperationError(`service ${service} stopped while the backup waited for it to come back (${cs.map((c) => c.state).join(', ') || 'no container'})`, `lifeops deploy ${stack.env}`);
       if (Date.now() > deadline) throw new OperationError(`service ${service} did not come back within ${DB_RETURN_MS / 1000}s (${cs.map((c) => `${c.state}, ${c.health}`).join('; ')})`, `docker logs of ${service}; then lifeops backup again`);
-      await new Promise((r) => setTimeout(r, 1000));
+      await run.effects.sleep(1000);
     }
   });
 }
@@ -121,8 +121,8 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
       // the same steps either way: each database with its row counts, then the globals
       if (!pgc.external_url) await databaseBack(run, stack, pgc.service);
       const source: PostgresSource = pgc.external_url
-        ? await run.step('postgres (external): version of the host pg_dump', () => externalPostgres(pgc))
-        : containerPostgres(await serviceContainer(docker, stack, pgc.service), pgc);
+        ? await run.step('postgres (external): version of the host pg_dump', () => externalPostgres(run.effects, pgc))
+        : containerPostgres(run.effects, await serviceContainer(docker, stack, pgc.service), pgc);
       mkdirPrivate(path.join(tmp, 'postgres'));
       const databases: NonNullable<BackupManifest['contents']['postgres']>['databases'] = [];
       let globals: string | undefined;
@@ -149,7 +149,7 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
         await run.step('postgres: base backup for point-in-time recovery (pg_basebackup -Ft -X fetch, in the container)', async () => {
           const rel = `postgres/base.tar${ext}`;
           const c = await serviceContainer(docker, stack, pgc.service);
-          const r = await takeBaseBackup(c.id, pgc.user, pgc.database, path.join(tmp, rel), passphrase, `lifeops ${id}`, () => run.io.now());
+          const r = await takeBaseBackup(run.effects, c.id, pgc.user, pgc.database, path.join(tmp, rel), passphrase, `lifeops ${id}`, () => run.io.now());
           hashed.set(rel, r.written);
           base = { file: rel, start_wal: r.start_wal, start_time: r.start_time, end_time: r.end_time };
           run.info('backup', { base_backup: rel, bytes: r.written.size, start_wal: r.start_wal });
@@ -162,12 +162,12 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
     if (stack.redis) {
       const rs = stack.redis;
       const c = await serviceContainer(docker, stack, rs.service);
-      const session = await openRedis(c, rs.password, (note) => run.info('backup', { redis: note }));
+      const session = await openRedis(run.effects, c, rs.password, (note) => run.info('backup', { redis: note }));
       try {
-        await run.step(`redis: BGSAVE and wait for it (${session.via})`, () => redisSave(session));
+        await run.step(`redis: BGSAVE and wait for it (${session.via})`, () => redisSave(session, (ms) => run.effects.sleep(ms)));
         await run.step('redis: copy the data files out', async () => {
           mkdirPrivate(path.join(tmp, 'redis'));
-          const r = await copyRedisOut(session, docker, c.id, { folder: tmp, ext, passphrase, appendonly: Boolean(rs.appendonly) });
+          const r = await copyRedisOut(run.effects, session, docker, c.id, { folder: tmp, ext, passphrase, appendonly: Boolean(rs.appendonly) });
           for (const [rel, w] of r.written) hashed.set(rel, w);
           manifest.contents.redis = { service: rs.service, dir: r.dir, files: r.files };
         });
@@ -183,7 +183,7 @@ export async function takeBackup(stack: Stack, run: Run, opts: { stateDir: strin
         mkdirPrivate(path.join(tmp, 'volumes'));
         const rel = `volumes/${vol}.tar${ext}`;
         const listRel = `volumes/${vol}.sha256${ext}`;
-        const written = await archiveVolume(docker, {
+        const written = await archiveVolume(docker, run.effects, {
           full,
           configured: vol,
           image,

@@ -8,9 +8,12 @@ import { Redactor, stackRedactor } from '../util/redact.js';
 import { parseEnvFile } from '../config/envfile.js';
 import { formatDuration } from '../util/units.js';
 import { DockerClient } from '../clients/docker.js';
+import { detectCompose } from '../clients/runner.js';
+import type { ComposeCli } from '../commands/compose.js';
 import { RunLog, newRunId, type StepEvent } from '../state/runlog.js';
 import { InterruptedError, LifeopsError } from '../errors.js';
 import { crashTestEffects, realEffects, type Effects } from './effects.js';
+import { enginePlace, type ProjectPlace } from './place.js';
 
 export interface IO {
   stdout: NodeJS.WritableStream;
@@ -38,6 +41,8 @@ export class Run {
   private dockerClient?: DockerClient;
   /** how the run changes the target (processes, waits): real, dry run or recording (flows/effects.ts) */
   effects: Effects;
+  /** where the stack's project lives, as its target says (src/target placeOf; the CLI sets it): the engine-wide lock's key, the state labels */
+  place: ProjectPlace = enginePlace;
 
   constructor(
     readonly io: IO,
@@ -52,6 +57,14 @@ export class Run {
     this.write({ run: this.id, step: 'run', event: 'info', detail: { command: redactor.text(command), pid: process.pid } });
   }
 
+  private composeCli?: Promise<ComposeCli>;
+
+  /** compose v1 or v2, as detected on this host (once) */
+  compose(): Promise<ComposeCli> {
+    this.composeCli ??= detectCompose();
+    return this.composeCli;
+  }
+
   /** the Docker engine, one client for the whole run */
   get docker(): DockerClient {
     this.dockerClient ??= new DockerClient();
@@ -61,6 +74,11 @@ export class Run {
   /** tests without Docker: an engine whose answers the test scripts (with effects = a RecordingEffects) */
   useEngine(docker: DockerClient): void {
     this.dockerClient = docker;
+  }
+
+  /** tests without Docker: the compose a scripted engine answers as */
+  useCompose(cli: ComposeCli): void {
+    this.composeCli = Promise.resolve(cli);
   }
 
   get env(): Record<string, string | undefined> {

@@ -4,15 +4,14 @@
 // changes began is undone once: back to the last release's files and images,
 // and the database restored from the pre-deploy backup only when the
 // migrations changed it. `--dry-run` prints the same plan and stops there.
-import { dryRunEffects } from './effects.js';
+import { dryRunEffects, type Effects } from './effects.js';
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdirPrivate } from '../util/private-files.js';
 import type { Stack } from '../config/schema.js';
 import { DiskSpaceError, OperationError } from '../errors.js';
-import { detectCompose, runChecked } from '../clients/runner.js';
-import { composeEnv, dockerBuild, secretBuildArgs, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
+import { composeEnv, dockerBuild, secretBuildArgs, shellQuote, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { namedVolumes } from '../render/compose.js';
 import { mapImage } from '../config/images.js';
 import { volumeName } from '../backup/volumes.js';
@@ -79,7 +78,7 @@ async function observe(d: DeployInputs, compose: ComposeCli, mplan: MigrationPla
       // the monitoring override's services too: a retagged local image recreates them like any service
       currentImageIds(stack, run.docker).then(async (ids) => ({ ...ids, ...Object.fromEntries(await Promise.all(monitoringServices(stack).map(async (m) => [m.service, await run.docker.imageId(m.image)] as const))) })),
       Promise.all(builds.map((b) => run.docker.imageExists(b.image))),
-      keptVolumes(stack),
+      keptVolumes(stack, run.effects),
     ]);
     // adoption: containers plain compose started are compared with the plain form of this release
     const plainHashes = adopting(containers) ? await scratchHashes(d, compose, (text) => plainComposeText(stack, text)) : undefined;
@@ -109,10 +108,14 @@ async function observe(d: DeployInputs, compose: ComposeCli, mplan: MigrationPla
 }
 
 /** The datastores with a named volume of theirs in the engine (their data is kept even where no container is left). */
-export async function keptVolumes(stack: Stack): Promise<string[]> {
+/** The datastores whose named volumes exist on the engine (asked through the run's port: a read). */
+export async function keptVolumes(stack: Stack, port: Pick<Effects, 'read'>): Promise<string[]> {
   const wanted = datastores(stack).map((n) => [n, namedVolumes({ ...stack, services: { [n]: stack.services[n] } }).map((v) => volumeName(stack, v))] as const);
   if (!wanted.some(([, vols]) => vols.length)) return [];
-  const have = new Set((await runChecked(['docker', 'volume', 'ls', '-q'], { timeoutMs: 60_000 })).stdout.split('\n').map((l) => l.trim()));
+  const argv = ['docker', 'volume', 'ls', '-q'];
+  const r = await port.read(argv, { timeoutMs: 60_000 });
+  if (r.exitCode !== 0) throw new OperationError(`command failed (exit ${r.exitCode}): ${shellQuote(argv)}\n${(r.stderr || r.stdout).split('\n').slice(-15).join('\n')}`);
+  const have = new Set(r.stdout.split('\n').map((l) => l.trim()));
   return wanted.filter(([, vols]) => vols.some((v) => have.has(v))).map(([n]) => n);
 }
 
@@ -186,7 +189,7 @@ export async function deploy(stack: Stack, run: Run, opts: DeployFlowOptions): P
   // ---- pre-flight: nothing changes before these pass
   const compose = await run.step('pre-flight: engine, compose, stack', async () => {
     const engine = await run.docker.ping();
-    const found = await detectCompose();
+    const found = await run.compose();
     run.info('pre-flight', { engine, compose: `${found.kind} ${found.version}`, services: Object.keys(stack.services).length });
     return found;
   });

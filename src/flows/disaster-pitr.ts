@@ -45,12 +45,12 @@ export async function findOffsiteWal(stack: Stack, run: Run, stateDir: string, o
     const secret = resticSecret(stack, repo, run.io.env);
     try {
       await run.step(`off-site ${repo.name}: the newest WAL archive snapshot and its index`, async () => {
-        const open = await restic(resticCatConfig(t, secret, cache), { timeoutMs: 120_000 });
+        const open = await restic(resticCatConfig(t, secret, cache), { timeoutMs: 120_000, port: run.effects });
         if (open.exitCode !== 0) throw new OperationError(`off-site repository ${repo.name} cannot be opened (restic exit ${open.exitCode}): ${(open.stderr || open.stdout).trim().split('\n').slice(-2).join('; ')}`);
-        const snaps = parseSnapshots((await resticChecked(resticWalSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${repo.name}`, { timeoutMs: 300_000 })).stdout);
+        const snaps = parseSnapshots((await resticChecked(resticWalSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${repo.name}`, { timeoutMs: 300_000, port: run.effects })).stdout);
         const newest = snaps.filter((s) => s.tags?.includes('wal')).sort((a, b) => a.time.localeCompare(b.time)).at(-1);
         if (!newest) return;
-        const dump = await resticChecked(resticDump(t, secret, cache, newest.short_id, `wal/${WAL_INDEX_FILE}`), `restic dump of the WAL index in ${repo.name}`, { timeoutMs: 300_000 });
+        const dump = await resticChecked(resticDump(t, secret, cache, newest.short_id, `wal/${WAL_INDEX_FILE}`), `restic dump of the WAL index in ${repo.name}`, { timeoutMs: 300_000, port: run.effects });
         const index = JSON.parse(dump.stdout) as WalIndex;
         if (index.project !== stack.project || index.env !== stack.env) throw new OperationError(`the WAL snapshot ${newest.short_id} in ${repo.name} is of ${index.project} ${index.env}`);
         found.push({ repo: repo.name, snapshot: newest.short_id, index });
@@ -79,7 +79,7 @@ export async function fetchOffsiteWal(stack: Stack, run: Run, stateDir: string, 
   const tmp = `${root}.tmp-restore`;
   await run.step(`off-site ${w.repo}: restic restore of the WAL archive (snapshot ${w.snapshot}) into the state dir`, async () => {
     rmSync(tmp, { recursive: true, force: true });
-    await resticChecked(resticRestore(resticTarget(repo, stack.baseDir), resticSecret(stack, repo, run.io.env), resticCacheDir(stateDir), w.snapshot, tmp), `restic restore of the WAL archive from ${w.repo}`, { timeoutMs: 6 * 60 * 60_000 });
+    await resticChecked(resticRestore(resticTarget(repo, stack.baseDir), resticSecret(stack, repo, run.io.env), resticCacheDir(stateDir), w.snapshot, tmp), `restic restore of the WAL archive from ${w.repo}`, { timeoutMs: 6 * 60 * 60_000, port: run.effects, changes: true });
     tightenTree(tmp);
     rmSync(root, { recursive: true, force: true });
     renameSync(tmp, root);

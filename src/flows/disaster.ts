@@ -12,7 +12,7 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
-import { detectCompose, dockerExec, runChecked } from '../clients/runner.js';
+import { portExec } from '../clients/port-exec.js';
 import { composeEnv, composeStartAsIs, type ComposeCli } from '../commands/compose.js';
 import { resticCatConfig, resticRestore, resticSnapshots, resticTarget } from '../commands/restic.js';
 import { parseSnapshots, restic, resticChecked } from '../clients/restic.js';
@@ -87,9 +87,9 @@ async function listCopies(stack: Stack, run: Run, o: DisasterOptions, only = o.r
     const secret = resticSecret(stack, repo, run.io.env);
     try {
       await run.step(`off-site ${repo.name}: list the copies of ${stack.project} ${stack.env} (${t.url})`, async () => {
-        const open = await restic(resticCatConfig(t, secret, cache), { timeoutMs: 120_000 });
+        const open = await restic(resticCatConfig(t, secret, cache), { timeoutMs: 120_000, port: run.effects });
         if (open.exitCode !== 0) throw new OperationError(`off-site repository ${repo.name} cannot be opened (restic exit ${open.exitCode}): ${(open.stderr || open.stdout).trim().split('\n').slice(-2).join('; ')}`);
-        const r = await resticChecked(resticSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${repo.name}`, { timeoutMs: 300_000 });
+        const r = await resticChecked(resticSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${repo.name}`, { timeoutMs: 300_000, port: run.effects });
         const found = copiesOf(repo.name, parseSnapshots(r.stdout), stack.project, stack.env);
         run.info('disaster', { repo: repo.name, copies: found.length, newest: found.at(-1)?.backup });
         all.push(...found);
@@ -133,7 +133,7 @@ async function fetchCopy(stack: Stack, run: Run, o: DisasterOptions, copy: Offsi
     prepareBackupDir(dir);
     const tmp = tmpFolder(dir, copy.backup, stack.project);
     rmSync(tmp, { recursive: true, force: true });
-    await resticChecked(resticRestore(t, resticSecret(stack, repo, run.io.env), resticCacheDir(o.stateDir), copy.snapshot, tmp), `restic restore of ${copy.backup} from ${repo.name}`);
+    await resticChecked(resticRestore(t, resticSecret(stack, repo, run.io.env), resticCacheDir(o.stateDir), copy.snapshot, tmp), `restic restore of ${copy.backup} from ${repo.name}`, { port: run.effects, changes: true });
     const got = path.join(tmp, copy.backup);
     if (!existsSync(path.join(got, 'manifest.json'))) throw new OperationError(`the copy ${copy.snapshot} in ${repo.name} holds no ${copy.backup}/manifest.json`);
     tightenTree(got);
@@ -145,10 +145,10 @@ async function fetchCopy(stack: Stack, run: Run, o: DisasterOptions, copy: Offsi
 
 /** Start the data services (created empty where there are none) and wait until they serve. */
 async function startData(stack: Stack, run: Run, compose: ComposeCli, files: string[]): Promise<void> {
-  const start = datastoresToStart(stack, await run.docker.projectContainers(stack.project), await keptVolumes(stack), true);
+  const start = datastoresToStart(stack, await run.docker.projectContainers(stack.project), await keptVolumes(stack, run.effects), true);
   if (!start.length) return;
   const names = start.map((d) => d.service);
-  await run.step(`start ${names.join(', ')} (${dataToStartWhy(start)})`, () => runChecked(composeStartAsIs(compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
+  await run.step(`start ${names.join(', ')} (${dataToStartWhy(start)})`, () => run.effects.change(composeStartAsIs(compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
   const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => names.includes(n))) } as Stack;
   await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker));
   if (stack.postgres && !stack.postgres.external_url && names.includes(stack.postgres.service)) {
@@ -165,7 +165,7 @@ async function compareRows(stack: Stack, run: Run, manifest: BackupManifest, com
   const out: DisasterResult['databases'] = [];
   for (const db of pg.databases) {
     await run.step(`postgres: count the rows of ${db.name}${compare ? ' and compare them with the manifest' : ''}`, async () => {
-      const got = parseRowCounts(await dockerExec(c.id, psqlQueryCmd(pg.user, db.name, ROW_COUNT_SQL)));
+      const got = parseRowCounts(await portExec(run.effects, 'read', c.id, psqlQueryCmd(pg.user, db.name, ROW_COUNT_SQL)));
       const diffs = compare ? rowDiffs(db.rows, got) : [];
       if (diffs.length) throw new OperationError(`backup ${manifest.id}: ${db.name} restored with different row counts:\n  ${diffs.join('\n  ')}`);
       out.push({ name: db.name, tables: Object.keys(got).length, rows: Object.values(got).reduce((a, b) => a + b, 0) });
@@ -189,7 +189,7 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
     lock = await lockAndRecover(loaded, run, { stateDir: o.stateDir, commandLine: o.commandLine, waitMs: o.waitMs, handleSignals: false });
     const earlier = readDisaster(o.stateDir, loaded.env);
     const facts = await run.step('look at what this engine holds of the project', async () => ({
-      dataVolumes: await keptVolumes(loaded),
+      dataVolumes: await keptVolumes(loaded, run.effects),
       containers: (await run.docker.projectContainers(loaded.project)).map((c) => c.service),
     }));
     const decision = targetDecision({ project: loaded.project, ...facts, unfinished: Boolean(earlier), replaceData: Boolean(o.replaceData) });
@@ -221,7 +221,7 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
 
     stack = o.stackFor(o.version ?? manifest.release.version);
     if (marker.phase === 'data') {
-      const compose = await detectCompose();
+      const compose = await run.compose();
       const renderDir = renderDirFor(o.stateDir, stack.env);
       const files = await run.step('render the stack (the data services start from it)', async () => {
         const rendered = renderStack(stack, renderDir);

@@ -7,7 +7,7 @@
 import type { Stack } from '../config/schema.js';
 import path from 'node:path';
 import { LifeopsError, OperationError } from '../errors.js';
-import { detectCompose, run as runCommand, runChecked } from '../clients/runner.js';
+import { run as runCommand, runChecked } from '../clients/runner.js';
 import { composeDown, composeEnv, composeStartAsIs, type ComposeCli } from '../commands/compose.js';
 import { datastores, datastoresToStart, dataToStartWhy } from '../plan/deploy.js';
 import { namedVolumes } from '../render/compose.js';
@@ -120,7 +120,7 @@ export async function down(stack: Stack, run: Run, opts: DownOptions): Promise<{
     await recover(stack, run, { stateDir: opts.stateDir, replaced: lock.replaced }).catch((e: Error) =>
       run.say(`warning: the recovery of what a dead run left did not finish (${run.redactor.text(e.message.split('\n')[0])}); compose down removes the stack anyway`),
     );
-    const compose = await detectCompose();
+    const compose = await run.compose();
     const dir = renderDir(opts.stateDir, stack.env);
     const files = renderStack(stack, dir);
     let last: LastBackup | undefined;

@@ -6,12 +6,16 @@
 //    that reached a mutation fails loudly instead of changing anything;
 //  - recording: for tests without Docker, scripted answers to reads and a
 //    list of every call made, to compare with the plan that was printed.
-import { Readable, type Writable } from 'node:stream';
+import { EventEmitter } from 'node:events';
+import { writeSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { pipeInto, run as runProcess, runChecked, runStreamingOut } from '../clients/runner.js';
+import { CommandFailedError, pipeInto, run as runProcess, runChecked, runStreamingOut, spawnTiedToUs } from '../clients/runner.js';
+import { startTextSession, type TextSession } from '../clients/session.js';
 import { httpGet } from '../clients/http.js';
 import type { RunResult, StreamedOutcome } from '../clients/runner.js';
-import type { CommandOptions, CommandPort } from '../clients/port.js';
+import type { CommandOptions, CommandPort, TiedCommand } from '../clients/port.js';
 import { OperationError } from '../errors.js';
 import { shellQuote } from '../commands/compose.js';
 
@@ -28,8 +32,6 @@ export interface Effects extends CommandPort {
   execIn(docker: ContainerExec, container: string, argv: string[], timeoutMs?: number): Promise<{ exitCode: number; output: string }>;
   /** An HTTP GET that only reads (a smoke test through the front): its status; a connection failure throws. */
   httpGet(url: string, timeoutMs: number): Promise<{ ok: boolean; status: number }>;
-  /** A pause between changes (a front picking up new addresses). */
-  sleep(ms: number): Promise<void>;
   /** A target whose files live elsewhere (a server over SSH) receives each release's rendered folder here once it is written. */
   publishRendered?(renderDir: string, releaseId: string): Promise<void>;
   /** Called as the run's Nth step, titled `title`, starts (after its start is logged): the crash and signal tests' points. */
@@ -45,8 +47,10 @@ export const realEffects: Effects = {
   kind: 'real',
   read: (argv, opts) => runProcess(argv, opts),
   change: (argv, opts) => (opts?.allowFailure ? runProcess(argv, opts) : runChecked(argv, opts)),
-  readStream: (argv, stages) => runStreamingOut(argv, stages),
-  changeFrom: (argv, input, what) => pipeInto(argv, input, what),
+  readStream: (argv, stages, opts) => runStreamingOut(argv, stages, opts),
+  changeFrom: (argv, input, what, opts) => pipeInto(argv, input, what, opts?.env),
+  readTied: (argv, stdout) => spawnTiedToUs(argv, stdout),
+  readSession: (argv, label) => startTextSession(argv, label),
   httpGet: async (url, timeoutMs) => {
     const r = await httpGet(url, { timeoutMs });
     return { ok: r.ok, status: r.status };
@@ -66,7 +70,9 @@ export function refusingChanges(base: Effects): Effects {
   return {
     kind: 'dry-run',
     read: (argv, opts) => base.read(argv, opts),
-    readStream: (argv, stages) => base.readStream(argv, stages),
+    readStream: (argv, stages, opts) => base.readStream(argv, stages, opts),
+    readTied: (argv, stdout) => base.readTied(argv, stdout),
+    readSession: (argv, label) => base.readSession(argv, label),
     httpGet: (url, timeoutMs) => base.httpGet(url, timeoutMs),
     change: async (argv) => {
       throw dryRunRefusal(argv);
@@ -86,6 +92,55 @@ export const dryRunEffects: Effects = refusingChanges(realEffects);
 export interface RecordedCall {
   kind: 'read' | 'change' | 'sleep';
   argv: string[];
+  /** the names of the variables given in its environment (their values are not kept) */
+  env?: string[];
+  /** a change fed from a file: that file's path */
+  input?: string;
+  /** a change fed from a stream (a decrypted backup file): the bytes it read */
+  fed?: Buffer;
+}
+
+/**
+ * A recorded command that was started with its stdout on a file (a dump): it
+ * waits for its stdin to end, writes the scripted stdout, then exits with the
+ * scripted code. Ending its stdin without writing (the caller gave up) or a
+ * kill ends it with a failure.
+ */
+class ScriptedChild extends EventEmitter {
+  readonly stdin = new PassThrough();
+  readonly stdout: PassThrough | null;
+  readonly stderr = new PassThrough();
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  private ended = false;
+
+  constructor(
+    private readonly result: RunResult,
+    private readonly out: number | 'pipe',
+  ) {
+    super();
+    this.stdout = out === 'pipe' ? new PassThrough() : null;
+    this.stdin.resume();
+    this.stdin.on('finish', () => this.end(this.result.exitCode, null, true));
+    this.stdin.on('close', () => this.end(1, null, false));
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
+    this.end(null, signal, false);
+    return true;
+  }
+
+  private end(code: number | null, signal: NodeJS.Signals | null, wrote: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (wrote && typeof this.out === 'number') writeSync(this.out, this.result.stdout);
+    this.stdout?.end(wrote ? this.result.stdout : '');
+    this.stderr.end(wrote ? this.result.stderr : '');
+    this.exitCode = code;
+    this.signalCode = signal;
+    this.emit('exit', code, signal);
+    setImmediate(() => this.emit('close', code, signal));
+  }
 }
 
 /**
@@ -104,21 +159,21 @@ export class RecordingEffects implements Effects {
     return { exitCode: 0, stdout: '', stderr: '', ...this.answer(argv, kind) } as RunResult;
   }
 
-  async read(argv: string[]): Promise<RunResult> {
-    this.calls.push({ kind: 'read', argv });
+  async read(argv: string[], opts?: ProcessOptions): Promise<RunResult> {
+    this.calls.push({ kind: 'read', argv, ...(opts?.env ? { env: Object.keys(opts.env) } : {}) });
     return this.result(argv, 'read');
   }
 
   async change(argv: string[], opts?: ProcessOptions): Promise<RunResult> {
-    this.calls.push({ kind: 'change', argv });
+    this.calls.push({ kind: 'change', argv, ...(opts?.env ? { env: Object.keys(opts.env) } : {}) });
     const r = this.result(argv, 'change');
     if (r.exitCode !== 0 && !opts?.allowFailure) throw new OperationError(`command failed (exit ${r.exitCode}): ${shellQuote(argv)}\n${r.stderr}`);
     return r;
   }
 
   /** the scripted stdout flows through the stages (into the dump file) */
-  async readStream(argv: string[], stages: (Readable | Writable)[]): Promise<StreamedOutcome> {
-    this.calls.push({ kind: 'read', argv });
+  async readStream(argv: string[], stages: (Readable | Writable)[], opts?: { env?: Record<string, string> }): Promise<StreamedOutcome> {
+    this.calls.push({ kind: 'read', argv, ...(opts?.env ? { env: Object.keys(opts.env) } : {}) });
     const r = this.result(argv, 'read');
     await (pipeline as (...s: unknown[]) => Promise<void>)(Readable.from([Buffer.from(r.stdout)]), ...stages);
     return { exitCode: r.exitCode, stderrTail: r.stderr };
@@ -131,11 +186,38 @@ export class RecordingEffects implements Effects {
     return r.exitCode === 0 ? { ok: true, status: 200 } : { ok: false, status: 503 };
   }
 
-  async changeFrom(argv: string[], _input: Readable | { file: string }, what: string): Promise<string> {
-    this.calls.push({ kind: 'change', argv });
+  async changeFrom(argv: string[], input: Readable | { file: string }, what: string, opts?: { env?: Record<string, string> }): Promise<string> {
+    const file = 'file' in input ? input.file : (input as Readable & { path?: unknown }).path;
+    const call: RecordedCall = { kind: 'change', argv, ...(opts?.env ? { env: Object.keys(opts.env) } : {}), ...(typeof file === 'string' ? { input: file } : {}) };
+    this.calls.push(call);
+    if (input instanceof Readable) {
+      // read to its end, as the command would (a stream that fails, a wrong key, fails the change)
+      const chunks: Buffer[] = [];
+      for await (const c of input) chunks.push(Buffer.from(c as Buffer));
+      call.fed = Buffer.concat(chunks);
+    }
     const r = this.result(argv, 'change');
-    if (r.exitCode !== 0) throw new OperationError(`${what} failed (exit ${r.exitCode}):\n${r.stderr}`);
+    if (r.exitCode !== 0) throw new CommandFailedError(`${what} failed (exit ${r.exitCode}):\n${r.stderr}`, r.exitCode);
     return r.stdout;
+  }
+
+  /** started as a read; writes the scripted stdout into `stdout` once its stdin ends */
+  readTied(argv: string[], stdout: number | 'pipe'): TiedCommand {
+    this.calls.push({ kind: 'read', argv });
+    return { child: new ScriptedChild(this.result(argv, 'read'), stdout) as unknown as ChildProcess, lifeline: new PassThrough() };
+  }
+
+  /** opened as a read; each question answered like a read of argv + [text] (and recorded as one) */
+  readSession(argv: string[]): TextSession {
+    this.calls.push({ kind: 'read', argv });
+    const ask = async (text: string, marker: string) => {
+      const full = [...argv, text];
+      this.calls.push({ kind: 'read', argv: full });
+      const r = this.result(full, 'read');
+      if (r.exitCode !== 0) throw new OperationError(`session ended early (exit ${r.exitCode}): ${r.stderr}`);
+      return r.stdout.endsWith(marker + '\n') ? r.stdout.slice(0, -(marker.length + 1)) : r.stdout;
+    };
+    return { ask, stderr: () => '', finish: async (text) => void (await ask(text, '')), close: async () => undefined };
   }
 
   async execIn(_docker: ContainerExec, container: string, argv: string[]): Promise<{ exitCode: number; output: string }> {

@@ -67,12 +67,12 @@ export async function copyPending(stack: Stack, run: Run, stateDir: string): Pro
       const t = resticTarget(repo, stack.baseDir);
       const secret = resticSecret(stack, repo, run.io.env);
       await run.step(`off-site ${repo.name}: open ${t.url} (restic init on first use)`, async () => {
-        const how = await ensureRepository(resticCatConfig(t, secret, cache), resticInit(t, secret, cache), repo.name);
+        const how = await ensureRepository(resticCatConfig(t, secret, cache), resticInit(t, secret, cache), repo.name, run.effects);
         run.info('offsite', { repo: repo.name, repository: how });
       });
       // copies a killed run made but did not record
       await run.step(`off-site ${repo.name}: list the copies already there`, async () => {
-        const snaps = parseSnapshots((await resticChecked(resticSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${repo.name}`, { timeoutMs: 300_000 })).stdout);
+        const snaps = parseSnapshots((await resticChecked(resticSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${repo.name}`, { timeoutMs: 300_000, port: run.effects })).stdout);
         for (const b of pending) {
           const tags = copyTags(stack.project, stack.env, b.id);
           const s = snaps.filter((x) => tags.every((tag) => x.tags?.includes(tag))).pop();
@@ -93,7 +93,7 @@ export async function copyPending(stack: Stack, run: Run, stateDir: string): Pro
           });
         if (!clean) continue;
         await run.step(`off-site ${repo.name}: restic backup of ${b.id}`, async () => {
-          const r = await resticChecked(resticBackup(t, secret, cache, { project: stack.project, env: stack.env, backupId: b.id }), `restic backup of ${b.id} to ${repo.name}`, { cwd: dir });
+          const r = await resticChecked(resticBackup(t, secret, cache, { project: stack.project, env: stack.env, backupId: b.id }), `restic backup of ${b.id} to ${repo.name}`, { cwd: dir, port: run.effects, changes: true });
           const snapshot = snapshotIdOf(r.stdout);
           updateOffsite(stateDir, stack.env, repo.name, (rec) => (rec.copies[b.id] = { snapshot, time: run.io.now().toISOString() }));
           run.info('offsite', { repo: repo.name, backup: b.id, snapshot });
@@ -128,12 +128,12 @@ export async function copyPending(stack: Stack, run: Run, stateDir: string): Pro
  */
 async function offsiteRetention(stack: Stack, run: Run, stateDir: string, t: ResticTarget, secret: ResticSecret): Promise<string[]> {
   const cache = resticCacheDir(stateDir);
-  const snaps = parseSnapshots((await resticChecked(resticSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${t.name}`, { timeoutMs: 300_000 })).stdout);
+  const snaps = parseSnapshots((await resticChecked(resticSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${t.name}`, { timeoutMs: 300_000, port: run.effects })).stdout);
   const dir = backupDir(stack, stateDir);
   const doomed = offsiteDeletions(snaps, { project: stack.project, env: stack.env, policy: retentionPolicy(stack), verified: readVerified(dir), pinned: readPinned(dir), now: run.io.now() });
   if (!doomed.length) return [];
   await run.step(`off-site ${t.name}: retention: restic forget --prune ${doomed.length} old cop${doomed.length > 1 ? 'ies' : 'y'} (${doomed.map((d) => d.backup).join(', ')})`, async () => {
-    await resticChecked(resticForget(t, secret, cache, doomed.map((d) => d.snapshot)), `restic forget in ${t.name}`, { timeoutMs: 60 * 60_000 });
+    await resticChecked(resticForget(t, secret, cache, doomed.map((d) => d.snapshot)), `restic forget in ${t.name}`, { timeoutMs: 60 * 60_000, port: run.effects, changes: true });
     updateOffsite(stateDir, stack.env, t.name, (r) => {
       for (const d of doomed) if (r.copies[d.backup]?.snapshot === d.snapshot) delete r.copies[d.backup];
     });
@@ -181,7 +181,7 @@ export async function verifyOffsite(stack: Stack, run: Run, stateDir: string): P
     try {
       const t = resticTarget(repo, stack.baseDir);
       const secret = resticSecret(stack, repo, run.io.env);
-      await run.step(`off-site ${repo.name}: restic check --read-data-subset=${subset}`, () => resticChecked(resticCheck(t, secret, cache, n, m), `restic check of ${repo.name}`));
+      await run.step(`off-site ${repo.name}: restic check --read-data-subset=${subset}`, () => resticChecked(resticCheck(t, secret, cache, n, m), `restic check of ${repo.name}`, { port: run.effects }));
       rec = { time: run.io.now().toISOString(), ok: true, subset };
     } catch (e) {
       if (e instanceof InterruptedError) throw e;

@@ -10,30 +10,22 @@ import { UsageError } from '../errors.js';
 import { DockerClient } from '../clients/docker.js';
 import { acquireEngineLock, engineLockDir, engineSocket, prepareEngineLockDir, stateIdentity } from '../state/engine-lock.js';
 import { describeLock, describeTakeover, type Lock } from '../state/lock.js';
-import { refusal, takesOver, whoIsInCharge, TAKE_OVER_ENV, type LabeledContainer, type Ownership, type StateRef } from '../plan/ownership.js';
-import { swarmClient } from './swarm-common.js';
+import { refusal, takesOver, whoIsInCharge, TAKE_OVER_ENV, type Ownership, type StateRef } from '../plan/ownership.js';
 import { realEffects } from './effects.js';
 import { formatDuration } from '../util/units.js';
-import { engineInfo } from '../commands/swarm.js';
-import { swarmOptions } from '../render/swarm.js';
+import type { PlaceObserver, ProjectPlace } from './place.js';
 import type { Run } from './context.js';
 
 /** The state dir a stack was loaded for (Cli.load sets it), else the one given. */
 export const selfState = (stack: Stack, stateDir: string): StateRef => stack.owner ?? stateIdentity(stateDir);
 
-type Observer = Pick<Run, 'docker' | 'env' | 'effects'>;
+/** The run as the ownership checks look through it: the place its target chose (Run.place) and what that place reads with. */
+type Observer = PlaceObserver & { place: ProjectPlace };
 
-/** What carries the state labels: the project's containers on this engine; on a swarm, the stack's services. */
-async function labelled(stack: Stack, run: Observer): Promise<LabeledContainer[]> {
-  if (stack.target !== 'swarm') return run.docker.projectContainers(stack.project);
-  const sw = swarmClient(stack, run);
-  return (await sw.serviceSpecs(await sw.services(stack.project))).map((s) => ({ name: s.name, labels: s.labels }));
-}
-
-/** Who is in charge of the stack's project, from its containers' (or swarm services') labels. */
+/** Who is in charge of the stack's project, from the labels of what its target's place says carries them (containers, swarm services). */
 export async function observeOwnership(stack: Stack, run: Observer, stateDir: string): Promise<{ self: StateRef; ownership: Ownership }> {
   const self = selfState(stack, stateDir);
-  return { self, ownership: whoIsInCharge(self, await labelled(stack, run)) };
+  return { self, ownership: whoIsInCharge(self, await run.place.labelled(stack, run)) };
 }
 
 /** Refuses (exit 2) when another state dir is in charge of the project, unless `takeOver` names it. */
@@ -58,24 +50,6 @@ function releaseWith(lock: Lock, other: Lock): void {
   };
 }
 
-/**
- * What the project's engine-wide lock is keyed by: the engine's id (compose),
- * the swarm's cluster id as its manager reports it (swarm), else the
- * manager's address.
- */
-async function engineKeyOf(stack: Stack, run: Run): Promise<string> {
-  if (stack.target !== 'swarm') return `engine:${await run.docker.engineId()}`;
-  const manager = swarmOptions(stack).manager ?? run.io.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
-  const r = await run.effects.read(engineInfo(manager), { timeoutMs: 30_000 });
-  let cluster: string | undefined;
-  try {
-    cluster = r.exitCode === 0 ? (JSON.parse(r.stdout) as { Cluster?: { ID?: string } }).Cluster?.ID : undefined;
-  } catch {
-    cluster = undefined;
-  }
-  return cluster ? `swarm:${cluster}` : `swarm-manager:${manager}`;
-}
-
 export interface EngineLockStepOptions {
   stateDir: string;
   commandLine: string;
@@ -89,7 +63,7 @@ export interface EngineLockStepOptions {
  */
 export async function holdProject(stack: Stack, run: Run, lock: Lock, o: EngineLockStepOptions): Promise<void> {
   const engineLock = await run.step(`take the lock of project ${stack.project} on this engine`, async () => {
-    const engineKey = await engineKeyOf(stack, run);
+    const engineKey = await run.place.engineKey(stack, run);
     const dir = engineLockDir(run.io.env);
     prepareEngineLockDir(dir, engineSocket(run.io.env));
     return acquireEngineLock({
@@ -124,7 +98,7 @@ export async function holdProject(stack: Stack, run: Run, lock: Lock, o: EngineL
  * it is said and let be: every job it installs takes the lock and is refused
  * then.
  */
-export async function checkCronInstall(stack: Stack, stateDir: string, say: (text: string) => void, takeOver?: string): Promise<void> {
+export async function checkCronInstall(stack: Stack, stateDir: string, place: ProjectPlace, say: (text: string) => void, takeOver?: string): Promise<void> {
   const docker = new DockerClient();
   try {
     await docker.ping(5000);
@@ -132,5 +106,5 @@ export async function checkCronInstall(stack: Stack, stateDir: string, say: (tex
     say(`the Docker engine did not answer: cannot check which state dir is in charge of ${stack.project} (each job checks when it runs)`);
     return;
   }
-  await assertInCharge(stack, { docker, env: {}, effects: realEffects }, stateDir, takeOver);
+  await assertInCharge(stack, { docker, env: {}, effects: realEffects, place }, stateDir, takeOver);
 }

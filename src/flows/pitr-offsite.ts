@@ -93,7 +93,7 @@ export async function pushWal(stack: Stack, run: Run, stateDir: string): Promise
   try {
     index = await run.step('WAL archive: mirror the new segments into the state dir for the off-site copy', async () => {
       const c = await serviceContainer(run.docker, stack, pg.service);
-      const files = await readArchive(c.id);
+      const files = await readArchive(run.effects, c.id);
       const moved = await syncMirror(c.id, files, dir);
       const previous = Object.values(readOffsite(stateDir, stack.env)).map((r) => r.wal).find((w) => w?.newest_segment && w.newest_segment.name === segmentsNewestFirst(files.map((f) => f.name))[0]);
       const reachable = previous?.reachable_until ?? (await reachableUntil(c.id, files.map((f) => f.name)));
@@ -124,8 +124,8 @@ export async function pushWal(stack: Stack, run: Run, stateDir: string): Promise
       const t = resticTarget(repo, stack.baseDir);
       const secret = resticSecret(stack, repo, run.io.env);
       await run.step(`off-site ${repo.name}: restic backup of the WAL archive (${index.segments} segments, newest ${index.newest_segment?.name ?? 'none'})`, async () => {
-        await ensureRepository(resticCatConfig(t, secret, cache), resticInit(t, secret, cache), repo.name);
-        const r = await resticChecked(resticBackupWal(t, secret, cache, { project: stack.project, env: stack.env }), `restic backup of the WAL archive to ${repo.name}`, { cwd: root, timeoutMs: 60 * 60_000 });
+        await ensureRepository(resticCatConfig(t, secret, cache), resticInit(t, secret, cache), repo.name, run.effects);
+        const r = await resticChecked(resticBackupWal(t, secret, cache, { project: stack.project, env: stack.env }), `restic backup of the WAL archive to ${repo.name}`, { cwd: root, timeoutMs: 60 * 60_000, port: run.effects, changes: true });
         o.snapshot = snapshotIdOf(r.stdout);
       });
       const now = run.io.now().toISOString();
@@ -137,9 +137,9 @@ export async function pushWal(stack: Stack, run: Run, stateDir: string): Promise
       // superseded WAL snapshots: a failure here is its own warning, the push is made
       await run
         .step(`off-site ${repo.name}: forget WAL snapshots older than the newest ${KEEP_WAL_SNAPSHOTS}`, async () => {
-          const snaps = parseSnapshots((await resticChecked(resticWalSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${repo.name}`, { timeoutMs: 300_000 })).stdout);
+          const snaps = parseSnapshots((await resticChecked(resticWalSnapshots(t, secret, cache, { project: stack.project, env: stack.env }), `restic snapshots in ${repo.name}`, { timeoutMs: 300_000, port: run.effects })).stdout);
           const old = supersededWal(snaps);
-          if (old.length) await resticChecked(resticForgetOnly(t, secret, cache, old), `restic forget in ${repo.name}`, { timeoutMs: 300_000 });
+          if (old.length) await resticChecked(resticForgetOnly(t, secret, cache, old), `restic forget in ${repo.name}`, { timeoutMs: 300_000, port: run.effects, changes: true });
         })
         .catch((e: unknown) => {
           if (e instanceof InterruptedError) throw e;

@@ -22,7 +22,6 @@ import { plainInput, type BackupManifest } from '../backup/format.js';
 import { verifyChecksums } from '../backup/integrity.js';
 import { serviceContainer } from '../backup/containers.js';
 import { baseBackups, readArchive } from '../backup/pitr.js';
-import { detectCompose } from '../clients/runner.js';
 import { composePaths, readRenderedDir } from './render.js';
 import { renderDir as renderDirFor } from '../state/paths.js';
 import type { Run } from './context.js';
@@ -72,15 +71,15 @@ export async function rollbackToTime(stack: Stack, run: Run, opts: RollbackToOpt
   try {
     lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, handleSignals: false });
     const db = await serviceContainer(run.docker, stack, pg.service);
-    const now = await run.step('postgres: a marker commit, the current WAL segment closed and awaited in the archive (the range then reaches now)', () => archiveNow(db.id, pg.user, pg.database));
-    const files = await run.step('read the WAL archive', () => readArchive(db.id));
+    const now = await run.step('postgres: a marker commit, the current WAL segment closed and awaited in the archive (the range then reaches now)', () => archiveNow(run.effects, db.id, pg.user, pg.database));
+    const files = await run.step('read the WAL archive', () => readArchive(run.effects, db.id));
     const { base, range } = pickBase(baseBackups(stack, opts.stateDir), files, target, now);
     run.say(`recoverable range ${range.from} .. ${range.to}; replaying base backup ${base.id} (ended ${base.end_time}) to ${target.toISOString()}`);
     const { dir, manifest } = await run.step(`verify checksums of backup ${base.id} (its base backup)`, () => verifyChecksums(stack, opts.stateDir, base.id));
     const baseFile = manifest.contents.postgres!.base_backup!.file;
     if (stack.production) await opts.confirm(`roll the database of ${stack.project} back to ${target.toISOString()}? Everything written after it is replaced (a safety backup is taken first)`);
 
-    compose = await detectCompose();
+    compose = await run.compose();
     const renderDir = renderDirFor(opts.stateDir, stack.env);
     composeTarget = { project: stack.project, files: composePaths(readRenderedDir(renderDir), renderDir) };
     const env = composeEnv(stack);

@@ -4,7 +4,7 @@
 // `status` and `backups verify` report about the archive.
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { dockerExec, runChecked } from '../clients/runner.js';
+import { runChecked } from '../clients/runner.js';
 import { ARCHIVE_LIST_CMD, ARCHIVER_SQL, archiveCleanupArgv, parseArchiveListing, parseArchiver, switchWalCmd, type ArchivedFile } from '../commands/pitr.js';
 import { pitrOn, WAL_ARCHIVE_DIR } from '../config/pitr-schema.js';
 import { archiveGap, newestArchived, type ArchiveGap } from '../plan/pitr.js';
@@ -16,16 +16,16 @@ import { baseBackups, readArchive, readArchiver } from '../backup/pitr.js';
 import type { BackupManifest } from '../backup/format.js';
 import type { Run } from './context.js';
 import { walOffsiteFacts } from './pitr-offsite.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import type { Effects } from './effects.js';
+import { portExec } from '../clients/port-exec.js';
 
 /** A marker commit and pg_switch_wal, then wait (bounded) until pg_stat_archiver shows that segment archived. Returns the marker's time (ISO): every instant up to it is reachable. */
-export async function archiveNow(containerId: string, user: string, database: string, timeoutMs = 120_000): Promise<string> {
-  const [marker, seg] = (await dockerExec(containerId, switchWalCmd(user, database))).trim().split('\n').map((l) => l.trim().split('|').pop()!);
+export async function archiveNow(effects: Effects, containerId: string, user: string, database: string, timeoutMs = 120_000): Promise<string> {
+  const [marker, seg] = (await portExec(effects, 'change', containerId, switchWalCmd(user, database))).trim().split('\n').map((l) => l.trim().split('|').pop()!);
   const markerIso = new Date(Math.floor(Number(marker) * 1000)).toISOString();
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const a = await readArchiver(containerId, user, database);
+    const a = await readArchiver(effects, containerId, user, database);
     if (a.last_archived_wal && a.last_archived_wal.slice(0, 24) >= seg) return markerIso;
     if (Date.now() > deadline) {
       throw new OperationError(
@@ -33,7 +33,7 @@ export async function archiveNow(containerId: string, user: string, database: st
         `the database's log shows archive_command's error (docker logs); the archive is ${WAL_ARCHIVE_DIR} in the container`,
       );
     }
-    await sleep(300);
+    await effects.sleep(300);
   }
 }
 
@@ -70,7 +70,7 @@ export async function waitPromoted(run: Run, stack: Stack, timeoutMs = 30 * 60_0
     const r = await run.docker.exec(c.id, ['psql', '-X', '-At', '-U', pg.user, '-d', pg.database, '-c', 'SELECT pg_is_in_recovery()'], 10_000).catch(() => undefined);
     if (r?.exitCode === 0 && r.output.trim() === 'f') return;
     if (Date.now() > deadline) throw new OperationError(`${pg.service} did not finish the recovery within ${timeoutMs / 60_000} min`);
-    await sleep(500);
+    await run.effects.sleep(500);
   }
 }
 
@@ -85,7 +85,7 @@ export async function pruneArchive(stack: Stack, run: Run, stateDir: string): Pr
   if (!oldest) return;
   await run.step(`WAL archive: remove segments before ${oldest.start_wal} (the oldest base backup's, backup ${oldest.id})`, async () => {
     const c = await serviceContainer(run.docker, stack, pg.service);
-    await runChecked(archiveCleanupArgv(c.id, oldest.start_wal));
+    await run.effects.change(archiveCleanupArgv(c.id, oldest.start_wal));
   });
 }
 
@@ -95,7 +95,7 @@ export async function archiveFromBase(stack: Stack, run: Run, manifest: BackupMa
   const pg = stack.postgres;
   if (!bb || !pg || !pitrOn(stack)) return undefined;
   const c = await serviceContainer(run.docker, stack, pg.service);
-  const files = await readArchive(c.id);
+  const files = await readArchive(run.effects, c.id);
   const gap = archiveGap(files, bb.start_wal);
   const newest = newestArchived(files);
   const segments = files.filter((f) => /^[0-9A-F]{24}$/.test(f.name) && f.name.slice(8) >= bb.start_wal.slice(8)).length;

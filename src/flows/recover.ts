@@ -10,7 +10,7 @@ import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { detectCompose, inheritedByChildren } from '../clients/runner.js';
+import { inheritedByChildren } from '../clients/runner.js';
 import { composeEnv, composeStart, dockerStop, type ComposeTarget } from '../commands/compose.js';
 import { backupDir, listTmp } from '../backup/catalog.js';
 import { Lock, describeLock, describeTakeover, type Replaced } from '../state/lock.js';
@@ -124,7 +124,7 @@ export async function recover(stack: Stack, run: Run, o: { stateDir: string; rep
   for (const a of actions) {
     await run.step(a.title, () => act(stack, run, a, { stateDir: o.stateDir, renderDir, backupDir: bdir, replaced: o.replaced, deadRun: facts.deadRun }));
     if (a.kind === 'restore-render' && a.reloadFront) {
-      const compose = await detectCompose();
+      const compose = await run.compose();
       const target: ComposeTarget = { project: stack.project, files: composePaths(a.files, renderDir) };
       await reloadFront({ stack, run, docker: run.docker, compose, target, env: composeEnv(stack) }, `back to release ${a.release}`);
     }
@@ -193,7 +193,7 @@ async function act(
       return; // the front's reload is its own step, after this one
     }
     case 'start-apps': {
-      const compose = await detectCompose();
+      const compose = await run.compose();
       const files = composePaths(readRenderedDir(o.renderDir), o.renderDir);
       await run.effects.change(composeStart(compose, { project: stack.project, files }, a.services), { env: composeEnv(stack), timeoutMs: 5 * 60_000 });
       run.info('apps', { started: a.services });

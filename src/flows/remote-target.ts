@@ -63,7 +63,6 @@ export function remoteSettings(stack: Stack): RemoteSettings {
 export function refuseOnRemote(stack: Stack, argv: string[]): void {
   const cmd = commandOf(argv);
   const where = `environment ${stack.env} runs on ${stack.host}`;
-  if (stack.target === 'swarm') throw new UsageError(`${where}: host: and target: swarm cannot be combined`, 'a swarm names its managers in swarm.manager (ssh:// addresses work there)');
   if (!SUPPORTED.has(cmd)) throw new UnhonouredOptionError(`\`lifeops ${cmd}\` is not supported on a remote host yet (${where})`, `supported there: ${[...SUPPORTED].join(', ')}; run it on the server itself meanwhile`);
   for (const [option, why, instead] of REFUSED_OPTIONS[cmd] ?? []) {
     if (argv.some((a) => a === option || a.startsWith(`${option}=`))) throw new UnhonouredOptionError(`${cmd} ${option} is not supported on a remote host yet (${where}): ${why}; nothing was changed`, instead);

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
-import { pipedOutput, pipeInto, runWithStdin } from '../clients/runner.js';
+import { CommandFailedError } from '../clients/runner.js';
 import { composeEnv, composeStart, composeStop, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { restoreDatabaseArgv, restoreBesideArgv, restoreExternalArgv, BESIDE_UNREACHABLE } from '../commands/postgres.js';
 import { encryptionKey, plainInput, plainStream, readPlain, type BackupManifest } from '../backup/format.js';
@@ -26,7 +26,7 @@ async function restoreExternal(stack: Stack, run: Run, dir: string, manifest: Ba
   const pg = manifest.contents.postgres!;
   const url = stack.postgres?.external_url;
   if (!url) throw new OperationError(`backup ${manifest.id} holds an external database (${pg.external!.server}), but this stack sets no postgres.external_url to restore it into`);
-  const tool = await run.step('postgres (external): version of the host pg_restore', () => hostToolMajor('pg_restore'));
+  const tool = await run.step('postgres (external): version of the host pg_restore', () => hostToolMajor(run.effects, 'pg_restore'));
   if (tool < pg.external!.pg_dump_version) {
     throw new OperationError(`the host's pg_restore is version ${tool}, older than the pg_dump ${pg.external!.pg_dump_version} that wrote backup ${manifest.id}`, `install postgresql-client-${pg.external!.pg_dump_version} (or newer) on this machine`);
   }
@@ -36,7 +36,7 @@ async function restoreExternal(stack: Stack, run: Run, dir: string, manifest: Ba
       // fail before touching anything when the server cannot be reached
       await (await externalClient(t)).end();
       const { argv, env } = restoreExternalArgv(t.user ?? run.env.PGUSER ?? os.userInfo().username, t.url);
-      await pipeInto(argv, plainStream(stack, run.io.env, manifest, path.join(dir, db.file)), `restore of ${t.display}`, { ...externalEnv(t), ...env });
+      await run.effects.changeFrom(argv, plainStream(stack, run.io.env, manifest, path.join(dir, db.file)), `restore of ${t.display}`, { env: { ...externalEnv(t), ...env } });
     });
   }
 }
@@ -69,17 +69,22 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
       await run.step(`postgres: restore ${db.name} in one transaction (user schemas dropped first: it ends equal to the backup)`, async () => {
         if (password) {
           const beside = restoreBesideArgv(c.id, c.imageId, pg.user, db.name, password, stack.project);
-          const r = await runWithStdin(beside.argv, input(db.file), beside.env);
-          if (r.exitCode !== BESIDE_UNREACHABLE) {
+          try {
+            const out = await run.effects.changeFrom(beside.argv, input(db.file), what, { env: beside.env });
             run.info(`postgres: restore ${db.name}`, { restore_client: `beside ${pg.service}` });
-            return pipedOutput(r, what);
+            return out;
+          } catch (e) {
+            if (!(e instanceof CommandFailedError) || e.commandExit !== BESIDE_UNREACHABLE) {
+              run.info(`postgres: restore ${db.name}`, { restore_client: `beside ${pg.service}` });
+              throw e;
+            }
           }
           const note = `a client beside ${pg.service} could not log in over 127.0.0.1 (nothing was changed): restoring with docker exec in the container`;
           run.say(note);
           run.info(`postgres: restore ${db.name}`, { restore_client: `inside ${pg.service}`, note });
         }
         const inside = restoreDatabaseArgv(c.id, pg.user, db.name);
-        return pipeInto(inside.argv, input(db.file), what, inside.env);
+        return run.effects.changeFrom(inside.argv, input(db.file), what, { env: inside.env });
       });
     }
   }
@@ -90,7 +95,7 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
       const c = await serviceContainer(docker, stack, rd.service, false);
       // read by the recovery after a crash: a run killed while Redis is stopped leaves it to be started
       run.info('apps', { stopping: [rd.service] });
-      await restoreRedisFiles(docker, stack, c, rd, input, () => helperImage(stack, docker));
+      await restoreRedisFiles(docker, run.effects, stack, c, rd, input, () => helperImage(stack, docker));
       run.info('apps', { started: [rd.service] });
     });
   }
@@ -100,7 +105,7 @@ export async function restoreBackup(stack: Stack, run: Run, opts: { stateDir: st
       await run.step(`volume ${v.name}: replace its files and check each one`, async () => {
         const image = await helperImage(stack, docker);
         const expected = await readPlain(stack, run.io.env, manifest, path.join(dir, v.list));
-        const files = await restoreVolume(v.volume, image, plainStream(stack, run.io.env, manifest, path.join(dir, v.file)), expected, manifest.id);
+        const files = await restoreVolume(run.effects, v.volume, image, plainStream(stack, run.io.env, manifest, path.join(dir, v.file)), expected, manifest.id);
         run.info('restore', { volume: v.volume, files });
       });
     }

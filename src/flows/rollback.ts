@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { detectCompose } from '../clients/runner.js';
 import { composeEnv, composeStart, composeStartAsIs, composeUp, type ComposeCli } from '../commands/compose.js';
 import { datastoresToStart, dataToStartWhy } from '../plan/deploy.js';
 import { keptVolumes } from './deploy.js';
@@ -69,7 +68,7 @@ async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: str
  * first. Returns the compose files to use.
  */
 async function startDatastores(stack: Stack, run: Run, o: { stateDir: string; compose: ComposeCli; files: string[]; backupDir: string; manifest: BackupManifest }): Promise<string[]> {
-  const start = datastoresToStart(stack, await run.docker.projectContainers(stack.project), await keptVolumes(stack), true);
+  const start = datastoresToStart(stack, await run.docker.projectContainers(stack.project), await keptVolumes(stack, run.effects), true);
   if (!start.length) return o.files;
   let files = o.files;
   if (files.length < o.manifest.release.compose_files.length) {
@@ -152,7 +151,7 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
   try {
     lock = await lockAndRecover(stack, run, { stateDir: opts.stateDir, commandLine: opts.commandLine, waitMs: opts.waitMs, handleSignals: false });
     if (opts.maintenance) endMaintenance = await holdMaintenance(stack, run, opts.stateDir, 'rollback');
-    const compose = (composeCli = await detectCompose());
+    const compose = (composeCli = await run.compose());
     if (dataToo) {
       const current = renderDirFor(opts.stateDir, stack.env);
       let files = manifest.release.compose_files.map((f) => path.join(current, f)).filter((f) => existsSync(f));

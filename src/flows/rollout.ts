@@ -233,7 +233,7 @@ export async function reloadFront<C extends Pick<RolloutCtx, 'stack' | 'run' | '
       // ("invalid PID number", or no such file): its master then reads the new files as it starts; ask again shortly
       let r = await ctx.run.effects.execIn(ctx.docker, c.id, nginxReload(NGINX_CONF), 30_000);
       for (let i = 0; r.exitCode !== 0 && NO_PID_YET.test(r.output) && i < 30; i++) {
-        await new Promise((done) => setTimeout(done, 500));
+        await ctx.run.effects.sleep(500);
         r = await ctx.run.effects.execIn(ctx.docker, c.id, nginxReload(NGINX_CONF), 30_000);
       }
       if (r.exitCode !== 0) throw new OperationError(`nginx reload in ${c.name} failed: ${r.output.trim().split('\n').slice(-3).join(' ')}`);

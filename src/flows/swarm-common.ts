@@ -13,6 +13,8 @@ import { serviceConvergence, swarmPreflightProblems, type Convergence } from '..
 import type { MigrationJob } from '../plan/swarm-deploy.js';
 import { parseDuration } from '../util/units.js';
 import type { Run } from './context.js';
+import type { ProjectPlace } from './place.js';
+import { engineInfo } from '../commands/swarm.js';
 
 
 export interface SwarmFlowOptions {
@@ -88,7 +90,7 @@ export async function waitConverged(stack: Stack, run: Run, sw: SwarmClient, dea
     const failed = last.find((c) => c.state === 'failed');
     if (failed && failed.state === 'failed') throw new OperationError(`the stack did not converge: ${failed.why}`);
     if (specs.length && last.every((c) => c.state === 'converged')) return Date.now() - t0;
-    await new Promise((r) => setTimeout(r, 1000));
+    await run.effects.sleep(1000);
   }
   const pending = last.flatMap((c) => (c.state === 'pending' ? [c.why] : []));
   throw new OperationError(`the stack did not converge within ${Math.round(deadlineMs / 1000)} s: ${pending.join('; ') || 'no services'}`);
@@ -131,7 +133,7 @@ export async function waitDatabaseReady(stack: Stack, sw: SwarmClient, deadlineM
     } catch (e) {
       last = (e as Error).message;
     }
-    await new Promise((r) => setTimeout(r, 2000));
+    await sw.sleep(2000);
   }
   throw new OperationError(`the database did not accept connections within ${Math.round(deadlineMs / 1000)} s: ${last}`);
 }
@@ -175,7 +177,7 @@ export async function runMigrationJob(stack: Stack, sw: SwarmClient, job: Migrat
       if (done) return sw.logs(name);
       if (failed) throw new OperationError(`migrations failed on ${failed.Node}: ${failed.Error || failed.CurrentState}\n${(await sw.logs(name)).split('\n').slice(-10).join('\n')}`);
       if (Date.now() - t0 > 180_000) throw new OperationError('migrations did not finish within 180 s');
-      await new Promise((r) => setTimeout(r, 1000));
+      await sw.sleep(1000);
     }
   } finally {
     await sw.removeService(name);
@@ -186,3 +188,24 @@ export async function deployStackDir(stack: Stack, run: Run, sw: SwarmClient, di
   await run.step(title, () => sw.stackDeploy(path.join(dir, SWARM_STACK_FILE), stack.project, { ...stack.vars }, dir));
 }
 
+/**
+ * A swarm's stack: its services carry the labels; the lock is keyed by the
+ * cluster's id as its manager reports it, else by the manager's address.
+ */
+export const swarmPlace: ProjectPlace = {
+  async engineKey(stack, run) {
+    const manager = swarmOptions(stack).manager ?? run.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+    const r = await run.effects.read(engineInfo(manager), { timeoutMs: 30_000 });
+    let cluster: string | undefined;
+    try {
+      cluster = r.exitCode === 0 ? (JSON.parse(r.stdout) as { Cluster?: { ID?: string } }).Cluster?.ID : undefined;
+    } catch {
+      cluster = undefined;
+    }
+    return cluster ? `swarm:${cluster}` : `swarm-manager:${manager}`;
+  },
+  async labelled(stack, run) {
+    const sw = swarmClient(stack, run);
+    return (await sw.serviceSpecs(await sw.services(stack.project))).map((s) => ({ name: s.name, labels: s.labels }));
+  },
+};

@@ -81,7 +81,7 @@ export async function restoreRedis(stack: Stack, run: Run, sw: SwarmClient, rdbF
       const info = (await sw.exec(t.engine, t.container, ['redis-cli', 'INFO', 'persistence'])).output;
       if (/rdb_bgsave_in_progress:0/.test(info) && !/aof_rewrite_in_progress:1/.test(info)) break;
       if (i >= 120) throw new OperationError(`redis in ${cache}'s task is still saving after 60 s; nothing was replaced`);
-      await new Promise((r) => setTimeout(r, 500));
+      await sw.sleep(500);
     }
     await sw.execFromFile(t.engine, t.container, ['sh', '-c', `cat > ${dataDir}/dump.rdb.restore && mv ${dataDir}/dump.rdb.restore ${dataDir}/dump.rdb`], rdbFile);
     await sw.execChange(t.engine, t.container, ['redis-cli', 'SHUTDOWN', 'NOSAVE']);

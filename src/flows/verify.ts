@@ -6,7 +6,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { dockerExec, pipeInto, run as runCommand, runChecked } from '../clients/runner.js';
+import { portExec } from '../clients/port-exec.js';
 import { psqlQueryCmd, scratchRestoreArgv, throwawayRestoreArgv, throwawayServerArgv } from '../commands/postgres.js';
 import { mapImage } from '../config/images.js';
 import { plainStream, type BackupManifest } from '../backup/format.js';
@@ -38,27 +38,27 @@ async function verifyExternal(stack: Stack, run: Run, dir: string, manifest: Bac
   const out: RestoredDatabase[] = [];
   try {
     await run.step(`start a throwaway ${image} container`, async () => {
-      await runChecked(throwawayServerArgv(name, image));
+      await run.effects.change(throwawayServerArgv(name, image));
       // TCP answers only once the entrypoint's socket-only init server is gone
       for (let i = 0; ; i++) {
-        const r = await runCommand(['docker', 'exec', name, 'pg_isready', '-q', '-h', '127.0.0.1', '-U', 'postgres']).catch(() => undefined);
+        const r = await run.effects.read(['docker', 'exec', name, 'pg_isready', '-q', '-h', '127.0.0.1', '-U', 'postgres']).catch(() => undefined);
         if (r?.exitCode === 0) break;
         if (i >= 300) throw new OperationError(`the throwaway ${image} container did not become ready`);
-        await new Promise((res) => setTimeout(res, 200));
+        await run.effects.sleep(200);
       }
     });
     for (const db of pg.databases) {
       await run.step(`restore ${db.file} into the throwaway container and compare row counts`, async () => {
-        await dockerExec(name, ['createdb', '-U', 'postgres', db.name]);
-        await pipeInto(throwawayRestoreArgv(name, db.name), plainStream(stack, run.io.env, manifest, path.join(dir, db.file)), `pg_restore of ${db.file} into a throwaway database`);
-        const got = parseRowCounts(await dockerExec(name, psqlQueryCmd('postgres', db.name, ROW_COUNT_SQL)));
+        await portExec(run.effects, 'change', name, ['createdb', '-U', 'postgres', db.name]);
+        await run.effects.changeFrom(throwawayRestoreArgv(name, db.name), plainStream(stack, run.io.env, manifest, path.join(dir, db.file)), `pg_restore of ${db.file} into a throwaway database`);
+        const got = parseRowCounts(await portExec(run.effects, 'read', name, psqlQueryCmd('postgres', db.name, ROW_COUNT_SQL)));
         const diffs = rowDiffs(db.rows, got);
         if (diffs.length) throw new OperationError(`backup ${manifest.id}: ${db.file} restores with different row counts:\n  ${diffs.join('\n  ')}`);
         out.push(summary(db.name, got));
       });
     }
   } finally {
-    await runCommand(['docker', 'rm', '-f', name]).catch(() => undefined);
+    await run.effects.change(['docker', 'rm', '-f', name], { allowFailure: true }).catch(() => undefined);
   }
   return out;
 }
@@ -75,15 +75,15 @@ export async function verifyBackup(stack: Stack, run: Run, opts: { stateDir: str
     for (const db of pg.databases) {
       await run.step(`restore ${db.file} into a scratch database and compare row counts`, async () => {
         const scratch = `lifeops_verify_${randomBytes(4).toString('hex')}`;
-        await dockerExec(c.id, ['createdb', '-U', pg.user, scratch]);
+        await portExec(run.effects, 'change', c.id, ['createdb', '-U', pg.user, scratch]);
         try {
-          await pipeInto(scratchRestoreArgv(c.id, pg.user, scratch), plainStream(stack, run.io.env, manifest, path.join(dir, db.file)), `pg_restore of ${db.file} into a scratch database`);
-          const got = parseRowCounts(await dockerExec(c.id, psqlQueryCmd(pg.user, scratch, ROW_COUNT_SQL)));
+          await run.effects.changeFrom(scratchRestoreArgv(c.id, pg.user, scratch), plainStream(stack, run.io.env, manifest, path.join(dir, db.file)), `pg_restore of ${db.file} into a scratch database`);
+          const got = parseRowCounts(await portExec(run.effects, 'read', c.id, psqlQueryCmd(pg.user, scratch, ROW_COUNT_SQL)));
           const diffs = rowDiffs(db.rows, got);
           if (diffs.length) throw new OperationError(`backup ${opts.id}: ${db.file} restores with different row counts:\n  ${diffs.join('\n  ')}`);
           out.push(summary(db.name, got));
         } finally {
-          await dockerExec(c.id, ['dropdb', '-U', pg.user, '--if-exists', scratch]).catch(() => undefined);
+          await portExec(run.effects, 'change', c.id, ['dropdb', '-U', pg.user, '--if-exists', scratch]).catch(() => undefined);
         }
       });
     }

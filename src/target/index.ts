@@ -4,7 +4,8 @@
 // Each module loads only when chosen: `status` under cron on a compose host
 // never loads the swarm flows, nor they the compose ones.
 import type { Stack } from '../config/schema.js';
-import { UnhonouredOptionError } from '../errors.js';
+import { UnhonouredOptionError, UsageError } from '../errors.js';
+import { enginePlace, type ProjectPlace } from '../flows/place.js';
 import { refusedOptions, type TargetKind } from '../plan/target-support.js';
 import type { Target, TargetContext } from './types.js';
 
@@ -16,6 +17,21 @@ const MODULES: Record<TargetKind, (stack: Stack, ctx: TargetContext) => Promise<
   compose: async (stack, ctx) => (await import('./compose.js')).composeTarget(stack, ctx),
   swarm: async (stack, ctx) => (await import('./swarm.js')).swarmTarget(stack, ctx),
 };
+
+const swarmPlace = () => import('../flows/swarm-common.js').then((m) => m.swarmPlace);
+const PLACES: Record<TargetKind, ProjectPlace> = {
+  compose: enginePlace,
+  // the swarm flows load only when a swarm is asked, as its target module does
+  swarm: { engineKey: async (stack, run) => (await swarmPlace()).engineKey(stack, run), labelled: async (stack, run) => (await swarmPlace()).labelled(stack, run) },
+};
+
+/** Where the stack's project lives for its target (the engine-wide lock's key, what carries the state labels): the CLI puts it on each run. */
+export const placeOf = (stack: Stack): ProjectPlace => PLACES[targetKind(stack)];
+
+/** An environment with `host:` runs compose on that server: a swarm there is refused (exit 2) before any connection. */
+export function refuseSwarmOnHost(stack: Stack): void {
+  if (targetKind(stack) === 'swarm') throw new UsageError(`environment ${stack.env} runs on ${stack.host}: host: and target: swarm cannot be combined`, 'a swarm names its managers in swarm.manager (ssh:// addresses work there)');
+}
 
 /** The target the stack's environment names, made once for the command. */
 export function targetFor(stack: Stack, ctx: TargetContext): Promise<Target> {

@@ -12,7 +12,6 @@ import type { Target, TargetContext } from './types.js';
 
 export function swarmTarget(stack: Stack, ctx: TargetContext): Target {
   const { stateDir, commandLine } = ctx;
-  const health = async () => swarmHealthCheck(stack, ctx.newRun());
   return {
     kind: 'swarm',
 
@@ -62,11 +61,13 @@ export function swarmTarget(stack: Stack, ctx: TargetContext): Target {
 
     async healthCheck(o) {
       const attempts = Math.max(1, o.retries);
+      const run = ctx.newRun();
+      const health = () => swarmHealthCheck(stack, run);
       let wait = o.intervalMs;
       let r = await health();
       for (let attempt = 1; !r.ok && attempt < attempts; attempt++) {
         o.onRetry(attempt, 'CRITICAL', wait);
-        await new Promise((done) => setTimeout(done, wait));
+        await run.effects.sleep(wait);
         wait *= 2;
         r = await health();
       }

@@ -8,7 +8,7 @@ import type { Stack } from '../../config/schema.js';
 import { UsageError } from '../../errors.js';
 import { runCronJob } from '../../flows/cron.js';
 import { checkCronInstall } from '../../flows/ownership.js';
-import { refuseUnhonoured } from '../../target/index.js';
+import { placeOf, refuseUnhonoured } from '../../target/index.js';
 import { appendPrivate, mkdirPrivate } from '../../util/private-files.js';
 import { CRON_JOBS, cronFileName, renderCronD, type CronJob } from '../../render/cron.js';
 
@@ -53,7 +53,7 @@ export async function cronCommand(cli: Cli, o: CronOptions): Promise<number> {
     cli.err(`${file} is up to date`);
     return 0;
   }
-  await checkCronInstall(stack, stateDir, (t) => cli.err(t), cli.io.env.LIFEOPS_TAKE_OVER);
+  await checkCronInstall(stack, stateDir, placeOf(stack), (t) => cli.err(t), cli.io.env.LIFEOPS_TAKE_OVER);
   mkdirSync(dir, { recursive: true });
   // the lines append to <state-dir>/logs/cron.log: without that folder the shell refuses the redirect and the job never starts
   // made here, private (0600 in a 0700 folder): the shell's `>>` keeps the mode of a file that exists, and cron's umask would make a new one readable by all
