@@ -46,10 +46,26 @@ export async function currentImageIds(stack: Stack, docker: DockerClient): Promi
   return out;
 }
 
+/**
+ * After dockerd was killed, containerd can still hold a container's old task
+ * for a few seconds after the engine answers again; starting that container
+ * then fails once with "task <id>: already exists" (seen in the crash bed).
+ */
+const STALE_TASK = /Error response from daemon: task [0-9a-f]{12,}: already exists/;
+
 export async function exec(ctx: RolloutCtx, title: string, argv: string[], timeoutMs = 15 * 60_000): Promise<void> {
   await ctx.run.step(title, async () => {
     try {
-      await ctx.run.effects.change(argv, { env: ctx.env, timeoutMs });
+      try {
+        await ctx.run.effects.change(argv, { env: ctx.env, timeoutMs });
+      } catch (e) {
+        if (!STALE_TASK.test((e as Error).message)) throw e;
+        // `up -d` converges, so the same command again is safe
+        ctx.run.say(`${title}: the engine still held a container's task from before its restart; trying once more in 3 s`);
+        ctx.run.info(title, { retry: 'stale containerd task' });
+        await ctx.run.effects.sleep(3000);
+        await ctx.run.effects.change(argv, { env: ctx.env, timeoutMs });
+      }
     } catch (e) {
       // compose stops at the first dependency that is unhealthy: name the service, not the command.
       throw (await diagnose(ctx.stack, ctx.docker)) ?? e;
