@@ -129,3 +129,15 @@ export function runLogValues(stateDir: string, key: string): unknown[] {
     .map((l) => (JSON.parse(l) as { detail?: Record<string, unknown> }).detail?.[key])
     .filter((v) => v !== undefined);
 }
+
+/** `ps -eo args` every 50 ms while `during` runs (at most 2,400 samples): every distinct command line seen. */
+export async function psWhile<T>(during: Promise<T>): Promise<{ result: T; lines: Set<string> }> {
+  const lines = new Set<string>();
+  let done = false;
+  const watched = during.finally(() => (done = true));
+  for (let i = 0; i < 2400 && !done; i++) {
+    for (const l of (await execa('ps', ['-eo', 'args'])).stdout.split('\n')) lines.add(l);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { result: await watched, lines };
+}

@@ -4,6 +4,7 @@
 // containers that prepare a recovery from an off-site base backup and WAL.
 // Pure: nothing runs here.
 import { WAL_ARCHIVE_DIR } from '../config/pitr-schema.js';
+import { unpackForRecoveryScript } from './pitr.js';
 
 /** What may be asked for by name: a segment, a timeline history or a backup label (never a path). */
 const ARCHIVE_NAME = /^[0-9A-F]{8,24}(\.[0-9A-F]{8}\.backup|\.history|\.partial)?$/;
@@ -37,15 +38,7 @@ const helper = (project: string, what: string) => ['--label', `lifeops.project=$
  * recovery.signal. The off-site WAL is copied into the archive afterwards.
  */
 export function prepareRecoveryArgv(image: string, project: string, dataVolume: string, archiveVolume: string): string[] {
-  const script = [
-    'set -e',
-    'find /pgdata /archive -mindepth 1 -delete',
-    'tar -x -C /pgdata',
-    'printf "%s" "$LIFEOPS_RECOVERY" >> /pgdata/postgresql.auto.conf',
-    ': > /pgdata/recovery.signal',
-    'chown -R postgres:postgres /pgdata',
-    'chmod 700 /pgdata',
-  ].join('\n');
+  const script = unpackForRecoveryScript(['/pgdata', '/archive']);
   return ['docker', 'run', '--rm', '-i', ...helper(project, 'pitr-offsite-restore'), '--user', '0', '--entrypoint', 'sh', '-e', 'LIFEOPS_RECOVERY', '-v', `${dataVolume}:/pgdata`, '-v', `${archiveVolume}:/archive`, image, '-c', script];
 }
 

@@ -53,6 +53,19 @@ export function copyVolumeArgv(image: string, project: string, from: string, to:
     '-c', 'set -e; find /to -mindepth 1 -delete; cp -a /from/. /to/'];
 }
 
+/** The shell script of restoreBaseArgv; `emptied` are the mounted folders cleared first (the data folder, /pgdata, among them). */
+export function unpackForRecoveryScript(emptied: string[]): string {
+  return [
+    'set -e',
+    `find ${emptied.join(' ')} -mindepth 1 -delete`,
+    'tar -x -C /pgdata',
+    'printf "%s" "$LIFEOPS_RECOVERY" >> /pgdata/postgresql.auto.conf',
+    ': > /pgdata/recovery.signal',
+    'chown -R postgres:postgres /pgdata',
+    'chmod 700 /pgdata',
+  ].join('\n');
+}
+
 /**
  * Empty the data volume, unpack the base backup arriving on stdin into it,
  * append the recovery settings (from $LIFEOPS_RECOVERY, so nothing is quoted
@@ -61,15 +74,7 @@ export function copyVolumeArgv(image: string, project: string, from: string, to:
  * directory whatever config_file says.
  */
 export function restoreBaseArgv(image: string, project: string, volume: string): string[] {
-  const script = [
-    'set -e',
-    'find /pgdata -mindepth 1 -delete',
-    'tar -x -C /pgdata',
-    'printf "%s" "$LIFEOPS_RECOVERY" >> /pgdata/postgresql.auto.conf',
-    ': > /pgdata/recovery.signal',
-    'chown -R postgres:postgres /pgdata',
-    'chmod 700 /pgdata',
-  ].join('\n');
+  const script = unpackForRecoveryScript(['/pgdata']);
   return ['docker', 'run', '--rm', '-i', ...helper(project, 'pitr-restore'), '--user', '0', '--entrypoint', 'sh', '-e', 'LIFEOPS_RECOVERY', '-v', `${volume}:/pgdata`, image, '-c', script];
 }
 

@@ -16,8 +16,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
-import { demoCopy, lifeops, type CliResult } from '../helpers.js';
+import { demoCopy, lifeops, psWhile, type CliResult } from '../helpers.js';
 import { runLogs } from './crash-kit.js';
 import { acceptedConnections, cleanServer, onServer, remoteBed, serverContainers, type RemoteBed } from './remote-kit.js';
 
@@ -51,18 +50,6 @@ const manifestRows = async (id: string) => {
   const rows = m.contents.postgres.databases.find((d: { name: string }) => d.name === 'demo').rows as Record<string, number>;
   return Object.entries(rows).find(([t]) => t.endsWith('items'))?.[1];
 };
-
-/** `ps -eo args` every 50 ms while `during` runs (at most 2,400 samples): every distinct command line seen. */
-async function psWhile<T>(during: Promise<T>): Promise<{ result: T; lines: Set<string> }> {
-  const lines = new Set<string>();
-  let done = false;
-  const watched = during.finally(() => (done = true));
-  for (let i = 0; i < 2400 && !done; i++) {
-    for (const l of (await execa('ps', ['-eo', 'args'])).stdout.split('\n')) lines.add(l);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { result: await watched, lines };
-}
 
 const state: { backup?: string; safety?: string; changed?: string; before?: string; steps?: string[] } = {};
 const logs = () => runLogs(path.join(stack.stateDir, 'logs'));

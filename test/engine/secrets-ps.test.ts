@@ -16,7 +16,7 @@ import { readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
-import { lifeops, demoCopy, at, ROOT } from '../helpers.js';
+import { lifeops, demoCopy, at, psWhile, ROOT } from '../helpers.js';
 import { loadStack } from '../../src/config/load.js';
 import { imagesToBuild } from '../../src/flows/deploy.js';
 import { buildEnv } from '../../src/commands/compose.js';
@@ -46,18 +46,6 @@ async function containers(): Promise<{ id: string; service: string }[]> {
   return ps.stdout.trim().split('\n').filter(Boolean).map((l) => ({ id: l.split(' ')[0], service: l.split(' ')[1] }));
 }
 const cacheId = async () => (await containers()).find((c) => c.service === 'cache')!.id;
-
-/** `ps -eo args` every 50 ms while `during` runs (at most 2,400 samples): every distinct command line seen. */
-async function psWhile<T>(during: Promise<T>): Promise<{ result: T; lines: Set<string> }> {
-  const lines = new Set<string>();
-  let done = false;
-  const watched = during.finally(() => (done = true));
-  for (let i = 0; i < 2400 && !done; i++) {
-    for (const l of (await execa('ps', ['-eo', 'args'])).stdout.split('\n')) lines.add(l);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { result: await watched, lines };
-}
 
 describe('secrets on command lines, on the engine', () => {
   beforeAll(async () => {
