@@ -7,6 +7,7 @@ import { reloadFront, rollApps, serviceHashes, upInfrastructure, type RolloutCtx
 import { describePlan, planRollout } from '../plan/rollout.js';
 import { restoreBackup, safetyBackupWithAppsStopped } from './restore.js';
 import { waitHealthy } from './wait.js';
+import { reloadMonitoringBack } from './monitoring-reload.js';
 import type { Changes, DeployInputs } from './deploy-types.js';
 
 /**
@@ -43,6 +44,9 @@ export async function undoDeploy(d: DeployInputs, ctx: RolloutCtx, changes: Chan
   await upInfrastructure(rctx, rplan);
   await rollApps(rctx, rplan);
   if (stack.front && rplan.unchanged.includes(stack.front.service)) await reloadFront(rctx, 'back to the previous configuration');
+  // a Prometheus or Alertmanager this deploy reloaded in place goes back to the previous files the same way
+  const kept = new Set((await run.docker.projectContainers(stack.project)).filter((c) => rplan.unchanged.includes(c.service)).map((c) => c.id));
+  await reloadMonitoringBack(rctx, d.files, prevFiles, kept, 'back to the previous configuration');
   await run.step('rollback: wait for every service to be healthy', () => waitHealthy(stack, run.docker));
   lines.unshift(`rolled back to the previous release ${prev.run_id} (version ${prev.version}), which is serving`);
   if (changes.backupId && !changes.migrationsRan) lines.push(`pre-deploy backup: ${changes.backupId}`);

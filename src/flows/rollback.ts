@@ -20,6 +20,7 @@ import { appendRelease, readReleases, type ReleaseRecord } from '../state/ledger
 import { composePaths, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
 import type { RenderedFile } from '../render/types.js';
 import { reloadFront } from './rollout.js';
+import { reloadMonitoringBack } from './monitoring-reload.js';
 import { acmeDir, releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
 import { restoreCerts } from '../backup/certs.js';
 import { waitHealthy } from './wait.js';
@@ -27,12 +28,12 @@ import { appServices, restoreBackup, safetyBackupWithAppsStopped } from './resto
 import { holdMaintenance } from './maintenance.js';
 
 /** Put a backup's rendered files back as the env's render dir; re-tag images to the recorded IDs when they still exist. */
-async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: string, manifest: BackupManifest): Promise<{ files: string[]; changed: boolean }> {
+async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: string, manifest: BackupManifest): Promise<{ files: string[]; changed: boolean; from: RenderedFile[]; to: RenderedFile[] }> {
   if (!manifest.release.render_dir) throw new OperationError(`backup ${manifest.id} carries no rendered files`);
   const renderDir = renderDirFor(stateDir, stack.env);
-  const inForce = JSON.stringify(readRenderedDir(renderDir));
+  const from = readRenderedDir(renderDir);
   const release = readRenderedDir(path.join(dir, manifest.release.render_dir));
-  let changed = JSON.stringify(release) !== inForce;
+  let changed = JSON.stringify(release) !== JSON.stringify(from);
   // file by file into the same folders: running containers bind-mount these
   // folders (the nginx front's), and a swapped folder would leave them on the deleted one
   writeRendered(release, renderDir);
@@ -56,7 +57,7 @@ async function restoreRelease(stack: Stack, run: Run, stateDir: string, dir: str
     run.info('rollback', { retagged: img.image, id: img.id });
     changed = true;
   }
-  return { files: manifest.release.compose_files.map((f) => path.join(renderDir, f)), changed };
+  return { files: manifest.release.compose_files.map((f) => path.join(renderDir, f)), changed, from, to: release };
 }
 
 /**
@@ -164,9 +165,10 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
       await restoreBackup(stack, run, { stateDir: opts.stateDir, id });
     }
     changed.release = await priorRelease(stack, run, opts.stateDir, manifest);
-    const { files, changed: releaseChanged } = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
+    const { files, changed: releaseChanged, from, to } = await run.step('bring back the release\'s rendered files and images', () => restoreRelease(stack, run, opts.stateDir, dir, manifest));
     const docker = run.docker;
-    const present = new Set((await docker.projectContainers(stack.project)).map((c) => c.service));
+    const before = await docker.projectContainers(stack.project);
+    const present = new Set(before.map((c) => c.service));
     const missing = Object.keys(stack.services).filter((n) => !present.has(n));
     if (releaseChanged || missing.length) {
       await run.step(`compose up (${compose.kind}, project ${stack.project})`, () => run.effects.change(composeUp(compose, { project: stack.project, files }), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
@@ -175,6 +177,8 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
       await run.step(`compose start (${compose.kind}, project ${stack.project}): the release is unchanged`, () => run.effects.change(composeStart(compose, { project: stack.project, files }, []), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
     }
     if (stack.front && releaseChanged) await reloadFront({ stack, run, docker, compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
+    // a Prometheus or Alertmanager kept running reads its files only on a reload
+    await reloadMonitoringBack({ stack, run, docker }, from, to, new Set(before.map((c) => c.id)), "the release's configuration");
     await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker));
     // kept apart from the live render folder, which the next deploy overwrites: a failed deploy returns to this copy
     const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
