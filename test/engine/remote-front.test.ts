@@ -13,7 +13,8 @@
 //     front answers 503 with Retry-After and the page, the health path still
 //     200; off: 200 again;
 //   - `deploy --maintenance`: the front answers the page while the deploy
-//     runs and the new version once it is over.
+//     runs and the new version once it is over; `rollback --maintenance`
+//     turns it off again at its end.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -146,5 +147,10 @@ describe("a remote environment's nginx front", () => {
     const ready = await throughFront('/ready');
     expect(ready.status).toBe(200);
     expect(JSON.parse(ready.body).version).toBe('v2');
+    // rollback --maintenance holds it the same way, and lets go of it
+    const back = await ok(['rollback', '--release', 'previous', '--env', 'remote', '--yes', '--maintenance']);
+    expect(back.stderr).toContain('maintenance mode off: the rollback is over');
+    expect(JSON.parse((await throughFront('/ready')).body).version).toBe('dev');
+    expect((await onServer(['test', '-e', `${FRONT_DIR}/maintenance/active`])).exitCode).toBe(1);
   });
 });
