@@ -11,7 +11,9 @@ export const serverEnvRoot = (root: string, project: string) => `${root.replace(
  * Receive a release bundle on stdin: keep it only if its sha256 is the one
  * announced, unpack it into releases/<id>, then point `current` at it with
  * one rename (a reader sees the old release or the new one, never a mix).
- * Prints the folder `current` resolves to.
+ * The nginx front's fixed folder is then brought to the release's nginx
+ * files (the front reads them when the flow reloads it, as it reads the
+ * render folder on one host). Prints the folder `current` resolves to.
  * A release sent again (a failed deploy's undo, a rollback that published
  * before starting the datastores) may be what a running container
  * bind-mounted (the front's nginx folder): the same files are kept as they
@@ -19,7 +21,7 @@ export const serverEnvRoot = (root: string, project: string) => `${root.replace(
  * container.
  */
 const PUBLISH = `set -eu
-root=$1; id=$2; sum=$3
+root=$1; id=$2; sum=$3; front=\${4:-}
 umask 022
 mkdir -p "$root/releases"
 tmp=$(mktemp -d "$root/releases/.incoming-XXXXXX")
@@ -37,9 +39,23 @@ else
 fi
 ln -sfn "releases/$id" "$root/.current-$$"
 mv -T "$root/.current-$$" "$root/current"
+# the nginx front mounts a fixed folder: bring it to this release's files, each
+# one renamed into place when it differs; maintenance/ is not the release's
+src="$root/releases/$id/nginx"
+if [ -n "$front" ] && [ -d "$src" ]; then
+  mkdir -p "$front"; chmod 755 "$front"
+  (cd "$src" && find . -mindepth 1 -type d) | while IFS= read -r d; do mkdir -p "$front/$d"; chmod 755 "$front/$d"; done
+  (cd "$src" && find . ! -type d) | while IFS= read -r f; do
+    cmp -s "$src/$f" "$front/$f" || { cp "$src/$f" "$front/$f.lifeops-new" && chmod 644 "$front/$f.lifeops-new" && mv -f "$front/$f.lifeops-new" "$front/$f"; }
+  done
+  (cd "$front" && find . -mindepth 1 -path ./maintenance -prune -o -print) | while IFS= read -r f; do
+    [ -e "$src/$f" ] || rm -rf "$front/$f"
+  done
+fi
 readlink -f "$root/current"`;
 
-export const publishBundle = (envRoot: string, releaseId: string, sha256: string) => remoteScript(PUBLISH, [envRoot, releaseId, sha256]);
+/** `frontDir`: the fixed folder the nginx front mounts (config/remote-schema.ts), brought to the release's nginx files; empty: none. */
+export const publishBundle = (envRoot: string, releaseId: string, sha256: string, frontDir = '') => remoteScript(PUBLISH, [envRoot, releaseId, sha256, frontDir]);
 
 /**
  * Hold the environment's lock on the server for as long as stdin stays open:
@@ -75,3 +91,36 @@ export const writeSecretFile = (file: string) => remoteScript(SECRET, [file]);
 const PORT_PROBE = `if command -v ss >/dev/null 2>&1 && [ -n "$(ss -Hltn "sport = :$1")" ]; then echo busy; else echo free; fi`;
 
 export const probePort = (port: number) => remoteScript(PORT_PROBE, [String(port)]);
+
+/**
+ * Maintenance mode on the server, in the folder the nginx front mounts
+ * (render/maintenance.ts says how nginx reads it). With a state folder name:
+ * its files arrive as a tar on stdin (the message never on a command line),
+ * land under a temporary name, are renamed into place, and a fresh `active`
+ * symlink is renamed over the old one. Without: `active` is unlinked. Files
+ * 0644 and folders 0755: the front's nginx workers read them. Folders no
+ * longer active are removed after a minute (a request may still read one).
+ */
+const MAINTENANCE = `set -eu
+front=$1; folder=$2
+dir="$front/maintenance"
+umask 022
+mkdir -p "$dir"; chmod 755 "$dir"
+if [ -n "$folder" ]; then
+  case "$folder" in *[!A-Za-z0-9-]*) echo "bad maintenance folder name" >&2; exit 2;; esac
+  tmp="$dir/.tmp-$folder-$$"
+  rm -rf "$tmp"; mkdir "$tmp"
+  tar -xf - -C "$tmp" --no-same-owner --no-same-permissions
+  find "$tmp" -type d -exec chmod 755 {} +
+  find "$tmp" -type f -exec chmod 644 {} +
+  rm -rf "$dir/$folder"; mv "$tmp" "$dir/$folder"
+  ln -sfn "$folder" "$dir/.link-$$"
+  mv -T "$dir/.link-$$" "$dir/active"
+else
+  cat >/dev/null
+  rm -f "$dir/active"
+fi
+find "$dir" -mindepth 1 -maxdepth 1 -name 'r-*' ! -name "$folder" -mmin +1 -exec rm -rf {} +`;
+
+/** Turn the server's maintenance page on (`folder`: the state folder whose tar follows on stdin) or off (`folder` empty). */
+export const switchMaintenance = (frontDir: string, folder: string) => remoteScript(MAINTENANCE, [frontDir, folder]);

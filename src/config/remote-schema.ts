@@ -19,3 +19,16 @@ export const remoteSchema = z
     lock_wait: z.string().regex(/^\d+(s|m)$/, 'a duration such as "30s" or "5m"').default('60s').describe("how long a command waits for the server's lock held by another operator"),
   })
   .strict();
+
+export const DEFAULT_REMOTE_ROOT = '/srv/lifeops';
+
+/** The server's folder of one project (releases, locks, the front's files): <remote.root>/<project>. */
+export const serverProjectRoot = (s: { project: string; remote?: { root?: string } }): string => `${(s.remote?.root ?? DEFAULT_REMOTE_ROOT).replace(/\/+$/, '')}/${s.project}`;
+
+/**
+ * The server's folder the nginx front bind-mounts: a fixed path that each
+ * release switch updates file by file. A bind mount is resolved when its
+ * container starts, so a front mounting `current/nginx` would keep reading
+ * the release it started with; this one sees every release it is reloaded onto.
+ */
+export const serverFrontDir = (s: { project: string; remote?: { root?: string } }): string => `${serverProjectRoot(s)}/front`;

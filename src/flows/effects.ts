@@ -34,6 +34,8 @@ export interface Effects extends CommandPort {
   httpGet(url: string, timeoutMs: number): Promise<{ ok: boolean; status: number }>;
   /** A target whose files live elsewhere (a server over SSH) receives each release's rendered folder here once it is written. */
   publishRendered?(renderDir: string, releaseId: string): Promise<void>;
+  /** Such a target gets maintenance mode as the local maintenance folder now says (on: `active` -> a page; off), where its front reads it. */
+  publishMaintenance?(maintenanceDir: string): Promise<void>;
   /** Called as the run's Nth step, titled `title`, starts (after its start is logged): the crash and signal tests' points. */
   stepStarting?(n: number, title: string): void;
 }

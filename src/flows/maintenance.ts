@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
 import { httpGetLoopback } from '../clients/http.js';
-import type { ContainerState } from '../clients/docker.js';
+import { reachPublishedPort, type ContainerState } from '../clients/docker.js';
 import { domainTls } from '../render/front.js';
 import {
   DEFAULT_MAINTENANCE_MESSAGE,
@@ -85,7 +85,9 @@ async function askFront(stack: Stack, containers: ContainerState[]): Promise<{ s
   const port = tls ? 443 : front.listen_port;
   const c = containers.find((x) => x.service === front.service && x.state === 'running');
   if (!c) return { skipped: `the front (${front.service}) has no running container` };
-  const hostPort = configuredHostPort(stack.services[front.service]?.ports ?? [], port) ?? c.ports[port];
+  const configured = configuredHostPort(stack.services[front.service]?.ports ?? [], port);
+  // a remote engine's port is reached through a forward to a port of this machine
+  const hostPort = configured !== undefined ? reachPublishedPort(configured) : c.ports[port];
   if (!hostPort) return { skipped: `the front publishes no port for ${port} on 127.0.0.1` };
   const url = `${tls ? 'https' : 'http'}://127.0.0.1:${hostPort}/ (Host: ${domain.name})`;
   try {
@@ -118,8 +120,13 @@ export async function maintenanceOn(stack: Stack, run: Run, o: MaintenanceOnOpti
   await inCharge(stack, run, o.stateDir);
   await run.step('pre-flight: the front in force has the maintenance check', async () => checkConfigInForce(stack, o.stateDir));
   const before = readMaintenance(o.stateDir, stack.env);
-  const written = await run.step(`maintenance on: write the page and point ${ACTIVE_LINK} at it (retry after ${retryAfter}s)`, async () => writeMaintenance(o.stateDir, stack.env, folder, pages));
   try {
+    const written = await run.step(`maintenance on: write the page and point ${ACTIVE_LINK} at it (retry after ${retryAfter}s)`, async () => {
+      const w = writeMaintenance(o.stateDir, stack.env, folder, pages);
+      // a front on a server over SSH reads its own copy
+      await run.effects.publishMaintenance?.(dir);
+      return w;
+    });
     const front = await run.step('check the front answers 503 with the maintenance page', async () => {
       const a = await askFront(stack, await run.docker.projectContainers(stack.project));
       if ('skipped' in a) return `not checked: ${a.skipped}`;
@@ -130,7 +137,10 @@ export async function maintenanceOn(stack: Stack, run: Run, o: MaintenanceOnOpti
     return { ...base, dir: written, front };
   } catch (e) {
     // the front does not honour it: do not leave a flag that status would report as on
-    if (!before) clearMaintenance(o.stateDir, stack.env);
+    if (!before) {
+      clearMaintenance(o.stateDir, stack.env);
+      await run.effects.publishMaintenance?.(dir).catch((pe: Error) => run.say(`warning: ${pe.message.split('\n')[0]}`));
+    }
     throw e;
   }
 }
@@ -146,7 +156,11 @@ export async function maintenanceOff(stack: Stack, run: Run, o: { stateDir: stri
     return { env: stack.env, on: Boolean(was), dry_run: true, ...(was ? {} : { unchanged: true }) };
   }
   await inCharge(stack, run, o.stateDir);
-  const removed = await run.step(`maintenance off: remove ${ACTIVE_LINK}`, async () => clearMaintenance(o.stateDir, stack.env));
+  const removed = await run.step(`maintenance off: remove ${ACTIVE_LINK}`, async () => {
+    const was = clearMaintenance(o.stateDir, stack.env);
+    await run.effects.publishMaintenance?.(maintenanceDir(o.stateDir, stack.env));
+    return was;
+  });
   const front = await run.step('check the front no longer answers the maintenance page', async () => {
     const a = await askFront(stack, await run.docker.projectContainers(stack.project));
     if ('skipped' in a) return `not checked: ${a.skipped}`;

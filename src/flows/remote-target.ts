@@ -7,30 +7,31 @@
 //    mounts point at the server's copy of the rendered files, never ours;
 //  - the release bundle (tar, sha256 checked on the server, unpacked into
 //    releases/<id>, `current` switched by one rename);
-//  - secret files, over stdin into 0600 files; the server's lock.
+//  - secret files, over stdin into 0600 files; the server's lock;
+//  - the nginx front's fixed folder (each release's nginx files, the
+//    maintenance page), which the front bind-mounts.
 // What a remote environment cannot do yet is refused before connecting (exit 2).
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import type { Stack } from '../config/schema.js';
 import { OperationError, UnhonouredOptionError, UsageError } from '../errors.js';
 import { SshConnection, useEngineForThisProcess } from '../clients/ssh.js';
 import { runChecked, setArgvAdjuster } from '../clients/runner.js';
 import { composeWithServerDir, parseSshHost, type SshHost } from '../commands/ssh.js';
-import { holdLock, probePort, publishBundle, serverEnvRoot, writeSecretFile } from '../commands/remote-scripts.js';
+import { holdLock, probePort, publishBundle, serverEnvRoot, switchMaintenance, writeSecretFile } from '../commands/remote-scripts.js';
 import { setPublishedPortReach } from '../clients/docker.js';
+import { DEFAULT_REMOTE_ROOT, serverFrontDir } from '../config/remote-schema.js';
 import { setPortProbe } from '../clients/ports.js';
+import { ACTIVE_LINK } from '../state/maintenance.js';
 import type { Effects } from './effects.js';
 
 /** Commands (and sub-commands) that work on a remote environment; any other is refused with exit 2. */
-const SUPPORTED = new Set(['deploy', 'plan', 'validate', 'render', 'status', 'health-check', 'logs', 'history', 'backup', 'backups list', 'backups show', 'backups verify', 'rollback', 'down', 'lock status']);
-const MAINTENANCE_WHY = "the maintenance page is switched in a folder the release bundle leaves out";
+const SUPPORTED = new Set(['deploy', 'plan', 'validate', 'render', 'status', 'health-check', 'logs', 'history', 'backup', 'backups list', 'backups show', 'backups verify', 'rollback', 'down', 'lock status', 'maintenance on', 'maintenance off', 'maintenance status']);
 /** Options of supported commands that a remote environment cannot honour yet: command -> [option, why, what to do instead]. */
 const REFUSED_OPTIONS: Record<string, [string, string, string][]> = {
-  deploy: [['--maintenance', MAINTENANCE_WHY, 'deploy without --maintenance']],
   rollback: [
-    ['--maintenance', MAINTENANCE_WHY, 'roll back without --maintenance'],
     ['--to', "point-in-time recovery reads the WAL archive through this host's paths", 'roll back to a backup (lifeops rollback <id>), or run --to on the server itself'],
   ],
   'backups verify': [['--offsite', 'the off-site check has not been tried against a remote environment', 'run it on the server itself, or from an environment without host:']],
@@ -56,7 +57,7 @@ export interface RemoteSettings {
 export function remoteSettings(stack: Stack): RemoteSettings {
   const r = stack.remote;
   const wait = r?.lock_wait ?? '60s';
-  return { root: r?.root ?? '/srv/lifeops', dockerSocket: r?.docker_socket ?? '/var/run/docker.sock', lockWaitSeconds: Number(wait.slice(0, -1)) * (wait.endsWith('m') ? 60 : 1) };
+  return { root: r?.root ?? DEFAULT_REMOTE_ROOT, dockerSocket: r?.docker_socket ?? '/var/run/docker.sock', lockWaitSeconds: Number(wait.slice(0, -1)) * (wait.endsWith('m') ? 60 : 1) };
 }
 
 /** Refuse what a remote environment cannot honour, before any connection: exit 2 naming the command. */
@@ -152,13 +153,39 @@ export class RemoteTarget {
       const bundle = path.join(scratch, 'bundle.tar');
       await runChecked(['tar', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', `--exclude=./${SECRETS_DIR}`, '--exclude=./nginx/maintenance', '-C', renderDir, '-cf', bundle, '.']);
       const sum = await sha256File(bundle);
-      const r = await this.conn.runWithFile(publishBundle(this.envRoot, releaseId, sum), bundle);
+      const r = await this.conn.runWithFile(publishBundle(this.envRoot, releaseId, sum, this.stack.front?.kind === 'nginx' ? serverFrontDir(this.stack) : ''), bundle);
       if (r.exitCode !== 0) throw new OperationError(`sending the release bundle to ${this.host.destination} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
       for (const file of secretFiles(renderDir)) {
         const w = await this.conn.run(writeSecretFile(`${this.envRoot}/releases/${releaseId}/${SECRETS_DIR}/${file}`), { input: readFileSync(path.join(renderDir, SECRETS_DIR, file), 'utf8') });
         if (w.exitCode !== 0) throw new OperationError(`writing secret file ${file} on ${this.host.destination} failed (exit ${w.exitCode})`);
       }
       return r.stdout.trim();
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Maintenance mode as this machine's maintenance folder now says (`active`
+   * pointing at a page, or absent), made so on the server: the page's files
+   * go over the connection as a tar on stdin into the front's folder there.
+   */
+  async publishMaintenance(localDir: string): Promise<void> {
+    if (this.stack.front?.kind !== 'nginx') return;
+    let folder = '';
+    try {
+      folder = readlinkSync(path.join(localDir, ACTIVE_LINK));
+    } catch {
+      /* off */
+    }
+    if (folder && !existsSync(path.join(localDir, folder, 'index.html'))) folder = '';
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'lifeops-maintenance-'));
+    try {
+      const pages = path.join(scratch, 'pages.tar');
+      if (folder) await runChecked(['tar', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-C', path.join(localDir, folder), '-cf', pages, '.']);
+      else writeFileSync(pages, '');
+      const r = await this.conn.runWithFile(switchMaintenance(serverFrontDir(this.stack), folder), pages);
+      if (r.exitCode !== 0) throw new OperationError(`switching maintenance mode ${folder ? 'on' : 'off'} on ${this.host.destination} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
     } finally {
       rmSync(scratch, { recursive: true, force: true });
     }
@@ -214,7 +241,7 @@ function sha256File(file: string): Promise<string> {
   });
 }
 
-/** The run's effects, plus shipping each release's rendered files to the server. */
+/** The run's effects, plus shipping each release's rendered files and the maintenance page to the server. */
 export function remoteEffects(base: Effects, target: RemoteTarget): Effects {
-  return { ...base, publishRendered: (dir, id) => target.publish(dir, id).then(() => undefined) };
+  return { ...base, publishRendered: (dir, id) => target.publish(dir, id).then(() => undefined), publishMaintenance: (dir) => target.publishMaintenance(dir) };
 }

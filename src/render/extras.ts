@@ -8,6 +8,7 @@ import { renderedHeader } from './header.js';
 import { BASIC_AUTH_VAR, traefikLabels } from './traefik.js';
 import { archiveMount, postgresCommandWithArchive } from './pitr.js';
 import { pitrOn } from '../config/pitr-schema.js';
+import { serverFrontDir } from '../config/remote-schema.js';
 import { POSTGRES_CONF, REDIS_CONF, PGBOUNCER_DIR, REDIS_PASSWORD_ENV, checkRedisPassword, redisCommandWithPassword } from './datastores.js';
 import { GUNICORN_CONF, GUNICORN_LOGGING_CONF } from './gunicorn.js';
 import { composeValue } from './values.js';
@@ -106,7 +107,8 @@ export function applyRenderedMounts(stack: Stack, name: string, out: Record<stri
   const front = stack.front;
   if (front && front.service === name) {
     if (front.kind === 'nginx') {
-      volumes.push(...NGINX_MOUNTS);
+      // on a server over SSH, the fixed folder each release switch updates in place (config/remote-schema.ts)
+      volumes.push(...(stack.host ? [`${serverFrontDir(stack)}:${NGINX_CONF_DIR}:ro`] : NGINX_MOUNTS));
       out.command = withArgs(out.command, 'nginx', ['nginx', '-g', 'daemon off;'], ['-c', NGINX_CONF]);
       const tls = front.domains.some((d) => d.tls ?? front.tls.enabled);
       if (tls && front.tls.acme) {

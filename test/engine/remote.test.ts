@@ -94,7 +94,10 @@ describe('a remote environment over SSH', () => {
     expect(local.stdout.trim()).toBe('');
     expect((await onServer(['readlink', `/srv/lifeops/${PROJECT}/current`])).stdout.trim()).toBe(`releases/${runId}`);
     const mounts = (await onServer(['docker', 'inspect', `${PROJECT}-front-1`, '--format', '{{range .Mounts}}{{.Source}} {{end}}'])).stdout.trim().split(' ');
-    expect(mounts).toContain(`/srv/lifeops/${PROJECT}/current/nginx`);
+    // the nginx front reads the server's fixed front folder (each release switch updates it); the others the release through `current`
+    expect(mounts).toContain(`/srv/lifeops/${PROJECT}/front`);
+    const cache = (await onServer(['docker', 'inspect', `${PROJECT}-cache-1`, '--format', '{{range .Mounts}}{{.Source}} {{end}}'])).stdout;
+    expect(cache).toContain(`/srv/lifeops/${PROJECT}/current/`);
     expect(existsSync('/srv/lifeops')).toBe(false); // the operator's side never had the server's files
     // the secret travelled in the engine API call over the SSH connection: it is in no file of the release
     const grep = await onServer(['grep', '-rl', PASSWORD, `/srv/lifeops/${PROJECT}`]);
