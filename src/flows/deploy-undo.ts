@@ -43,7 +43,7 @@ export async function undoDeploy(d: DeployInputs, ctx: RolloutCtx, changes: Chan
   await upInfrastructure(rctx, rplan);
   await rollApps(rctx, rplan);
   if (stack.front && rplan.unchanged.includes(stack.front.service)) await reloadFront(rctx, 'back to the previous configuration');
-  await run.step('rollback: wait for every service to be healthy', () => waitHealthy(stack, run.docker));
+  await run.step('rollback: wait for every service to be healthy', () => waitHealthy(stack, run.docker, run.effects));
   lines.unshift(`rolled back to the previous release ${prev.run_id} (version ${prev.version}), which is serving`);
   if (changes.backupId && !changes.migrationsRan) lines.push(`pre-deploy backup: ${changes.backupId}`);
   return lines.join('\n');
