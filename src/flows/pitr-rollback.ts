@@ -50,8 +50,9 @@ interface Changed {
   apps: string[];
   appsStopped: boolean;
   dbStopped: boolean;
-  /** the data folder's copy, once the data folder may differ from it */
+  /** the volume made for the data folder's copy (removed at the end, whatever happened) */
   undoVolume?: string;
+  /** the data folder may differ from that copy: the undo copies it back */
   dataTouched: boolean;
 }
 
@@ -94,9 +95,9 @@ export async function rollbackToTime(stack: Stack, run: Run, opts: RollbackToOpt
     const undoVolume = `${stack.project}_lifeops-pitr-undo-${run.id}`.toLowerCase().replace(/[^a-z0-9_.-]/g, '-');
     await run.step(`copy the data folder aside into volume ${undoVolume} (the undo)`, async () => {
       await run.effects.change(['docker', 'volume', 'create', '--label', `lifeops.project=${stack.project}`, '--label', 'lifeops.oneoff=pitr-undo', undoVolume]);
+      changed.undoVolume = undoVolume;
       await run.effects.change(copyVolumeArgv(db.imageId, stack.project, volume, undoVolume), { timeoutMs: 60 * 60_000 });
     });
-    changed.undoVolume = undoVolume;
     changed.dataTouched = true;
     await run.step(`unpack base backup ${base.id} into ${volume}, with recovery to ${target.toISOString()}`, () =>
       run.effects.changeFrom(restoreBaseArgv(db.imageId, stack.project, volume), plainInput(stack, run.io.env, manifest, path.join(dir, baseFile)), `restore of base backup ${base.id}`, {
@@ -150,6 +151,6 @@ async function undoRollbackTo(stack: Stack, run: Run, compose: ComposeCli, targe
     run.say(`undone: the database is as it was before this rollback${safety ? ` (also in safety backup ${safety.id})` : ''}`);
   } catch (u) {
     // the rollback's own error is the one reported; this says where the data is
-    run.say(`warning: the undo failed (${(u as Error).message.split('\n')[0]}); the data folder as it was is in volume ${changed.undoVolume ?? '(not copied yet)'}${safety ? `, and in safety backup ${safety.id} (lifeops rollback ${safety.id})` : ''}`);
+    run.say(`warning: the undo failed (${(u as Error).message.split('\n')[0]}); the data folder as it was is ${changed.dataTouched ? `in volume ${changed.undoVolume}` : 'in place (not touched yet)'}${safety ? `, and in safety backup ${safety.id} (lifeops rollback ${safety.id})` : ''}`);
   }
 }
