@@ -118,6 +118,7 @@ const PLANTED_SCAN: [string, string, RegExp][] = [
   ['src/flows/zz-print.ts', "export const say = (t: string) => console.log(t);\n", /zz-print\.ts:1: prints or exits/],
   ['src/cli/handlers/zz-kind.ts', "import type { Stack } from '../../config/schema.js';\nexport const swarmy = (s: Stack) => s.target === 'swarm';\n", /zz-kind\.ts:2: tests the target kind in src\/cli/],
   ['src/cli/handlers/zz-kind-literal.ts', "export const swarmy = (kind: string) => 'swarm' !== kind;\n", /zz-kind-literal\.ts:1: tests the target kind in src\/cli/],
+  ['src/render/zz-kind.ts', "import type { Stack } from '../config/schema.js';\nexport const swarmy = (s: Stack) => s.target === 'swarm';\n", /zz-kind\.ts:2: tests the target kind in src\/render/],
   ['src/flows/zz-kind.ts', "import type { Stack } from '../config/schema.js';\nexport const swarmy = (s: Stack) => s.target !== 'swarm';\n", /zz-kind\.ts:2: tests the target kind in src\/flows/],
 ];
 
