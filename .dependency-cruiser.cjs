@@ -70,6 +70,13 @@ module.exports = {
       to: { path: '^src/clients/(runner|session|processes)\\.ts$', dependencyTypesNot: ['type-only'] },
     },
     {
+      name: 'flows-run-through-the-port',
+      severity: 'error',
+      comment: "a flow starts processes through its run's effects port (flows/effects.ts: read, change, readStream, changeFrom, readTied, readSession, execIn, sleep), so a dry run refuses every change and a recording test sees every call: only the port's implementations (flows/effects.ts, and flows/remote-target.ts for a server over SSH) import the process runners of clients/runner.ts and clients/session.ts",
+      from: { path: '^src/flows/', pathNot: '^src/flows/(effects|remote-target)\\.ts$' },
+      to: { path: '^src/clients/(runner|session)\\.ts$', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'flows-never-reach-cli',
       severity: 'error',
       comment: 'flows run on any target and under any front end: they never reach the targets or the CLI above them',

@@ -3,7 +3,8 @@
 // and a rollback ask (docker volume ls, psql's snapshot session, pg_dump,
 // redis-cli, a volume's tar, the engine API's container archive), and what
 // their changes do (docker tag moves an image tag; BGSAVE moves LASTSAVE).
-// Used by test/unit/rollback-flow.test.ts and restore-flow.test.ts.
+// Used by test/unit/rollback-flow.test.ts, restore-flow.test.ts, down-flow.test.ts
+// and pitr-rollback-flow.test.ts.
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -46,6 +47,10 @@ export class ScriptedCompose {
   offsite?: { id: string; snapshot: string; folder: string };
   /** the deploy's pre-flight asks the engine for its version: this refusal instead, where a test stops */
   pingRefusal?: string;
+  /** a test's own answers, asked before the engine's (a point-in-time recovery's psql and docker inspect) */
+  script?: (argv: string[], kind: 'read' | 'change') => { exitCode?: number; stdout?: string; stderr?: string } | undefined;
+  /** what an exec through the engine API answers (default: exit 0, nothing said) */
+  execAnswer?: (id: string, cmd: string[]) => { exitCode: number; output: string } | undefined;
   private lastSave = 1_700_000_000;
   private seq = 0;
   private readonly volumeTar = tarOf(UPLOADS.file, UPLOADS.content);
@@ -87,6 +92,8 @@ export class ScriptedCompose {
       this.failed = line;
       return { exitCode: 1, stderr: 'scripted failure' };
     }
+    const scripted = this.script?.(argv, kind);
+    if (scripted) return scripted;
     if (line === 'docker volume ls -q') return { stdout: [...this.volumes].join('\n') };
     if (argv[0] === 'restic') return this.restic(argv);
     if (kind === 'change' && argv[1] === 'compose' && argv.includes('up')) {
@@ -149,7 +156,7 @@ export class ScriptedCompose {
       imageId: async (ref: string) => this.images.get(ref),
       imageExists: async (ref: string) => this.images.has(ref) || [...this.images.values()].includes(ref) || ref.startsWith('sha256:'),
       // nginx -t in the front before its reload
-      exec: async () => ({ exitCode: 0, output: '' }),
+      exec: async (id: string, cmd: string[]) => this.execAnswer?.(id, cmd) ?? { exitCode: 0, output: '' },
       logs: async () => '',
       api: {
         getContainer: () => ({

@@ -56,7 +56,7 @@ export function sourceProblems(root: string): string[] {
 
     const inCli = rel.startsWith('src/cli/');
     const inClients = rel.startsWith('src/clients/');
-    const asksNoKind = /^src\/(cli|flows|backup|state)\//.test(rel);
+    const asksNoKind = /^src\/(cli|flows|backup|state|render)\//.test(rel);
     const lines = text.split('\n');
     lines.forEach((l, i) => {
       if (/^\s*(\/\/|\*|\/\*)/.test(l)) return; // comments may name them

@@ -3,6 +3,7 @@
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import type { DockerClient, ContainerState } from '../clients/docker.js';
+import type { CommandPort } from '../clients/port.js';
 
 export async function serviceContainer(docker: DockerClient, stack: Stack, service: string, requireRunning = true): Promise<ContainerState> {
   const all = await docker.projectContainers(stack.project);
@@ -39,20 +40,23 @@ export async function firstLocalImage(docker: DockerClient, images: string[]): P
  * (pg_isready on the socket) already passes then: a dump or restore that
  * starts meanwhile fails ("database does not exist") or is cut off.
  */
-export async function postgresServing(docker: DockerClient, containerId: string, user: string, db: string, timeoutMs = 120_000): Promise<void> {
+export async function postgresServing(docker: DockerClient, clock: Pick<CommandPort, 'sleep'>, containerId: string, user: string, db: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let waited = 0;
   for (;;) {
     const r = await docker.exec(containerId, ['pg_isready', '-q', '-h', '127.0.0.1', '-U', user, '-d', db], 10_000).catch(() => undefined);
     if (r?.exitCode === 0) return;
-    if (Date.now() > deadline) throw new OperationError(`postgres in container ${containerId.slice(0, 12)} did not answer on TCP within ${timeoutMs / 1000}s (its first-start initialisation may still run)`);
-    await new Promise((res) => setTimeout(res, 500));
+    // the clock's waits count too: a recording port's waits take no time
+    if (Date.now() > deadline || waited > timeoutMs) throw new OperationError(`postgres in container ${containerId.slice(0, 12)} did not answer on TCP within ${timeoutMs / 1000}s (its first-start initialisation may still run)`);
+    await clock.sleep(500);
+    waited += 500;
   }
 }
 
 /** postgresServing for the stack's own Postgres service (none, or an external one: nothing to wait for). */
-export async function stackPostgresServing(docker: DockerClient, stack: Stack): Promise<void> {
+export async function stackPostgresServing(docker: DockerClient, clock: Pick<CommandPort, 'sleep'>, stack: Stack): Promise<void> {
   const pg = stack.postgres;
   if (!pg || pg.external_url) return;
   const c = await serviceContainer(docker, stack, pg.service);
-  await postgresServing(docker, c.id, pg.user, pg.database);
+  await postgresServing(docker, clock, c.id, pg.user, pg.database);
 }

@@ -1,6 +1,6 @@
 // `docker exec` through the run's port (clients/port.ts): a read (redis-cli
-// INFO, a psql query) or a change (BGSAVE), judged the way runner.ts
-// dockerExec judges a direct one: stdout, or an error with the output's tail.
+// INFO, a psql query) or a change (BGSAVE), judged as a direct run would
+// be: stdout, or an error with the output's tail.
 import { OperationError } from '../errors.js';
 import { dockerExecWith } from '../commands/compose.js';
 import type { CommandPort } from './port.js';

@@ -16,6 +16,14 @@ export interface CommandOptions {
   cwd?: string;
   /** change(): the exit code is the caller's to judge (no throw on non-zero); a dry run refuses it all the same */
   allowFailure?: boolean;
+  /** no stdout pipe: for a program that opens /dev/stdout itself (nginx -t's access_log cannot open a socket) */
+  ignoreStdout?: boolean;
+}
+
+/** readStream(): the environment, and where stderr goes as it comes (else only its tail is kept) */
+export interface StreamOptions {
+  env?: Record<string, string>;
+  stderr?: Writable;
 }
 
 /** A command started with its stdout on an open file or a pipe, tied to this process's life (clients/runner.ts spawnTiedToUs). */
@@ -31,7 +39,7 @@ export interface CommandPort {
   /** A command that changes the target; a non-zero exit throws unless `allowFailure`. */
   change(argv: string[], opts?: CommandOptions): Promise<RunResult>;
   /** A read whose stdout streams through `stages` (a dump into a file): its outcome, whatever it is. */
-  readStream(argv: string[], stages: (Readable | Writable)[], opts?: { env?: Record<string, string> }): Promise<StreamedOutcome>;
+  readStream(argv: string[], stages: (Readable | Writable)[], opts?: StreamOptions): Promise<StreamedOutcome>;
   /**
    * A change fed on stdin from a file or a stream (a restore); its stdout, or
    * an error naming `what` (a CommandFailedError carrying the exit code).

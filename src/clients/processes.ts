@@ -7,6 +7,11 @@ import { procStat } from '../util/proc.js';
 /** Set in our environment once the lock is held (flows/recover.ts takeLock): every child inherits it. */
 export const RUN_ENV = 'LIFEOPS_RUN_ID';
 
+/** RUN_ENV=run in our environment: every process started from now on inherits it (how a dead run's clients are found again). */
+export function markChildrenWithRun(run: string): void {
+  process.env[RUN_ENV] = run;
+}
+
 export interface RunProcess {
   pid: number;
   command: string;

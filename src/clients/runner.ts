@@ -5,13 +5,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
 import { open as openFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import { statSync, readFileSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
 import { OperationError } from '../errors.js';
-import type { ComposeCli } from '../commands/compose.js';
-import { dockerExecWith, shellQuote } from '../commands/compose.js';
+import { CommandFailedError } from './command-error.js';
+import { shellQuote } from '../commands/compose.js';
 
 export interface RunResult {
   stdout: string;
@@ -29,7 +25,7 @@ export function setArgvAdjuster(fn: ((argv: string[]) => string[]) | undefined):
   adjustArgv = fn ?? ((argv) => argv);
 }
 
-export async function run(argvAsked: string[], opts: { env?: Record<string, string>; timeoutMs?: number; input?: string; cwd?: string } = {}): Promise<RunResult> {
+export async function run(argvAsked: string[], opts: { env?: Record<string, string>; timeoutMs?: number; input?: string; cwd?: string; ignoreStdout?: boolean } = {}): Promise<RunResult> {
   const argv = adjustArgv(argvAsked);
   const [file, ...args] = argv;
   const r = await execa(file, args, {
@@ -40,6 +36,7 @@ export async function run(argvAsked: string[], opts: { env?: Record<string, stri
     input: opts.input,
     cwd: opts.cwd,
     stripFinalNewline: true,
+    ...(opts.ignoreStdout ? { stdout: 'ignore' as const } : {}),
   });
   if (r.failed && r.exitCode === undefined) {
     throw new OperationError(`could not run ${shellQuote(argv.slice(0, 3))}: ${r.shortMessage ?? 'failed to start'}`);
@@ -56,49 +53,6 @@ export async function runChecked(argv: string[], opts: Parameters<typeof run>[1]
   return r;
 }
 
-/** stdout and stderr interleaved as the program wrote them, for validators' and hooks' messages. */
-export interface CombinedResult {
-  exitCode: number;
-  output: string;
-  /** the program is not installed */
-  notFound: boolean;
-}
-
-export async function runCombined(argv: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; ignoreStdout?: boolean } = {}): Promise<CombinedResult> {
-  const [file, ...args] = adjustArgv(argv);
-  // ignoreStdout: a program that opens /dev/stdout itself (nginx's access_log) cannot open a socket pair
-  const r = await execa(file, args, { reject: false, all: true, env: opts.env, extendEnv: true, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000, stdin: 'ignore', ...(opts.ignoreStdout ? { stdout: 'ignore' as const } : {}) });
-  const notFound = (r as { code?: string }).code === 'ENOENT';
-  return { exitCode: r.exitCode ?? (notFound ? 127 : 1), output: String(r.all ?? r.shortMessage ?? ''), notFound };
-}
-
-/** Run a program whose output goes to the caller as it comes (logs --follow); resolves with the exit code. */
-export async function runStreaming(argv: string[], onStdout: (chunk: string) => void, onStderr: (chunk: string) => void, opts: { env?: Record<string, string> } = {}): Promise<number> {
-  const [file, ...args] = adjustArgv(argv);
-  const child = execa(file, args, { reject: false, env: opts.env, buffer: false });
-  child.stdout?.on('data', (d: Buffer) => onStdout(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => onStderr(d.toString()));
-  const r = await child;
-  return r.exitCode ?? 1;
-}
-
-/** docker exec (argv, not through a shell) returning stdout; env names are passed through from ours. */
-export async function dockerExec(id: string, cmd: string[], opts: { input?: string; envNames?: string[]; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
-  const [file, ...args] = dockerExecWith(id, cmd, { stdin: opts.input !== undefined, envNames: opts.envNames });
-  const r = await execa(file, args, {
-    reject: false,
-    input: opts.input,
-    env: opts.env,
-    extendEnv: true,
-    timeout: opts.timeoutMs ?? 120_000,
-  });
-  if (r.exitCode !== 0) {
-    const tail = String(r.stderr || r.stdout).split('\n').slice(-5).join('\n');
-    throw new OperationError(`docker exec ${cmd.slice(0, 3).join(' ')} … failed (exit ${r.exitCode}): ${tail}`);
-  }
-  return String(r.stdout);
-}
-
 // ------------------------------------------------------------- streaming
 
 /** How a command whose stdout was streamed ended: its exit code, the tail of its stderr, and a pipeline error if any. */
@@ -113,9 +67,10 @@ export interface StreamedOutcome {
  * writable). A failed pipeline kills the command. The outcome, whatever it is:
  * the caller decides which failure explains the other.
  */
-export async function runStreamingOut(argv: string[], stages: (Readable | Writable)[], opts: { env?: Record<string, string> } = {}): Promise<StreamedOutcome> {
-  const [cmd, ...args] = argv;
+export async function runStreamingOut(argv: string[], stages: (Readable | Writable)[], opts: { env?: Record<string, string>; stderr?: Writable } = {}): Promise<StreamedOutcome> {
+  const [cmd, ...args] = adjustArgv(argv);
   const child = execa(cmd, args, { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore', reject: false, buffer: { stdout: false, stderr: true }, env: opts.env, extendEnv: true });
+  if (opts.stderr) child.stderr?.on('data', (d: Buffer) => opts.stderr!.write(d));
   let pipeErr: unknown;
   try {
     await (pipeline as (...s: unknown[]) => Promise<void>)(child.stdout as Readable, ...stages);
@@ -162,15 +117,6 @@ export async function runWithStdin(argv: string[], input: Readable | { file: str
   return { ...(await child), pipeErr };
 }
 
-/** A command that exited non-zero: `commandExit` is its exit code (null: ended by a signal or never started). */
-export class CommandFailedError extends OperationError {
-  constructor(
-    message: string,
-    readonly commandExit: number | null | undefined,
-  ) {
-    super(message);
-  }
-}
 
 /** The output of a piped command that must succeed; a clear error otherwise. */
 export function pipedOutput(r: Piped, what: string): string {
@@ -220,88 +166,6 @@ export function spawnTiedToUs(argv: string[], stdout: number | 'pipe'): { child:
   return { child, lifeline: child.stdio[3] as Writable };
 }
 
-/** Put NAME=value into our environment: every process started from now on inherits it (how a dead run's clients are found again). */
-export function inheritedByChildren(name: string, value: string): void {
-  process.env[name] = value;
-}
-
-let detected: Promise<ComposeCli> | undefined;
-
-const PLUGIN_DIRS = ['/usr/local/lib/docker/cli-plugins', '/usr/local/libexec/docker/cli-plugins', '/usr/lib/docker/cli-plugins', '/usr/libexec/docker/cli-plugins'];
-
-/**
- * What the answer of detection depends on: the compose binaries on PATH and
- * the docker CLI plugin folders (path, size, mtime), and LIFEOPS_COMPOSE.
- * Stat calls only: microseconds, where asking the binaries costs 0.3-1 s
- * (docker-compose v1 is a Python program).
- */
-export function composeFingerprint(env: NodeJS.ProcessEnv = process.env): string {
-  const home = env.HOME ?? os.homedir();
-  const dirs = (env.PATH ?? '').split(path.delimiter).filter(Boolean);
-  const candidates = [
-    ...dirs.flatMap((d) => [path.join(d, 'docker'), path.join(d, 'docker-compose')]),
-    ...[path.join(env.DOCKER_CONFIG ?? path.join(home, '.docker'), 'cli-plugins'), ...PLUGIN_DIRS].map((d) => path.join(d, 'docker-compose')),
-  ];
-  const h = createHash('sha256').update(`LIFEOPS_COMPOSE=${env.LIFEOPS_COMPOSE ?? ''}\n`);
-  for (const c of candidates) {
-    try {
-      const st = statSync(c);
-      h.update(`${c} ${st.size} ${st.mtimeMs}\n`);
-    } catch {
-      /* absent: its absence is part of the fingerprint through the others */
-    }
-  }
-  return h.digest('hex').slice(0, 16);
-}
-
-function cacheFile(env: NodeJS.ProcessEnv): string {
-  return path.join(env.XDG_CACHE_HOME ?? path.join(env.HOME ?? os.homedir(), '.cache'), 'lifeops', 'compose.json');
-}
-
-async function askCompose(): Promise<ComposeCli> {
-  // LIFEOPS_COMPOSE=v1 or v2 insists on one (the test lanes do): no silent fallback to the other
-  const forced = process.env.LIFEOPS_COMPOSE;
-  if (forced !== 'v1') {
-    const v2 = await execa('docker', ['compose', 'version', '--short'], { reject: false });
-    if (v2.exitCode === 0) return { kind: 'v2' as const, argv: ['docker', 'compose'], version: String(v2.stdout).trim() };
-    if (forced === 'v2') throw new OperationError('LIFEOPS_COMPOSE=v2 but `docker compose` (the v2 plugin) does not answer', 'install the compose plugin (testbed/setup.sh does), or unset LIFEOPS_COMPOSE');
-  }
-  const v1 = await execa('docker-compose', ['version', '--short'], { reject: false });
-  if (v1.exitCode === 0) return { kind: 'v1' as const, argv: ['docker-compose'], version: String(v1.stdout).trim() };
-  throw new OperationError('neither `docker compose` (v2) nor `docker-compose` (v1) was found', 'install the compose plugin or docker-compose (apt-get install docker-compose)');
-}
-
-/**
- * compose v2 (`docker compose`) if the plugin is there, else v1
- * (`docker-compose`). The answer is cached (~/.cache/lifeops/compose.json)
- * under a fingerprint of the binaries, so it is asked again only when one of
- * them is installed, removed or upgraded.
- */
-export function detectCompose(): Promise<ComposeCli> {
-  detected ??= (async () => {
-    const file = cacheFile(process.env);
-    const fp = composeFingerprint();
-    // one answer per fingerprint: runs forcing v1 and v2 side by side (cron, CI lanes) must not evict each other
-    let answers: Record<string, ComposeCli> = {};
-    try {
-      const cached = JSON.parse(readFileSync(file, 'utf8')) as { answers?: Record<string, ComposeCli> };
-      answers = cached.answers ?? {};
-      const hit = answers[fp];
-      if (hit && (hit.kind === 'v1' || hit.kind === 'v2')) return hit;
-    } catch {
-      /* no cache yet, or unreadable: ask */
-    }
-    const cli = await askCompose();
-    try {
-      mkdirSync(path.dirname(file), { recursive: true });
-      const tmp = `${file}.tmp-${process.pid}`;
-      const kept = Object.entries(answers).slice(-7); // a few installations' worth; stale fingerprints age out
-      writeFileSync(tmp, JSON.stringify({ answers: Object.fromEntries([...kept, [fp, cli]]) }) + '\n');
-      renameSync(tmp, file);
-    } catch {
-      /* a read-only home only costs the detection next time */
-    }
-    return cli;
-  })();
-  return detected;
-}
+// the error class and compose detection have files of their own; their importers keep this name
+export { CommandFailedError } from './command-error.js';
+export { composeFingerprint, detectCompose } from './compose-detect.js';

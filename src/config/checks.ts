@@ -218,6 +218,11 @@ export function checkStack(src: Source, file: StackFile, envName: string, baseDi
     }
   }
 
+  // The swarm: block configures a swarm environment: on compose it would do nothing, silently.
+  if (file.swarm && (file.target ?? 'compose') !== 'swarm') {
+    p.at(['swarm'], 'the swarm: block configures an environment with target: swarm, and this one runs on compose; valid: target: swarm beside it, or no swarm: block');
+  }
+
   // ACME certificates live in this host's state dir, bind-mounted into the compose front.
   if (file.front?.tls.acme && (file.target ?? 'compose') !== 'compose') {
     p.at(['front', 'tls', 'acme'], "lifeops obtains certificates for the compose target's nginx front only (they live in this host's state dir, which a swarm front on a node of its own cannot mount); valid: no acme: block in a swarm environment");

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { stackFileSchema, type Service, type Stack, type StackFile } from './schema.js';
+import { swarmSchema } from './swarm-schema.js';
 import { parseEnvFile } from './envfile.js';
 import { checkOverlayServices } from './overlay-check.js';
 import { interpolateTree, type InterpolationResult } from './interpolate.js';
@@ -261,6 +262,8 @@ export function loadStack(opts: LoadOptions): Stack {
     vars,
     secretNames: [...secretNames].sort(),
     secretTemplates: interp.secretTemplates,
+    // a swarm environment always has its swarm options (the defaults when it names none): what renders its stack file
+    ...(file.target === 'swarm' ? { swarm: file.swarm ?? swarmSchema.parse({}) } : {}),
   };
   rememberSource(stack, src, envName);
   return stack;

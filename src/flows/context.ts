@@ -8,7 +8,7 @@ import { Redactor, stackRedactor } from '../util/redact.js';
 import { parseEnvFile } from '../config/envfile.js';
 import { formatDuration } from '../util/units.js';
 import { DockerClient } from '../clients/docker.js';
-import { detectCompose } from '../clients/runner.js';
+import { detectCompose } from '../clients/compose-detect.js';
 import type { ComposeCli } from '../commands/compose.js';
 import { RunLog, newRunId, type StepEvent } from '../state/runlog.js';
 import { InterruptedError, LifeopsError } from '../errors.js';

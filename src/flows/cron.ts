@@ -5,13 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Stack } from '../config/schema.js';
 import { ping } from '../clients/http.js';
-import { run as runCommand } from '../clients/runner.js';
 import { cronJobArgs, type CronJob } from '../render/cron.js';
 import { Redactor } from '../util/redact.js';
 import { redactorFor, type IO } from './context.js';
+import type { Effects } from './effects.js';
 
-/** Runs one cron job between its two pings; returns the job's exit code. */
-export async function runCronJob(io: IO, stack: Stack, job: CronJob, self: { node: string; bin: string }, stateDir: string): Promise<number> {
+/** Runs one cron job (a change: the job backs up, prunes, renews) between its two pings; returns the job's exit code. */
+export async function runCronJob(io: IO, effects: Effects, stack: Stack, job: CronJob, self: { node: string; bin: string }, stateDir: string): Promise<number> {
   const url = stack.cron.ping[job]?.replace(/\/+$/, '');
   const urls = url ? [url] : [];
   const stackRedactor = redactorFor(stack);
@@ -30,7 +30,7 @@ export async function runCronJob(io: IO, stack: Stack, job: CronJob, self: { nod
   };
   await pingOnce('/start');
   const argv = [self.node, self.bin, '-f', stack.file, '--state-dir', stateDir, ...cronJobArgs(stack, job)];
-  const r = await runCommand(argv, { env: { LIFEOPS_CRON_RUN_ID: rid } });
+  const r = await effects.change(argv, { env: { LIFEOPS_CRON_RUN_ID: rid }, allowFailure: true });
   if (r.stdout) io.stdout.write(redact(r.stdout) + '\n');
   if (r.stderr) io.stderr.write(redact(r.stderr) + '\n');
   await pingOnce(`/${r.exitCode}`);

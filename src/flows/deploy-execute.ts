@@ -125,7 +125,7 @@ export async function execute(
         }
         await exec(ctx, step.title, step.argv);
         const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => step.services.includes(n))) } as Stack;
-        await run.step(`wait for ${step.services.join(', ')} to be healthy`, async () => void (await waitHealthy(only, run.docker)));
+        await run.step(`wait for ${step.services.join(', ')} to be healthy`, async () => void (await waitHealthy(only, run.docker, run.effects)));
         return;
       }
       case 'backup': {
@@ -151,7 +151,7 @@ export async function execute(
         return exec(ctx, step.title, step.argv);
       case 'wait-infra': {
         const subset = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([, s]) => !APP_ROLES.has(s.role))) } as Stack;
-        await run.step(step.title, async () => void (await waitHealthy(subset, run.docker)));
+        await run.step(step.title, async () => void (await waitHealthy(subset, run.docker, run.effects)));
         const pg = stack.postgres;
         if (pg && !pg.external_url && pg.databases.some((db) => db !== pg.database)) {
           await run.step('postgres: create the databases postgres.databases lists, if missing', () => ensureDatabases(stack, run));
@@ -174,7 +174,7 @@ export async function execute(
       case 'reload-monitoring':
         return reloadMonitoring(ctx, step);
       case 'wait-healthy':
-        containers = await run.step(step.title, () => waitHealthy(stack, run.docker));
+        containers = await run.step(step.title, () => waitHealthy(stack, run.docker, run.effects));
         return;
       case 'checks':
         return checks(stack, run, containers, step.smoke, frontServesTls(stack, d.files));
@@ -285,7 +285,7 @@ async function migrate(d: DeployInputs, ctx: RolloutCtx, step: Extract<DeploySte
       } catch (me) {
         if (i >= attempts) throw me;
         run.info('migrations', { attempt: i, error: run.redactor.text((me as Error).message.slice(-300)) });
-        await new Promise((res) => setTimeout(res, 3000));
+        await run.effects.sleep(3000);
       }
     }
   });
@@ -307,6 +307,8 @@ async function checks(stack: Stack, run: Run, containers: ContainerState[], smok
   await run.step('check health and readiness endpoints', async () => {
     // a loaded host can miss one check's timeout: retry failures for a while before rolling back a release
     const deadline = Date.now() + ENDPOINT_RETRY_MS;
+    // the clock's waits count too: a recording port's waits take no time
+    let waited = 0;
     for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
       const results = await endpointChecks(stack, run.docker, containers);
       const bad = results.filter((c) => c.level !== 'OK');
@@ -315,9 +317,10 @@ async function checks(stack: Stack, run: Run, containers: ContainerState[], smok
         return;
       }
       const summary = bad.map((c) => `${c.check}: ${c.message}`).join('; ');
-      if (Date.now() + delay > deadline) throw new OperationError(`checks failed for ${ENDPOINT_RETRY_MS / 1000}s: ${summary}`);
+      if (Date.now() + delay > deadline || waited + delay > ENDPOINT_RETRY_MS) throw new OperationError(`checks failed for ${ENDPOINT_RETRY_MS / 1000}s: ${summary}`);
       run.info('checks', { retrying_in_ms: delay, failing: run.redactor.text(summary) });
-      await new Promise((r) => setTimeout(r, delay));
+      await run.effects.sleep(delay);
+      waited += delay;
     }
   });
   if (earlySmoke) {
@@ -340,14 +343,16 @@ async function ensureDatabases(stack: Stack, run: Run): Promise<string> {
   // "healthy" can come while the image's first-start initialisation still runs (pg_isready
   // answers on the temporary server before POSTGRES_DB exists): retry for up to 2 minutes
   const deadline = Date.now() + 120_000;
+  let waited = 0;
   const psql = async (sql: string): Promise<string> => {
     for (;;) {
       const r = await run.docker.exec(c.id, ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-U', pg.user, '-d', pg.database, '-c', sql], 60_000);
       if (r.exitCode === 0) return r.output.trim();
-      if (r.exitCode !== 2 || Date.now() > deadline) {
+      if (r.exitCode !== 2 || Date.now() > deadline || waited > 120_000) {
         throw new OperationError(`psql in ${pg.service} failed (exit ${r.exitCode}): ${r.output.trim().split('\n').pop() ?? ''}`, `lifeops -f ${stack.file} logs ${pg.service}`);
       }
-      await new Promise((res) => setTimeout(res, 2000)); // exit 2: could not connect (yet)
+      await run.effects.sleep(2000); // exit 2: could not connect (yet)
+      waited += 2000;
     }
   };
   const created: string[] = [];

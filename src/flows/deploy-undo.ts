@@ -47,7 +47,7 @@ export async function undoDeploy(d: DeployInputs, ctx: RolloutCtx, changes: Chan
   // a Prometheus or Alertmanager this deploy reloaded in place goes back to the previous files the same way
   const kept = new Set((await run.docker.projectContainers(stack.project)).filter((c) => rplan.unchanged.includes(c.service)).map((c) => c.id));
   await reloadMonitoringBack(rctx, d.files, prevFiles, kept, 'back to the previous configuration');
-  await run.step('rollback: wait for every service to be healthy', () => waitHealthy(stack, run.docker));
+  await run.step('rollback: wait for every service to be healthy', () => waitHealthy(stack, run.docker, run.effects));
   lines.unshift(`rolled back to the previous release ${prev.run_id} (version ${prev.version}), which is serving`);
   if (changes.backupId && !changes.migrationsRan) lines.push(`pre-deploy backup: ${changes.backupId}`);
   return lines.join('\n');

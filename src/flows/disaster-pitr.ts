@@ -10,20 +10,19 @@ import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { dockerExec, pipedOutput, runChecked, runWithStdin } from '../clients/runner.js';
 import { parseSnapshots, restic, resticChecked } from '../clients/restic.js';
 import { composeEnv, composeStart, composeStop, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { resticCatConfig, resticDump, resticRestore, resticTarget, resticWalSnapshots } from '../commands/restic.js';
 import { copyWalInArgv, ownArchiveArgv, prepareRecoveryArgv } from '../commands/pitr-offsite.js';
 import { WAL_ARCHIVE_DIR } from '../config/pitr-schema.js';
 import { RESTORE_COMMAND } from '../render/pitr.js';
-import { RECOVERY_KEYS } from '../plan/pitr.js';
 import { offsiteRecoverySettings, WAL_INDEX_FILE, type WalIndex } from '../plan/pitr-offsite.js';
 import { plainInput, type BackupManifest } from '../backup/format.js';
 import { serviceContainer } from '../backup/containers.js';
 import { resticCacheDir, walMirrorDir } from '../state/paths.js';
 import { tightenTree } from '../util/private-files.js';
-import { dataVolume, waitPromoted } from './pitr.js';
+import { dataVolume, readChecked, resetRecoverySettings, waitPromoted } from './pitr.js';
+import type { Effects } from './effects.js';
 import { resticSecret } from './offsite.js';
 import type { Run } from './context.js';
 
@@ -88,8 +87,8 @@ export async function fetchOffsiteWal(stack: Stack, run: Run, stateDir: string, 
 }
 
 /** The named volume mounted at the archive folder of the database container. */
-async function archiveVolume(containerId: string): Promise<string> {
-  const r = await runChecked(['docker', 'inspect', '-f', '{{json .Mounts}}', containerId]);
+async function archiveVolume(effects: Effects, containerId: string): Promise<string> {
+  const r = await readChecked(effects, ['docker', 'inspect', '-f', '{{json .Mounts}}', containerId]);
   const m = (JSON.parse(r.stdout) as { Type: string; Name?: string; Destination: string }[]).find((x) => x.Destination.replace(/\/+$/, '') === WAL_ARCHIVE_DIR);
   if (!m?.Name) throw new OperationError(`the database container has no volume at ${WAL_ARCHIVE_DIR} (backup.pitr renders one): is backup.pitr on in this stack file?`);
   return m.Name;
@@ -108,20 +107,21 @@ export async function replayOffsite(stack: Stack, run: Run, o: { compose: Compos
   const base = o.manifest.contents.postgres?.base_backup;
   if (!base) throw new OperationError(`backup ${o.manifest.id} holds no base backup (taken with backup.pitr on): it cannot be replayed to a time`);
   const db = await serviceContainer(run.docker, stack, pg.service, false);
-  const [data, archive] = await run.step(`postgres: find the data and archive volumes of ${pg.service}`, async () => [await dataVolume(db.id), await archiveVolume(db.id)]);
-  await run.step(`stop ${pg.service}`, () => runChecked(composeStop(o.compose, o.target, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
-  await run.step(`unpack base backup ${o.manifest.id} into ${data}, with recovery to ${o.to.toISOString()}; empty ${archive}`, async () => {
-    const r = await runWithStdin(prepareRecoveryArgv(db.imageId, stack.project, data, archive), plainInput(stack, run.io.env, o.manifest, path.join(o.backupFolder, base.file)), { LIFEOPS_RECOVERY: offsiteRecoverySettings(o.to, o.rangeEnd, RESTORE_COMMAND) });
-    return pipedOutput(r, `restore of base backup ${o.manifest.id}`);
-  });
+  const [data, archive] = await run.step(`postgres: find the data and archive volumes of ${pg.service}`, async () => [await dataVolume(run.effects, db.id), await archiveVolume(run.effects, db.id)]);
+  await run.step(`stop ${pg.service}`, () => run.effects.change(composeStop(o.compose, o.target, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
+  await run.step(`unpack base backup ${o.manifest.id} into ${data}, with recovery to ${o.to.toISOString()}; empty ${archive}`, () =>
+    run.effects.changeFrom(prepareRecoveryArgv(db.imageId, stack.project, data, archive), plainInput(stack, run.io.env, o.manifest, path.join(o.backupFolder, base.file)), `restore of base backup ${o.manifest.id}`, {
+      env: { LIFEOPS_RECOVERY: offsiteRecoverySettings(o.to, o.rangeEnd, RESTORE_COMMAND) },
+    }),
+  );
   await run.step(`copy the off-site WAL into ${archive}`, async () => {
-    await runChecked(copyWalInArgv(o.walDir, db.id), { timeoutMs: 6 * 60 * 60_000 });
-    await runChecked(ownArchiveArgv(db.imageId, stack.project, archive, WAL_INDEX_FILE), { timeoutMs: 60 * 60_000 });
+    await run.effects.change(copyWalInArgv(o.walDir, db.id), { timeoutMs: 6 * 60 * 60_000 });
+    await run.effects.change(ownArchiveArgv(db.imageId, stack.project, archive, WAL_INDEX_FILE), { timeoutMs: 60 * 60_000 });
   });
-  await run.step(`start ${pg.service}: it replays the off-site WAL ${o.to.toISOString() < o.rangeEnd ? `to ${o.to.toISOString()}` : 'to its end (its last commit)'} and promotes`, () => runChecked(composeStart(o.compose, o.target, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
+  await run.step(`start ${pg.service}: it replays the off-site WAL ${o.to.toISOString() < o.rangeEnd ? `to ${o.to.toISOString()}` : 'to its end (its last commit)'} and promotes`, () => run.effects.change(composeStart(o.compose, o.target, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
   await run.step(`wait for ${pg.service} to finish the recovery and promote`, () => waitPromoted(run, stack));
   await run.step('postgres: remove the recovery settings (ALTER SYSTEM RESET), reload', async () => {
     const c = await serviceContainer(run.docker, stack, pg.service);
-    await dockerExec(c.id, ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', pg.user, '-d', pg.database, ...RECOVERY_KEYS.flatMap((k) => ['-c', `ALTER SYSTEM RESET ${k}`]), '-c', 'SELECT pg_reload_conf()']);
+    await resetRecoverySettings(run.effects, c.id, pg.user, pg.database);
   });
 }

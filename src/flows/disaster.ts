@@ -150,10 +150,10 @@ async function startData(stack: Stack, run: Run, compose: ComposeCli, files: str
   const names = start.map((d) => d.service);
   await run.step(`start ${names.join(', ')} (${dataToStartWhy(start)})`, () => run.effects.change(composeStartAsIs(compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
   const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => names.includes(n))) } as Stack;
-  await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker));
+  await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker, run.effects));
   if (stack.postgres && !stack.postgres.external_url && names.includes(stack.postgres.service)) {
     // a new Postgres is "healthy" while its first-start initialisation still runs
-    await run.step(`wait for ${stack.postgres.service} to answer on TCP (first-start initialisation done)`, () => stackPostgresServing(run.docker, stack));
+    await run.step(`wait for ${stack.postgres.service} to answer on TCP (first-start initialisation done)`, () => stackPostgresServing(run.docker, run.effects, stack));
   }
 }
 

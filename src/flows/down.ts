@@ -7,7 +7,6 @@
 import type { Stack } from '../config/schema.js';
 import path from 'node:path';
 import { LifeopsError, OperationError } from '../errors.js';
-import { run as runCommand, runChecked } from '../clients/runner.js';
 import { composeDown, composeEnv, composeStartAsIs, type ComposeCli } from '../commands/compose.js';
 import { datastores, datastoresToStart, dataToStartWhy } from '../plan/deploy.js';
 import { namedVolumes } from '../render/compose.js';
@@ -22,6 +21,7 @@ import { takeBackup } from './backup.js';
 import { verifyBackup } from './verify.js';
 import { waitHealthy } from './wait.js';
 import type { Run } from './context.js';
+import type { Effects } from './effects.js';
 
 export interface DownOptions {
   stateDir: string;
@@ -45,8 +45,10 @@ export const LAST_BACKUP_TAG = 'last before down --volumes';
  * the engine, the backup's marked volumes that exist, and the other named
  * volumes that exist, which no backup holds (`backup.volumes` does not list them).
  */
-async function dataToDelete(stack: Stack): Promise<{ stores: string[]; marked: string[]; unkept: string[] }> {
-  const have = new Set((await runChecked(['docker', 'volume', 'ls', '-q'], { timeoutMs: 60_000 })).stdout.split('\n').map((l) => l.trim()));
+async function dataToDelete(stack: Stack, effects: Effects): Promise<{ stores: string[]; marked: string[]; unkept: string[] }> {
+  const ls = await effects.read(['docker', 'volume', 'ls', '-q'], { timeoutMs: 60_000 });
+  if (ls.exitCode !== 0) throw new OperationError(`docker volume ls failed (exit ${ls.exitCode}): ${ls.stderr.trim().split('\n').pop() ?? ''}`);
+  const have = new Set(ls.stdout.split('\n').map((l) => l.trim()));
   const storeVolumes = (n: string) => namedVolumes({ ...stack, services: { [n]: stack.services[n] } });
   const stores = datastores(stack).filter((n) => storeVolumes(n).some((v) => have.has(volumeName(stack, v))));
   const marked = stack.backup.volumes.filter((v) => have.has(volumeName(stack, v)));
@@ -62,7 +64,7 @@ async function dataToDelete(stack: Stack): Promise<{ stores: string[]; marked: s
  * counts compared) and pinned.
  */
 async function lastBackup(stack: Stack, run: Run, o: { stateDir: string; compose: ComposeCli; dir: string; files: RenderedFile[] }): Promise<LastBackup> {
-  const data = await run.step('down --volumes: which volumes hold data', () => dataToDelete(stack));
+  const data = await run.step('down --volumes: which volumes hold data', () => dataToDelete(stack, run.effects));
   if (data.unkept.length) run.say(`warning: no backup holds volume${data.unkept.length > 1 ? 's' : ''} ${data.unkept.join(', ')} (not in backup.volumes): deleted with the rest`);
   if (!data.stores.length && !data.marked.length) {
     const why = `no volume of ${[...datastores(stack), ...stack.backup.volumes].join(', ') || 'a datastore'} exists in the engine`;
@@ -81,12 +83,12 @@ async function lastBackup(stack: Stack, run: Run, o: { stateDir: string; compose
     }
     const names = start.map((d) => d.service);
     await run.step(`start ${names.join(', ')} for the last backup (${dataToStartWhy(start)})`, () =>
-      runChecked(composeStartAsIs(o.compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }),
+      run.effects.change(composeStartAsIs(o.compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }),
     );
     const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => names.includes(n))) } as Stack;
-    await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker));
+    await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker, run.effects));
     if (start.some((d) => d.state === 'new' && d.service === stack.postgres?.service)) {
-      await run.step(`wait for ${stack.postgres!.service} to finish its first-start initialisation (answering on TCP)`, () => stackPostgresServing(run.docker, stack));
+      await run.step(`wait for ${stack.postgres!.service} to finish its first-start initialisation (answering on TCP)`, () => stackPostgresServing(run.docker, run.effects, stack));
     }
   }
   const manifest = await takeBackup(stack, run, { stateDir: o.stateDir, tag: LAST_BACKUP_TAG }).catch((e: unknown) => {
@@ -136,7 +138,7 @@ export async function down(stack: Stack, run: Run, opts: DownOptions): Promise<{
     }
     writeRendered(files, dir);
     await run.step(`compose down${opts.volumes ? ' --volumes' : ''}`, async () => {
-      const r = await runCommand(composeDown(compose, { project: stack.project, files: composePaths(files, dir) }, opts.volumes), { env: composeEnv(stack) });
+      const r = await run.effects.change(composeDown(compose, { project: stack.project, files: composePaths(files, dir) }, opts.volumes), { env: composeEnv(stack), allowFailure: true });
       if (r.exitCode !== 0) throw new OperationError(`compose down failed: ${r.stderr.split('\n').slice(-5).join('\n')}`);
     });
     return { ...(last ? { last } : {}) };

@@ -11,11 +11,12 @@ import { writeSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CommandFailedError, pipeInto, run as runProcess, runChecked, runStreamingOut, spawnTiedToUs } from '../clients/runner.js';
+import { pipeInto, run as runProcess, runChecked, runStreamingOut, spawnTiedToUs } from '../clients/runner.js';
+import { CommandFailedError } from '../clients/command-error.js';
 import { startTextSession, type TextSession } from '../clients/session.js';
 import { httpGet } from '../clients/http.js';
 import type { RunResult, StreamedOutcome } from '../clients/runner.js';
-import type { CommandOptions, CommandPort, TiedCommand } from '../clients/port.js';
+import type { CommandOptions, CommandPort, StreamOptions, TiedCommand } from '../clients/port.js';
 import { OperationError } from '../errors.js';
 import { shellQuote } from '../commands/compose.js';
 
@@ -173,10 +174,11 @@ export class RecordingEffects implements Effects {
     return r;
   }
 
-  /** the scripted stdout flows through the stages (into the dump file) */
-  async readStream(argv: string[], stages: (Readable | Writable)[], opts?: { env?: Record<string, string> }): Promise<StreamedOutcome> {
+  /** the scripted stdout flows through the stages (into the dump file), its stderr into opts.stderr */
+  async readStream(argv: string[], stages: (Readable | Writable)[], opts?: StreamOptions): Promise<StreamedOutcome> {
     this.calls.push({ kind: 'read', argv, ...(opts?.env ? { env: Object.keys(opts.env) } : {}) });
     const r = this.result(argv, 'read');
+    if (r.stderr) opts?.stderr?.write(r.stderr);
     await (pipeline as (...s: unknown[]) => Promise<void>)(Readable.from([Buffer.from(r.stdout)]), ...stages);
     return { exitCode: r.exitCode, stderrTail: r.stderr };
   }

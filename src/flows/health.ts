@@ -10,6 +10,7 @@ import { monitoringOf, monitoringServiceNames } from '../config/monitoring.js';
 
 // the monitoring-plugins levels, their exit codes and the service fact live with the status judgement (plan/status.ts)
 import { worstLevel as worst, type Level, type ServiceFact } from '../plan/status.js';
+import type { Effects } from './effects.js';
 
 export interface CheckResult {
   check: string;
@@ -205,6 +206,7 @@ export async function healthReport(stack: Stack, docker: DockerClient, now: Date
  */
 export async function checkHealth(
   stack: Stack,
+  clock: Pick<Effects, 'sleep'>,
   o: { now: () => Date; retries: number; intervalMs: number; onRetry?: (attempt: number, level: Level, waitMs: number) => void },
 ): Promise<HealthReport> {
   const docker = new DockerClient();
@@ -214,7 +216,7 @@ export async function checkHealth(
     const report = await healthReport(stack, docker, o.now());
     if (report.level === 'OK' || attempt >= Math.max(1, o.retries)) return report;
     o.onRetry?.(attempt, report.level, wait);
-    await new Promise((r) => setTimeout(r, wait));
+    await clock.sleep(wait);
     wait *= 2;
   }
 }

@@ -7,7 +7,8 @@ import { OperationError, UsageError } from '../errors.js';
 import { loadStack } from '../config/load.js';
 import { meaningDiff } from '../import/check.js';
 import { renderStack, writeRendered, composePaths } from './render.js';
-import { detectCompose, run } from '../clients/runner.js';
+import { detectCompose } from '../clients/compose-detect.js';
+import type { Effects } from './effects.js';
 import { REDIS_CONF, REDIS_PASSWORD_ENV } from '../render/datastores.js';
 
 /**
@@ -15,7 +16,7 @@ import { REDIS_CONF, REDIS_PASSWORD_ENV } from '../render/datastores.js';
  * (v2) reads both setups; the differences, service by service (values of
  * environment keys never printed).
  */
-export async function importRoundTrip(processEnv: Record<string, string | undefined>, stackFile: string, composeFiles: string[], envFile: string | undefined): Promise<string[]> {
+export async function importRoundTrip(effects: Effects, processEnv: Record<string, string | undefined>, stackFile: string, composeFiles: string[], envFile: string | undefined): Promise<string[]> {
   const compose = await detectCompose();
   if (compose.kind !== 'v2') throw new UsageError('--check needs docker compose v2 (its `config --format json`); found only docker-compose v1', 'install the compose v2 plugin, or run the import without --check');
   const stack = loadStack({ file: stackFile, processEnv, env: 'production' });
@@ -24,7 +25,7 @@ export async function importRoundTrip(processEnv: Record<string, string | undefi
     const files = renderStack(stack, dir);
     writeRendered(files, dir);
     const read = async (args: string[], opts: { cwd: string; env?: Record<string, string> }) => {
-      const r = await run([...compose.argv, ...args, 'config', '--format', 'json'], opts);
+      const r = await effects.read([...compose.argv, ...args, 'config', '--format', 'json'], opts);
       if (r.exitCode !== 0) throw new OperationError(`docker compose config failed on ${opts.cwd}: ${r.stderr.split('\n')[0]}`);
       return JSON.parse(r.stdout) as Record<string, unknown>;
     };

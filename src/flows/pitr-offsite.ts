@@ -17,7 +17,6 @@ import { resticBackupWal, resticCatConfig, resticForgetOnly, resticInit, resticT
 import { archiveFileArgv, walDumpArgv } from '../commands/pitr-offsite.js';
 import type { ArchivedFile } from '../commands/pitr.js';
 import { ensureRepository, parseSnapshots, resticChecked, snapshotIdOf, type Snapshot } from '../clients/restic.js';
-import { run as runCommand, runStreamingOut } from '../clients/runner.js';
 import { indexKey, lastCommitTime, mirrorPlan, segmentsNewestFirst, walIndex, WAL_INDEX_FILE, type WalIndex } from '../plan/pitr-offsite.js';
 import { isSegmentName } from '../plan/pitr.js';
 import type { WalOffsiteFact } from '../plan/pitr-offsite-status.js';
@@ -29,6 +28,7 @@ import { mkdirPrivate, replacePrivate } from '../util/private-files.js';
 import { parseDuration } from '../util/units.js';
 import { resticSecret } from './offsite.js';
 import type { Run } from './context.js';
+import type { Effects } from './effects.js';
 
 export interface WalPushOutcome {
   repo: string;
@@ -49,7 +49,7 @@ const KEEP_WAL_SNAPSHOTS = 3;
 export const walPushApplies = (stack: Stack): boolean => Boolean(pitrOn(stack) && stack.postgres && !stack.postgres.external_url && stack.backup.offsite.length);
 
 /** The mirror made equal to the archive: new files read out of the container (fsynced, renamed, their archive time kept), pruned ones dropped. */
-async function syncMirror(containerId: string, files: ArchivedFile[], dir: string): Promise<{ fetched: number; dropped: number }> {
+async function syncMirror(effects: Effects, containerId: string, files: ArchivedFile[], dir: string): Promise<{ fetched: number; dropped: number }> {
   mkdirPrivate(dir);
   // a copy a killed push left half-written
   for (const name of readdirSync(dir).filter((n) => n.endsWith('.tmp'))) rmSync(path.join(dir, name), { force: true });
@@ -57,7 +57,7 @@ async function syncMirror(containerId: string, files: ArchivedFile[], dir: strin
   for (const f of fetch) {
     const dest = path.join(dir, f.name);
     const tmp = `${dest}.tmp`;
-    const out = await runStreamingOut(archiveFileArgv(containerId, f.name), [createWriteStream(tmp, { mode: 0o600 })]);
+    const out = await effects.readStream(archiveFileArgv(containerId, f.name), [createWriteStream(tmp, { mode: 0o600 })]);
     if (out.exitCode !== 0 || out.pipeErr) throw new OperationError(`reading archived ${f.name} from the database container failed (exit ${out.exitCode}): ${out.stderrTail || (out.pipeErr as Error)?.message}`);
     const fd = openSync(tmp, 'r');
     fsyncSync(fd);
@@ -70,9 +70,9 @@ async function syncMirror(containerId: string, files: ArchivedFile[], dir: strin
 }
 
 /** The last commit in the newest segments (pg_waldump in the database container). */
-async function reachableUntil(containerId: string, names: string[]): Promise<string | undefined> {
+async function reachableUntil(effects: Effects, containerId: string, names: string[]): Promise<string | undefined> {
   for (const seg of segmentsNewestFirst(names).slice(0, COMMIT_SEARCH)) {
-    const r = await runCommand(walDumpArgv(containerId, seg), { timeoutMs: 120_000 });
+    const r = await effects.read(walDumpArgv(containerId, seg), { timeoutMs: 120_000 });
     const t = lastCommitTime(r.stdout);
     if (t) return t;
   }
@@ -94,9 +94,9 @@ export async function pushWal(stack: Stack, run: Run, stateDir: string): Promise
     index = await run.step('WAL archive: mirror the new segments into the state dir for the off-site copy', async () => {
       const c = await serviceContainer(run.docker, stack, pg.service);
       const files = await readArchive(run.effects, c.id);
-      const moved = await syncMirror(c.id, files, dir);
+      const moved = await syncMirror(run.effects, c.id, files, dir);
       const previous = Object.values(readOffsite(stateDir, stack.env)).map((r) => r.wal).find((w) => w?.newest_segment && w.newest_segment.name === segmentsNewestFirst(files.map((f) => f.name))[0]);
-      const reachable = previous?.reachable_until ?? (await reachableUntil(c.id, files.map((f) => f.name)));
+      const reachable = previous?.reachable_until ?? (await reachableUntil(run.effects, c.id, files.map((f) => f.name)));
       const i = walIndex({ project: stack.project, env: stack.env, now: run.io.now(), files, reachable, bases: baseBackups(stack, stateDir) });
       replacePrivate(path.join(dir, WAL_INDEX_FILE), JSON.stringify(i, null, 2) + '\n');
       run.info('wal-offsite', { ...moved, segments: i.segments, newest: i.newest_segment?.name, reachable_until: i.reachable_until });

@@ -12,12 +12,11 @@
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { UsageError } from '../errors.js';
-import { dockerExec, pipedOutput, run as runCommand, runChecked, runWithStdin } from '../clients/runner.js';
 import { composeEnv, composeStart, composeStop, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { copyVolumeArgv, restoreBaseArgv } from '../commands/pitr.js';
 import { pitrOn } from '../config/pitr-schema.js';
 import { RESTORE_COMMAND } from '../render/pitr.js';
-import { parseTargetTime, pickBase, recoverySettings, RECOVERY_KEYS, type Range } from '../plan/pitr.js';
+import { parseTargetTime, pickBase, recoverySettings, type Range } from '../plan/pitr.js';
 import { plainInput, type BackupManifest } from '../backup/format.js';
 import { verifyChecksums } from '../backup/integrity.js';
 import { serviceContainer } from '../backup/containers.js';
@@ -29,7 +28,7 @@ import { lockAndRecover } from './recover.js';
 import type { Lock } from '../state/lock.js';
 import { appServices, safetyBackupWithAppsStopped } from './restore.js';
 import { waitHealthy } from './wait.js';
-import { archiveNow, dataVolume, waitPromoted } from './pitr.js';
+import { archiveNow, dataVolume, resetRecoverySettings, waitPromoted } from './pitr.js';
 
 export interface RollbackToOptions {
   stateDir: string;
@@ -51,8 +50,9 @@ interface Changed {
   apps: string[];
   appsStopped: boolean;
   dbStopped: boolean;
-  /** the data folder's copy, once the data folder may differ from it */
+  /** the volume made for the data folder's copy (removed at the end, whatever happened) */
   undoVolume?: string;
+  /** the data folder may differ from that copy: the undo copies it back */
   dataTouched: boolean;
 }
 
@@ -88,36 +88,37 @@ export async function rollbackToTime(stack: Stack, run: Run, opts: RollbackToOpt
     changed.appsStopped = changed.apps.length > 0;
     run.say(`safety backup of the current state: ${safety.id}`);
 
-    const volume = await run.step(`postgres: find the data volume of ${pg.service}`, () => dataVolume(db.id));
+    const volume = await run.step(`postgres: find the data volume of ${pg.service}`, () => dataVolume(run.effects, db.id));
     run.info('apps', { stopping: [pg.service] });
-    await run.step(`stop ${pg.service}`, () => runChecked(composeStop(compose!, composeTarget!, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
+    await run.step(`stop ${pg.service}`, () => run.effects.change(composeStop(compose!, composeTarget!, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
     changed.dbStopped = true;
     const undoVolume = `${stack.project}_lifeops-pitr-undo-${run.id}`.toLowerCase().replace(/[^a-z0-9_.-]/g, '-');
     await run.step(`copy the data folder aside into volume ${undoVolume} (the undo)`, async () => {
-      await runChecked(['docker', 'volume', 'create', '--label', `lifeops.project=${stack.project}`, '--label', 'lifeops.oneoff=pitr-undo', undoVolume]);
-      await runChecked(copyVolumeArgv(db.imageId, stack.project, volume, undoVolume), { timeoutMs: 60 * 60_000 });
+      await run.effects.change(['docker', 'volume', 'create', '--label', `lifeops.project=${stack.project}`, '--label', 'lifeops.oneoff=pitr-undo', undoVolume]);
+      changed.undoVolume = undoVolume;
+      await run.effects.change(copyVolumeArgv(db.imageId, stack.project, volume, undoVolume), { timeoutMs: 60 * 60_000 });
     });
-    changed.undoVolume = undoVolume;
     changed.dataTouched = true;
-    await run.step(`unpack base backup ${base.id} into ${volume}, with recovery to ${target.toISOString()}`, async () => {
-      const r = await runWithStdin(restoreBaseArgv(db.imageId, stack.project, volume), plainInput(stack, run.io.env, manifest, path.join(dir, baseFile)), { LIFEOPS_RECOVERY: recoverySettings(target, RESTORE_COMMAND) });
-      return pipedOutput(r, `restore of base backup ${base.id}`);
-    });
-    await run.step(`start ${pg.service}: it replays the archive to ${target.toISOString()} and promotes`, () => runChecked(composeStart(compose!, composeTarget!, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
+    await run.step(`unpack base backup ${base.id} into ${volume}, with recovery to ${target.toISOString()}`, () =>
+      run.effects.changeFrom(restoreBaseArgv(db.imageId, stack.project, volume), plainInput(stack, run.io.env, manifest, path.join(dir, baseFile)), `restore of base backup ${base.id}`, {
+        env: { LIFEOPS_RECOVERY: recoverySettings(target, RESTORE_COMMAND) },
+      }),
+    );
+    await run.step(`start ${pg.service}: it replays the archive to ${target.toISOString()} and promotes`, () => run.effects.change(composeStart(compose!, composeTarget!, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
     await run.step(`wait for ${pg.service} to finish the recovery and promote`, () => waitPromoted(run, stack));
     changed.dbStopped = false;
     run.info('apps', { started: [pg.service] });
     await run.step('postgres: remove the recovery settings (ALTER SYSTEM RESET), reload', async () => {
       const c = await serviceContainer(run.docker, stack, pg.service);
-      await dockerExec(c.id, ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', pg.user, '-d', pg.database, ...RECOVERY_KEYS.flatMap((k) => ['-c', `ALTER SYSTEM RESET ${k}`]), '-c', 'SELECT pg_reload_conf()']);
+      await resetRecoverySettings(run.effects, c.id, pg.user, pg.database);
     });
     if (changed.apps.length) {
-      await run.step(`start ${changed.apps.join(', ')} again`, () => runChecked(composeStart(compose!, composeTarget!, changed.apps), { env, timeoutMs: 5 * 60_000 }));
+      await run.step(`start ${changed.apps.join(', ')} again`, () => run.effects.change(composeStart(compose!, composeTarget!, changed.apps), { env, timeoutMs: 5 * 60_000 }));
       run.info('apps', { started: changed.apps });
     }
     changed.appsStopped = false;
-    await run.step('wait for every service to be healthy', () => waitHealthy(stack, run.docker));
-    await runCommand(['docker', 'volume', 'rm', undoVolume]).catch(() => undefined);
+    await run.step('wait for every service to be healthy', () => waitHealthy(stack, run.docker, run.effects));
+    await run.effects.change(['docker', 'volume', 'rm', undoVolume], { allowFailure: true }).catch(() => undefined);
     return { target: target.toISOString(), base_backup: base.id, range, safety_backup: safety.id };
   } catch (e) {
     const err = run.interruption(e);
@@ -138,18 +139,18 @@ async function undoRollbackTo(stack: Stack, run: Run, compose: ComposeCli, targe
     if (changed.dataTouched && changed.undoVolume) {
       const undo = changed.undoVolume;
       await run.step(`undo: stop ${pg.service}, put the data folder back from ${undo}`, async () => {
-        await runChecked(composeStop(compose, target, [pg.service]), { env, timeoutMs: 5 * 60_000 });
+        await run.effects.change(composeStop(compose, target, [pg.service]), { env, timeoutMs: 5 * 60_000 });
         const c = await serviceContainer(run.docker, stack, pg.service, false);
-        await runChecked(copyVolumeArgv(c.imageId, stack.project, undo, await dataVolume(c.id)), { timeoutMs: 60 * 60_000 });
+        await run.effects.change(copyVolumeArgv(c.imageId, stack.project, undo, await dataVolume(run.effects, c.id)), { timeoutMs: 60 * 60_000 });
       });
     }
-    await run.step(`undo: start ${[pg.service, ...changed.apps].join(', ')} again`, () => runChecked(composeStart(compose, target, [pg.service, ...changed.apps]), { env, timeoutMs: 5 * 60_000 }));
+    await run.step(`undo: start ${[pg.service, ...changed.apps].join(', ')} again`, () => run.effects.change(composeStart(compose, target, [pg.service, ...changed.apps]), { env, timeoutMs: 5 * 60_000 }));
     run.info('apps', { started: [pg.service, ...changed.apps] });
-    await run.step('undo: wait for every service to be healthy', () => waitHealthy(stack, run.docker));
-    if (changed.undoVolume) await runCommand(['docker', 'volume', 'rm', changed.undoVolume]).catch(() => undefined);
+    await run.step('undo: wait for every service to be healthy', () => waitHealthy(stack, run.docker, run.effects));
+    if (changed.undoVolume) await run.effects.change(['docker', 'volume', 'rm', changed.undoVolume], { allowFailure: true }).catch(() => undefined);
     run.say(`undone: the database is as it was before this rollback${safety ? ` (also in safety backup ${safety.id})` : ''}`);
   } catch (u) {
     // the rollback's own error is the one reported; this says where the data is
-    run.say(`warning: the undo failed (${(u as Error).message.split('\n')[0]}); the data folder as it was is in volume ${changed.undoVolume ?? '(not copied yet)'}${safety ? `, and in safety backup ${safety.id} (lifeops rollback ${safety.id})` : ''}`);
+    run.say(`warning: the undo failed (${(u as Error).message.split('\n')[0]}); the data folder as it was is ${changed.dataTouched ? `in volume ${changed.undoVolume}` : 'in place (not touched yet)'}${safety ? `, and in safety backup ${safety.id} (lifeops rollback ${safety.id})` : ''}`);
   }
 }

@@ -4,10 +4,9 @@
 // `status` and `backups verify` report about the archive.
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { runChecked } from '../clients/runner.js';
 import { ARCHIVE_LIST_CMD, ARCHIVER_SQL, archiveCleanupArgv, parseArchiveListing, parseArchiver, switchWalCmd, type ArchivedFile } from '../commands/pitr.js';
 import { pitrOn, WAL_ARCHIVE_DIR } from '../config/pitr-schema.js';
-import { archiveGap, newestArchived, type ArchiveGap } from '../plan/pitr.js';
+import { archiveGap, newestArchived, RECOVERY_KEYS, type ArchiveGap } from '../plan/pitr.js';
 import type { PitrFact } from '../plan/pitr-status.js';
 import { parseDuration } from '../util/units.js';
 import type { ContainerState } from '../clients/docker.js';
@@ -38,9 +37,9 @@ export async function archiveNow(effects: Effects, containerId: string, user: st
 }
 
 /** The named volume mounted at the container's PGDATA (the official image's /var/lib/postgresql/data unless PGDATA says otherwise). */
-export async function dataVolume(containerId: string): Promise<string> {
+export async function dataVolume(effects: Effects, containerId: string): Promise<string> {
   // only PGDATA is read from the environment: the rest holds the database password
-  const r = await runChecked(['docker', 'inspect', '-f', '{{json .Mounts}}|{{range .Config.Env}}{{if eq (index (split . "=") 0) "PGDATA"}}{{.}}{{end}}{{end}}', containerId]);
+  const r = await readChecked(effects, ['docker', 'inspect', '-f', '{{json .Mounts}}|{{range .Config.Env}}{{if eq (index (split . "=") 0) "PGDATA"}}{{.}}{{end}}{{end}}', containerId]);
   const [json, env] = r.stdout.split('|');
   const mounts = JSON.parse(json) as { Type: string; Name?: string; Destination: string }[];
   const pgdata = (env.trim() || 'PGDATA=/var/lib/postgresql/data').slice('PGDATA='.length).replace(/\/+$/, '');
@@ -49,6 +48,18 @@ export async function dataVolume(containerId: string): Promise<string> {
     throw new OperationError(`the database's data folder ${pgdata} is not a named volume of its own (${m ? `a ${m.Type} mount` : 'not mounted'}): rollback --to replaces that volume's files`, `mount a named volume at ${pgdata}`);
   }
   return m.Name;
+}
+
+/** A read through the port that must succeed: its result, or an error naming the command. */
+export async function readChecked(effects: Effects, argv: string[], timeoutMs?: number): Promise<{ stdout: string }> {
+  const r = await effects.read(argv, { timeoutMs });
+  if (r.exitCode !== 0) throw new OperationError(`command failed (exit ${r.exitCode}): ${argv.slice(0, 3).join(' ')} …\n${(r.stderr || r.stdout).split('\n').slice(-5).join('\n')}`);
+  return r;
+}
+
+/** After a recovery has promoted: the recovery settings reset (ALTER SYSTEM RESET) and the configuration reloaded. */
+export async function resetRecoverySettings(effects: Effects, containerId: string, user: string, database: string): Promise<void> {
+  await portExec(effects, 'change', containerId, ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', user, '-d', database, ...RECOVERY_KEYS.flatMap((k) => ['-c', `ALTER SYSTEM RESET ${k}`]), '-c', 'SELECT pg_reload_conf()']);
 }
 
 /**

@@ -10,11 +10,10 @@ import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { inheritedByChildren } from '../clients/runner.js';
 import { composeEnv, composeStart, dockerStop, type ComposeTarget } from '../commands/compose.js';
 import { backupDir, listTmp } from '../backup/catalog.js';
 import { Lock, describeLock, describeTakeover, type Replaced } from '../state/lock.js';
-import { RUN_ENV, endProcessesOfRun, processesOfRun } from '../clients/processes.js';
+import { endProcessesOfRun, markChildrenWithRun, processesOfRun } from '../clients/processes.js';
 import { lastGoodRelease, recordCrashed } from '../state/ledger.js';
 import { readRunEvents } from '../state/runlog.js';
 import { renderDir as renderDirFor } from '../state/paths.js';
@@ -47,7 +46,7 @@ export async function takeLock(stack: Stack, run: Run, o: LockOptions): Promise<
   );
   // every docker and compose client this run starts carries the run id: should
   // this run die, the one that takes over finds those still running
-  inheritedByChildren(RUN_ENV, run.id);
+  markChildrenWithRun(run.id);
   if (lock.replaced) {
     run.say(describeTakeover(lock.replaced));
     run.info('lock', { replaced: lock.replaced.lock, reason: lock.replaced.reason });

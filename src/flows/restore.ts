@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Stack } from '../config/schema.js';
 import { OperationError, UsageError } from '../errors.js';
-import { CommandFailedError } from '../clients/runner.js';
+import { CommandFailedError } from '../clients/command-error.js';
 import { composeEnv, composeStart, composeStop, type ComposeCli, type ComposeTarget } from '../commands/compose.js';
 import { restoreDatabaseArgv, restoreBesideArgv, restoreExternalArgv, BESIDE_UNREACHABLE } from '../commands/postgres.js';
 import { encryptionKey, plainInput, plainStream, readPlain, type BackupManifest } from '../backup/format.js';

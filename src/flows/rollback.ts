@@ -80,10 +80,10 @@ async function startDatastores(stack: Stack, run: Run, o: { stateDir: string; co
     run.effects.change(composeStartAsIs(o.compose, { project: stack.project, files }, names), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }),
   );
   const only = { ...stack, services: Object.fromEntries(Object.entries(stack.services).filter(([n]) => names.includes(n))) } as Stack;
-  await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker));
+  await run.step(`wait for ${names.join(', ')} to be healthy`, () => waitHealthy(only, run.docker, run.effects));
   // a new Postgres is "healthy" while its first-start initialisation still runs: the safety backup must not start before it ends
   if (start.some((d) => d.state === 'new' && d.service === stack.postgres?.service)) {
-    await run.step(`wait for ${stack.postgres!.service} to finish its first-start initialisation (answering on TCP)`, () => stackPostgresServing(run.docker, stack));
+    await run.step(`wait for ${stack.postgres!.service} to finish its first-start initialisation (answering on TCP)`, () => stackPostgresServing(run.docker, run.effects, stack));
   }
   return files;
 }
@@ -179,7 +179,7 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
     if (stack.front && releaseChanged) await reloadFront({ stack, run, docker, compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
     // a Prometheus or Alertmanager kept running reads its files only on a reload
     await reloadMonitoringBack({ stack, run, docker }, from, to, new Set(before.map((c) => c.id)), "the release's configuration");
-    await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker));
+    await run.step('wait for every service to be healthy', () => waitHealthy(stack, docker, run.effects));
     // kept apart from the live render folder, which the next deploy overwrites: a failed deploy returns to this copy
     const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
     writeRendered(readRenderedDir(renderDirFor(opts.stateDir, stack.env)), archive, 'private');
@@ -250,7 +250,7 @@ async function undoRollback(
     } else {
       await run.step(`undo: start ${o.appsStopped.join(', ')} again`, () => run.effects.change(composeStart(o.compose, target, o.appsStopped), { env, timeoutMs: 15 * 60_000 }));
     }
-    await run.step('undo: wait for every service to be healthy', () => waitHealthy(stack, run.docker));
+    await run.step('undo: wait for every service to be healthy', () => waitHealthy(stack, run.docker, run.effects));
     run.say(o.data ? `undone: the data and release in force before this rollback are back (safety backup ${o.safety?.id})` : 'undone: the release in force before this rollback is back');
     return 'undone';
   } catch (u) {

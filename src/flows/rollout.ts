@@ -106,7 +106,7 @@ async function waitReady(ctx: RolloutCtx, name: string, svc: Service, ids: strin
     }
     if (!pending) return;
     if (Date.now() > deadline) throw new OperationError(`new ${name} container did not become healthy and ready within ${svc.health_timeout} (last: ${last})`);
-    await new Promise((r) => setTimeout(r, 500));
+    await ctx.run.effects.sleep(500);
   }
 }
 
@@ -172,7 +172,7 @@ async function frontSeesNew(ctx: RolloutCtx, name: string): Promise<void> {
       const left = now.reduce((n, pids, i) => n + pids.filter((p) => before[i].includes(p)).length, 0);
       if (!left) return;
       if (Date.now() > deadline) return ctx.run.info('rollout', { old_front_workers_still_running: left, after_ms: 30_000 });
-      await new Promise((r) => setTimeout(r, delay));
+      await ctx.run.effects.sleep(delay);
     }
   });
 }

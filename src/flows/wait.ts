@@ -3,12 +3,16 @@
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import type { DockerClient, ContainerState } from '../clients/docker.js';
+import type { Effects } from './effects.js';
 import { expectedServices } from '../plan/rollout.js';
 import { parseDuration } from '../util/units.js';
 
 /** Poll until every expected service's containers are healthy (or running without a healthcheck). */
-export async function waitHealthy(stack: Stack, docker: DockerClient, opts: { pollMs?: number } = {}): Promise<ContainerState[]> {
+export async function waitHealthy(stack: Stack, docker: DockerClient, clock: Pick<Effects, 'sleep'>, opts: { pollMs?: number } = {}): Promise<ContainerState[]> {
   const t0 = Date.now();
+  const pollMs = opts.pollMs ?? 500;
+  // what the clock waited counts too: a recording port's waits take no time
+  let waited = 0;
   const services = expectedServices(stack);
   for (;;) {
     const containers = await docker.projectContainers(stack.project);
@@ -23,7 +27,7 @@ export async function waitHealthy(stack: Stack, docker: DockerClient, opts: { po
       const ready = running.filter((c) => c.health === 'healthy' || (c.health === 'none' && !svc.healthcheck));
       if (ready.length < svc.replicas) {
         pending.push(name);
-        if (Date.now() - t0 > parseDuration(svc.health_timeout)) {
+        if (Math.max(Date.now() - t0, waited) > parseDuration(svc.health_timeout)) {
           const c = running[0] ?? mine[0];
           if (!c) throw new OperationError(`service ${name} has no container after ${svc.health_timeout}`);
           throw await serviceFailure(docker, name, c, `did not become healthy within ${svc.health_timeout} (health: ${c.health})`);
@@ -31,7 +35,8 @@ export async function waitHealthy(stack: Stack, docker: DockerClient, opts: { po
       }
     }
     if (pending.length === 0) return containers;
-    await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+    await clock.sleep(pollMs);
+    waited += pollMs;
   }
 }
 

@@ -48,7 +48,7 @@ export function renderAll(stack: Stack, ctx: RenderContext): RenderedFile[] {
     if (seen.has(f.path)) throw new Error(`two renderers produced ${f.path}`);
     seen.add(f.path);
   }
-  files.push(...renderSwarm(stack, files)); // target: swarm only
+  files.push(...renderSwarm(stack, files)); // with swarm options only (a swarm environment's)
   return labelConfigFiles(stack, files).sort((a, b) => a.path.localeCompare(b.path));
 }
 

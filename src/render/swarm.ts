@@ -67,11 +67,15 @@ function longPort(spec: string, mode: 'ingress' | 'host'): Record<string, unknow
 
 const slug = (p: string) => p.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
 
+/**
+ * The stack file for `docker stack deploy`, made from the compose file, for a
+ * stack that has swarm options (config/load.ts gives every swarm environment
+ * theirs, and refuses them on compose); none without them.
+ */
 export function renderSwarm(stack: Stack, files: RenderedFile[]): RenderedFile[] {
-  if (stack.target !== 'swarm') return [];
+  const o = stack.swarm;
   const composeFile = files.find((f) => f.path === 'docker-compose.yml');
-  if (!composeFile) return [];
-  const o = swarmOptions(stack);
+  if (!o || !composeFile) return [];
   const doc = parse(composeFile.content, { version: '1.1' }) as {
     services: Record<string, ComposeService>;
     networks?: Record<string, Record<string, unknown> | null>;

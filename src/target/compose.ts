@@ -92,10 +92,10 @@ export function composeTarget(stack: Stack, ctx: TargetContext): Target {
     },
 
     async healthCheck(o) {
-      const report = await checkHealth(stack, { now: () => ctx.io.now(), retries: o.retries, intervalMs: o.intervalMs, onRetry: o.onRetry });
+      const report = await checkHealth(stack, ctx.newRun().effects, { now: () => ctx.io.now(), retries: o.retries, intervalMs: o.intervalMs, onRetry: o.onRetry });
       return { ok: report.level === 'OK', data: { project: stack.project, level: report.level, services: report.services, checks: report.checks }, text: redactorFor(stack).text(healthText(stack.project, report)) };
     },
 
-    logs: (o) => streamComposeLogs(stack, stateDir, { service: o.service, follow: o.follow, tail: o.tail }, o.out, o.err),
+    logs: (o) => streamComposeLogs(stack, ctx.newRun(), { service: o.service, follow: o.follow, tail: o.tail }, o.out, o.err),
   };
 }

@@ -14,6 +14,7 @@ import { loadStack } from '../../src/config/load.js';
 import type { Stack } from '../../src/config/schema.js';
 import { renderAll, composeFiles, type RenderedFile } from '../../src/render/index.js';
 import { validateStack } from '../../src/flows/validate.js';
+import { realEffects } from '../../src/flows/effects.js';
 import { ROOT } from '../helpers.js';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'byo');
@@ -55,7 +56,7 @@ describe('fixture stacks of real applications', () => {
     });
 
     it(`${name}: lifeops validate without containers passes (host nginx -t among the validators)`, async () => {
-      const report = await validateStack(load(name), { docker: false });
+      const report = await validateStack(load(name), { effects: realEffects, docker: false });
       const failed = report.results.filter((r) => r.status === 'FAIL');
       expect(failed, JSON.stringify(failed, null, 1)).toEqual([]);
       const nginx = report.results.find((r) => r.file === 'nginx/nginx.conf');

@@ -9,6 +9,7 @@ import { didYouMean } from '../../src/config/suggest.js';
 import { ConfigError } from '../../src/errors.js';
 import { interpolateString } from '../../src/config/interpolate.js';
 import { jsonSchema } from '../../src/config/schema.js';
+import { renderAll } from '../../src/render/index.js';
 import { Redactor } from '../../src/util/redact.js';
 import { ROOT, lifeops } from '../helpers.js';
 
@@ -126,6 +127,19 @@ monitoring: { enabled: true, grafana: true, exporters: [node] }
     expect(loadError(stackFile('empty.yaml', '\n  \n')).message).toMatch(/empty\.yaml:1:1: \(top level\): the stack file is empty/);
     expect(loadError(path.join(tmp, 'nope.yaml')).message).toMatch(/nope\.yaml: stack file not found/);
     expect(loadError(stackFile('list.yaml', '- a\n- b\n')).message).toMatch(/must be a mapping/);
+  });
+
+  it('refuses a swarm: block on a compose environment; a swarm environment without one gets the defaults, and only it renders a stack file', () => {
+    const onCompose = stackFile('swarm-on-compose.yaml', MINIMAL.replace('  local: {}', '  local:\n    swarm:\n      endpoint_mode: dnsrr'));
+    const e = loadError(onCompose, 'local', { DB_PASSWORD: 'x' });
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toMatch(/swarm-on-compose\.yaml:\d+:\d+.*swarm.*configures an environment with target: swarm.*valid: target: swarm beside it, or no swarm: block/);
+    const f = stackFile('swarm-defaults.yaml', MINIMAL.replace('  local: {}', '  local: {}\n  cluster:\n    target: swarm'));
+    const cluster = loadStack({ file: f, env: 'cluster', processEnv: { DB_PASSWORD: 'x' } });
+    expect(cluster.swarm).toMatchObject({ endpoint_mode: 'vip', publish_mode: 'ingress' });
+    const rendered = (env: string) => renderAll(loadStack({ file: f, env, processEnv: { DB_PASSWORD: 'x' } }), { renderDir: tmp }).map((r) => r.path);
+    expect(rendered('cluster')).toContain('docker-stack.yml');
+    expect(rendered('local')).not.toContain('docker-stack.yml');
   });
 
   it('rejects an unknown environment with a suggestion', () => {

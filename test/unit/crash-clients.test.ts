@@ -4,8 +4,7 @@
 // (sleep, sh), no Docker.
 import { describe, it, expect, afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { RUN_ENV, endProcessesOfRun, processesOfRun } from '../../src/clients/processes.js';
-import { inheritedByChildren } from '../../src/clients/runner.js';
+import { RUN_ENV, endProcessesOfRun, markChildrenWithRun, processesOfRun } from '../../src/clients/processes.js';
 
 const started: ChildProcess[] = [];
 const start = (cmd: string, env: Record<string, string>) => {
@@ -61,7 +60,7 @@ describe('clients of a dead run', () => {
   it('a value put into our environment for the children is inherited by every process started afterwards', async () => {
     const saved = process.env[RUN_ENV];
     try {
-      inheritedByChildren(RUN_ENV, 'run-under-test');
+      markChildrenWithRun('run-under-test');
       const c = spawn('sleep', ['30'], { stdio: 'ignore' });
       started.push(c);
       await new Promise((r) => setTimeout(r, 200));

@@ -95,6 +95,8 @@ const PLANTED: [string, string, string][] = [
   ['src/backup/zz-state.ts', "import { readReleases } from '../state/ledger.js';\nexport const x = readReleases;\n", 'backup-owns-the-archive'],
   ['src/backup/zz-runner.ts', "import { runChecked } from '../clients/runner.js';\nexport const x = runChecked;\n", 'backup-runs-through-the-port'],
   ['src/backup/zz-session.ts', "import { startTextSession } from '../clients/session.js';\nexport const x = startTextSession;\n", 'backup-runs-through-the-port'],
+  ['src/flows/zz-runner.ts', "import { runChecked } from '../clients/runner.js';\nexport const x = runChecked;\n", 'flows-run-through-the-port'],
+  ['src/flows/zz-session.ts', "import { startTextSession } from '../clients/session.js';\nexport const x = startTextSession;\n", 'flows-run-through-the-port'],
   ['src/flows/zz-cli.ts', "import { Cli } from '../cli/context.js';\nexport const x = Cli;\n", 'flows-never-reach-cli'],
   ['src/flows/zz-target.ts', "import { targetFor } from '../target/index.js';\nexport const x = targetFor;\n", 'flows-never-reach-cli'],
   ['src/target/zz-clients.ts', "import { SwarmClient } from '../clients/swarm.js';\nexport const x = SwarmClient;\n", 'targets-run-flows'],
@@ -116,6 +118,7 @@ const PLANTED_SCAN: [string, string, RegExp][] = [
   ['src/flows/zz-print.ts', "export const say = (t: string) => console.log(t);\n", /zz-print\.ts:1: prints or exits/],
   ['src/cli/handlers/zz-kind.ts', "import type { Stack } from '../../config/schema.js';\nexport const swarmy = (s: Stack) => s.target === 'swarm';\n", /zz-kind\.ts:2: tests the target kind in src\/cli/],
   ['src/cli/handlers/zz-kind-literal.ts', "export const swarmy = (kind: string) => 'swarm' !== kind;\n", /zz-kind-literal\.ts:1: tests the target kind in src\/cli/],
+  ['src/render/zz-kind.ts', "import type { Stack } from '../config/schema.js';\nexport const swarmy = (s: Stack) => s.target === 'swarm';\n", /zz-kind\.ts:2: tests the target kind in src\/render/],
   ['src/flows/zz-kind.ts', "import type { Stack } from '../config/schema.js';\nexport const swarmy = (s: Stack) => s.target !== 'swarm';\n", /zz-kind\.ts:2: tests the target kind in src\/flows/],
 ];
 

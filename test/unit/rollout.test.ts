@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { composeInputsDigest, digestMatches, frontFiles, planRollout } from '../../src/plan/rollout.js';
 import { CONFIG_FILES_LABEL, mountedFilesDigest, renderAll } from '../../src/render/index.js';
-import { composeFingerprint } from '../../src/clients/runner.js';
+import { composeFingerprint } from '../../src/clients/compose-detect.js';
 import { loadStack } from '../../src/config/load.js';
 import type { ContainerState } from '../../src/clients/docker.js';
 import type { ComposeCli } from '../../src/commands/compose.js';

@@ -14,7 +14,8 @@ import { renderAll, composeFiles } from '../../src/render/index.js';
 import { writeRendered } from '../../src/flows/render.js';
 import { ConfigError } from '../../src/errors.js';
 import { validateStack, formatResult } from '../../src/flows/validate.js';
-import { detectCompose } from '../../src/clients/runner.js';
+import { realEffects } from '../../src/flows/effects.js';
+import { detectCompose } from '../../src/clients/compose-detect.js';
 import { lifeops } from '../helpers.js';
 
 const made: string[] = [];
@@ -50,7 +51,7 @@ const SMALL = {
 describe('validate', () => {
   it('without docker, the container validators are SKIPPED, never OK', async () => {
     const stack = loadStack({ file: stackFile(SMALL), processEnv: {} });
-    const report = await validateStack(stack, { docker: false });
+    const report = await validateStack(stack, { effects: realEffects, docker: false });
     const redis = report.results.find((r) => r.file === 'redis/redis.conf')!;
     expect(redis.status).toBe('SKIPPED');
     expect(formatResult(redis)).toMatch(/SKIPPED \(validator not installed\)/);

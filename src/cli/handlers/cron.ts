@@ -7,6 +7,7 @@ import type { Cli } from '../context.js';
 import type { Stack } from '../../config/schema.js';
 import { UsageError } from '../../errors.js';
 import { runCronJob } from '../../flows/cron.js';
+import { realEffects } from '../../flows/effects.js';
 import { checkCronInstall } from '../../flows/ownership.js';
 import { placeOf, refuseUnhonoured } from '../../target/index.js';
 import { appendPrivate, mkdirPrivate } from '../../util/private-files.js';
@@ -69,5 +70,5 @@ export async function cronCommand(cli: Cli, o: CronOptions): Promise<number> {
 
 async function runJob(cli: Cli, stack: Stack, job: string, self: { node: string; bin: string }, stateDir: string): Promise<number> {
   if (!(CRON_JOBS as readonly string[]).includes(job)) throw new UsageError(`--run takes one of ${CRON_JOBS.join(', ')}, got "${job}"`);
-  return runCronJob(cli.io, stack, job as CronJob, self, stateDir);
+  return runCronJob(cli.io, realEffects, stack, job as CronJob, self, stateDir);
 }

@@ -1,10 +1,11 @@
 // lifeops hosts trust <env>: show the server's host key fingerprints, pin them after confirmation
 import type { Cli } from '../context.js';
 import { pinHostKeys, scanHostKeys } from '../../flows/remote-hosts.js';
+import { realEffects } from '../../flows/effects.js';
 
 export async function hostsTrustCommand(cli: Cli, env: string, o: { yes?: boolean; json?: boolean }): Promise<number> {
   const stack = cli.load(env);
-  const facts = await scanHostKeys(stack, cli.io.env);
+  const facts = await scanHostKeys(realEffects, stack, cli.io.env);
   if (facts.already_known) {
     cli.err(`${facts.host} already has a pinned key in ${facts.known_hosts}; nothing written (a changed key is refused by ssh: remove the old one with ssh-keygen -R first)`);
     if (o.json) cli.json({ ...facts, written: false });

@@ -14,6 +14,7 @@ import { loadStack } from '../../config/load.js';
 import { parseEnvText } from '../../config/envfile.js';
 import { Redactor } from '../../util/redact.js';
 import { importRoundTrip } from '../../flows/import-check.js';
+import { realEffects } from '../../flows/effects.js';
 import { renderStack } from '../../flows/render.js';
 
 export interface ImportOptions {
@@ -105,7 +106,7 @@ export async function importCommand(cli: Cli, target: string, o: ImportOptions):
   writeAtomic(envOut, result.env, 0o600);
   writeAtomic(out, result.stack, 0o644);
   // a command compared may hold a value of the env file (a password the original put on a command line)
-  const differences = o.check ? (await importRoundTrip(cli.io.env, out, files, o.envFile)).map((d) => redactor.text(d)) : undefined;
+  const differences = o.check ? (await importRoundTrip(realEffects, cli.io.env, out, files, o.envFile)).map((d) => redactor.text(d)) : undefined;
   if (o.json) {
     cli.json({ stack: out, env_file: envOut, ...(differences ? { differences } : {}), read: [...files, ...(envFile ? [envFile] : [])], roles: result.roles, secret_variables: result.secretVars, notes: result.notes.map((n) => redactor.text(n)), loads: true });
     return differences?.length ? 1 : 0;

@@ -8,6 +8,7 @@ import { renderStack, writeRendered, configHash, readRenderedDir, RENDER_MANIFES
 import { renderDir } from '../../state/paths.js';
 import { buildPlan, formatPlan } from '../../plan/stack-plan.js';
 import { validateStack, formatResult } from '../../flows/validate.js';
+import { realEffects } from '../../flows/effects.js';
 
 export function schemaCommand(cli: Cli): number {
   cli.json(jsonSchema());
@@ -49,7 +50,7 @@ function checkOutDir(out: string, force: boolean): void {
 export async function validateCommand(cli: Cli, o: { env?: string; json?: boolean; docker?: boolean; keep?: boolean }): Promise<number> {
   const stack = cli.load(o.env, { allowMissing: true });
   const t0 = Date.now();
-  const report = await validateStack(stack, { docker: o.docker, keep: o.keep });
+  const report = await validateStack(stack, { effects: realEffects, docker: o.docker, keep: o.keep });
   const counts = { ok: 0, fail: 0, skipped: 0 };
   for (const r of report.results) counts[r.status === 'OK' ? 'ok' : r.status === 'FAIL' ? 'fail' : 'skipped']++;
   if (o.json) cli.json({ ...report, counts, ms: Date.now() - t0 });
