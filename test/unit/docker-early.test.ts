@@ -61,14 +61,17 @@ afterAll(() => {
 });
 
 const execs = () => seen.filter((s) => /\/exec$/.test(s)).length;
-const settle = () => new Promise((r) => setTimeout(r, 100));
+/** Poll until `ready` holds (at most 10 s): the loopback server's view lags the client under load, so no fixed pause. */
+async function until(ready: () => boolean): Promise<void> {
+  for (const end = Date.now() + 10_000; !ready() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+}
 
 describe('DockerClient.startEarly', () => {
   it('lets the identical list and exec take the answers started early, once each', async () => {
     seen.length = 0;
     const d = new DockerClient();
     d.startEarly('p', [{ id: 'c1', cmd: ['sh', '-c', 'probe'] }]);
-    await settle();
+    await until(() => execs() >= 1 && seen.includes('GET /containers/json'));
     expect(execs()).toBe(1);
     const lists = seen.filter((s) => s === 'GET /containers/json').length;
     const cs = await d.projectContainers('p');
@@ -99,12 +102,12 @@ describe('DockerClient.startEarly', () => {
       const d = new DockerClient();
       // resolves once both probes run in their container, long before their (held) answers
       await d.startEarly(undefined, [{ id: 'c1', cmd: ['hang'] }, { id: 'c1', cmd: ['unused'] }], 30_000);
-      await settle();
+      await until(() => held.length >= 2);
       await expect(d.exec('c1', ['hang'], 200)).rejects.toThrow('timed out after 200 ms: hang');
       expect(held.length).toBe(2);
       expect(closedEarly).toBe(0);
       d.dropEarly();
-      await settle();
+      await until(() => closedEarly >= 2);
       expect(closedEarly).toBe(2); // both early requests aborted: nothing keeps the process waiting
     } finally {
       holdExec = false;
