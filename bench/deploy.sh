@@ -2,7 +2,9 @@
 # A version change, per compose lane (LANES, default "v2 v1"), on a copy of
 # the demo under load through its front (bench/load.mjs: at most MAXREQ
 # requests, 240 s, stops when the change ends). Alternately, ROUNDS times:
-#  - lifeops: `deploy local --version vN --skip-backup` (its build, the roll
+#  - lifeops: `deploy local --version vN --skip-backup --build` (its build,
+#    always run as the raw side's is: an image vN left by an earlier run or
+#    another copy would otherwise be reused and skip the build; the roll
 #    beside the old container, the checks, the release record, the prune);
 #  - raw: the same `docker build` of vN+1, then `compose up -d --no-deps
 #    --wait web worker` (v1 has no --wait: up -d, then wait until no
@@ -23,7 +25,8 @@ PORT=18091
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { python3 -c "import statistics,sys; print(int(statistics.median(int(x) for x in sys.argv[1:])))" "$@"; }
 load_start() { STOP=$(mktemp -u); node bench/load.mjs $PORT $MAXREQ 240 "$STOP" > "$1" & LP=$!; }
-load_stop() { touch "$STOP"; wait $LP; python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"{d['failed']}/{d['total']} failed\")" "$1"; }
+# sets LOAD (failed/total); not in $(...): a subshell cannot wait for the load process
+load_stop() { touch "$STOP"; wait $LP; LOAD=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"{d['failed']}/{d['total']} failed\")" "$1"); }
 for lane in $LANES; do
   demo_copy dpb "$lane" $PORT
   trap '$L down --volumes --yes --skip-backup >/dev/null 2>&1 || true' EXIT
@@ -33,8 +36,8 @@ for lane in $LANES; do
   for round in $(seq 1 "$ROUNDS"); do
     v=$((2 * round - 1)); w=$((2 * round))
     load_start "$DIR/load-lifeops-$round.json"
-    t0=$(ms); $L deploy local --version v$v --skip-backup > "$DIR/deploy-v$v.log" 2>&1 || { load_stop "$DIR/load-lifeops-$round.json" >/dev/null; echo "compose $lane: the deploy of v$v failed, see $DIR/deploy-v$v.log"; exit 1; }
-    t1=$(ms); lifeops_load=$(load_stop "$DIR/load-lifeops-$round.json")
+    t0=$(ms); $L deploy local --version v$v --skip-backup --build > "$DIR/deploy-v$v.log" 2>&1 || { load_stop "$DIR/load-lifeops-$round.json"; echo "compose $lane: the deploy of v$v failed, see $DIR/deploy-v$v.log"; exit 1; }
+    t1=$(ms); load_stop "$DIR/load-lifeops-$round.json"; lifeops_load=$LOAD
     # the raw tool: the same build lifeops runs, then recreate web and worker on the new image
     load_start "$DIR/load-raw-$round.json"
     t2=$(ms)
@@ -46,7 +49,7 @@ for lane in $LANES; do
       POSTGRES_PASSWORD=demo-local-password-not-secret $COMPOSE -p $P -f "$F" up -d --no-deps web worker >/dev/null 2>&1
       until [ -z "$(docker ps --filter label=com.docker.compose.project=$P --filter health=starting -q)" ]; do sleep 0.2; done
     fi
-    t3=$(ms); sleep 2; raw_load=$(load_stop "$DIR/load-raw-$round.json")
+    t3=$(ms); sleep 2; load_stop "$DIR/load-raw-$round.json"; raw_load=$LOAD
     LT+=($((t1 - t0))); RT+=($((t3 - t2)))
     echo "compose $lane round $round: lifeops deploy v$v $((t1 - t0)) ms ($lifeops_load); build + up -d --no-deps web worker $((t3 - t2)) ms ($raw_load)"
   done
