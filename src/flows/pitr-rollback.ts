@@ -29,7 +29,8 @@ import { lockAndRecover } from './recover.js';
 import type { Lock } from '../state/lock.js';
 import { appServices, safetyBackupWithAppsStopped } from './restore.js';
 import { waitHealthy } from './wait.js';
-import { archiveNow, dataVolume, waitPromoted } from './pitr.js';
+import { archiveNow, dataVolume, liveTimeline, waitPromoted } from './pitr.js';
+import { UNDO_RUN_LABEL } from './recover-pitr.js';
 
 export interface RollbackToOptions {
   stateDir: string;
@@ -73,6 +74,7 @@ export async function rollbackToTime(stack: Stack, run: Run, opts: RollbackToOpt
     const db = await serviceContainer(run.docker, stack, pg.service);
     const now = await run.step('postgres: a marker commit, the current WAL segment closed and awaited in the archive (the range then reaches now)', () => archiveNow(run.effects, db.id, pg.user, pg.database));
     const files = await run.step('read the WAL archive', () => readArchive(run.effects, db.id));
+    const timeline = await liveTimeline(run.effects, db.id, pg.user, pg.database);
     const { base, range } = pickBase(baseBackups(stack, opts.stateDir), files, target, now);
     run.say(`recoverable range ${range.from} .. ${range.to}; replaying base backup ${base.id} (ended ${base.end_time}) to ${target.toISOString()}`);
     const { dir, manifest } = await run.step(`verify checksums of backup ${base.id} (its base backup)`, () => verifyChecksums(stack, opts.stateDir, base.id));
@@ -94,13 +96,13 @@ export async function rollbackToTime(stack: Stack, run: Run, opts: RollbackToOpt
     changed.dbStopped = true;
     const undoVolume = `${stack.project}_lifeops-pitr-undo-${run.id}`.toLowerCase().replace(/[^a-z0-9_.-]/g, '-');
     await run.step(`copy the data folder aside into volume ${undoVolume} (the undo)`, async () => {
-      await runChecked(['docker', 'volume', 'create', '--label', `lifeops.project=${stack.project}`, '--label', 'lifeops.oneoff=pitr-undo', undoVolume]);
+      await runChecked(['docker', 'volume', 'create', '--label', `lifeops.project=${stack.project}`, '--label', 'lifeops.oneoff=pitr-undo', '--label', `${UNDO_RUN_LABEL}=${run.id}`, undoVolume]);
       await runChecked(copyVolumeArgv(db.imageId, stack.project, volume, undoVolume), { timeoutMs: 60 * 60_000 });
     });
     changed.undoVolume = undoVolume;
     changed.dataTouched = true;
     await run.step(`unpack base backup ${base.id} into ${volume}, with recovery to ${target.toISOString()}`, async () => {
-      const r = await runWithStdin(restoreBaseArgv(db.imageId, stack.project, volume), plainInput(stack, run.io.env, manifest, path.join(dir, baseFile)), { LIFEOPS_RECOVERY: recoverySettings(target, RESTORE_COMMAND) });
+      const r = await runWithStdin(restoreBaseArgv(db.imageId, stack.project, volume), plainInput(stack, run.io.env, manifest, path.join(dir, baseFile)), { LIFEOPS_RECOVERY: recoverySettings(target, RESTORE_COMMAND, timeline) });
       return pipedOutput(r, `restore of base backup ${base.id}`);
     });
     await run.step(`start ${pg.service}: it replays the archive to ${target.toISOString()} and promotes`, () => runChecked(composeStart(compose!, composeTarget!, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
