@@ -27,7 +27,7 @@
 // replays a day, LIFEOPS_SWEEP_SAMPLE=N takes N).
 // Figures: printed, and .tmp-tests/crash-pitr-figures.json.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
