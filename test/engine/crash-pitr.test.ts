@@ -24,7 +24,8 @@
 // lane, so it runs under `make sweep` (LIFEOPS_SWEEP=full: every step
 // boundary, both kill and signal) and when LIFEOPS_CRASH_CASES names
 // `rollback-to` (then the day's rotating point of each kind; LIFEOPS_SWEEP_DAY
-// replays a day, LIFEOPS_SWEEP_SAMPLE=N takes N).
+// replays a day, LIFEOPS_SWEEP_SAMPLE=N takes N; LIFEOPS_CRASH_POINTS=a,b
+// takes those step numbers).
 // Figures: printed, and .tmp-tests/crash-pitr-figures.json.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -53,6 +54,9 @@ const { sql } = demoProject(PROJECT);
 const log = runLogs(path.join(stack.stateDir, 'logs'));
 const lockFile = path.join(stack.stateDir, 'locks', 'local.lock');
 const SAMPLE = Number(process.env.LIFEOPS_SWEEP_SAMPLE ?? 1);
+/** LIFEOPS_CRASH_POINTS=20,21 replays those step numbers only (a failure's), for both kinds */
+const ONLY = process.env.LIFEOPS_CRASH_POINTS?.split(',').map(Number);
+const pointsOf = (total: number, salt: number) => ONLY ?? killPoints(total, salt, SAMPLE);
 const LONG = FULL ? 5 * 3_600_000 : 1_800_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -211,13 +215,13 @@ describe.skipIf(!RUNS)('crash tests of rollback --to (real engine, WAL archiving
   }, 600_000);
 
   it('killed (SIGKILL) at each step boundary: the same rollback, or a deploy, recovers; before or target, never a mix; no undo volume left', async () => {
-    const points = killPoints(steps.length, 11, SAMPLE);
+    const points = pointsOf(steps.length, 11);
     console.log(`rollback --to killed at steps [${points.join(', ')}]`);
     for (const k of points) await named(`rollback --to killed at step ${k}`, () => killPoint(k, steps));
   }, LONG);
 
   it('sent SIGTERM at each step: undone with exit 143 (or finished at the target), the lock let go, no undo volume left', async () => {
-    const points = killPoints(steps.length, 13, SAMPLE);
+    const points = pointsOf(steps.length, 13);
     console.log(`rollback --to sent SIGTERM at steps [${points.join(', ')}]`);
     for (const k of points) await named(`rollback --to sent SIGTERM at step ${k}`, () => signalPoint(k, 'SIGTERM', steps));
   }, LONG);
