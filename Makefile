@@ -68,7 +68,7 @@ swarm-test: setup build
 seeds-test: setup build
 	LIFEOPS_TEST_LANES=seeds bash scripts/test.sh
 
-# every crash point of backup, deploy, rollback and down, and SIGINT/SIGTERM at every step (make test runs a rotating sample)
+# every crash point of backup, deploy, rollback, rollback --to and down, and SIGINT/SIGTERM at every step (make test runs a rotating sample; rollback --to only here)
 sweep: setup build
 	LIFEOPS_TEST_LANES=sweep bash scripts/test.sh
 

@@ -14,7 +14,7 @@
 #   seeds      (not by default: `make seeds-test`) the three seed stacks end to
 #              end alone; the engine lane runs them too (test/engine/seeds.test.ts)
 #   sweep      (not by default: `make sweep`) kill -9 at every step boundary
-#              of backup, deploy, rollback and down, more random-time kills,
+#              of backup, deploy, rollback, rollback --to and down, more random-time kills,
 #              then the next run recovers
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +53,7 @@ for lane in $LANES; do
       test/engine/deploy-rollout.test.ts test/engine/backup-roundtrip.test.ts ;;
     swarm) bash testbed/swarm.sh >/dev/null && npx vitest run --project engine $REPORTERS --outputFile.json="$report" test/engine/swarm.test.ts test/engine/swarm-undo.test.ts ;;
     seeds) LIFEOPS_SEEDS=lifeos,commandcenter,aiia LIFEOPS_COMPOSE=v2 npx vitest run --project engine $REPORTERS --outputFile.json="$report" test/engine/seeds.test.ts ;;
-    sweep) LIFEOPS_SWEEP=full npx vitest run --project engine $REPORTERS --outputFile.json="$report" test/engine/crash-sweep.test.ts test/engine/crash-rollback.test.ts ;;
+    sweep) LIFEOPS_SWEEP=full npx vitest run --project engine $REPORTERS --outputFile.json="$report" test/engine/crash-sweep.test.ts test/engine/crash-rollback.test.ts test/engine/crash-pitr.test.ts ;;
     *) echo "unknown lane $lane" >&2; exit 2 ;;
   esac
   lane_rc=$?

@@ -28,7 +28,8 @@ import { lockAndRecover } from './recover.js';
 import type { Lock } from '../state/lock.js';
 import { appServices, safetyBackupWithAppsStopped } from './restore.js';
 import { waitHealthy } from './wait.js';
-import { archiveNow, dataVolume, resetRecoverySettings, waitPromoted } from './pitr.js';
+import { archiveNow, dataVolume, liveTimeline, resetRecoverySettings, waitPromoted } from './pitr.js';
+import { UNDO_RUN_LABEL } from './recover-pitr.js';
 
 export interface RollbackToOptions {
   stateDir: string;
@@ -73,6 +74,7 @@ export async function rollbackToTime(stack: Stack, run: Run, opts: RollbackToOpt
     const db = await serviceContainer(run.docker, stack, pg.service);
     const now = await run.step('postgres: a marker commit, the current WAL segment closed and awaited in the archive (the range then reaches now)', () => archiveNow(run.effects, db.id, pg.user, pg.database));
     const files = await run.step('read the WAL archive', () => readArchive(run.effects, db.id));
+    const timeline = await liveTimeline(run.effects, db.id, pg.user, pg.database);
     const { base, range } = pickBase(baseBackups(stack, opts.stateDir), files, target, now);
     run.say(`recoverable range ${range.from} .. ${range.to}; replaying base backup ${base.id} (ended ${base.end_time}) to ${target.toISOString()}`);
     const { dir, manifest } = await run.step(`verify checksums of backup ${base.id} (its base backup)`, () => verifyChecksums(stack, opts.stateDir, base.id));
@@ -94,14 +96,14 @@ export async function rollbackToTime(stack: Stack, run: Run, opts: RollbackToOpt
     changed.dbStopped = true;
     const undoVolume = `${stack.project}_lifeops-pitr-undo-${run.id}`.toLowerCase().replace(/[^a-z0-9_.-]/g, '-');
     await run.step(`copy the data folder aside into volume ${undoVolume} (the undo)`, async () => {
-      await run.effects.change(['docker', 'volume', 'create', '--label', `lifeops.project=${stack.project}`, '--label', 'lifeops.oneoff=pitr-undo', undoVolume]);
+      await run.effects.change(['docker', 'volume', 'create', '--label', `lifeops.project=${stack.project}`, '--label', 'lifeops.oneoff=pitr-undo', '--label', `${UNDO_RUN_LABEL}=${run.id}`, undoVolume]);
       changed.undoVolume = undoVolume;
       await run.effects.change(copyVolumeArgv(db.imageId, stack.project, volume, undoVolume), { timeoutMs: 60 * 60_000 });
     });
     changed.dataTouched = true;
     await run.step(`unpack base backup ${base.id} into ${volume}, with recovery to ${target.toISOString()}`, () =>
       run.effects.changeFrom(restoreBaseArgv(db.imageId, stack.project, volume), plainInput(stack, run.io.env, manifest, path.join(dir, baseFile)), `restore of base backup ${base.id}`, {
-        env: { LIFEOPS_RECOVERY: recoverySettings(target, RESTORE_COMMAND) },
+        env: { LIFEOPS_RECOVERY: recoverySettings(target, RESTORE_COMMAND, timeline) },
       }),
     );
     await run.step(`start ${pg.service}: it replays the archive to ${target.toISOString()} and promotes`, () => run.effects.change(composeStart(compose!, composeTarget!, [pg.service]), { env, timeoutMs: 5 * 60_000 }));

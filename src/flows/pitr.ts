@@ -4,7 +4,7 @@
 // `status` and `backups verify` report about the archive.
 import type { Stack } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { ARCHIVE_LIST_CMD, ARCHIVER_SQL, archiveCleanupArgv, parseArchiveListing, parseArchiver, switchWalCmd, type ArchivedFile } from '../commands/pitr.js';
+import { ARCHIVE_LIST_CMD, ARCHIVER_SQL, archiveCleanupArgv, currentWalCmd, parseArchiveListing, parseArchiver, switchWalCmd, type ArchivedFile } from '../commands/pitr.js';
 import { pitrOn, WAL_ARCHIVE_DIR } from '../config/pitr-schema.js';
 import { archiveGap, newestArchived, RECOVERY_KEYS, type ArchiveGap } from '../plan/pitr.js';
 import type { PitrFact } from '../plan/pitr-status.js';
@@ -34,6 +34,13 @@ export async function archiveNow(effects: Effects, containerId: string, user: st
     }
     await effects.sleep(300);
   }
+}
+
+/** The timeline the running server writes (the first 8 hex digits of its current segment's name). */
+export async function liveTimeline(effects: Effects, containerId: string, user: string, database: string): Promise<number> {
+  const seg = (await portExec(effects, 'read', containerId, currentWalCmd(user, database))).trim();
+  if (!/^[0-9A-F]{24}$/.test(seg)) throw new OperationError(`the server's current WAL segment is not a segment name: ${seg.slice(0, 80)}`);
+  return parseInt(seg.slice(0, 8), 16);
 }
 
 /** The named volume mounted at the container's PGDATA (the official image's /var/lib/postgresql/data unless PGDATA says otherwise). */

@@ -23,6 +23,7 @@ import type { Run } from './context.js';
 import { composePaths, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
 import { reloadFront } from './rollout.js';
 import { holdProject } from './ownership.js';
+import { actPitrUndo, pitrUndoFacts } from './recover-pitr.js';
 
 export interface LockOptions {
   stateDir: string;
@@ -97,7 +98,7 @@ export async function recover(stack: Stack, run: Run, o: { stateDir: string; rep
     });
   }
   const facts = await run.step('recovery: look for what a dead run left', async (): Promise<RecoveryFacts> => {
-    const [containers, oneOffs] = await Promise.all([run.docker.projectContainers(stack.project), run.docker.oneOffContainers(stack.project)]);
+    const [containers, oneOffs, pitrUndo] = await Promise.all([run.docker.projectContainers(stack.project), run.docker.oneOffContainers(stack.project), pitrUndoFacts(stack, run, o.stateDir)]);
     const last = lastGoodRelease(o.stateDir, stack.env);
     return {
       project: stack.project,
@@ -115,6 +116,7 @@ export async function recover(stack: Stack, run: Run, o: { stateDir: string; rep
       tmpFolders: listTmp(bdir, stack.project),
       deadRun: deadRunOf(o.stateDir, o.replaced),
       rendered: readRenderedDir(renderDir),
+      ...(pitrUndo ? { pitrUndo } : {}),
       ...(last?.render_dir && existsSync(last.render_dir) ? { release: { run_id: last.run_id, version: last.version, files: readRenderedDir(last.render_dir) } } : {}),
     };
   });
@@ -191,6 +193,8 @@ async function act(
       writeSecretFiles(stack, o.renderDir);
       return; // the front's reload is its own step, after this one
     }
+    case 'pitr-undo':
+      return actPitrUndo(stack, run, a, o.renderDir);
     case 'start-apps': {
       const compose = await run.compose();
       const files = composePaths(readRenderedDir(o.renderDir), o.renderDir);

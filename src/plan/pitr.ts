@@ -147,14 +147,19 @@ export function pickBase(bases: BaseRef[], files: ArchivedFile[], target: Date, 
 }
 
 /** The lines `rollback --to` appends to postgresql.auto.conf (with recovery.signal beside). */
-export function recoverySettings(target: Date, restoreCommand: string): string {
+/**
+ * `timeline`: the live server's, so recovery follows the history the database
+ * has now; without it the newest timeline in the archive, which may be one an
+ * undone rollback promoted and then abandoned (its WAL lacks what was written since).
+ */
+export function recoverySettings(target: Date, restoreCommand: string, timeline?: number): string {
   const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
   return [
     '# lifeops rollback --to: removed again once the server is promoted',
     `restore_command = ${q(restoreCommand)}`,
     `recovery_target_time = ${q(pgTimestamp(target))}`,
     "recovery_target_action = 'promote'",
-    "recovery_target_timeline = 'latest'",
+    `recovery_target_timeline = '${timeline ?? 'latest'}'`,
     '',
   ].join('\n');
 }

@@ -16,11 +16,14 @@
 //   - the render folder differs from the last successful release's files (a
 //     deploy killed after writing them): the release's files are put back and
 //     the front reloaded when its files were among those changed;
+//   - a data-folder copy a dead `rollback --to` set aside: put back, or
+//     removed, as its log says (plan/recovery-pitr.ts);
 //   - services the dead run stopped (the app services before a rollback's,
 //     or a failed deploy's, safety backup; Redis while its files are
 //     replaced) and nothing started again: started.
 import type { Service, Stack } from '../config/schema.js';
 import { frontFiles, strategyOf } from './rollout.js';
+import { planPitrUndo, type PitrUndoAction, type PitrUndoVolume } from './recovery-pitr.js';
 
 export interface RecoveryContainer {
   id: string;
@@ -69,6 +72,8 @@ export interface RecoveryFacts {
   rendered: FileLike[];
   /** the last successful release of this environment, with its kept files */
   release?: { run_id: string; version: string; files: FileLike[] };
+  /** undo volumes of dead `rollback --to` runs, and the database service they belong to */
+  pitrUndo?: { volumes: PitrUndoVolume[]; dbService: string };
 }
 
 export type RecoveryAction =
@@ -77,7 +82,8 @@ export type RecoveryAction =
   | { kind: 'remove-tmp'; title: string; folders: string[] }
   | { kind: 'remove-surplus'; title: string; service: string; remove: RecoveryContainer[]; keep: RecoveryContainer[] }
   | { kind: 'restore-render'; title: string; release: string; files: FileLike[]; stray: string[]; reloadFront: boolean }
-  | { kind: 'start-apps'; title: string; services: string[] };
+  | { kind: 'start-apps'; title: string; services: string[] }
+  | PitrUndoAction;
 
 /** Files a killed writeRendered leaves (`<file>.tmp-<pid>`): never part of a release. */
 export const STRAY_RENDER = /\.tmp-\d+$/;
@@ -130,6 +136,8 @@ export function planRecovery(f: RecoveryFacts): RecoveryAction[] {
       remove: s.remove,
     });
   }
+  // the data folder before the services: a database whose folder is put back is started by that step
+  if (f.pitrUndo) actions.push(...planPitrUndo(f.pitrUndo.volumes, f.pitrUndo.dbService));
   const stray = f.rendered.filter((x) => STRAY_RENDER.test(x.path)).map((x) => x.path);
   const inForce = f.rendered.filter((x) => !STRAY_RENDER.test(x.path));
   if (f.release && (stray.length || !sameFiles(inForce, f.release.files))) {
