@@ -16,12 +16,12 @@
 //     runs and the new version once it is over; `rollback --maintenance`
 //     turns it off again at its end.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
 import { BIN, demoCopy, lifeops, type CliResult } from '../helpers.js';
-import { acceptedConnections, cleanServer, loadOnServer, onServer, remoteBed, serverContainers, type RemoteBed } from './remote-kit.js';
+import { acceptedConnections, bedFor, cleanServer, loadOnServer, onServer, serverContainers, type RemoteBed } from './remote-kit.js';
 
 const PORT = 18541;
 const PROJECT = 'rfm-remote';
@@ -59,11 +59,7 @@ const frontMounts = async () => (await onServer(['docker', 'inspect', (await ser
 const figures: Record<string, string | number> = {};
 
 beforeAll(async () => {
-  bed = await remoteBed();
-  await cleanServer(PROJECT);
-  // pinned as `hosts trust --yes` would (remote.test.ts tests that command)
-  writeFileSync(bed.knownHosts, `${bed.hostKeyLine}\n`);
-  chmodSync(bed.knownHosts, 0o600);
+  bed = await bedFor(PROJECT);
   await ok(['deploy', 'remote']);
 }, 600_000);
 // the server's engine is shared with the rest of the lane: nothing of this project stays running

@@ -2,7 +2,7 @@
 // server in its own network and mount namespaces, with sshd and its own
 // dockerd, reached from this (the operator's) side only over SSH.
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
@@ -29,6 +29,15 @@ export async function remoteBed(): Promise<RemoteBed> {
 }
 
 /** Run a command inside the server (its network, mounts and engine): for checks, never for lifeops' own work. */
+/** The bed, a clean project folder on it, and its host key pinned as `hosts trust --yes` would (remote.test.ts tests that command). */
+export async function bedFor(project: string): Promise<RemoteBed> {
+  const bed = await remoteBed();
+  await cleanServer(project);
+  writeFileSync(bed.knownHosts, `${bed.hostKeyLine}\n`);
+  chmodSync(bed.knownHosts, 0o600);
+  return bed;
+}
+
 export async function onServer(argv: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}) {
   return execa('bash', [BED, '--in', ...argv], { reject: false, env: opts.env, timeout: opts.timeoutMs ?? 120_000 });
 }

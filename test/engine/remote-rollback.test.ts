@@ -14,11 +14,10 @@
 //   - `down --volumes`: a last backup taken and verified first, then nothing
 //     of the project is left on the server's engine; a deploy brings it back.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, demoCopy, lifeops, psWhile, type CliResult } from '../helpers.js';
 import { runLogs } from './crash-kit.js';
-import { acceptedConnections, cleanServer, onServer, remoteBed, serverContainers, type RemoteBed } from './remote-kit.js';
+import { acceptedConnections, bedFor, cleanServer, onServer, serverContainers, type RemoteBed } from './remote-kit.js';
 
 const PORT = 18517;
 const PROJECT = 'rrb-remote';
@@ -55,11 +54,7 @@ const state: { backup?: string; safety?: string; changed?: string; before?: stri
 const logs = () => runLogs(path.join(stack.stateDir, 'logs'));
 
 beforeAll(async () => {
-  bed = await remoteBed();
-  await cleanServer(PROJECT);
-  // pinned as `hosts trust --yes` would (remote.test.ts tests that command)
-  writeFileSync(bed.knownHosts, `${bed.hostKeyLine}\n`);
-  chmodSync(bed.knownHosts, 0o600);
+  bed = await bedFor(PROJECT);
   await ok(['deploy', 'remote']);
   await sql('CREATE TABLE items(id int PRIMARY KEY, v text); INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 2000) g');
   await redis('SET', 'k1', 'one');
