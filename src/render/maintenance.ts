@@ -26,6 +26,8 @@ export const MAINTENANCE_URI = '/.lifeops-maintenance/';
 /** A line every rendered site with the maintenance block carries (the flow checks the config in force for it). */
 export const MAINTENANCE_MARKER = '# lifeops maintenance mode';
 
+/** What a request gets when maintenance went off between its check and the read of its page (an unlink between two stats). */
+export const SHORT_ANSWER = { text: 'Down for maintenance, ending now: please try again.', json: '{"status":"maintenance","message":"ending now"}', retryAfter: 5 };
 export const DEFAULT_MAINTENANCE_MESSAGE = 'This service is down for maintenance. Please try again shortly.';
 export const DEFAULT_RETRY_AFTER = 300;
 export const MAX_RETRY_AFTER = 7 * 86_400;
@@ -65,6 +67,11 @@ export function maintenanceServerLines(stack: Stack, d: Domain, headers: string[
     `${MAINTENANCE_MARKER} (lifeops maintenance on|off): while ${active} points at a page,`,
     '# every request but the health paths monitors use is answered 503 with that page; no reload needed.',
     'set $lifeops_maintenance "";',
+    // kept through the internal redirect to the page (set only on the request as it came in):
+    // the page location tells a maintenance 503 from one nginx made for another reason
+    `if ($uri !~ "^${MAINTENANCE_URI.replace(/\./g, '\\.')}") {`,
+    '    set $lifeops_decided "";',
+    '}',
     `if (-f ${active}/index.html) {`,
     '    set $lifeops_maintenance on;',
     '}',
@@ -74,6 +81,7 @@ export function maintenanceServerLines(stack: Stack, d: Domain, headers: string[
     '    set $lifeops_maintenance "";',
     '}',
     'if ($lifeops_maintenance) {',
+    '    set $lifeops_decided on;',
     '    return 503;',
     '}',
     // a URI (not a named location): nginx turns the method into GET, so a POST gets the page too
@@ -81,17 +89,28 @@ export function maintenanceServerLines(stack: Stack, d: Domain, headers: string[
     `location ^~ ${MAINTENANCE_URI} {`,
     '    internal;',
     `    root ${active};`,
-    '    # a 503 nginx makes outside maintenance keeps its plain page',
+    '    set $lifeops_page_gone "";',
     `    if (!-f ${active}/index.html) {`,
+    '        set $lifeops_page_gone "gone$lifeops_decided";',
+    '    }',
+    '    # a 503 nginx makes outside maintenance keeps its plain page',
+    '    if ($lifeops_page_gone = "gone") {',
     '        return 503;',
     '    }',
     '    set $lifeops_retry_after "";',
-    `    if ($realpath_root ~ "/r-([0-9]+)-[A-Za-z0-9]+$") {`,
-    '        set $lifeops_retry_after $1;',
-    '    }',
     '    set $lifeops_page /index.html;',
+    `    set $lifeops_short "${SHORT_ANSWER.text}";`,
     '    if ($http_accept ~* "application/json") {',
     '        set $lifeops_page /index.json;',
+    `        set $lifeops_short '${SHORT_ANSWER.json}';`,
+    '    }',
+    '    # maintenance went off between this request\'s check and its page: a short maintenance answer',
+    '    if ($lifeops_page_gone = "goneon") {',
+    `        set $lifeops_retry_after ${SHORT_ANSWER.retryAfter};`,
+    '        return 503 $lifeops_short;',
+    '    }',
+    `    if ($realpath_root ~ "/r-([0-9]+)-[A-Za-z0-9]+$") {`,
+    '        set $lifeops_retry_after $1;',
     '    }',
     '    rewrite ^ $lifeops_page break;',
     '    charset utf-8;',

@@ -98,7 +98,17 @@ describe("a remote environment's nginx front", () => {
   it('rollback --release previous: the front serves the earlier configuration again', async () => {
     const front = (await serverContainers(PROJECT)).front;
     await ok(['rollback', '--release', 'previous', '--env', 'remote', '--yes']);
-    expect((await throughFront('/')).headers['x-frame-options']).toBe('SAMEORIGIN');
+    // nginx's graceful reload is asynchronous (the master starts new workers after the
+    // signal is sent): on a busy CI machine the first request once the CLI returned still
+    // met an old worker (seen once). Asked again for up to 15 s; the wait is a figure.
+    const t0 = Date.now();
+    let header = (await throughFront('/')).headers['x-frame-options'];
+    while (header !== 'SAMEORIGIN' && Date.now() - t0 < 15_000) {
+      await new Promise((r) => setTimeout(r, 250));
+      header = (await throughFront('/')).headers['x-frame-options'];
+    }
+    figures['rollback --release: ms until the front served the earlier header'] = Date.now() - t0;
+    expect(header).toBe('SAMEORIGIN');
     expect((await serverContainers(PROJECT)).front).toBe(front);
   });
 
