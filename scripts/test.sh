@@ -20,9 +20,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 LANES=${LIFEOPS_TEST_LANES:-unit engine engine-v1 swarm}
 rm -f .test-report*.json .test-errors*.json
-# This run is alive while .test-run.pid names it: scripts/remove-leftovers.sh
-# (here, between lanes and in the test beds) leaves this checkout's projects
-# alone only then, and removes every other interrupted run's.
+# .test-run.pid marks this run alive: scripts/remove-leftovers.sh, as another
+# checkout's run calls it, then leaves this checkout's projects alone. Called
+# here (at the start, before a rerun) and by the test beds, it removes this
+# checkout's own leftovers and those of every checkout whose run is dead.
 echo $$ > .test-run.pid
 trap 'rm -f .test-run.pid' EXIT
 remove_leftovers() {
