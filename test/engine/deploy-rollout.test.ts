@@ -62,6 +62,12 @@ describe('deploy (real engine)', () => {
     expect(seen.ok).toBeGreaterThan(20);
     expect(seen.failed).toBe(0);
     expect(await kept()).toEqual(before);
+    // the front is reloaded before the old web stops (it learns the new address) and again after (it forgets the old one)
+    const steps = r.stderr.split('\n').filter((l) => l.includes('✔')).map((l) => l.replace(/^\S+ ✔ /, ''));
+    const at = (re: RegExp) => steps.findIndex((t) => re.test(t));
+    expect(at(/^web: reload the front \(/)).toBeGreaterThan(-1);
+    expect(at(/^web: stop old container/)).toBeGreaterThan(at(/^web: reload the front \(/));
+    expect(at(/^web: reload the front again/)).toBeGreaterThan(at(/^web: stop old container/));
   });
 
   it('a version failing /ready leaves the previous version serving and exits 1', async () => {
