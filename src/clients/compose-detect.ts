@@ -1,7 +1,6 @@
 // Which compose this host has (v2's plugin or v1's docker-compose), asked
 // once and cached under a fingerprint of the binaries. A read of this host's
 // tools, not of the target: it runs before any run's port exists.
-import { execa } from 'execa';
 import { statSync, readFileSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
@@ -45,6 +44,7 @@ function cacheFile(env: NodeJS.ProcessEnv): string {
 async function askCompose(): Promise<ComposeCli> {
   // LIFEOPS_COMPOSE=v1 or v2 insists on one (the test lanes do): no silent fallback to the other
   const forced = process.env.LIFEOPS_COMPOSE;
+  const { execa } = await import('execa'); // its own chunk: asked only when the cached answer is stale
   if (forced !== 'v1') {
     const v2 = await execa('docker', ['compose', 'version', '--short'], { reject: false });
     if (v2.exitCode === 0) return { kind: 'v2' as const, argv: ['docker', 'compose'], version: String(v2.stdout).trim() };

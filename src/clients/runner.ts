@@ -1,6 +1,6 @@
 // The one place external commands run. Every argv comes from a pure builder
 // in src/commands; output is captured for the step log (redacted there).
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
 import { open as openFile } from 'node:fs/promises';
@@ -8,6 +8,11 @@ import type { Readable, Writable } from 'node:stream';
 import { OperationError } from '../errors.js';
 import { CommandFailedError } from './command-error.js';
 import { shellQuote } from '../commands/compose.js';
+
+type Execa = typeof import('execa').execa;
+let execaModule: Promise<Execa> | undefined;
+/** execa, loaded with the first command (its own chunk): a run that spawns nothing, as `status`, never compiles it. */
+export const loadExeca = (): Promise<Execa> => (execaModule ??= import('execa').then((m) => m.execa));
 
 export interface RunResult {
   stdout: string;
@@ -26,6 +31,7 @@ export function setArgvAdjuster(fn: ((argv: string[]) => string[]) | undefined):
 }
 
 export async function run(argvAsked: string[], opts: { env?: Record<string, string>; timeoutMs?: number; input?: string; cwd?: string; ignoreStdout?: boolean } = {}): Promise<RunResult> {
+  const execa = await loadExeca();
   const argv = adjustArgv(argvAsked);
   const [file, ...args] = argv;
   const r = await execa(file, args, {
@@ -69,6 +75,7 @@ export interface StreamedOutcome {
  */
 export async function runStreamingOut(argv: string[], stages: (Readable | Writable)[], opts: { env?: Record<string, string>; stderr?: Writable } = {}): Promise<StreamedOutcome> {
   const [cmd, ...args] = adjustArgv(argv);
+  const execa = await loadExeca();
   const child = execa(cmd, args, { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore', reject: false, buffer: { stdout: false, stderr: true }, env: opts.env, extendEnv: true });
   if (opts.stderr) child.stderr?.on('data', (d: Buffer) => opts.stderr!.write(d));
   let pipeErr: unknown;
@@ -107,6 +114,7 @@ export async function runWithStdin(argv: string[], input: Readable | { file: str
       await fh.close();
     }
   }
+  const execa = await loadExeca();
   const child = execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, env, extendEnv: true });
   let pipeErr: unknown;
   try {
@@ -133,9 +141,12 @@ export async function pipeInto(argv: string[], input: Readable | { file: string 
   return pipedOutput(await runWithStdin(argv, input, env), what);
 }
 
-/** A long-lived command talked to through its stdin and stdout (a psql session); nothing buffered, never rejects. */
-export function startSession(argv: string[]): ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; reject: false; buffer: false }> {
-  return execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, buffer: false });
+export type SessionProcess = ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; reject: false; buffer: false }>;
+
+/** A long-lived command talked to through its stdin and stdout (a psql session); nothing buffered, never rejects. Wrapped: the process is itself a promise. */
+export async function startSession(argv: string[]): Promise<{ proc: SessionProcess }> {
+  const execa = await loadExeca();
+  return { proc: execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, buffer: false }) };
 }
 
 /**

@@ -16,15 +16,19 @@ export interface TextSession {
   close(): Promise<void>;
 }
 
-/** `argv` started now; `label` ("psql in the database container") names it when it ends early. */
+/** `argv` started now (once the process runner is loaded); `label` ("psql in the database container") names it when it ends early. */
 export function startTextSession(argv: string[], label: string): TextSession {
-  const proc = startSession(argv);
   let out = '';
   let errText = '';
-  proc.stderr!.on('data', (d: Buffer) => (errText += d.toString()));
+  const started = startSession(argv).then(({ proc }) => {
+    proc.stderr!.on('data', (d: Buffer) => (errText += d.toString()));
+    return { proc }; // wrapped: the process is itself a promise, which .then would wait for
+  });
+  started.catch(() => undefined); // each use below awaits it and gets the error
   return {
-    ask: (text, marker) =>
-      new Promise<string>((resolve, reject) => {
+    ask: async (text, marker) => {
+      const { proc } = await started;
+      return new Promise<string>((resolve, reject) => {
         const check = () => {
           const i = out.indexOf(marker + '\n');
           if (i >= 0) {
@@ -42,13 +46,17 @@ export function startTextSession(argv: string[], label: string): TextSession {
         proc.once('exit', onExit);
         proc.stdin!.write(text);
         check();
-      }),
+      });
+    },
     stderr: () => errText,
     finish: async (text) => {
+      const { proc } = await started;
       proc.stdin!.end(text);
       await proc;
     },
     close: async () => {
+      const proc = (await started.catch(() => undefined))?.proc;
+      if (!proc) return;
       if (proc.exitCode === null) {
         proc.stdin!.destroy(); // end-of-file: the command ends
         await Promise.race([proc.catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);

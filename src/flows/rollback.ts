@@ -20,6 +20,7 @@ import { appendRelease, readReleases, type ReleaseRecord } from '../state/ledger
 import { composePaths, readRenderedDir, writeRendered, writeSecretFiles } from './render.js';
 import type { RenderedFile } from '../render/types.js';
 import { reloadFront } from './rollout.js';
+import { frontFiles } from '../plan/rollout.js';
 import { reloadMonitoringBack } from './monitoring-reload.js';
 import { acmeDir, releaseArchiveDir, renderDir as renderDirFor } from '../state/paths.js';
 import { restoreCerts } from '../backup/certs.js';
@@ -146,7 +147,7 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
       ...extra,
     });
   /** what the failure path must undo: apps stopped for the safety backup, live data touched, the release in force replaced */
-  const changed = { appsStopped: [] as string[], data: false, release: undefined as PriorRelease | undefined };
+  const changed = { appsStopped: [] as string[], data: false, release: undefined as PriorRelease | undefined, reloaded: false };
   let composeCli: ComposeCli | undefined; // known once detected: the undo needs it
   let endMaintenance: (() => Promise<void>) | undefined;
   try {
@@ -176,6 +177,8 @@ export async function rollback(stack: Stack, run: Run, opts: RollbackOptions): P
       // the release in force is the backup's (same files, same images): start what the restore stopped
       await run.step(`compose start (${compose.kind}, project ${stack.project}): the release is unchanged`, () => run.effects.change(composeStart(compose, { project: stack.project, files }, []), { env: composeEnv(stack), timeoutMs: 15 * 60_000 }));
     }
+    // from here on a running front or monitoring service may have read the release's files: an undo reloads them back
+    changed.reloaded = true;
     if (stack.front && releaseChanged) await reloadFront({ stack, run, docker, compose, target: { project: stack.project, files }, env: composeEnv(stack) }, "the release's configuration");
     // a Prometheus or Alertmanager kept running reads its files only on a reload
     await reloadMonitoringBack({ stack, run, docker }, from, to, new Set(before.map((c) => c.id)), "the release's configuration");
@@ -228,16 +231,18 @@ async function priorRelease(stack: Stack, run: Run, stateDir: string, manifest: 
 async function undoRollback(
   stack: Stack,
   run: Run,
-  o: { stateDir: string; compose: ComposeCli; safety?: BackupManifest; appsStopped: string[]; data: boolean; release?: PriorRelease },
+  o: { stateDir: string; compose: ComposeCli; safety?: BackupManifest; appsStopped: string[]; data: boolean; release?: PriorRelease; reloaded: boolean },
 ): Promise<'nothing to undo' | 'undone' | 'failed'> {
   if (!o.appsStopped.length && !o.data && !o.release) return 'nothing to undo';
   const env = composeEnv(stack);
   const renderDir = renderDirFor(o.stateDir, stack.env);
+  let rollbackFiles: RenderedFile[] = [];
   try {
     if (o.data && o.safety) await restoreBackup(stack, run, { stateDir: o.stateDir, id: o.safety.id });
     if (o.release) {
       const prior = o.release;
       await run.step('undo: bring back the release in force before (its rendered files and image tags)', async () => {
+        if (prior.files.length) rollbackFiles = existsSync(renderDir) ? readRenderedDir(renderDir) : [];
         if (prior.files.length) writeRendered(prior.files, renderDir);
         writeSecretFiles(stack, renderDir);
         if (prior.files.length) await run.effects.publishRendered?.(renderDir, `${run.id}-undo`);
@@ -245,8 +250,14 @@ async function undoRollback(
       });
     }
     const target = { project: stack.project, files: composePaths(readRenderedDir(renderDir), renderDir) };
+    const kept = new Set((await run.docker.projectContainers(stack.project)).map((c) => c.id));
     if (o.release || o.data) {
       await run.step(`undo: compose up (${o.compose.kind}, project ${stack.project})`, () => run.effects.change(composeUp(o.compose, target), { env, timeoutMs: 15 * 60_000 }));
+      // a front or Prometheus that kept running may have read the rollback's files: back to the ones in force before
+      if (o.reloaded && o.release?.files.length) {
+        if (stack.front && frontFiles(stack, rollbackFiles) !== frontFiles(stack, o.release.files)) await reloadFront({ stack, run, docker: run.docker }, 'undo: the configuration in force before');
+        await reloadMonitoringBack({ stack, run, docker: run.docker }, rollbackFiles, o.release.files, kept, 'undo: the configuration in force before');
+      }
     } else {
       await run.step(`undo: start ${o.appsStopped.join(', ')} again`, () => run.effects.change(composeStart(o.compose, target, o.appsStopped), { env, timeoutMs: 15 * 60_000 }));
     }

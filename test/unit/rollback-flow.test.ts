@@ -7,7 +7,7 @@
 // after the safety backup puts the safety backup's data back, and the release
 // in force before, then starts the stack again.
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { takeBackup } from '../../src/flows/backup.js';
 import { rollback } from '../../src/flows/rollback.js';
@@ -85,6 +85,19 @@ describe('compose: rollback to a backup through the recording port', () => {
       expect(readLock(lockFile(t.stateDir, 'local'))).toBeUndefined();
     }, 60_000);
   }
+
+  it('the front reload fails where the release in force before had another front configuration: the undo reloads the front onto it', async () => {
+    const t = await deployedAfterBackup('rollback-undo-front-');
+    const site = path.join(renderDirFor(t.stateDir, 'local'), 'nginx/conf.d/localhost.conf');
+    const v2Site = `${readFileSync(site, 'utf8')}\n# v2's front\n`;
+    writeFileSync(site, v2Site);
+    t.engine.failOn = /nginx .* reload/;
+    await expect(t.go()).rejects.toThrow(/scripted failure|failed/);
+    const safety = readReleases(t.stateDir, 'local').pop()!.error!.match(/safety backup: (\S+)\)/)![1];
+    expect(t.changes()).toEqual([...SAFETY, ...restoreOf(t.backup.id), 'docker tag', 'compose up', 'nginx reload', ...restoreOf(safety), 'docker tag', 'compose up', 'nginx reload']);
+    expect(readFileSync(site, 'utf8')).toBe(v2Site);
+    expect(readReleases(t.stateDir, 'local').pop()).toMatchObject({ kind: 'rollback', outcome: 'rolled-back' });
+  }, 60_000);
 
   it('on a port that refuses changes (a dry run), the first change is refused loudly and nothing is changed', async () => {
     const t = await deployedAfterBackup('rollback-dry-');
