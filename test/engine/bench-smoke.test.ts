@@ -4,7 +4,8 @@
 // (tiny data, a loaded machine) and are not asserted on; `make bench` runs the
 // real thing. Left out here for their cost, smoke-runnable by hand with
 // `BENCH_SMOKE=1 bash bench/NAME.sh`: deploy.sh (two deploys under load and a
-// recreate) and seed-memory.sh (the AI-IA stack with its monitoring).
+// recreate), prune.sh (four deploys, then a prune; about a minute) and
+// seed-memory.sh (the AI-IA stack with its monitoring).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
 import { mkdirSync, writeFileSync } from 'node:fs';
