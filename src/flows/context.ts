@@ -138,6 +138,17 @@ export class Run {
     return remove;
   }
 
+  /**
+   * The undo of a failed run begins: a first SIGINT/SIGTERM from here on no
+   * longer stops before the next step, since an undo cut short leaves the half
+   * state it was putting right (recovery would repair it only on the next
+   * run). The signal is still reported at the end (exit 130/143); a second
+   * one still stops at once.
+   */
+  beginUndo(): void {
+    this.interruptDelivered = true;
+  }
+
   /** After a flow failed: the error to report, an InterruptedError (exit 130/143) when a signal stopped it. */
   interruption(e: unknown): unknown {
     if (!this.interrupted || e instanceof InterruptedError) return e;

@@ -18,6 +18,7 @@ import type { Changes, DeployInputs } from './deploy-types.js';
  */
 export async function undoDeploy(d: DeployInputs, ctx: RolloutCtx, changes: Changes): Promise<string> {
   const { stack, run, opts, prev } = d;
+  run.beginUndo();
   const lines: string[] = [];
   if (!prev?.render_dir || !existsSync(prev.render_dir)) {
     throw new OperationError(`no previous release with kept rendered files to return to${prev ? ` (release ${prev.run_id})` : ''}`);

@@ -134,6 +134,7 @@ export async function rollbackToTime(stack: Stack, run: Run, opts: RollbackToOpt
 
 /** Put back what a failed `rollback --to` changed: the data folder from its copy, then the services. */
 async function undoRollbackTo(stack: Stack, run: Run, compose: ComposeCli, target: ComposeTarget, changed: Changed, safety?: BackupManifest): Promise<void> {
+  run.beginUndo();
   const pg = stack.postgres!;
   const env = composeEnv(stack);
   if (!changed.appsStopped && !changed.dbStopped && !changed.dataTouched) return;

@@ -141,6 +141,7 @@ export async function safetyBackupWithAppsStopped(
     return await takeBackup(stack, run, { stateDir: o.stateDir, tag: o.tag, safety: true });
   } catch (e) {
     if (o.apps.length) {
+      run.beginUndo();
       await run
         .step(`undo: start ${o.apps.join(', ')} again (the safety backup failed; no data was touched)`, async () => {
           await run.effects.change(composeStart(o.compose, o.target, o.apps), { env, timeoutMs: 5 * 60_000 });

@@ -234,6 +234,7 @@ async function undoRollback(
   o: { stateDir: string; compose: ComposeCli; safety?: BackupManifest; appsStopped: string[]; data: boolean; release?: PriorRelease; reloaded: boolean },
 ): Promise<'nothing to undo' | 'undone' | 'failed'> {
   if (!o.appsStopped.length && !o.data && !o.release) return 'nothing to undo';
+  run.beginUndo();
   const env = composeEnv(stack);
   const renderDir = renderDirFor(o.stateDir, stack.env);
   let rollbackFiles: RenderedFile[] = [];

@@ -240,6 +240,7 @@ interface SwarmChanges {
  * stack file deployed again, the apps started and the stack converged.
  */
 async function undoSwarmDeploy(stack: Stack, run: Run, sw: SwarmClient, o: SwarmFlowOptions, c: SwarmChanges, prev: (ReleaseRecord & { dir: string }) | undefined, stage: string): Promise<string> {
+  run.beginUndo();
   const opts = swarmOptions(stack);
   const restore = c.dbChanged && c.backupId && stack.postgres;
   if (!prev && !restore) throw new OperationError(`no earlier release of ${stack.env} with a kept stack file to return to: the stack is left as it is`);

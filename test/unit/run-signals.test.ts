@@ -80,6 +80,28 @@ describe('SIGINT and SIGTERM during a flow', () => {
     });
   }
 
+  it('a signal that arrives while an undo runs does not stop the undo; it is still reported (exit 143)', async () => {
+    const run = newRun();
+    const untrap = run.trapSignals();
+    const did: string[] = [];
+    try {
+      await run.step('one', async () => did.push('one'));
+      // the flow failed for another reason; its undo begins, and SIGTERM comes during its first step
+      run.beginUndo();
+      await run.step('undo: first', async () => {
+        process.emit('SIGTERM', 'SIGTERM');
+        did.push('undo first');
+      });
+      await run.step('undo: second', async () => did.push('undo second'));
+      const err = run.interruption(new OperationError('the deploy failed'));
+      expect(err).toBeInstanceOf(InterruptedError);
+      expect((err as InterruptedError).message).toMatch(/stopped by SIGTERM: the deploy failed/);
+    } finally {
+      untrap();
+    }
+    expect(did).toEqual(['one', 'undo first', 'undo second']);
+  });
+
   it('without a signal, errors are reported as they are', () => {
     const e = new OperationError('x');
     expect(newRun().interruption(e)).toBe(e);
