@@ -5,7 +5,8 @@
 // on a machine that reaches no registry. The engine treats 127.0.0.0/8 as an
 // insecure registry, so `docker pull 127.0.0.1:PORT/NAME:TAG` works over HTTP.
 //
-//   node testbed/registry.mjs make DIR          write one tiny image into DIR (idempotent)
+//   node testbed/registry.mjs make DIR          write the images into DIR (idempotent); prints their
+//                                               layer and config blobs (digest, size) as JSON
 //   node testbed/registry.mjs serve DIR [PORT]  serve DIR (PORT 0 or none: any free port);
 //                                               prints "listening 127.0.0.1:PORT", then one
 //                                               line per request ("GET /v2/... 200")
@@ -106,7 +107,7 @@ export function make(dir) {
   const large = putBlob(dir, manifest(config, [layer, { digest: sha256(Buffer.from('2 GiB layer that is not stored')), size: 2 * 1024 ** 3 }]), catalog, SCHEMA2);
   catalog.tags[`${LARGE}:${TAG}`] = large.digest;
   writeFileSync(path.join(dir, 'catalog.json'), JSON.stringify(catalog, null, 2) + '\n');
-  return { image: `${IMAGE}:${TAG}`, large: `${LARGE}:${TAG}`, layerBytes: layer.size, configBytes: config.size, amd64: amd64.digest, list: list.digest };
+  return { image: `${IMAGE}:${TAG}`, large: `${LARGE}:${TAG}`, layer, config, largeBytes: 2 * 1024 ** 3, amd64: amd64.digest, list: list.digest };
 }
 
 function serve(dir, port) {

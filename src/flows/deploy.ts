@@ -153,7 +153,7 @@ async function imageRoom(d: DeployInputs, plan: DeployPlan, containers: Containe
   const pulls = await notHeld(d.run, pulledImages(composeTexts, stackBuilds.map((b) => b.image)));
   if (!builds.length && !pulls.length) return;
   const running = Object.fromEntries(containers.filter((c) => c.state === 'running').map((c) => [c.service, c.imageId]));
-  const counts = [builds.length ? `${builds.length} image(s) to build` : '', pulls.length ? `${pulls.length} to pull` : ''].filter(Boolean).join(', ');
+  const counts = [builds.length ? `${builds.length} image(s) to build` : '', pulls.length ? `${pulls.length} image(s) to pull` : ''].filter(Boolean).join(' and ');
   await d.run.step(`pre-flight: room on the Docker data root for ${counts}`, async () => {
     const room = await checkImageRoom(d.stack, d.run, builds, running, pulls);
     if (!room) return d.run.info('disk', "the engine's data root is not a local path: not measured");
