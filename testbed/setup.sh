@@ -14,7 +14,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 BASE_IMAGE="lifeops/base:bookworm"
 BASE_PKGS="postgresql-15,redis-server,nginx-light,gettext-base,python3-gunicorn,gunicorn,python3-psycopg2,python3-redis,busybox,prometheus,prometheus-alertmanager,prometheus-node-exporter,pgbouncer,curl,ca-certificates,procps,gosu,tini,iproute2"
-APT_PKGS="docker.io docker-compose mmdebstrap nginx-light prometheus prometheus-alertmanager python3-gunicorn gunicorn postgresql-15 redis-server pgbouncer curl cron restic openssh-server pebble openssl"
+APT_PKGS="docker.io docker-compose mmdebstrap nginx-light prometheus prometheus-alertmanager python3-gunicorn gunicorn postgresql-15 redis-server pgbouncer curl cron restic openssh-server pebble openssl busybox-static"
 # dir-under-testbed/images  image-tag   (order matters: each FROM an image listed above it;
 # seed-base adds Debian's exporters and app libraries for the seed stacks' testbed environments)
 IMAGES="postgres:lifeops/postgres:15

@@ -35,7 +35,10 @@ import { ensureWebroot } from '../state/certs.js';
 import { holdMaintenance } from './maintenance.js';
 import type { DeployFlowOptions, DeployInputs, DeployResult } from './deploy-types.js';
 import { checkImageRoom } from './prune.js';
-import { mb } from '../plan/prune.js';
+import { describeRoom, mb, roomRefusal } from '../plan/prune.js';
+import { pulledImages } from '../plan/pull-room.js';
+import { notHeld } from './pull-room.js';
+import { composeFiles } from '../render/index.js';
 import type { ContainerState } from '../clients/docker.js';
 
 export type { DeployFlowOptions, DeployResult } from './deploy-types.js';
@@ -137,21 +140,27 @@ async function scratchHashes(d: DeployInputs, compose: ComposeCli, transform: (t
   }
 }
 
-/** Pre-flight before any build: room on the engine's data root for the images the plan builds (refused with the figures, exit 2). */
+/**
+ * Pre-flight before any build or pull: room on the engine's data root for the
+ * images the plan builds and those compose will pull (not held by the engine),
+ * refused with the figures (exit 2) before anything changed.
+ */
 async function imageRoom(d: DeployInputs, plan: DeployPlan, containers: ContainerState[]): Promise<void> {
   const images = new Set(plan.steps.flatMap((s) => (s.kind === 'build' ? [s.image] : [])));
-  if (!images.size) return;
-  const builds = imagesToBuild(d.stack).filter((b) => images.has(b.image));
+  const stackBuilds = imagesToBuild(d.stack);
+  const builds = stackBuilds.filter((b) => images.has(b.image));
+  const composeTexts = composeFiles(d.files).map((p) => d.files.find((f) => f.path === p)!.content);
+  const pulls = await notHeld(d.run, pulledImages(composeTexts, stackBuilds.map((b) => b.image)));
+  if (!builds.length && !pulls.length) return;
   const running = Object.fromEntries(containers.filter((c) => c.state === 'running').map((c) => [c.service, c.imageId]));
-  await d.run.step(`pre-flight: room on the Docker data root for ${images.size} image(s) to build`, async () => {
-    const room = await checkImageRoom(d.stack, d.run, builds, running);
-    if (!room) return d.run.info('disk', 'the engine\'s data root is not a local path: not measured');
-    d.run.info('disk', { free: mb(room.free_bytes), needed: mb(room.needed_bytes), images: room.images.map((i) => `${i.image}: ${mb(i.estimate_bytes)} (${i.from})`) });
+  const counts = [builds.length ? `${builds.length} image(s) to build` : '', pulls.length ? `${pulls.length} image(s) to pull` : ''].filter(Boolean).join(' and ');
+  await d.run.step(`pre-flight: room on the Docker data root for ${counts}`, async () => {
+    const room = await checkImageRoom(d.stack, d.run, builds, running, pulls);
+    if (!room) return d.run.info('disk', "the engine's data root is not a local path: not measured");
+    d.run.info('disk', { free: mb(room.free_bytes), needed: mb(room.needed_bytes), images: room.images.map((i) => `${i.action} ${i.image}: ${mb(i.estimate_bytes)} (${i.from})`), unsized: room.unsized });
+    for (const line of describeRoom(room, d.stack.deploy.min_free_disk_mb)) d.run.say(line);
     if (room.ok) return;
-    throw new DiskSpaceError(
-      `not enough room on the Docker data root to build ${room.images.map((i) => i.image).join(', ')}: ${mb(room.free_bytes)} free, ${mb(room.needed_bytes)} needed (${room.images.map((i) => `${i.image} about ${mb(i.estimate_bytes)}, from ${i.from}`).join('; ')}; plus deploy.min_free_disk_mb ${d.stack.deploy.min_free_disk_mb} MB left over); nothing was changed`,
-      `free space first: lifeops -f ${d.stack.file} prune --env ${d.stack.env} (old releases' images), or lower deploy.min_free_disk_mb`,
-    );
+    throw new DiskSpaceError(roomRefusal(room, d.stack.deploy.min_free_disk_mb), `free space first: lifeops -f ${d.stack.file} prune --env ${d.stack.env} (old releases' images), or lower deploy.min_free_disk_mb`);
   });
 }
 

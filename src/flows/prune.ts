@@ -14,6 +14,7 @@ import { readReleases } from '../state/ledger.js';
 import { backupDir, backupImages } from '../backup/catalog.js';
 import { buildInputs, containerRemoveArgv, diskRoom, finalBaseImage, imageRemoveArgv, mb, planPrune, type DiskRoom, type PruneImage, type PrunePlan } from '../plan/prune.js';
 import type { PlannedBuild } from '../plan/deploy.js';
+import { pullSizes } from './pull-room.js';
 
 export interface PruneResult extends PrunePlan {
   dry_run: boolean;
@@ -134,32 +135,36 @@ export async function prune(stack: Stack, run: Run, o: { stateDir: string; dryRu
 }
 
 /**
- * Before a deploy builds images: the estimate of their size (the image its
- * tag points at now, else the one the service runs, else the stack's largest)
- * against the free space on the engine's data root. Read-only.
+ * Before a deploy builds or pulls images: the estimate of their size against
+ * the free space on the engine's data root. A build is estimated at the image
+ * its tag points at now, else the one the service runs, else the stack's
+ * largest; a pull from its registry's manifest (flows/pull-room.ts). Read-only.
  */
-export async function checkImageRoom(stack: Stack, run: Run, builds: Pick<PlannedBuild, 'image' | 'services' | 'argv'>[], runningImage: Record<string, string | undefined>): Promise<DiskRoom | undefined> {
-  if (!builds.length) return undefined;
+export async function checkImageRoom(stack: Stack, run: Run, builds: Pick<PlannedBuild, 'image' | 'services' | 'argv'>[], runningImage: Record<string, string | undefined>, pulls: string[] = []): Promise<DiskRoom | undefined> {
+  if (!builds.length && !pulls.length) return undefined;
   const free = await freeBytes(run);
   if (free === undefined) return undefined;
-  const own = await stackImages(run, stack.name);
+  const own = builds.length ? await stackImages(run, stack.name) : [];
   const sizeOf = (id?: string) => own.find((i) => i.id === id)?.size;
   const largest = Math.max(0, ...own.map((i) => i.size));
-  const estimates = await Promise.all(
-    builds.map(async (b) => {
-      const base = await localBase(run, b.argv);
-      // what the build adds: the reference image less the base the engine already holds
-      const unique = (bytes: number, from: string) => ({ image: b.image, estimate_bytes: Math.max(0, bytes - (base?.bytes ?? 0)), from: base ? `${from}, less its base ${base.image}` : from });
-      const current = await run.docker.imageId(b.image);
-      const byTag = current ? (sizeOf(current) ?? (await imageSize(run, current))) : undefined;
-      if (byTag !== undefined) return unique(byTag, 'the image its tag points at now');
-      const running = b.services.map((s) => runningImage[s]).find(Boolean);
-      const byService = running ? (sizeOf(running) ?? (await imageSize(run, running))) : undefined;
-      if (byService !== undefined) return unique(byService, `the image ${b.services[0]} runs now`);
-      return unique(largest, largest ? "the stack's largest image" : 'no earlier image to go by');
-    }),
-  );
-  return diskRoom(free, estimates, stack.deploy.min_free_disk_mb * 1024 * 1024);
+  const [estimates, pulled] = await Promise.all([
+    Promise.all(
+      builds.map(async (b) => {
+        const base = await localBase(run, b.argv);
+        // what the build adds: the reference image less the base the engine already holds
+        const unique = (bytes: number, from: string) => ({ image: b.image, action: 'build' as const, estimate_bytes: Math.max(0, bytes - (base?.bytes ?? 0)), from: base ? `${from}, less its base ${base.image}` : from });
+        const current = await run.docker.imageId(b.image);
+        const byTag = current ? (sizeOf(current) ?? (await imageSize(run, current))) : undefined;
+        if (byTag !== undefined) return unique(byTag, 'the image its tag points at now');
+        const running = b.services.map((s) => runningImage[s]).find(Boolean);
+        const byService = running ? (sizeOf(running) ?? (await imageSize(run, running))) : undefined;
+        if (byService !== undefined) return unique(byService, `the image ${b.services[0]} runs now`);
+        return unique(largest, largest ? "the stack's largest image" : 'no earlier image to go by');
+      }),
+    ),
+    pullSizes(run, pulls),
+  ]);
+  return { ...diskRoom(free, [...estimates, ...pulled.estimates], stack.deploy.min_free_disk_mb * 1024 * 1024), unsized: pulled.unsized };
 }
 
 /** The final stage's base image of a build, with its size, when the engine holds it (the build then pulls nothing). */

@@ -134,7 +134,10 @@ export interface DiskRoom {
   ok: boolean;
   free_bytes: number;
   needed_bytes: number;
-  images: { image: string; estimate_bytes: number; from: string }[];
+  /** what each image to build or pull is estimated at, and from what */
+  images: { image: string; action: 'build' | 'pull'; estimate_bytes: number; from: string }[];
+  /** images to pull whose size could not be learned (not counted: a warning, never a refusal) */
+  unsized?: { image: string; why: string }[];
 }
 
 export function diskRoom(freeBytes: number, images: DiskRoom['images'], marginBytes: number): DiskRoom {
@@ -143,6 +146,23 @@ export function diskRoom(freeBytes: number, images: DiskRoom['images'], marginBy
 }
 
 export const mb = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MB`;
+
+/** What the room check found, for the person deploying (a dry run shows the same lines). */
+export function describeRoom(room: DiskRoom, minFreeMb: number): string[] {
+  return [
+    `room on the Docker data root: ${mb(room.free_bytes)} free, ${mb(room.needed_bytes)} needed${room.images.length ? ` (deploy.min_free_disk_mb ${minFreeMb} MB left over)` : ''}`,
+    ...room.images.map((i) => `  ${i.action} ${i.image}: about ${mb(i.estimate_bytes)}, from ${i.from}`),
+    ...(room.unsized ?? []).map((u) => `warning: the size of ${u.image} (to pull) is unknown, so it is not counted: ${u.why}`),
+  ];
+}
+
+/** The refusal when the room is short: every image with its figure and where it came from. */
+export function roomRefusal(room: DiskRoom, minFreeMb: number): string {
+  const names = (action: 'build' | 'pull') => room.images.filter((i) => i.action === action).map((i) => i.image);
+  const what = [names('build').length ? `build ${names('build').join(', ')}` : '', names('pull').length ? `pull ${names('pull').join(', ')}` : ''].filter(Boolean).join(' and ');
+  const figures = room.images.map((i) => `${i.image} about ${mb(i.estimate_bytes)}, from ${i.from}`).join('; ');
+  return `not enough room on the Docker data root to ${what}: ${mb(room.free_bytes)} free, ${mb(room.needed_bytes)} needed (${figures}; plus deploy.min_free_disk_mb ${minFreeMb} MB left over); nothing was changed`;
+}
 
 /**
  * The image the final stage of a Dockerfile starts FROM, following stages

@@ -103,7 +103,7 @@ describe('planPrune', () => {
 });
 
 describe('diskRoom', () => {
-  const images = [{ image: 'shop/app:v8', estimate_bytes: 300 * MB, from: 'the image its tag points at now' }];
+  const images = [{ image: 'shop/app:v8', action: 'build' as const, estimate_bytes: 300 * MB, from: 'the image its tag points at now' }];
   it('refuses when the images plus the margin do not fit, with the figures', () => {
     expect(diskRoom(1000 * MB, images, 1024 * MB)).toEqual({ ok: false, free_bytes: 1000 * MB, needed_bytes: 1324 * MB, images });
   });
