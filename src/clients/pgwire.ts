@@ -197,7 +197,7 @@ export function pgSimpleQuery(t: PgTarget, sql: string): Promise<(string | null)
       }
       if (type === 'E') {
         const f = fields(body);
-        failure ??= new PgServerError(f.get('M') ?? 'error', f.get('C'), f.get('S'));
+        failure ??= new PgServerError(f.get('M') || `Postgres at ${t.host}:${t.port} sent an error without a message (SQLSTATE ${f.get('C') || 'none'})`, f.get('C'), f.get('S'));
         if (!queried) throw failure; // start-up or authentication failed: the server closes
         return;
       }

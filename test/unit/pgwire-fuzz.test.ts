@@ -64,7 +64,8 @@ describe('pgwire against fuzzed server replies', () => {
         const expected = EXPECTED[c.scenario];
         if ('error' in r) {
           const e = r.error;
-          if (!(e instanceof Error) || !e.message) return void problems.push(`${what}: rejected with a non-Error ${String(e)}`);
+          if (!(e instanceof Error)) return void problems.push(`${what}: rejected with a non-Error ${String(e)}`);
+          if (!e.message.trim()) return void problems.push(`${what}: rejected with an empty message`);
           if (e.message.includes(PASSWORD)) problems.push(`${what}: the password is in the error`);
           if (valid && !('error' in expected && expected.error.test(e.message))) problems.push(`${what}: unmutated, rejected with ${e.message}`);
           const kind = /impossible length|more than|malformed|SCRAM|not supported|no answer|closed the connection/.exec(e.message)?.[0] ?? 'server error or other';
@@ -178,6 +179,7 @@ describe('pgwire bounds what a hostile server can make it hold or do', () => {
       [msg('R', int32(77)), /unknown authentication request \(77\)/],
       [msg('R', Buffer.from([0, 0])), /malformed authentication request/],
       [msg('D', Buffer.from([0, 1, 0, 0, 0, 9, 0x31])), /malformed data row/],
+      [msg('E', Buffer.from('SFATAL\0C28000\0\0')), /^Postgres at 127\.0\.0\.1:\d+ sent an error without a message \(SQLSTATE 28000\)$/],
     ] as const) {
       const srv = await oneReply(reply);
       try {
