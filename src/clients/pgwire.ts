@@ -42,6 +42,9 @@ export class PgServerError extends Error {
   }
 }
 
+/** Server-chosen text in an error, cut to a readable length (a hostile server could send a MiB). */
+const clip = (s: string) => (s.length > 500 ? `${s.slice(0, 500)}…` : s);
+
 const cstr = (s: string) => Buffer.concat([Buffer.from(s, 'utf8'), Buffer.from([0])]);
 
 /** A typed message: type byte, Int32 length (itself included), body. */
@@ -187,7 +190,7 @@ export function pgSimpleQuery(t: PgTarget, sql: string): Promise<(string | null)
         if (code === 5) return void sock.write(message('p', cstr(md5Password(t.user, password(), body.subarray(4, 8)))));
         if (code === 10) {
           const mechanisms = body.toString('utf8', 4).split('\0').filter(Boolean);
-          if (!mechanisms.includes('SCRAM-SHA-256')) throw new Error(`the server offers SASL ${mechanisms.join(', ') || '(no mechanism)'}, none of which is supported (${SPOKEN}; SCRAM-SHA-256-PLUS needs TLS, which this check does not use)`);
+          if (!mechanisms.includes('SCRAM-SHA-256')) throw new Error(`the server offers SASL ${clip(mechanisms.join(', ')) || '(no mechanism)'}, none of which is supported (${SPOKEN}; SCRAM-SHA-256-PLUS needs TLS, which this check does not use)`);
           scram = new Scram(password());
           const first = Buffer.from(scram.clientFirst(), 'utf8');
           const len = Buffer.alloc(4);
@@ -201,7 +204,7 @@ export function pgSimpleQuery(t: PgTarget, sql: string): Promise<(string | null)
       }
       if (type === 'E') {
         const f = fields(body);
-        failure ??= new PgServerError(f.get('M') || `Postgres at ${t.host}:${t.port} sent an error without a message (SQLSTATE ${f.get('C') || 'none'})`, f.get('C'), f.get('S'));
+        failure ??= new PgServerError(clip(f.get('M') ?? '') || `Postgres at ${t.host}:${t.port} sent an error without a message (SQLSTATE ${clip(f.get('C') ?? '') || 'none'})`, f.get('C'), f.get('S'));
         if (!queried) throw failure; // start-up or authentication failed: the server closes
         return;
       }
