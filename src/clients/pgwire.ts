@@ -2,9 +2,9 @@
 // `SELECT 1` on a published 127.0.0.1 port: start-up, authentication
 // (trust, cleartext, MD5, SCRAM-SHA-256), one simple query, terminate.
 // Kept instead of the pg package because bench/pgclient.sh shows pg, even
-// loaded lazily as one chunk, adding ~40-67 ms to every status run (load,
-// connect, query, close in a fresh process: pgwire ~17 ms, pg ~59 ms at load
-// 2; bench/results/pgclient.txt), against a budget of ~130 ms for the whole
+// loaded lazily as one chunk, adding 32-45 ms to every status run on a quiet
+// machine (load, connect, query, close in a fresh process: pgwire ~17 ms, pg
+// 49-62 ms; bench/results/pgclient.txt), against a budget of ~130 ms for the whole
 // run. The rest of lifeops (migrations, backups) uses pg. Tested against real
 // Postgres 15 and 16 per pg_hba method (test/engine/pgwire-auth.test.ts) and
 // fuzzed replies (test/unit/pgwire-fuzz.test.ts).
