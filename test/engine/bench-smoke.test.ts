@@ -39,7 +39,8 @@ describe('bench/ smoke runs (real engine, tiny data)', () => {
     const r = await bench('pgclient.sh');
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(new RegExp(`^median of 1 \\(Postgres 15, host all all all scram-sha-256\\): psql -c 'select 1' ${num} ms`, 'm'));
-    expect(r.out).toMatch(new RegExp(`^ratios: pgwire ${num}x psql, pg ${num}x psql, pg/pgwire process ${num}x, in-process ${num}x`, 'm'));
+    expect(r.out).toMatch(new RegExp(`^ratios: pgwire ${num}x psql, pg ${num}x psql, pg chunk ${num}x psql$`, 'm'));
+    expect(r.out).toMatch(new RegExp(`^pg over pgwire: process ${num}x, in-process ${num}x \\(\\+-?${num} ms\\); pg chunk over pgwire: process ${num}x, in-process ${num}x`, 'm'));
   }, 120_000);
 
   describe('on a deployed demo copy', () => {
