@@ -36,6 +36,14 @@ describe('bench/ smoke runs (real engine, tiny data)', () => {
     expect(r.out).toMatch(/^20 MB .*default limit/m);
   }, 120_000);
 
+  it("pgclient.sh: status's Postgres client (pgwire) and pg, each loaded, connected and queried, against psql, with the ratios", async () => {
+    const r = await bench('pgclient.sh');
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^median of 1 \\(Postgres 15, host all all all scram-sha-256\\): psql -c 'select 1' ${num} ms`, 'm'));
+    expect(r.out).toMatch(new RegExp(`^ratios: pgwire ${num}x psql, pg ${num}x psql, pg chunk ${num}x psql$`, 'm'));
+    expect(r.out).toMatch(new RegExp(`^pg over pgwire: process ${num}x, in-process ${num}x \\(\\+-?${num} ms\\); pg chunk over pgwire: process ${num}x, in-process ${num}x`, 'm'));
+  }, 120_000);
+
   describe('on a deployed demo copy', () => {
     beforeAll(async () => {
       const d = await lifeops(args('deploy', 'local'));

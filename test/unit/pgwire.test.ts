@@ -2,7 +2,9 @@
 // against the exchange published in RFC 7677 section 3, and the client's
 // handling of a server's messages, played by a loopback socket speaking the
 // v3 protocol byte for byte (the engine lane runs it against real Postgres:
-// test/engine/status-monitoring.test.ts).
+// test/engine/status-monitoring.test.ts, and per authentication method on
+// Postgres 15 and 16: test/engine/pgwire-auth.test.ts; fuzzed replies:
+// test/unit/pgwire-fuzz.test.ts).
 import { describe, it, expect } from 'vitest';
 import net from 'node:net';
 import { Scram, pgSimpleQuery, startupMessage } from '../../src/clients/pgwire.js';
