@@ -8,13 +8,18 @@
 // when nothing was mutated, otherwise rows of text or an Error, never an
 // uncaught exception, never a hang past its deadline, never the password in
 // an error, and the client's socket closed afterwards. The seed is printed;
-// PGWIRE_FUZZ_SEED=N replays a run, PGWIRE_FUZZ_CASES=N sets its size.
+// PGWIRE_FUZZ_SEED=N replays a run (default: the day of the year), PGWIRE_FUZZ_CASES=N sets its size.
 import { describe, it, expect, afterAll } from 'vitest';
 import net from 'node:net';
 import { pgSimpleQuery, MAX_MESSAGE_BYTES, MAX_REPLY_BYTES, MAX_SCRAM_ITERATIONS, Scram } from '../../src/clients/pgwire.js';
 import { EXPECTED, MUTATIONS, PASSWORD, SCENARIOS, fuzzServer, int32, msg, prng, type FuzzCase } from './pgwire-fuzz-kit.js';
 
-const SEED = Number(process.env.PGWIRE_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+// the day of the year by default, as the crash sweeps rotate: another sample each day, the same one on a rerun
+const dayOfYear = () => {
+  const now = new Date();
+  return Math.floor((now.getTime() - Date.UTC(now.getUTCFullYear(), 0, 0)) / 86_400_000);
+};
+const SEED = Number(process.env.PGWIRE_FUZZ_SEED ?? dayOfYear());
 const CASES = Number(process.env.PGWIRE_FUZZ_CASES ?? 3000);
 const DEADLINE_MS = 300; // a mutated case's own deadline: many wait it out
 const VALID_DEADLINE_MS = 20_000; // an unmutated case never waits: only a loaded machine's slowness
