@@ -194,7 +194,7 @@ export async function execute(
         const archive = releaseArchiveDir(opts.stateDir, stack.env, run.id);
         writeRendered(d.files, archive, 'private');
         if (mplan) writeMigrationRecord(opts.stateDir, stack.env, mplan.files, run.id);
-        const hashes = plan.hashes_from === 'release' ? d.prev!.service_hashes! : await serviceHashes(ctx, d.target);
+        const hashes = plan.hashes_from === 'release' ? d.prev!.service_hashes! : d.plannedHashes?.files === d.files ? d.plannedHashes.hashes : await serviceHashes(ctx, d.target);
         record('success', { render_dir: archive, service_hashes: hashes, inputs_digest: composeInputsDigest(d.files, { ...run.env, ...ctx.env }, compose) });
         return;
       }

@@ -46,6 +46,13 @@ export interface DeployInputs {
   version: string;
   images: Record<string, string>;
   prev?: ReleaseRecord;
+  /**
+   * compose's hashes of exactly `files`, as the plan computed them: the
+   * release record takes them instead of asking compose again (a second
+   * `config --hash`, about a second on compose v1) while `files` is the same
+   * list (a certificate's re-render replaces it).
+   */
+  plannedHashes?: { files: RenderedFile[]; hashes: Record<string, string> };
 }
 
 /** What the executor changed so far: decides what the undo has to do. */

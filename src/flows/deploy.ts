@@ -83,6 +83,7 @@ async function observe(d: DeployInputs, compose: ComposeCli, mplan: MigrationPla
       Promise.all(builds.map((b) => run.docker.imageExists(b.image))),
       keptVolumes(stack, run.effects),
     ]);
+    if (!reuse) d.plannedHashes = { files, hashes };
     // adoption: containers plain compose started are compared with the plain form of this release
     const plainHashes = adopting(containers) ? await scratchHashes(d, compose, (text) => plainComposeText(stack, text)) : undefined;
     const prevFiles = prev?.render_dir && existsSync(prev.render_dir) ? readRenderedDir(prev.render_dir) : undefined;
