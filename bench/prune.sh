@@ -9,15 +9,15 @@
 # image rm` of the same tags would need the images twice; instead the removal
 # step's own time is printed beside the whole command's.
 #   bench/prune.sh            (PAD_MB=40, ten deploys)
-#   BENCH_SMOKE=1: PAD_MB=1, four deploys (keep_releases 2), the dist/ already built
+#   BENCH_SMOKE=1: PAD_MB=1, three deploys (keep_releases 1), the dist/ already built
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 SMOKE=${BENCH_SMOKE:-0}
 [ "$SMOKE" = 1 ] || node scripts/build.mjs
 PAD_MB=${PAD_MB:-$([ "$SMOKE" = 1 ] && echo 1 || echo 40)}
-DEPLOYS=${DEPLOYS:-$([ "$SMOKE" = 1 ] && echo 4 || echo 10)}
-KEEP=$([ "$SMOKE" = 1 ] && echo 2 || echo 5)
+DEPLOYS=${DEPLOYS:-$([ "$SMOKE" = 1 ] && echo 3 || echo 10)}
+KEEP=$([ "$SMOKE" = 1 ] && echo 1 || echo 5)
 demo_copy prb v2 18093
 # the app with a layer of its own per version
 rm -rf "$DIR/app"; cp -r demo/app "$DIR/app"

@@ -3,9 +3,9 @@
 // ratio line against the raw tool. The figures of a smoke run mean nothing
 // (tiny data, a loaded machine) and are not asserted on; `make bench` runs the
 // real thing. Left out here for their cost, smoke-runnable by hand with
-// `BENCH_SMOKE=1 bash bench/NAME.sh`: deploy.sh (two deploys under load and a
-// recreate), prune.sh (four deploys, then a prune; about a minute) and
-// seed-memory.sh (the AI-IA stack with its monitoring).
+// `BENCH_SMOKE=1 bash bench/NAME.sh`: seed-memory.sh (the AI-IA stack with its
+// monitoring). dr.sh and pitr.sh have no smoke mode yet (a 1 GB database, a
+// pgbench run): make bench runs them in full.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -74,6 +74,20 @@ describe('bench/ smoke runs (real engine, tiny data)', () => {
     expect(r.out).not.toMatch(/ERR_MODULE_NOT_FOUND/);
     expect(r.out).toMatch(new RegExp(`^backup: whole \`lifeops backup\`\\s+${num}s\\s+${num}s\\s+${num}x`, 'm'));
     expect(r.out).toMatch(new RegExp(`^restore: restore step \\(run log\\)\\s+${num}s\\s+${num}s\\s+${num}x`, 'm'));
+  }, 400_000);
+
+  it('deploy.sh: a version change under load by lifeops and by build + compose up, one round on v2, with the ratio', async () => {
+    const r = await bench('deploy.sh');
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^compose v2 round 1: lifeops deploy v1 ${num} ms \\(\\d+/\\d+ failed\\); build \\+ up -d --no-deps web worker ${num} ms \\(\\d+/\\d+ failed\\)$`, 'm'));
+    expect(r.out).toMatch(new RegExp(`^compose v2: median of 1: lifeops deploy ${num} ms, build \\+ compose up ${num} ms, ratio ${num}x$`, 'm'));
+  }, 400_000);
+
+  it('prune.sh: three deploys with a layer of their own, then a prune, with what the data root gained', async () => {
+    const r = await bench('prune.sh');
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/^after 3 deploys \(app layer 1 MB per version, keep_releases 1\): 3 app images; prune removed 2 \(lifeops\/demo-app:p1, lifeops\/demo-app:p2\)/m);
+    expect(r.out).toMatch(new RegExp(`^data root free space: [+-]${num} MB \\(statfs before/after\\); lifeops prune ${num} ms$`, 'm'));
   }, 400_000);
 
   it('unchanged.sh: an unchanged deploy against compose up -d, one pair on v2, with the ratio', async () => {
