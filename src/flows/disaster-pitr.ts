@@ -101,7 +101,7 @@ async function archiveVolume(effects: Effects, containerId: string): Promise<str
  * settings, the WAL copied in, started, waited for until it has promoted, the
  * recovery settings reset. Running it again redoes it from the start.
  */
-export async function replayOffsite(stack: Stack, run: Run, o: { compose: ComposeCli; target: ComposeTarget; manifest: BackupManifest; backupFolder: string; walDir: string; to: Date; rangeEnd: string }): Promise<void> {
+export async function replayOffsite(stack: Stack, run: Run, o: { compose: ComposeCli; target: ComposeTarget; manifest: BackupManifest; backupFolder: string; walDir: string; to: Date; rangeEnd: string; timeline?: number }): Promise<void> {
   const pg = stack.postgres!;
   const env = composeEnv(stack);
   const base = o.manifest.contents.postgres?.base_backup;
@@ -111,7 +111,7 @@ export async function replayOffsite(stack: Stack, run: Run, o: { compose: Compos
   await run.step(`stop ${pg.service}`, () => run.effects.change(composeStop(o.compose, o.target, [pg.service]), { env, timeoutMs: 5 * 60_000 }));
   await run.step(`unpack base backup ${o.manifest.id} into ${data}, with recovery to ${o.to.toISOString()}; empty ${archive}`, () =>
     run.effects.changeFrom(prepareRecoveryArgv(db.imageId, stack.project, data, archive), plainInput(stack, run.io.env, o.manifest, path.join(o.backupFolder, base.file)), `restore of base backup ${o.manifest.id}`, {
-      env: { LIFEOPS_RECOVERY: offsiteRecoverySettings(o.to, o.rangeEnd, RESTORE_COMMAND) },
+      env: { LIFEOPS_RECOVERY: offsiteRecoverySettings(o.to, o.rangeEnd, RESTORE_COMMAND, o.timeline) },
     }),
   );
   await run.step(`copy the off-site WAL into ${archive}`, async () => {

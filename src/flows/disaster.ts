@@ -39,7 +39,7 @@ import { waitHealthy } from './wait.js';
 import { appServices, restoreBackup, safetyBackupWithAppsStopped } from './restore.js';
 import { resticSecret } from './offsite.js';
 import { fetchOffsiteWal, findOffsiteWal, replayOffsite, type OffsiteWal } from './disaster-pitr.js';
-import { offsiteRecoveryPlan } from '../plan/pitr-offsite.js';
+import { offsiteRecoveryPlan, segmentTimeline } from '../plan/pitr-offsite.js';
 import { parseTargetTime, type Range } from '../plan/pitr.js';
 import { pitrOn } from '../config/pitr-schema.js';
 
@@ -209,7 +209,7 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
       range = chosen.pitr?.range;
       run.say(`off-site copy chosen: backup ${copy.backup} (snapshot ${copy.snapshot} in ${copy.repo}, copied ${copy.time})`);
       if (loaded.production) await o.confirm(`restore ${loaded.project} (${loaded.env}) from the off-site copy of backup ${copy.backup}${decision === 'safety' ? ', replacing the data this engine holds' : ''}?`);
-      marker = { run: run.id, started: run.io.now().toISOString(), backup: copy.backup, repo: copy.repo, snapshot: copy.snapshot, phase: 'data', ...(chosen.pitr ? { to: target!.toISOString(), wal: { repo: chosen.pitr.wal.repo, snapshot: chosen.pitr.wal.snapshot, range: chosen.pitr.range } } : {}) };
+      marker = { run: run.id, started: run.io.now().toISOString(), backup: copy.backup, repo: copy.repo, snapshot: copy.snapshot, phase: 'data', ...(chosen.pitr ? { to: target!.toISOString(), wal: { repo: chosen.pitr.wal.repo, snapshot: chosen.pitr.wal.snapshot, range: chosen.pitr.range, timeline: segmentTimeline(chosen.pitr.wal.index.newest_segment?.name) } } : {}) };
       writeDisaster(o.stateDir, loaded.env, marker);
     }
     const copy: OffsiteCopyFound = { repo: marker.repo, backup: marker.backup, snapshot: marker.snapshot, time: marker.started };
@@ -241,7 +241,7 @@ export async function restoreFromOffsite(loaded: Stack, run: Run, o: DisasterOpt
         // Redis and the volumes as the backup holds them; Postgres replayed to the target
         const walDir = await fetchOffsiteWal(stack, run, o.stateDir, marker.wal);
         await restoreBackup(stack, run, { stateDir: o.stateDir, id: copy.backup, parts: ['redis', 'volumes'] });
-        await replayOffsite(stack, run, { compose, target: { project: stack.project, files }, manifest, backupFolder, walDir, to: target, rangeEnd: marker.wal.range.to });
+        await replayOffsite(stack, run, { compose, target: { project: stack.project, files }, manifest, backupFolder, walDir, to: target, rangeEnd: marker.wal.range.to, timeline: marker.wal.timeline });
       } else await restoreBackup(stack, run, { stateDir: o.stateDir, id: copy.backup });
       // its ACME account and certificates: the deploy then asks the CA for nothing the backup held (rate limits)
       if (certFiles(manifest).length) await run.step('ACME account and certificates from the backup', () => restoreCerts(stack, run.io.env, manifest, backupFolder, acmeDir(o.stateDir, stack.env)));

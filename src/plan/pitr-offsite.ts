@@ -109,10 +109,16 @@ export function offsiteRecoveryPlan(index: WalIndex, copies: string[], target: D
  * the range's end stops there. At the end itself (the last pushed commit, cut
  * to the millisecond, so that commit lies just after it) the whole WAL is
  * replayed: every pushed commit comes back, where a recovery to that instant
- * would stop just before the last one.
+ * would stop just before the last one. `timeline`: that of the newest
+ * segment pushed, the one the source server was writing; without it the
+ * newest timeline in the archive, which may be one an undone `rollback --to`
+ * promoted and abandoned.
  */
-export function offsiteRecoverySettings(target: Date, rangeEnd: string, restoreCommand: string): string {
-  if (target.toISOString() < rangeEnd) return recoverySettings(target, restoreCommand);
+export function offsiteRecoverySettings(target: Date, rangeEnd: string, restoreCommand: string, timeline?: number): string {
+  if (target.toISOString() < rangeEnd) return recoverySettings(target, restoreCommand, timeline);
   const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
-  return ['# lifeops restore --from-offsite --to the end of the off-site WAL: removed again once the server is promoted', `restore_command = ${q(restoreCommand)}`, "recovery_target_timeline = 'latest'", ''].join('\n');
+  return ['# lifeops restore --from-offsite --to the end of the off-site WAL: removed again once the server is promoted', `restore_command = ${q(restoreCommand)}`, `recovery_target_timeline = '${timeline ?? 'latest'}'`, ''].join('\n');
 }
+
+/** The timeline a WAL segment's name belongs to (its first 8 hex digits); undefined for anything else. */
+export const segmentTimeline = (name: string | undefined): number | undefined => (name && isSegmentName(name) ? parseInt(name.slice(0, 8), 16) : undefined);

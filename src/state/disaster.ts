@@ -21,7 +21,8 @@ export interface DisasterMarker {
   safety_backup?: string;
   /** --to: the instant the database is replayed to (ISO), and the off-site WAL snapshot replayed */
   to?: string;
-  wal?: { repo: string; snapshot: string; range: { from: string; to: string } };
+  /** timeline: that of the newest segment pushed, which the replay follows (absent in a marker of an older lifeops) */
+  wal?: { repo: string; snapshot: string; range: { from: string; to: string }; timeline?: number };
 }
 
 export function readDisaster(stateDir: string, env: string): DisasterMarker | undefined {

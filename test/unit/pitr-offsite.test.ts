@@ -12,7 +12,7 @@ import { UsageError } from '../../src/errors.js';
 import { resticBackupWal, resticDump, resticForgetOnly, resticWalSnapshots, walTags, type ResticTarget } from '../../src/commands/restic.js';
 import { archiveFileArgv, copyWalInArgv, ownArchiveArgv, prepareRecoveryArgv, walDumpArgv } from '../../src/commands/pitr-offsite.js';
 import type { ArchivedFile, BaseRef } from '../../src/commands/pitr.js';
-import { indexKey, lastCommitTime, mirrorPlan, offsiteRecoveryPlan, offsiteRecoverySettings, segmentsNewestFirst, walIndex, type WalIndex } from '../../src/plan/pitr-offsite.js';
+import { indexKey, lastCommitTime, mirrorPlan, offsiteRecoveryPlan, offsiteRecoverySettings, segmentsNewestFirst, segmentTimeline, walIndex, type WalIndex } from '../../src/plan/pitr-offsite.js';
 import { walOffsiteCheck, type WalOffsiteFact } from '../../src/plan/pitr-offsite-status.js';
 import { supersededWal } from '../../src/flows/pitr-offsite.js';
 import { renderCronD } from '../../src/render/cron.js';
@@ -148,6 +148,15 @@ describe('restore --from-offsite --to: the index and the plan', () => {
     expect(offsiteRecoverySettings(new Date(end), end, 'cp /a/%f %p')).toBe(
       "# lifeops restore --from-offsite --to the end of the off-site WAL: removed again once the server is promoted\nrestore_command = 'cp /a/%f %p'\nrecovery_target_timeline = 'latest'\n",
     );
+  });
+
+  it('follows the timeline of the newest segment pushed, not the newest in the archive (an abandoned one)', () => {
+    const end = '2026-12-07T10:19:58.123Z';
+    expect(segmentTimeline('00000003000000000000002A')).toBe(3);
+    expect(segmentTimeline('00000003.history')).toBeUndefined();
+    expect(offsiteRecoverySettings(new Date('2026-12-07T10:10:00Z'), end, 'cp /a/%f %p', 3)).toContain("recovery_target_timeline = '3'");
+    expect(offsiteRecoverySettings(new Date(end), end, 'cp /a/%f %p', 3)).toContain("recovery_target_timeline = '3'");
+    expect(offsiteRecoverySettings(new Date(end), end, 'cp /a/%f %p', 3)).not.toContain('latest');
   });
 
   it('keeps the newest three WAL snapshots and forgets the others (backup copies untouched)', () => {
