@@ -243,19 +243,22 @@ async function undoRollback(
     if (o.release) {
       const prior = o.release;
       await run.step('undo: bring back the release in force before (its rendered files and image tags)', async () => {
-        if (prior.files.length) rollbackFiles = existsSync(renderDir) ? readRenderedDir(renderDir) : [];
-        if (prior.files.length) writeRendered(prior.files, renderDir);
+        if (prior.files.length) {
+          rollbackFiles = existsSync(renderDir) ? readRenderedDir(renderDir) : [];
+          writeRendered(prior.files, renderDir);
+        }
         writeSecretFiles(stack, renderDir);
         if (prior.files.length) await run.effects.publishRendered?.(renderDir, `${run.id}-undo`);
         for (const [image, id] of Object.entries(prior.images)) if ((await run.docker.imageId(image)) !== id) await run.effects.change(['docker', 'tag', id, image]);
       });
     }
     const target = { project: stack.project, files: composePaths(readRenderedDir(renderDir), renderDir) };
-    const kept = new Set((await run.docker.projectContainers(stack.project)).map((c) => c.id));
     if (o.release || o.data) {
-      await run.step(`undo: compose up (${o.compose.kind}, project ${stack.project})`, () => run.effects.change(composeUp(o.compose, target), { env, timeoutMs: 15 * 60_000 }));
       // a front or Prometheus that kept running may have read the rollback's files: back to the ones in force before
-      if (o.reloaded && o.release?.files.length) {
+      const reloadBack = o.reloaded && Boolean(o.release?.files.length);
+      const kept = reloadBack ? new Set((await run.docker.projectContainers(stack.project)).map((c) => c.id)) : new Set<string>();
+      await run.step(`undo: compose up (${o.compose.kind}, project ${stack.project})`, () => run.effects.change(composeUp(o.compose, target), { env, timeoutMs: 15 * 60_000 }));
+      if (reloadBack && o.release) {
         if (stack.front && frontFiles(stack, rollbackFiles) !== frontFiles(stack, o.release.files)) await reloadFront({ stack, run, docker: run.docker }, 'undo: the configuration in force before');
         await reloadMonitoringBack({ stack, run, docker: run.docker }, rollbackFiles, o.release.files, kept, 'undo: the configuration in force before');
       }
